@@ -1,0 +1,160 @@
+# msgrd - top-level Makefile. All output goes under build/ (BUILD=... to move it).
+# make V=1 shows the commands. PREFIX and DESTDIR work as usual.
+
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+SBINDIR   ?= $(PREFIX)/sbin
+LIBDIR    ?= $(PREFIX)/lib
+INCDIR    ?= $(PREFIX)/include
+MANDIR    ?= $(PREFIX)/share/man
+BUILD     ?= build
+
+CC        ?= cc
+PKG_CONFIG ?= pkg-config
+SOVERSION := 0
+LIBVERSION := 0.1.0
+
+# Debian packages we need, by the pkg-config module each provides.
+DEPS_PC   := libuv:libuv1-dev check:check inih:libinih-dev libsystemd:libsystemd-dev
+DEPS_BIN  := ss:iproute2 iptables:iptables valgrind:valgrind clang:clang
+
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter \
+             -fno-strict-aliasing -pthread -MMD -MP -Iinclude -I.
+ifdef CI
+CFLAGS    += -Werror
+endif
+LDFLAGS   += -pthread
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+PC_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
+PC_LIBS   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
+
+SHM_SRC    := shm/ring.c shm/pool.c shm/segment.c
+COMMON_SRC := common/log.c common/addr.c
+LIB_SRC    := libclient/client.c libclient/conn.c libclient/strerror.c $(SHM_SRC) common/addr.c
+DAEMON_SRC := daemon/main.c daemon/config.c daemon/client.c daemon/channel.c \
+              daemon/attach.c daemon/ctl.c $(SHM_SRC) $(COMMON_SRC)
+CTL_SRC    := daemon/msgrctl.c
+BENCH_SRC  := bench/msgr-bench.c
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+pic = $(patsubst %.c,$(BUILD)/pic/%.o,$(1))
+
+LIBMSGR_SO := $(BUILD)/lib/libmsgr.so.$(LIBVERSION)
+LIBMSGR_A  := $(BUILD)/lib/libmsgr.a
+MSGRD      := $(BUILD)/bin/msgrd
+MSGRCTL    := $(BUILD)/bin/msgrctl
+BENCH      := $(BUILD)/bin/msgr-bench
+
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+ITEST_SRC  := $(wildcard tests/integration/*.c)
+ITEST_BIN  := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
+
+.PHONY: all deps check check-unit check-integration check-asan check-tsan demo bench \
+        clean install
+all: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(BENCH)
+
+# deps: install whatever pkg-config or PATH cannot find (Debian, as root).
+deps:
+	@missing=""; \
+	for d in $(DEPS_PC); do $(PKG_CONFIG) --exists $${d%%:*} 2>/dev/null || missing="$$missing $${d#*:}"; done; \
+	for d in $(DEPS_BIN); do command -v $${d%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${d%%:*} ] || missing="$$missing $${d#*:}"; done; \
+	command -v $(PKG_CONFIG) >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing$$missing"; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(BUILD)/.deps-ok: Makefile
+	$(Q)$(MAKE) --no-print-directory deps
+	$(Q)mkdir -p $(@D) && touch $@
+
+DEP_CFLAGS = $(call PC_CFLAGS,libuv inih libsystemd)
+DEP_LIBS   = $(call PC_LIBS,libuv inih libsystemd)
+
+$(BUILD)/obj/%.o: %.c | $(BUILD)/.deps-ok
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) -c -o $@ $<
+
+$(BUILD)/pic/%.o: %.c | $(BUILD)/.deps-ok
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CC [pic] $<")
+	$(Q)$(CC) $(CFLAGS) -fPIC -c -o $@ $<
+
+$(LIBMSGR_SO): $(call pic,$(LIB_SRC)) libclient/libmsgr.map
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-soname,libmsgr.so.$(SOVERSION) -Wl,--version-script=libclient/libmsgr.map \
+		$(LDFLAGS) -o $@ $(call pic,$(LIB_SRC))
+	$(Q)ln -sf libmsgr.so.$(LIBVERSION) $(BUILD)/lib/libmsgr.so.$(SOVERSION)
+	$(Q)ln -sf libmsgr.so.$(SOVERSION) $(BUILD)/lib/libmsgr.so
+
+$(LIBMSGR_A): $(call pic,$(LIB_SRC))
+	@mkdir -p $(@D)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(MSGRD): $(call obj,$(DAEMON_SRC))
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+$(MSGRCTL): $(call obj,$(CTL_SRC) common/log.c)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+
+$(BENCH): $(call obj,$(BENCH_SRC)) $(LIBMSGR_SO)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(call obj,$(BENCH_SRC)) $(call obj,$(SHM_SRC)) -L$(BUILD)/lib -lmsgr -Wl,-rpath,'$$ORIGIN/../lib'
+
+$(BENCH): $(call obj,$(SHM_SRC))
+
+# Unit tests link the internal objects they test directly.
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(SHM_SRC) $(COMMON_SRC) daemon/config.c)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call PC_LIBS,check inih libuv)
+
+# Integration test programs link libmsgr like an application would.
+$(ITEST_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(LIBMSGR_SO)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< -L$(BUILD)/lib -lmsgr -Wl,-rpath,'$$ORIGIN/../lib'
+
+check: check-unit check-integration check-tsan check-asan
+
+check-unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_DEFAULT_TIMEOUT=600 $$t; done
+
+check-integration: all $(ITEST_BIN)
+	@BUILD=$(abspath $(BUILD)) bash tests/run-integration.sh
+
+# The same tests, built with AddressSanitizer and UBSan in their own tree.
+check-asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CC=$(CC) \
+		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+		LDFLAGS="-fsanitize=address,undefined" MSGR_QUICK=1 check-unit check-integration
+
+# The lock-free ring tests under ThreadSanitizer.
+check-tsan:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan CC=clang \
+		CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread" \
+		$(BUILD)/tsan/tests/test_ring
+	$(Q)MSGR_QUICK=1 $(BUILD)/tsan/tests/test_ring
+
+demo: all
+	@bash tests/demo.sh $(abspath $(BUILD))
+
+bench: all
+	@$(BENCH)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,130 @@
+#include "pool.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static inline int bit_get(const uint64_t *b, uint32_t i)
+{
+	return (b[i >> 6] >> (i & 63)) & 1;
+}
+
+static void bits_set(uint64_t *b, uint32_t from, uint32_t n, int v)
+{
+	for (uint32_t i = from; i < from + n;) {
+		if ((i & 63) == 0 && i + 64 <= from + n) {
+			b[i >> 6] = v ? ~0ULL : 0;
+			i += 64;
+			continue;
+		}
+		if (v)
+			b[i >> 6] |= 1ULL << (i & 63);
+		else
+			b[i >> 6] &= ~(1ULL << (i & 63));
+		i++;
+	}
+}
+
+int msgr__pool_init(struct msgr__pool *p, uint32_t nchunks, uint32_t chunk_shift)
+{
+	if (nchunks == 0 || chunk_shift > 30)
+		return -EINVAL;
+	p->bits = calloc((nchunks + 63) / 64, sizeof(uint64_t));
+	p->run = calloc(nchunks, sizeof(uint32_t));
+	if (!p->bits || !p->run) {
+		msgr__pool_destroy(p);
+		return -ENOMEM;
+	}
+	p->nchunks = nchunks;
+	p->chunk_shift = chunk_shift;
+	p->hint = 0;
+	p->used = 0;
+	p->live = 0;
+	return 0;
+}
+
+void msgr__pool_destroy(struct msgr__pool *p)
+{
+	free(p->bits);
+	free(p->run);
+	p->bits = NULL;
+	p->run = NULL;
+}
+
+/* First index >= from and < end of a run of n free chunks, or -1. Skips full
+ * words and counts empty ones whole, so small runs in a busy pool and large
+ * runs in an idle pool are both cheap. */
+static int64_t find_run(const struct msgr__pool *p, uint32_t from, uint32_t end, uint32_t n)
+{
+	uint32_t run = 0, start = from;
+
+	for (uint32_t i = from; i < end;) {
+		uint64_t w = p->bits[i >> 6];
+		if ((i & 63) == 0 && w == ~0ULL) {
+			run = 0;
+			i += 64;
+			start = i;
+			continue;
+		}
+		if ((i & 63) == 0 && w == 0 && i + 64 <= end) {
+			run += 64;
+			i += 64;
+			if (run >= n)
+				return start;
+			continue;
+		}
+		if (bit_get(p->bits, i)) {
+			run = 0;
+			start = i + 1;
+		} else if (++run >= n) {
+			return start;
+		}
+		i++;
+	}
+	return -1;
+}
+
+int msgr__pool_alloc(struct msgr__pool *p, size_t len, uint64_t *off)
+{
+	size_t csize = (size_t)1 << p->chunk_shift;
+	size_t want = len ? (len + csize - 1) >> p->chunk_shift : 1;
+	int64_t at;
+
+	if (want > p->nchunks)
+		return -EMSGSIZE;
+	if (want > p->nchunks - p->used)
+		return -ENOBUFS;
+	at = find_run(p, p->hint, p->nchunks, (uint32_t)want);
+	if (at < 0)
+		at = find_run(p, 0, p->nchunks, (uint32_t)want);
+	if (at < 0)
+		return -ENOBUFS;
+	bits_set(p->bits, (uint32_t)at, (uint32_t)want, 1);
+	p->run[at] = (uint32_t)want;
+	p->used += (uint32_t)want;
+	p->live++;
+	p->hint = (uint32_t)(at + want) % p->nchunks;
+	*off = (uint64_t)at << p->chunk_shift;
+	return 0;
+}
+
+int msgr__pool_free(struct msgr__pool *p, uint64_t off)
+{
+	uint64_t c = off >> p->chunk_shift;
+
+	if (off & (((uint64_t)1 << p->chunk_shift) - 1) || c >= p->nchunks || !p->run[c])
+		return -EINVAL;
+	bits_set(p->bits, (uint32_t)c, p->run[c], 0);
+	p->used -= p->run[c];
+	p->live--;
+	p->run[c] = 0;
+	return 0;
+}
+
+size_t msgr__pool_alloc_size(const struct msgr__pool *p, uint64_t off)
+{
+	uint64_t c = off >> p->chunk_shift;
+
+	if (c >= p->nchunks)
+		return 0;
+	return (size_t)p->run[c] << p->chunk_shift;
+}

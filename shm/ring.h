@@ -1,0 +1,69 @@
+/*
+ * ring.h - bounded ring of fixed-size descriptors in shared memory.
+ *
+ * Each slot carries a sequence word next to its payload (the scheme of
+ * Vyukov's bounded queue): a producer may write slot (pos & mask) only when
+ * its seq == pos, and a consumer may read it only when seq == pos + 1. So
+ * neither side has to publish its position, and the consumer's and the
+ * single producer's positions live in private memory where the other process
+ * cannot corrupt them. The only shared index is `head`, used by the
+ * many-producer push to reserve a slot.
+ *
+ * Concurrency contracts are in the function names:
+ *   _mp  many producers at once (threads of one process)
+ *   _sp  exactly one producer
+ *   _sc  exactly one consumer
+ * A ring is either _mp or _sp on the producer side for its whole life.
+ *
+ * Trust: the daemon never trusts what it reads. A peer that scribbles on the
+ * seq words can only make the ring look full or empty to itself, or hand over
+ * garbage payloads, which the reader validates after copying them out.
+ */
+#ifndef MSGR_SHM_RING_H
+#define MSGR_SHM_RING_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MSGR__CACHELINE 64
+
+/* Shared part, at the start of the ring's memory. Slots follow it. */
+struct msgr__ring_shm {
+	_Alignas(MSGR__CACHELINE) _Atomic uint64_t head; /* _mp reservation counter */
+	char pad[MSGR__CACHELINE - sizeof(uint64_t)];
+};
+
+/* Private handle. Owned by whichever side opened it; lifetime is that of the
+ * mapping it points into. Never placed in shared memory. */
+struct msgr__ring {
+	struct msgr__ring_shm *shm; /* shared header (head only) */
+	unsigned char *slots;       /* first slot */
+	uint64_t pos;               /* private position: _sp producer or _sc consumer */
+	uint32_t mask;              /* nslots - 1 */
+	uint32_t slot_size;         /* bytes per slot, seq word included */
+	uint32_t payload_size;      /* slot_size - 8 */
+};
+
+/* Bytes of shared memory a ring of nslots slots of payload bytes needs.
+ * nslots must be a power of two; payload a multiple of 8. */
+size_t msgr__ring_mem_size(uint32_t nslots, uint32_t payload);
+
+/* Write a fresh ring into mem (the creating side does this once). */
+void msgr__ring_format(void *mem, uint32_t nslots, uint32_t payload);
+
+/* Open a handle on formatted memory. Does not read the memory. */
+int msgr__ring_open(struct msgr__ring *r, void *mem, uint32_t nslots,
+		    uint32_t payload);
+
+/* 0, or -ENOBUFS when full. desc has payload_size bytes. */
+int msgr__ring_push_mp(struct msgr__ring *r, const void *desc);
+int msgr__ring_push_sp(struct msgr__ring *r, const void *desc);
+
+/* 0 and a copy of the descriptor in desc, or -EAGAIN when empty. */
+int msgr__ring_pop_sc(struct msgr__ring *r, void *desc);
+
+/* Nonzero when a pop would succeed now. Consumer side only. */
+int msgr__ring_ready_sc(const struct msgr__ring *r);
+
+#endif
