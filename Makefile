@@ -15,7 +15,7 @@ SOVERSION := 0
 LIBVERSION := 0.1.0
 
 # Debian packages we need, by the pkg-config module each provides.
-DEPS_PC   := libuv:libuv1-dev check:check inih:libinih-dev libsystemd:libsystemd-dev
+DEPS_PC   := libuv:libuv1-dev check:check inih:libinih-dev libsystemd:libsystemd-dev json-c:libjson-c-dev
 DEPS_BIN  := ss:iproute2 iptables:iptables valgrind:valgrind clang:clang
 
 CFLAGS    ?= -O2 -g
@@ -40,7 +40,7 @@ COMMON_SRC := common/log.c common/addr.c
 LIB_SRC    := libclient/client.c libclient/conn.c libclient/strerror.c $(SHM_SRC) common/addr.c
 DAEMON_SRC := daemon/main.c daemon/config.c daemon/client.c daemon/channel.c \
               daemon/attach.c daemon/ctl.c $(SHM_SRC) $(COMMON_SRC)
-CTL_SRC    := daemon/msgrctl.c
+CTL_SRC    := ctl/msgrctl.c
 BENCH_SRC  := bench/msgr-bench.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -77,8 +77,8 @@ $(BUILD)/.deps-ok: Makefile
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)mkdir -p $(@D) && touch $@
 
-DEP_CFLAGS = $(call PC_CFLAGS,libuv inih libsystemd)
-DEP_LIBS   = $(call PC_LIBS,libuv inih libsystemd)
+DEP_CFLAGS = $(call PC_CFLAGS,libuv inih libsystemd json-c)
+DEP_LIBS   = $(call PC_LIBS,libuv inih libsystemd json-c)
 
 $(BUILD)/obj/%.o: %.c | $(BUILD)/.deps-ok
 	@mkdir -p $(@D)
@@ -107,9 +107,9 @@ $(MSGRD): $(call obj,$(DAEMON_SRC))
 	$(if $(Q),@echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
-$(MSGRCTL): $(call obj,$(CTL_SRC) common/log.c)
+$(MSGRCTL): $(call obj,$(CTL_SRC))
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call PC_LIBS,json-c)
 
 $(BENCH): $(call obj,$(BENCH_SRC)) $(LIBMSGR_SO)
 	@mkdir -p $(@D)
@@ -125,7 +125,9 @@ $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(SHM_SRC) $(
 # Integration test programs link libmsgr like an application would.
 $(ITEST_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(LIBMSGR_SO)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< -L$(BUILD)/lib -lmsgr -Wl,-rpath,'$$ORIGIN/../lib'
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(call obj,$(SHM_SRC)) -L$(BUILD)/lib -lmsgr -Wl,-rpath,'$$ORIGIN/../lib'
+
+$(ITEST_BIN): $(call obj,$(SHM_SRC))
 
 check: check-unit check-integration check-tsan check-asan
 

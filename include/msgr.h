@@ -18,6 +18,7 @@ extern "C" {
 
 #define MSGR_VERSION_MAJOR 0
 #define MSGR_VERSION_MINOR 1
+#define MSGR_VERSION_STRING "0.1.0"
 
 /* An entity attached to the local msgrd. Owned by the application from
  * msgr_attach() until msgr_detach(). */
@@ -72,6 +73,7 @@ int msgr_send(msgr_conn *conn, uint32_t msg_type, const void *data, size_t len);
 int msgr_sendv(msgr_conn *conn, uint32_t msg_type, const struct iovec *iov,
 	       int iovcnt);
 int msgr_buf_alloc(msgr_client *c, size_t len, void **buf);
+int msgr_buf_free(msgr_client *c, void *buf); /* give back an unsent buffer */
 int msgr_send_buf(msgr_conn *conn, uint32_t msg_type, void *buf, size_t len);
 int msgr_next(msgr_client *c, struct msgr_event *ev, int timeout_ms);
 void msgr_event_release(msgr_client *c, struct msgr_event *ev);

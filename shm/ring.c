@@ -111,3 +111,12 @@ int msgr__ring_ready_sc(const struct msgr__ring *r)
 	return atomic_load_explicit(&((struct slot_hdr *)s)->seq, memory_order_acquire) ==
 	       r->pos + 1;
 }
+
+int msgr__ring_writable_sp(const struct msgr__ring *r)
+{
+	const struct slot_hdr *s = slot_at(r, r->pos);
+
+	/* acquire: pairs with the consumer's release in pop_sc. */
+	return atomic_load_explicit(&((struct slot_hdr *)s)->seq, memory_order_acquire) ==
+	       r->pos;
+}

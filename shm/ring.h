@@ -60,6 +60,9 @@ int msgr__ring_open(struct msgr__ring *r, void *mem, uint32_t nslots,
 int msgr__ring_push_mp(struct msgr__ring *r, const void *desc);
 int msgr__ring_push_sp(struct msgr__ring *r, const void *desc);
 
+/* Nonzero when a push_sp would succeed now. Single producer only. */
+int msgr__ring_writable_sp(const struct msgr__ring *r);
+
 /* 0 and a copy of the descriptor in desc, or -EAGAIN when empty. */
 int msgr__ring_pop_sc(struct msgr__ring *r, void *desc);
 

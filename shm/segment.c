@@ -74,6 +74,9 @@ void msgr__seg_format(void *base, const struct msgr__seg_params *sp,
 	h->daemon_pid = daemon_pid;
 	h->client_pid = client_pid;
 	atomic_init(&h->daemon_heartbeat_ns, msgr__now_ns());
+	/* the daemon has not polled this segment yet: a first command must
+	 * wake it */
+	atomic_init(&h->daemon_sleeping, 1);
 	msgr__ring_format(b + lo->cmd, sp->cmd_slots, sizeof(struct msgr__desc));
 	msgr__ring_format(b + lo->evt, sp->evt_slots, sizeof(struct msgr__desc));
 	msgr__ring_format(b + lo->txdone, sp->free_slots, sizeof(struct msgr__free_desc));

@@ -1,0 +1,27 @@
+/*
+ * addr.h - entity names ("TYPE.ID") and addresses ("HOST:PORT/TYPE.ID").
+ *
+ * Pure string functions with no state; used by the daemon and libmsgr alike.
+ */
+#ifndef MSGR_COMMON_ADDR_H
+#define MSGR_COMMON_ADDR_H
+
+#include <stddef.h>
+
+#define MSGR__ENTITY_MAX 64  /* bytes including the NUL */
+#define MSGR__HOSTPORT_MAX 128
+#define MSGR__ADDR_MAX (MSGR__HOSTPORT_MAX + MSGR__ENTITY_MAX)
+
+/* 0 if s is TYPE.ID: TYPE is [a-z][a-z0-9_]*, ID is [A-Za-z0-9_-]+, under
+ * MSGR__ENTITY_MAX bytes in all. -EINVAL otherwise. */
+int msgr__entity_check(const char *s);
+
+/* 0 if s is HOST:PORT with a port in 1..65535 (HOST may be [v6]). */
+int msgr__hostport_check(const char *s);
+
+/* Split "HOST:PORT/TYPE.ID" into its two halves (copied into the buffers).
+ * -EINVAL if either half is malformed. */
+int msgr__addr_split(const char *addr, char hostport[MSGR__HOSTPORT_MAX],
+		     char entity[MSGR__ENTITY_MAX]);
+
+#endif

@@ -1,0 +1,68 @@
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int msgr__log_level = MSGR__LOG_INFO;
+static const char *log_ident = "msgr";
+static int log_journal;
+
+static const char *const names[] = {
+	[MSGR__LOG_ERR] = "error", [MSGR__LOG_WARN] = "warning",
+	[MSGR__LOG_NOTICE] = "notice", [MSGR__LOG_INFO] = "info",
+	[MSGR__LOG_DEBUG] = "debug",
+};
+
+void msgr__log_init(const char *ident)
+{
+	log_ident = ident;
+	log_journal = getenv("JOURNAL_STREAM") != NULL;
+}
+
+int msgr__log_level_parse(const char *s)
+{
+	for (int i = MSGR__LOG_ERR; i <= MSGR__LOG_DEBUG; i++)
+		if (!strcmp(s, names[i]))
+			return i;
+	if (!strcmp(s, "warn") || !strcmp(s, "err"))
+		return s[0] == 'w' ? MSGR__LOG_WARN : MSGR__LOG_ERR;
+	return -EINVAL;
+}
+
+const char *msgr__log_level_name(int level)
+{
+	if (level < MSGR__LOG_ERR || level > MSGR__LOG_DEBUG)
+		return "?";
+	return names[level];
+}
+
+void msgr__log(int level, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	if (level > msgr__log_level)
+		return;
+	if (log_journal) {
+		n = snprintf(line, sizeof(line), "<%d>", level);
+	} else {
+		struct timespec ts;
+		struct tm tm;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		n = snprintf(line, sizeof(line), "%02d:%02d:%02d.%03ld %s %s: ", tm.tm_hour,
+			     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, log_ident,
+			     msgr__log_level_name(level));
+	}
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < sizeof(line))
+		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	/* one write per line so lines from several processes do not interleave */
+	fprintf(stderr, "%s\n", line);
+}

@@ -1,0 +1,127 @@
+/*
+ * client.h - one attached application entity, as the daemon sees it.
+ *
+ * Lifetime: created by attach.c when a handshake succeeds and linked into the
+ * daemon's registry. It leaves the registry when its socket hangs up, when it
+ * detaches, or when it breaks the segment protocol (msgr__dclient_drop). The
+ * struct and its mapping then live on while references remain: each message
+ * waiting in another client's outbox holds one on its source client, because
+ * the payload is still in the source's TX pool.
+ *
+ * Everything the daemon reads from the segment is copied out and validated
+ * here before it is used; a bad value drops this client and only this one.
+ */
+#ifndef MSGR_DAEMON_CLIENT_H
+#define MSGR_DAEMON_CLIENT_H
+
+#include <sys/types.h>
+#include <uv.h>
+
+#include "common/addr.h"
+#include "shm/pool.h"
+#include "shm/ring.h"
+#include "shm/segment.h"
+
+struct msgr__daemon;
+struct msgr__channel;
+
+/* One connection id of a client. Owned by its client's table; lives until
+ * the application closes it (CLOSE command) or the client goes away. */
+struct msgr__dconn {
+	uint32_t id;                 /* the id the application knows it by */
+	uint16_t mode;               /* enum msgr_mode */
+	uint16_t accepted;           /* 1 if the peer connected to us */
+	struct msgr__dclient *client;/* owner (not a reference) */
+	struct msgr__channel *ch;    /* NULL once the channel is gone */
+	struct msgr__dconn *hnext;   /* hash chain */
+	uint64_t created_ns;
+	uint64_t msgs_out, bytes_out;/* sent by this end */
+	uint64_t msgs_in, bytes_in;  /* delivered to this end */
+	char peer[MSGR__ADDR_MAX];   /* the peer's address */
+};
+
+/* A pending event for the client's evt ring, in delivery order. */
+struct msgr__outbox_ent {
+	struct msgr__desc ev;        /* off is filled in when posted */
+	struct msgr__dclient *src;   /* MESSAGE: holds the payload (a reference) */
+	uint64_t src_off;            /* MESSAGE: offset in src's TX pool */
+	char *text;                  /* ACCEPTED: peer address, owned */
+};
+
+#define MSGR__CONN_BUCKETS 256
+
+struct msgr__dclient {
+	struct msgr__daemon *d;
+	struct msgr__dclient *next, *prev; /* registry links while attached */
+	uint32_t id;                 /* daemon-local number, for msgrctl */
+	int refs;                    /* registry + outbox entries + closing handles */
+	int dropped;                 /* out of the registry; no new work */
+	char entity[MSGR__ENTITY_MAX];
+	char addr[MSGR__ADDR_MAX];   /* HOST:PORT/TYPE.ID */
+	uint64_t nonce;              /* instance nonce of this attach */
+	pid_t pid;                   /* from SO_PEERCRED */
+	uid_t uid;
+	uint64_t attached_ns;
+
+	int sock;                    /* attach connection; hang-up = client gone */
+	uv_poll_t sock_poll;
+	int efd_daemon;              /* the client writes it to wake us */
+	uv_poll_t efd_poll;
+	int efd_client;              /* we write it to wake the client */
+
+	void *base;                  /* the mapped segment */
+	size_t size;
+	struct msgr__seg_hdr *hdr;
+	struct msgr__seg_params params; /* our copy; the header is not trusted */
+	struct msgr__seg_layout lo;
+	struct msgr__ring cmd, evt, txdone, rxfree;
+	unsigned char *txpool, *rxpool;
+	uint64_t pool_bytes;         /* bytes in each pool */
+	struct msgr__pool rxp;       /* RX pool allocator (ours) */
+	uint64_t *tx_held;           /* bit per TX chunk: an allocation we hold */
+
+	struct msgr__dconn *conns[MSGR__CONN_BUCKETS];
+	uint32_t nconns;
+	uint32_t next_accept_id;
+
+	struct msgr__outbox_ent *q;  /* outbox ring buffer, owned */
+	size_t qcap, qhead, qlen;
+	int posted;                  /* posted events since the last wakeup check */
+
+	uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv;
+	char reason[160];            /* why it was dropped */
+};
+
+/* Create a client for an accepted attach connection (attach.c). On success
+ * the client owns sock and is in the registry; *fds gets the three fds to
+ * pass (memfd, efd_daemon, efd_client); the caller closes fds[0] after
+ * sending. */
+int msgr__dclient_create(struct msgr__daemon *d, int sock, const char *entity,
+			 uint64_t pool_size, struct msgr__dclient **out, int fds[3]);
+
+/* Take the client out of service: reset its channels, give back what it
+ * held, close its handles. Logs reason at the given level. Idempotent. */
+void msgr__dclient_drop(struct msgr__dclient *c, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+void msgr__dclient_ref(struct msgr__dclient *c);
+void msgr__dclient_unref(struct msgr__dclient *c);
+
+/* One poll pass over the client's rings. Returns the amount of work done. */
+int msgr__dclient_service(struct msgr__dclient *c);
+
+/* Nonzero if the client has commands waiting (used before sleeping). */
+int msgr__dclient_pending(struct msgr__dclient *c);
+
+/* Queue an event for the client, posting it at once if nothing is ahead. */
+int msgr__dclient_post(struct msgr__dclient *c, const struct msgr__outbox_ent *e);
+
+/* The application is done with an allocation in the client's TX pool. */
+void msgr__dclient_tx_done(struct msgr__dclient *c, uint64_t off);
+
+struct msgr__dclient *msgr__dclient_find(struct msgr__daemon *d, const char *entity);
+struct msgr__dconn *msgr__dconn_find(struct msgr__dclient *c, uint32_t id);
+struct msgr__dconn *msgr__dconn_add(struct msgr__dclient *c, uint32_t id, uint16_t mode,
+				    const char *peer);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * config.h - msgrd.conf: the keys, their defaults, and how they are set.
+ *
+ * One table in config.c lists every key with its type, bounds and default;
+ * the INI file, --set and (later) `msgrctl config set` all go through
+ * msgr__conf_set(), so they accept and reject exactly the same things.
+ */
+#ifndef MSGR_DAEMON_CONFIG_H
+#define MSGR_DAEMON_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/addr.h"
+
+/* Value type; owned by whoever declares it (main.c holds the daemon's). */
+struct msgr__conf {
+	char listen[MSGR__HOSTPORT_MAX]; /* global.listen: HOST:PORT naming this daemon */
+	char socket[108];                /* global.socket: attach socket path */
+	char ctl_socket[108];            /* global.ctl_socket: control socket path */
+	uint64_t poll_us;                /* global.poll_us: busy-poll before sleeping */
+	uint64_t pool_size;              /* global.pool_size: default per-client pool */
+	uint64_t max_pool_size;          /* global.max_pool_size: cap on requests */
+	uint64_t max_message;            /* global.max_message: largest payload */
+	uint64_t max_clients;            /* global.max_clients */
+	int log_level;                   /* global.log_level */
+};
+
+void msgr__conf_defaults(struct msgr__conf *c);
+
+/* Set one key from text. 0, or -ENOENT (unknown key) / -EINVAL (bad value)
+ * with a message in err. */
+int msgr__conf_set(struct msgr__conf *c, const char *section, const char *key,
+		   const char *value, char *err, size_t errlen);
+
+/* "SECTION.KEY=VALUE", as given to --set. */
+int msgr__conf_set_arg(struct msgr__conf *c, const char *arg, char *err, size_t errlen);
+
+/* Parse an INI file over c. On error, err holds "file:line: message". */
+int msgr__conf_load(struct msgr__conf *c, const char *path, char *err, size_t errlen);
+
+/* Print every key as "section.key = value" lines into buf. */
+size_t msgr__conf_dump(const struct msgr__conf *c, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * daemon.h - the msgrd process: one libuv loop and what hangs off it.
+ *
+ * There is one struct msgr__daemon per process, owned by main.c and living
+ * until exit. Everything below runs on its loop thread; nothing here is
+ * touched from any other thread.
+ */
+#ifndef MSGR_DAEMON_DAEMON_H
+#define MSGR_DAEMON_DAEMON_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+
+struct msgr__dclient;
+struct msgr__ctl;
+
+/* Process-wide counters, shown by `msgrctl status`. */
+struct msgr__stats {
+	uint64_t attaches;      /* successful attaches since start */
+	uint64_t attach_errors; /* refused attaches */
+	uint64_t detaches;      /* clients gone, for any reason */
+	uint64_t violations;    /* clients disconnected for a bad segment or descriptor */
+	uint64_t msgs_local;    /* messages delivered between local entities */
+	uint64_t bytes_local;   /* their payload bytes */
+	uint64_t msgs_dropped;  /* sends on a reset channel, given back unsent */
+	uint64_t wakeups_sent;  /* eventfd writes to clients */
+	uint64_t wakeups_recv;  /* eventfd wakeups from clients */
+};
+
+struct msgr__daemon {
+	uv_loop_t *loop;            /* the one event loop (workers = 1 for now) */
+	struct msgr__conf conf;     /* current configuration */
+	uint64_t started_ns;        /* CLOCK_MONOTONIC at start */
+	int attach_fd;              /* listening SOCK_SEQPACKET socket */
+	uv_poll_t attach_poll;      /* readability of attach_fd */
+	struct msgr__ctl *ctl;      /* control socket, owned */
+	struct msgr__dclient *clients; /* registry: attached clients, owned */
+	uint32_t nclients;          /* entries in clients */
+	uint32_t next_client_id;    /* for msgrctl's client ids */
+	uv_idle_t spin;             /* active while busy-polling client rings */
+	int spinning;               /* spin is started */
+	uint64_t last_work_ns;      /* when a poll pass last found work */
+	uv_timer_t heartbeat;       /* writes daemon_heartbeat_ns into segments */
+	uv_signal_t sigs[3];        /* SIGINT, SIGTERM, SIGHUP */
+	int stopping;               /* shutting down; refuse new attaches */
+	struct msgr__stats stats;
+};
+
+/* Start busy-polling client rings now (a client signalled, or new work). */
+void msgr__daemon_kick(struct msgr__daemon *d);
+
+#endif

@@ -1,0 +1,218 @@
+/*
+ * main.c - msgrd: command line, start-up, the poll loop, and shutdown.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "attach.h"
+#include "client.h"
+#include "common/log.h"
+#include "ctl.h"
+#include "daemon.h"
+#include "msgr.h"
+#include "shm/wake.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: msgrd [-f] [-c FILE] [--set SECTION.KEY=VALUE]...\n"
+		"The per-host messenger daemon.\n\n"
+		"  -c, --config FILE   read FILE (default /etc/msgrd/msgrd.conf if it exists)\n"
+		"  -s, --set S.K=V     override one configuration key (repeatable)\n"
+		"  -f, --foreground    stay in the foreground (msgrd never forks; accepted\n"
+		"                      for compatibility)\n"
+		"  -v, --version       print the version and exit\n"
+		"  -h, --help          print this help and exit\n\n"
+		"See msgrd(8) and msgrd.conf(5).\n");
+}
+
+/* One poll pass over every client; then either keep spinning or sleep. */
+static void pass(struct msgr__daemon *d)
+{
+	struct msgr__dclient *c, *next;
+	uint64_t now;
+	int work = 0;
+
+	for (c = d->clients; c; c = next) {
+		next = c->next; /* service may drop c */
+		work += msgr__dclient_service(c);
+	}
+	now = msgr__now_ns();
+	if (work) {
+		d->last_work_ns = now;
+		return; /* always look again after work: it may have posted more */
+	}
+	if (now - d->last_work_ns < d->conf.poll_us * 1000)
+		return;
+	/* Sleep: ask every client for a signal, then look once more. */
+	for (c = d->clients; c; c = c->next)
+		msgr__wake_arm(&c->hdr->daemon_sleeping);
+	for (c = d->clients; c; c = c->next)
+		if (msgr__dclient_pending(c)) {
+			for (struct msgr__dclient *k = d->clients; k; k = k->next)
+				msgr__wake_disarm(&k->hdr->daemon_sleeping);
+			d->last_work_ns = now;
+			return;
+		}
+	uv_idle_stop(&d->spin);
+	d->spinning = 0;
+}
+
+static void on_spin(uv_idle_t *h)
+{
+	pass(h->data);
+}
+
+void msgr__daemon_kick(struct msgr__daemon *d)
+{
+	if (!d->spinning) {
+		d->spinning = 1;
+		uv_idle_start(&d->spin, on_spin);
+	}
+	d->last_work_ns = msgr__now_ns();
+	pass(d);
+}
+
+static void on_heartbeat(uv_timer_t *t)
+{
+	struct msgr__daemon *d = t->data;
+	uint64_t now = msgr__now_ns();
+
+	for (struct msgr__dclient *c = d->clients; c; c = c->next)
+		atomic_store_explicit(&c->hdr->daemon_heartbeat_ns, now, memory_order_relaxed);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct msgr__daemon *d = s->data;
+
+	if (signum == SIGHUP) {
+		msgr__info("SIGHUP: nothing to reload yet");
+		return;
+	}
+	msgr__notice("%s: shutting down", strsignal(signum));
+	sd_notify(0, "STOPPING=1");
+	d->stopping = 1;
+	uv_stop(d->loop);
+}
+
+static int make_parent_dir(const char *path)
+{
+	char dir[256];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = 0;
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "set", required_argument, NULL, 's' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "version", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	static struct msgr__daemon daemon;
+	struct msgr__daemon *d = &daemon;
+	const char *conf_path = NULL;
+	char err[512];
+	char **sets = calloc((size_t)argc, sizeof(char *));
+	int nsets = 0, o, rc;
+	const int signums[3] = { SIGINT, SIGTERM, SIGHUP };
+
+	msgr__log_init("msgrd");
+	msgr__conf_defaults(&d->conf);
+	while ((o = getopt_long(argc, argv, "c:s:fvh", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c': conf_path = optarg; break;
+		case 's': sets[nsets++] = optarg; break;
+		case 'f': break;
+		case 'v': printf("msgrd %s\n", MSGR_VERSION_STRING); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "msgrd: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (!conf_path && access("/etc/msgrd/msgrd.conf", F_OK) == 0)
+		conf_path = "/etc/msgrd/msgrd.conf";
+	if (conf_path && msgr__conf_load(&d->conf, conf_path, err, sizeof(err))) {
+		fprintf(stderr, "msgrd: %s\n", err);
+		return 2;
+	}
+	for (int i = 0; i < nsets; i++)
+		if (msgr__conf_set_arg(&d->conf, sets[i], err, sizeof(err))) {
+			fprintf(stderr, "msgrd: --set %s: %s\n", sets[i], err);
+			return 2;
+		}
+	free(sets);
+	msgr__log_level = d->conf.log_level;
+	signal(SIGPIPE, SIG_IGN);
+
+	d->loop = uv_default_loop();
+	d->attach_fd = -1;
+	d->started_ns = msgr__now_ns();
+	uv_idle_init(d->loop, &d->spin);
+	d->spin.data = d;
+	uv_timer_init(d->loop, &d->heartbeat);
+	d->heartbeat.data = d;
+	uv_timer_start(&d->heartbeat, on_heartbeat, 1000, 1000);
+	for (int i = 0; i < 3; i++) {
+		uv_signal_init(d->loop, &d->sigs[i]);
+		d->sigs[i].data = d;
+		uv_signal_start(&d->sigs[i], on_signal, signums[i]);
+	}
+
+	make_parent_dir(d->conf.socket);
+	make_parent_dir(d->conf.ctl_socket);
+	rc = msgr__attach_listen(d);
+	if (rc) {
+		msgr__err("attach socket %s: %s", d->conf.socket, strerror(-rc));
+		return 1;
+	}
+	rc = msgr__ctl_listen(d);
+	if (rc) {
+		msgr__err("control socket %s: %s", d->conf.ctl_socket, strerror(-rc));
+		msgr__attach_close(d);
+		return 1;
+	}
+	msgr__notice("msgrd %s ready: %s, attach socket %s, control socket %s", MSGR_VERSION_STRING,
+		     d->conf.listen, d->conf.socket, d->conf.ctl_socket);
+	sd_notifyf(0, "READY=1\nSTATUS=serving %s", d->conf.listen);
+
+	uv_run(d->loop, UV_RUN_DEFAULT);
+
+	msgr__attach_close(d);
+	msgr__ctl_close(d);
+	while (d->clients)
+		msgr__dclient_drop(d->clients, MSGR__LOG_DEBUG, "daemon shutting down");
+	uv_walk(d->loop, close_walk, NULL);
+	uv_run(d->loop, UV_RUN_DEFAULT);
+	uv_loop_close(d->loop);
+	msgr__notice("stopped");
+	return 0;
+}

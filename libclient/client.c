@@ -1,0 +1,468 @@
+/*
+ * client.c - libmsgr: attach, the event path, and the TX pool.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "shm/attach.h"
+#include "shm/wake.h"
+
+#define DEFAULT_POLL_US 20
+
+
+static void backoff(unsigned *us)
+{
+	struct timespec ts = { 0, (long)*us * 1000 };
+
+	nanosleep(&ts, NULL);
+	if (*us < 1000)
+		*us *= 2;
+}
+
+void msgr__wake_daemon(msgr_client *c, _Atomic uint32_t *flag)
+{
+	static const uint64_t one = 1;
+
+	if (msgr__wake_take(flag))
+		(void)!write(c->efd_daemon, &one, sizeof(one));
+}
+
+/* Pop everything the daemon has given back. Under c->lock. */
+static void drain_txdone(msgr_client *c)
+{
+	struct msgr__free_desc f;
+
+	while (msgr__ring_pop_sc(&c->txdone, &f) == 0)
+		(void)msgr__pool_free(&c->txp, f.off); /* the daemon is trusted here */
+}
+
+int msgr__tx_alloc(msgr_client *c, size_t len, uint64_t *off)
+{
+	unsigned us = 20;
+	int err;
+
+	if (len > c->pool_bytes)
+		return -EMSGSIZE;
+	for (;;) {
+		if (atomic_load_explicit(&c->daemon_lost, memory_order_relaxed))
+			return -ENOTCONN;
+		pthread_mutex_lock(&c->lock);
+		drain_txdone(c);
+		err = msgr__pool_alloc(&c->txp, len, off);
+		pthread_mutex_unlock(&c->lock);
+		if (err != -ENOBUFS)
+			return err;
+		if (!c->send_blocking)
+			return -EAGAIN;
+		backoff(&us);
+	}
+}
+
+void msgr__tx_free(msgr_client *c, uint64_t off)
+{
+	pthread_mutex_lock(&c->lock);
+	(void)msgr__pool_free(&c->txp, off);
+	pthread_mutex_unlock(&c->lock);
+}
+
+int msgr__cmd_push(msgr_client *c, const struct msgr__desc *d)
+{
+	unsigned us = 20;
+
+	while (msgr__ring_push_mp(&c->cmd, d)) {
+		if (atomic_load_explicit(&c->daemon_lost, memory_order_relaxed))
+			return -ENOTCONN;
+		/* SENDs may fail fast; CONNECT and CLOSE must get through */
+		if (d->op == MSGR__OP_SEND && !c->send_blocking)
+			return -EAGAIN;
+		msgr__wake_daemon(c, &c->hdr->daemon_sleeping);
+		backoff(&us);
+	}
+	msgr__wake_daemon(c, &c->hdr->daemon_sleeping);
+	return 0;
+}
+
+static const char *default_socket(const struct msgr_attach_opts *o)
+{
+	const char *env;
+
+	if (o && o->socket_path)
+		return o->socket_path;
+	env = getenv("MSGR_SOCKET");
+	return env && *env ? env : MSGR_DEFAULT_SOCKET;
+}
+
+static int handshake(int sock, const char *entity, size_t pool_size,
+		     struct msgr__attach_rep *rep, int fds[3])
+{
+	struct msgr__attach_req req;
+	char cbuf[CMSG_SPACE(3 * sizeof(int))];
+	struct iovec iov = { rep, sizeof(*rep) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct timeval tv = { 10, 0 };
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	memset(&req, 0, sizeof(req));
+	req.magic = MSGR__ATTACH_MAGIC;
+	req.version = MSGR__ATTACH_VERSION;
+	req.pid = getpid();
+	req.pool_size = pool_size;
+	strcpy(req.entity, entity);
+	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (send(sock, &req, sizeof(req), MSG_NOSIGNAL) != sizeof(req))
+		return -errno;
+	n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	fds[0] = fds[1] = fds[2] = -1;
+	cm = CMSG_FIRSTHDR(&mh);
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+	    cm->cmsg_len == CMSG_LEN(3 * sizeof(int)))
+		memcpy(fds, CMSG_DATA(cm), 3 * sizeof(int));
+	if (n != sizeof(*rep) || rep->magic != MSGR__ATTACH_MAGIC)
+		return -EPROTO;
+	if (rep->version != MSGR__ATTACH_VERSION)
+		return -EPROTONOSUPPORT;
+	if (rep->status)
+		return rep->status < 0 ? rep->status : -EPROTO;
+	if (fds[0] < 0 || (mh.msg_flags & MSG_CTRUNC))
+		return -EPROTO;
+	tv.tv_sec = 0;
+	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return 0;
+}
+
+int msgr_attach(const char *entity, const struct msgr_attach_opts *opts, msgr_client **out)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const char *path = default_socket(opts);
+	struct msgr__attach_rep rep;
+	struct msgr__seg_layout lo;
+	struct epoll_event ee;
+	struct stat st;
+	msgr_client *c;
+	int fds[3] = { -1, -1, -1 }, err;
+
+	if (!entity || !out || msgr__entity_check(entity))
+		return -EINVAL;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->sock = c->efd_daemon = c->efd_client = c->epfd = -1;
+	c->poll_us = opts && opts->poll_us ? opts->poll_us : DEFAULT_POLL_US;
+	c->send_blocking = opts ? opts->send_blocking : 0;
+	pthread_mutex_init(&c->lock, NULL);
+	c->next_id = 1;
+	strcpy(sa.sun_path, path);
+	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c->sock < 0 || connect(c->sock, (struct sockaddr *)&sa, sizeof(sa))) {
+		err = -errno;
+		goto fail;
+	}
+	err = handshake(c->sock, entity, opts ? opts->pool_size : 0, &rep, fds);
+	if (err)
+		goto fail;
+	c->efd_daemon = fds[1];
+	c->efd_client = fds[2];
+	err = -EPROTO;
+	if (msgr__seg_params_check(&rep.params) || fstat(fds[0], &st) ||
+	    (uint64_t)st.st_size != rep.seg_size)
+		goto fail;
+	msgr__seg_layout(&rep.params, &lo);
+	if (lo.size != rep.seg_size)
+		goto fail;
+	c->base = mmap(NULL, lo.size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+	if (c->base == MAP_FAILED) {
+		c->base = NULL;
+		err = -errno;
+		goto fail;
+	}
+	c->size = lo.size;
+	err = msgr__seg_check(c->base, c->size, &rep.params);
+	if (err)
+		goto fail;
+	c->hdr = c->base;
+	c->params = rep.params;
+	c->pool_bytes = (uint64_t)rep.params.pool_chunks << rep.params.chunk_shift;
+	if (rep.max_message < c->pool_bytes)
+		c->pool_bytes = rep.max_message; /* the largest message we may send */
+	{
+		unsigned char *b = c->base;
+		msgr__ring_open(&c->cmd, b + lo.cmd, rep.params.cmd_slots, sizeof(struct msgr__desc));
+		msgr__ring_open(&c->evt, b + lo.evt, rep.params.evt_slots, sizeof(struct msgr__desc));
+		msgr__ring_open(&c->txdone, b + lo.txdone, rep.params.free_slots,
+				sizeof(struct msgr__free_desc));
+		msgr__ring_open(&c->rxfree, b + lo.rxfree, rep.params.free_slots,
+				sizeof(struct msgr__free_desc));
+		c->txpool = b + lo.txpool;
+		c->rxpool = b + lo.rxpool;
+	}
+	err = msgr__pool_init(&c->txp, rep.params.pool_chunks, rep.params.chunk_shift);
+	if (err)
+		goto fail;
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (c->epfd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	ee.events = EPOLLIN;
+	ee.data.u32 = 0;
+	epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->efd_client, &ee);
+	ee.events = EPOLLIN | EPOLLRDHUP;
+	ee.data.u32 = 1;
+	epoll_ctl(c->epfd, EPOLL_CTL_ADD, c->sock, &ee);
+	close(fds[0]);
+	c->nonce = rep.nonce;
+	snprintf(c->entity, sizeof(c->entity), "%s", entity);
+	rep.addr[sizeof(rep.addr) - 1] = 0;
+	snprintf(c->addr, sizeof(c->addr), "%s", rep.addr);
+	atomic_store_explicit(&c->hdr->client_heartbeat_ns, msgr__now_ns(), memory_order_relaxed);
+	*out = c;
+	return 0;
+fail:
+	if (fds[0] >= 0)
+		close(fds[0]);
+	msgr_detach(c);
+	return err;
+}
+
+int msgr_detach(msgr_client *c)
+{
+	if (!c)
+		return -EINVAL;
+	/* Closing the socket is the detach: the daemon resets our channels. */
+	if (c->sock >= 0)
+		close(c->sock);
+	if (c->epfd >= 0)
+		close(c->epfd);
+	if (c->efd_daemon >= 0)
+		close(c->efd_daemon);
+	if (c->efd_client >= 0)
+		close(c->efd_client);
+	if (c->base)
+		munmap(c->base, c->size);
+	for (int b = 0; b < CONN_BUCKETS; b++)
+		while (c->conns[b]) {
+			struct msgr_conn *k = c->conns[b];
+			c->conns[b] = k->hnext;
+			free(k);
+		}
+	msgr__pool_destroy(&c->txp);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	return 0;
+}
+
+const char *msgr_addr(const msgr_client *c)
+{
+	return c->addr;
+}
+
+int msgr_fd(const msgr_client *c)
+{
+	return c->epfd;
+}
+
+static void rx_release(msgr_client *c, uint64_t off)
+{
+	struct msgr__free_desc f = { .off = off };
+
+	/* Never full: it has a slot per RX chunk and we hold each once. */
+	(void)msgr__ring_push_mp(&c->rxfree, &f);
+	msgr__wake_daemon(c, &c->hdr->daemon_wants_rx);
+}
+
+/* Turn one descriptor into an event. 1 if ev is filled, 0 if it was
+ * consumed silently (a closed handle, a CLOSED confirmation). */
+static int translate(msgr_client *c, const struct msgr__desc *d, struct msgr_event *ev)
+{
+	struct msgr_conn *k;
+	int has_buf = d->op == MSGR__EV_MESSAGE || d->op == MSGR__EV_ACCEPTED;
+
+	if (has_buf && (d->off >= ((uint64_t)c->params.pool_chunks << c->params.chunk_shift) ||
+			d->len > ((uint64_t)c->params.pool_chunks << c->params.chunk_shift) - d->off))
+		return 0; /* cannot happen with a sane daemon; drop it */
+	pthread_mutex_lock(&c->lock);
+	k = msgr__conn_lookup(c, d->conn);
+	if (d->op == MSGR__EV_ACCEPTED) {
+		char peer[MSGR__ADDR_MAX];
+		size_t n = d->len < sizeof(peer) - 1 ? d->len : sizeof(peer) - 1;
+		memcpy(peer, c->rxpool + d->off, n);
+		peer[n] = 0;
+		k = k ? NULL : msgr__conn_new(c, d->conn, (enum msgr_mode)d->mode, peer, CONN_OPEN);
+	} else if (d->op == MSGR__EV_CLOSED && k) {
+		msgr__conn_forget(c, k);
+		k = NULL;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (d->op == MSGR__EV_ACCEPTED)
+		rx_release(c, d->off);
+	if (!k || atomic_load_explicit(&k->closed, memory_order_relaxed)) {
+		if (d->op == MSGR__EV_MESSAGE)
+			rx_release(c, d->off);
+		return 0;
+	}
+	memset(ev, 0, sizeof(*ev));
+	ev->conn = k;
+	switch (d->op) {
+	case MSGR__EV_MESSAGE:
+		ev->type = MSGR_EV_MESSAGE;
+		ev->msg_type = d->msg_type;
+		ev->data = c->rxpool + d->off;
+		ev->len = d->len;
+		return 1;
+	case MSGR__EV_ACCEPTED:
+		ev->type = MSGR_EV_ACCEPTED;
+		return 1;
+	case MSGR__EV_CONNECTED:
+		atomic_store(&k->state, CONN_OPEN);
+		ev->type = MSGR_EV_CONNECTED;
+		return 1;
+	case MSGR__EV_RESET:
+	case MSGR__EV_REMOTE_RESET:
+	case MSGR__EV_CONNECT_FAILED:
+		atomic_store(&k->state, CONN_RESET);
+		ev->type = d->op == MSGR__EV_RESET ? MSGR_EV_RESET
+			   : d->op == MSGR__EV_REMOTE_RESET ? MSGR_EV_REMOTE_RESET
+							     : MSGR_EV_CONNECT_FAILED;
+		ev->error = d->error < 0 ? d->error : -ECONNRESET;
+		return 1;
+	}
+	return 0;
+}
+
+/* 1 and an event, or 0 when the ring is empty. */
+static int poll_ring(msgr_client *c, struct msgr_event *ev)
+{
+	struct msgr__desc d;
+
+	while (msgr__ring_pop_sc(&c->evt, &d) == 0) {
+		msgr__wake_daemon(c, &c->hdr->daemon_wants_rx);
+		if (translate(c, &d, ev))
+			return 1;
+	}
+	return 0;
+}
+
+static int64_t now_ms(void)
+{
+	return (int64_t)(msgr__now_ns() / 1000000);
+}
+
+int msgr_next(msgr_client *c, struct msgr_event *ev, int timeout_ms)
+{
+	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+
+	for (;;) {
+		struct epoll_event ee[2];
+		uint64_t spin_end;
+		int n, wait;
+
+		if (poll_ring(c, ev))
+			return 0;
+		if (atomic_load_explicit(&c->daemon_lost, memory_order_relaxed)) {
+			if (c->lost_reported)
+				return -ENOTCONN;
+			c->lost_reported = 1;
+			memset(ev, 0, sizeof(*ev));
+			ev->type = MSGR_EV_DAEMON_LOST;
+			ev->error = -ENOTCONN;
+			return 0;
+		}
+		if (timeout_ms != 0) {
+			spin_end = msgr__now_ns() + (uint64_t)c->poll_us * 1000;
+			while (msgr__now_ns() < spin_end)
+				if (msgr__ring_ready_sc(&c->evt))
+					break;
+			if (msgr__ring_ready_sc(&c->evt))
+				continue;
+		}
+		atomic_store_explicit(&c->hdr->client_heartbeat_ns, msgr__now_ns(),
+				      memory_order_relaxed);
+		msgr__wake_arm(&c->hdr->client_sleeping);
+		if (msgr__ring_ready_sc(&c->evt)) {
+			msgr__wake_disarm(&c->hdr->client_sleeping);
+			continue;
+		}
+		if (timeout_ms < 0)
+			wait = -1;
+		else if (timeout_ms == 0)
+			wait = 0;
+		else {
+			int64_t left = deadline - now_ms();
+			wait = left > 0 ? (int)left : 0;
+		}
+		n = epoll_wait(c->epfd, ee, 2, wait);
+		for (int i = 0; i < n; i++) {
+			if (ee[i].data.u32 == 0) {
+				uint64_t v;
+				(void)!read(c->efd_client, &v, sizeof(v));
+			} else {
+				char b;
+				ssize_t r = recv(c->sock, &b, 1, MSG_DONTWAIT | MSG_PEEK);
+				if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR))
+					atomic_store(&c->daemon_lost, 1);
+			}
+		}
+		if (n > 0)
+			msgr__wake_disarm(&c->hdr->client_sleeping);
+		if (n == 0 && !msgr__ring_ready_sc(&c->evt)) {
+			/* For msgr_fd() users the flag stays armed so the daemon
+			 * signals the fd; a blocking caller re-arms next time. */
+			if (timeout_ms == 0 || wait == 0)
+				return -EAGAIN;
+		}
+		if (n < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+void msgr_event_release(msgr_client *c, struct msgr_event *ev)
+{
+	if (!ev || ev->type != MSGR_EV_MESSAGE || !ev->data)
+		return;
+	rx_release(c, (uint64_t)((const unsigned char *)ev->data - c->rxpool));
+	ev->data = NULL;
+}
+
+int msgr_buf_alloc(msgr_client *c, size_t len, void **buf)
+{
+	uint64_t off;
+	int err;
+
+	if (!c || !buf)
+		return -EINVAL;
+	err = msgr__tx_alloc(c, len, &off);
+	if (err)
+		return err;
+	*buf = c->txpool + off;
+	return 0;
+}
+
+int msgr_buf_free(msgr_client *c, void *buf)
+{
+	unsigned char *p = buf;
+	int err;
+
+	if (!c || p < c->txpool || p >= c->txpool + ((uint64_t)c->params.pool_chunks << c->params.chunk_shift))
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	err = msgr__pool_free(&c->txp, (uint64_t)(p - c->txpool));
+	pthread_mutex_unlock(&c->lock);
+	return err;
+}

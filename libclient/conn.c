@@ -1,0 +1,224 @@
+/*
+ * conn.c - libmsgr: Connection handles and sending.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+#include "shm/wake.h"
+
+struct msgr_conn *msgr__conn_lookup(msgr_client *c, uint32_t id)
+{
+	for (struct msgr_conn *k = c->conns[id % CONN_BUCKETS]; k; k = k->hnext)
+		if (k->id == id)
+			return k;
+	return NULL;
+}
+
+struct msgr_conn *msgr__conn_new(msgr_client *c, uint32_t id, enum msgr_mode mode,
+				 const char *peer, int state)
+{
+	struct msgr_conn *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return NULL;
+	k->c = c;
+	k->id = id;
+	k->mode = mode;
+	atomic_init(&k->state, state);
+	atomic_init(&k->closed, 0);
+	snprintf(k->peer, sizeof(k->peer), "%s", peer);
+	k->hnext = c->conns[id % CONN_BUCKETS];
+	c->conns[id % CONN_BUCKETS] = k;
+	return k;
+}
+
+void msgr__conn_forget(msgr_client *c, struct msgr_conn *k)
+{
+	struct msgr_conn **pp = &c->conns[k->id % CONN_BUCKETS];
+
+	while (*pp && *pp != k)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = k->hnext;
+	free(k);
+}
+
+/* An open or opening handle to peer in mode, for get_connection semantics. */
+static struct msgr_conn *find_open(msgr_client *c, const char *peer, enum msgr_mode mode)
+{
+	for (int b = 0; b < CONN_BUCKETS; b++)
+		for (struct msgr_conn *k = c->conns[b]; k; k = k->hnext)
+			if (k->mode == mode && !atomic_load(&k->closed) &&
+			    atomic_load(&k->state) != CONN_RESET && !strcmp(k->peer, peer))
+				return k;
+	return NULL;
+}
+
+static int post_text(msgr_client *c, struct msgr__desc *d, const char *text)
+{
+	size_t n = strlen(text);
+	uint64_t off;
+	int err = msgr__tx_alloc(c, n, &off);
+
+	if (err)
+		return err;
+	memcpy(c->txpool + off, text, n);
+	d->off = off;
+	d->len = n;
+	return 0;
+}
+
+int msgr_connect(msgr_client *c, const char *peer, enum msgr_mode mode, msgr_conn **out)
+{
+	char hp[MSGR__HOSTPORT_MAX], ent[MSGR__ENTITY_MAX];
+	struct msgr__desc d;
+	struct msgr_conn *k;
+	int err;
+
+	if (!c || !peer || !out || mode < MSGR_LOSSY || mode > MSGR_PEER ||
+	    msgr__addr_split(peer, hp, ent))
+		return -EINVAL;
+	if (atomic_load(&c->daemon_lost))
+		return -ENOTCONN;
+	pthread_mutex_lock(&c->lock);
+	k = find_open(c, peer, mode);
+	if (k) {
+		pthread_mutex_unlock(&c->lock);
+		*out = k;
+		return 0;
+	}
+	do {
+		c->next_id = (c->next_id + 1) & ~MSGR__CONN_DAEMON_BIT;
+	} while (c->next_id == 0 || msgr__conn_lookup(c, c->next_id));
+	k = msgr__conn_new(c, c->next_id, mode, peer, CONN_CONNECTING);
+	pthread_mutex_unlock(&c->lock);
+	if (!k)
+		return -ENOMEM;
+
+	memset(&d, 0, sizeof(d));
+	d.op = MSGR__OP_CONNECT;
+	d.mode = (uint16_t)mode;
+	d.conn = k->id;
+	err = post_text(c, &d, peer);
+	if (!err) {
+		err = msgr__cmd_push(c, &d);
+		if (err)
+			msgr__tx_free(c, d.off);
+	}
+	if (err) {
+		pthread_mutex_lock(&c->lock);
+		msgr__conn_forget(c, k);
+		pthread_mutex_unlock(&c->lock);
+		return err;
+	}
+	*out = k;
+	return 0;
+}
+
+static int send_check(msgr_conn *k)
+{
+	if (!k)
+		return -EINVAL;
+	if (atomic_load_explicit(&k->closed, memory_order_relaxed))
+		return -EBADF;
+	if (atomic_load_explicit(&k->c->daemon_lost, memory_order_relaxed))
+		return -ENOTCONN;
+	if (atomic_load_explicit(&k->state, memory_order_relaxed) == CONN_RESET)
+		return -ECONNRESET;
+	return 0;
+}
+
+static int post_send(msgr_conn *k, uint32_t msg_type, uint64_t off, size_t len)
+{
+	struct msgr__desc d;
+
+	memset(&d, 0, sizeof(d));
+	d.op = MSGR__OP_SEND;
+	d.conn = k->id;
+	d.msg_type = msg_type;
+	d.off = off;
+	d.len = len;
+	return msgr__cmd_push(k->c, &d);
+}
+
+int msgr_sendv(msgr_conn *k, uint32_t msg_type, const struct iovec *iov, int iovcnt)
+{
+	size_t len = 0;
+	uint64_t off;
+	unsigned char *p;
+	int err = send_check(k);
+
+	if (err)
+		return err;
+	if (iovcnt < 0 || (iovcnt && !iov))
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len && !iov[i].iov_base)
+			return -EINVAL;
+		len += iov[i].iov_len;
+	}
+	err = msgr__tx_alloc(k->c, len, &off);
+	if (err)
+		return err;
+	p = k->c->txpool + off;
+	for (int i = 0; i < iovcnt; i++) {
+		memcpy(p, iov[i].iov_base, iov[i].iov_len);
+		p += iov[i].iov_len;
+	}
+	err = post_send(k, msg_type, off, len);
+	if (err)
+		msgr__tx_free(k->c, off);
+	return err;
+}
+
+int msgr_send(msgr_conn *k, uint32_t msg_type, const void *data, size_t len)
+{
+	struct iovec iov = { (void *)data, len };
+
+	return msgr_sendv(k, msg_type, &iov, 1);
+}
+
+int msgr_send_buf(msgr_conn *k, uint32_t msg_type, void *buf, size_t len)
+{
+	msgr_client *c;
+	unsigned char *p = buf;
+	uint64_t off;
+	size_t have;
+	int err = send_check(k);
+
+	if (err)
+		return err;
+	c = k->c;
+	if (p < c->txpool || p >= c->txpool + ((uint64_t)c->params.pool_chunks << c->params.chunk_shift))
+		return -EINVAL;
+	off = (uint64_t)(p - c->txpool);
+	pthread_mutex_lock(&c->lock);
+	have = (off & ((1u << c->params.chunk_shift) - 1)) ? 0 : msgr__pool_alloc_size(&c->txp, off);
+	pthread_mutex_unlock(&c->lock);
+	if (!have || len > have)
+		return -EINVAL; /* not a buffer from msgr_buf_alloc, or too short */
+	return post_send(k, msg_type, off, len);
+}
+
+void msgr_conn_close(msgr_conn *k)
+{
+	struct msgr__desc d;
+
+	if (!k || atomic_exchange(&k->closed, 1))
+		return;
+	memset(&d, 0, sizeof(d));
+	d.op = MSGR__OP_CLOSE;
+	d.conn = k->id;
+	/* The daemon answers with CLOSED after every earlier event for this id;
+	 * the event path frees the handle then. If the daemon is gone, the
+	 * handle waits for msgr_detach(). */
+	(void)msgr__cmd_push(k->c, &d);
+}
+
+const char *msgr_conn_peer(const msgr_conn *k)
+{
+	return k ? k->peer : NULL;
+}

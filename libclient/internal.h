@@ -1,0 +1,79 @@
+/*
+ * internal.h - libmsgr's private structures. Never installed.
+ */
+#ifndef MSGR_LIBCLIENT_INTERNAL_H
+#define MSGR_LIBCLIENT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "common/addr.h"
+#include "msgr.h"
+#include "shm/pool.h"
+#include "shm/ring.h"
+#include "shm/segment.h"
+
+enum conn_state {
+	CONN_CONNECTING = 1, /* CONNECT posted, no answer yet (sends queue) */
+	CONN_OPEN,           /* CONNECTED or ACCEPTED seen */
+	CONN_RESET,          /* RESET / REMOTE_RESET / CONNECT_FAILED seen */
+};
+
+/* Owned by its client from msgr_connect() (or an ACCEPTED event) until the
+ * daemon confirms msgr_conn_close() with a CLOSED event, or msgr_detach(). */
+struct msgr_conn {
+	msgr_client *c;            /* owner */
+	uint32_t id;               /* shared with the daemon */
+	enum msgr_mode mode;
+	_Atomic int state;         /* enum conn_state; written by the event thread */
+	_Atomic int closed;        /* the application closed it; events are dropped */
+	struct msgr_conn *hnext;   /* id hash chain (under c->lock) */
+	char peer[MSGR__ADDR_MAX];
+};
+
+#define CONN_BUCKETS 256
+
+/* Owned by the application from msgr_attach() to msgr_detach(). */
+struct msgr_client {
+	int sock;                  /* attach connection; its hang-up = daemon gone */
+	int efd_daemon;            /* we write it to wake the daemon */
+	int efd_client;            /* the daemon writes it to wake us */
+	int epfd;                  /* msgr_fd(): efd_client + sock */
+	void *base;                /* the mapped segment */
+	size_t size;
+	struct msgr__seg_hdr *hdr;
+	struct msgr__seg_params params;
+	struct msgr__ring cmd;     /* _mp: any thread pushes */
+	struct msgr__ring evt;     /* _sc: the event thread pops */
+	struct msgr__ring txdone;  /* _sc: popped under lock */
+	struct msgr__ring rxfree;  /* _mp: event thread and msgr_event_release */
+	unsigned char *txpool, *rxpool;
+	uint64_t pool_bytes;
+	unsigned poll_us;
+	int send_blocking;
+
+	pthread_mutex_t lock;      /* guards txp, txdone, conns, next_id */
+	struct msgr__pool txp;     /* TX pool allocator (ours) */
+	struct msgr_conn *conns[CONN_BUCKETS];
+	uint32_t next_id;
+
+	_Atomic int daemon_lost;   /* the attach socket hung up */
+	int lost_reported;         /* DAEMON_LOST was returned (event thread) */
+	uint64_t nonce;
+	char entity[MSGR__ENTITY_MAX];
+	char addr[MSGR__ADDR_MAX];
+};
+
+/* conn.c */
+struct msgr_conn *msgr__conn_lookup(msgr_client *c, uint32_t id); /* under lock */
+struct msgr_conn *msgr__conn_new(msgr_client *c, uint32_t id, enum msgr_mode mode,
+				 const char *peer, int state); /* under lock */
+void msgr__conn_forget(msgr_client *c, struct msgr_conn *k);    /* under lock */
+
+/* client.c */
+int msgr__cmd_push(msgr_client *c, const struct msgr__desc *d); /* waits if full */
+int msgr__tx_alloc(msgr_client *c, size_t len, uint64_t *off);
+void msgr__tx_free(msgr_client *c, uint64_t off);
+void msgr__wake_daemon(msgr_client *c, _Atomic uint32_t *flag);
+
+#endif

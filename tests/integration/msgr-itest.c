@@ -1,0 +1,546 @@
+/*
+ * msgr-itest - the application side of the integration tests.
+ *
+ * Each scenario is a real libmsgr application run against a real msgrd
+ * started by tests/run-integration.sh. It exits 0 when every check held,
+ * 1 with a line on stderr naming the first one that did not.
+ *
+ *   msgr-itest local MODE          two entities: every size, in order, both ways,
+ *                                  ACCEPTED/CONNECTED, RESET after detach
+ *   msgr-itest threads MODE        4 sending threads, per-thread order kept
+ *   msgr-itest eagain              full pool gives -EAGAIN, nothing lost
+ *   msgr-itest server ENTITY N     wait for N messages then a RESET, print "ok"
+ *   msgr-itest hold ENTITY PEER    connect, send, print "ready", sleep forever
+ *   msgr-itest wait-lost ENTITY    print "ready", expect DAEMON_LOST
+ *   msgr-itest pingpong-pair SECS  two entities exchange checked messages
+ *   msgr-itest vandal ENTITY KIND  corrupt our own segment (KIND: random|cmd|rxfree)
+ *   msgr-itest errors              bad arguments get clear errors
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "msgr.h"
+
+static const char *scenario = "?";
+
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "msgr-itest %s: FAIL: ", scenario);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+#define CHECK(cond, ...)                     \
+	do {                                 \
+		if (!(cond))                 \
+			fail(__VA_ARGS__);   \
+	} while (0)
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static msgr_client *attach(const char *entity, size_t pool)
+{
+	struct msgr_attach_opts o = { .pool_size = pool };
+	msgr_client *c;
+	int err = msgr_attach(entity, &o, &c);
+
+	CHECK(!err, "attach %s: %s", entity, msgr_strerror(err));
+	return c;
+}
+
+/* The payload of message seq of length len: checkable bytes. */
+static void fill(unsigned char *p, size_t len, uint32_t seq)
+{
+	uint32_t x = seq * 2654435761u + 1;
+
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = (unsigned char)x;
+	}
+}
+
+static int verify(const unsigned char *p, size_t len, uint32_t seq)
+{
+	uint32_t x = seq * 2654435761u + 1;
+
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		if (p[i] != (unsigned char)x)
+			return 0;
+	}
+	return 1;
+}
+
+/* Next event of any type, failing after timeout. */
+static void next(msgr_client *c, struct msgr_event *ev, int timeout_ms)
+{
+	int err = msgr_next(c, ev, timeout_ms);
+
+	CHECK(!err, "msgr_next: %s", msgr_strerror(err));
+}
+
+static void expect(msgr_client *c, struct msgr_event *ev, enum msgr_event_type t)
+{
+	next(c, ev, 5000);
+	CHECK(ev->type == t, "expected event %d, got %d (error %d)", t, ev->type, ev->error);
+}
+
+static const size_t sizes[] = { 0, 1, 63, 64, 1000, 1023, 1024, 1025, 4096, 65536, 1 << 20,
+				(16 << 20) - 1, 16 << 20 };
+#define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
+
+/* Send msgs from a to b (sizes cycling), receiving on b as needed, and
+ * check order, type and content. */
+static void stream(msgr_client *ca, msgr_conn *a, msgr_client *cb, msgr_conn *b, int n)
+{
+	static unsigned char *buf;
+	int sent = 0, got = 0;
+
+	if (!buf)
+		buf = malloc(16 << 20);
+	while (got < n) {
+		while (sent < n) {
+			size_t len = sizes[sent % NSIZES];
+			int err;
+			fill(buf, len, (uint32_t)sent);
+			err = msgr_send(a, 1000 + (uint32_t)sent, buf, len);
+			if (err == -EAGAIN)
+				break;
+			CHECK(!err, "send %d (%zu bytes): %s", sent, len, msgr_strerror(err));
+			sent++;
+		}
+		struct msgr_event ev;
+		next(cb, &ev, 5000);
+		CHECK(ev.type == MSGR_EV_MESSAGE, "expected a message, got event %d", ev.type);
+		CHECK(ev.conn == b, "message on the wrong handle");
+		CHECK(ev.msg_type == 1000u + (uint32_t)got, "message %d has type %u (out of order?)", got,
+		      ev.msg_type);
+		CHECK(ev.len == sizes[got % NSIZES], "message %d: length %zu, want %zu", got, ev.len,
+		      sizes[got % NSIZES]);
+		CHECK(verify(ev.data, ev.len, (uint32_t)got), "message %d: payload corrupted", got);
+		msgr_event_release(cb, &ev);
+		got++;
+	}
+	(void)ca;
+}
+
+static enum msgr_mode parse_mode(const char *s)
+{
+	if (!strcmp(s, "lossy"))
+		return MSGR_LOSSY;
+	if (!strcmp(s, "lossless"))
+		return MSGR_LOSSLESS;
+	if (!strcmp(s, "peer"))
+		return MSGR_PEER;
+	fail("unknown mode %s", s);
+	return 0;
+}
+
+static int sc_local(enum msgr_mode mode)
+{
+	msgr_client *ca = attach("client.a", 64 << 20), *cb = attach("osd.1", 64 << 20);
+	struct msgr_event ev;
+	msgr_conn *a, *a2, *b;
+	struct pollfd pfd;
+	int err;
+
+	CHECK(strstr(msgr_addr(cb), "/osd.1"), "addr %s", msgr_addr(cb));
+	err = msgr_connect(ca, msgr_addr(cb), mode, &a);
+	CHECK(!err, "connect: %s", msgr_strerror(err));
+	err = msgr_connect(ca, msgr_addr(cb), mode, &a2);
+	CHECK(!err && a2 == a, "a second connect to the same peer must return the same handle");
+	/* a send while still connecting is queued, not refused */
+	CHECK(!msgr_send(a, 7, "early", 5), "send while connecting");
+	expect(ca, &ev, MSGR_EV_CONNECTED);
+	CHECK(ev.conn == a, "CONNECTED names the wrong handle");
+	expect(cb, &ev, MSGR_EV_ACCEPTED);
+	b = ev.conn;
+	CHECK(b && !strcmp(msgr_conn_peer(b), msgr_addr(ca)), "ACCEPTED peer is %s, want %s",
+	      b ? msgr_conn_peer(b) : "(null)", msgr_addr(ca));
+	expect(cb, &ev, MSGR_EV_MESSAGE);
+	CHECK(ev.msg_type == 7 && ev.len == 5 && !memcmp(ev.data, "early", 5), "early message");
+	msgr_event_release(cb, &ev);
+
+	stream(ca, a, cb, b, 3 * (int)NSIZES);  /* a -> b, every size */
+	stream(cb, b, ca, a, 2 * (int)NSIZES);  /* b -> a */
+
+	/* msgr_fd: nothing pending, then readable once a message is sent */
+	CHECK(msgr_next(cb, &ev, 0) == -EAGAIN, "msgr_next(0) on an empty ring");
+	pfd.fd = msgr_fd(cb);
+	pfd.events = POLLIN;
+	CHECK(poll(&pfd, 1, 0) == 0, "msgr_fd readable with nothing pending");
+	CHECK(!msgr_send(a, 9, "x", 1), "send");
+	CHECK(poll(&pfd, 1, 5000) == 1, "msgr_fd did not become readable");
+	expect(cb, &ev, MSGR_EV_MESSAGE);
+	msgr_event_release(cb, &ev);
+
+	/* Many small messages: ring wraparound, order kept. */
+	{
+		int sent = 0, got = 0;
+		while (got < 20000) {
+			while (sent < 20000) {
+				uint32_t v = (uint32_t)sent;
+				err = msgr_send(a, 1, &v, sizeof(v));
+				if (err == -EAGAIN)
+					break;
+				CHECK(!err, "small send: %s", msgr_strerror(err));
+				sent++;
+			}
+			next(cb, &ev, 5000);
+			CHECK(ev.type == MSGR_EV_MESSAGE && ev.len == 4 &&
+				      *(const uint32_t *)ev.data == (uint32_t)got,
+			      "small message %d missing or out of order", got);
+			msgr_event_release(cb, &ev);
+			got++;
+		}
+	}
+
+	/* The other side detaches: b gets RESET, sends fail with ECONNRESET. */
+	msgr_detach(ca);
+	expect(cb, &ev, MSGR_EV_RESET);
+	CHECK(ev.conn == b && ev.error < 0, "RESET names the wrong handle or no error");
+	err = msgr_send(b, 1, "x", 1);
+	CHECK(err == -ECONNRESET, "send after RESET: %s", msgr_strerror(err));
+	msgr_conn_close(b);
+	CHECK(msgr_next(cb, &ev, 300) == -EAGAIN, "an event after close named a closed handle");
+	msgr_detach(cb);
+	printf("ok\n");
+	return 0;
+}
+
+struct thr {
+	msgr_conn *conn;
+	int id, n;
+};
+
+static void *sender(void *arg)
+{
+	struct thr *t = arg;
+
+	for (int i = 0; i < t->n; i++) {
+		uint32_t v[2] = { (uint32_t)t->id, (uint32_t)i };
+		int err;
+		while ((err = msgr_send(t->conn, (uint32_t)t->id, v, sizeof(v))) == -EAGAIN)
+			usleep(50);
+		if (err)
+			fail("thread %d send %d: %s", t->id, i, msgr_strerror(err));
+	}
+	return NULL;
+}
+
+static int sc_threads(enum msgr_mode mode)
+{
+	enum { NT = 4, N = 50000 };
+	msgr_client *ca = attach("client.t", 8 << 20), *cb = attach("osd.t", 8 << 20);
+	struct msgr_event ev;
+	pthread_t th[NT];
+	struct thr t[NT];
+	uint32_t want[NT] = { 0 };
+	msgr_conn *a;
+	int got = 0;
+
+	CHECK(!msgr_connect(ca, msgr_addr(cb), mode, &a), "connect");
+	for (int i = 0; i < NT; i++) {
+		t[i] = (struct thr){ a, i, N };
+		pthread_create(&th[i], NULL, sender, &t[i]);
+	}
+	expect(cb, &ev, MSGR_EV_ACCEPTED);
+	while (got < NT * N) {
+		const uint32_t *v;
+		next(cb, &ev, 5000);
+		CHECK(ev.type == MSGR_EV_MESSAGE && ev.len == 8, "threads: event %d len %zu", ev.type,
+		      ev.len);
+		v = ev.data;
+		CHECK(v[0] < NT && v[1] == want[v[0]], "thread %u: got seq %u, want %u", v[0], v[1],
+		      want[v[0] < NT ? v[0] : 0]);
+		want[v[0]]++;
+		msgr_event_release(cb, &ev);
+		got++;
+	}
+	for (int i = 0; i < NT; i++)
+		pthread_join(th[i], NULL);
+	msgr_detach(ca);
+	msgr_detach(cb);
+	printf("ok\n");
+	return 0;
+}
+
+static int sc_eagain(void)
+{
+	msgr_client *ca = attach("client.e", 1 << 20), *cb = attach("osd.e", 1 << 20);
+	static unsigned char buf[65536];
+	struct msgr_event ev;
+	msgr_conn *a;
+	int sent = 0, got = 0, err;
+	void *zb;
+
+	CHECK(!msgr_connect(ca, msgr_addr(cb), MSGR_LOSSLESS, &a), "connect");
+	expect(ca, &ev, MSGR_EV_CONNECTED);
+	for (;;) {
+		fill(buf, sizeof(buf), (uint32_t)sent);
+		err = msgr_send(a, (uint32_t)sent, buf, sizeof(buf));
+		if (err == -EAGAIN)
+			break;
+		CHECK(!err, "send: %s", msgr_strerror(err));
+		CHECK(++sent < 10000, "the pool never filled");
+	}
+	/* 1 MiB pools: at most 32 (64 KiB) messages fit in the receiver's RX
+	 * pool and the sender's TX pool together */
+	CHECK(sent >= 16 && sent <= 32, "sent %d before EAGAIN", sent);
+	err = msgr_buf_alloc(ca, sizeof(buf), &zb);
+	CHECK(err == -EAGAIN, "buf_alloc on a full pool: %s", msgr_strerror(err));
+	CHECK(msgr_send(a, 0, buf, 2 << 20) == -EMSGSIZE, "a message larger than the pool");
+	expect(cb, &ev, MSGR_EV_ACCEPTED);
+	while (got < sent) {
+		next(cb, &ev, 5000);
+		CHECK(ev.type == MSGR_EV_MESSAGE && ev.msg_type == (uint32_t)got &&
+			      verify(ev.data, ev.len, (uint32_t)got),
+		      "message %d lost or damaged", got);
+		msgr_event_release(cb, &ev);
+		got++;
+	}
+	CHECK(msgr_next(cb, &ev, 300) == -EAGAIN, "more messages than were sent");
+	/* space is back: the zero-copy path works */
+	for (int i = 0; i < 100 && msgr_buf_alloc(ca, 100, &zb) == -EAGAIN; i++)
+		usleep(10000);
+	CHECK(!msgr_buf_alloc(ca, 100, &zb), "buf_alloc after drain");
+	memcpy(zb, "zero-copy", 10);
+	CHECK(!msgr_send_buf(a, 77, zb, 10), "send_buf");
+	expect(cb, &ev, MSGR_EV_MESSAGE);
+	CHECK(ev.msg_type == 77 && ev.len == 10 && !strcmp(ev.data, "zero-copy"), "zero-copy message");
+	msgr_event_release(cb, &ev);
+	CHECK(msgr_send_buf(a, 1, buf, 10) == -EINVAL, "send_buf of a foreign buffer");
+	msgr_detach(ca);
+	msgr_detach(cb);
+	printf("ok sent=%d\n", sent);
+	return 0;
+}
+
+static int sc_server(const char *entity, int n)
+{
+	msgr_client *c = attach(entity, 0);
+	struct msgr_event ev;
+	int got = 0;
+
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		next(c, &ev, 30000);
+		if (ev.type == MSGR_EV_MESSAGE) {
+			got++;
+			msgr_event_release(c, &ev);
+		} else if (ev.type == MSGR_EV_RESET) {
+			CHECK(got >= n, "RESET after %d of %d messages", got, n);
+			printf("ok reset\n");
+			msgr_detach(c);
+			return 0;
+		} else {
+			CHECK(ev.type == MSGR_EV_ACCEPTED, "unexpected event %d", ev.type);
+		}
+	}
+}
+
+static int sc_hold(const char *entity, const char *peer)
+{
+	msgr_client *c = attach(entity, 1 << 20);
+	struct msgr_event ev;
+	msgr_conn *k;
+
+	CHECK(!msgr_connect(c, peer, MSGR_LOSSLESS, &k), "connect");
+	CHECK(!msgr_send(k, 1, "hello", 5), "send");
+	expect(c, &ev, MSGR_EV_CONNECTED);
+	printf("ready\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+	return 0;
+}
+
+static int sc_wait_lost(const char *entity)
+{
+	msgr_client *c = attach(entity, 1 << 20);
+	struct msgr_event ev;
+	msgr_conn *k;
+	uint64_t t0;
+	int err;
+
+	CHECK(!msgr_connect(c, msgr_addr(c), MSGR_PEER, &k), "connect to self");
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		next(c, &ev, -1);
+		if (ev.type == MSGR_EV_DAEMON_LOST)
+			break;
+	}
+	t0 = now_ms();
+	err = msgr_next(c, &ev, -1);
+	CHECK(err == -ENOTCONN, "msgr_next after DAEMON_LOST: %s", msgr_strerror(err));
+	CHECK(now_ms() - t0 < 100, "msgr_next after DAEMON_LOST blocked");
+	err = msgr_send(k, 1, "x", 1);
+	CHECK(err == -ENOTCONN, "send after DAEMON_LOST: %s", msgr_strerror(err));
+	msgr_detach(c);
+	printf("ok lost\n");
+	return 0;
+}
+
+static int sc_pingpong_pair(int secs)
+{
+	msgr_client *ca = attach("client.pp", 4 << 20), *cb = attach("osd.pp", 4 << 20);
+	unsigned char buf[4096];
+	struct msgr_event ev;
+	msgr_conn *a, *b = NULL;
+	uint64_t end = now_ms() + (uint64_t)secs * 1000;
+	uint32_t seq = 0;
+
+	CHECK(!msgr_connect(ca, msgr_addr(cb), MSGR_LOSSLESS, &a), "connect");
+	expect(ca, &ev, MSGR_EV_CONNECTED);
+	expect(cb, &ev, MSGR_EV_ACCEPTED);
+	b = ev.conn;
+	printf("ready\n");
+	fflush(stdout);
+	while (now_ms() < end) {
+		size_t len = seq % sizeof(buf);
+		fill(buf, len, seq);
+		CHECK(!msgr_send(a, seq, buf, len), "ping %u", seq);
+		expect(cb, &ev, MSGR_EV_MESSAGE);
+		CHECK(ev.msg_type == seq && ev.len == len && verify(ev.data, len, seq), "ping %u damaged", seq);
+		msgr_event_release(cb, &ev);
+		CHECK(!msgr_send(b, seq, buf, len), "pong %u", seq);
+		expect(ca, &ev, MSGR_EV_MESSAGE);
+		CHECK(ev.msg_type == seq && ev.len == len && verify(ev.data, len, seq), "pong %u damaged", seq);
+		msgr_event_release(ca, &ev);
+		seq++;
+	}
+	msgr_detach(ca);
+	msgr_detach(cb);
+	printf("ok %u round trips\n", seq);
+	return 0;
+}
+
+/* Reach into the library's private view of the segment: the test knows the
+ * layout because it is linked with the same sources. */
+#include "../../libclient/internal.h"
+#include "../../shm/wake.h"
+
+static int sc_vandal(const char *entity, const char *kind)
+{
+	msgr_client *c = attach(entity, 1 << 20);
+	struct msgr_event ev;
+	uint64_t one = 1;
+	int err;
+
+	if (!strcmp(kind, "random")) {
+		unsigned char *p = c->base;
+		for (size_t off = 0; off < c->size; off += 65536)
+			getrandom(p + off, c->size - off < 65536 ? c->size - off : 65536, 0);
+	} else if (!strcmp(kind, "cmd")) {
+		/* well-formed ring slots carrying random descriptors */
+		for (int i = 0; i < 64; i++) {
+			struct msgr__desc d;
+			getrandom(&d, sizeof(d), 0);
+			msgr__ring_push_mp(&c->cmd, &d);
+		}
+	} else if (!strcmp(kind, "rxfree")) {
+		struct msgr__free_desc f = { .off = 12345 };
+		msgr__ring_push_mp(&c->rxfree, &f);
+		f.off = 1ULL << 40;
+		msgr__ring_push_mp(&c->rxfree, &f);
+		struct msgr__desc d = { .op = MSGR__OP_SEND, .conn = 1 };
+		msgr__ring_push_mp(&c->cmd, &d);
+	} else {
+		fail("unknown vandal kind %s", kind);
+	}
+	(void)!write(c->efd_daemon, &one, sizeof(one));
+	/* the daemon must cut us off: we see DAEMON_LOST */
+	do {
+		err = msgr_next(c, &ev, 10000);
+		CHECK(err != -EAGAIN, "the daemon did not disconnect a client that wrecked its segment");
+	} while (!err && ev.type != MSGR_EV_DAEMON_LOST);
+	printf("ok disconnected\n");
+	return 0;
+}
+
+static int sc_errors(void)
+{
+	msgr_client *c;
+	msgr_conn *k;
+	struct msgr_attach_opts o = { .socket_path = "/nonexistent/msgrd.sock" };
+	struct msgr_event ev;
+
+	CHECK(msgr_attach("nodot", NULL, &c) == -EINVAL, "bad entity name accepted");
+	CHECK(msgr_attach("osd.", NULL, &c) == -EINVAL, "empty id accepted");
+	CHECK(msgr_attach("osd.1", &o, &c) == -ENOENT, "missing socket: want ENOENT");
+	c = attach("client.err", 1 << 20);
+	msgr_client *dup;
+	CHECK(msgr_attach("client.err", NULL, &dup) == -EADDRINUSE, "same entity twice");
+	CHECK(msgr_connect(c, "garbage", MSGR_LOSSY, &k) == -EINVAL, "bad address accepted");
+	CHECK(msgr_connect(c, msgr_addr(c), 9, &k) == -EINVAL, "bad mode accepted");
+	/* nobody there: CONNECT_FAILED with ECONNREFUSED */
+	char peer[256];
+	snprintf(peer, sizeof(peer), "%.*s/osd.nobody", (int)(strchr(msgr_addr(c), '/') - msgr_addr(c)),
+		 msgr_addr(c));
+	CHECK(!msgr_connect(c, peer, MSGR_LOSSY, &k), "connect");
+	expect(c, &ev, MSGR_EV_CONNECT_FAILED);
+	CHECK(ev.conn == k && ev.error == -ECONNREFUSED, "CONNECT_FAILED error %d", ev.error);
+	CHECK(msgr_send(k, 1, "x", 1) == -ECONNRESET, "send on a failed connection");
+	/* another host: no transport yet */
+	CHECK(!msgr_connect(c, "192.0.2.1:6800/osd.1", MSGR_LOSSY, &k), "connect");
+	expect(c, &ev, MSGR_EV_CONNECT_FAILED);
+	CHECK(ev.error == -EHOSTUNREACH, "remote CONNECT_FAILED error %d", ev.error);
+	CHECK(strcmp(msgr_strerror(-ECONNREFUSED), "Unknown error"), "strerror");
+	msgr_detach(c);
+	printf("ok\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc < 2)
+		fail("usage: msgr-itest SCENARIO ...");
+	scenario = argv[1];
+	if (!strcmp(scenario, "local") && argc == 3)
+		return sc_local(parse_mode(argv[2]));
+	if (!strcmp(scenario, "threads") && argc == 3)
+		return sc_threads(parse_mode(argv[2]));
+	if (!strcmp(scenario, "eagain"))
+		return sc_eagain();
+	if (!strcmp(scenario, "server") && argc == 4)
+		return sc_server(argv[2], atoi(argv[3]));
+	if (!strcmp(scenario, "hold") && argc == 4)
+		return sc_hold(argv[2], argv[3]);
+	if (!strcmp(scenario, "wait-lost") && argc == 3)
+		return sc_wait_lost(argv[2]);
+	if (!strcmp(scenario, "pingpong-pair") && argc == 3)
+		return sc_pingpong_pair(atoi(argv[2]));
+	if (!strcmp(scenario, "vandal") && argc == 4)
+		return sc_vandal(argv[2], argv[3]);
+	if (!strcmp(scenario, "errors"))
+		return sc_errors();
+	fail("unknown scenario or wrong arguments");
+	return 1;
+}
