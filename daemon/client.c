@@ -327,6 +327,7 @@ static int post_now(struct msgr__dclient *c, struct msgr__outbox_ent *e)
 	}
 	msgr__ring_push_sp(&c->evt, &ev);
 	c->posted++;
+	msgr__daemon_schedule(c->d); /* its pass sends the wakeup */
 	if (e->src) {
 		msgr__dclient_tx_done(e->src, e->src_off);
 		msgr__dclient_unref(e->src);

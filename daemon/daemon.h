@@ -51,4 +51,8 @@ struct msgr__daemon {
 /* Start busy-polling client rings now (a client signalled, or new work). */
 void msgr__daemon_kick(struct msgr__daemon *d);
 
+/* Make sure a poll pass runs soon (work was created outside a pass, such as
+ * events posted when a client hangs up); cheap when already spinning. */
+void msgr__daemon_schedule(struct msgr__daemon *d);
+
 #endif

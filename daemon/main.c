@@ -70,6 +70,15 @@ static void on_spin(uv_idle_t *h)
 	pass(h->data);
 }
 
+void msgr__daemon_schedule(struct msgr__daemon *d)
+{
+	if (!d->spinning) {
+		d->spinning = 1;
+		d->last_work_ns = msgr__now_ns();
+		uv_idle_start(&d->spin, on_spin);
+	}
+}
+
 void msgr__daemon_kick(struct msgr__daemon *d)
 {
 	if (!d->spinning) {
@@ -85,8 +94,18 @@ static void on_heartbeat(uv_timer_t *t)
 	struct msgr__daemon *d = t->data;
 	uint64_t now = msgr__now_ns();
 
-	for (struct msgr__dclient *c = d->clients; c; c = c->next)
+	struct msgr__dclient *c, *next;
+
+	for (c = d->clients; c; c = next) {
+		next = c->next;
+		/* A client that overwrote its header has broken the contract
+		 * even if no descriptor of its ever looked bad. */
+		if (msgr__seg_check(c->base, c->size, &c->params)) {
+			msgr__dclient_drop(c, MSGR__LOG_WARN, "segment header overwritten");
+			continue;
+		}
 		atomic_store_explicit(&c->hdr->daemon_heartbeat_ns, now, memory_order_relaxed);
+	}
 }
 
 static void on_signal(uv_signal_t *s, int signum)

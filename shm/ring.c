@@ -14,7 +14,7 @@ static inline struct slot_hdr *slot_at(const struct msgr__ring *r, uint64_t pos)
 
 size_t msgr__ring_mem_size(uint32_t nslots, uint32_t payload)
 {
-	return sizeof(struct msgr__ring_shm) + (size_t)nslots * (payload + 8);
+	return sizeof(struct msgr__ring_shm) + (size_t)nslots * ((size_t)payload + 8);
 }
 
 void msgr__ring_format(void *mem, uint32_t nslots, uint32_t payload)
@@ -31,7 +31,8 @@ void msgr__ring_format(void *mem, uint32_t nslots, uint32_t payload)
 int msgr__ring_open(struct msgr__ring *r, void *mem, uint32_t nslots,
 		    uint32_t payload)
 {
-	if (nslots == 0 || (nslots & (nslots - 1)) || payload == 0 || payload % 8)
+	if (nslots < 2 || (nslots & (nslots - 1)) || payload == 0 || payload % 8 ||
+	    payload > UINT32_MAX - 8)
 		return -EINVAL;
 	r->shm = mem;
 	r->slots = (unsigned char *)mem + sizeof(*r->shm);

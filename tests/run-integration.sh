@@ -14,7 +14,7 @@ PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
 	wait 2>/dev/null
-	[ "$FAILED" = 0 ] && rm -rf "$RUN"
+	[ "$FAILED" = 0 ] && [ -z "${KEEP:-}" ] && rm -rf "$RUN"
 }
 trap cleanup EXIT
 
@@ -51,11 +51,22 @@ wait_line() {
 	echo "timed out waiting for '$2' in $1"; cat "$1"; return 1
 }
 
+# expect_exit CODE CMD...: CMD must exit with CODE
+expect_exit() {
+	local want=$1 rc=0; shift
+	"$@" || rc=$?
+	[ "$rc" = "$want" ] || { echo "'$*' exited $rc, expected $want"; return 1; }
+}
+
 run() {
 	local name=$1; shift
+	case "$name" in ${ONLY:-*}) ;; *) return 0 ;; esac
 	local out=$RUN/$name.out
-	local t0=$(date +%s.%N)
-	if ( set -e; "$@" ) >"$out" 2>&1; then
+	local t0=$(date +%s.%N) rc
+	# not inside an if: set -e must stay in force in the test function
+	( set -eE; trap 'echo "failed: line $LINENO: $BASH_COMMAND"' ERR; "$@" ) >"$out" 2>&1
+	rc=$?
+	if [ $rc = 0 ]; then
 		printf "PASS  %-34s %5.1fs\n" "$name" "$(echo "$(date +%s.%N) - $t0" | bc)"
 	elif grep -q '^SKIP' "$out"; then
 		printf "SKIP  %-34s %s\n" "$name" "$(grep -m1 '^SKIP' "$out")"

@@ -10,6 +10,7 @@
  *   msgr-itest threads MODE        4 sending threads, per-thread order kept
  *   msgr-itest eagain              full pool gives -EAGAIN, nothing lost
  *   msgr-itest server ENTITY N     wait for N messages then a RESET, print "ok"
+ *                                  (N < 0: a sink that never stops)
  *   msgr-itest hold ENTITY PEER    connect, send, print "ready", sleep forever
  *   msgr-itest wait-lost ENTITY    print "ready", expect DAEMON_LOST
  *   msgr-itest pingpong-pair SECS  two entities exchange checked messages
@@ -349,10 +350,12 @@ static int sc_server(const char *entity, int n)
 	printf("ready\n");
 	fflush(stdout);
 	for (;;) {
-		next(c, &ev, 30000);
+		next(c, &ev, n < 0 ? -1 : 30000);
 		if (ev.type == MSGR_EV_MESSAGE) {
 			got++;
 			msgr_event_release(c, &ev);
+		} else if (ev.type == MSGR_EV_RESET && n < 0) {
+			msgr_conn_close(ev.conn); /* a sink: serve the next client */
 		} else if (ev.type == MSGR_EV_RESET) {
 			CHECK(got >= n, "RESET after %d of %d messages", got, n);
 			printf("ok reset\n");

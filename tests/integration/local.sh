@@ -1,0 +1,150 @@
+# Same-host delivery through one daemon. Sourced by tests/run-integration.sh.
+
+t_local_modes() {
+	start_daemon local
+	for m in lossy lossless peer; do
+		"$T" local $m || return 1
+	done
+	"$T" threads peer
+	"$T" eagain
+	"$T" errors
+	"$BIN/msgrctl" status | grep -q 'msgs_local'
+	kill -0 "$D_PID"
+	stop_daemon
+}
+
+t_reset_on_kill() {
+	start_daemon reset
+	"$T" server osd.srv 1 >"$D_DIR/srv.out" 2>&1 &
+	local srv=$!
+	wait_line "$D_DIR/srv.out" ready
+	"$T" hold client.h "127.0.0.1:$D_PORT/osd.srv" >"$D_DIR/hold.out" 2>&1 &
+	local hold=$!
+	wait_line "$D_DIR/hold.out" ready
+	kill -9 $hold
+	wait_line "$D_DIR/srv.out" "ok reset"
+	wait $srv
+	stop_daemon
+}
+
+t_daemon_lost() {
+	start_daemon lost
+	"$T" wait-lost client.w >"$D_DIR/w.out" 2>&1 &
+	local w=$!
+	wait_line "$D_DIR/w.out" ready
+	kill -9 "$D_PID"
+	wait_line "$D_DIR/w.out" "ok lost"
+	wait $w
+	# a restarted daemon replaces the stale sockets
+	start_daemon lost
+	"$T" errors
+	stop_daemon
+}
+
+# Kill -9 a client 100 times: the daemon's fds, mappings and memory must
+# return to where they were.
+t_kill9_churn() {
+	start_daemon churn
+	"$T" server osd.srv -1 >"$D_DIR/srv.out" 2>&1 &
+	wait_line "$D_DIR/srv.out" ready
+	local peer=127.0.0.1:$D_PORT/osd.srv
+	churn_once() {
+		"$T" hold client.k "$peer" >"$D_DIR/hold.out" 2>&1 &
+		local h=$!
+		wait_line "$D_DIR/hold.out" ready >/dev/null
+		kill -9 $h; wait $h 2>/dev/null || true
+		for _ in $(seq 100); do
+			[ "$("$BIN/msgrctl" --json clients | grep -c '"entity"')" = 1 ] && return 0
+			sleep 0.02
+		done
+		echo "client.k still attached after kill -9"; return 1
+	}
+	for _ in $(seq 5); do churn_once; done # warm up allocator arenas
+	local fds0 maps0 rss0 fds1 maps1 rss1
+	fds0=$(ls /proc/$D_PID/fd | wc -l); maps0=$(wc -l </proc/$D_PID/maps)
+	rss0=$(awk '/VmRSS/{print $2}' /proc/$D_PID/status)
+	for _ in $(seq 100); do churn_once; done
+	fds1=$(ls /proc/$D_PID/fd | wc -l); maps1=$(wc -l </proc/$D_PID/maps)
+	rss1=$(awk '/VmRSS/{print $2}' /proc/$D_PID/status)
+	echo "fds $fds0 -> $fds1, mappings $maps0 -> $maps1, rss ${rss0}k -> ${rss1}k"
+	[ "$fds0" = "$fds1" ] || { echo "fd leak"; return 1; }
+	[ "$maps0" = "$maps1" ] || { echo "mapping leak"; return 1; }
+	[ $((rss1 - rss0)) -lt 2048 ] || { echo "memory grew by $((rss1 - rss0)) KiB"; return 1; }
+	grep -c 'client.k attached' "$D_LOG" | grep -qx 105
+	stop_daemon
+}
+
+# A client that wrecks its own segment is cut off with a reason; two other
+# entities keep exchanging checked messages throughout.
+t_vandal() {
+	start_daemon vandal
+	"$T" pingpong-pair 6 >"$D_DIR/pair.out" 2>&1 &
+	local pair=$!
+	wait_line "$D_DIR/pair.out" ready
+	for kind in random cmd rxfree random cmd; do
+		"$T" vandal client.v "$kind"
+	done
+	wait $pair || { cat "$D_DIR/pair.out"; return 1; }
+	grep 'ok' "$D_DIR/pair.out"
+	grep 'client.v' "$D_LOG" | grep 'detached:' | grep -v 'connection closed'
+	[ "$(grep 'client.v' "$D_LOG" | grep -c 'detached:' )" -ge 5 ]
+	kill -0 "$D_PID"
+	"$T" errors
+	stop_daemon
+}
+
+t_config_errors() {
+	local dir=$RUN/conf; mkdir -p "$dir"
+	printf '[global]\nlisten = 127.0.0.1:6800\nbogus_key = 1\n' >"$dir/a.conf"
+	expect_exit 2 "$BIN/msgrd" -c "$dir/a.conf" >"$dir/out" 2>&1
+	grep -q "a.conf:3: unknown key 'global.bogus_key'" "$dir/out" || { cat "$dir/out"; return 1; }
+	printf '[global]\n\npoll_us = lots\n' >"$dir/b.conf"
+	expect_exit 2 "$BIN/msgrd" -c "$dir/b.conf" >"$dir/out" 2>&1
+	grep -q "b.conf:3: global.poll_us: 'lots' is not a number" "$dir/out" || { cat "$dir/out"; return 1; }
+	expect_exit 2 "$BIN/msgrd" --set global.listen=nowhere >"$dir/out" 2>&1
+	grep -q "is not HOST:PORT" "$dir/out"
+	expect_exit 2 "$BIN/msgrd" -c "$dir/missing.conf" >"$dir/out" 2>&1
+	grep -q "missing.conf: cannot open" "$dir/out"
+	"$BIN/msgrd" --version | grep -q '^msgrd '
+	"$BIN/msgrd" --help | grep -q -- '--set'
+	# a second daemon on the same sockets is refused, the first unharmed
+	start_daemon twice
+	expect_exit 1 "$BIN/msgrd" --set global.socket="$D_SOCK" \
+		--set global.ctl_socket="$D_DIR/other.asok" >"$dir/out" 2>&1
+	grep -q "Address already in use" "$dir/out"
+	"$T" errors
+	stop_daemon
+}
+
+t_msgrctl() {
+	start_daemon ctl
+	"$T" server osd.ctl -1 >"$D_DIR/srv.out" 2>&1 &
+	wait_line "$D_DIR/srv.out" ready
+	"$BIN/msgrctl" clients | tee "$D_DIR/clients.out"
+	grep -q 'osd.ctl' "$D_DIR/clients.out"
+	"$BIN/msgrctl" --json clients | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[0]["entity"]=="osd.ctl", d'
+	"$BIN/msgrctl" --json status | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["clients"]==1, d'
+	"$BIN/msgrctl" config show | grep -q "global.listen *127.0.0.1:$D_PORT"
+	# the Ceph admin-socket framing, spoken by hand
+	python3 - "$D_CTL" <<'PY'
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b'{"prefix": "get_command_descriptions"}\0')
+n = struct.unpack('>I', s.recv(4, socket.MSG_WAITALL))[0]
+d = json.loads(s.recv(n, socket.MSG_WAITALL))
+assert any(c["sig"] == ["status"] for c in d.values()), d
+PY
+	expect_exit 1 "$BIN/msgrctl" nonsense 2>"$D_DIR/err"
+	grep -q "unknown command 'nonsense'" "$D_DIR/err"
+	expect_exit 3 "$BIN/msgrctl" -s "$RUN/nothing.asok" status
+	expect_exit 2 "$BIN/msgrctl"
+	stop_daemon
+}
+
+run local-delivery-all-modes t_local_modes
+run reset-when-peer-killed t_reset_on_kill
+run daemon-lost t_daemon_lost
+run kill9-client-100x-no-leak t_kill9_churn
+run vandal-client-isolated t_vandal
+run config-errors t_config_errors
+run msgrctl t_msgrctl
