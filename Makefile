@@ -18,13 +18,16 @@ LIBVERSION := 0.1.0
 DEPS_PC   := libuv:libuv1-dev check:check inih:libinih-dev libsystemd:libsystemd-dev json-c:libjson-c-dev
 DEPS_BIN  := ss:iproute2 iptables:iptables valgrind:valgrind clang:clang
 
+# CFLAGS/LDFLAGS are the user's (and the sanitizer builds'); the flags the
+# code needs live in MSGR_CFLAGS/MSGR_LDFLAGS so a command-line CFLAGS=
+# cannot drop them.
 CFLAGS    ?= -O2 -g
-CFLAGS    += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter \
+MSGR_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wno-unused-parameter \
              -fno-strict-aliasing -pthread -MMD -MP -Iinclude -I.
 ifdef CI
-CFLAGS    += -Werror
+MSGR_CFLAGS += -Werror
 endif
-LDFLAGS   += -pthread
+MSGR_LDFLAGS := -pthread
 
 ifeq ($(V),1)
 Q :=
@@ -83,18 +86,18 @@ DEP_LIBS   = $(call PC_LIBS,libuv inih libsystemd json-c)
 $(BUILD)/obj/%.o: %.c | $(BUILD)/.deps-ok
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) $(DEP_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(MSGR_CFLAGS) $(CFLAGS) $(DEP_CFLAGS) -c -o $@ $<
 
 $(BUILD)/pic/%.o: %.c | $(BUILD)/.deps-ok
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  CC [pic] $<")
-	$(Q)$(CC) $(CFLAGS) -fPIC -c -o $@ $<
+	$(Q)$(CC) $(MSGR_CFLAGS) $(CFLAGS) -fPIC -c -o $@ $<
 
 $(LIBMSGR_SO): $(call pic,$(LIB_SRC)) libclient/libmsgr.map
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  LD      $@")
 	$(Q)$(CC) -shared -Wl,-soname,libmsgr.so.$(SOVERSION) -Wl,--version-script=libclient/libmsgr.map \
-		$(LDFLAGS) -o $@ $(call pic,$(LIB_SRC))
+		$(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $(call pic,$(LIB_SRC))
 	$(Q)ln -sf libmsgr.so.$(LIBVERSION) $(BUILD)/lib/libmsgr.so.$(SOVERSION)
 	$(Q)ln -sf libmsgr.so.$(SOVERSION) $(BUILD)/lib/libmsgr.so
 
@@ -105,27 +108,27 @@ $(LIBMSGR_A): $(call pic,$(LIB_SRC))
 $(MSGRD): $(call obj,$(DAEMON_SRC))
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 
 $(MSGRCTL): $(call obj,$(CTL_SRC))
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call PC_LIBS,json-c)
+	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(call PC_LIBS,json-c)
 
 $(BENCH): $(call obj,$(BENCH_SRC)) $(LIBMSGR_SO)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(call obj,$(BENCH_SRC)) $(call obj,$(SHM_SRC)) -L$(BUILD)/lib -lmsgr -Wl,-rpath,'$$ORIGIN/../lib'
+	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $(call obj,$(BENCH_SRC)) $(call obj,$(SHM_SRC)) -L$(BUILD)/lib -lmsgr -Wl,-rpath,'$$ORIGIN/../lib'
 
 $(BENCH): $(call obj,$(SHM_SRC))
 
 # Unit tests link the internal objects they test directly.
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(SHM_SRC) $(COMMON_SRC) daemon/config.c)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call PC_LIBS,check inih libuv)
+	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(call PC_LIBS,check inih libuv)
 
 # Integration test programs link libmsgr like an application would.
 $(ITEST_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(LIBMSGR_SO)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(call obj,$(SHM_SRC)) -L$(BUILD)/lib -lmsgr -Wl,-rpath,'$$ORIGIN/../lib'
+	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $< $(call obj,$(SHM_SRC)) -L$(BUILD)/lib -lmsgr -Wl,-rpath,'$$ORIGIN/../lib'
 
 $(ITEST_BIN): $(call obj,$(SHM_SRC))
 
@@ -134,16 +137,19 @@ check: check-unit check-integration check-tsan check-asan
 check-unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_DEFAULT_TIMEOUT=600 $$t; done
 
-check-integration: all $(ITEST_BIN)
+check-integration: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(ITEST_BIN)
 	@BUILD=$(abspath $(BUILD)) bash tests/run-integration.sh
 
 # The same tests, built with AddressSanitizer and UBSan in their own tree.
 check-asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CC=$(CC) \
 		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-		LDFLAGS="-fsanitize=address,undefined" MSGR_QUICK=1 check-unit check-integration
+		LDFLAGS="-fsanitize=address,undefined" MSGR_QUICK=1 MSGR_SANITIZED=1 \
+		check-unit check-integration
 
 # The lock-free ring tests under ThreadSanitizer.
+export MSGR_QUICK MSGR_SANITIZED
+
 check-tsan:
 	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/tsan CC=clang \
 		CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread" \

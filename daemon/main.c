@@ -157,7 +157,7 @@ int main(int argc, char **argv)
 	struct msgr__daemon *d = &daemon;
 	const char *conf_path = NULL;
 	char err[512];
-	char **sets = calloc((size_t)argc, sizeof(char *));
+	const char *sets[128]; /* --set values, applied after the file */
 	int nsets = 0, o, rc;
 	const int signums[3] = { SIGINT, SIGTERM, SIGHUP };
 
@@ -166,7 +166,13 @@ int main(int argc, char **argv)
 	while ((o = getopt_long(argc, argv, "c:s:fvh", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c': conf_path = optarg; break;
-		case 's': sets[nsets++] = optarg; break;
+		case 's':
+			if (nsets == (int)(sizeof(sets) / sizeof(sets[0]))) {
+				fprintf(stderr, "msgrd: too many --set options\n");
+				return 2;
+			}
+			sets[nsets++] = optarg;
+			break;
 		case 'f': break;
 		case 'v': printf("msgrd %s\n", MSGR_VERSION_STRING); return 0;
 		case 'h': usage(stdout); return 0;
@@ -188,7 +194,6 @@ int main(int argc, char **argv)
 			fprintf(stderr, "msgrd: --set %s: %s\n", sets[i], err);
 			return 2;
 		}
-	free(sets);
 	msgr__log_level = d->conf.log_level;
 	signal(SIGPIPE, SIG_IGN);
 

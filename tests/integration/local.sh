@@ -69,7 +69,10 @@ t_kill9_churn() {
 	echo "fds $fds0 -> $fds1, mappings $maps0 -> $maps1, rss ${rss0}k -> ${rss1}k"
 	[ "$fds0" = "$fds1" ] || { echo "fd leak"; return 1; }
 	[ "$maps0" = "$maps1" ] || { echo "mapping leak"; return 1; }
-	[ $((rss1 - rss0)) -lt 2048 ] || { echo "memory grew by $((rss1 - rss0)) KiB"; return 1; }
+	# ASan's quarantine holds freed memory for a while; LeakSanitizer
+	# checks that build at daemon exit instead.
+	local slack=2048; [ -n "${MSGR_SANITIZED:-}" ] && slack=32768
+	[ $((rss1 - rss0)) -lt $slack ] || { echo "memory grew by $((rss1 - rss0)) KiB"; return 1; }
 	grep -c 'client.k attached' "$D_LOG" | grep -qx 105
 	stop_daemon
 }

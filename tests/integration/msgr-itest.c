@@ -483,6 +483,7 @@ static int sc_vandal(const char *entity, const char *kind)
 		err = msgr_next(c, &ev, 10000);
 		CHECK(err != -EAGAIN, "the daemon did not disconnect a client that wrecked its segment");
 	} while (!err && ev.type != MSGR_EV_DAEMON_LOST);
+	msgr_detach(c);
 	printf("ok disconnected\n");
 	return 0;
 }

@@ -1,0 +1,147 @@
+/* Unit tests for daemon/config.c and common/addr.c. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/addr.h"
+#include "common/log.h"
+#include "daemon/config.h"
+
+static char err[512];
+
+static const char *write_tmp(const char *text)
+{
+	static char path[64];
+	FILE *f;
+
+	strcpy(path, "/tmp/msgr-conf-XXXXXX");
+	close(mkstemp(path));
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+START_TEST(test_defaults)
+{
+	struct msgr__conf c;
+
+	msgr__conf_defaults(&c);
+	ck_assert_str_eq(c.listen, "127.0.0.1:6800");
+	ck_assert_str_eq(c.socket, "/run/msgrd/msgrd.sock");
+	ck_assert_str_eq(c.ctl_socket, "/run/msgrd/msgrd.asok");
+	ck_assert_uint_eq(c.pool_size, 32u << 20);
+	ck_assert_uint_eq(c.max_message, 16u << 20);
+	ck_assert_int_eq(c.log_level, MSGR__LOG_INFO);
+}
+END_TEST
+
+START_TEST(test_set)
+{
+	struct msgr__conf c;
+
+	msgr__conf_defaults(&c);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.poll_us=7", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.poll_us, 7);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.pool_size=4M", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.pool_size, 4u << 20);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.listen=[::1]:7000", err, sizeof(err)), 0);
+	ck_assert_str_eq(c.listen, "[::1]:7000");
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.log_level=debug", err, sizeof(err)), 0);
+	ck_assert_int_eq(c.log_level, MSGR__LOG_DEBUG);
+
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.nope=1", err, sizeof(err)), -ENOENT);
+	ck_assert_str_eq(err, "unknown key 'global.nope'");
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "nodot=1", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.poll_us", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.poll_us=-1", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.poll_us=5M", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.pool_size=1K", err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "out of range"));
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.pool_size=12Q", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.socket=relative", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.listen=host", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.log_level=loud", err, sizeof(err)), -EINVAL);
+	/* a rejected value leaves the old one */
+	ck_assert_uint_eq(c.poll_us, 7);
+	ck_assert_uint_eq(c.pool_size, 4u << 20);
+}
+END_TEST
+
+START_TEST(test_file)
+{
+	struct msgr__conf c;
+	const char *p;
+
+	msgr__conf_defaults(&c);
+	p = write_tmp("; comment\n[global]\nlisten = 10.0.0.1:6801\npoll_us = 0\n");
+	ck_assert_int_eq(msgr__conf_load(&c, p, err, sizeof(err)), 0);
+	ck_assert_str_eq(c.listen, "10.0.0.1:6801");
+	ck_assert_uint_eq(c.poll_us, 0);
+	unlink(p);
+
+	p = write_tmp("[global]\npoll_us = 1\n\nmax_clients = 0\n");
+	ck_assert_int_eq(msgr__conf_load(&c, p, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, ":4: global.max_clients: 0 is out of range"));
+	unlink(p);
+
+	p = write_tmp("[global]\nthis line is not ini\n");
+	ck_assert_int_eq(msgr__conf_load(&c, p, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, ":2: syntax error"));
+	unlink(p);
+
+	p = write_tmp("[other]\nlisten = 1.2.3.4:5\n");
+	ck_assert_int_eq(msgr__conf_load(&c, p, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, ":2: unknown key 'other.listen'"));
+	unlink(p);
+}
+END_TEST
+
+START_TEST(test_addr)
+{
+	char hp[MSGR__HOSTPORT_MAX], ent[MSGR__ENTITY_MAX];
+
+	ck_assert_int_eq(msgr__entity_check("osd.3"), 0);
+	ck_assert_int_eq(msgr__entity_check("client.admin-1_x"), 0);
+	ck_assert_int_eq(msgr__entity_check("osd"), -EINVAL);
+	ck_assert_int_eq(msgr__entity_check(".3"), -EINVAL);
+	ck_assert_int_eq(msgr__entity_check("osd."), -EINVAL);
+	ck_assert_int_eq(msgr__entity_check("OSD.3"), -EINVAL);
+	ck_assert_int_eq(msgr__entity_check("osd.3/x"), -EINVAL);
+	ck_assert_int_eq(msgr__entity_check("osd.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), -EINVAL);
+	ck_assert_int_eq(msgr__hostport_check("127.0.0.1:6800"), 0);
+	ck_assert_int_eq(msgr__hostport_check("[::1]:1"), 0);
+	ck_assert_int_eq(msgr__hostport_check("::1:6800"), -EINVAL);
+	ck_assert_int_eq(msgr__hostport_check("h:0"), -EINVAL);
+	ck_assert_int_eq(msgr__hostport_check("h:65536"), -EINVAL);
+	ck_assert_int_eq(msgr__hostport_check("h:12x"), -EINVAL);
+	ck_assert_int_eq(msgr__hostport_check(":12"), -EINVAL);
+	ck_assert_int_eq(msgr__addr_split("10.1.2.3:6800/osd.12", hp, ent), 0);
+	ck_assert_str_eq(hp, "10.1.2.3:6800");
+	ck_assert_str_eq(ent, "osd.12");
+	ck_assert_int_eq(msgr__addr_split("10.1.2.3:6800", hp, ent), -EINVAL);
+	ck_assert_int_eq(msgr__addr_split("10.1.2.3/osd.1", hp, ent), -EINVAL);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("config");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_set);
+	tcase_add_test(tc, test_file);
+	tcase_add_test(tc, test_addr);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
