@@ -16,7 +16,7 @@ LIBVERSION := 0.1.0
 
 # Debian packages we need, by the pkg-config module each provides.
 DEPS_PC   := libuv:libuv1-dev check:check inih:libinih-dev libsystemd:libsystemd-dev json-c:libjson-c-dev
-DEPS_BIN  := ss:iproute2 iptables:iptables valgrind:valgrind clang:clang
+DEPS_BIN  := clang:clang python3:python3 ss:iproute2
 
 # CFLAGS/LDFLAGS are the user's (and the sanitizer builds'); the flags the
 # code needs live in MSGR_CFLAGS/MSGR_LDFLAGS so a command-line CFLAGS=
@@ -62,7 +62,10 @@ ITEST_BIN  := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
 
 .PHONY: all deps check check-unit check-integration check-asan check-tsan demo bench \
         clean install
-all: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(BENCH)
+DEMO       := $(BUILD)/bin/msgr-demo
+EXAMPLE    := $(BUILD)/bin/msgr-hello
+
+all: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(BENCH) $(DEMO) $(EXAMPLE)
 
 # deps: install whatever pkg-config or PATH cannot find (Debian, as root).
 deps:
@@ -132,12 +135,20 @@ $(ITEST_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(LIBMSGR_SO)
 
 $(ITEST_BIN): $(call obj,$(SHM_SRC))
 
+$(DEMO): $(BUILD)/obj/examples/msgr-demo.o $(LIBMSGR_SO)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $< -L$(BUILD)/lib -lmsgr -Wl,-rpath,'$$ORIGIN/../lib'
+
+$(EXAMPLE): $(BUILD)/obj/examples/hello.o $(LIBMSGR_SO)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $< -L$(BUILD)/lib -lmsgr -Wl,-rpath,'$$ORIGIN/../lib'
+
 check: check-unit check-integration check-tsan check-asan
 
 check-unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_DEFAULT_TIMEOUT=600 $$t; done
 
-check-integration: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(ITEST_BIN)
+check-integration: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(ITEST_BIN) $(DEMO) $(EXAMPLE)
 	@BUILD=$(abspath $(BUILD)) bash tests/run-integration.sh
 
 # The same tests, built with AddressSanitizer and UBSan in their own tree.
@@ -156,8 +167,8 @@ check-tsan:
 		$(BUILD)/tsan/tests/test_ring
 	$(Q)MSGR_QUICK=1 $(BUILD)/tsan/tests/test_ring
 
-demo: all
-	@bash tests/demo.sh $(abspath $(BUILD))
+demo: $(MSGRD) $(MSGRCTL) $(DEMO)
+	@bash examples/demo.sh $(abspath $(BUILD))
 
 bench: all
 	@$(BENCH)

@@ -62,12 +62,16 @@ run() {
 	local name=$1; shift
 	case "$name" in ${ONLY:-*}) ;; *) return 0 ;; esac
 	local out=$RUN/$name.out
-	local t0=$(date +%s.%N) rc
+	local t0=$(date +%s%N) rc
 	# not inside an if: set -e must stay in force in the test function
-	( set -eE; trap 'echo "failed: line $LINENO: $BASH_COMMAND"' ERR; "$@" ) >"$out" 2>&1
+	# The subshell owns what the test starts, so it also cleans it up.
+	( set -eE; trap 'echo "failed: line $LINENO: $BASH_COMMAND"' ERR
+	  trap 'rc=$?; trap - ERR; set +e; kill -9 "${PIDS[@]}" $(jobs -p) 2>/dev/null; wait 2>/dev/null; exit $rc' EXIT
+	  "$@" ) >"$out" 2>&1
 	rc=$?
 	if [ $rc = 0 ]; then
-		printf "PASS  %-34s %5.1fs\n" "$name" "$(echo "$(date +%s.%N) - $t0" | bc)"
+		local ms=$((($(date +%s%N) - t0) / 1000000))
+		printf "PASS  %-34s %3d.%01ds\n" "$name" $((ms / 1000)) $((ms % 1000 / 100))
 	elif grep -q '^SKIP' "$out"; then
 		printf "SKIP  %-34s %s\n" "$name" "$(grep -m1 '^SKIP' "$out")"
 	else

@@ -1,0 +1,27 @@
+# The README's example is examples/hello.c, compiles, and runs.
+
+t_readme_example() {
+	local root
+	root=$(cd "$(dirname "$BASH_SOURCE")/../.." && pwd)
+	awk '/^```c$/{f=1;next} /^```$/{f=0} f' "$root/README.md" >"$RUN/readme.c"
+	diff -u "$root/examples/hello.c" "$RUN/readme.c"
+	start_daemon readme
+	"$BIN/msgr-hello" >"$RUN/hello.out"; cat "$RUN/hello.out"
+	grep -q 'accepted a connection from 127.0.0.1:.*/client.hello' "$RUN/hello.out"
+	grep -q 'got type 42: hello' "$RUN/hello.out"
+	stop_daemon
+}
+
+t_demo() {
+	local root
+	root=$(cd "$(dirname "$BASH_SOURCE")/../.." && pwd)
+	local b=$RUN/demo-build; mkdir -p "$b/bin"
+	ln -s "$BIN"/* "$b/bin/"
+	bash "$root/examples/demo.sh" "$b" >"$RUN/demo.out" 2>&1 || { cat "$RUN/demo.out"; return 1; }
+	grep -q '\[client.1\] answer type 121: "GOODBYE"' "$RUN/demo.out"
+	grep -q 'osd.1 .*lossless open' "$RUN/demo.out"
+	grep -q 'msgrd notice: stopped' "$RUN/demo.out"
+}
+
+run readme-example t_readme_example
+run make-demo t_demo
