@@ -100,6 +100,38 @@ START_TEST(test_file)
 }
 END_TEST
 
+/* conf/msgrd.conf documents every default: uncommented, it must load and
+ * change nothing. */
+START_TEST(test_shipped_file)
+{
+	struct msgr__conf def, c;
+	char line[512], path[] = "/tmp/msgr-conf-XXXXXX";
+	FILE *in = fopen("conf/msgrd.conf", "r"), *out;
+	int keys = 0;
+
+	ck_assert_ptr_nonnull(in);
+	close(mkstemp(path));
+	out = fopen(path, "w");
+	while (fgets(line, sizeof(line), in)) {
+		if (line[0] == ';' && line[1] >= 'a' && line[1] <= 'z' && strchr(line, '=')) {
+			fputs(line + 1, out);
+			keys++;
+		} else {
+			fputs(line, out);
+		}
+	}
+	fclose(in);
+	fclose(out);
+	msgr__conf_defaults(&def);
+	msgr__conf_defaults(&c);
+	c.poll_us = 12345; /* must be overwritten by the file */
+	ck_assert_int_eq(msgr__conf_load(&c, path, err, sizeof(err)), 0);
+	ck_assert_int_eq(keys, 9);
+	ck_assert_int_eq(memcmp(&c, &def, sizeof(c)), 0);
+	unlink(path);
+}
+END_TEST
+
 START_TEST(test_addr)
 {
 	char hp[MSGR__HOSTPORT_MAX], ent[MSGR__ENTITY_MAX];
@@ -138,6 +170,7 @@ int main(void)
 	tcase_add_test(tc, test_set);
 	tcase_add_test(tc, test_file);
 	tcase_add_test(tc, test_addr);
+	tcase_add_test(tc, test_shipped_file);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
