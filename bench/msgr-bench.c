@@ -55,7 +55,7 @@
 #define LARGE 4096
 #define END_SEQ 0u          /* msg_type / frame seq of the end marker; data starts at 1 */
 #define IDLE_MS 5000        /* a receiver that hears nothing this long calls it a loss */
-#define DEFAULT_POLL_US 20  /* libmsgr's default when msgr_attach_opts.poll_us is 0 */
+#define DEFAULT_POLL_US 0  /* libmsgr's default: never spin */
 #define MAX_REPEAT 15
 
 enum transport { T_MSGRD, T_SHM, T_UDS, T_TCP, NT };
@@ -1575,9 +1575,6 @@ static void print_notes(FILE *f, int md)
 		   "but without a CPU; eventfd wakes: msgrd's counters (sent + received), "
 		   "shm-ring's own.\n", li,
 		obs_daemon ? "" : " (not readable here, so msgrd's are unknown)");
-	if (opt.poll_set && opt.poll_us == 0)
-		fprintf(f, "%slibmsgr reads poll_us 0 as its default (%u µs), so clients spin 1 µs "
-			   "here.\n", li, DEFAULT_POLL_US);
 }
 
 static int write_markdown(const char *path, int argc, char **argv)
@@ -2115,7 +2112,7 @@ bad:
 	/* enough to cycle a default 32 MiB pool of 1 KiB chunks once */
 	oneway_warm = quick ? 5000 : 50000;
 	/* libmsgr takes poll_us 0 to mean its default; 1 is the nearest to "do not spin" */
-	wait_poll_us = !opt.poll_set ? DEFAULT_POLL_US : opt.poll_us ? opt.poll_us : 1;
+	wait_poll_us = !opt.poll_set ? DEFAULT_POLL_US : opt.poll_us;
 	if (opt.out)
 		snprintf(out, sizeof(out), "%s", opt.out);
 	else

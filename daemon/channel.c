@@ -37,7 +37,7 @@ void msgr__channel_connect(struct msgr__daemon *d, struct msgr__dconn *conn)
 		return;
 	}
 	peer = msgr__dclient_find(d, entity);
-	if (!peer) {
+	if (!peer || peer->nconns >= MSGR__MAX_CONNS) {
 		post_simple(conn, MSGR__EV_CONNECT_FAILED, -ECONNREFUSED);
 		return;
 	}

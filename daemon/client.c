@@ -402,6 +402,11 @@ static void handle_connect(struct msgr__dclient *c, const struct msgr__desc *cmd
 				   cmd->conn);
 		return;
 	}
+	if (c->nconns >= MSGR__MAX_CONNS) {
+		msgr__dclient_drop(c, MSGR__LOG_WARN, "more than %u connections open",
+				   MSGR__MAX_CONNS);
+		return;
+	}
 	if (cmd->mode < MSGR_LOSSY || cmd->mode > MSGR_PEER) {
 		msgr__dclient_drop(c, MSGR__LOG_WARN, "CONNECT with bad mode %u", cmd->mode);
 		return;

@@ -49,6 +49,9 @@ struct msgr__outbox_ent {
 };
 
 #define MSGR__CONN_BUCKETS 256
+/* Connection ids one client may hold, opened and accepted together. It
+ * bounds the daemon memory a client can make us spend. */
+#define MSGR__MAX_CONNS 65536
 
 struct msgr__dclient {
 	struct msgr__daemon *d;

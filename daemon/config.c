@@ -25,7 +25,7 @@ static const struct key keys[] = {
 	{ "global", "listen", K_HOSTPORT, F(listen), 0, 0, "127.0.0.1:6800" },
 	{ "global", "socket", K_PATH, F(socket), 0, 0, "/run/msgrd/msgrd.sock" },
 	{ "global", "ctl_socket", K_PATH, F(ctl_socket), 0, 0, "/run/msgrd/msgrd.asok" },
-	{ "global", "poll_us", K_U64, F(poll_us), 0, 1000000, "50" },
+	{ "global", "poll_us", K_U64, F(poll_us), 0, 1000000, "0" },
 	{ "global", "pool_size", K_SIZE, F(pool_size), 64 << 10, 1ULL << 30, "32M" },
 	{ "global", "max_pool_size", K_SIZE, F(max_pool_size), 64 << 10, 1ULL << 30, "256M" },
 	{ "global", "max_message", K_SIZE, F(max_message), 1024, 1ULL << 30, "16M" },

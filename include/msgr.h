@@ -57,7 +57,7 @@ struct msgr_event {
 struct msgr_attach_opts {
 	const char *socket_path; /* NULL: $MSGR_SOCKET, then MSGR_DEFAULT_SOCKET */
 	size_t pool_size;        /* bytes per direction; 0: 32 MiB */
-	unsigned poll_us;        /* busy-poll before sleeping in msgr_next; 0: 20 */
+	unsigned poll_us;        /* µs to busy-poll in msgr_next before sleeping; 0: never */
 	int send_blocking;       /* nonzero: msgr_send waits for pool space */
 };
 

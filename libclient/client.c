@@ -18,7 +18,7 @@
 #include "shm/attach.h"
 #include "shm/wake.h"
 
-#define DEFAULT_POLL_US 20
+#define DEFAULT_POLL_US 0 /* spinning pays only with a free core; see msgr-bench */
 
 
 static void backoff(unsigned *us)
@@ -164,7 +164,7 @@ int msgr_attach(const char *entity, const struct msgr_attach_opts *opts, msgr_cl
 	if (!c)
 		return -ENOMEM;
 	c->sock = c->efd_daemon = c->efd_client = c->epfd = -1;
-	c->poll_us = opts && opts->poll_us ? opts->poll_us : DEFAULT_POLL_US;
+	c->poll_us = opts ? opts->poll_us : DEFAULT_POLL_US;
 	c->send_blocking = opts ? opts->send_blocking : 0;
 	pthread_mutex_init(&c->lock, NULL);
 	c->next_id = 1;

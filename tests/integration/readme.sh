@@ -25,3 +25,17 @@ t_demo() {
 
 run readme-example t_readme_example
 run make-demo t_demo
+
+# libmsgr exports exactly the functions msgr.h declares, under a soname.
+t_library_exports() {
+	local root lib exported declared
+	root=$(cd "$(dirname "$BASH_SOURCE")/../.." && pwd)
+	lib=$(dirname "$BIN")/lib/libmsgr.so
+	readelf -d "$lib" | grep -q 'SONAME.*\[libmsgr.so.0\]'
+	exported=$(nm -D --defined-only "$lib" | awk '$2 == "T" {sub(/@.*/, "", $3); print $3}' | sort)
+	declared=$(grep -oE '^[a-z_ *]*\bmsgr_[a-z_]+\(' "$root/include/msgr.h" |
+		grep -oE 'msgr_[a-z_]+' | sort -u)
+	echo "exported: $exported"
+	[ "$exported" = "$declared" ] || { echo "declared: $declared"; return 1; }
+}
+run library-exports t_library_exports
