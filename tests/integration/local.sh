@@ -7,6 +7,7 @@ t_local_modes() {
 	done
 	"$T" threads peer
 	"$T" eagain
+	"$T" blocking
 	"$T" errors
 	"$BIN/msgrctl" status | grep -q 'msgs_local'
 	kill -0 "$D_PID"
