@@ -7,6 +7,13 @@ SBINDIR   ?= $(PREFIX)/sbin
 LIBDIR    ?= $(PREFIX)/lib
 INCDIR    ?= $(PREFIX)/include
 MANDIR    ?= $(PREFIX)/share/man
+# msgrd reads /etc/msgrd/msgrd.conf whatever the prefix.
+SYSCONFDIR ?= /etc
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+INSTALL   ?= install
 BUILD     ?= build
 
 CC        ?= cc
@@ -16,7 +23,7 @@ LIBVERSION := 0.1.0
 
 # Debian packages we need, by the pkg-config module each provides.
 DEPS_PC   := libuv:libuv1-dev check:check inih:libinih-dev libsystemd:libsystemd-dev json-c:libjson-c-dev
-DEPS_BIN  := clang:clang python3:python3 ss:iproute2
+DEPS_BIN  := clang:clang python3:python3 ss:iproute2 mandoc:mandoc systemd-analyze:systemd
 
 # CFLAGS/LDFLAGS are the user's (and the sanitizer builds'); the flags the
 # code needs live in MSGR_CFLAGS/MSGR_LDFLAGS so a command-line CFLAGS=
@@ -172,6 +179,57 @@ demo: $(MSGRD) $(MSGRCTL) $(DEMO)
 
 bench: all
 	@$(BENCH)
+
+# install: PREFIX=/usr DESTDIR=/tmp/stage etc. Without DESTDIR, run
+# systemd-sysusers, systemd-tmpfiles --create and systemctl daemon-reload
+# afterwards (a package does that in its scripts). An existing msgrd.conf is
+# kept.
+PC_FILE    := $(BUILD)/msgr.pc
+UNIT_FILE  := $(BUILD)/systemd/msgrd.service
+MAN_PAGES  := $(wildcard man/*.3 man/*.5 man/*.8)
+
+install: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(PC_FILE) $(UNIT_FILE)
+	$(INSTALL) -D -m 0755 $(MSGRD) $(DESTDIR)$(SBINDIR)/msgrd
+	$(INSTALL) -D -m 0755 $(MSGRCTL) $(DESTDIR)$(BINDIR)/msgrctl
+	$(INSTALL) -D -m 0755 $(LIBMSGR_SO) $(DESTDIR)$(LIBDIR)/libmsgr.so.$(LIBVERSION)
+	ln -sf libmsgr.so.$(LIBVERSION) $(DESTDIR)$(LIBDIR)/libmsgr.so.$(SOVERSION)
+	ln -sf libmsgr.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libmsgr.so
+	$(INSTALL) -D -m 0644 $(LIBMSGR_A) $(DESTDIR)$(LIBDIR)/libmsgr.a
+	$(INSTALL) -D -m 0644 include/msgr.h $(DESTDIR)$(INCDIR)/msgr.h
+	$(INSTALL) -D -m 0644 $(PC_FILE) $(DESTDIR)$(PKGCONFIGDIR)/msgr.pc
+	for p in $(MAN_PAGES); do \
+		$(INSTALL) -D -m 0644 $$p $(DESTDIR)$(MANDIR)/man$${p##*.}/$${p##*/} || exit 1; \
+	done
+	$(INSTALL) -D -m 0644 $(UNIT_FILE) $(DESTDIR)$(SYSTEMDUNITDIR)/msgrd.service
+	$(INSTALL) -D -m 0644 systemd/msgrd.sysusers $(DESTDIR)$(SYSUSERSDIR)/msgrd.conf
+	$(INSTALL) -D -m 0644 systemd/msgrd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/msgrd.conf
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/msgrd/msgrd.conf ]; then \
+		echo "keeping $(DESTDIR)$(SYSCONFDIR)/msgrd/msgrd.conf"; \
+	else \
+		echo "$(INSTALL) -D -m 0644 conf/msgrd.conf $(DESTDIR)$(SYSCONFDIR)/msgrd/msgrd.conf"; \
+		$(INSTALL) -D -m 0644 conf/msgrd.conf $(DESTDIR)$(SYSCONFDIR)/msgrd/msgrd.conf; \
+	fi
+
+# msgr.pc and msgrd.service carry install paths. The stamp changes only when
+# those do, so both are rewritten for a new PREFIX and not otherwise.
+INSTALL_PATHS := $(PREFIX) $(SBINDIR) $(LIBDIR) $(INCDIR) $(LIBVERSION)
+
+$(BUILD)/install-paths: FORCE
+	@mkdir -p $(@D)
+	@[ "$$(cat $@ 2>/dev/null)" = '$(INSTALL_PATHS)' ] || echo '$(INSTALL_PATHS)' >$@
+
+$(PC_FILE): libclient/msgr.pc.in $(BUILD)/install-paths
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' \
+		-e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+		-e 's|@INCDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCDIR))|' \
+		-e 's|@VERSION@|$(LIBVERSION)|' $< >$@.tmp && mv $@.tmp $@
+
+$(UNIT_FILE): systemd/msgrd.service.in $(BUILD)/install-paths
+	@mkdir -p $(@D)
+	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|' $< >$@.tmp && mv $@.tmp $@
+
+FORCE:
+.PHONY: FORCE
 
 clean:
 	rm -rf $(BUILD)

@@ -10,12 +10,15 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -26,15 +29,23 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: msgrctl [--socket PATH] [--json] COMMAND\n"
+		"Usage: msgrctl [--socket PATH] [--json] COMMAND [ARG]...\n"
 		"Inspect a running msgrd through its control socket.\n\n"
 		"Commands:\n"
-		"  status        daemon status and counters\n"
-		"  clients       attached entities\n"
-		"  conns         connections of every attached entity\n"
-		"  config show   the running configuration\n"
-		"  version       the daemon's version\n"
-		"  help          the daemon's command list\n\n"
+		"  status                  daemon status and counters\n"
+		"  clients                 attached entities\n"
+		"  conns                   connections of every attached entity\n"
+		"  sessions                sessions with other daemons\n"
+		"  perf dump               every counter, as JSON\n"
+		"  metrics                 every counter, Prometheus text format\n"
+		"  config show             the running configuration\n"
+		"  config get KEY          one key (section.key)\n"
+		"  config set KEY VALUE    change a key that may change at run time\n"
+		"  log level [LEVEL]       show or set: error warning notice info debug\n"
+		"  inject detach ENTITY    fault injection (needs global.inject = true)\n"
+		"  version                 the daemon's version\n"
+		"  help                    the daemon's command list\n"
+		"  keygen FILE [--force]   write a new cluster key file (mode 0600); local\n\n"
 		"Options:\n"
 		"  -s, --socket PATH  control socket (default $MSGR_CTL_SOCKET, then %s)\n"
 		"  -j, --json         print the daemon's JSON reply\n"
@@ -60,10 +71,9 @@ static int xread(int fd, void *buf, size_t n)
 }
 
 /* Send one request; return the reply text (malloc'd) or NULL with errno. */
-static char *request(const char *path, const char *prefix)
+static char *request(const char *path, struct json_object *req)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct json_object *req = json_object_new_object();
 	const char *text;
 	uint32_t be;
 	char *reply = NULL;
@@ -74,7 +84,6 @@ static char *request(const char *path, const char *prefix)
 		return NULL;
 	}
 	strcpy(sa.sun_path, path);
-	json_object_object_add(req, "prefix", json_object_new_string(prefix));
 	text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
@@ -101,7 +110,6 @@ out:
 	err = errno;
 	if (fd >= 0)
 		close(fd);
-	json_object_put(req);
 	errno = err;
 	return reply;
 }
@@ -182,6 +190,89 @@ static void print_conns(struct json_object *a)
 		printf("(no connections)\n");
 }
 
+/* Commands that take arguments, with the names the daemon expects them
+ * under (the same names its get_command_descriptions gives Ceph's CLI). */
+static const struct {
+	const char *prefix;
+	const char *args[2];
+	int required;
+} with_args[] = {
+	{ "config get", { "key" }, 1 },
+	{ "config set", { "key", "value" }, 2 },
+	{ "log level", { "level" }, 0 },
+	{ "inject", { "fault", "target" }, 2 },
+};
+
+static int keygen(int argc, char **argv)
+{
+	unsigned char key[32];
+	char line[128];
+	const char *path = NULL;
+	int force = 0, fd, n;
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--force"))
+			force = 1;
+		else if (!path)
+			path = argv[i];
+		else
+			path = "";
+	}
+	if (!path || !*path) {
+		fprintf(stderr, "usage: msgrctl keygen FILE [--force]\n");
+		return 2;
+	}
+	if (getrandom(key, sizeof(key), 0) != sizeof(key)) {
+		fprintf(stderr, "msgrctl: keygen: no randomness: %s\n", strerror(errno));
+		return 1;
+	}
+	n = snprintf(line, sizeof(line), "[cluster]\nkey = ");
+	for (size_t i = 0; i < sizeof(key); i++)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, "%02x", key[i]);
+	n += snprintf(line + n, sizeof(line) - (size_t)n, "\n");
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (force ? O_TRUNC : O_EXCL), 0600);
+	if (fd < 0) {
+		fprintf(stderr, "msgrctl: keygen: %s: %s%s\n", path, strerror(errno),
+			errno == EEXIST ? " (use --force to replace it)" : "");
+		return 1;
+	}
+	/* an existing file replaced with --force may have had a wider mode */
+	if (fchmod(fd, 0600) || write(fd, line, (size_t)n) != n || fsync(fd) || close(fd)) {
+		fprintf(stderr, "msgrctl: keygen: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	explicit_bzero(key, sizeof(key));
+	explicit_bzero(line, sizeof(line));
+	printf("wrote a new cluster key to %s (mode 0600)\n", path);
+	return 0;
+}
+
+/* An object of scalars reads best as a two-column table. */
+static int flat(struct json_object *o)
+{
+	json_object_object_foreach(o, k, v) {
+		(void)k;
+		if (json_object_is_type(v, json_type_object) || json_object_is_type(v, json_type_array))
+			return 0;
+	}
+	return 1;
+}
+
+static void print_sessions(struct json_object *a)
+{
+	size_t n = json_object_array_length(a);
+
+	printf("%-24s %-6s %-10s %12s %12s %8s\n", "PEER", "LINKS", "TRANSPORT", "BYTES_OUT",
+	       "BYTES_IN", "RTT");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(a, i);
+		printf("%-24s %-6s %-10s %12s %12s %7sus\n", jstr(o, "peer"), jstr(o, "links"),
+		       jstr(o, "transport"), jstr(o, "bytes_out"), jstr(o, "bytes_in"), jstr(o, "rtt_us"));
+	}
+	if (!n)
+		printf("(no sessions: this msgrd has no network transport yet)\n");
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -191,10 +282,10 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	const char *path = getenv("MSGR_CTL_SOCKET");
-	struct json_object *o, *e;
+	struct json_object *o, *e, *req;
 	char prefix[256] = "";
 	char *reply;
-	int json = 0, c, rc = 0;
+	int json = 0, c, rc = 0, nwords;
 
 	if (!path || !*path)
 		path = DEFAULT_CTL;
@@ -210,23 +301,56 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	for (int i = optind; i < argc; i++) {
+	for (int i = optind; i < argc; i++)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
 		}
+	if (!strcmp(argv[optind], "keygen"))
+		return keygen(argc - optind - 1, argv + optind + 1);
+	req = json_object_new_object();
+	nwords = argc - optind;
+	for (size_t k = 0; k < sizeof(with_args) / sizeof(with_args[0]); k++) {
+		const char *p = with_args[k].prefix;
+		int words = 1 + (strchr(p, ' ') != NULL), nargs;
+		if (nwords < words || strncmp(argv[optind], p, strlen(argv[optind])) ||
+		    (words == 2 && (strlen(argv[optind]) != (size_t)(strchr(p, ' ') - p) ||
+				    strcmp(argv[optind + 1], strchr(p, ' ') + 1))) ||
+		    (words == 1 && strcmp(argv[optind], p)))
+			continue;
+		nargs = nwords - words;
+		if (nargs < with_args[k].required || nargs > 2 || (nargs == 2 && !with_args[k].args[1])) {
+			fprintf(stderr, "msgrctl: %s: wrong number of arguments (see --help)\n", p);
+			json_object_put(req);
+			return 2;
+		}
+		for (int a = 0; a < nargs; a++)
+			json_object_object_add(req, with_args[k].args[a],
+					       json_object_new_string(argv[optind + words + a]));
+		nwords = words;
+		break;
+	}
+	for (int i = optind; i < optind + nwords; i++) {
 		if (strlen(prefix) + strlen(argv[i]) + 2 > sizeof(prefix)) {
 			fprintf(stderr, "msgrctl: command too long\n");
+			json_object_put(req);
 			return 2;
 		}
 		if (*prefix)
 			strcat(prefix, " ");
 		strcat(prefix, argv[i]);
 	}
-	reply = request(path, prefix);
+	json_object_object_add(req, "prefix", json_object_new_string(prefix));
+	reply = request(path, req);
+	json_object_put(req);
 	if (!reply) {
 		fprintf(stderr, "msgrctl: cannot reach msgrd at %s: %s\n", path, strerror(errno));
 		return 3;
+	}
+	if (!strcmp(prefix, "metrics")) {
+		fputs(reply, stdout); /* Prometheus text, as is */
+		free(reply);
+		return 0;
 	}
 	o = json_tokener_parse(reply);
 	if (!o) {
@@ -238,14 +362,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "msgrctl: %s\n", json_object_get_string(e));
 		rc = 1;
 	} else if (json) {
-		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+							  JSON_C_TO_STRING_NOSLASHESCAPE));
 	} else if (!strcmp(prefix, "status")) {
 		print_status(o);
 	} else if (!strcmp(prefix, "clients")) {
 		print_clients(o);
 	} else if (!strcmp(prefix, "conns")) {
 		print_conns(o);
-	} else if (json_object_is_type(o, json_type_object)) {
+	} else if (!strcmp(prefix, "sessions")) {
+		print_sessions(o);
+	} else if (json_object_is_type(o, json_type_object) && flat(o)) {
 		json_object_object_foreach(o, k, v)
 			printf("%-26s %s\n", k, json_object_get_string(v));
 	} else {

@@ -8,7 +8,7 @@
 
 #include "common/log.h"
 
-enum ktype { K_HOSTPORT, K_PATH, K_U64, K_SIZE, K_LOGLEVEL };
+enum ktype { K_HOSTPORT, K_PATH, K_U64, K_SIZE, K_LOGLEVEL, K_BOOL };
 
 struct key {
 	const char *section, *name;
@@ -17,21 +17,25 @@ struct key {
 	size_t size;    /* field size for strings */
 	uint64_t min, max;
 	const char *def;
+	int live;       /* may change at run time (SIGHUP, config set) */
 };
 
 #define F(f) offsetof(struct msgr__conf, f), sizeof(((struct msgr__conf *)0)->f)
 
 static const struct key keys[] = {
-	{ "global", "listen", K_HOSTPORT, F(listen), 0, 0, "127.0.0.1:6800" },
-	{ "global", "socket", K_PATH, F(socket), 0, 0, "/run/msgrd/msgrd.sock" },
-	{ "global", "ctl_socket", K_PATH, F(ctl_socket), 0, 0, "/run/msgrd/msgrd.asok" },
-	{ "global", "poll_us", K_U64, F(poll_us), 0, 1000000, "0" },
-	{ "global", "pool_size", K_SIZE, F(pool_size), 64 << 10, 1ULL << 30, "32M" },
-	{ "global", "max_pool_size", K_SIZE, F(max_pool_size), 64 << 10, 1ULL << 30, "256M" },
-	{ "global", "max_message", K_SIZE, F(max_message), 1024, 1ULL << 30, "16M" },
-	{ "global", "max_clients", K_U64, F(max_clients), 1, 65536, "1024" },
-	{ "global", "log_level", K_LOGLEVEL, F(log_level), 0, 0, "info" },
+	{ "global", "listen", K_HOSTPORT, F(listen), 0, 0, "127.0.0.1:6800", 0 },
+	{ "global", "socket", K_PATH, F(socket), 0, 0, "/run/msgrd/msgrd.sock", 0 },
+	{ "global", "ctl_socket", K_PATH, F(ctl_socket), 0, 0, "/run/msgrd/msgrd.asok", 0 },
+	{ "global", "poll_us", K_U64, F(poll_us), 0, 1000000, "0", 1 },
+	{ "global", "pool_size", K_SIZE, F(pool_size), 64 << 10, 1ULL << 30, "32M", 1 },
+	{ "global", "max_pool_size", K_SIZE, F(max_pool_size), 64 << 10, 1ULL << 30, "256M", 1 },
+	{ "global", "max_message", K_SIZE, F(max_message), 1024, 1ULL << 30, "16M", 1 },
+	{ "global", "max_clients", K_U64, F(max_clients), 1, 65536, "1024", 1 },
+	{ "global", "log_level", K_LOGLEVEL, F(log_level), 0, 0, "info", 1 },
+	{ "global", "inject", K_BOOL, F(inject), 0, 0, "false", 1 },
+	{ "auth", "keyring", K_PATH, F(keyring), 0, 0, "/etc/msgrd/keyring", 0 },
 };
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 static int parse_size(const char *v, uint64_t *out)
 {
@@ -91,6 +95,16 @@ static int set_key(struct msgr__conf *c, const struct key *k, const char *v, cha
 		}
 		*(uint64_t *)field = n;
 		return 0;
+	case K_BOOL:
+		if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
+			*(int *)field = 1;
+		else if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "0"))
+			*(int *)field = 0;
+		else {
+			snprintf(err, errlen, "%s.%s: '%s' is not true or false", k->section, k->name, v);
+			return -EINVAL;
+		}
+		return 0;
 	case K_LOGLEVEL:
 		lvl = msgr__log_level_parse(v);
 		if (lvl < 0) {
@@ -111,7 +125,7 @@ void msgr__conf_defaults(struct msgr__conf *c)
 	char err[256];
 
 	memset(c, 0, sizeof(*c));
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+	for (size_t i = 0; i < NKEYS; i++)
 		if (set_key(c, &keys[i], keys[i].def, err, sizeof(err)))
 			abort(); /* a bad built-in default is a programming error */
 }
@@ -119,7 +133,7 @@ void msgr__conf_defaults(struct msgr__conf *c)
 int msgr__conf_set(struct msgr__conf *c, const char *section, const char *key,
 		   const char *value, char *err, size_t errlen)
 {
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+	for (size_t i = 0; i < NKEYS; i++)
 		if (!strcmp(keys[i].section, section) && !strcmp(keys[i].name, key))
 			return set_key(c, &keys[i], value, err, errlen);
 	snprintf(err, errlen, "unknown key '%s.%s'", section, key);
@@ -184,23 +198,63 @@ int msgr__conf_load(struct msgr__conf *c, const char *path, char *err, size_t er
 	return 0;
 }
 
+size_t msgr__conf_nkeys(void)
+{
+	return NKEYS;
+}
+
+void msgr__conf_key_name(size_t i, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s.%s", keys[i].section, keys[i].name);
+}
+
+int msgr__conf_key_live(size_t i)
+{
+	return keys[i].live;
+}
+
+void msgr__conf_key_value(const struct msgr__conf *c, size_t i, char *buf, size_t len)
+{
+	const struct key *k = &keys[i];
+	const void *f = (const char *)c + k->off;
+
+	if (k->type == K_U64 || k->type == K_SIZE)
+		snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)f);
+	else if (k->type == K_LOGLEVEL)
+		snprintf(buf, len, "%s", msgr__log_level_name(*(const int *)f));
+	else if (k->type == K_BOOL)
+		snprintf(buf, len, "%s", *(const int *)f ? "true" : "false");
+	else
+		snprintf(buf, len, "%s", (const char *)f);
+}
+
+void msgr__conf_key_copy(struct msgr__conf *dst, const struct msgr__conf *src, size_t i)
+{
+	memcpy((char *)dst + keys[i].off, (const char *)src + keys[i].off, keys[i].size);
+}
+
+int msgr__conf_find(const char *name)
+{
+	char full[160];
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		msgr__conf_key_name(i, full, sizeof(full));
+		if (!strcmp(full, name))
+			return (int)i;
+	}
+	return -ENOENT;
+}
+
 size_t msgr__conf_dump(const struct msgr__conf *c, char *buf, size_t len)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]) && n < len; i++) {
-		const struct key *k = &keys[i];
-		const void *f = (const char *)c + k->off;
+	for (size_t i = 0; i < NKEYS && n < len; i++) {
+		char name[160], val[256];
 		int w;
-		if (k->type == K_U64 || k->type == K_SIZE)
-			w = snprintf(buf + n, len - n, "%s.%s = %llu\n", k->section, k->name,
-				     (unsigned long long)*(const uint64_t *)f);
-		else if (k->type == K_LOGLEVEL)
-			w = snprintf(buf + n, len - n, "%s.%s = %s\n", k->section, k->name,
-				     msgr__log_level_name(*(const int *)f));
-		else
-			w = snprintf(buf + n, len - n, "%s.%s = %s\n", k->section, k->name,
-				     (const char *)f);
+		msgr__conf_key_name(i, name, sizeof(name));
+		msgr__conf_key_value(c, i, val, sizeof(val));
+		w = snprintf(buf + n, len - n, "%s = %s\n", name, val);
 		if (w < 0)
 			break;
 		n += (size_t)w;

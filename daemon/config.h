@@ -24,6 +24,8 @@ struct msgr__conf {
 	uint64_t max_message;            /* global.max_message: largest payload */
 	uint64_t max_clients;            /* global.max_clients */
 	int log_level;                   /* global.log_level */
+	int inject;                      /* global.inject: allow `msgrctl inject` */
+	char keyring[108];               /* auth.keyring: cluster key file (network) */
 };
 
 void msgr__conf_defaults(struct msgr__conf *c);
@@ -41,5 +43,13 @@ int msgr__conf_load(struct msgr__conf *c, const char *path, char *err, size_t er
 
 /* Print every key as "section.key = value" lines into buf. */
 size_t msgr__conf_dump(const struct msgr__conf *c, char *buf, size_t len);
+
+/* The key table, by index, for reload, `config get` and `config set`. */
+size_t msgr__conf_nkeys(void);
+void msgr__conf_key_name(size_t i, char *buf, size_t len);      /* "section.key" */
+void msgr__conf_key_value(const struct msgr__conf *c, size_t i, char *buf, size_t len);
+int msgr__conf_key_live(size_t i);  /* may change while running */
+void msgr__conf_key_copy(struct msgr__conf *dst, const struct msgr__conf *src, size_t i);
+int msgr__conf_find(const char *name); /* index of "section.key", or -ENOENT */
 
 #endif

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,18 +32,49 @@ struct ctl_conn {
 	int answered;  /* a reply is being written; ignore further input */
 };
 
+/* A command. sig is in Ceph's notation: literal words, then arguments as
+ * name=NAME,type=CephString[,req=false]. A handler returns JSON, or sets
+ * *text for a plain-text reply, or returns an {"error": ...} object. */
 struct command {
-	const char *prefix;
+	const char *sig;
 	const char *help;
-	struct json_object *(*run)(struct msgr__daemon *d, struct json_object *req, int *err);
+	struct json_object *(*run)(struct msgr__daemon *d, struct json_object *req, char **text);
+	const char *perm; /* "r", or "rw" for commands that change the daemon */
 };
+
+static struct json_object *error_obj(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static struct json_object *error_obj(const char *fmt, ...)
+{
+	struct json_object *o = json_object_new_object();
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_object_add(o, "error", json_object_new_string(msg));
+	return o;
+}
+
+/* A string argument of the request, or NULL. */
+static const char *arg(struct json_object *req, const char *name)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(req, name, &v))
+		return NULL;
+	/* Ceph's CLI sends n=N arguments as arrays; take the first word */
+	if (json_object_is_type(v, json_type_array))
+		v = json_object_array_length(v) ? json_object_array_get_idx(v, 0) : NULL;
+	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
 
 static const char *mode_name(unsigned m)
 {
 	return m == MSGR_LOSSY ? "lossy" : m == MSGR_LOSSLESS ? "lossless" : m == MSGR_PEER ? "peer" : "?";
 }
 
-static struct json_object *cmd_status(struct msgr__daemon *d, struct json_object *req, int *err)
+static struct json_object *cmd_status(struct msgr__daemon *d, struct json_object *req, char **text)
 {
 	struct json_object *o = json_object_new_object(), *s = json_object_new_object();
 	uint64_t now = msgr__now_ns();
@@ -70,7 +102,7 @@ static struct json_object *cmd_status(struct msgr__daemon *d, struct json_object
 	return o;
 }
 
-static struct json_object *cmd_clients(struct msgr__daemon *d, struct json_object *req, int *err)
+static struct json_object *cmd_clients(struct msgr__daemon *d, struct json_object *req, char **text)
 {
 	struct json_object *a = json_object_new_array();
 	uint64_t now = msgr__now_ns();
@@ -104,7 +136,7 @@ static struct json_object *cmd_clients(struct msgr__daemon *d, struct json_objec
 	return a;
 }
 
-static struct json_object *cmd_conns(struct msgr__daemon *d, struct json_object *req, int *err)
+static struct json_object *cmd_conns(struct msgr__daemon *d, struct json_object *req, char **text)
 {
 	struct json_object *a = json_object_new_array();
 	uint64_t now = msgr__now_ns();
@@ -133,7 +165,7 @@ static struct json_object *cmd_conns(struct msgr__daemon *d, struct json_object 
 	return a;
 }
 
-static struct json_object *cmd_config_show(struct msgr__daemon *d, struct json_object *req, int *err)
+static struct json_object *cmd_config_show(struct msgr__daemon *d, struct json_object *req, char **text)
 {
 	struct json_object *o = json_object_new_object();
 	char buf[4096], *line, *save = NULL;
@@ -149,7 +181,7 @@ static struct json_object *cmd_config_show(struct msgr__daemon *d, struct json_o
 	return o;
 }
 
-static struct json_object *cmd_version(struct msgr__daemon *d, struct json_object *req, int *err)
+static struct json_object *cmd_version(struct msgr__daemon *d, struct json_object *req, char **text)
 {
 	struct json_object *o = json_object_new_object();
 
@@ -157,49 +189,253 @@ static struct json_object *cmd_version(struct msgr__daemon *d, struct json_objec
 	return o;
 }
 
-static struct json_object *cmd_help(struct msgr__daemon *d, struct json_object *req, int *err);
-static struct json_object *cmd_descriptions(struct msgr__daemon *d, struct json_object *req, int *err);
-
-static const struct command commands[] = {
-	{ "status", "daemon status and counters", cmd_status },
-	{ "clients", "attached entities", cmd_clients },
-	{ "conns", "connections (channels) of every attached entity", cmd_conns },
-	{ "config show", "the running configuration", cmd_config_show },
-	{ "version", "msgrd version", cmd_version },
-	{ "help", "list available commands", cmd_help },
-	{ "get_command_descriptions", "list commands in Ceph's format", cmd_descriptions },
-};
-#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
-
-static struct json_object *cmd_help(struct msgr__daemon *d, struct json_object *req, int *err)
+static struct json_object *cmd_sessions(struct msgr__daemon *d, struct json_object *req, char **text)
 {
-	struct json_object *o = json_object_new_object();
+	/* Sessions are daemon-to-daemon; there are none until the network
+	 * transport exists, and an empty list says so truthfully. */
+	return json_object_new_array();
+}
 
-	for (size_t i = 0; i < NCOMMANDS; i++)
-		json_object_object_add(o, commands[i].prefix, json_object_new_string(commands[i].help));
+/* Counters and gauges, shared by perf dump and metrics. */
+struct metric {
+	const char *name, *help, *type;
+	uint64_t value;
+};
+
+static size_t collect(struct msgr__daemon *d, struct metric *m, size_t max)
+{
+	uint64_t conns = 0, queued = 0, rx_used = 0;
+	size_t n = 0;
+
+	for (struct msgr__dclient *c = d->clients; c; c = c->next) {
+		conns += c->nconns;
+		queued += c->qlen;
+		rx_used += (uint64_t)c->rxp.used << c->params.chunk_shift;
+	}
+#define M(nm, ty, val, hl) \
+	if (n < max) m[n++] = (struct metric){ nm, hl, ty, (uint64_t)(val) }
+	M("attaches", "counter", d->stats.attaches, "Successful attaches since start.");
+	M("attach_errors", "counter", d->stats.attach_errors, "Refused attach requests.");
+	M("detaches", "counter", d->stats.detaches, "Clients gone, for any reason.");
+	M("violations", "counter", d->stats.violations, "Clients dropped for breaking the segment protocol.");
+	M("msgs_local", "counter", d->stats.msgs_local, "Messages delivered between local entities.");
+	M("bytes_local", "counter", d->stats.bytes_local, "Payload bytes delivered between local entities.");
+	M("msgs_dropped", "counter", d->stats.msgs_dropped, "Sends on reset connections, given back unsent.");
+	M("wakeups_sent", "counter", d->stats.wakeups_sent, "Eventfd wakeups sent to clients.");
+	M("wakeups_recv", "counter", d->stats.wakeups_recv, "Eventfd wakeups received from clients.");
+	M("clients", "gauge", d->nclients, "Attached clients.");
+	M("conns", "gauge", conns, "Open connection handles of all clients.");
+	M("outbox_events", "gauge", queued, "Events waiting for room in a client's rings.");
+	M("rx_pool_used_bytes", "gauge", rx_used, "Bytes of client RX pools holding unreleased messages.");
+	M("uptime_seconds", "gauge", (msgr__now_ns() - d->started_ns) / 1000000000ULL, "Seconds since start.");
+#undef M
+	return n;
+}
+
+static struct json_object *cmd_perf_dump(struct msgr__daemon *d, struct json_object *req, char **text)
+{
+	struct json_object *o = json_object_new_object(), *g = json_object_new_object();
+	struct metric m[32];
+	size_t n = collect(d, m, 32);
+
+	for (size_t i = 0; i < n; i++)
+		json_object_object_add(g, m[i].name, json_object_new_int64((int64_t)m[i].value));
+	json_object_object_add(o, "msgrd", g);
 	return o;
 }
 
-static struct json_object *cmd_descriptions(struct msgr__daemon *d, struct json_object *req, int *err)
+/* Prometheus text exposition: counters get the conventional _total. */
+static struct json_object *cmd_metrics(struct msgr__daemon *d, struct json_object *req, char **text)
+{
+	struct metric m[32];
+	size_t n = collect(d, m, 32), len = 0, cap = 8192;
+	char *buf = malloc(cap);
+
+	if (!buf)
+		return error_obj("out of memory");
+	buf[0] = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *sfx = strcmp(m[i].type, "counter") ? "" : "_total";
+		int w = snprintf(buf + len, cap - len,
+				 "# HELP msgrd_%s%s %s\n# TYPE msgrd_%s%s %s\nmsgrd_%s%s %llu\n",
+				 m[i].name, sfx, m[i].help, m[i].name, sfx, m[i].type, m[i].name, sfx,
+				 (unsigned long long)m[i].value);
+		if (w < 0 || (size_t)w >= cap - len)
+			break;
+		len += (size_t)w;
+	}
+	*text = buf;
+	return NULL;
+}
+
+static struct json_object *cmd_config_get(struct msgr__daemon *d, struct json_object *req, char **text)
+{
+	const char *key = arg(req, "key");
+	struct json_object *o;
+	char val[256];
+	int i;
+
+	if (!key)
+		return error_obj("config get: missing KEY (section.key)");
+	i = msgr__conf_find(key);
+	if (i < 0)
+		return error_obj("unknown key '%s'", key);
+	msgr__conf_key_value(&d->conf, (size_t)i, val, sizeof(val));
+	o = json_object_new_object();
+	json_object_object_add(o, key, json_object_new_string(val));
+	return o;
+}
+
+static struct json_object *cmd_config_set(struct msgr__daemon *d, struct json_object *req, char **text)
+{
+	const char *key = arg(req, "key"), *val = arg(req, "value");
+	struct json_object *o;
+	char msg[512], line[512];
+	int i;
+
+	if (!key || !val)
+		return error_obj("config set: need KEY (section.key) and VALUE");
+	i = msgr__conf_find(key);
+	if (i < 0)
+		return error_obj("unknown key '%s'", key);
+	if (!msgr__conf_key_live((size_t)i))
+		return error_obj("%s cannot change while msgrd runs; set it in the file and restart", key);
+	snprintf(line, sizeof(line), "%s=%s", key, val);
+	if (msgr__daemon_set(d, line, msg, sizeof(msg)))
+		return error_obj("%s", msg);
+	o = json_object_new_object();
+	json_object_object_add(o, "success", json_object_new_string(msg));
+	return o;
+}
+
+static struct json_object *cmd_log_level(struct msgr__daemon *d, struct json_object *req, char **text)
+{
+	const char *lvl = arg(req, "level");
+	struct json_object *o;
+	char msg[512], line[64];
+
+	if (lvl) {
+		snprintf(line, sizeof(line), "global.log_level=%.40s", lvl);
+		if (msgr__daemon_set(d, line, msg, sizeof(msg)))
+			return error_obj("%s", msg);
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "log_level", json_object_new_string(msgr__log_level_name(d->conf.log_level)));
+	return o;
+}
+
+static struct json_object *cmd_inject(struct msgr__daemon *d, struct json_object *req, char **text)
+{
+	const char *what = arg(req, "fault"), *target = arg(req, "target");
+	struct msgr__dclient *c;
+	struct json_object *o;
+
+	if (!d->conf.inject)
+		return error_obj("fault injection is disabled (set global.inject = true)");
+	if (!what || strcmp(what, "detach"))
+		return error_obj("inject: unknown fault '%s' (known: detach ENTITY)", what ? what : "");
+	if (!target || !(c = msgr__dclient_find(d, target)))
+		return error_obj("inject detach: no attached entity '%s'", target ? target : "");
+	msgr__dclient_drop(c, MSGR__LOG_NOTICE, "fault injection (msgrctl inject detach)");
+	msgr__daemon_schedule(d);
+	o = json_object_new_object();
+	json_object_object_add(o, "success", json_object_new_string("detached"));
+	return o;
+}
+
+static struct json_object *cmd_help(struct msgr__daemon *d, struct json_object *req, char **text);
+static struct json_object *cmd_descriptions(struct msgr__daemon *d, struct json_object *req, char **text);
+
+static const struct command commands[] = {
+	{ "status", "daemon status and counters", cmd_status, "r" },
+	{ "clients", "attached entities", cmd_clients, "r" },
+	{ "conns", "connections (channels) of every attached entity", cmd_conns, "r" },
+	{ "sessions", "sessions with other daemons", cmd_sessions, "r" },
+	{ "perf dump", "every counter, as JSON", cmd_perf_dump, "r" },
+	{ "metrics", "every counter, in the Prometheus text format", cmd_metrics, "r" },
+	{ "config show", "the running configuration", cmd_config_show, "r" },
+	{ "config get name=key,type=CephString", "one configuration key (section.key)", cmd_config_get, "r" },
+	{ "config set name=key,type=CephString name=value,type=CephString",
+	  "change a key that may change at run time", cmd_config_set, "rw" },
+	{ "log level name=level,type=CephString,req=false", "show or set the log level", cmd_log_level, "rw" },
+	{ "inject name=fault,type=CephString name=target,type=CephString",
+	  "inject a fault (needs global.inject = true): detach ENTITY", cmd_inject, "rw" },
+	{ "version", "msgrd version", cmd_version, "r" },
+	{ "help", "list available commands", cmd_help, "r" },
+	{ "get_command_descriptions", "list commands in Ceph's format", cmd_descriptions, "r" },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static struct json_object *cmd_help(struct msgr__daemon *d, struct json_object *req, char **text)
+{
+	struct json_object *o = json_object_new_object();
+
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		char words[160];
+		snprintf(words, sizeof(words), "%s", commands[i].sig);
+		for (char *w = strstr(words, "name="); w; w = strstr(w, "name=")) {
+			/* "config get name=key,type=..." reads as "config get <key>" */
+			char *end = w + strcspn(w, " "), *comma = strchr(w, ',');
+			size_t nl = (size_t)((comma && comma < end ? comma : end) - (w + 5));
+			char tmp[160];
+			snprintf(tmp, sizeof(tmp), "<%.*s>%s", (int)nl, w + 5, end);
+			strcpy(w, tmp);
+			w += nl + 2;
+		}
+		json_object_object_add(o, words, json_object_new_string(commands[i].help));
+	}
+	return o;
+}
+
+static struct json_object *cmd_descriptions(struct msgr__daemon *d, struct json_object *req, char **text)
 {
 	struct json_object *o = json_object_new_object();
 	char key[16];
 
 	for (size_t i = 0; i < NCOMMANDS; i++) {
 		struct json_object *c = json_object_new_object(), *sig = json_object_new_array();
-		char words[64], *w, *save = NULL;
-		snprintf(words, sizeof(words), "%s", commands[i].prefix);
-		for (w = strtok_r(words, " ", &save); w; w = strtok_r(NULL, " ", &save))
-			json_object_array_add(sig, json_object_new_string(w));
+		char words[160], *w, *save = NULL;
+		snprintf(words, sizeof(words), "%s", commands[i].sig);
+		for (w = strtok_r(words, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+			char *kv, *save2 = NULL;
+			struct json_object *a;
+			if (!strchr(w, '=')) {
+				json_object_array_add(sig, json_object_new_string(w));
+				continue;
+			}
+			a = json_object_new_object();
+			for (kv = strtok_r(w, ",", &save2); kv; kv = strtok_r(NULL, ",", &save2)) {
+				char *eq = strchr(kv, '=');
+				*eq = 0;
+				json_object_object_add(a, kv, json_object_new_string(eq + 1));
+			}
+			json_object_array_add(sig, a);
+		}
 		json_object_object_add(c, "sig", sig);
 		json_object_object_add(c, "help", json_object_new_string(commands[i].help));
 		json_object_object_add(c, "module", json_object_new_string("msgrd"));
-		json_object_object_add(c, "perm", json_object_new_string("r"));
+		json_object_object_add(c, "perm", json_object_new_string(commands[i].perm));
 		json_object_object_add(c, "flags", json_object_new_int(0));
 		snprintf(key, sizeof(key), "cmd%03zu", i);
 		json_object_object_add(o, key, c);
 	}
 	return o;
+}
+
+/* The literal words of a signature, before its first argument. */
+static void sig_prefix(const char *sig, char *buf, size_t len)
+{
+	const char *eq = strchr(sig, '=');
+	size_t n = strlen(sig);
+
+	if (eq) {
+		while (eq > sig && eq[-1] != ' ')
+			eq--;
+		n = (size_t)(eq - sig);
+		while (n && sig[n - 1] == ' ')
+			n--;
+	}
+	snprintf(buf, len, "%.*s", (int)n, sig);
 }
 
 static void on_closed(uv_handle_t *h)
@@ -248,7 +484,7 @@ static void send_error(struct ctl_conn *cc, const char *fmt, const char *arg)
 
 	snprintf(msg, sizeof(msg), fmt, arg);
 	json_object_object_add(o, "error", json_object_new_string(msg));
-	send_reply(cc, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	send_reply(cc, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 }
 
@@ -256,7 +492,6 @@ static void handle_request(struct ctl_conn *cc, const char *text)
 {
 	struct json_object *req = json_tokener_parse(text), *pfx, *out;
 	const char *prefix;
-	int err = 0;
 
 	if (!req || !json_object_is_type(req, json_type_object) ||
 	    !json_object_object_get_ex(req, "prefix", &pfx) || !json_object_is_type(pfx, json_type_string)) {
@@ -265,15 +500,24 @@ static void handle_request(struct ctl_conn *cc, const char *text)
 		return;
 	}
 	prefix = json_object_get_string(pfx);
-	for (size_t i = 0; i < NCOMMANDS; i++)
-		if (!strcmp(prefix, commands[i].prefix)) {
-			out = commands[i].run(cc->d, req, &err);
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		char lit[160], *plain = NULL;
+		sig_prefix(commands[i].sig, lit, sizeof(lit));
+		if (strcmp(lit, prefix))
+			continue;
+		out = commands[i].run(cc->d, req, &plain);
+		if (plain) {
+			send_reply(cc, plain);
+			free(plain);
+		} else {
 			send_reply(cc, json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY |
-								     JSON_C_TO_STRING_SPACED));
-			json_object_put(out);
-			json_object_put(req);
-			return;
+								     JSON_C_TO_STRING_SPACED |
+								     JSON_C_TO_STRING_NOSLASHESCAPE));
 		}
+		json_object_put(out);
+		json_object_put(req);
+		return;
+	}
 	send_error(cc, "unknown command '%s' (try \"help\")", prefix);
 	json_object_put(req);
 }
@@ -321,6 +565,33 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	}
 }
 
+/* The socket's mode already keeps others out; SO_PEERCRED makes it hold
+ * even if the file's mode or the directory is loosened by mistake. */
+static int peer_allowed(struct ctl_conn *cc)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	uv_os_fd_t fd;
+
+	if (uv_fileno((uv_handle_t *)&cc->pipe, &fd) ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
+		return 0;
+	if (cred.uid == 0 || cred.uid == geteuid() || cred.gid == getegid())
+		return 1;
+	{
+		/* supplementary groups too: members of msgrd's group may ask */
+		gid_t groups[256];
+		socklen_t gl = sizeof(groups);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &gl) == 0)
+			for (size_t i = 0; i < gl / sizeof(gid_t); i++)
+				if (groups[i] == getegid())
+					return 1;
+	}
+	msgr__warn("control socket: refused pid %d (uid %d, gid %d)", (int)cred.pid, (int)cred.uid,
+		   (int)cred.gid);
+	return 0;
+}
+
 static void on_connection(uv_stream_t *srv, int status)
 {
 	struct msgr__daemon *d = srv->data;
@@ -336,6 +607,10 @@ static void on_connection(uv_stream_t *srv, int status)
 	cc->pipe.data = cc;
 	if (uv_accept(srv, (uv_stream_t *)&cc->pipe)) {
 		uv_close((uv_handle_t *)&cc->pipe, on_closed);
+		return;
+	}
+	if (!peer_allowed(cc)) {
+		send_error(cc, "permission denied: %s", "not msgrd's user or group");
 		return;
 	}
 	uv_read_start((uv_stream_t *)&cc->pipe, on_alloc, on_read);

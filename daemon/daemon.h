@@ -45,11 +45,20 @@ struct msgr__daemon {
 	uv_timer_t heartbeat;       /* writes daemon_heartbeat_ns into segments */
 	uv_signal_t sigs[3];        /* SIGINT, SIGTERM, SIGHUP */
 	int stopping;               /* shutting down; refuse new attaches */
+	const char *conf_path;      /* -c FILE (or the default if it existed), for SIGHUP */
+	const char **sets;          /* --set overrides, re-applied on SIGHUP */
+	int nsets;
+	uv_timer_t watchdog;        /* WATCHDOG=1 to systemd, when it asks */
+	uint32_t status_clients;    /* nclients last reported in STATUS= */
 	struct msgr__stats stats;
 };
 
 /* Start busy-polling client rings now (a client signalled, or new work). */
 void msgr__daemon_kick(struct msgr__daemon *d);
+
+/* Apply "SECTION.KEY=VALUE" to the running daemon (keys that may change at
+ * run time only). On success msg says what changed; on error, why not. */
+int msgr__daemon_set(struct msgr__daemon *d, const char *arg, char *msg, size_t len);
 
 /* Make sure a poll pass runs soon (work was created outside a pass, such as
  * events posted when a client hangs up); cheap when already spinning. */

@@ -33,6 +33,8 @@ static void usage(FILE *f)
 		"See msgrd(8) and msgrd.conf(5).\n");
 }
 
+static void report_status(struct msgr__daemon *d);
+
 /* One poll pass over every client; then either keep spinning or sleep. */
 static void pass(struct msgr__daemon *d)
 {
@@ -106,6 +108,91 @@ static void on_heartbeat(uv_timer_t *t)
 		}
 		atomic_store_explicit(&c->hdr->daemon_heartbeat_ns, now, memory_order_relaxed);
 	}
+	if (d->status_clients != d->nclients)
+		report_status(d);
+}
+
+/* Move the keys that differ from next into the running configuration, when
+ * they may change at run time; name the others. msg collects a summary. */
+static int apply(struct msgr__daemon *d, const struct msgr__conf *next, const char *why,
+		 char *msg, size_t len)
+{
+	size_t used = 0;
+	int changed = 0;
+
+	if (len)
+		msg[0] = 0;
+	for (size_t i = 0; i < msgr__conf_nkeys(); i++) {
+		char name[160], was[256], now[256];
+		msgr__conf_key_value(&d->conf, i, was, sizeof(was));
+		msgr__conf_key_value(next, i, now, sizeof(now));
+		if (!strcmp(was, now))
+			continue;
+		msgr__conf_key_name(i, name, sizeof(name));
+		if (!msgr__conf_key_live(i)) {
+			msgr__warn("%s: %s changed to %s but takes effect only after a restart", why,
+				   name, now);
+			continue;
+		}
+		msgr__conf_key_copy(&d->conf, next, i);
+		msgr__notice("%s: %s = %s (was %s)", why, name, now, was);
+		if (used < len) {
+			int w = snprintf(msg + used, len - used, "%s%s = %s (was %s)", changed ? "; " : "",
+					 name, now, was);
+			if (w > 0)
+				used += (size_t)w;
+		}
+		changed++;
+	}
+	msgr__log_level = d->conf.log_level;
+	if (!changed && len)
+		snprintf(msg, len, "nothing changed");
+	return changed;
+}
+
+int msgr__daemon_set(struct msgr__daemon *d, const char *arg, char *msg, size_t len)
+{
+	struct msgr__conf next = d->conf;
+
+	if (msgr__conf_set_arg(&next, arg, msg, len))
+		return -EINVAL;
+	apply(d, &next, "config set", msg, len);
+	return 0;
+}
+
+static void report_status(struct msgr__daemon *d)
+{
+	d->status_clients = d->nclients;
+	sd_notifyf(0, "STATUS=serving %s, %u client%s attached", d->conf.listen, d->nclients,
+		   d->nclients == 1 ? "" : "s");
+}
+
+static void reload(struct msgr__daemon *d)
+{
+	struct msgr__conf next;
+	char err[512];
+
+	sd_notify(0, "RELOADING=1");
+	msgr__conf_defaults(&next);
+	if (d->conf_path && msgr__conf_load(&next, d->conf_path, err, sizeof(err))) {
+		msgr__err("reload: %s; keeping the running configuration", err);
+		goto out;
+	}
+	for (int i = 0; i < d->nsets; i++)
+		if (msgr__conf_set_arg(&next, d->sets[i], err, sizeof(err))) {
+			msgr__err("reload: --set %s: %s", d->sets[i], err); /* checked at start */
+			goto out;
+		}
+	if (!apply(d, &next, "reload", err, sizeof(err)))
+		msgr__notice("reload: %s: nothing changed", d->conf_path ? d->conf_path : "(no file)");
+out:
+	sd_notify(0, "READY=1");
+	report_status(d);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+	sd_notify(0, "WATCHDOG=1");
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -113,7 +200,7 @@ static void on_signal(uv_signal_t *s, int signum)
 	struct msgr__daemon *d = s->data;
 
 	if (signum == SIGHUP) {
-		msgr__info("SIGHUP: nothing to reload yet");
+		reload(d);
 		return;
 	}
 	msgr__notice("%s: shutting down", strsignal(signum));
@@ -195,6 +282,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	msgr__log_level = d->conf.log_level;
+	d->conf_path = conf_path;
+	d->sets = sets;
+	d->nsets = nsets;
 	signal(SIGPIPE, SIG_IGN);
 
 	d->loop = uv_default_loop();
@@ -226,7 +316,15 @@ int main(int argc, char **argv)
 	}
 	msgr__notice("msgrd %s ready: %s, attach socket %s, control socket %s", MSGR_VERSION_STRING,
 		     d->conf.listen, d->conf.socket, d->conf.ctl_socket);
-	sd_notifyf(0, "READY=1\nSTATUS=serving %s", d->conf.listen);
+	sd_notify(0, "READY=1");
+	report_status(d);
+	{
+		uint64_t usec = 0;
+		uv_timer_init(d->loop, &d->watchdog);
+		/* systemd wants a ping within WatchdogSec; ping twice as often */
+		if (sd_watchdog_enabled(0, &usec) > 0 && usec >= 2000)
+			uv_timer_start(&d->watchdog, on_watchdog, usec / 2000, usec / 2000);
+	}
 
 	uv_run(d->loop, UV_RUN_DEFAULT);
 
