@@ -155,7 +155,7 @@ check: check-unit check-integration check-tsan check-asan
 check-unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_DEFAULT_TIMEOUT=600 $$t; done
 
-check-integration: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(ITEST_BIN) $(DEMO) $(EXAMPLE)
+check-integration: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(ITEST_BIN) $(DEMO) $(EXAMPLE)
 	@BUILD=$(abspath $(BUILD)) bash tests/run-integration.sh
 
 # The same tests, built with AddressSanitizer and UBSan in their own tree.

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +46,9 @@ static void usage(FILE *f)
 		"  inject detach ENTITY    fault injection (needs global.inject = true)\n"
 		"  version                 the daemon's version\n"
 		"  help                    the daemon's command list\n"
-		"  keygen FILE [--force]   write a new cluster key file (mode 0600); local\n\n"
+		"  keygen FILE [--force] [--group GROUP]\n"
+		"                          write a new cluster key file (mode 0600, or 0640\n"
+		"                          readable by GROUP, e.g. msgr); needs no daemon\n\n"
 		"Options:\n"
 		"  -s, --socket PATH  control socket (default $MSGR_CTL_SOCKET, then %s)\n"
 		"  -j, --json         print the daemon's JSON reply\n"
@@ -207,19 +210,26 @@ static int keygen(int argc, char **argv)
 {
 	unsigned char key[32];
 	char line[128];
-	const char *path = NULL;
+	const char *path = NULL, *group = NULL;
+	struct group *gr = NULL;
 	int force = 0, fd, n;
 
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--force"))
 			force = 1;
+		else if (!strcmp(argv[i], "--group") && i + 1 < argc)
+			group = argv[++i];
 		else if (!path)
 			path = argv[i];
 		else
 			path = "";
 	}
 	if (!path || !*path) {
-		fprintf(stderr, "usage: msgrctl keygen FILE [--force]\n");
+		fprintf(stderr, "usage: msgrctl keygen FILE [--force] [--group GROUP]\n");
+		return 2;
+	}
+	if (group && !(gr = getgrnam(group))) {
+		fprintf(stderr, "msgrctl: keygen: no group '%s'\n", group);
 		return 2;
 	}
 	if (getrandom(key, sizeof(key), 0) != sizeof(key)) {
@@ -236,14 +246,16 @@ static int keygen(int argc, char **argv)
 			errno == EEXIST ? " (use --force to replace it)" : "");
 		return 1;
 	}
-	/* an existing file replaced with --force may have had a wider mode */
-	if (fchmod(fd, 0600) || write(fd, line, (size_t)n) != n || fsync(fd) || close(fd)) {
+	/* an existing file replaced with --force may have had a wider mode; with
+	 * --group the daemon's group (msgr) may read it, nobody else */
+	if ((gr && fchown(fd, (uid_t)-1, gr->gr_gid)) || fchmod(fd, gr ? 0640 : 0600) ||
+	    write(fd, line, (size_t)n) != n || fsync(fd) || close(fd)) {
 		fprintf(stderr, "msgrctl: keygen: %s: %s\n", path, strerror(errno));
 		return 1;
 	}
 	explicit_bzero(key, sizeof(key));
 	explicit_bzero(line, sizeof(line));
-	printf("wrote a new cluster key to %s (mode 0600)\n", path);
+	printf("wrote a new cluster key to %s (mode %s)\n", path, gr ? "0640" : "0600");
 	return 0;
 }
 

@@ -270,7 +270,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "msgrd: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (!conf_path && access("/etc/msgrd/msgrd.conf", F_OK) == 0)
+	/* Only a missing default file means "use the defaults"; one we may not
+	 * read is an error, not a silent fallback. */
+	if (!conf_path && (access("/etc/msgrd/msgrd.conf", F_OK) == 0 || errno != ENOENT))
 		conf_path = "/etc/msgrd/msgrd.conf";
 	if (conf_path && msgr__conf_load(&d->conf, conf_path, err, sizeof(err))) {
 		fprintf(stderr, "msgrd: %s\n", err);

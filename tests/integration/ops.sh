@@ -94,6 +94,9 @@ t_keygen() {
 	[ "$(stat -c %a "$k")" = 600 ]
 	[ "$(cat "$k")" != "$first" ]
 	expect_exit 2 "$BIN/msgrctl" keygen
+	"$BIN/msgrctl" keygen "$k" --force --group "$(id -gn)"
+	[ "$(stat -c %a "$k")" = 640 ]
+	expect_exit 2 "$BIN/msgrctl" keygen "$k" --force --group no-such-group-here
 }
 
 t_metrics() {
