@@ -124,7 +124,7 @@ static void on_request(uv_poll_t *h, int status, int events)
 	d->stats.attaches++;
 	rep.nonce = c->nonce;
 	rep.seg_size = c->size;
-	rep.max_message = d->conf.max_message;
+	rep.max_message = c->max_message;
 	rep.params = c->params;
 	snprintf(rep.addr, sizeof(rep.addr), "%s", c->addr);
 	reply(fd, &rep, fds, 3);

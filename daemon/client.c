@@ -128,6 +128,7 @@ int msgr__dclient_create(struct msgr__daemon *d, int sock, const char *entity,
 	msgr__seg_layout(&c->params, &c->lo);
 	c->size = c->lo.size;
 	c->pool_bytes = (uint64_t)c->params.pool_chunks << c->params.chunk_shift;
+	c->max_message = d->conf.max_message; /* later config changes apply to new clients */
 
 	memfd = memfd_create("msgr-segment", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (memfd < 0 || ftruncate(memfd, (off_t)c->size) ||
@@ -199,8 +200,10 @@ static void outbox_discard(struct msgr__outbox_ent *e)
 	if (e->src) {
 		msgr__dclient_tx_done(e->src, e->src_off);
 		msgr__dclient_unref(e->src);
+		e->src = NULL;
 	}
 	free(e->text);
+	e->text = NULL;
 }
 
 void msgr__dclient_drop(struct msgr__dclient *c, int level, const char *fmt, ...)
@@ -256,8 +259,15 @@ static void on_sock(uv_poll_t *h, int status, int events)
 	char buf[64];
 	ssize_t n = recv(c->sock, buf, sizeof(buf), MSG_DONTWAIT);
 
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || status < 0)
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || status < 0) {
+		/* Sends that returned 0 before the client went are in its cmd
+		 * ring: serve them first, so a detach loses nothing. A ring's
+		 * worth at most: a dead client cannot refill it. */
+		for (uint32_t i = 0; i <= c->params.cmd_slots / CMD_BATCH && !c->dropped &&
+				     msgr__ring_ready_sc(&c->cmd); i++)
+			msgr__dclient_service(c);
 		msgr__dclient_drop(c, MSGR__LOG_INFO, "connection closed");
+	}
 	else if (n > 0)
 		msgr__dclient_drop(c, MSGR__LOG_WARN, "unexpected data on the attach socket");
 }
@@ -298,7 +308,30 @@ void msgr__dclient_tx_done(struct msgr__dclient *c, uint64_t off)
 	/* The ring has a slot per pool chunk and we hold each allocation once,
 	 * so it can be full only if the client lied about its buffers. */
 	if (msgr__ring_push_sp(&c->txdone, &f))
-		msgr__dclient_drop(c, MSGR__LOG_WARN, "txdone ring full: buffers were reused");
+		msgr__dclient_doom(c, "txdone ring full: the client corrupted it");
+}
+
+void msgr__dclient_doom(struct msgr__dclient *c, const char *reason)
+{
+	if (c->dropped || c->doomed)
+		return;
+	c->doomed = 1;
+	snprintf(c->reason, sizeof(c->reason), "%s", reason);
+	msgr__daemon_schedule(c->d);
+}
+
+void msgr__dclient_reap(struct msgr__daemon *d)
+{
+	struct msgr__dclient *c, *next;
+
+	for (c = d->clients; c; c = next) {
+		next = c->next;
+		if (c->doomed) {
+			char why[sizeof(c->reason)];
+			memcpy(why, c->reason, sizeof(why));
+			msgr__dclient_drop(c, MSGR__LOG_WARN, "%s", why);
+		}
+	}
 }
 
 /* ---- the outbox: events waiting for evt ring or RX pool space ---- */
@@ -325,7 +358,13 @@ static int post_now(struct msgr__dclient *c, struct msgr__outbox_ent *e)
 		memcpy(c->rxpool + off, src, ev.len);
 		ev.off = off;
 	}
-	msgr__ring_push_sp(&c->evt, &ev);
+	if (msgr__ring_push_sp(&c->evt, &ev)) {
+		/* writable a moment ago: the client rewrote the slot under us */
+		if (src)
+			msgr__pool_free(&c->rxp, ev.off);
+		msgr__dclient_doom(c, "evt ring corrupted");
+		return -ENOBUFS;
+	}
 	c->posted++;
 	msgr__daemon_schedule(c->d); /* its pass sends the wakeup */
 	if (e->src) {
@@ -363,8 +402,18 @@ int msgr__dclient_post(struct msgr__dclient *c, const struct msgr__outbox_ent *e
 	struct msgr__outbox_ent tmp = *e;
 
 	if (c->dropped) {
-		outbox_discard(&tmp);
+		/* no reference was taken on src yet: give its buffer back only */
+		if (tmp.src)
+			msgr__dclient_tx_done(tmp.src, tmp.src_off);
+		free(tmp.text);
 		return -ENOTCONN;
+	}
+	if (c->qlen >= MSGR__OUTBOX_HARD) {
+		if (tmp.src)
+			msgr__dclient_tx_done(tmp.src, tmp.src_off);
+		free(tmp.text);
+		msgr__dclient_doom(c, "more than 1048576 events waiting: it does not read them");
+		return -ENOBUFS;
 	}
 	if (tmp.src)
 		msgr__dclient_ref(tmp.src);
@@ -438,7 +487,7 @@ static void handle_send(struct msgr__dclient *c, const struct msgr__desc *cmd)
 	struct msgr__dconn *k = msgr__dconn_find(c, cmd->conn);
 	int err;
 
-	if (cmd->len > c->d->conf.max_message) {
+	if (cmd->len > c->max_message) {
 		msgr__dclient_drop(c, MSGR__LOG_WARN, "SEND of %llu bytes exceeds max_message",
 				   (unsigned long long)cmd->len);
 		return;
@@ -503,7 +552,9 @@ static void handle_cmd(struct msgr__dclient *c, const struct msgr__desc *cmd)
 
 int msgr__dclient_pending(struct msgr__dclient *c)
 {
-	return !c->dropped && (msgr__ring_ready_sc(&c->cmd) ||
+	/* posted: events went out after this client's turn in the pass (a
+	 * peer dropped later in it); the next pass must send the wakeup */
+	return !c->dropped && (c->posted || c->doomed || msgr__ring_ready_sc(&c->cmd) ||
 			       (c->qlen && msgr__ring_ready_sc(&c->rxfree)));
 }
 
@@ -525,7 +576,9 @@ int msgr__dclient_service(struct msgr__dclient *c)
 		}
 		work++;
 	}
-	for (int i = 0; i < CMD_BATCH && !c->dropped; i++) {
+	/* A client with this many events unread gets no more commands served
+	 * until it reads: its own commands are what fill its outbox. */
+	for (int i = 0; i < CMD_BATCH && !c->dropped && c->qlen < MSGR__OUTBOX_SOFT; i++) {
 		if (msgr__ring_pop_sc(&c->cmd, &cmd))
 			break;
 		handle_cmd(c, &cmd);

@@ -52,6 +52,12 @@ struct msgr__outbox_ent {
 /* Connection ids one client may hold, opened and accepted together. It
  * bounds the daemon memory a client can make us spend. */
 #define MSGR__MAX_CONNS 65536
+/* Events waiting in one client's outbox. Past the soft limit we stop taking
+ * that client's commands (most of its events answer its own commands);
+ * past the hard limit it is not reading its events at all and is dropped,
+ * so no client can grow the daemon's memory without bound. */
+#define MSGR__OUTBOX_SOFT 16384
+#define MSGR__OUTBOX_HARD (1u << 20)
 
 struct msgr__dclient {
 	struct msgr__daemon *d;
@@ -59,6 +65,8 @@ struct msgr__dclient {
 	uint32_t id;                 /* daemon-local number, for msgrctl */
 	int refs;                    /* registry + outbox entries + closing handles */
 	int dropped;                 /* out of the registry; no new work */
+	int doomed;                  /* broke the protocol where dropping at once is
+					unsafe; dropped at the end of the poll pass */
 	char entity[MSGR__ENTITY_MAX];
 	char addr[MSGR__ADDR_MAX];   /* HOST:PORT/TYPE.ID */
 	uint64_t nonce;              /* instance nonce of this attach */
@@ -80,6 +88,7 @@ struct msgr__dclient {
 	struct msgr__ring cmd, evt, txdone, rxfree;
 	unsigned char *txpool, *rxpool;
 	uint64_t pool_bytes;         /* bytes in each pool */
+	uint64_t max_message;        /* the limit this client was told at attach */
 	struct msgr__pool rxp;       /* RX pool allocator (ours) */
 	uint64_t *tx_held;           /* bit per TX chunk: an allocation we hold */
 
@@ -106,6 +115,13 @@ int msgr__dclient_create(struct msgr__daemon *d, int sock, const char *entity,
  * held, close its handles. Logs reason at the given level. Idempotent. */
 void msgr__dclient_drop(struct msgr__dclient *c, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Mark the client for dropping at the end of the current poll pass, for
+ * code that runs while other clients' state is in use. */
+void msgr__dclient_doom(struct msgr__dclient *c, const char *reason);
+
+/* Drop every doomed client (the poll pass calls this when it is safe). */
+void msgr__dclient_reap(struct msgr__daemon *d);
 
 void msgr__dclient_ref(struct msgr__dclient *c);
 void msgr__dclient_unref(struct msgr__dclient *c);

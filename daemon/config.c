@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,13 +49,17 @@ static int parse_size(const char *v, uint64_t *out)
 	n = strtoull(v, &end, 10);
 	if (errno || end == v)
 		return -EINVAL;
-	switch (*end) {
-	case 'K': case 'k': n <<= 10; end++; break;
-	case 'M': case 'm': n <<= 20; end++; break;
-	case 'G': case 'g': n <<= 30; end++; break;
+	{
+		int shift = 0;
+		switch (*end) {
+		case 'K': case 'k': shift = 10; end++; break;
+		case 'M': case 'm': shift = 20; end++; break;
+		case 'G': case 'g': shift = 30; end++; break;
+		}
+		if (*end || n > (ULLONG_MAX >> shift))
+			return -EINVAL;
+		n <<= shift;
 	}
-	if (*end)
-		return -EINVAL;
 	*out = n;
 	return 0;
 }
@@ -193,6 +198,16 @@ int msgr__conf_load(struct msgr__conf *c, const char *path, char *err, size_t er
 	if (line > 0) {
 		snprintf(err, errlen, "%s:%d: %s", path, line,
 			 lc.failed ? lc.msg : "syntax error (expected [section] or key = value)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int msgr__conf_check(const struct msgr__conf *c, char *err, size_t errlen)
+{
+	if (c->pool_size > c->max_pool_size) {
+		snprintf(err, errlen, "global.pool_size (%llu) is larger than global.max_pool_size (%llu)",
+			 (unsigned long long)c->pool_size, (unsigned long long)c->max_pool_size);
 		return -EINVAL;
 	}
 	return 0;

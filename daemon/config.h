@@ -41,6 +41,9 @@ int msgr__conf_set_arg(struct msgr__conf *c, const char *arg, char *err, size_t 
 /* Parse an INI file over c. On error, err holds "file:line: message". */
 int msgr__conf_load(struct msgr__conf *c, const char *path, char *err, size_t errlen);
 
+/* Rules between keys, checked once all are set: 0 or -EINVAL and err. */
+int msgr__conf_check(const struct msgr__conf *c, char *err, size_t errlen);
+
 /* Print every key as "section.key = value" lines into buf. */
 size_t msgr__conf_dump(const struct msgr__conf *c, char *buf, size_t len);
 

@@ -46,6 +46,7 @@ static void pass(struct msgr__daemon *d)
 		next = c->next; /* service may drop c */
 		work += msgr__dclient_service(c);
 	}
+	msgr__dclient_reap(d);
 	now = msgr__now_ns();
 	if (work) {
 		d->last_work_ns = now;
@@ -154,7 +155,7 @@ int msgr__daemon_set(struct msgr__daemon *d, const char *arg, char *msg, size_t 
 {
 	struct msgr__conf next = d->conf;
 
-	if (msgr__conf_set_arg(&next, arg, msg, len))
+	if (msgr__conf_set_arg(&next, arg, msg, len) || msgr__conf_check(&next, msg, len))
 		return -EINVAL;
 	apply(d, &next, "config set", msg, len);
 	return 0;
@@ -183,6 +184,10 @@ static void reload(struct msgr__daemon *d)
 			msgr__err("reload: --set %s: %s", d->sets[i], err); /* checked at start */
 			goto out;
 		}
+	if (msgr__conf_check(&next, err, sizeof(err))) {
+		msgr__err("reload: %s; keeping the running configuration", err);
+		goto out;
+	}
 	if (!apply(d, &next, "reload", err, sizeof(err)))
 		msgr__notice("reload: %s: nothing changed", d->conf_path ? d->conf_path : "(no file)");
 out:
@@ -283,6 +288,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "msgrd: --set %s: %s\n", sets[i], err);
 			return 2;
 		}
+	if (msgr__conf_check(&d->conf, err, sizeof(err))) {
+		fprintf(stderr, "msgrd: %s\n", err);
+		return 2;
+	}
 	msgr__log_level = d->conf.log_level;
 	d->conf_path = conf_path;
 	d->sets = sets;

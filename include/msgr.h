@@ -56,7 +56,7 @@ struct msgr_event {
 /* Options for msgr_attach(). Zero-fill it (or pass NULL) for defaults. */
 struct msgr_attach_opts {
 	const char *socket_path; /* NULL: $MSGR_SOCKET, then MSGR_DEFAULT_SOCKET */
-	size_t pool_size;        /* bytes per direction; 0: 32 MiB */
+	size_t pool_size;        /* bytes per direction; 0: the daemon's global.pool_size */
 	unsigned poll_us;        /* µs to busy-poll in msgr_next before sleeping; 0: never */
 	int send_blocking;       /* nonzero: msgr_send waits for pool space */
 };

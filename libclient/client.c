@@ -43,8 +43,28 @@ static void drain_txdone(msgr_client *c)
 {
 	struct msgr__free_desc f;
 
-	while (msgr__ring_pop_sc(&c->txdone, &f) == 0)
-		(void)msgr__pool_free(&c->txp, f.off); /* the daemon is trusted here */
+	while (msgr__ring_pop_sc(&c->txdone, &f) == 0) {
+		uint64_t ch = f.off >> c->params.chunk_shift;
+		if (msgr__pool_free(&c->txp, f.off) == 0) /* the daemon is trusted here */
+			c->tx_sent[ch / 64] &= ~(1ULL << (ch % 64));
+	}
+}
+
+int msgr__daemon_gone(msgr_client *c)
+{
+	char b;
+	ssize_t r;
+
+	if (atomic_load_explicit(&c->daemon_lost, memory_order_relaxed))
+		return 1;
+	/* the attach socket never carries data: EOF or an error is the daemon's
+	 * death, seen here by threads that wait without msgr_next */
+	r = recv(c->sock, &b, 1, MSG_DONTWAIT | MSG_PEEK);
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+		atomic_store(&c->daemon_lost, 1);
+		return 1;
+	}
+	return 0;
 }
 
 int msgr__tx_alloc(msgr_client *c, size_t len, uint64_t *off)
@@ -65,6 +85,8 @@ int msgr__tx_alloc(msgr_client *c, size_t len, uint64_t *off)
 			return err;
 		if (!c->send_blocking)
 			return -EAGAIN;
+		if (msgr__daemon_gone(c))
+			return -ENOTCONN;
 		backoff(&us);
 	}
 }
@@ -86,6 +108,8 @@ int msgr__cmd_push(msgr_client *c, const struct msgr__desc *d)
 		/* SENDs may fail fast; CONNECT and CLOSE must get through */
 		if (d->op == MSGR__OP_SEND && !c->send_blocking)
 			return -EAGAIN;
+		if (msgr__daemon_gone(c))
+			return -ENOTCONN;
 		msgr__wake_daemon(c, &c->hdr->daemon_sleeping);
 		backoff(&us);
 	}
@@ -167,6 +191,7 @@ int msgr_attach(const char *entity, const struct msgr_attach_opts *opts, msgr_cl
 	c->poll_us = opts ? opts->poll_us : DEFAULT_POLL_US;
 	c->send_blocking = opts ? opts->send_blocking : 0;
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->connect_lock, NULL);
 	c->next_id = 1;
 	strcpy(sa.sun_path, path);
 	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -215,6 +240,11 @@ int msgr_attach(const char *entity, const struct msgr_attach_opts *opts, msgr_cl
 	err = msgr__pool_init(&c->txp, rep.params.pool_chunks, rep.params.chunk_shift);
 	if (err)
 		goto fail;
+	c->tx_sent = calloc((rep.params.pool_chunks + 63) / 64, sizeof(uint64_t));
+	if (!c->tx_sent) {
+		err = -ENOMEM;
+		goto fail;
+	}
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (c->epfd < 0) {
 		err = -errno;
@@ -263,19 +293,21 @@ int msgr_detach(msgr_client *c)
 			free(k);
 		}
 	msgr__pool_destroy(&c->txp);
+	free(c->tx_sent);
 	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->connect_lock);
 	free(c);
 	return 0;
 }
 
 const char *msgr_addr(const msgr_client *c)
 {
-	return c->addr;
+	return c ? c->addr : NULL;
 }
 
 int msgr_fd(const msgr_client *c)
 {
-	return c->epfd;
+	return c ? c->epfd : -EINVAL;
 }
 
 static void rx_release(msgr_client *c, uint64_t off)
@@ -368,6 +400,8 @@ int msgr_next(msgr_client *c, struct msgr_event *ev, int timeout_ms)
 {
 	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
 
+	if (!c || !ev)
+		return -EINVAL;
 	for (;;) {
 		struct epoll_event ee[2];
 		uint64_t spin_end;
@@ -434,7 +468,7 @@ int msgr_next(msgr_client *c, struct msgr_event *ev, int timeout_ms)
 
 void msgr_event_release(msgr_client *c, struct msgr_event *ev)
 {
-	if (!ev || ev->type != MSGR_EV_MESSAGE || !ev->data)
+	if (!c || !ev || ev->type != MSGR_EV_MESSAGE || !ev->data)
 		return;
 	rx_release(c, (uint64_t)((const unsigned char *)ev->data - c->rxpool));
 	ev->data = NULL;
@@ -459,10 +493,15 @@ int msgr_buf_free(msgr_client *c, void *buf)
 	unsigned char *p = buf;
 	int err;
 
-	if (!c || p < c->txpool || p >= c->txpool + ((uint64_t)c->params.pool_chunks << c->params.chunk_shift))
+	if (!c || !p || p < c->txpool || p >= c->txpool + ((uint64_t)c->params.pool_chunks << c->params.chunk_shift))
 		return -EINVAL;
+	uint64_t off = (uint64_t)(p - c->txpool), ch = off >> c->params.chunk_shift;
+
 	pthread_mutex_lock(&c->lock);
-	err = msgr__pool_free(&c->txp, (uint64_t)(p - c->txpool));
+	if (c->tx_sent[ch / 64] & (1ULL << (ch % 64)))
+		err = -EBUSY; /* sent: the daemon gives it back, not the caller */
+	else
+		err = msgr__pool_free(&c->txp, off);
 	pthread_mutex_unlock(&c->lock);
 	return err;
 }

@@ -83,10 +83,14 @@ int msgr_connect(msgr_client *c, const char *peer, enum msgr_mode mode, msgr_con
 		return -EINVAL;
 	if (atomic_load(&c->daemon_lost))
 		return -ENOTCONN;
+	/* Held until the CONNECT is in the ring: a thread that finds this
+	 * handle and sends on it must never get its SEND in first. */
+	pthread_mutex_lock(&c->connect_lock);
 	pthread_mutex_lock(&c->lock);
 	k = find_open(c, peer, mode);
 	if (k) {
 		pthread_mutex_unlock(&c->lock);
+		pthread_mutex_unlock(&c->connect_lock);
 		*out = k;
 		return 0;
 	}
@@ -95,8 +99,10 @@ int msgr_connect(msgr_client *c, const char *peer, enum msgr_mode mode, msgr_con
 	} while (c->next_id == 0 || msgr__conn_lookup(c, c->next_id));
 	k = msgr__conn_new(c, c->next_id, mode, peer, CONN_CONNECTING);
 	pthread_mutex_unlock(&c->lock);
-	if (!k)
+	if (!k) {
+		pthread_mutex_unlock(&c->connect_lock);
 		return -ENOMEM;
+	}
 
 	memset(&d, 0, sizeof(d));
 	d.op = MSGR__OP_CONNECT;
@@ -109,11 +115,14 @@ int msgr_connect(msgr_client *c, const char *peer, enum msgr_mode mode, msgr_con
 			msgr__tx_free(c, d.off);
 	}
 	if (err) {
+		/* nobody else can hold k: they wait on connect_lock */
 		pthread_mutex_lock(&c->lock);
 		msgr__conn_forget(c, k);
 		pthread_mutex_unlock(&c->lock);
+		pthread_mutex_unlock(&c->connect_lock);
 		return err;
 	}
+	pthread_mutex_unlock(&c->connect_lock);
 	*out = k;
 	return 0;
 }
@@ -185,7 +194,7 @@ int msgr_send_buf(msgr_conn *k, uint32_t msg_type, void *buf, size_t len)
 {
 	msgr_client *c;
 	unsigned char *p = buf;
-	uint64_t off;
+	uint64_t off, ch;
 	size_t have;
 	int err = send_check(k);
 
@@ -194,13 +203,28 @@ int msgr_send_buf(msgr_conn *k, uint32_t msg_type, void *buf, size_t len)
 	c = k->c;
 	if (p < c->txpool || p >= c->txpool + ((uint64_t)c->params.pool_chunks << c->params.chunk_shift))
 		return -EINVAL;
+	if (len > c->pool_bytes)
+		return -EMSGSIZE;
 	off = (uint64_t)(p - c->txpool);
+	ch = off >> c->params.chunk_shift;
 	pthread_mutex_lock(&c->lock);
 	have = (off & ((1u << c->params.chunk_shift) - 1)) ? 0 : msgr__pool_alloc_size(&c->txp, off);
+	/* not ours, too short, or already sent: refuse here, because the
+	 * daemon would take it as a protocol violation and drop the client */
+	if (!have || len > have || (c->tx_sent[ch / 64] & (1ULL << (ch % 64))))
+		err = -EINVAL;
+	else
+		c->tx_sent[ch / 64] |= 1ULL << (ch % 64);
 	pthread_mutex_unlock(&c->lock);
-	if (!have || len > have)
-		return -EINVAL; /* not a buffer from msgr_buf_alloc, or too short */
-	return post_send(k, msg_type, off, len);
+	if (err)
+		return err;
+	err = post_send(k, msg_type, off, len);
+	if (err) {
+		pthread_mutex_lock(&c->lock);
+		c->tx_sent[ch / 64] &= ~(1ULL << (ch % 64)); /* still the caller's */
+		pthread_mutex_unlock(&c->lock);
+	}
+	return err;
 }
 
 void msgr_conn_close(msgr_conn *k)

@@ -53,7 +53,12 @@ struct msgr_client {
 	int send_blocking;
 
 	pthread_mutex_t lock;      /* guards txp, txdone, conns, next_id */
+	pthread_mutex_t connect_lock; /* one msgr_connect at a time, so a handle
+				      another thread can find has its CONNECT
+				      in the ring already */
 	struct msgr__pool txp;     /* TX pool allocator (ours) */
+	uint64_t *tx_sent;         /* bit per chunk: a msgr_buf_alloc buffer handed to
+				      the daemon, so it is not sent or freed twice */
 	struct msgr_conn *conns[CONN_BUCKETS];
 	uint32_t next_id;
 
@@ -75,5 +80,6 @@ int msgr__cmd_push(msgr_client *c, const struct msgr__desc *d); /* waits if full
 int msgr__tx_alloc(msgr_client *c, size_t len, uint64_t *off);
 void msgr__tx_free(msgr_client *c, uint64_t off);
 void msgr__wake_daemon(msgr_client *c, _Atomic uint32_t *flag);
+int msgr__daemon_gone(msgr_client *c); /* checks the socket; sets daemon_lost */
 
 #endif

@@ -332,6 +332,9 @@ static int sc_eagain(void)
 	CHECK(!msgr_buf_alloc(ca, 100, &zb), "buf_alloc after drain");
 	memcpy(zb, "zero-copy", 10);
 	CHECK(!msgr_send_buf(a, 77, zb, 10), "send_buf");
+	CHECK(msgr_send_buf(a, 77, zb, 10) == -EINVAL, "the same buffer sent twice");
+	CHECK(msgr_buf_free(ca, zb) == -EBUSY || msgr_buf_free(ca, zb) == -EINVAL,
+	      "freeing a sent buffer");
 	expect(cb, &ev, MSGR_EV_MESSAGE);
 	CHECK(ev.msg_type == 77 && ev.len == 10 && !strcmp(ev.data, "zero-copy"), "zero-copy message");
 	msgr_event_release(cb, &ev);
