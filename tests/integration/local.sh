@@ -8,6 +8,7 @@ t_local_modes() {
 	"$T" threads peer
 	"$T" eagain
 	"$T" blocking
+	"$T" detach-flush
 	"$T" errors
 	"$BIN/msgrctl" status | grep -q 'msgs_local'
 	kill -0 "$D_PID"
@@ -85,13 +86,14 @@ t_vandal() {
 	"$T" pingpong-pair 6 >"$D_DIR/pair.out" 2>&1 &
 	local pair=$!
 	wait_line "$D_DIR/pair.out" ready
-	for kind in random cmd rxfree random cmd; do
+	for kind in random cmd rxfree txdone cmd; do
 		"$T" vandal client.v "$kind"
 	done
 	wait $pair || { cat "$D_DIR/pair.out"; return 1; }
 	grep 'ok' "$D_DIR/pair.out"
 	grep 'client.v' "$D_LOG" | grep 'detached:' | grep -v 'connection closed'
 	[ "$(grep 'client.v' "$D_LOG" | grep -c 'detached:' )" -ge 5 ]
+	grep -q 'client.v .*detached: txdone ring full' "$D_LOG"
 	kill -0 "$D_PID"
 	"$T" errors
 	stop_daemon

@@ -10,12 +10,13 @@
  *   msgr-itest threads MODE        4 sending threads, per-thread order kept
  *   msgr-itest eagain              full pool gives -EAGAIN, nothing lost
  *   msgr-itest blocking            send_blocking waits for pool space (sendv)
+ *   msgr-itest detach-flush        sends accepted before a detach all arrive
  *   msgr-itest server ENTITY N     wait for N messages then a RESET, print "ok"
  *                                  (N < 0: a sink that never stops)
  *   msgr-itest hold ENTITY PEER    connect, send, print "ready", sleep forever
  *   msgr-itest wait-lost ENTITY    print "ready", expect DAEMON_LOST
  *   msgr-itest pingpong-pair SECS  two entities exchange checked messages
- *   msgr-itest vandal ENTITY KIND  corrupt our own segment (KIND: random|cmd|rxfree)
+ *   msgr-itest vandal ENTITY KIND  corrupt our own segment (random|cmd|rxfree|txdone)
  *   msgr-itest errors              bad arguments get clear errors
  */
 #include <errno.h>
@@ -235,6 +236,9 @@ static int sc_local(enum msgr_mode mode)
 }
 
 struct thr {
+	msgr_client *c;
+	const char *peer;
+	enum msgr_mode mode;
 	msgr_conn *conn;
 	int id, n;
 };
@@ -242,6 +246,13 @@ struct thr {
 static void *sender(void *arg)
 {
 	struct thr *t = arg;
+	int cerr;
+
+	/* every thread asks for the connection itself: they must all get the
+	 * same handle, and no SEND may overtake its CONNECT */
+	cerr = msgr_connect(t->c, t->peer, t->mode, &t->conn);
+	if (cerr)
+		fail("thread %d connect: %s", t->id, msgr_strerror(cerr));
 
 	for (int i = 0; i < t->n; i++) {
 		uint32_t v[2] = { (uint32_t)t->id, (uint32_t)i };
@@ -265,9 +276,8 @@ static int sc_threads(enum msgr_mode mode)
 	msgr_conn *a;
 	int got = 0;
 
-	CHECK(!msgr_connect(ca, msgr_addr(cb), mode, &a), "connect");
 	for (int i = 0; i < NT; i++) {
-		t[i] = (struct thr){ a, i, N };
+		t[i] = (struct thr){ ca, msgr_addr(cb), mode, NULL, i, N };
 		pthread_create(&th[i], NULL, sender, &t[i]);
 	}
 	expect(cb, &ev, MSGR_EV_ACCEPTED);
@@ -285,6 +295,9 @@ static int sc_threads(enum msgr_mode mode)
 	}
 	for (int i = 0; i < NT; i++)
 		pthread_join(th[i], NULL);
+	for (int i = 1; i < NT; i++)
+		CHECK(t[i].conn == t[0].conn, "threads got different handles to one peer");
+	CHECK(!msgr_connect(ca, msgr_addr(cb), mode, &a) && a == t[0].conn, "connect after");
 	msgr_detach(ca);
 	msgr_detach(cb);
 	printf("ok\n");
@@ -393,6 +406,37 @@ static int sc_blocking(void)
 	msgr_detach(ca);
 	msgr_detach(cb);
 	printf("ok\n");
+	return 0;
+}
+
+/* Messages accepted by msgr_send before msgr_detach all arrive, then RESET. */
+static int sc_detach_flush(void)
+{
+	msgr_client *ca = attach("client.df", 8 << 20), *cb = attach("osd.df", 8 << 20);
+	struct msgr_event ev;
+	msgr_conn *a;
+	int n = 0;
+
+	CHECK(!msgr_connect(ca, msgr_addr(cb), MSGR_LOSSLESS, &a), "connect");
+	while (n < 2000) {
+		uint32_t v = (uint32_t)n;
+		int err = msgr_send(a, 5, &v, sizeof(v));
+		if (err == -EAGAIN)
+			break; /* whatever fits; the point is what happens next */
+		CHECK(!err, "send %d: %s", n, msgr_strerror(err));
+		n++;
+	}
+	msgr_detach(ca); /* at once: the daemon still has SENDs in the ring */
+	expect(cb, &ev, MSGR_EV_ACCEPTED);
+	for (int i = 0; i < n; i++) {
+		next(cb, &ev, 5000);
+		CHECK(ev.type == MSGR_EV_MESSAGE && *(const uint32_t *)ev.data == (uint32_t)i,
+		      "message %d of %d lost after detach (event %d)", i, n, ev.type);
+		msgr_event_release(cb, &ev);
+	}
+	expect(cb, &ev, MSGR_EV_RESET);
+	msgr_detach(cb);
+	printf("ok %d\n", n);
 	return 0;
 }
 
@@ -522,6 +566,13 @@ static int sc_vandal(const char *entity, const char *kind)
 			getrandom(&d, sizeof(d), 0);
 			msgr__ring_push_mp(&c->cmd, &d);
 		}
+	} else if (!strcmp(kind, "txdone")) {
+		/* the ring the daemon writes: every slot looks taken, so its next
+		 * give-back fails; it must drop us, not crash */
+		msgr_conn *k;
+		memset(c->txdone.slots, 0xa5, (size_t)(c->txdone.mask + 1) * c->txdone.slot_size);
+		CHECK(!msgr_connect(c, msgr_addr(c), MSGR_PEER, &k), "connect to self");
+		msgr_send(k, 1, "x", 1);
 	} else if (!strcmp(kind, "rxfree")) {
 		struct msgr__free_desc f = { .off = 12345 };
 		msgr__ring_push_mp(&c->rxfree, &f);
@@ -590,6 +641,8 @@ int main(int argc, char **argv)
 		return sc_eagain();
 	if (!strcmp(scenario, "blocking"))
 		return sc_blocking();
+	if (!strcmp(scenario, "detach-flush"))
+		return sc_detach_flush();
 	if (!strcmp(scenario, "server") && argc == 4)
 		return sc_server(argv[2], atoi(argv[3]));
 	if (!strcmp(scenario, "hold") && argc == 4)
