@@ -23,7 +23,7 @@ LIBVERSION := 0.1.0
 
 # Debian packages we need, by the pkg-config module each provides.
 DEPS_PC   := libuv:libuv1-dev check:check inih:libinih-dev libsystemd:libsystemd-dev json-c:libjson-c-dev
-DEPS_BIN  := clang:clang python3:python3 ss:iproute2 mandoc:mandoc systemd-analyze:systemd
+DEPS_BIN  := clang:clang python3:python3 ss:iproute2 mandoc:mandoc systemd-analyze:systemd ceph:ceph-common
 
 # CFLAGS/LDFLAGS are the user's (and the sanitizer builds'); the flags the
 # code needs live in MSGR_CFLAGS/MSGR_LDFLAGS so a command-line CFLAGS=
