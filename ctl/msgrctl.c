@@ -180,14 +180,17 @@ static void print_clients(struct json_object *a)
 static void print_conns(struct json_object *a)
 {
 	size_t n = json_object_array_length(a);
+	char qb[32];
 
-	printf("%-16s %-10s %-36s %-8s %-6s %-3s %10s %10s %8s\n", "ENTITY", "CONN", "PEER", "MODE",
-	       "STATE", "DIR", "MSGS_OUT", "MSGS_IN", "AGE");
+	printf("%-16s %-10s %-32s %-8s %-6s %-3s %9s %9s %7s %9s %7s\n", "ENTITY", "CONN", "PEER",
+	       "MODE", "STATE", "DIR", "OUT_SEQ", "IN_SEQ", "QUEUED", "Q_BYTES", "AGE");
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *o = json_object_array_get_idx(a, i);
-		printf("%-16s %-10s %-36s %-8s %-6s %-3s %10s %10s %7.0fs\n", jstr(o, "entity"),
+		human_bytes(jnum(o, "queued_bytes"), qb, sizeof(qb));
+		printf("%-16s %-10s %-32s %-8s %-6s %-3s %9s %9s %7s %9s %6.0fs\n", jstr(o, "entity"),
 		       jstr(o, "conn"), jstr(o, "peer"), jstr(o, "mode"), jstr(o, "state"),
-		       jstr(o, "direction"), jstr(o, "msgs_out"), jstr(o, "msgs_in"), jnum(o, "age_s"));
+		       jstr(o, "direction"), jstr(o, "out_seq"), jstr(o, "in_seq"), jstr(o, "queued_msgs"),
+		       qb, jnum(o, "age_s"));
 	}
 	if (!n)
 		printf("(no connections)\n");

@@ -377,6 +377,23 @@ static int post_now(struct msgr__dclient *c, struct msgr__outbox_ent *e)
 	return 0;
 }
 
+/* Per-connection view of the outbox for msgrctl conns; only the slow path
+ * (an event that had to wait) pays for the lookup. */
+static void queued_account(struct msgr__dclient *c, const struct msgr__outbox_ent *e, int add)
+{
+	struct msgr__dconn *k;
+
+	if (e->ev.op != MSGR__EV_MESSAGE || !(k = msgr__dconn_find(c, e->ev.conn)))
+		return;
+	if (add) {
+		k->queued_msgs++;
+		k->queued_bytes += e->ev.len;
+	} else if (k->queued_msgs) {
+		k->queued_msgs--;
+		k->queued_bytes -= e->ev.len;
+	}
+}
+
 static int outbox_flush(struct msgr__dclient *c)
 {
 	int n = 0;
@@ -390,6 +407,7 @@ static int outbox_flush(struct msgr__dclient *c)
 				break;
 			msgr__wake_disarm(&c->hdr->daemon_wants_rx);
 		}
+		queued_account(c, &c->q[c->qhead], 0);
 		c->qhead = (c->qhead + 1) % c->qcap;
 		c->qlen--;
 		n++;
@@ -435,6 +453,7 @@ int msgr__dclient_post(struct msgr__dclient *c, const struct msgr__outbox_ent *e
 	}
 	c->q[(c->qhead + c->qlen) % c->qcap] = tmp;
 	c->qlen++;
+	queued_account(c, &tmp, 1);
 	return 0;
 }
 

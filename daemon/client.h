@@ -37,6 +37,7 @@ struct msgr__dconn {
 	uint64_t created_ns;
 	uint64_t msgs_out, bytes_out;/* sent by this end */
 	uint64_t msgs_in, bytes_in;  /* delivered to this end */
+	uint64_t queued_msgs, queued_bytes; /* waiting in this client's outbox */
 	char peer[MSGR__ADDR_MAX];   /* the peer's address */
 };
 

@@ -154,6 +154,12 @@ static struct json_object *cmd_conns(struct msgr__daemon *d, struct json_object 
 				json_object_object_add(o, "direction",
 						       json_object_new_string(k->accepted ? "in" : "out"));
 				json_object_object_add(o, "transport", json_object_new_string("local"));
+				/* local channels number messages by count: out_seq is
+				 * the last sent, in_seq the last delivered */
+				json_object_object_add(o, "out_seq", json_object_new_int64((int64_t)k->msgs_out));
+				json_object_object_add(o, "in_seq", json_object_new_int64((int64_t)k->msgs_in));
+				json_object_object_add(o, "queued_msgs", json_object_new_int64((int64_t)k->queued_msgs));
+				json_object_object_add(o, "queued_bytes", json_object_new_int64((int64_t)k->queued_bytes));
 				json_object_object_add(o, "msgs_out", json_object_new_int64((int64_t)k->msgs_out));
 				json_object_object_add(o, "msgs_in", json_object_new_int64((int64_t)k->msgs_in));
 				json_object_object_add(o, "bytes_out", json_object_new_int64((int64_t)k->bytes_out));

@@ -154,3 +154,39 @@ run inject-detach t_inject
 run keygen t_keygen
 run metrics-prometheus t_metrics
 run ctl-socket-permissions t_ctl_permissions
+
+# systemd's side, without systemd: a notify socket of our own collects
+# READY, STATUS, WATCHDOG and RELOADING; JOURNAL_STREAM gives <N> prefixes.
+t_sd_notify() {
+	local dir=$RUN/notify; mkdir -p "$dir"
+	python3 - "$dir/notify.sock" "$dir/got" <<'PY' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1]); s.settimeout(0.2)
+end = time.time() + 6
+with open(sys.argv[2], "w", buffering=1) as out:
+    while time.time() < end:
+        try:
+            out.write(s.recv(4096).decode().replace("\n", "|") + "\n")
+        except socket.timeout:
+            pass
+PY
+	local py=$!
+	for _ in $(seq 50); do [ -S "$dir/notify.sock" ] && break; sleep 0.05; done
+	NOTIFY_SOCKET=$dir/notify.sock WATCHDOG_USEC=200000 JOURNAL_STREAM=8:1 \
+		start_daemon notify
+	wait_line "$RUN/notify/got" 'READY=1'
+	grep -q 'STATUS=serving 127.0.0.1:.*, 0 clients attached' "$dir/got"
+	sleep 0.5
+	[ "$(grep -c 'WATCHDOG=1' "$dir/got")" -ge 3 ] || { cat "$dir/got"; return 1; }
+	kill -HUP "$D_PID"
+	wait_line "$dir/got" 'RELOADING=1'
+	grep -q '^<5>msgrd .* ready: ' "$D_LOG"
+	grep -q '^<5>reload: (no file): nothing changed' "$D_LOG"
+	if grep -qE '^[0-9]{2}:[0-9]{2}' "$D_LOG"; then
+		echo "timestamps in journal mode: the journal adds its own"; return 1
+	fi
+	stop_daemon
+	kill $py 2>/dev/null || true
+}
+run sd-notify-and-journal t_sd_notify
