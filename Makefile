@@ -46,7 +46,7 @@ PC_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 PC_LIBS   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 
 SHM_SRC    := shm/ring.c shm/pool.c shm/segment.c
-COMMON_SRC := common/log.c common/addr.c
+COMMON_SRC := common/log.c common/addr.c common/crc32c.c
 LIB_SRC    := libclient/client.c libclient/conn.c libclient/strerror.c $(SHM_SRC) common/addr.c
 DAEMON_SRC := daemon/main.c daemon/config.c daemon/client.c daemon/channel.c \
               daemon/attach.c daemon/ctl.c $(SHM_SRC) $(COMMON_SRC)
@@ -67,7 +67,7 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 ITEST_SRC  := $(wildcard tests/integration/*.c)
 ITEST_BIN  := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
 
-.PHONY: all deps check check-unit check-integration check-asan check-tsan demo bench \
+.PHONY: all deps check check-unit check-integration check-asan check-tsan check-fuzz fuzz-long demo bench \
         clean install
 DEMO       := $(BUILD)/bin/msgr-demo
 EXAMPLE    := $(BUILD)/bin/msgr-hello
@@ -131,7 +131,7 @@ $(BENCH): $(call obj,$(BENCH_SRC)) $(LIBMSGR_SO)
 $(BENCH): $(call obj,$(SHM_SRC))
 
 # Unit tests link the internal objects they test directly.
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(SHM_SRC) $(COMMON_SRC) daemon/config.c)
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(SHM_SRC) $(COMMON_SRC) daemon/config.c daemon/frame.c)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(call PC_LIBS,check inih libuv)
 
@@ -150,7 +150,7 @@ $(EXAMPLE): $(BUILD)/obj/examples/hello.o $(LIBMSGR_SO)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $< -L$(BUILD)/lib -lmsgr -Wl,-rpath,'$$ORIGIN/../lib'
 
-check: check-unit check-integration check-tsan check-asan
+check: check-unit check-integration check-tsan check-fuzz check-asan
 
 check-unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_DEFAULT_TIMEOUT=600 $$t; done
@@ -173,6 +173,27 @@ check-tsan:
 		CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread" \
 		$(BUILD)/tsan/tests/test_ring
 	$(Q)MSGR_QUICK=1 $(BUILD)/tsan/tests/test_ring
+
+# libFuzzer over the wire decoder: a short pass in make check, a long one
+# on request (FUZZ_SECONDS=N for either).
+FUZZ_SECONDS ?= 30
+FUZZ_BIN := $(BUILD)/fuzz/fuzz_frame
+$(FUZZ_BIN): tests/fuzz/fuzz_frame.c daemon/frame.c common/crc32c.c daemon/frame.h common/crc32c.h | $(BUILD)/.deps-ok
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  FUZZ    $@")
+	$(Q)clang -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Werror -g -O1 -I. -Iinclude \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-o $@ tests/fuzz/fuzz_frame.c daemon/frame.c common/crc32c.c -pthread
+
+check-fuzz: $(FUZZ_BIN)
+	@mkdir -p $(BUILD)/fuzz/corpus
+	@echo "== fuzz_frame for $(FUZZ_SECONDS) s"
+	$(Q)$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus \
+		2>$(BUILD)/fuzz/log || { tail -50 $(BUILD)/fuzz/log; exit 1; }
+	@grep -E 'stat::number_of_executed_units|stat::peak_rss' $(BUILD)/fuzz/log
+
+fuzz-long:
+	$(Q)$(MAKE) --no-print-directory check-fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-1800}
 
 demo: $(MSGRD) $(MSGRCTL) $(DEMO)
 	@bash examples/demo.sh $(abspath $(BUILD))

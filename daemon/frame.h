@@ -1,0 +1,115 @@
+/*
+ * frame.h - the wire format between daemons: banner, frame header, payload
+ * trailer, and a streaming decoder (docs/PROTOCOL.md has the bytes).
+ *
+ * Pure code: no sockets, no allocation of its own. The decoder is fed bytes
+ * as a transport delivers them, in any split, and asks its owner for a
+ * buffer for each payload, so payloads land where the core wants them (a
+ * client's pool, a registered RDMA region). Nothing it reads is trusted:
+ * every length is checked against the limits before any buffer is asked
+ * for, and every error names what was wrong.
+ */
+#ifndef MSGR_DAEMON_FRAME_H
+#define MSGR_DAEMON_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MSGR__WIRE_MAGIC "MSGRWIRE"
+#define MSGR__WIRE_VERSION 1
+#define MSGR__BANNER_LEN 16
+#define MSGR__FRAME_HDR_LEN 32
+#define MSGR__FRAME_TRAILER_LEN 4
+
+enum msgr__frame_type {
+	MSGR__F_HELLO = 1,
+	MSGR__F_AUTH = 2,
+	MSGR__F_AUTH_DONE = 3,
+	MSGR__F_AUTH_FAIL = 4,
+	MSGR__F_OPEN = 16,
+	MSGR__F_OPEN_OK = 17,
+	MSGR__F_OPEN_FAIL = 18,
+	MSGR__F_MSG = 19,
+	MSGR__F_ACK = 20,
+	MSGR__F_RESET = 21,
+	MSGR__F_KEEPALIVE = 32,
+	MSGR__F_KEEPALIVE_ACK = 33,
+	MSGR__F_CLOSE = 40,
+};
+
+struct msgr__banner {
+	uint16_t vmin, vmax; /* protocol versions spoken */
+	uint32_t features;   /* none defined yet */
+};
+
+struct msgr__frame_hdr {
+	uint8_t type;     /* enum msgr__frame_type */
+	uint8_t flags;    /* 0 in version 1 */
+	uint32_t channel; /* 0 for link-level frames */
+	uint64_t seq, ack;
+	uint32_t len;     /* payload bytes */
+};
+
+void msgr__banner_encode(uint8_t out[MSGR__BANNER_LEN], const struct msgr__banner *b);
+/* -EPROTO: not our magic. */
+int msgr__banner_decode(const uint8_t in[MSGR__BANNER_LEN], struct msgr__banner *b);
+/* The version both speak, or -EPROTONOSUPPORT. */
+int msgr__version_pick(const struct msgr__banner *mine, const struct msgr__banner *theirs);
+
+void msgr__frame_hdr_encode(uint8_t out[MSGR__FRAME_HDR_LEN], const struct msgr__frame_hdr *h);
+/* 0, or -EBADMSG (header CRC), -EPROTO (unknown type, flags or reserved
+ * bytes set), -EMSGSIZE (len over the type's limit). max_msg is the
+ * largest MSG payload accepted. */
+int msgr__frame_hdr_decode(const uint8_t in[MSGR__FRAME_HDR_LEN], struct msgr__frame_hdr *h,
+			   uint32_t max_msg);
+/* Largest payload of a type (0 for unknown types). */
+uint32_t msgr__frame_limit(uint8_t type, uint32_t max_msg);
+
+/* Why a decoder stopped; also the counters a session keeps. */
+enum msgr__dec_err {
+	MSGR__DEC_OK = 0,
+	MSGR__DEC_BAD_BANNER,     /* wrong magic */
+	MSGR__DEC_NO_VERSION,     /* no version in common */
+	MSGR__DEC_BAD_HEADER_CRC,
+	MSGR__DEC_BAD_TYPE,       /* unknown type, or flags/reserved set */
+	MSGR__DEC_OVERSIZED,      /* len over the limit for its type */
+	MSGR__DEC_NO_BUFFER,      /* the owner could not provide a buffer */
+	MSGR__DEC_REFUSED,        /* the owner's callback said stop */
+	MSGR__DEC_NERR
+};
+
+const char *msgr__dec_err_name(enum msgr__dec_err e);
+
+/* Owner callbacks. get_buf returns where len payload bytes go (NULL: stop).
+ * on_frame gets each whole frame; payload_ok is 0 if its CRC failed (reset
+ * that channel, keep the link). A nonzero return from on_frame stops the
+ * decoder with MSGR__DEC_REFUSED. */
+struct msgr__frame_ops {
+	void *(*get_buf)(void *owner, const struct msgr__frame_hdr *h);
+	int (*on_frame)(void *owner, const struct msgr__frame_hdr *h, void *payload, int payload_ok);
+};
+
+/* Streaming decoder state; embed it in the link that owns it. */
+struct msgr__frame_dec {
+	const struct msgr__frame_ops *ops;
+	void *owner;
+	struct msgr__banner mine;  /* what we announced */
+	uint16_t version;          /* agreed, once the banner is in */
+	uint32_t max_msg;          /* largest MSG payload accepted */
+	int state;                 /* banner, header, payload, trailer, failed */
+	uint8_t hbuf[MSGR__FRAME_HDR_LEN]; /* banner or header bytes so far */
+	size_t have;               /* bytes of the current part so far */
+	struct msgr__frame_hdr hdr;/* the frame being read */
+	uint8_t *payload;          /* the owner's buffer for it */
+	uint32_t crc;              /* running payload CRC */
+	enum msgr__dec_err err;    /* why it failed */
+};
+
+void msgr__frame_dec_init(struct msgr__frame_dec *d, const struct msgr__banner *mine,
+			  uint32_t max_msg, const struct msgr__frame_ops *ops, void *owner);
+
+/* Feed bytes. Returns 0 when all were consumed, or -1 once the decoder has
+ * failed (d->err says why; it consumes nothing more after that). */
+int msgr__frame_dec_feed(struct msgr__frame_dec *d, const void *data, size_t len);
+
+#endif

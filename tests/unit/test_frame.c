@@ -1,0 +1,216 @@
+/* Unit tests for common/crc32c.c and daemon/frame.c. */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/crc32c.h"
+#include "daemon/frame.h"
+
+START_TEST(test_crc32c)
+{
+	static unsigned char buf[4099];
+
+	ck_assert_uint_eq(msgr__crc32c(0, "123456789", 9), 0xe3069283u);
+	ck_assert_uint_eq(msgr__crc32c_sw(0, "123456789", 9), 0xe3069283u);
+	ck_assert_uint_eq(msgr__crc32c(0, "", 0), 0);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (unsigned char)(i * 7 + 3);
+	/* hardware and table agree at every length and alignment, and a CRC
+	 * continued over two pieces equals the CRC of the whole */
+	for (size_t off = 0; off < 9; off++)
+		for (size_t n = 0; n + off <= sizeof(buf); n += 37) {
+			uint32_t a = msgr__crc32c(0, buf + off, n);
+			ck_assert_uint_eq(a, msgr__crc32c_sw(0, buf + off, n));
+			ck_assert_uint_eq(a, msgr__crc32c(msgr__crc32c(0, buf + off, n / 3),
+							  buf + off + n / 3, n - n / 3));
+		}
+}
+END_TEST
+
+START_TEST(test_banner)
+{
+	struct msgr__banner a = { 1, 3, 0x5 }, b = { 2, 9, 0 }, c = { 4, 5, 0 }, got;
+	uint8_t buf[MSGR__BANNER_LEN];
+
+	msgr__banner_encode(buf, &a);
+	ck_assert_int_eq(memcmp(buf, "MSGRWIRE", 8), 0);
+	ck_assert_int_eq(msgr__banner_decode(buf, &got), 0);
+	ck_assert_uint_eq(got.vmin, 1);
+	ck_assert_uint_eq(got.vmax, 3);
+	ck_assert_uint_eq(got.features, 5);
+	ck_assert_int_eq(msgr__version_pick(&a, &b), 3);
+	ck_assert_int_eq(msgr__version_pick(&a, &c), -EPROTONOSUPPORT);
+	buf[0] = 'X';
+	ck_assert_int_eq(msgr__banner_decode(buf, &got), -EPROTO);
+}
+END_TEST
+
+START_TEST(test_header)
+{
+	struct msgr__frame_hdr h = { .type = MSGR__F_MSG, .channel = 7, .seq = 1ULL << 40,
+				     .ack = 99, .len = 1000 }, g;
+	uint8_t buf[MSGR__FRAME_HDR_LEN];
+
+	msgr__frame_hdr_encode(buf, &h);
+	ck_assert_int_eq(msgr__frame_hdr_decode(buf, &g, 4096), 0);
+	ck_assert_uint_eq(g.type, h.type);
+	ck_assert_uint_eq(g.channel, 7);
+	ck_assert(g.seq == h.seq && g.ack == 99 && g.len == 1000);
+	ck_assert_int_eq(msgr__frame_hdr_decode(buf, &g, 900), -EMSGSIZE);
+	buf[5] ^= 1; /* any flipped bit is caught */
+	ck_assert_int_eq(msgr__frame_hdr_decode(buf, &g, 4096), -EBADMSG);
+	h.type = 99;
+	msgr__frame_hdr_encode(buf, &h);
+	ck_assert_int_eq(msgr__frame_hdr_decode(buf, &g, 4096), -EPROTO);
+	h.type = MSGR__F_ACK;
+	h.flags = 1;
+	h.len = 0;
+	msgr__frame_hdr_encode(buf, &h);
+	ck_assert_int_eq(msgr__frame_hdr_decode(buf, &g, 4096), -EPROTO);
+	h.flags = 0;
+	h.len = 65;
+	msgr__frame_hdr_encode(buf, &h);
+	ck_assert_int_eq(msgr__frame_hdr_decode(buf, &g, 4096), -EMSGSIZE);
+}
+END_TEST
+
+/* A little owner for the decoder: records frames. */
+struct rec {
+	int frames, bad_payloads;
+	uint32_t last_channel, last_len;
+	unsigned char buf[8192];
+	unsigned char last[8192];
+};
+
+static void *rec_buf(void *o, const struct msgr__frame_hdr *h)
+{
+	return h->len <= sizeof(((struct rec *)o)->buf) ? ((struct rec *)o)->buf : NULL;
+}
+
+static int rec_frame(void *o, const struct msgr__frame_hdr *h, void *payload, int ok)
+{
+	struct rec *r = o;
+
+	r->frames++;
+	r->bad_payloads += !ok;
+	r->last_channel = h->channel;
+	r->last_len = h->len;
+	if (h->len)
+		memcpy(r->last, payload, h->len);
+	return 0;
+}
+
+static const struct msgr__frame_ops rec_ops = { rec_buf, rec_frame };
+
+/* banner + frames into out; returns bytes */
+static size_t build(uint8_t *out, int nframes, int corrupt_payload_of)
+{
+	struct msgr__banner b = { 1, 1, 0 };
+	size_t n = 0;
+
+	msgr__banner_encode(out, &b);
+	n += MSGR__BANNER_LEN;
+	for (int i = 0; i < nframes; i++) {
+		struct msgr__frame_hdr h = { .type = MSGR__F_MSG, .channel = (uint32_t)i + 1,
+					     .seq = (uint64_t)i + 1, .len = (uint32_t)(i * 100) };
+		uint32_t crc;
+		msgr__frame_hdr_encode(out + n, &h);
+		n += MSGR__FRAME_HDR_LEN;
+		for (uint32_t k = 0; k < h.len; k++)
+			out[n + k] = (uint8_t)(k ^ (uint32_t)i);
+		crc = msgr__crc32c(0, out + n, h.len);
+		if (i == corrupt_payload_of)
+			out[n] ^= 0x40;
+		n += h.len;
+		memcpy(out + n, &crc, 4); /* little-endian host */
+		n += 4;
+	}
+	return n;
+}
+
+START_TEST(test_decoder_splits)
+{
+	static uint8_t wire[65536];
+	struct msgr__banner mine = { 1, 1, 0 };
+	size_t n = build(wire, 20, -1);
+
+	/* every chunk size from 1 byte up gives the same frames */
+	for (size_t chunk = 1; chunk < 200; chunk += 13) {
+		struct msgr__frame_dec d;
+		struct rec r = { 0 };
+		msgr__frame_dec_init(&d, &mine, 8192, &rec_ops, &r);
+		for (size_t off = 0; off < n; off += chunk)
+			ck_assert_int_eq(msgr__frame_dec_feed(&d, wire + off, off + chunk > n ? n - off : chunk), 0);
+		ck_assert_int_eq(r.frames, 20);
+		ck_assert_int_eq(r.bad_payloads, 0);
+		ck_assert_uint_eq(r.last_channel, 20);
+		ck_assert_uint_eq(r.last_len, 1900);
+		ck_assert_uint_eq(r.last[5], 5 ^ 19);
+	}
+}
+END_TEST
+
+START_TEST(test_decoder_errors)
+{
+	static uint8_t wire[65536];
+	struct msgr__banner mine = { 1, 1, 0 };
+	struct msgr__frame_dec d;
+	struct rec r = { 0 };
+	size_t n = build(wire, 5, 2);
+
+	/* a bad payload CRC is reported for its frame; the stream goes on */
+	msgr__frame_dec_init(&d, &mine, 8192, &rec_ops, &r);
+	ck_assert_int_eq(msgr__frame_dec_feed(&d, wire, n), 0);
+	ck_assert_int_eq(r.frames, 5);
+	ck_assert_int_eq(r.bad_payloads, 1);
+
+	/* a bad header CRC stops it for good */
+	n = build(wire, 3, -1);
+	wire[MSGR__BANNER_LEN + 9] ^= 1;
+	memset(&r, 0, sizeof(r));
+	msgr__frame_dec_init(&d, &mine, 8192, &rec_ops, &r);
+	ck_assert_int_eq(msgr__frame_dec_feed(&d, wire, n), -1);
+	ck_assert_int_eq(d.err, MSGR__DEC_BAD_HEADER_CRC);
+	ck_assert_int_eq(r.frames, 0);
+	ck_assert_int_eq(msgr__frame_dec_feed(&d, wire, n), -1);
+
+	/* garbage before the banner */
+	msgr__frame_dec_init(&d, &mine, 8192, &rec_ops, &r);
+	ck_assert_int_eq(msgr__frame_dec_feed(&d, "GET / HTTP/1.1\r\n\r\n", 18), -1);
+	ck_assert_int_eq(d.err, MSGR__DEC_BAD_BANNER);
+	ck_assert_str_eq(msgr__dec_err_name(d.err), "bad banner");
+
+	/* oversized: the limit is checked before a buffer is asked for */
+	n = build(wire, 3, -1);
+	msgr__frame_dec_init(&d, &mine, 150, &rec_ops, &r);
+	ck_assert_int_eq(msgr__frame_dec_feed(&d, wire, n), -1);
+	ck_assert_int_eq(d.err, MSGR__DEC_OVERSIZED);
+
+	/* no version in common */
+	mine.vmin = mine.vmax = 2;
+	msgr__frame_dec_init(&d, &mine, 8192, &rec_ops, &r);
+	ck_assert_int_eq(msgr__frame_dec_feed(&d, wire, n), -1);
+	ck_assert_int_eq(d.err, MSGR__DEC_NO_VERSION);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("frame");
+	TCase *tc = tcase_create("frame");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_crc32c);
+	tcase_add_test(tc, test_banner);
+	tcase_add_test(tc, test_header);
+	tcase_add_test(tc, test_decoder_splits);
+	tcase_add_test(tc, test_decoder_errors);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
