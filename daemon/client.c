@@ -206,6 +206,28 @@ static void outbox_discard(struct msgr__outbox_ent *e)
 	e->text = NULL;
 }
 
+/* Messages c sent that still wait in other clients' outboxes would keep c's
+ * whole segment mapped until they are delivered. Copy just those payloads
+ * out, so a gone client costs what it had in flight, not its two pools. */
+static void unpin(struct msgr__dclient *c)
+{
+	for (struct msgr__dclient *o = c->d->clients; o; o = o->next)
+		for (size_t i = 0; i < o->qlen; i++) {
+			struct msgr__outbox_ent *e = &o->q[(o->qhead + i) % o->qcap];
+			char *copy;
+			if (e->src != c)
+				continue;
+			copy = malloc(e->ev.len ? e->ev.len : 1);
+			if (!copy)
+				continue; /* keep the reference: pinned, but correct */
+			memcpy(copy, c->txpool + e->src_off, e->ev.len);
+			msgr__dclient_tx_done(c, e->src_off);
+			msgr__dclient_unref(c);
+			e->src = NULL;
+			e->text = copy;
+		}
+}
+
 void msgr__dclient_drop(struct msgr__dclient *c, int level, const char *fmt, ...)
 {
 	struct msgr__daemon *d = c->d;
@@ -231,6 +253,7 @@ void msgr__dclient_drop(struct msgr__dclient *c, int level, const char *fmt, ...
 		c->next->prev = c->prev;
 	d->nclients--;
 
+	unpin(c);
 	for (int b = 0; b < MSGR__CONN_BUCKETS; b++)
 		while (c->conns[b]) {
 			struct msgr__dconn *k = c->conns[b];

@@ -9,6 +9,7 @@ t_local_modes() {
 	"$T" eagain
 	"$T" blocking
 	"$T" detach-flush
+	"$T" unpin
 	"$T" errors
 	"$BIN/msgrctl" status | grep -q 'msgs_local'
 	kill -0 "$D_PID"

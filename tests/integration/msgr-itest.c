@@ -11,6 +11,7 @@
  *   msgr-itest eagain              full pool gives -EAGAIN, nothing lost
  *   msgr-itest blocking            send_blocking waits for pool space (sendv)
  *   msgr-itest detach-flush        sends accepted before a detach all arrive
+ *   msgr-itest unpin               queued messages outlive their sender's segment
  *   msgr-itest server ENTITY N     wait for N messages then a RESET, print "ok"
  *                                  (N < 0: a sink that never stops)
  *   msgr-itest hold ENTITY PEER    connect, send, print "ready", sleep forever
@@ -440,6 +441,37 @@ static int sc_detach_flush(void)
 	return 0;
 }
 
+/* Messages queued for a receiver whose RX pool is full survive their
+ * sender's detach (the daemon copies them out of the gone segment). */
+static int sc_unpin(void)
+{
+	msgr_client *ca = attach("client.up", 4 << 20), *cb = attach("osd.up", 64 << 10);
+	unsigned char buf[1000];
+	struct msgr_event ev;
+	msgr_conn *a;
+	int n = 300;
+
+	CHECK(!msgr_connect(ca, msgr_addr(cb), MSGR_LOSSY, &a), "connect");
+	for (int i = 0; i < n; i++) {
+		fill(buf, sizeof(buf), (uint32_t)i);
+		CHECK(!msgr_send(a, (uint32_t)i, buf, sizeof(buf)), "send %d", i);
+	}
+	msgr_detach(ca); /* most of them wait in osd.up's outbox now */
+	usleep(100000);
+	expect(cb, &ev, MSGR_EV_ACCEPTED);
+	for (int i = 0; i < n; i++) {
+		next(cb, &ev, 5000);
+		CHECK(ev.type == MSGR_EV_MESSAGE && ev.msg_type == (uint32_t)i && ev.len == sizeof(buf) &&
+			      verify(ev.data, ev.len, (uint32_t)i),
+		      "message %d lost or damaged after its sender left (event %d)", i, ev.type);
+		msgr_event_release(cb, &ev);
+	}
+	expect(cb, &ev, MSGR_EV_RESET);
+	msgr_detach(cb);
+	printf("ok\n");
+	return 0;
+}
+
 static int sc_server(const char *entity, int n)
 {
 	msgr_client *c = attach(entity, 0);
@@ -643,6 +675,8 @@ int main(int argc, char **argv)
 		return sc_blocking();
 	if (!strcmp(scenario, "detach-flush"))
 		return sc_detach_flush();
+	if (!strcmp(scenario, "unpin"))
+		return sc_unpin();
 	if (!strcmp(scenario, "server") && argc == 4)
 		return sc_server(argv[2], atoi(argv[3]));
 	if (!strcmp(scenario, "hold") && argc == 4)
