@@ -47,7 +47,7 @@ void msgr__channel_connect(struct msgr__daemon *d, struct msgr__dconn *conn)
 	} while (id == MSGR__CONN_DAEMON_BIT || msgr__dconn_find(peer, id));
 
 	ch = calloc(1, sizeof(*ch));
-	acc = ch ? msgr__dconn_add(peer, id, conn->mode, c->addr) : NULL;
+	acc = ch ? msgr__dconn_add(peer, id, conn->mode, c->addr, MSGR__CREDIT_NONE) : NULL;
 	if (!acc) {
 		free(ch);
 		post_simple(conn, MSGR__EV_CONNECT_FAILED, -ENOMEM);
@@ -64,6 +64,7 @@ void msgr__channel_connect(struct msgr__daemon *d, struct msgr__dconn *conn)
 	e.ev.op = MSGR__EV_ACCEPTED;
 	e.ev.conn = id;
 	e.ev.mode = conn->mode;
+	e.ev.msg_type = acc->credit_slot;
 	e.ev.len = strlen(c->addr);
 	e.text = strdup(c->addr);
 	if (!e.text) {
@@ -95,6 +96,7 @@ void msgr__channel_send(struct msgr__dconn *from, const struct msgr__desc *desc)
 	e.ev.len = desc->len;
 	e.src = from->client;
 	e.src_off = desc->off;
+	e.src_conn = from->id;
 	to->msgs_in++;
 	to->bytes_in += desc->len;
 	dst->msgs_recv++;

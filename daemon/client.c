@@ -38,6 +38,8 @@ void msgr__dclient_unref(struct msgr__dclient *c)
 		close(c->efd_client);
 	msgr__pool_destroy(&c->rxp);
 	free(c->tx_held);
+	free(c->free_slots);
+	free(c->slot_used);
 	free(c->q);
 	free(c);
 }
@@ -58,12 +60,25 @@ struct msgr__dconn *msgr__dconn_find(struct msgr__dclient *c, uint32_t id)
 }
 
 struct msgr__dconn *msgr__dconn_add(struct msgr__dclient *c, uint32_t id, uint16_t mode,
-				    const char *peer)
+				    const char *peer, uint32_t slot)
 {
-	struct msgr__dconn *k = calloc(1, sizeof(*k));
+	struct msgr__dconn *k;
 
+	if (slot == MSGR__CREDIT_NONE) {
+		if (c->nfree_slots)
+			slot = c->free_slots[--c->nfree_slots];
+		else if (c->next_slot < MSGR__CREDIT_SLOTS - MSGR__CREDIT_SPLIT)
+			slot = MSGR__CREDIT_SPLIT + c->next_slot++;
+		else
+			return NULL;
+	}
+	k = calloc(1, sizeof(*k));
 	if (!k)
 		return NULL;
+	k->credit_slot = slot;
+	if (slot < MSGR__CREDIT_SPLIT)
+		c->slot_used[slot / 64] |= 1ULL << (slot % 64);
+	atomic_store_explicit(&c->credits[k->credit_slot], 0, memory_order_relaxed);
 	k->id = id;
 	k->mode = mode;
 	k->client = c;
@@ -83,6 +98,24 @@ static void dconn_remove(struct msgr__dclient *c, struct msgr__dconn *k)
 		pp = &(*pp)->hnext;
 	*pp = k->hnext;
 	c->nconns--;
+	/* zero before the CLOSED event goes out: whoever gets the slot next
+	 * starts from nothing */
+	atomic_store_explicit(&c->credits[k->credit_slot], 0, memory_order_relaxed);
+	if (k->credit_slot < MSGR__CREDIT_SPLIT) {
+		c->slot_used[k->credit_slot / 64] &= ~(1ULL << (k->credit_slot % 64));
+		free(k);
+		return;
+	}
+	if (c->nfree_slots == c->cap_free_slots) {
+		uint32_t ncap = c->cap_free_slots ? c->cap_free_slots * 2 : 64;
+		uint32_t *n = realloc(c->free_slots, ncap * sizeof(*n));
+		if (n) {
+			c->free_slots = n;
+			c->cap_free_slots = ncap;
+		}
+	}
+	if (c->nfree_slots < c->cap_free_slots)
+		c->free_slots[c->nfree_slots++] = k->credit_slot; /* else the slot is lost, harmlessly */
 	free(k);
 }
 
@@ -154,15 +187,17 @@ int msgr__dclient_create(struct msgr__daemon *d, int sock, const char *entity,
 				sizeof(struct msgr__free_desc));
 		c->txpool = b + c->lo.txpool;
 		c->rxpool = b + c->lo.rxpool;
+		c->credits = (_Atomic uint64_t *)(b + c->lo.credits);
 	}
 	err = msgr__pool_init(&c->rxp, c->params.pool_chunks, c->params.chunk_shift);
 	if (err)
 		goto fail;
 	c->tx_held = calloc((c->params.pool_chunks + 63) / 64, sizeof(uint64_t));
+	c->slot_used = calloc(MSGR__CREDIT_SPLIT / 64, sizeof(uint64_t));
 	c->efd_daemon = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	c->efd_client = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (!c->tx_held || c->efd_daemon < 0 || c->efd_client < 0) {
-		err = c->tx_held ? -errno : -ENOMEM;
+	if (!c->tx_held || !c->slot_used || c->efd_daemon < 0 || c->efd_client < 0) {
+		err = c->tx_held && c->slot_used ? -errno : -ENOMEM;
 		goto fail;
 	}
 	uv_poll_init(d->loop, &c->sock_poll, sock);
@@ -391,6 +426,16 @@ static int post_now(struct msgr__dclient *c, struct msgr__outbox_ent *e)
 	c->posted++;
 	msgr__daemon_schedule(c->d); /* its pass sends the wakeup */
 	if (e->src) {
+		/* the message left our outbox: its bytes no longer count
+		 * against the sending connection's window */
+		struct msgr__dconn *from = msgr__dconn_find(e->src, e->src_conn);
+		if (from && !e->src->dropped) {
+			from->credit += ev.len;
+			/* release: pairs with the acquire in libmsgr's
+			 * window check */
+			atomic_store_explicit(&e->src->credits[from->credit_slot], from->credit,
+					      memory_order_release);
+		}
 		msgr__dclient_tx_done(e->src, e->src_off);
 		msgr__dclient_unref(e->src);
 		e->src = NULL;
@@ -498,6 +543,12 @@ static void handle_connect(struct msgr__dclient *c, const struct msgr__desc *cmd
 				   MSGR__MAX_CONNS);
 		return;
 	}
+	if (cmd->msg_type >= MSGR__CREDIT_SPLIT ||
+	    (c->slot_used[cmd->msg_type / 64] & (1ULL << (cmd->msg_type % 64)))) {
+		msgr__dclient_drop(c, MSGR__LOG_WARN, "CONNECT with bad or busy credit slot %u",
+				   cmd->msg_type);
+		return;
+	}
 	if (cmd->mode < MSGR_LOSSY || cmd->mode > MSGR_PEER) {
 		msgr__dclient_drop(c, MSGR__LOG_WARN, "CONNECT with bad mode %u", cmd->mode);
 		return;
@@ -516,7 +567,7 @@ static void handle_connect(struct msgr__dclient *c, const struct msgr__desc *cmd
 	memcpy(peer, c->txpool + cmd->off, cmd->len);
 	peer[cmd->len] = 0;
 	msgr__dclient_tx_done(c, cmd->off);
-	k = msgr__dconn_add(c, cmd->conn, cmd->mode, peer);
+	k = msgr__dconn_add(c, cmd->conn, cmd->mode, peer, cmd->msg_type);
 	if (!k) {
 		msgr__dclient_drop(c, MSGR__LOG_ERR, "out of memory");
 		return;

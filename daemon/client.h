@@ -38,6 +38,8 @@ struct msgr__dconn {
 	uint64_t msgs_out, bytes_out;/* sent by this end */
 	uint64_t msgs_in, bytes_in;  /* delivered to this end */
 	uint64_t queued_msgs, queued_bytes; /* waiting in this client's outbox */
+	uint32_t credit_slot;        /* its counter in the client's credit table */
+	uint64_t credit;             /* our copy of that counter (never read back) */
 	char peer[MSGR__ADDR_MAX];   /* the peer's address */
 };
 
@@ -46,6 +48,7 @@ struct msgr__outbox_ent {
 	struct msgr__desc ev;        /* off is filled in when posted */
 	struct msgr__dclient *src;   /* MESSAGE: holds the payload (a reference) */
 	uint64_t src_off;            /* MESSAGE: offset in src's TX pool */
+	uint32_t src_conn;           /* MESSAGE: the sending conn id, for its credit */
 	char *text;                  /* ACCEPTED: peer address, owned */
 };
 
@@ -91,6 +94,11 @@ struct msgr__dclient {
 	uint64_t pool_bytes;         /* bytes in each pool */
 	uint64_t max_message;        /* the limit this client was told at attach */
 	struct msgr__pool rxp;       /* RX pool allocator (ours) */
+	_Atomic uint64_t *credits;   /* the credit table in the segment (we write) */
+	uint64_t *slot_used;         /* bit per credit slot the client picked, in use */
+	uint32_t next_slot;          /* accept-side credit slots never used start here */
+	uint32_t *free_slots;        /* credit slots given back, owned */
+	uint32_t nfree_slots, cap_free_slots;
 	uint64_t *tx_held;           /* bit per TX chunk: an allocation we hold */
 
 	struct msgr__dconn *conns[MSGR__CONN_BUCKETS];
@@ -141,7 +149,9 @@ void msgr__dclient_tx_done(struct msgr__dclient *c, uint64_t off);
 
 struct msgr__dclient *msgr__dclient_find(struct msgr__daemon *d, const char *entity);
 struct msgr__dconn *msgr__dconn_find(struct msgr__dclient *c, uint32_t id);
+/* slot: the credit slot the application chose, or MSGR__CREDIT_NONE to
+ * pick one from the daemon's half. NULL if none is free or out of memory. */
 struct msgr__dconn *msgr__dconn_add(struct msgr__dclient *c, uint32_t id, uint16_t mode,
-				    const char *peer);
+				    const char *peer, uint32_t slot);
 
 #endif

@@ -21,7 +21,7 @@
 #define DEFAULT_POLL_US 0 /* spinning pays only with a free core; see msgr-bench */
 
 
-static void backoff(unsigned *us)
+void msgr__backoff(unsigned *us)
 {
 	struct timespec ts = { 0, (long)*us * 1000 };
 
@@ -87,7 +87,7 @@ int msgr__tx_alloc(msgr_client *c, size_t len, uint64_t *off)
 			return -EAGAIN;
 		if (msgr__daemon_gone(c))
 			return -ENOTCONN;
-		backoff(&us);
+		msgr__backoff(&us);
 	}
 }
 
@@ -111,7 +111,7 @@ int msgr__cmd_push(msgr_client *c, const struct msgr__desc *d)
 		if (msgr__daemon_gone(c))
 			return -ENOTCONN;
 		msgr__wake_daemon(c, &c->hdr->daemon_sleeping);
-		backoff(&us);
+		msgr__backoff(&us);
 	}
 	msgr__wake_daemon(c, &c->hdr->daemon_sleeping);
 	return 0;
@@ -236,7 +236,9 @@ int msgr_attach(const char *entity, const struct msgr_attach_opts *opts, msgr_cl
 				sizeof(struct msgr__free_desc));
 		c->txpool = b + lo.txpool;
 		c->rxpool = b + lo.rxpool;
+		c->credits = (_Atomic uint64_t *)(b + lo.credits);
 	}
+	c->window = rep.channel_window ? rep.channel_window : UINT64_MAX;
 	err = msgr__pool_init(&c->txp, rep.params.pool_chunks, rep.params.chunk_shift);
 	if (err)
 		goto fail;
@@ -337,6 +339,8 @@ static int translate(msgr_client *c, const struct msgr__desc *d, struct msgr_eve
 		memcpy(peer, c->rxpool + d->off, n);
 		peer[n] = 0;
 		k = k ? NULL : msgr__conn_new(c, d->conn, (enum msgr_mode)d->mode, peer, CONN_OPEN);
+		if (k && d->msg_type >= MSGR__CREDIT_SPLIT && d->msg_type < MSGR__CREDIT_SLOTS)
+			atomic_store(&k->credit_slot, d->msg_type);
 	} else if (d->op == MSGR__EV_CLOSED && k) {
 		msgr__conn_forget(c, k);
 		k = NULL;

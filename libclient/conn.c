@@ -29,6 +29,8 @@ struct msgr_conn *msgr__conn_new(msgr_client *c, uint32_t id, enum msgr_mode mod
 	k->mode = mode;
 	atomic_init(&k->state, state);
 	atomic_init(&k->closed, 0);
+	atomic_init(&k->credit_slot, MSGR__CREDIT_NONE);
+	atomic_init(&k->sent, 0);
 	snprintf(k->peer, sizeof(k->peer), "%s", peer);
 	k->hnext = c->conns[id % CONN_BUCKETS];
 	c->conns[id % CONN_BUCKETS] = k;
@@ -37,6 +39,10 @@ struct msgr_conn *msgr__conn_new(msgr_client *c, uint32_t id, enum msgr_mode mod
 
 void msgr__conn_forget(msgr_client *c, struct msgr_conn *k)
 {
+	uint32_t slot = atomic_load(&k->credit_slot);
+
+	if (slot < MSGR__CREDIT_SPLIT)
+		c->slots[slot / 64] &= ~(1ULL << (slot % 64));
 	struct msgr_conn **pp = &c->conns[k->id % CONN_BUCKETS];
 
 	while (*pp && *pp != k)
@@ -71,11 +77,22 @@ static int post_text(msgr_client *c, struct msgr__desc *d, const char *text)
 	return 0;
 }
 
+/* A credit slot no open connection of ours uses, or MSGR__CREDIT_NONE.
+ * Under c->lock. */
+static uint32_t free_slot(msgr_client *c)
+{
+	for (uint32_t w = 0; w < MSGR__CREDIT_SPLIT / 64; w++)
+		if (c->slots[w] != ~0ULL)
+			return w * 64 + (uint32_t)__builtin_ctzll(~c->slots[w]);
+	return MSGR__CREDIT_NONE;
+}
+
 int msgr_connect(msgr_client *c, const char *peer, enum msgr_mode mode, msgr_conn **out)
 {
 	char hp[MSGR__HOSTPORT_MAX], ent[MSGR__ENTITY_MAX];
 	struct msgr__desc d;
 	struct msgr_conn *k;
+	uint32_t slot;
 	int err;
 
 	if (!c || !peer || !out || mode < MSGR_LOSSY || mode > MSGR_PEER ||
@@ -97,17 +114,23 @@ int msgr_connect(msgr_client *c, const char *peer, enum msgr_mode mode, msgr_con
 	do {
 		c->next_id = (c->next_id + 1) & ~MSGR__CONN_DAEMON_BIT;
 	} while (c->next_id == 0 || msgr__conn_lookup(c, c->next_id));
-	k = msgr__conn_new(c, c->next_id, mode, peer, CONN_CONNECTING);
+	slot = free_slot(c);
+	k = slot < MSGR__CREDIT_SPLIT ? msgr__conn_new(c, c->next_id, mode, peer, CONN_CONNECTING) : NULL;
+	if (k) {
+		c->slots[slot / 64] |= 1ULL << (slot % 64);
+		atomic_store(&k->credit_slot, slot);
+	}
 	pthread_mutex_unlock(&c->lock);
 	if (!k) {
 		pthread_mutex_unlock(&c->connect_lock);
-		return -ENOMEM;
+		return slot < MSGR__CREDIT_SPLIT ? -ENOMEM : -EMFILE;
 	}
 
 	memset(&d, 0, sizeof(d));
 	d.op = MSGR__OP_CONNECT;
 	d.mode = (uint16_t)mode;
 	d.conn = k->id;
+	d.msg_type = slot;
 	err = post_text(c, &d, peer);
 	if (!err) {
 		err = msgr__cmd_push(c, &d);
@@ -140,9 +163,40 @@ static int send_check(msgr_conn *k)
 	return 0;
 }
 
+/* Flow control: bytes this connection has waiting in the daemon must stay
+ * within the window, so one slow receiver holds only its own share of our
+ * TX pool. A message larger than the window goes when nothing waits. */
+static int window_wait(msgr_conn *k, size_t len)
+{
+	msgr_client *c = k->c;
+	unsigned us = 20;
+
+	for (;;) {
+		uint64_t sent = atomic_load_explicit(&k->sent, memory_order_relaxed), out = 0;
+		uint32_t slot = atomic_load_explicit(&k->credit_slot, memory_order_relaxed);
+		if (slot < MSGR__CREDIT_SLOTS) {
+			/* acquire: pairs with the daemon's release in post_now */
+			uint64_t done = atomic_load_explicit(&c->credits[slot], memory_order_acquire);
+			out = done <= sent ? sent - done : 0; /* the daemon never over-counts */
+		} else {
+			out = sent; /* accepted, slot unknown: cannot happen */
+		}
+		if (out == 0 || out + len <= c->window)
+			return 0;
+		if (!c->send_blocking)
+			return -EAGAIN;
+		if (msgr__daemon_gone(c))
+			return -ENOTCONN;
+		if (atomic_load_explicit(&k->state, memory_order_relaxed) == CONN_RESET)
+			return -ECONNRESET;
+		msgr__backoff(&us);
+	}
+}
+
 static int post_send(msgr_conn *k, uint32_t msg_type, uint64_t off, size_t len)
 {
 	struct msgr__desc d;
+	int err;
 
 	memset(&d, 0, sizeof(d));
 	d.op = MSGR__OP_SEND;
@@ -150,7 +204,10 @@ static int post_send(msgr_conn *k, uint32_t msg_type, uint64_t off, size_t len)
 	d.msg_type = msg_type;
 	d.off = off;
 	d.len = len;
-	return msgr__cmd_push(k->c, &d);
+	err = msgr__cmd_push(k->c, &d);
+	if (!err)
+		atomic_fetch_add_explicit(&k->sent, len, memory_order_relaxed);
+	return err;
 }
 
 int msgr_sendv(msgr_conn *k, uint32_t msg_type, const struct iovec *iov, int iovcnt)
@@ -169,6 +226,9 @@ int msgr_sendv(msgr_conn *k, uint32_t msg_type, const struct iovec *iov, int iov
 			return -EINVAL;
 		len += iov[i].iov_len;
 	}
+	err = window_wait(k, len);
+	if (err)
+		return err;
 	err = msgr__tx_alloc(k->c, len, &off);
 	if (err)
 		return err;
@@ -205,6 +265,9 @@ int msgr_send_buf(msgr_conn *k, uint32_t msg_type, void *buf, size_t len)
 		return -EINVAL;
 	if (len > c->pool_bytes)
 		return -EMSGSIZE;
+	err = window_wait(k, len);
+	if (err)
+		return err;
 	off = (uint64_t)(p - c->txpool);
 	ch = off >> c->params.chunk_shift;
 	pthread_mutex_lock(&c->lock);

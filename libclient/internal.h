@@ -27,6 +27,8 @@ struct msgr_conn {
 	enum msgr_mode mode;
 	_Atomic int state;         /* enum conn_state; written by the event thread */
 	_Atomic int closed;        /* the application closed it; events are dropped */
+	_Atomic uint32_t credit_slot; /* the daemon's counter for it, once known */
+	_Atomic uint64_t sent;     /* payload bytes handed to the daemon */
 	struct msgr_conn *hnext;   /* id hash chain (under c->lock) */
 	char peer[MSGR__ADDR_MAX];
 };
@@ -51,6 +53,8 @@ struct msgr_client {
 	uint64_t pool_bytes;
 	unsigned poll_us;
 	int send_blocking;
+	uint64_t window;           /* flow-control window per connection (bytes) */
+	_Atomic uint64_t *credits; /* the daemon's per-connection counters */
 
 	pthread_mutex_t lock;      /* guards txp, txdone, conns, next_id */
 	pthread_mutex_t connect_lock; /* one msgr_connect at a time, so a handle
@@ -60,6 +64,7 @@ struct msgr_client {
 	uint64_t *tx_sent;         /* bit per chunk: a msgr_buf_alloc buffer handed to
 				      the daemon, so it is not sent or freed twice */
 	struct msgr_conn *conns[CONN_BUCKETS];
+	uint64_t slots[MSGR__CREDIT_SPLIT / 64]; /* credit slots of our own connects */
 	uint32_t next_id;
 
 	_Atomic int daemon_lost;   /* the attach socket hung up */
@@ -81,5 +86,6 @@ int msgr__tx_alloc(msgr_client *c, size_t len, uint64_t *off);
 void msgr__tx_free(msgr_client *c, uint64_t off);
 void msgr__wake_daemon(msgr_client *c, _Atomic uint32_t *flag);
 int msgr__daemon_gone(msgr_client *c); /* checks the socket; sets daemon_lost */
+void msgr__backoff(unsigned *us);
 
 #endif

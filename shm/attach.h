@@ -39,6 +39,7 @@ struct msgr__attach_rep {
 	uint64_t nonce;     /* this attach's instance nonce */
 	uint64_t seg_size;
 	uint64_t max_message; /* largest payload the daemon accepts */
+	uint64_t channel_window; /* flow-control window per connection, bytes */
 	struct msgr__seg_params params;
 	uint32_t pad3;
 	char addr[MSGR__ADDR_MAX]; /* HOST:PORT/TYPE.ID */

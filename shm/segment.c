@@ -52,6 +52,8 @@ void msgr__seg_layout(const struct msgr__seg_params *sp, struct msgr__seg_layout
 	at = ALIGN_UP(at + msgr__ring_mem_size(sp->free_slots, sizeof(struct msgr__free_desc)), 4096);
 	lo->rxfree = at;
 	at = ALIGN_UP(at + msgr__ring_mem_size(sp->free_slots, sizeof(struct msgr__free_desc)), 4096);
+	lo->credits = at;
+	at = ALIGN_UP(at + (uint64_t)MSGR__CREDIT_SLOTS * sizeof(uint64_t), 4096);
 	lo->txpool = at;
 	at += (uint64_t)sp->pool_chunks << sp->chunk_shift;
 	lo->rxpool = at;

@@ -5,7 +5,7 @@
  * shrinking and passes it over the attach socket. Only that client and the
  * daemon map it. Layout (every region cache-line aligned):
  *
- *   header | cmd ring | evt ring | txdone ring | rxfree ring | TX pool | RX pool
+ *   header | cmd ring | evt ring | txdone ring | rxfree ring | credits | TX pool | RX pool
  *
  *   cmd    app -> daemon  _mp  commands: CONNECT, SEND, CLOSE
  *   evt    daemon -> app  _sp  events: MESSAGE, ACCEPTED, CONNECTED, RESET ...
@@ -13,6 +13,10 @@
  *   rxfree app -> daemon  _mp  RX pool buffers the application released
  *   TX pool: the application allocates, the daemon reads and gives back
  *   RX pool: the daemon allocates and writes, the application reads and gives back
+ *   credits: MSGR__CREDIT_SLOTS counters the daemon writes, one per open
+ *            connection: payload bytes of that connection's sends that have
+ *            left the daemon's outbox (the flow-control window, see
+ *            docs/SHM.md)
  *
  * The daemon computes the layout from its own parameters (msgr__seg_layout)
  * and never reads it back from the header; the client checks the header
@@ -28,11 +32,18 @@
 #include "ring.h"
 
 #define MSGR__SEG_MAGIC 0x3147455352474d53ULL /* "SMGRSEG1" little-endian */
-#define MSGR__SEG_VERSION 1
+#define MSGR__SEG_VERSION 2 /* 2: per-connection credit table */
 
 #define MSGR__CHUNK_SHIFT 10 /* 1 KiB pool chunks */
 #define MSGR__CMD_SLOTS 4096
 #define MSGR__EVT_SLOTS 4096
+#define MSGR__CREDIT_SLOTS 65536 /* = MSGR__MAX_CONNS: a slot per connection */
+/* The application picks the slots of the connections it opens (below
+ * MSGR__CREDIT_SPLIT, sent in CONNECT), so a sender knows its slot without
+ * reading events; the daemon picks those of accepted ones (from the split
+ * up, sent in ACCEPTED). */
+#define MSGR__CREDIT_SPLIT 32768
+#define MSGR__CREDIT_NONE UINT32_MAX
 
 /* Parameters both sides agree on at attach time. */
 struct msgr__seg_params {
@@ -45,7 +56,7 @@ struct msgr__seg_params {
 
 /* Byte offsets computed from the parameters. */
 struct msgr__seg_layout {
-	uint64_t cmd, evt, txdone, rxfree, txpool, rxpool, size;
+	uint64_t cmd, evt, txdone, rxfree, credits, txpool, rxpool, size;
 };
 
 /* The header at offset 0. Written once by the daemon except for the fields
@@ -71,12 +82,14 @@ struct msgr__seg_hdr {
 
 /* Operations. Commands travel on cmd, events on evt. */
 enum msgr__op {
-	MSGR__OP_CONNECT = 1,  /* conn, mode, off/len: peer address text in TX pool */
+	MSGR__OP_CONNECT = 1,  /* conn, mode, off/len: peer address text in TX pool,
+				  msg_type: its credit slot (< MSGR__CREDIT_SPLIT) */
 	MSGR__OP_SEND,         /* conn, msg_type, off/len: payload in TX pool */
 	MSGR__OP_CLOSE,        /* conn */
 
 	MSGR__EV_MESSAGE = 16, /* conn, msg_type, off/len: payload in RX pool */
-	MSGR__EV_ACCEPTED,     /* conn (new id), mode, off/len: peer address in RX pool */
+	MSGR__EV_ACCEPTED,     /* conn (new id), mode, off/len: peer address in RX pool;
+				  msg_type: its credit slot */
 	MSGR__EV_CONNECTED,    /* conn */
 	MSGR__EV_RESET,        /* conn, error */
 	MSGR__EV_REMOTE_RESET, /* conn, error */

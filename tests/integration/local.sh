@@ -10,6 +10,7 @@ t_local_modes() {
 	"$T" blocking
 	"$T" detach-flush
 	"$T" unpin
+	"$T" window
 	"$T" errors
 	"$BIN/msgrctl" status | grep -q 'msgs_local'
 	kill -0 "$D_PID"

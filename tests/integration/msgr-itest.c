@@ -12,6 +12,7 @@
  *   msgr-itest blocking            send_blocking waits for pool space (sendv)
  *   msgr-itest detach-flush        sends accepted before a detach all arrive
  *   msgr-itest unpin               queued messages outlive their sender's segment
+ *   msgr-itest window              a slow receiver stalls only its own connection
  *   msgr-itest server ENTITY N     wait for N messages then a RESET, print "ok"
  *                                  (N < 0: a sink that never stops)
  *   msgr-itest hold ENTITY PEER    connect, send, print "ready", sleep forever
@@ -472,6 +473,59 @@ static int sc_unpin(void)
 	return 0;
 }
 
+/* Flow control: a receiver that does not read stalls only the connection
+ * to it. With the daemon's default 4 MiB window and an 8 MiB pool, the
+ * sender can still talk to someone else. */
+static int sc_window(void)
+{
+	msgr_client *ca = attach("client.win", 8 << 20), *slow = attach("osd.slow", 64 << 10),
+		    *fast = attach("osd.fast", 8 << 20);
+	static unsigned char buf[65536];
+	struct msgr_event ev;
+	msgr_conn *to_slow, *to_fast;
+	int nslow = 0, err;
+
+	CHECK(!msgr_connect(ca, msgr_addr(slow), MSGR_LOSSLESS, &to_slow), "connect slow");
+	CHECK(!msgr_connect(ca, msgr_addr(fast), MSGR_LOSSLESS, &to_fast), "connect fast");
+	for (;;) {
+		fill(buf, sizeof(buf), (uint32_t)nslow);
+		err = msgr_send(to_slow, (uint32_t)nslow, buf, sizeof(buf));
+		if (err == -EAGAIN)
+			break;
+		CHECK(!err, "send to slow: %s", msgr_strerror(err));
+		CHECK(++nslow < 128, "the window never closed: the slow peer took the whole pool");
+	}
+	/* 4 MiB waiting + what fits in the slow peer's 64 KiB RX pool */
+	CHECK(nslow >= 60 && nslow <= 70, "window closed after %d messages of 64 KiB", nslow);
+	expect(fast, &ev, MSGR_EV_ACCEPTED);
+	for (int i = 0; i < 100; i++) {
+		fill(buf, sizeof(buf), (uint32_t)i);
+		err = msgr_send(to_fast, (uint32_t)i, buf, sizeof(buf));
+		CHECK(!err, "send %d to the fast peer while the slow one stalls: %s", i, msgr_strerror(err));
+		next(fast, &ev, 5000);
+		CHECK(ev.type == MSGR_EV_MESSAGE && ev.msg_type == (uint32_t)i &&
+			      verify(ev.data, ev.len, (uint32_t)i), "fast message %d", i);
+		msgr_event_release(fast, &ev);
+	}
+	/* the slow peer wakes up: everything is there, in order, intact */
+	expect(slow, &ev, MSGR_EV_ACCEPTED);
+	for (int i = 0; i < nslow; i++) {
+		next(slow, &ev, 5000);
+		CHECK(ev.type == MSGR_EV_MESSAGE && ev.msg_type == (uint32_t)i && ev.len == sizeof(buf) &&
+			      verify(ev.data, ev.len, (uint32_t)i), "slow message %d", i);
+		msgr_event_release(slow, &ev);
+	}
+	/* and the window opens again */
+	for (int i = 0; i < 100 && (err = msgr_send(to_slow, 9999, buf, 10)) == -EAGAIN; i++)
+		usleep(10000);
+	CHECK(!err, "the window did not reopen: %s", msgr_strerror(err));
+	msgr_detach(ca);
+	msgr_detach(slow);
+	msgr_detach(fast);
+	printf("ok window closed after %d\n", nslow);
+	return 0;
+}
+
 static int sc_server(const char *entity, int n)
 {
 	msgr_client *c = attach(entity, 0);
@@ -677,6 +731,8 @@ int main(int argc, char **argv)
 		return sc_detach_flush();
 	if (!strcmp(scenario, "unpin"))
 		return sc_unpin();
+	if (!strcmp(scenario, "window"))
+		return sc_window();
 	if (!strcmp(scenario, "server") && argc == 4)
 		return sc_server(argv[2], atoi(argv[3]));
 	if (!strcmp(scenario, "hold") && argc == 4)

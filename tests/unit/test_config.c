@@ -126,7 +126,7 @@ START_TEST(test_shipped_file)
 	msgr__conf_defaults(&c);
 	c.poll_us = 12345; /* must be overwritten by the file */
 	ck_assert_int_eq(msgr__conf_load(&c, path, err, sizeof(err)), 0);
-	ck_assert_int_eq(keys, 11);
+	ck_assert_int_eq(keys, 12);
 	ck_assert_int_eq(memcmp(&c, &def, sizeof(c)), 0);
 	unlink(path);
 }

@@ -684,6 +684,7 @@ static void check_layout(const struct msgr__seg_params *sp, const struct msgr__s
 		  msgr__ring_mem_size(sp->free_slots, sizeof(struct msgr__free_desc)) },
 		{ "rxfree", lo->rxfree,
 		  msgr__ring_mem_size(sp->free_slots, sizeof(struct msgr__free_desc)) },
+		{ "credits", lo->credits, (uint64_t)MSGR__CREDIT_SLOTS * sizeof(uint64_t) },
 		{ "txpool", lo->txpool, pool },
 		{ "rxpool", lo->rxpool, pool },
 	};
