@@ -12,6 +12,8 @@ static void post_simple(struct msgr__dconn *k, uint16_t op, int error)
 {
 	struct msgr__outbox_ent e = { .ev = { .op = op, .conn = k->id, .error = error } };
 
+	if (op == MSGR__EV_CONNECT_FAILED || op == MSGR__EV_RESET)
+		msgr__dconn_credit_reset(k);
 	msgr__dclient_post(k->client, &e);
 }
 

@@ -170,18 +170,22 @@ static int window_wait(msgr_conn *k, size_t len)
 {
 	msgr_client *c = k->c;
 	unsigned us = 20;
+	uint64_t cost = msgr__pool_cost(c, len);
 
 	for (;;) {
 		uint64_t sent = atomic_load_explicit(&k->sent, memory_order_relaxed), out = 0;
 		uint32_t slot = atomic_load_explicit(&k->credit_slot, memory_order_relaxed);
+		if (atomic_load_explicit(&k->closed, memory_order_relaxed))
+			return -EBADF;
 		if (slot < MSGR__CREDIT_SLOTS) {
-			/* acquire: pairs with the daemon's release in post_now */
+			/* acquire: pairs with the daemon's release stores */
 			uint64_t done = atomic_load_explicit(&c->credits[slot], memory_order_acquire);
+			if (done & MSGR__CREDIT_RESET)
+				return -ECONNRESET; /* before msgr_next has seen the RESET */
 			out = done <= sent ? sent - done : 0; /* the daemon never over-counts */
-		} else {
-			out = sent; /* accepted, slot unknown: cannot happen */
 		}
-		if (out == 0 || out + len <= c->window)
+		/* (no slot: an accepted connection the daemon gave none; no limit) */
+		if (out == 0 || out + cost <= c->window)
 			return 0;
 		if (!c->send_blocking)
 			return -EAGAIN;
@@ -206,7 +210,7 @@ static int post_send(msgr_conn *k, uint32_t msg_type, uint64_t off, size_t len)
 	d.len = len;
 	err = msgr__cmd_push(k->c, &d);
 	if (!err)
-		atomic_fetch_add_explicit(&k->sent, len, memory_order_relaxed);
+		atomic_fetch_add_explicit(&k->sent, msgr__pool_cost(k->c, len), memory_order_relaxed);
 	return err;
 }
 

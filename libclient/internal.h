@@ -88,4 +88,11 @@ void msgr__wake_daemon(msgr_client *c, _Atomic uint32_t *flag);
 int msgr__daemon_gone(msgr_client *c); /* checks the socket; sets daemon_lost */
 void msgr__backoff(unsigned *us);
 
+/* Pool bytes a message of len takes: whole chunks, at least one. The
+ * window counts these, so tiny messages cannot slip past it. */
+static inline uint64_t msgr__pool_cost(const msgr_client *c, size_t len)
+{
+	return (uint64_t)(len ? ((len - 1) >> c->params.chunk_shift) + 1 : 1) << c->params.chunk_shift;
+}
+
 #endif

@@ -18,7 +18,7 @@
 #include "segment.h"
 
 #define MSGR__ATTACH_MAGIC 0x4d534741u /* "AGSM" */
-#define MSGR__ATTACH_VERSION 1
+#define MSGR__ATTACH_VERSION 2 /* 2: channel_window in the reply */
 
 struct msgr__attach_req {
 	uint32_t magic;     /* MSGR__ATTACH_MAGIC */

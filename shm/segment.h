@@ -43,6 +43,10 @@
  * reading events; the daemon picks those of accepted ones (from the split
  * up, sent in ACCEPTED). */
 #define MSGR__CREDIT_SPLIT 32768
+/* Set in a connection's counter once its channel is gone (reset, connect
+ * failed), so a sender blocked on the window learns it without reading
+ * events. The rest of the word counts pool bytes (whole chunks). */
+#define MSGR__CREDIT_RESET (1ULL << 63)
 #define MSGR__CREDIT_NONE UINT32_MAX
 
 /* Parameters both sides agree on at attach time. */

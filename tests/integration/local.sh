@@ -11,6 +11,7 @@ t_local_modes() {
 	"$T" detach-flush
 	"$T" unpin
 	"$T" window
+	"$T" window-edges
 	"$T" errors
 	"$BIN/msgrctl" status | grep -q 'msgs_local'
 	kill -0 "$D_PID"

@@ -13,6 +13,8 @@
  *   msgr-itest detach-flush        sends accepted before a detach all arrive
  *   msgr-itest unpin               queued messages outlive their sender's segment
  *   msgr-itest window              a slow receiver stalls only its own connection
+ *   msgr-itest window-edges        tiny messages count whole chunks; a blocked
+ *                                  sender wakes when its peer goes
  *   msgr-itest server ENTITY N     wait for N messages then a RESET, print "ok"
  *                                  (N < 0: a sink that never stops)
  *   msgr-itest hold ENTITY PEER    connect, send, print "ready", sleep forever
@@ -526,6 +528,59 @@ static int sc_window(void)
 	return 0;
 }
 
+/* Tiny messages count as the chunks they take, so they cannot slip past
+ * the window; and a sender blocked on a window wakes with ECONNRESET when
+ * the receiver goes, without reading events. */
+struct wr {
+	msgr_conn *conn;
+	int err, n;
+};
+
+static void *window_blocked_sender(void *arg)
+{
+	struct wr *w = arg;
+	static unsigned char buf[65536];
+
+	while (!(w->err = msgr_send(w->conn, 1, buf, sizeof(buf))))
+		w->n++;
+	return NULL;
+}
+
+static int sc_window_edges(void)
+{
+	struct msgr_attach_opts bo = { .pool_size = 16 << 20, .send_blocking = 1 };
+	msgr_client *ca = attach("client.we", 16 << 20), *slow = attach("osd.we", 64 << 10), *cb;
+	struct wr w = { 0 };
+	struct timespec ts;
+	msgr_conn *k;
+	int n = 0, err;
+
+	CHECK(!msgr_connect(ca, msgr_addr(slow), MSGR_LOSSY, &k), "connect");
+	while ((err = msgr_send(k, 1, "x", 1)) == 0)
+		CHECK(++n < 16384, "1-byte messages were not held by the window");
+	CHECK(err == -EAGAIN, "send: %s", msgr_strerror(err));
+	/* 4 MiB of 1 KiB chunks waiting, plus the slow peer's 64 chunks */
+	CHECK(n >= 4096 && n <= 4096 + 64 + 16, "window closed after %d one-byte messages", n);
+	msgr_detach(ca);
+
+	err = msgr_attach("client.wb", &bo, &cb);
+	CHECK(!err, "attach: %s", msgr_strerror(err));
+	CHECK(!msgr_connect(cb, msgr_addr(slow), MSGR_LOSSY, &w.conn), "connect");
+	pthread_t th;
+	pthread_create(&th, NULL, window_blocked_sender, &w);
+	usleep(300000); /* let it fill the window and block */
+	msgr_detach(slow);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
+	CHECK(pthread_timedjoin_np(th, NULL, &ts) == 0,
+	      "a send blocked on the window did not notice its peer was gone");
+	CHECK(w.err == -ECONNRESET, "blocked send ended with %s", msgr_strerror(w.err));
+	CHECK(w.n >= 60, "only %d sends before blocking", w.n);
+	msgr_detach(cb);
+	printf("ok\n");
+	return 0;
+}
+
 static int sc_server(const char *entity, int n)
 {
 	msgr_client *c = attach(entity, 0);
@@ -733,6 +788,8 @@ int main(int argc, char **argv)
 		return sc_unpin();
 	if (!strcmp(scenario, "window"))
 		return sc_window();
+	if (!strcmp(scenario, "window-edges"))
+		return sc_window_edges();
 	if (!strcmp(scenario, "server") && argc == 4)
 		return sc_server(argv[2], atoi(argv[3]));
 	if (!strcmp(scenario, "hold") && argc == 4)
