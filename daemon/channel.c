@@ -51,8 +51,9 @@ void msgr__channel_connect(struct msgr__daemon *d, struct msgr__dconn *conn)
 	ch = calloc(1, sizeof(*ch));
 	acc = ch ? msgr__dconn_add(peer, id, conn->mode, c->addr, MSGR__CREDIT_NONE) : NULL;
 	if (!acc) {
+		/* out of memory, or the peer has no credit slot left */
 		free(ch);
-		post_simple(conn, MSGR__EV_CONNECT_FAILED, -ENOMEM);
+		post_simple(conn, MSGR__EV_CONNECT_FAILED, -ECONNREFUSED);
 		return;
 	}
 	acc->accepted = 1;
@@ -70,7 +71,9 @@ void msgr__channel_connect(struct msgr__daemon *d, struct msgr__dconn *conn)
 	e.ev.len = strlen(c->addr);
 	e.text = strdup(c->addr);
 	if (!e.text) {
+		/* the peer never hears of acc: forget it there, fail here */
 		msgr__channel_reset(ch, acc, -ENOMEM);
+		msgr__dconn_remove(peer, acc);
 		return;
 	}
 	msgr__dclient_post(peer, &e);

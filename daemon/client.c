@@ -62,19 +62,20 @@ struct msgr__dconn *msgr__dconn_find(struct msgr__dclient *c, uint32_t id)
 struct msgr__dconn *msgr__dconn_add(struct msgr__dclient *c, uint32_t id, uint16_t mode,
 				    const char *peer, uint32_t slot)
 {
-	struct msgr__dconn *k;
+	struct msgr__dconn *k = calloc(1, sizeof(*k));
 
+	if (!k)
+		return NULL;
 	if (slot == MSGR__CREDIT_NONE) {
 		if (c->nfree_slots)
 			slot = c->free_slots[--c->nfree_slots];
 		else if (c->next_slot < MSGR__CREDIT_SLOTS - MSGR__CREDIT_SPLIT)
 			slot = MSGR__CREDIT_SPLIT + c->next_slot++;
-		else
+		else {
+			free(k);
 			return NULL;
+		}
 	}
-	k = calloc(1, sizeof(*k));
-	if (!k)
-		return NULL;
 	k->credit_slot = slot;
 	if (slot < MSGR__CREDIT_SPLIT)
 		c->slot_used[slot / 64] |= 1ULL << (slot % 64);
@@ -90,7 +91,7 @@ struct msgr__dconn *msgr__dconn_add(struct msgr__dclient *c, uint32_t id, uint16
 	return k;
 }
 
-static void dconn_remove(struct msgr__dclient *c, struct msgr__dconn *k)
+void msgr__dconn_remove(struct msgr__dclient *c, struct msgr__dconn *k)
 {
 	struct msgr__dconn **pp = &c->conns[k->id % MSGR__CONN_BUCKETS];
 
@@ -294,7 +295,7 @@ void msgr__dclient_drop(struct msgr__dclient *c, int level, const char *fmt, ...
 			struct msgr__dconn *k = c->conns[b];
 			if (k->ch)
 				msgr__channel_reset(k->ch, k, -ECONNRESET);
-			dconn_remove(c, k);
+			msgr__dconn_remove(c, k);
 		}
 	while (c->qlen) {
 		outbox_discard(&c->q[c->qhead]);
@@ -629,7 +630,7 @@ static void handle_close(struct msgr__dclient *c, const struct msgr__desc *cmd)
 	}
 	if (k->ch)
 		msgr__channel_reset(k->ch, k, -ECONNRESET);
-	dconn_remove(c, k);
+	msgr__dconn_remove(c, k);
 	/* after every event already queued for this id, so the library knows
 	 * when it can forget the handle */
 	msgr__dclient_post(c, &e);

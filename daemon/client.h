@@ -144,6 +144,9 @@ int msgr__dclient_pending(struct msgr__dclient *c);
 /* Queue an event for the client, posting it at once if nothing is ahead. */
 int msgr__dclient_post(struct msgr__dclient *c, const struct msgr__outbox_ent *e);
 
+/* Forget a connection id (its channel must already be gone). */
+void msgr__dconn_remove(struct msgr__dclient *c, struct msgr__dconn *k);
+
 /* The connection's channel is gone: tell a sender waiting on its window. */
 void msgr__dconn_credit_reset(struct msgr__dconn *k);
 
