@@ -67,7 +67,7 @@ UNIT_BIN   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 ITEST_SRC  := $(wildcard tests/integration/*.c)
 ITEST_BIN  := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
 
-.PHONY: all deps check check-unit check-integration check-asan check-tsan check-fuzz fuzz-long demo bench \
+.PHONY: all deps check check-unit check-integration check-asan check-tsan check-fuzz fuzz-long soak demo bench \
         clean install
 DEMO       := $(BUILD)/bin/msgr-demo
 EXAMPLE    := $(BUILD)/bin/msgr-hello
@@ -191,6 +191,10 @@ check-fuzz: $(FUZZ_BIN)
 	$(Q)$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus \
 		2>$(BUILD)/fuzz/log || { tail -50 $(BUILD)/fuzz/log; exit 1; }
 	@grep -E 'stat::number_of_executed_units|stat::peak_rss' $(BUILD)/fuzz/log
+
+# Long runs that do not belong in make check.
+soak: $(MSGRD) $(MSGRCTL) $(ITEST_BIN)
+	@BUILD=$(abspath $(BUILD)) bash tests/soak.sh
 
 fuzz-long:
 	$(Q)$(MAKE) --no-print-directory check-fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-1800}
