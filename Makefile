@@ -80,6 +80,8 @@ deps:
 	for d in $(DEPS_PC); do $(PKG_CONFIG) --exists $${d%%:*} 2>/dev/null || missing="$$missing $${d#*:}"; done; \
 	for d in $(DEPS_BIN); do command -v $${d%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${d%%:*} ] || missing="$$missing $${d#*:}"; done; \
 	command -v $(PKG_CONFIG) >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || \
+		missing="$$missing libclang-rt-14-dev"; \
 	if [ -n "$$missing" ]; then \
 		echo "deps: installing$$missing"; \
 		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
