@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <grp.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -89,9 +90,11 @@ static char *request(const char *path, struct json_object *req)
 	strcpy(sa.sun_path, path);
 	text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    write(fd, text, strlen(text) + 1) != (ssize_t)(strlen(text) + 1))
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
 		goto out;
+	/* A daemon that refuses us answers at once and closes, so the write
+	 * may fail with EPIPE while its reply waits to be read: read anyway. */
+	(void)!write(fd, text, strlen(text) + 1);
 	err = xread(fd, &be, 4);
 	if (err) {
 		errno = -err;
@@ -304,6 +307,7 @@ int main(int argc, char **argv)
 
 	if (!path || !*path)
 		path = DEFAULT_CTL;
+	signal(SIGPIPE, SIG_IGN); /* EPIPE is handled where it happens */
 	while ((c = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': path = optarg; break;
