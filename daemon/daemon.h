@@ -40,7 +40,6 @@ struct msgr__daemon {
 	uint32_t nclients;          /* entries in clients */
 	uint32_t next_client_id;    /* for msgrctl's client ids */
 	uv_idle_t spin;             /* active while busy-polling client rings */
-	int spinning;               /* spin is started */
 	uint64_t last_work_ns;      /* when a poll pass last found work */
 	uv_timer_t heartbeat;       /* writes daemon_heartbeat_ns into segments */
 	uv_signal_t sigs[3];        /* SIGINT, SIGTERM, SIGHUP */

@@ -65,7 +65,6 @@ static void pass(struct msgr__daemon *d)
 			return;
 		}
 	uv_idle_stop(&d->spin);
-	d->spinning = 0;
 }
 
 static void on_spin(uv_idle_t *h)
@@ -75,8 +74,8 @@ static void on_spin(uv_idle_t *h)
 
 void msgr__daemon_schedule(struct msgr__daemon *d)
 {
-	if (!d->spinning) {
-		d->spinning = 1;
+	/* the idle handle being active is what "spinning" means */
+	if (!uv_is_active((uv_handle_t *)&d->spin)) {
 		d->last_work_ns = msgr__now_ns();
 		uv_idle_start(&d->spin, on_spin);
 	}
@@ -84,10 +83,7 @@ void msgr__daemon_schedule(struct msgr__daemon *d)
 
 void msgr__daemon_kick(struct msgr__daemon *d)
 {
-	if (!d->spinning) {
-		d->spinning = 1;
-		uv_idle_start(&d->spin, on_spin);
-	}
+	msgr__daemon_schedule(d);
 	d->last_work_ns = msgr__now_ns();
 	pass(d);
 }
