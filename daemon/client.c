@@ -370,11 +370,18 @@ void msgr__dclient_tx_done(struct msgr__dclient *c, uint64_t off)
 		msgr__dclient_doom(c, "txdone ring full: the client corrupted it");
 }
 
+/* Our copy of a connection's counter goes to the segment; the daemon never
+ * reads the shared word back. */
+static void credit_publish(struct msgr__dconn *k)
+{
+	/* release: pairs with the acquire in libmsgr's window check */
+	atomic_store_explicit(&k->client->credits[k->credit_slot], k->credit, memory_order_release);
+}
+
 void msgr__dconn_credit_reset(struct msgr__dconn *k)
 {
 	k->credit |= MSGR__CREDIT_RESET;
-	/* release: pairs with the acquire in libmsgr's window check */
-	atomic_store_explicit(&k->client->credits[k->credit_slot], k->credit, memory_order_release);
+	credit_publish(k);
 }
 
 void msgr__dclient_doom(struct msgr__dclient *c, const char *reason)
@@ -439,12 +446,9 @@ static int post_now(struct msgr__dclient *c, struct msgr__outbox_ent *e)
 		struct msgr__dconn *from = msgr__dconn_find(e->src, e->src_conn);
 		if (from && !e->src->dropped) {
 			/* whole chunks, as the message took them in the pool */
-			from->credit += (ev.len ? ((ev.len - 1) >> e->src->params.chunk_shift) + 1 : 1)
+			from->credit += msgr__pool_chunks(ev.len, e->src->params.chunk_shift)
 					<< e->src->params.chunk_shift;
-			/* release: pairs with the acquire in libmsgr's
-			 * window check */
-			atomic_store_explicit(&e->src->credits[from->credit_slot], from->credit,
-					      memory_order_release);
+			credit_publish(from);
 		}
 		msgr__dclient_tx_done(e->src, e->src_off);
 		msgr__dclient_unref(e->src);

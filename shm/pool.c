@@ -85,7 +85,7 @@ static int64_t find_run(const struct msgr__pool *p, uint32_t from, uint32_t end,
 
 int msgr__pool_alloc(struct msgr__pool *p, size_t len, uint64_t *off)
 {
-	size_t want = len ? ((len - 1) >> p->chunk_shift) + 1 : 1; /* no overflow near SIZE_MAX */
+	uint64_t want = msgr__pool_chunks(len, p->chunk_shift);
 	int64_t at;
 
 	if (want > p->nchunks)

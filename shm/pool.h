@@ -31,6 +31,14 @@ struct msgr__pool {
 	uint32_t live;       /* allocations in use */
 };
 
+/* Chunks a payload of len bytes takes: at least one, even for 0 bytes. The
+ * allocator, and the flow-control window on both sides, count with this,
+ * so they always agree. */
+static inline uint64_t msgr__pool_chunks(uint64_t len, uint32_t chunk_shift)
+{
+	return len ? ((len - 1) >> chunk_shift) + 1 : 1; /* no overflow near the top */
+}
+
 int msgr__pool_init(struct msgr__pool *p, uint32_t nchunks, uint32_t chunk_shift);
 void msgr__pool_destroy(struct msgr__pool *p);
 
