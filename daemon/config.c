@@ -260,20 +260,3 @@ int msgr__conf_find(const char *name)
 	}
 	return -ENOENT;
 }
-
-size_t msgr__conf_dump(const struct msgr__conf *c, char *buf, size_t len)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < NKEYS && n < len; i++) {
-		char name[160], val[256];
-		int w;
-		msgr__conf_key_name(i, name, sizeof(name));
-		msgr__conf_key_value(c, i, val, sizeof(val));
-		w = snprintf(buf + n, len - n, "%s = %s\n", name, val);
-		if (w < 0)
-			break;
-		n += (size_t)w;
-	}
-	return n < len ? n : len;
-}

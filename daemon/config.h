@@ -46,9 +46,6 @@ int msgr__conf_load(struct msgr__conf *c, const char *path, char *err, size_t er
 /* Rules between keys, checked once all are set: 0 or -EINVAL and err. */
 int msgr__conf_check(const struct msgr__conf *c, char *err, size_t errlen);
 
-/* Print every key as "section.key = value" lines into buf. */
-size_t msgr__conf_dump(const struct msgr__conf *c, char *buf, size_t len);
-
 /* The key table, by index, for reload, `config get` and `config set`. */
 size_t msgr__conf_nkeys(void);
 void msgr__conf_key_name(size_t i, char *buf, size_t len);      /* "section.key" */

@@ -174,15 +174,12 @@ static struct json_object *cmd_conns(struct msgr__daemon *d, struct json_object 
 static struct json_object *cmd_config_show(struct msgr__daemon *d, struct json_object *req, char **text)
 {
 	struct json_object *o = json_object_new_object();
-	char buf[4096], *line, *save = NULL;
 
-	msgr__conf_dump(&d->conf, buf, sizeof(buf));
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *eq = strstr(line, " = ");
-		if (!eq)
-			continue;
-		*eq = 0;
-		json_object_object_add(o, line, json_object_new_string(eq + 3));
+	for (size_t i = 0; i < msgr__conf_nkeys(); i++) {
+		char name[160], val[256];
+		msgr__conf_key_name(i, name, sizeof(name));
+		msgr__conf_key_value(&d->conf, i, val, sizeof(val));
+		json_object_object_add(o, name, json_object_new_string(val));
 	}
 	return o;
 }
