@@ -72,7 +72,7 @@ int msgr__tx_alloc(msgr_client *c, size_t len, uint64_t *off)
 	unsigned us = 20;
 	int err;
 
-	if (len > c->pool_bytes)
+	if (len > c->max_message)
 		return -EMSGSIZE;
 	for (;;) {
 		if (atomic_load_explicit(&c->daemon_lost, memory_order_relaxed))
@@ -223,9 +223,8 @@ int msgr_attach(const char *entity, const struct msgr_attach_opts *opts, msgr_cl
 		goto fail;
 	c->hdr = c->base;
 	c->params = rep.params;
-	c->pool_bytes = (uint64_t)rep.params.pool_chunks << rep.params.chunk_shift;
-	if (rep.max_message < c->pool_bytes)
-		c->pool_bytes = rep.max_message; /* the largest message we may send */
+	c->pool_size = (uint64_t)rep.params.pool_chunks << rep.params.chunk_shift;
+	c->max_message = rep.max_message < c->pool_size ? rep.max_message : c->pool_size;
 	{
 		unsigned char *b = c->base;
 		msgr__ring_open(&c->cmd, b + lo.cmd, rep.params.cmd_slots, sizeof(struct msgr__desc));
@@ -328,8 +327,7 @@ static int translate(msgr_client *c, const struct msgr__desc *d, struct msgr_eve
 	struct msgr_conn *k;
 	int has_buf = d->op == MSGR__EV_MESSAGE || d->op == MSGR__EV_ACCEPTED;
 
-	if (has_buf && (d->off >= ((uint64_t)c->params.pool_chunks << c->params.chunk_shift) ||
-			d->len > ((uint64_t)c->params.pool_chunks << c->params.chunk_shift) - d->off))
+	if (has_buf && (d->off >= c->pool_size || d->len > c->pool_size - d->off))
 		return 0; /* cannot happen with a sane daemon; drop it */
 	pthread_mutex_lock(&c->lock);
 	k = msgr__conn_lookup(c, d->conn);
@@ -497,7 +495,7 @@ int msgr_buf_free(msgr_client *c, void *buf)
 	unsigned char *p = buf;
 	int err;
 
-	if (!c || !p || p < c->txpool || p >= c->txpool + ((uint64_t)c->params.pool_chunks << c->params.chunk_shift))
+	if (!c || !p || p < c->txpool || p >= c->txpool + c->pool_size)
 		return -EINVAL;
 	uint64_t off = (uint64_t)(p - c->txpool), ch = off >> c->params.chunk_shift;
 

@@ -265,9 +265,9 @@ int msgr_send_buf(msgr_conn *k, uint32_t msg_type, void *buf, size_t len)
 	if (err)
 		return err;
 	c = k->c;
-	if (p < c->txpool || p >= c->txpool + ((uint64_t)c->params.pool_chunks << c->params.chunk_shift))
+	if (p < c->txpool || p >= c->txpool + c->pool_size)
 		return -EINVAL;
-	if (len > c->pool_bytes)
+	if (len > c->max_message)
 		return -EMSGSIZE;
 	err = window_wait(k, len);
 	if (err)

@@ -50,7 +50,8 @@ struct msgr_client {
 	struct msgr__ring txdone;  /* _sc: popped under lock */
 	struct msgr__ring rxfree;  /* _mp: event thread and msgr_event_release */
 	unsigned char *txpool, *rxpool;
-	uint64_t pool_bytes;
+	uint64_t pool_size;        /* bytes in each pool (TX and RX) */
+	uint64_t max_message;      /* largest payload we may send: min(pool, daemon's) */
 	unsigned poll_us;
 	int send_blocking;
 	uint64_t window;           /* flow-control window per connection (bytes) */
