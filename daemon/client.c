@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "channel.h"
+#include "common/bits.h"
 #include "common/log.h"
 #include "daemon.h"
 #include "msgr.h"
@@ -78,7 +79,7 @@ struct msgr__dconn *msgr__dconn_add(struct msgr__dclient *c, uint32_t id, uint16
 	}
 	k->credit_slot = slot;
 	if (slot < MSGR__CREDIT_SPLIT)
-		c->slot_used[slot / 64] |= 1ULL << (slot % 64);
+		msgr__bit_set(c->slot_used, slot);
 	atomic_store_explicit(&c->credits[k->credit_slot], 0, memory_order_relaxed);
 	k->id = id;
 	k->mode = mode;
@@ -103,7 +104,7 @@ void msgr__dconn_remove(struct msgr__dclient *c, struct msgr__dconn *k)
 	 * starts from nothing */
 	atomic_store_explicit(&c->credits[k->credit_slot], 0, memory_order_relaxed);
 	if (k->credit_slot < MSGR__CREDIT_SPLIT) {
-		c->slot_used[k->credit_slot / 64] &= ~(1ULL << (k->credit_slot % 64));
+		msgr__bit_clear(c->slot_used, k->credit_slot);
 		free(k);
 		return;
 	}
@@ -350,9 +351,9 @@ static int tx_claim(struct msgr__dclient *c, uint64_t off, uint64_t len)
 	if (off & (((uint64_t)1 << c->params.chunk_shift) - 1) || off >= c->pool_bytes ||
 	    len > c->pool_bytes - off)
 		return -EFAULT;
-	if (c->tx_held[chunk / 64] & (1ULL << (chunk % 64)))
+	if (msgr__bit_test(c->tx_held, chunk))
 		return -EBUSY;
-	c->tx_held[chunk / 64] |= 1ULL << (chunk % 64);
+	msgr__bit_set(c->tx_held, chunk);
 	return 0;
 }
 
@@ -361,7 +362,7 @@ void msgr__dclient_tx_done(struct msgr__dclient *c, uint64_t off)
 	uint64_t chunk = off >> c->params.chunk_shift;
 	struct msgr__free_desc f = { .off = off };
 
-	c->tx_held[chunk / 64] &= ~(1ULL << (chunk % 64));
+	msgr__bit_clear(c->tx_held, chunk);
 	if (c->dropped)
 		return;
 	/* The ring has a slot per pool chunk and we hold each allocation once,
@@ -558,7 +559,7 @@ static void handle_connect(struct msgr__dclient *c, const struct msgr__desc *cmd
 		return;
 	}
 	if (cmd->msg_type >= MSGR__CREDIT_SPLIT ||
-	    (c->slot_used[cmd->msg_type / 64] & (1ULL << (cmd->msg_type % 64)))) {
+	    msgr__bit_test(c->slot_used, cmd->msg_type)) {
 		msgr__dclient_drop(c, MSGR__LOG_WARN, "CONNECT with bad or busy credit slot %u",
 				   cmd->msg_type);
 		return;

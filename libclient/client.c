@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/bits.h"
 #include "internal.h"
 #include "shm/attach.h"
 #include "shm/wake.h"
@@ -46,7 +47,7 @@ static void drain_txdone(msgr_client *c)
 	while (msgr__ring_pop_sc(&c->txdone, &f) == 0) {
 		uint64_t ch = f.off >> c->params.chunk_shift;
 		if (msgr__pool_free(&c->txp, f.off) == 0) /* the daemon is trusted here */
-			c->tx_sent[ch / 64] &= ~(1ULL << (ch % 64));
+			msgr__bit_clear(c->tx_sent, ch);
 	}
 }
 
@@ -500,7 +501,7 @@ int msgr_buf_free(msgr_client *c, void *buf)
 	uint64_t off = (uint64_t)(p - c->txpool), ch = off >> c->params.chunk_shift;
 
 	pthread_mutex_lock(&c->lock);
-	if (c->tx_sent[ch / 64] & (1ULL << (ch % 64)))
+	if (msgr__bit_test(c->tx_sent, ch))
 		err = -EBUSY; /* sent: the daemon gives it back, not the caller */
 	else
 		err = msgr__pool_free(&c->txp, off);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/bits.h"
 #include "internal.h"
 #include "shm/wake.h"
 
@@ -42,7 +43,7 @@ void msgr__conn_forget(msgr_client *c, struct msgr_conn *k)
 	uint32_t slot = atomic_load(&k->credit_slot);
 
 	if (slot < MSGR__CREDIT_SPLIT)
-		c->slots[slot / 64] &= ~(1ULL << (slot % 64));
+		msgr__bit_clear(c->slots, slot);
 	struct msgr_conn **pp = &c->conns[k->id % CONN_BUCKETS];
 
 	while (*pp && *pp != k)
@@ -117,7 +118,7 @@ int msgr_connect(msgr_client *c, const char *peer, enum msgr_mode mode, msgr_con
 	slot = free_slot(c);
 	k = slot < MSGR__CREDIT_SPLIT ? msgr__conn_new(c, c->next_id, mode, peer, CONN_CONNECTING) : NULL;
 	if (k) {
-		c->slots[slot / 64] |= 1ULL << (slot % 64);
+		msgr__bit_set(c->slots, slot);
 		atomic_store(&k->credit_slot, slot);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -278,17 +279,17 @@ int msgr_send_buf(msgr_conn *k, uint32_t msg_type, void *buf, size_t len)
 	have = (off & ((1u << c->params.chunk_shift) - 1)) ? 0 : msgr__pool_alloc_size(&c->txp, off);
 	/* not ours, too short, or already sent: refuse here, because the
 	 * daemon would take it as a protocol violation and drop the client */
-	if (!have || len > have || (c->tx_sent[ch / 64] & (1ULL << (ch % 64))))
+	if (!have || len > have || msgr__bit_test(c->tx_sent, ch))
 		err = -EINVAL;
 	else
-		c->tx_sent[ch / 64] |= 1ULL << (ch % 64);
+		msgr__bit_set(c->tx_sent, ch);
 	pthread_mutex_unlock(&c->lock);
 	if (err)
 		return err;
 	err = post_send(k, msg_type, off, len);
 	if (err) {
 		pthread_mutex_lock(&c->lock);
-		c->tx_sent[ch / 64] &= ~(1ULL << (ch % 64)); /* still the caller's */
+		msgr__bit_clear(c->tx_sent, ch); /* still the caller's */
 		pthread_mutex_unlock(&c->lock);
 	}
 	return err;

@@ -3,10 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-static inline int bit_get(const uint64_t *b, uint32_t i)
-{
-	return (b[i >> 6] >> (i & 63)) & 1;
-}
+#include "common/bits.h"
 
 static void bits_set(uint64_t *b, uint32_t from, uint32_t n, int v)
 {
@@ -17,9 +14,9 @@ static void bits_set(uint64_t *b, uint32_t from, uint32_t n, int v)
 			continue;
 		}
 		if (v)
-			b[i >> 6] |= 1ULL << (i & 63);
+			msgr__bit_set(b, i);
 		else
-			b[i >> 6] &= ~(1ULL << (i & 63));
+			msgr__bit_clear(b, i);
 		i++;
 	}
 }
@@ -72,7 +69,7 @@ static int64_t find_run(const struct msgr__pool *p, uint32_t from, uint32_t end,
 				return start;
 			continue;
 		}
-		if (bit_get(p->bits, i)) {
+		if (msgr__bit_test(p->bits, i)) {
 			run = 0;
 			start = i + 1;
 		} else if (++run >= n) {
