@@ -17,6 +17,8 @@ t_demo() {
 	root=$(cd "$(dirname "$BASH_SOURCE")/../.." && pwd)
 	local b=$RUN/demo-build; mkdir -p "$b/bin"
 	ln -s "$BIN"/* "$b/bin/"
+	# a copy: the checkout itself may sit in a directory nobody cannot read
+	cp "$root/examples/demo.sh" "$b/demo.sh"
 	# make demo must work for a user who is not root: run it as nobody
 	# when we can, with its runtime directory in a tree nobody owns
 	local as=()
@@ -25,7 +27,7 @@ t_demo() {
 		chown -R 65534:65534 "$b"
 		as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 	fi
-	"${as[@]}" bash "$root/examples/demo.sh" "$b" >"$RUN/demo.out" 2>&1 || { cat "$RUN/demo.out"; return 1; }
+	"${as[@]}" bash "$b/demo.sh" "$b" >"$RUN/demo.out" 2>&1 || { cat "$RUN/demo.out"; return 1; }
 	if [ ${#as[@]} != 0 ]; then
 		[ "$(stat -c %u "$b/demo/msgrd.log")" = 65534 ] # it really ran as nobody
 	fi
