@@ -16,8 +16,10 @@ t_demo() {
 	local root
 	root=$(cd "$(dirname "$BASH_SOURCE")/../.." && pwd)
 	local b=$RUN/demo-build; mkdir -p "$b/bin"
-	ln -s "$BIN"/* "$b/bin/"
-	# a copy: the checkout itself may sit in a directory nobody cannot read
+	# copies, not links: the checkout may sit in a directory that the user
+	# nobody cannot enter (a mktemp -d clone); the rpath is $ORIGIN/../lib
+	cp -a "$BIN/msgrd" "$BIN/msgrctl" "$BIN/msgr-demo" "$b/bin/"
+	cp -a "$BIN/../lib" "$b/lib"
 	cp "$root/examples/demo.sh" "$b/demo.sh"
 	# make demo must work for a user who is not root: run it as nobody
 	# when we can, with its runtime directory in a tree nobody owns
