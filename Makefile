@@ -22,8 +22,10 @@ SOVERSION := 0
 LIBVERSION := 0.1.0
 
 # Debian packages we need, by the pkg-config module each provides.
-DEPS_PC   := libuv:libuv1-dev check:check inih:libinih-dev libsystemd:libsystemd-dev json-c:libjson-c-dev
-DEPS_BIN  := clang:clang python3:python3 ss:iproute2 mandoc:mandoc systemd-analyze:systemd ceph:ceph-common
+DEPS_PC   := libuv:libuv1-dev check:check inih:libinih-dev libsystemd:libsystemd-dev json-c:libjson-c-dev \
+             libcrypto:libssl-dev
+DEPS_BIN  := clang:clang python3:python3 ss:iproute2 mandoc:mandoc systemd-analyze:systemd ceph:ceph-common \
+             iptables:iptables
 
 # CFLAGS/LDFLAGS are the user's (and the sanitizer builds'); the flags the
 # code needs live in MSGR_CFLAGS/MSGR_LDFLAGS so a command-line CFLAGS=
@@ -48,8 +50,11 @@ PC_LIBS   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 SHM_SRC    := shm/ring.c shm/pool.c shm/segment.c
 COMMON_SRC := common/log.c common/addr.c common/crc32c.c
 LIB_SRC    := libclient/client.c libclient/conn.c libclient/strerror.c $(SHM_SRC) common/addr.c
-DAEMON_SRC := daemon/main.c daemon/config.c daemon/client.c daemon/channel.c \
-              daemon/attach.c daemon/ctl.c $(SHM_SRC) $(COMMON_SRC)
+NET_SRC    := transports/tcp.c daemon/frame.c daemon/auth.c daemon/session.c
+# Everything of msgrd but main(): the fuzzers link it with a fake transport.
+CORE_SRC   := daemon/config.c daemon/client.c daemon/channel.c daemon/attach.c daemon/ctl.c \
+              $(NET_SRC) $(SHM_SRC) $(COMMON_SRC)
+DAEMON_SRC := daemon/main.c $(CORE_SRC)
 CTL_SRC    := ctl/msgrctl.c
 BENCH_SRC  := bench/msgr-bench.c
 
@@ -92,8 +97,8 @@ $(BUILD)/.deps-ok: Makefile
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)mkdir -p $(@D) && touch $@
 
-DEP_CFLAGS = $(call PC_CFLAGS,libuv inih libsystemd json-c)
-DEP_LIBS   = $(call PC_LIBS,libuv inih libsystemd json-c)
+DEP_CFLAGS = $(call PC_CFLAGS,libuv inih libsystemd json-c libcrypto)
+DEP_LIBS   = $(call PC_LIBS,libuv inih libsystemd json-c libcrypto)
 
 $(BUILD)/obj/%.o: %.c | $(BUILD)/.deps-ok
 	@mkdir -p $(@D)
@@ -133,9 +138,9 @@ $(BENCH): $(call obj,$(BENCH_SRC)) $(LIBMSGR_SO)
 $(BENCH): $(call obj,$(SHM_SRC))
 
 # Unit tests link the internal objects they test directly.
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(SHM_SRC) $(COMMON_SRC) daemon/config.c daemon/frame.c)
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(SHM_SRC) $(COMMON_SRC) daemon/config.c daemon/frame.c daemon/auth.c transports/tcp.c)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(call PC_LIBS,check inih libuv)
+	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(call PC_LIBS,check inih libuv libcrypto)
 
 # Integration test programs link libmsgr like an application would.
 $(ITEST_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(LIBMSGR_SO)

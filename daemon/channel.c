@@ -3,10 +3,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "client.h"
 #include "common/log.h"
 #include "daemon.h"
+#include "frame.h"
+#include "msgr.h"
+#include "session.h"
 
 static void post_simple(struct msgr__dconn *k, uint16_t op, int error)
 {
@@ -15,6 +19,376 @@ static void post_simple(struct msgr__dconn *k, uint16_t op, int error)
 	if (op == MSGR__EV_CONNECT_FAILED || op == MSGR__EV_RESET)
 		msgr__dconn_credit_reset(k);
 	msgr__dclient_post(k->client, &e);
+}
+
+/* A free id for a connection the daemon opens in client c (top bit set);
+ * the space is 2^31, so this ends fast. */
+static uint32_t accept_id(struct msgr__dclient *c)
+{
+	uint32_t id;
+
+	do {
+		id = MSGR__CONN_DAEMON_BIT | (c->next_accept_id++ & ~MSGR__CONN_DAEMON_BIT);
+	} while (id == MSGR__CONN_DAEMON_BIT || msgr__dconn_find(c, id));
+	return id;
+}
+
+/* ---- remote channels ---- */
+
+static void put_le(uint8_t *p, uint64_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int bytes)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < bytes; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/* A negative errno from the wire, or fallback if it is not one. */
+static int wire_errno(const uint8_t *p, uint32_t len, int fallback)
+{
+	int32_t e;
+
+	if (len < 4)
+		return fallback;
+	e = (int32_t)get_le(p, 4);
+	return e < 0 && e > -4096 ? e : fallback;
+}
+
+static void remote_send(struct msgr__channel *ch, uint8_t type, uint64_t seq, const void *p,
+			size_t len)
+{
+	struct iovec iov = { (void *)p, len };
+
+	msgr__session_send(ch->sess, type, ch->wire_id, seq, ch->delivered, &iov, len ? 1 : 0);
+	ch->ack_sent = ch->delivered;
+}
+
+static void remote_send_err(struct msgr__channel *ch, uint8_t type, int err, const char *why)
+{
+	uint8_t buf[4 + 2 + 200];
+	size_t n = why ? strnlen(why, 200) : 0;
+
+	put_le(buf, (uint32_t)err, 4);
+	if (type == MSGR__F_OPEN_FAIL) {
+		put_le(buf + 4, n, 2);
+		memcpy(buf + 6, why, n);
+		n += 2;
+	} else {
+		n = 0;
+	}
+	remote_send(ch, type, 0, buf, 4 + n);
+}
+
+/* Forget a remote channel: our end's pointer, the session's table. */
+static void remote_free(struct msgr__channel *ch)
+{
+	if (ch->end[0])
+		ch->end[0]->ch = NULL;
+	msgr__session_chan_del(ch->sess, ch);
+	free(ch->unacked);
+	free(ch);
+}
+
+static void connect_remote(struct msgr__daemon *d, struct msgr__dconn *conn, const char *hostport,
+			   const char *entity)
+{
+	struct msgr__dclient *c = conn->client;
+	struct msgr__channel *ch = calloc(1, sizeof(*ch));
+	struct msgr__session *s = ch ? msgr__session_get(d, hostport) : NULL;
+	uint8_t buf[1 + 8 + 2 + MSGR__ENTITY_MAX + 2 + MSGR__ENTITY_MAX], *p = buf;
+
+	if (!s) {
+		free(ch);
+		post_simple(conn, MSGR__EV_CONNECT_FAILED, -ENOMEM);
+		return;
+	}
+	ch->mode = conn->mode;
+	ch->created_ns = conn->created_ns;
+	ch->sess = s;
+	ch->wire_id = msgr__session_chan_id(s);
+	ch->opener = 1;
+	ch->end[0] = conn;
+	conn->ch = ch;
+	msgr__session_chan_add(s, ch);
+	*p++ = (uint8_t)conn->mode;
+	put_le(p, c->nonce, 8);
+	p += 8;
+	put_le(p, strlen(c->entity), 2);
+	memcpy(p + 2, c->entity, strlen(c->entity));
+	p += 2 + strlen(c->entity);
+	put_le(p, strlen(entity), 2);
+	memcpy(p + 2, entity, strlen(entity));
+	p += 2 + strlen(entity);
+	remote_send(ch, MSGR__F_OPEN, 0, buf, (size_t)(p - buf));
+	msgr__debug("channel %s -> %s/%s: OPEN %u sent", c->addr, hostport, entity, ch->wire_id);
+}
+
+static void send_remote(struct msgr__channel *ch, struct msgr__dconn *from,
+			const struct msgr__desc *desc)
+{
+	struct msgr__dclient *c = from->client;
+	struct msgr__session *s = ch->sess;
+	uint8_t type[4];
+	struct iovec iov[2] = { { type, 4 }, { c->txpool + desc->off, desc->len } };
+	uint32_t peer_max = msgr__session_peer_max(s);
+
+	if (peer_max && desc->len > peer_max) {
+		/* the peer would take it as a broken link: fail the channel */
+		msgr__dclient_tx_done(c, desc->off);
+		msgr__channel_reset(ch, NULL, -EMSGSIZE);
+		return;
+	}
+	if (ch->ua_len == ch->ua_cap) {
+		uint32_t ncap = ch->ua_cap ? ch->ua_cap * 2 : 16;
+		struct msgr__unacked *n = malloc(ncap * sizeof(*n));
+		if (!n) {
+			msgr__dclient_tx_done(c, desc->off);
+			msgr__channel_reset(ch, NULL, -ENOMEM);
+			return;
+		}
+		for (uint32_t i = 0; i < ch->ua_len; i++)
+			n[i] = ch->unacked[(ch->ua_head + i) % ch->ua_cap];
+		free(ch->unacked);
+		ch->unacked = n;
+		ch->ua_cap = ncap;
+		ch->ua_head = 0;
+	}
+	put_le(type, desc->msg_type, 4);
+	msgr__session_send(s, MSGR__F_MSG, ch->wire_id, ++ch->out_seq, ch->delivered, iov, 2);
+	ch->ack_sent = ch->delivered;
+	ch->unacked[(ch->ua_head + ch->ua_len++) % ch->ua_cap] = (struct msgr__unacked){
+		ch->out_seq, msgr__pool_chunks(desc->len, c->params.chunk_shift) << c->params.chunk_shift
+	};
+	/* the frame holds a copy: the application may reuse its buffer */
+	msgr__dclient_tx_done(c, desc->off);
+	c->d->stats.msgs_net_out++;
+	c->d->stats.bytes_net_out += desc->len;
+}
+
+/* The peer has everything up to ack in its application's ring: give the
+ * sender its window back. */
+static void ack_in(struct msgr__channel *ch, uint64_t ack)
+{
+	uint64_t bytes = 0;
+
+	if (ack <= ch->peer_ack || ack > ch->out_seq)
+		return;
+	ch->peer_ack = ack;
+	while (ch->ua_len && ch->unacked[ch->ua_head].seq <= ack) {
+		bytes += ch->unacked[ch->ua_head].bytes;
+		ch->ua_head = (ch->ua_head + 1) % ch->ua_cap;
+		ch->ua_len--;
+	}
+	if (bytes && ch->end[0])
+		msgr__dconn_credit_add(ch->end[0], bytes);
+}
+
+void msgr__channel_delivered(struct msgr__dconn *k, uint64_t seq)
+{
+	struct msgr__channel *ch = k->ch;
+
+	if (!ch || !ch->sess || seq <= ch->delivered)
+		return;
+	ch->delivered = seq;
+	msgr__session_ack_later(ch->sess, ch->wire_id);
+}
+
+void msgr__channel_flush_ack(struct msgr__channel *ch)
+{
+	if (ch->delivered > ch->ack_sent)
+		remote_send(ch, MSGR__F_ACK, 0, NULL, 0);
+}
+
+static int on_open(struct msgr__session *s, const struct msgr__frame_hdr *h, const uint8_t *p)
+{
+	struct msgr__daemon *d = msgr__session_daemon(s);
+	char src[MSGR__ENTITY_MAX], dst[MSGR__ENTITY_MAX], addr[MSGR__ADDR_MAX];
+	uint32_t len = h->len, n;
+	uint16_t mode;
+	uint64_t nonce;
+	struct msgr__dclient *peer;
+	struct msgr__channel *ch;
+	struct msgr__dconn *acc;
+	struct msgr__outbox_ent e;
+	uint8_t ok[8];
+
+	if (len < 1 + 8 + 2)
+		return -EPROTO;
+	mode = p[0];
+	nonce = get_le(p + 1, 8);
+	p += 9;
+	len -= 9;
+	n = (uint32_t)get_le(p, 2);
+	if (n >= sizeof(src) || n + 2 + 2 > len)
+		return -EPROTO;
+	memcpy(src, p + 2, n);
+	src[n] = 0;
+	p += 2 + n;
+	len -= 2 + n;
+	n = (uint32_t)get_le(p, 2);
+	if (n >= sizeof(dst) || n + 2 != len)
+		return -EPROTO;
+	memcpy(dst, p + 2, n);
+	dst[n] = 0;
+	if (mode < MSGR_LOSSY || mode > MSGR_PEER || msgr__entity_check(src) ||
+	    msgr__entity_check(dst) || !msgr__session_chan_theirs(s, h->channel) ||
+	    msgr__session_chan_find(s, h->channel))
+		return -EPROTO;
+
+	ch = calloc(1, sizeof(*ch));
+	if (!ch)
+		return -ENOMEM;
+	ch->mode = mode;
+	ch->created_ns = msgr__now_ns();
+	ch->sess = s;
+	ch->wire_id = h->channel;
+	ch->open = 1;
+	ch->peer_nonce = nonce;
+	msgr__session_chan_add(s, ch);
+	peer = msgr__dclient_find(d, dst);
+	if (!peer || peer->nconns >= MSGR__MAX_CONNS) {
+		char why[MSGR__ENTITY_MAX + 64];
+		snprintf(why, sizeof(why), "%s is not attached here", dst);
+		msgr__debug("session %s: OPEN %u from %s for %s refused: not attached",
+			    msgr__session_peer(s), h->channel, src, dst);
+		remote_send_err(ch, MSGR__F_OPEN_FAIL, -ECONNREFUSED, why);
+		remote_free(ch);
+		return 0;
+	}
+	snprintf(addr, sizeof(addr), "%s/%s", msgr__session_peer(s), src);
+	acc = msgr__dconn_add(peer, accept_id(peer), mode, addr, MSGR__CREDIT_NONE);
+	memset(&e, 0, sizeof(e));
+	e.text = acc ? strdup(addr) : NULL;
+	if (!e.text) {
+		if (acc)
+			msgr__dconn_remove(peer, acc);
+		remote_send_err(ch, MSGR__F_OPEN_FAIL, -ENOMEM, "out of memory");
+		remote_free(ch);
+		return 0;
+	}
+	acc->accepted = 1;
+	acc->ch = ch;
+	ch->end[0] = acc;
+	e.ev.op = MSGR__EV_ACCEPTED;
+	e.ev.conn = acc->id;
+	e.ev.mode = mode;
+	e.ev.msg_type = acc->credit_slot;
+	e.ev.len = strlen(addr);
+	msgr__dclient_post(peer, &e);
+	put_le(ok, peer->nonce, 8);
+	remote_send(ch, MSGR__F_OPEN_OK, 0, ok, 8);
+	msgr__debug("channel %s -> %s open (remote, mode %u)", addr, peer->addr, mode);
+	return 0;
+}
+
+static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big)
+{
+	struct msgr__dconn *k = ch->end[0];
+	struct msgr__dclient *dst = k->client;
+	struct msgr__outbox_ent e;
+
+	if (h->len < 4 || h->seq == 0) {
+		free(big);
+		return -EPROTO;
+	}
+	if (h->seq <= ch->in_seq) {
+		/* a leftover of a link that lost a race: already superseded */
+		free(big);
+		dst->d->stats.msgs_net_dropped++;
+		return 0;
+	}
+	ch->in_seq = h->seq;
+	if (h->len - 4 > dst->pool_bytes) {
+		free(big);
+		msgr__channel_reset(ch, NULL, -EMSGSIZE);
+		return 0;
+	}
+	memset(&e, 0, sizeof(e));
+	e.ev.op = MSGR__EV_MESSAGE;
+	e.ev.conn = k->id;
+	e.ev.msg_type = (uint32_t)get_le(big, 4);
+	e.ev.len = h->len - 4;
+	e.text = big;
+	e.text_skip = 4;
+	e.seq = h->seq;
+	k->msgs_in++;
+	k->bytes_in += e.ev.len;
+	dst->msgs_recv++;
+	dst->bytes_recv += e.ev.len;
+	dst->d->stats.msgs_net_in++;
+	dst->d->stats.bytes_net_in += e.ev.len;
+	msgr__dclient_post(dst, &e);
+	return 0;
+}
+
+int msgr__channel_on_frame(struct msgr__session *s, const struct msgr__frame_hdr *h,
+			   const void *payload, void *big)
+{
+	struct msgr__channel *ch;
+
+	if (h->type == MSGR__F_OPEN)
+		return on_open(s, h, payload);
+	ch = msgr__session_chan_find(s, h->channel);
+	if (!ch) {
+		/* reset or closed here while the frame was on its way */
+		if (h->type == MSGR__F_MSG)
+			msgr__session_daemon(s)->stats.msgs_net_dropped++;
+		free(big);
+		return 0;
+	}
+	ack_in(ch, h->ack);
+	switch (h->type) {
+	case MSGR__F_MSG:
+		return on_msg(ch, h, big);
+	case MSGR__F_ACK:
+		return h->len ? -EPROTO : 0;
+	case MSGR__F_OPEN_OK:
+		if (!ch->opener || ch->open || h->len != 8)
+			return -EPROTO;
+		ch->open = 1;
+		ch->peer_nonce = get_le(payload, 8);
+		post_simple(ch->end[0], MSGR__EV_CONNECTED, 0);
+		return 0;
+	case MSGR__F_OPEN_FAIL:
+		if (!ch->opener || ch->open)
+			return -EPROTO;
+		msgr__info("client %s: connect to %s refused by the peer daemon",
+			   ch->end[0]->client->entity, ch->end[0]->peer);
+		post_simple(ch->end[0], MSGR__EV_CONNECT_FAILED,
+			    wire_errno(payload, h->len, -ECONNREFUSED));
+		remote_free(ch);
+		return 0;
+	case MSGR__F_RESET:
+		post_simple(ch->end[0], ch->open ? MSGR__EV_RESET : MSGR__EV_CONNECT_FAILED,
+			    wire_errno(payload, h->len, -ECONNRESET));
+		remote_free(ch);
+		return 0;
+	}
+	return -EPROTO;
+}
+
+void msgr__channel_bad_crc(struct msgr__session *s, uint32_t id)
+{
+	struct msgr__channel *ch = msgr__session_chan_find(s, id);
+
+	if (ch) {
+		msgr__warn("session %s: channel %u (%s): payload CRC mismatch; resetting it",
+			   msgr__session_peer(s), id, ch->end[0]->peer);
+		msgr__channel_reset(ch, NULL, -EBADMSG);
+	}
+}
+
+void msgr__channel_session_down(struct msgr__channel *ch, int err)
+{
+	post_simple(ch->end[0], ch->open ? MSGR__EV_RESET : MSGR__EV_CONNECT_FAILED, err);
+	remote_free(ch);
 }
 
 void msgr__channel_connect(struct msgr__daemon *d, struct msgr__dconn *conn)
@@ -32,10 +406,7 @@ void msgr__channel_connect(struct msgr__daemon *d, struct msgr__dconn *conn)
 		return;
 	}
 	if (strcmp(hostport, d->conf.listen)) {
-		/* No transport yet: only this daemon's own entities are reachable. */
-		msgr__info("client %s: connect to '%s': no route (only %s is local)", c->entity,
-			   conn->peer, d->conf.listen);
-		post_simple(conn, MSGR__EV_CONNECT_FAILED, -EHOSTUNREACH);
+		connect_remote(d, conn, hostport, entity);
 		return;
 	}
 	peer = msgr__dclient_find(d, entity);
@@ -43,10 +414,7 @@ void msgr__channel_connect(struct msgr__daemon *d, struct msgr__dconn *conn)
 		post_simple(conn, MSGR__EV_CONNECT_FAILED, -ECONNREFUSED);
 		return;
 	}
-	/* Find a free daemon-side id; the space is 2^31, so this ends fast. */
-	do {
-		id = MSGR__CONN_DAEMON_BIT | (peer->next_accept_id++ & ~MSGR__CONN_DAEMON_BIT);
-	} while (id == MSGR__CONN_DAEMON_BIT || msgr__dconn_find(peer, id));
+	id = accept_id(peer);
 
 	ch = calloc(1, sizeof(*ch));
 	acc = ch ? msgr__dconn_add(peer, id, conn->mode, c->addr, MSGR__CREDIT_NONE) : NULL;
@@ -84,9 +452,16 @@ void msgr__channel_connect(struct msgr__daemon *d, struct msgr__dconn *conn)
 void msgr__channel_send(struct msgr__dconn *from, const struct msgr__desc *desc)
 {
 	struct msgr__channel *ch = from->ch;
-	struct msgr__dconn *to = ch->end[ch->end[0] == from ? 1 : 0];
-	struct msgr__dclient *dst = to->client;
+	struct msgr__dconn *to;
+	struct msgr__dclient *dst;
 	struct msgr__outbox_ent e;
+
+	if (ch->sess) {
+		send_remote(ch, from, desc);
+		return;
+	}
+	to = ch->end[ch->end[0] == from ? 1 : 0];
+	dst = to->client;
 
 	if (desc->len > dst->pool_bytes) {
 		/* It could never be delivered: fail the channel, not the link. */
@@ -113,6 +488,14 @@ void msgr__channel_send(struct msgr__dconn *from, const struct msgr__desc *desc)
 
 void msgr__channel_reset(struct msgr__channel *ch, struct msgr__dconn *from, int error)
 {
+	if (ch->sess) {
+		if (ch->end[0] && ch->end[0] != from)
+			post_simple(ch->end[0], ch->open ? MSGR__EV_RESET : MSGR__EV_CONNECT_FAILED,
+				    error);
+		remote_send_err(ch, MSGR__F_RESET, error, NULL);
+		remote_free(ch);
+		return;
+	}
 	for (int i = 0; i < 2; i++) {
 		struct msgr__dconn *k = ch->end[i];
 		k->ch = NULL;

@@ -2,13 +2,23 @@
  * channel.h - one ordered, bidirectional message stream between two entity
  * instances, in one mode.
  *
- * Only local channels exist so far: both ends are connections of clients on
- * this daemon, and delivery is a copy from the sender's TX pool into the
- * receiver's RX pool when the receiver's outbox reaches it.
+ * Local channels have both ends on this daemon; delivery is a copy from the
+ * sender's TX pool into the receiver's RX pool when the receiver's outbox
+ * reaches it. Remote channels have one end here (end[0]) and the other on
+ * the peer daemon of their session; they travel as OPEN/MSG/ACK/RESET
+ * frames (docs/PROTOCOL.md section 4) and are named on the wire by an id
+ * from the opener's half of the session's id space.
  *
- * Lifetime: created by msgr__channel_connect(); freed by msgr__channel_reset()
- * once either end closes or its client goes away. Both ends' dconn->ch point
- * here until then.
+ * Flow control: a sender's window (global.channel_window) is credited when
+ * its message leaves the receiver's outbox (local), or when the peer
+ * daemon acknowledges it, which it does once the message is in the
+ * receiving application's event ring (remote). So the window bounds the
+ * bytes of one channel anywhere between the two applications.
+ *
+ * Lifetime: created by msgr__channel_connect() or an OPEN from the peer;
+ * freed when either end closes, its client goes, the peer resets it, or the
+ * session loses its link (lossy). Every dconn->ch pointing here is cleared
+ * first, and a remote channel leaves its session's table.
  */
 #ifndef MSGR_DAEMON_CHANNEL_H
 #define MSGR_DAEMON_CHANNEL_H
@@ -20,11 +30,34 @@
 struct msgr__daemon;
 struct msgr__dclient;
 struct msgr__dconn;
+struct msgr__session;
+struct msgr__frame_hdr;
+
+/* A sent message the peer has not acknowledged yet: its window share. */
+struct msgr__unacked {
+	uint64_t seq;
+	uint64_t bytes; /* whole pool chunks, as the window counts them */
+};
 
 struct msgr__channel {
-	struct msgr__dconn *end[2]; /* [0] connecting side, [1] accepting side */
+	struct msgr__dconn *end[2]; /* local: [0] connecting, [1] accepting side;
+				       remote: [0] our end, [1] NULL */
 	uint16_t mode;              /* enum msgr_mode */
 	uint64_t created_ns;
+	/* remote channels only */
+	struct msgr__session *sess; /* NULL for a local channel */
+	struct msgr__channel *hnext;/* the session's hash chain */
+	uint32_t wire_id;
+	int opener;                 /* we sent the OPEN */
+	int open;                   /* OPEN_OK seen (always 1 for the accepting side) */
+	uint64_t peer_nonce;        /* instance of the remote entity */
+	uint64_t out_seq;           /* last seq sent */
+	uint64_t in_seq;            /* last seq taken in */
+	uint64_t delivered;         /* last seq in the application's event ring */
+	uint64_t ack_sent;          /* last ack value sent to the peer */
+	uint64_t peer_ack;          /* last ack the peer sent */
+	struct msgr__unacked *unacked; /* ring of sent, unacknowledged messages */
+	uint32_t ua_head, ua_len, ua_cap;
 };
 
 /* Handle a CONNECT command: resolve the peer, open the channel, and post
@@ -34,7 +67,30 @@ void msgr__channel_connect(struct msgr__daemon *d, struct msgr__dconn *conn);
 /* Handle a SEND from one end (payload at off in the sender's TX pool). */
 void msgr__channel_send(struct msgr__dconn *from, const struct msgr__desc *desc);
 
-/* Tear the channel down: the other end gets `ev` (RESET) with error. */
+/* Tear the channel down: the other end gets RESET with error (the peer
+ * daemon too, for a remote channel). from is the end that asked, or NULL. */
 void msgr__channel_reset(struct msgr__channel *ch, struct msgr__dconn *from, int error);
+
+/* A message taken in from the network reached the application's event
+ * ring: it may now be acknowledged. */
+void msgr__channel_delivered(struct msgr__dconn *k, uint64_t seq);
+
+/* ---- for session.c ---- */
+
+/* A channel frame (OPEN..RESET) from an authenticated link. big is the MSG
+ * payload buffer, which this call takes over. 0, or -EPROTO when the peer
+ * broke the protocol (the link closes). */
+int msgr__channel_on_frame(struct msgr__session *s, const struct msgr__frame_hdr *h,
+			   const void *payload, void *big);
+
+/* A channel frame's payload failed its CRC: reset that channel only. */
+void msgr__channel_bad_crc(struct msgr__session *s, uint32_t id);
+
+/* The session has no link left: a lossy channel ends (CONNECT_FAILED or
+ * RESET with err) and leaves the session. */
+void msgr__channel_session_down(struct msgr__channel *ch, int err);
+
+/* Send a standalone ACK if input is still unacknowledged. */
+void msgr__channel_flush_ack(struct msgr__channel *ch);
 
 #endif

@@ -262,6 +262,7 @@ static void unpin(struct msgr__dclient *c)
 			msgr__dclient_unref(c);
 			e->src = NULL;
 			e->text = copy;
+			e->text_skip = 0;
 		}
 }
 
@@ -379,6 +380,12 @@ static void credit_publish(struct msgr__dconn *k)
 	atomic_store_explicit(&k->client->credits[k->credit_slot], k->credit, memory_order_release);
 }
 
+void msgr__dconn_credit_add(struct msgr__dconn *k, uint64_t bytes)
+{
+	k->credit += bytes;
+	credit_publish(k);
+}
+
 void msgr__dconn_credit_reset(struct msgr__dconn *k)
 {
 	k->credit |= MSGR__CREDIT_RESET;
@@ -414,16 +421,16 @@ void msgr__dclient_reap(struct msgr__daemon *d)
 static int post_now(struct msgr__dclient *c, struct msgr__outbox_ent *e)
 {
 	struct msgr__desc ev = e->ev;
-	const void *src = NULL;
+	const char *src = NULL;
 	uint64_t off;
 	int err;
 
 	if (!msgr__ring_writable_sp(&c->evt))
 		return -ENOBUFS;
 	if (e->src) {
-		src = e->src->txpool + e->src_off;
+		src = (const char *)e->src->txpool + e->src_off;
 	} else if (e->text) {
-		src = e->text;
+		src = e->text + e->text_skip;
 	}
 	if (src) {
 		err = msgr__pool_alloc(&c->rxp, ev.len, &off);
@@ -454,6 +461,13 @@ static int post_now(struct msgr__dclient *c, struct msgr__outbox_ent *e)
 		msgr__dclient_tx_done(e->src, e->src_off);
 		msgr__dclient_unref(e->src);
 		e->src = NULL;
+	}
+	if (e->seq) {
+		/* in the application's ring now: the peer daemon may count it
+		 * as received (PROTOCOL.md, channels) */
+		struct msgr__dconn *k = msgr__dconn_find(c, ev.conn);
+		if (k)
+			msgr__channel_delivered(k, e->seq);
 	}
 	free(e->text);
 	e->text = NULL;

@@ -49,7 +49,11 @@ struct msgr__outbox_ent {
 	struct msgr__dclient *src;   /* MESSAGE: holds the payload (a reference) */
 	uint64_t src_off;            /* MESSAGE: offset in src's TX pool */
 	uint32_t src_conn;           /* MESSAGE: the sending conn id, for its credit */
-	char *text;                  /* ACCEPTED: peer address, owned */
+	char *text;                  /* ACCEPTED: peer address; MESSAGE from the
+					network or a gone sender: payload. Owned */
+	uint32_t text_skip;          /* the payload starts this far into text */
+	uint64_t seq;                /* MESSAGE from the network: its wire seq, to
+					acknowledge once posted (0: local) */
 };
 
 #define MSGR__CONN_BUCKETS 256
@@ -149,6 +153,9 @@ void msgr__dconn_remove(struct msgr__dclient *c, struct msgr__dconn *k);
 
 /* The connection's channel is gone: tell a sender waiting on its window. */
 void msgr__dconn_credit_reset(struct msgr__dconn *k);
+
+/* bytes of the connection's sends are no longer in flight: widen its window. */
+void msgr__dconn_credit_add(struct msgr__dconn *k, uint64_t bytes);
 
 /* The application is done with an allocation in the client's TX pool. */
 void msgr__dclient_tx_done(struct msgr__dclient *c, uint64_t off);

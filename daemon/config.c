@@ -9,7 +9,7 @@
 
 #include "common/log.h"
 
-enum ktype { K_HOSTPORT, K_PATH, K_U64, K_SIZE, K_LOGLEVEL, K_BOOL };
+enum ktype { K_HOSTPORT, K_PATH, K_U64, K_SIZE, K_LOGLEVEL, K_BOOL, K_MS, K_AUTH };
 
 struct key {
 	const char *section, *name;
@@ -35,7 +35,12 @@ static const struct key keys[] = {
 	{ "global", "channel_window", K_SIZE, F(channel_window), 4096, 1ULL << 30, "4M", 1 },
 	{ "global", "log_level", K_LOGLEVEL, F(log_level), 0, 0, "info", 1 },
 	{ "global", "inject", K_BOOL, F(inject), 0, 0, "false", 1 },
+	{ "net", "connect_timeout", K_MS, F(connect_timeout_ms), 100, 600000, "5s", 1 },
+	{ "net", "keepalive_interval", K_MS, F(keepalive_interval_ms), 100, 600000, "1s", 1 },
+	{ "net", "keepalive_timeout", K_MS, F(keepalive_timeout_ms), 200, 3600000, "10s", 1 },
+	{ "net", "links_per_session", K_U64, F(links_per_session), 1, 1, "1", 0 },
 	{ "auth", "keyring", K_PATH, F(keyring), 0, 0, "/etc/msgrd/keyring", 0 },
+	{ "auth", "mode", K_AUTH, F(auth_mode), 0, 0, "hmac", 0 },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -62,6 +67,31 @@ static int parse_size(const char *v, uint64_t *out)
 		n <<= shift;
 	}
 	*out = n;
+	return 0;
+}
+
+/* "250ms", "5s", "2m"; a bare number is milliseconds. */
+static int parse_ms(const char *v, uint64_t *out)
+{
+	char *end;
+	unsigned long long n;
+	uint64_t mul = 1;
+
+	if (!*v || *v < '0' || *v > '9')
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || end == v)
+		return -EINVAL;
+	if (!strcmp(end, "s"))
+		mul = 1000;
+	else if (!strcmp(end, "m"))
+		mul = 60000;
+	else if (*end && strcmp(end, "ms"))
+		return -EINVAL;
+	if (n > UINT64_MAX / mul)
+		return -EINVAL;
+	*out = n * mul;
 	return 0;
 }
 
@@ -100,6 +130,29 @@ static int set_key(struct msgr__conf *c, const struct key *k, const char *v, cha
 			return -EINVAL;
 		}
 		*(uint64_t *)field = n;
+		return 0;
+	case K_MS:
+		if (parse_ms(v, &n)) {
+			snprintf(err, errlen, "%s.%s: '%s' is not a duration (like 500ms, 5s or 2m)",
+				 k->section, k->name, v);
+			return -EINVAL;
+		}
+		if (n < k->min || n > k->max) {
+			snprintf(err, errlen, "%s.%s: %s is out of range [%llums, %llums]", k->section,
+				 k->name, v, (unsigned long long)k->min, (unsigned long long)k->max);
+			return -EINVAL;
+		}
+		*(uint64_t *)field = n;
+		return 0;
+	case K_AUTH:
+		if (!strcmp(v, "hmac"))
+			*(int *)field = MSGR__AUTH_HMAC;
+		else if (!strcmp(v, "none"))
+			*(int *)field = MSGR__AUTH_NONE;
+		else {
+			snprintf(err, errlen, "%s.%s: '%s' is not hmac or none", k->section, k->name, v);
+			return -EINVAL;
+		}
 		return 0;
 	case K_BOOL:
 		if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1"))
@@ -206,6 +259,13 @@ int msgr__conf_load(struct msgr__conf *c, const char *path, char *err, size_t er
 
 int msgr__conf_check(const struct msgr__conf *c, char *err, size_t errlen)
 {
+	if (c->keepalive_timeout_ms <= c->keepalive_interval_ms) {
+		snprintf(err, errlen,
+			 "net.keepalive_timeout (%llums) must be longer than net.keepalive_interval (%llums)",
+			 (unsigned long long)c->keepalive_timeout_ms,
+			 (unsigned long long)c->keepalive_interval_ms);
+		return -EINVAL;
+	}
 	if (c->pool_size > c->max_pool_size) {
 		snprintf(err, errlen, "global.pool_size (%llu) is larger than global.max_pool_size (%llu)",
 			 (unsigned long long)c->pool_size, (unsigned long long)c->max_pool_size);
@@ -240,6 +300,17 @@ void msgr__conf_key_value(const struct msgr__conf *c, size_t i, char *buf, size_
 		snprintf(buf, len, "%s", msgr__log_level_name(*(const int *)f));
 	else if (k->type == K_BOOL)
 		snprintf(buf, len, "%s", *(const int *)f ? "true" : "false");
+	else if (k->type == K_AUTH)
+		snprintf(buf, len, "%s", *(const int *)f == MSGR__AUTH_HMAC ? "hmac" : "none");
+	else if (k->type == K_MS) {
+		uint64_t ms = *(const uint64_t *)f;
+		if (ms && ms % 60000 == 0)
+			snprintf(buf, len, "%llum", (unsigned long long)(ms / 60000));
+		else if (ms && ms % 1000 == 0)
+			snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
+		else
+			snprintf(buf, len, "%llums", (unsigned long long)ms);
+	}
 	else
 		snprintf(buf, len, "%s", (const char *)f);
 }

@@ -27,8 +27,15 @@ struct msgr__conf {
 					    waiting in the daemon before sends wait */
 	int log_level;                   /* global.log_level */
 	int inject;                      /* global.inject: allow `msgrctl inject` */
+	uint64_t connect_timeout_ms;     /* net.connect_timeout: dial + handshake */
+	uint64_t keepalive_interval_ms;  /* net.keepalive_interval: KEEPALIVE period */
+	uint64_t keepalive_timeout_ms;   /* net.keepalive_timeout: silence that ends a link */
+	uint64_t links_per_session;      /* net.links_per_session: 1 (the only value yet) */
 	char keyring[108];               /* auth.keyring: cluster key file (network) */
+	int auth_mode;                   /* auth.mode: MSGR__AUTH_HMAC or MSGR__AUTH_NONE */
 };
+
+enum { MSGR__AUTH_NONE = 0, MSGR__AUTH_HMAC = 1 };
 
 void msgr__conf_defaults(struct msgr__conf *c);
 

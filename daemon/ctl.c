@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "daemon.h"
 #include "msgr.h"
+#include "session.h"
 
 #define CTL_REQ_MAX 65536
 
@@ -74,6 +75,63 @@ static const char *mode_name(unsigned m)
 	return m == MSGR_LOSSY ? "lossy" : m == MSGR_LOSSLESS ? "lossless" : m == MSGR_PEER ? "peer" : "?";
 }
 
+/* Counters and gauges, shared by status, perf dump and metrics. */
+#define MAX_METRICS 64
+struct metric {
+	const char *name, *help, *type;
+	uint64_t value;
+};
+
+static size_t collect(struct msgr__daemon *d, struct metric *m, size_t max)
+{
+	uint64_t conns = 0, queued = 0, rx_used = 0;
+	size_t n = 0;
+
+	for (struct msgr__dclient *c = d->clients; c; c = c->next) {
+		conns += c->nconns;
+		queued += c->qlen;
+		rx_used += (uint64_t)c->rxp.used << c->params.chunk_shift;
+	}
+#define M(nm, ty, val, hl) \
+	if (n < max) m[n++] = (struct metric){ nm, hl, ty, (uint64_t)(val) }
+	M("attaches", "counter", d->stats.attaches, "Successful attaches since start.");
+	M("attach_errors", "counter", d->stats.attach_errors, "Refused attach requests.");
+	M("detaches", "counter", d->stats.detaches, "Clients gone, for any reason.");
+	M("violations", "counter", d->stats.violations, "Clients dropped for breaking the segment protocol.");
+	M("msgs_local", "counter", d->stats.msgs_local, "Messages delivered between local entities.");
+	M("bytes_local", "counter", d->stats.bytes_local, "Payload bytes delivered between local entities.");
+	M("msgs_dropped", "counter", d->stats.msgs_dropped, "Sends on reset connections, given back unsent.");
+	M("wakeups_sent", "counter", d->stats.wakeups_sent, "Eventfd wakeups sent to clients.");
+	M("wakeups_recv", "counter", d->stats.wakeups_recv, "Eventfd wakeups received from clients.");
+	M("links_dialled", "counter", d->stats.links_dialled, "Links to peer daemons started by us.");
+	M("links_accepted", "counter", d->stats.links_accepted, "Links from peer daemons accepted.");
+	M("dial_failures", "counter", d->stats.dial_failures, "Dials that never connected.");
+	M("link_errors", "counter", d->stats.link_errors, "Links ended by an error (reset, timeout, bad input).");
+	M("handshake_timeouts", "counter", d->stats.handshake_timeouts, "Links without a session within net.connect_timeout.");
+	M("keepalive_timeouts", "counter", d->stats.keepalive_timeouts, "Links silent for net.keepalive_timeout.");
+	M("auth_failures", "counter", d->stats.auth_failures, "Authentications refused, by us or the peer.");
+	M("races", "counter", d->stats.races, "Connection races resolved (one of two links closed).");
+	M("bad_banner", "counter", d->stats.bad_banner, "Links closed for a wrong banner magic.");
+	M("no_version", "counter", d->stats.no_version, "Links closed for no common protocol version.");
+	M("bad_header_crc", "counter", d->stats.bad_header_crc, "Links closed for a frame header CRC mismatch.");
+	M("bad_type", "counter", d->stats.bad_type, "Links closed for an unknown frame type, flags or reserved bits.");
+	M("oversized", "counter", d->stats.oversized, "Links closed for a frame over its size limit.");
+	M("bad_payload_crc", "counter", d->stats.bad_payload_crc, "Payload CRC mismatches (the channel is reset).");
+	M("protocol_errors", "counter", d->stats.protocol_errors, "Links closed for a frame out of place or malformed.");
+	M("msgs_net_out", "counter", d->stats.msgs_net_out, "Messages sent to peer daemons.");
+	M("bytes_net_out", "counter", d->stats.bytes_net_out, "Payload bytes sent to peer daemons.");
+	M("msgs_net_in", "counter", d->stats.msgs_net_in, "Messages received from peer daemons.");
+	M("bytes_net_in", "counter", d->stats.bytes_net_in, "Payload bytes received from peer daemons.");
+	M("msgs_net_dropped", "counter", d->stats.msgs_net_dropped, "Messages received for a channel already gone.");
+	M("clients", "gauge", d->nclients, "Attached clients.");
+	M("conns", "gauge", conns, "Open connection handles of all clients.");
+	M("outbox_events", "gauge", queued, "Events waiting for room in a client's rings.");
+	M("rx_pool_used_bytes", "gauge", rx_used, "Bytes of client RX pools holding unreleased messages.");
+	M("uptime_seconds", "gauge", (msgr__now_ns() - d->started_ns) / 1000000000ULL, "Seconds since start.");
+#undef M
+	return n;
+}
+
 static struct json_object *cmd_status(struct msgr__daemon *d, struct json_object *req, char **text)
 {
 	struct json_object *o = json_object_new_object(), *s = json_object_new_object();
@@ -87,17 +145,14 @@ static struct json_object *cmd_status(struct msgr__daemon *d, struct json_object
 	json_object_object_add(o, "clients", json_object_new_int((int)d->nclients));
 	json_object_object_add(o, "workers", json_object_new_int(1));
 	json_object_object_add(o, "poll_us", json_object_new_int64((int64_t)d->conf.poll_us));
-#define STAT(f) json_object_object_add(s, #f, json_object_new_int64((int64_t)d->stats.f))
-	STAT(attaches);
-	STAT(attach_errors);
-	STAT(detaches);
-	STAT(violations);
-	STAT(msgs_local);
-	STAT(bytes_local);
-	STAT(msgs_dropped);
-	STAT(wakeups_sent);
-	STAT(wakeups_recv);
-#undef STAT
+	{
+		struct metric m[MAX_METRICS];
+		size_t n = collect(d, m, MAX_METRICS);
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(m[i].type, "counter"))
+				json_object_object_add(s, m[i].name,
+						       json_object_new_int64((int64_t)m[i].value));
+	}
 	json_object_object_add(o, "stats", s);
 	return o;
 }
@@ -149,15 +204,21 @@ static struct json_object *cmd_conns(struct msgr__daemon *d, struct json_object 
 				json_object_object_add(o, "conn", json_object_new_int64(k->id));
 				json_object_object_add(o, "peer", json_object_new_string(k->peer));
 				json_object_object_add(o, "mode", json_object_new_string(mode_name(k->mode)));
-				json_object_object_add(o, "state",
-						       json_object_new_string(k->ch ? "open" : "reset"));
+				struct msgr__channel *ch = k->ch;
+				int remote = ch && ch->sess;
+				json_object_object_add(o, "state", json_object_new_string(
+					!ch ? "reset" : remote && !ch->open ? "connecting" : "open"));
 				json_object_object_add(o, "direction",
 						       json_object_new_string(k->accepted ? "in" : "out"));
-				json_object_object_add(o, "transport", json_object_new_string("local"));
+				json_object_object_add(o, "transport",
+						       json_object_new_string(remote ? "tcp" : "local"));
 				/* local channels number messages by count: out_seq is
-				 * the last sent, in_seq the last delivered */
-				json_object_object_add(o, "out_seq", json_object_new_int64((int64_t)k->msgs_out));
-				json_object_object_add(o, "in_seq", json_object_new_int64((int64_t)k->msgs_in));
+				 * the last sent, in_seq the last delivered; remote ones
+				 * show their wire sequence numbers */
+				json_object_object_add(o, "out_seq", json_object_new_int64(
+					(int64_t)(remote ? ch->out_seq : k->msgs_out)));
+				json_object_object_add(o, "in_seq", json_object_new_int64(
+					(int64_t)(remote ? ch->in_seq : k->msgs_in)));
 				json_object_object_add(o, "queued_msgs", json_object_new_int64((int64_t)k->queued_msgs));
 				json_object_object_add(o, "queued_bytes", json_object_new_int64((int64_t)k->queued_bytes));
 				json_object_object_add(o, "msgs_out", json_object_new_int64((int64_t)k->msgs_out));
@@ -194,52 +255,14 @@ static struct json_object *cmd_version(struct msgr__daemon *d, struct json_objec
 
 static struct json_object *cmd_sessions(struct msgr__daemon *d, struct json_object *req, char **text)
 {
-	/* Sessions are daemon-to-daemon; there are none until the network
-	 * transport exists, and an empty list says so truthfully. */
-	return json_object_new_array();
-}
-
-/* Counters and gauges, shared by perf dump and metrics. */
-struct metric {
-	const char *name, *help, *type;
-	uint64_t value;
-};
-
-static size_t collect(struct msgr__daemon *d, struct metric *m, size_t max)
-{
-	uint64_t conns = 0, queued = 0, rx_used = 0;
-	size_t n = 0;
-
-	for (struct msgr__dclient *c = d->clients; c; c = c->next) {
-		conns += c->nconns;
-		queued += c->qlen;
-		rx_used += (uint64_t)c->rxp.used << c->params.chunk_shift;
-	}
-#define M(nm, ty, val, hl) \
-	if (n < max) m[n++] = (struct metric){ nm, hl, ty, (uint64_t)(val) }
-	M("attaches", "counter", d->stats.attaches, "Successful attaches since start.");
-	M("attach_errors", "counter", d->stats.attach_errors, "Refused attach requests.");
-	M("detaches", "counter", d->stats.detaches, "Clients gone, for any reason.");
-	M("violations", "counter", d->stats.violations, "Clients dropped for breaking the segment protocol.");
-	M("msgs_local", "counter", d->stats.msgs_local, "Messages delivered between local entities.");
-	M("bytes_local", "counter", d->stats.bytes_local, "Payload bytes delivered between local entities.");
-	M("msgs_dropped", "counter", d->stats.msgs_dropped, "Sends on reset connections, given back unsent.");
-	M("wakeups_sent", "counter", d->stats.wakeups_sent, "Eventfd wakeups sent to clients.");
-	M("wakeups_recv", "counter", d->stats.wakeups_recv, "Eventfd wakeups received from clients.");
-	M("clients", "gauge", d->nclients, "Attached clients.");
-	M("conns", "gauge", conns, "Open connection handles of all clients.");
-	M("outbox_events", "gauge", queued, "Events waiting for room in a client's rings.");
-	M("rx_pool_used_bytes", "gauge", rx_used, "Bytes of client RX pools holding unreleased messages.");
-	M("uptime_seconds", "gauge", (msgr__now_ns() - d->started_ns) / 1000000000ULL, "Seconds since start.");
-#undef M
-	return n;
+	return msgr__net_sessions_json(d);
 }
 
 static struct json_object *cmd_perf_dump(struct msgr__daemon *d, struct json_object *req, char **text)
 {
 	struct json_object *o = json_object_new_object(), *g = json_object_new_object();
-	struct metric m[32];
-	size_t n = collect(d, m, 32);
+	struct metric m[MAX_METRICS];
+	size_t n = collect(d, m, MAX_METRICS);
 
 	for (size_t i = 0; i < n; i++)
 		json_object_object_add(g, m[i].name, json_object_new_int64((int64_t)m[i].value));
@@ -250,8 +273,8 @@ static struct json_object *cmd_perf_dump(struct msgr__daemon *d, struct json_obj
 /* Prometheus text exposition: counters get the conventional _total. */
 static struct json_object *cmd_metrics(struct msgr__daemon *d, struct json_object *req, char **text)
 {
-	struct metric m[32];
-	size_t n = collect(d, m, 32), len = 0, cap = 8192;
+	struct metric m[MAX_METRICS];
+	size_t n = collect(d, m, MAX_METRICS), len = 0, cap = 8192;
 	char *buf = malloc(cap);
 
 	if (!buf)
@@ -335,8 +358,18 @@ static struct json_object *cmd_inject(struct msgr__daemon *d, struct json_object
 
 	if (!d->conf.inject)
 		return error_obj("fault injection is disabled (set global.inject = true)");
+	if (what && !strcmp(what, "kill-link")) {
+		/* at the transport boundary, as a reset from the network would */
+		if (!target || msgr__net_inject_kill(d, target))
+			return error_obj("inject kill-link: no session with a link up to '%s'",
+					 target ? target : "");
+		o = json_object_new_object();
+		json_object_object_add(o, "success", json_object_new_string("link killed"));
+		return o;
+	}
 	if (!what || strcmp(what, "detach"))
-		return error_obj("inject: unknown fault '%s' (known: detach ENTITY)", what ? what : "");
+		return error_obj("inject: unknown fault '%s' (known: detach ENTITY, kill-link HOST:PORT)",
+				 what ? what : "");
 	if (!target || !(c = msgr__dclient_find(d, target)))
 		return error_obj("inject detach: no attached entity '%s'", target ? target : "");
 	msgr__dclient_drop(c, MSGR__LOG_NOTICE, "fault injection (msgrctl inject detach)");
@@ -353,7 +386,7 @@ static const struct command commands[] = {
 	{ "status", "daemon status and counters", cmd_status, "r" },
 	{ "clients", "attached entities", cmd_clients, "r" },
 	{ "conns", "connections (channels) of every attached entity", cmd_conns, "r" },
-	{ "sessions", "sessions with other daemons", cmd_sessions, "r" },
+	{ "sessions", "sessions with other daemons: links, bytes, rtt", cmd_sessions, "r" },
 	{ "perf dump", "every counter, as JSON", cmd_perf_dump, "r" },
 	{ "metrics", "every counter, in the Prometheus text format", cmd_metrics, "r" },
 	{ "config show", "the running configuration", cmd_config_show, "r" },
@@ -362,7 +395,7 @@ static const struct command commands[] = {
 	  "change a key that may change at run time", cmd_config_set, "rw" },
 	{ "log level name=level,type=CephString,req=false", "show or set the log level", cmd_log_level, "rw" },
 	{ "inject name=fault,type=CephString name=target,type=CephString",
-	  "inject a fault (needs global.inject = true): detach ENTITY", cmd_inject, "rw" },
+	  "inject a fault (needs global.inject = true): detach ENTITY, kill-link HOST:PORT", cmd_inject, "rw" },
 	{ "version", "msgrd version", cmd_version, "r" },
 	{ "help", "list available commands", cmd_help, "r" },
 	{ "get_command_descriptions", "list commands in Ceph's format", cmd_descriptions, "r" },

@@ -15,6 +15,7 @@
 
 struct msgr__dclient;
 struct msgr__ctl;
+struct msgr__net;
 
 /* Process-wide counters, shown by `msgrctl status`. */
 struct msgr__stats {
@@ -27,6 +28,27 @@ struct msgr__stats {
 	uint64_t msgs_dropped;  /* sends on a reset channel, given back unsent */
 	uint64_t wakeups_sent;  /* eventfd writes to clients */
 	uint64_t wakeups_recv;  /* eventfd wakeups from clients */
+	/* network (session.c, channel.c) */
+	uint64_t links_dialled;     /* outbound links started */
+	uint64_t links_accepted;    /* inbound links accepted */
+	uint64_t dial_failures;     /* dials that never connected */
+	uint64_t link_errors;       /* links ended by an error (reset, timeout, bad input) */
+	uint64_t handshake_timeouts;/* links with no session within net.connect_timeout */
+	uint64_t keepalive_timeouts;/* links silent for net.keepalive_timeout */
+	uint64_t auth_failures;     /* authentication refused, either way */
+	uint64_t races;             /* connection races resolved */
+	uint64_t bad_banner;        /* wrong magic before anything else */
+	uint64_t no_version;        /* no protocol version in common */
+	uint64_t bad_header_crc;    /* frame header CRC mismatch */
+	uint64_t bad_type;          /* unknown frame type, flags or reserved bits */
+	uint64_t oversized;         /* frame over its type's size limit */
+	uint64_t bad_payload_crc;   /* payload CRC mismatch (channel reset) */
+	uint64_t protocol_errors;   /* frames out of place or malformed */
+	uint64_t msgs_net_out;      /* messages sent to peer daemons */
+	uint64_t bytes_net_out;
+	uint64_t msgs_net_in;       /* messages received from peer daemons */
+	uint64_t bytes_net_in;
+	uint64_t msgs_net_dropped;  /* received for a channel already gone */
 };
 
 struct msgr__daemon {
@@ -36,6 +58,7 @@ struct msgr__daemon {
 	int attach_fd;              /* listening SOCK_SEQPACKET socket */
 	uv_poll_t attach_poll;      /* readability of attach_fd */
 	struct msgr__ctl *ctl;      /* control socket, owned */
+	struct msgr__net *net;      /* sessions, links, transport (session.c), owned */
 	struct msgr__dclient *clients; /* registry: attached clients, owned */
 	uint32_t nclients;          /* entries in clients */
 	uint32_t next_client_id;    /* for msgrctl's client ids */

@@ -17,6 +17,7 @@
 #include "ctl.h"
 #include "daemon.h"
 #include "msgr.h"
+#include "session.h"
 #include "shm/wake.h"
 
 static void usage(FILE *f)
@@ -47,6 +48,7 @@ static void pass(struct msgr__daemon *d)
 		work += msgr__dclient_service(c);
 	}
 	msgr__dclient_reap(d);
+	msgr__net_flush(d); /* what this pass queued for peer daemons, one send per link */
 	now = msgr__now_ns();
 	if (work) {
 		d->last_work_ns = now;
@@ -321,6 +323,13 @@ int main(int argc, char **argv)
 		msgr__attach_close(d);
 		return 1;
 	}
+	rc = msgr__net_start(d, err, sizeof(err));
+	if (rc) {
+		msgr__err("%s", err);
+		msgr__ctl_close(d);
+		msgr__attach_close(d);
+		return 1;
+	}
 	msgr__notice("msgrd %s ready: %s, attach socket %s, control socket %s", MSGR_VERSION_STRING,
 		     d->conf.listen, d->conf.socket, d->conf.ctl_socket);
 	sd_notify(0, "READY=1");
@@ -339,6 +348,7 @@ int main(int argc, char **argv)
 	msgr__ctl_close(d);
 	while (d->clients)
 		msgr__dclient_drop(d->clients, MSGR__LOG_DEBUG, "daemon shutting down");
+	msgr__net_stop(d);
 	uv_walk(d->loop, close_walk, NULL);
 	uv_run(d->loop, UV_RUN_DEFAULT);
 	uv_loop_close(d->loop);

@@ -9,8 +9,10 @@ T=$BUILD/tests/msgr-itest
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/msgr-soak.XXXXXX")
 end=$(( $(date +%s) + ${SOAK_MINUTES:-10} * 60 ))
 export MSGR_SOCKET=$RUN/msgrd.sock MSGR_CTL_SOCKET=$RUN/msgrd.asok
+"$BUILD/bin/msgrctl" keygen "$RUN/keyring" >/dev/null
 "$BUILD/bin/msgrd" -f --set global.listen=127.0.0.1:$((20000 + RANDOM % 30000)) \
 	--set global.socket="$MSGR_SOCKET" --set global.ctl_socket="$MSGR_CTL_SOCKET" \
+	--set auth.keyring="$RUN/keyring" \
 	2>"$RUN/msgrd.log" &
 daemon=$!
 trap 'kill -9 $daemon 2>/dev/null || true' EXIT

@@ -1,35 +1,49 @@
 /*
  * transport.h - the interface between the daemon's core and a transport
- * (tcp.c, rdma.c). The core includes only this file; a transport fills in
- * struct msgr__transport_ops and never sees sessions or channels.
- *
- * STATUS: the interface is settled here ahead of its first user (the TCP
- * transport of issue 3); nothing implements it yet.
+ * (tcp.c today, rdma.c later). The core includes only this file; a transport
+ * fills in struct msgr__transport_ops and never sees sessions or channels.
+ * The core finds a transport through its ops table (msgr__tcp_ops), never by
+ * including its file.
  *
  * Completion-based, so TCP and RDMA look alike to the core:
- *   - send: the core posts a list of buffers (frame header, payload in a
- *     pool, trailer) and gets one completion when the transport no longer
- *     needs them. TCP: uv_write with the iovecs, completion from its
- *     callback. RDMA: ibv_post_send of a work request whose SGEs point into
- *     memory registered once per pool (reg_mem), completion from the CQ.
- *   - receive: bytes arrive in buffers the core provided (post_recv). TCP
- *     reads into them from its alloc callback; RDMA posts them as receive
- *     work requests. Either way the core runs the frame decoder (frame.h)
- *     over what arrived, so the wire format is the same on both.
- *   - events: every transport has an fd for the event loop (event_fd): the
- *     TCP sockets are libuv's own; RDMA exposes its completion channel and
- *     its rdmacm event channel, both pollable.
- *   - connection setup: listen/dial/accept by address. TCP: uv_tcp. RDMA:
- *     rdma_cm (rdma_resolve_addr, rdma_connect, RDMA_CM_EVENT_*).
+ *   - send: the core posts a list of buffers (frames it has encoded) and
+ *     gets exactly one sent() when the transport no longer needs them.
+ *     TCP: uv_write with the iovecs, sent() from its callback. RDMA:
+ *     ibv_post_send of a work request whose SGEs point into memory
+ *     registered once (reg_mem), sent() from the send CQ.
+ *   - receive: bytes arrive in the buffer the core gave with post_recv.
+ *     received() hands that buffer back with the byte count; the core posts
+ *     the next one (usually the same buffer) when it is ready, and a
+ *     transport with no buffer posted stops reading, which is the back
+ *     pressure. TCP reads into it from libuv's alloc callback; RDMA posts it
+ *     as a receive work request (and would keep several posted). Either way
+ *     the core runs the frame decoder (daemon/frame.h) over what arrived,
+ *     so the wire format is the same on both.
+ *   - events: a transport registers its fds with the uv loop it was given:
+ *     TCP's sockets are libuv streams; RDMA would put its completion channel
+ *     fd and its rdma_cm event channel fd under uv_poll.
+ *   - connection setup: listen/dial by "HOST:PORT". TCP: uv_tcp_bind/listen,
+ *     uv_getaddrinfo-free numeric parsing, uv_tcp_connect. RDMA:
+ *     rdma_resolve_addr -> rdma_resolve_route -> rdma_connect, with
+ *     RDMA_CM_EVENT_ESTABLISHED as connected() and RDMA_CM_EVENT_CONNECT_REQUEST
+ *     + rdma_accept as accepted().
  *
  * A transport that is compiled in but has no device (no RDMA NIC: here
- * ibv_get_device_list fails with ENOSYS) fails init with one clear error,
- * and the daemon runs without it.
+ * ibv_get_device_list fails with ENOSYS) fails init with one clear line in
+ * err, and the daemon runs without it.
  *
- * Ownership: the core owns every buffer; a transport borrows a buffer from
- * post time until the matching completion. A link belongs to its transport
- * from dial/accept until the core calls close and the close completion has
- * run. All calls happen on the loop thread that owns the link.
+ * Lifetime of a link: it exists from dial() (or just before accepted()) until
+ * closed() has returned; the transport frees it then. Every link gets exactly
+ * one closed(), whatever happened: a failed dial gets connected(err) and then
+ * closed(err). After the core calls close(), the transport calls sent(...,
+ * -ECANCELED) for every send not yet completed, then closed(). No callback
+ * runs from inside the call that would start it (dial, send, close all defer
+ * to the loop), as in libuv.
+ *
+ * Ownership: the core owns every buffer; a transport borrows a send buffer
+ * from send() until its sent(), and the receive buffer from post_recv() until
+ * received() or closed(). All calls and callbacks happen on the one loop
+ * thread the transport was created on.
  */
 #ifndef MSGR_TRANSPORTS_TRANSPORT_H
 #define MSGR_TRANSPORTS_TRANSPORT_H
@@ -39,34 +53,62 @@
 #include <sys/uio.h>
 #include <uv.h>
 
-struct msgr__link;      /* a transport connection, owned by its transport */
-struct msgr__transport; /* one instance of a transport on one loop */
+struct msgr__transport; /* one instance of a transport on one loop, opaque */
 
-/* What a transport tells the core. The core installs these at init. */
+/* A transport connection. Transports embed this as the first member of
+ * their own link struct; the core reads and writes only these fields. */
+struct msgr__link {
+	void *ctx;                                 /* the core's (session.c's link state) */
+	const struct msgr__transport_ops *ops;     /* set by the transport */
+	int outbound;                              /* 1 if we dialled it */
+};
+
+/* What a transport tells the core. The core passes these at init. */
 struct msgr__transport_events {
-	void (*accepted)(void *core, struct msgr__link *l);          /* inbound link up */
-	void (*connected)(void *core, struct msgr__link *l, int err); /* dial finished */
-	void (*received)(void *core, struct msgr__link *l, void *buf, size_t len); /* bytes in */
-	void (*sent)(void *core, struct msgr__link *l, void *cookie, int err); /* send done */
-	void (*closed)(void *core, struct msgr__link *l, int err);   /* link gone */
+	/* A new inbound link; the core sets l->ctx and posts a buffer. */
+	void (*accepted)(void *core, struct msgr__link *l);
+	/* dial() finished: 0, or a negative errno (then closed() follows). */
+	void (*connected)(void *core, struct msgr__link *l, int err);
+	/* len bytes arrived at the start of the buffer last posted. */
+	void (*received)(void *core, struct msgr__link *l, void *buf, size_t len);
+	/* A send finished (0), failed or was cancelled (negative errno). */
+	void (*sent)(void *core, struct msgr__link *l, void *cookie, int err);
+	/* The link is gone: 0 after close(l, 0) drained, else why (-ECONNRESET,
+	 * -EPIPE, 0 for an orderly EOF is reported as -ENOTCONN). Last call. */
+	void (*closed)(void *core, struct msgr__link *l, int err);
 };
 
 struct msgr__transport_ops {
-	const char *name;                                    /* "tcp", "rdma" */
+	const char *name; /* "tcp", "rdma" */
 	/* 0, or a negative errno and one line in err (no device, ...). */
 	int (*init)(struct msgr__transport **t, uv_loop_t *loop,
 		    const struct msgr__transport_events *ev, void *core, char *err, size_t errlen);
+	/* Accept links on "HOST:PORT". 0 or a negative errno. */
 	int (*listen)(struct msgr__transport *t, const char *hostport);
+	/* Start a link to "HOST:PORT" (numeric host). On 0, *out is the new link
+	 * and connected() will follow; on error there is no link. */
 	int (*dial)(struct msgr__transport *t, const char *hostport, struct msgr__link **out);
-	/* Post iov[0..n) as one send; cookie comes back in sent(). */
+	/* Post iov[0..n) as one send; the iovec array itself is copied, the
+	 * bytes are not. cookie comes back in sent(). */
 	int (*send)(struct msgr__link *l, const struct iovec *iov, int n, void *cookie);
-	/* Give the transport a buffer to receive into. */
+	/* Bytes queued in the transport and not yet handed to the network. */
+	size_t (*send_queued)(struct msgr__link *l);
+	/* Give the transport the buffer to receive into next. */
 	int (*post_recv)(struct msgr__link *l, void *buf, size_t len);
-	/* Memory that send/post_recv buffers will come from (RDMA registers
-	 * it once; TCP does nothing). */
+	/* Memory that send/post_recv buffers will come from (RDMA registers it
+	 * once; TCP does nothing). */
 	int (*reg_mem)(struct msgr__transport *t, void *base, size_t len);
+	/* "HOST:PORT" of the peer (peer = 1) or of our end (0). */
+	int (*addr)(struct msgr__link *l, int peer, char *buf, size_t len);
+	/* err 0: send what is queued, then close; otherwise abort at once (TCP
+	 * sends a RST). Idempotent. */
 	void (*close)(struct msgr__link *l, int err);
+	/* Stop listening and abort every link; their closed() runs from the
+	 * loop, after which the transport frees itself. */
 	void (*fini)(struct msgr__transport *t);
 };
+
+/* The transports built into this msgrd. */
+extern const struct msgr__transport_ops msgr__tcp_ops;
 
 #endif

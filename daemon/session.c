@@ -1,0 +1,1105 @@
+#include "session.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "auth.h"
+#include "channel.h"
+#include "common/addr.h"
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "daemon.h"
+#include "shm/segment.h"
+#include "transports/transport.h"
+
+#define TICK_MS 50              /* keepalive and deadline resolution */
+#define RBUF_LEN 65536          /* one read's worth per link */
+#define SMALL_LEN 4096          /* largest control frame payload (frame.c limits) */
+#define FLUSH_EARLY (1u << 20)  /* queued bytes that make a link send mid-pass */
+#define CHAN_BUCKETS 256
+
+enum lstate {
+	L_CONNECTING, /* dial in progress */
+	L_HANDSHAKE,  /* banner, HELLO, AUTH in flight */
+	L_UP,         /* authenticated both ways; may be the session's active link */
+	L_CLOSING,    /* close asked; waiting for the transport's closed() */
+};
+
+/* Bytes waiting to be handed to a transport. The buffer is given away whole
+ * at each flush (the send's cookie) and freed by sent(). */
+struct obuf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+/* The core's state for one transport link. Owned by the net from dial or
+ * accept until the transport's closed() (the only place it is freed). */
+struct nlink {
+	struct msgr__link *tl;        /* the transport's link (alive while we are) */
+	struct msgr__net *net;
+	struct msgr__session *s;      /* set at dial, or when HELLO names the peer */
+	struct nlink *next, *prev;    /* net->links */
+	enum lstate state;
+	int outbound;                 /* we dialled it */
+	int sent_done, got_done;      /* AUTH_DONE each way */
+	int got_hello;
+	uint8_t my_chal[MSGR__CHALLENGE_LEN], peer_chal[MSGR__CHALLENGE_LEN];
+	uint64_t peer_nonce;          /* the peer daemon's instance */
+	uint32_t peer_max_msg;        /* largest MSG payload the peer takes */
+	char peer_listen[MSGR__HOSTPORT_MAX]; /* from HELLO (or what we dialled) */
+	char remote[MSGR__HOSTPORT_MAX];      /* the socket's peer address */
+	struct msgr__frame_dec dec;
+	uint8_t *rbuf;                /* receive buffer, RBUF_LEN, owned */
+	uint8_t small[SMALL_LEN];     /* payload of the control frame being read */
+	uint8_t *big;                 /* MSG payload being read, owned until handed on */
+	struct obuf out;              /* frames for the next flush */
+	uint64_t created_ns, up_ns, last_rx_ns, last_ka_ns, deadline_ns;
+	uint64_t bytes_in, bytes_out, frames_in, frames_out;
+	uint64_t rtt_ns;              /* last KEEPALIVE round trip */
+	int close_err;                /* why we closed it */
+};
+
+/* Owned by the net; see session.h for its lifetime. */
+struct msgr__session {
+	struct msgr__net *net;
+	struct msgr__session *next;   /* net->sessions */
+	char peer[MSGR__HOSTPORT_MAX];/* the peer daemon's listen address */
+	int lower;                    /* our listen address sorts below the peer's */
+	uint64_t peer_nonce;          /* peer daemon instance last seen (0: none yet) */
+	uint32_t peer_max_msg;        /* from the active link's HELLO (0: unknown) */
+	struct nlink *active;         /* the link frames go on, or NULL */
+	int nlinks;                   /* our links not closing */
+	int dialing;                  /* one of them is our dial, not yet up */
+	int busy;                     /* inside session_down: do not free */
+	struct obuf pending;          /* frames queued while no link is active */
+	struct msgr__channel *chans[CHAN_BUCKETS];
+	uint32_t nchans;
+	uint32_t next_id;             /* ids handed out from our half */
+	uint32_t *ackq;               /* channel ids with input to acknowledge */
+	size_t nack, capack;
+	uint64_t created_ns;
+	uint64_t links_up, races;     /* for `sessions` */
+	char last_error[128];         /* why the last link went */
+};
+
+/* The daemon's network side. Owned by the daemon (d->net). */
+struct msgr__net {
+	struct msgr__daemon *d;
+	const struct msgr__transport_ops *ops;
+	struct msgr__transport *t;
+	uv_timer_t tick;              /* keepalives, deadlines */
+	uint64_t nonce;               /* this daemon instance */
+	uint8_t key[MSGR__KEY_LEN];   /* cluster key (auth.mode = hmac) */
+	struct nlink *links;
+	struct msgr__session *sessions;
+};
+
+static void link_close(struct nlink *l, int err, const char *why);
+static void session_maybe_free(struct msgr__session *s);
+static void on_tick(uv_timer_t *t);
+static void *get_buf(void *owner, const struct msgr__frame_hdr *h);
+static int on_frame(void *owner, const struct msgr__frame_hdr *h, void *payload, int payload_ok);
+static const struct msgr__frame_ops frame_ops = { get_buf, on_frame };
+
+/* ---- little-endian readers and writers for payloads ---- */
+
+struct rd {
+	const uint8_t *p;
+	size_t n;
+	int bad;
+};
+
+static uint64_t rd_uint(struct rd *r, int bytes)
+{
+	uint64_t v = 0;
+
+	if (r->bad || r->n < (size_t)bytes) {
+		r->bad = 1;
+		return 0;
+	}
+	for (int i = 0; i < bytes; i++)
+		v |= (uint64_t)r->p[i] << (8 * i);
+	r->p += bytes;
+	r->n -= bytes;
+	return v;
+}
+
+static void rd_bytes(struct rd *r, void *out, size_t n)
+{
+	if (r->bad || r->n < n) {
+		r->bad = 1;
+		return;
+	}
+	memcpy(out, r->p, n);
+	r->p += n;
+	r->n -= n;
+}
+
+/* u16 length + text, NUL-terminated into out (cap bytes with the NUL). */
+static void rd_str(struct rd *r, char *out, size_t cap)
+{
+	size_t len = (size_t)rd_uint(r, 2);
+
+	if (r->bad || len >= cap || len > r->n || memchr(r->p, 0, len)) {
+		r->bad = 1;
+		out[0] = 0;
+		return;
+	}
+	memcpy(out, r->p, len);
+	out[len] = 0;
+	r->p += len;
+	r->n -= len;
+}
+
+static size_t put_uint(uint8_t *p, uint64_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+	return (size_t)bytes;
+}
+
+static size_t put_str(uint8_t *p, const char *s)
+{
+	size_t len = strlen(s);
+
+	put_uint(p, len, 2);
+	memcpy(p + 2, s, len);
+	return len + 2;
+}
+
+/* ---- output ---- */
+
+static int obuf_reserve(struct obuf *b, size_t more)
+{
+	if (b->cap - b->len >= more)
+		return 0;
+	size_t ncap = b->cap ? b->cap : 4096;
+	while (ncap - b->len < more)
+		ncap *= 2;
+	uint8_t *n = realloc(b->p, ncap);
+	if (!n)
+		return -ENOMEM;
+	b->p = n;
+	b->cap = ncap;
+	return 0;
+}
+
+/* Encode one frame at the end of b: header, parts, payload CRC. */
+static int frame_put(struct obuf *b, uint8_t type, uint32_t channel, uint64_t seq, uint64_t ack,
+		     const struct iovec *parts, int nparts)
+{
+	struct msgr__frame_hdr h = { .type = type, .channel = channel, .seq = seq, .ack = ack };
+	size_t len = 0;
+	uint32_t crc = 0;
+	uint8_t *p;
+
+	for (int i = 0; i < nparts; i++)
+		len += parts[i].iov_len;
+	if (obuf_reserve(b, MSGR__FRAME_HDR_LEN + len + MSGR__FRAME_TRAILER_LEN))
+		return -ENOMEM;
+	h.len = (uint32_t)len;
+	p = b->p + b->len;
+	msgr__frame_hdr_encode(p, &h);
+	p += MSGR__FRAME_HDR_LEN;
+	for (int i = 0; i < nparts; i++) {
+		memcpy(p, parts[i].iov_base, parts[i].iov_len);
+		/* over our copy: a sender rewriting its TX buffer meanwhile
+		 * cannot make the CRC disagree with what is sent */
+		crc = msgr__crc32c(crc, p, parts[i].iov_len);
+		p += parts[i].iov_len;
+	}
+	put_uint(p, crc, 4);
+	b->len += MSGR__FRAME_HDR_LEN + len + MSGR__FRAME_TRAILER_LEN;
+	return 0;
+}
+
+static void link_flush(struct nlink *l)
+{
+	struct iovec iov;
+	int err;
+
+	if (!l->out.len || l->state == L_CLOSING || l->state == L_CONNECTING)
+		return;
+	iov.iov_base = l->out.p;
+	iov.iov_len = l->out.len;
+	err = l->net->ops->send(l->tl, &iov, 1, l->out.p);
+	if (err) {
+		free(l->out.p);
+		memset(&l->out, 0, sizeof(l->out));
+		link_close(l, err, "send failed");
+		return;
+	}
+	l->bytes_out += l->out.len;
+	memset(&l->out, 0, sizeof(l->out)); /* the transport has it until sent() */
+}
+
+static void link_put(struct nlink *l, uint8_t type, const void *payload, size_t len)
+{
+	struct iovec iov = { (void *)payload, len };
+
+	if (l->state == L_CLOSING)
+		return;
+	if (frame_put(&l->out, type, 0, 0, 0, &iov, len ? 1 : 0)) {
+		link_close(l, -ENOMEM, "out of memory");
+		return;
+	}
+	l->frames_out++;
+}
+
+void msgr__session_send(struct msgr__session *s, uint8_t type, uint32_t channel, uint64_t seq,
+			uint64_t ack, const struct iovec *parts, int nparts)
+{
+	struct nlink *l = s->active;
+	struct obuf *b = l ? &l->out : &s->pending;
+
+	if (frame_put(b, type, channel, seq, ack, parts, nparts)) {
+		if (l)
+			link_close(l, -ENOMEM, "out of memory");
+		return;
+	}
+	if (l) {
+		l->frames_out++;
+		if (l->out.len >= FLUSH_EARLY)
+			link_flush(l);
+	}
+	msgr__daemon_schedule(s->net->d); /* the pass's end flushes it */
+}
+
+/* ---- sessions ---- */
+
+const char *msgr__session_peer(const struct msgr__session *s)
+{
+	return s->peer;
+}
+
+struct msgr__daemon *msgr__session_daemon(const struct msgr__session *s)
+{
+	return s->net->d;
+}
+
+uint32_t msgr__session_peer_max(const struct msgr__session *s)
+{
+	return s->peer_max_msg;
+}
+
+static struct msgr__session *session_find(struct msgr__net *n, const char *peer)
+{
+	for (struct msgr__session *s = n->sessions; s; s = s->next)
+		if (!strcmp(s->peer, peer))
+			return s;
+	return NULL;
+}
+
+static struct msgr__session *session_new(struct msgr__net *n, const char *peer)
+{
+	struct msgr__session *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->net = n;
+	snprintf(s->peer, sizeof(s->peer), "%s", peer);
+	s->lower = strcmp(n->d->conf.listen, peer) < 0;
+	s->created_ns = msgr__now_ns();
+	s->next = n->sessions;
+	n->sessions = s;
+	return s;
+}
+
+static void session_maybe_free(struct msgr__session *s)
+{
+	struct msgr__session **pp;
+
+	if (s->nlinks || s->nchans || s->busy)
+		return;
+	for (pp = &s->net->sessions; *pp != s; pp = &(*pp)->next)
+		;
+	*pp = s->next;
+	free(s->pending.p);
+	free(s->ackq);
+	free(s);
+}
+
+/* No link left: lossy channels end here (CONNECT_FAILED if they never
+ * opened, RESET otherwise), and what was queued for the peer is dropped. */
+static void session_down(struct msgr__session *s, int err)
+{
+	s->busy = 1;
+	for (int b = 0; b < CHAN_BUCKETS; b++)
+		while (s->chans[b])
+			msgr__channel_session_down(s->chans[b], err);
+	free(s->pending.p);
+	memset(&s->pending, 0, sizeof(s->pending));
+	s->nack = 0;
+	s->peer_max_msg = 0;
+	s->busy = 0;
+	session_maybe_free(s);
+}
+
+static int dial(struct msgr__session *s);
+
+struct msgr__session *msgr__session_get(struct msgr__daemon *d, const char *peer)
+{
+	struct msgr__net *n = d->net;
+	struct msgr__session *s;
+
+	if (!n)
+		return NULL;
+	s = session_find(n, peer);
+	if (!s && !(s = session_new(n, peer)))
+		return NULL;
+	if (!s->active && !s->dialing) {
+		int err = dial(s);
+		if (err) {
+			msgr__info("session %s: dial: %s", peer, strerror(-err));
+			snprintf(s->last_error, sizeof(s->last_error), "dial: %s", strerror(-err));
+		}
+	}
+	return s;
+}
+
+uint32_t msgr__session_chan_id(struct msgr__session *s)
+{
+	uint32_t id;
+
+	do {
+		s->next_id++;
+		id = s->next_id * 2 + (s->lower ? 0 : 1);
+	} while (id < 2 || msgr__session_chan_find(s, id));
+	return id;
+}
+
+int msgr__session_chan_theirs(const struct msgr__session *s, uint32_t id)
+{
+	return id >= 2 && (id & 1) == (s->lower ? 1u : 0u);
+}
+
+struct msgr__channel *msgr__session_chan_find(struct msgr__session *s, uint32_t id)
+{
+	for (struct msgr__channel *ch = s->chans[id % CHAN_BUCKETS]; ch; ch = ch->hnext)
+		if (ch->wire_id == id)
+			return ch;
+	return NULL;
+}
+
+void msgr__session_chan_add(struct msgr__session *s, struct msgr__channel *ch)
+{
+	ch->hnext = s->chans[ch->wire_id % CHAN_BUCKETS];
+	s->chans[ch->wire_id % CHAN_BUCKETS] = ch;
+	s->nchans++;
+}
+
+void msgr__session_chan_del(struct msgr__session *s, struct msgr__channel *ch)
+{
+	struct msgr__channel **pp = &s->chans[ch->wire_id % CHAN_BUCKETS];
+
+	while (*pp != ch)
+		pp = &(*pp)->hnext;
+	*pp = ch->hnext;
+	s->nchans--;
+	session_maybe_free(s);
+}
+
+void msgr__session_ack_later(struct msgr__session *s, uint32_t id)
+{
+	if (s->nack == s->capack) {
+		size_t ncap = s->capack ? s->capack * 2 : 64;
+		uint32_t *q = realloc(s->ackq, ncap * sizeof(*q));
+		if (!q)
+			return; /* the next MSG on the channel carries the ack */
+		s->ackq = q;
+		s->capack = ncap;
+	}
+	s->ackq[s->nack++] = id;
+	msgr__daemon_schedule(s->net->d);
+}
+
+static void session_flush_acks(struct msgr__session *s)
+{
+	size_t n = s->nack;
+
+	s->nack = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct msgr__channel *ch = msgr__session_chan_find(s, s->ackq[i]);
+		if (ch)
+			msgr__channel_flush_ack(ch);
+	}
+}
+
+/* ---- links ---- */
+
+static const char *link_name(const struct nlink *l)
+{
+	return l->peer_listen[0] ? l->peer_listen : l->remote;
+}
+
+static struct nlink *link_new(struct msgr__net *n, struct msgr__link *tl, int outbound)
+{
+	struct nlink *l = calloc(1, sizeof(*l));
+	struct msgr__banner mine = { MSGR__WIRE_VERSION, MSGR__WIRE_VERSION, 0 };
+
+	if (!l || !(l->rbuf = malloc(RBUF_LEN))) {
+		free(l);
+		return NULL;
+	}
+	l->tl = tl;
+	l->net = n;
+	l->outbound = outbound;
+	l->state = outbound ? L_CONNECTING : L_HANDSHAKE;
+	l->created_ns = l->last_rx_ns = msgr__now_ns();
+	l->deadline_ns = l->created_ns + n->d->conf.connect_timeout_ms * 1000000ull;
+	msgr__frame_dec_init(&l->dec, &mine, (uint32_t)n->d->conf.max_message, &frame_ops, l);
+	if (getrandom(l->my_chal, sizeof(l->my_chal), 0) != sizeof(l->my_chal)) {
+		free(l->rbuf);
+		free(l);
+		return NULL;
+	}
+	tl->ctx = l;
+	l->next = n->links;
+	if (n->links)
+		n->links->prev = l;
+	n->links = l;
+	if (!uv_is_active((uv_handle_t *)&n->tick))
+		uv_timer_start(&n->tick, on_tick, TICK_MS, TICK_MS);
+	return l;
+}
+
+/* Send our banner and HELLO: u64 nonce, u8 auth mode, u32 max message,
+ * challenge, u16 length + listen address. */
+static void link_start(struct nlink *l)
+{
+	struct msgr__daemon *d = l->net->d;
+	struct msgr__banner mine = { MSGR__WIRE_VERSION, MSGR__WIRE_VERSION, 0 };
+	uint8_t hello[8 + 1 + 4 + MSGR__CHALLENGE_LEN + 2 + MSGR__HOSTPORT_MAX], *p = hello;
+
+	l->state = L_HANDSHAKE;
+	if (obuf_reserve(&l->out, MSGR__BANNER_LEN)) {
+		link_close(l, -ENOMEM, "out of memory");
+		return;
+	}
+	msgr__banner_encode(l->out.p + l->out.len, &mine);
+	l->out.len += MSGR__BANNER_LEN;
+	p += put_uint(p, l->net->nonce, 8);
+	p += put_uint(p, (uint64_t)d->conf.auth_mode, 1);
+	p += put_uint(p, d->conf.max_message, 4);
+	memcpy(p, l->my_chal, MSGR__CHALLENGE_LEN);
+	p += MSGR__CHALLENGE_LEN;
+	p += put_str(p, d->conf.listen);
+	link_put(l, MSGR__F_HELLO, hello, (size_t)(p - hello));
+	if (l->net->ops->post_recv(l->tl, l->rbuf, RBUF_LEN))
+		link_close(l, -ENOMEM, "cannot post a receive buffer");
+	link_flush(l);
+}
+
+static void link_close(struct nlink *l, int err, const char *why)
+{
+	if (l->state == L_CLOSING)
+		return;
+	if (err)
+		msgr__info("link %s (%s): closing: %s%s%s", link_name(l),
+			   l->outbound ? "dialled" : "accepted", why, err ? ": " : "",
+			   err ? strerror(-err) : "");
+	if (l->s && l->state != L_UP)
+		snprintf(l->s->last_error, sizeof(l->s->last_error), "%s", why);
+	l->close_err = err;
+	l->state = L_CLOSING;
+	if (err)
+		l->net->d->stats.link_errors++;
+	else
+		link_flush(l); /* a graceful close sends what is queued (CLOSE, AUTH_FAIL) */
+	l->net->ops->close(l->tl, err);
+}
+
+/* The transport is done with the link: it leaves its session, which goes
+ * down if it has no other link to wait for. */
+static void link_gone(struct nlink *l, int err)
+{
+	struct msgr__net *n = l->net;
+	struct msgr__session *s = l->s;
+
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		n->links = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	if (s) {
+		int was_active = s->active == l;
+		if (l->outbound && !l->up_ns)
+			s->dialing = 0;
+		if (was_active)
+			s->active = NULL;
+		s->nlinks--;
+		if (was_active || !s->active) {
+			if (!l->up_ns && err)
+				snprintf(s->last_error, sizeof(s->last_error), "%s", strerror(-err));
+			if (!s->nlinks)
+				session_down(s, err ? err : -ECONNRESET);
+			else
+				session_maybe_free(s);
+		}
+	}
+	free(l->out.p);
+	free(l->big);
+	free(l->rbuf);
+	free(l);
+	if (!n->links)
+		uv_timer_stop(&n->tick);
+}
+
+/* A link dialled by the daemon with the lower listen address wins a race;
+ * between two links dialled the same way, the newer one (the older is a
+ * leftover of a peer restart). Both daemons compute the same answer. */
+static struct nlink *race_winner(struct nlink *old, struct nlink *young)
+{
+	const char *me = old->net->d->conf.listen;
+	const char *a = old->outbound ? me : old->peer_listen;
+	const char *b = young->outbound ? me : young->peer_listen;
+	int c = strcmp(a, b);
+
+	return c < 0 ? old : young;
+}
+
+static void link_up(struct nlink *l)
+{
+	struct msgr__session *s = l->s;
+	struct nlink *old = s->active;
+
+	l->state = L_UP;
+	l->up_ns = msgr__now_ns();
+	if (l->outbound)
+		s->dialing = 0;
+	if (s->peer_nonce && s->peer_nonce != l->peer_nonce) {
+		/* a new instance of the peer daemon: nothing of the old one's
+		 * channels survives */
+		msgr__notice("session %s: peer daemon restarted", s->peer);
+		if (old) {
+			link_put(old, MSGR__F_CLOSE, "\x0b\x00superseded", 13);
+			link_close(old, 0, "superseded by a new instance");
+			old = NULL;
+		}
+		session_down(s, -ECONNRESET);
+	}
+	s->peer_nonce = l->peer_nonce;
+	if (old) {
+		struct nlink *win = race_winner(old, l), *lose = win == old ? l : old;
+		s->races++;
+		l->net->d->stats.races++;
+		msgr__info("session %s: two links (race); keeping the one %s dialled", s->peer,
+			   win->outbound ? "we" : "the peer");
+		if (lose == old)
+			s->active = NULL;
+		link_put(lose, MSGR__F_CLOSE, "\x04\x00race", 6);
+		link_close(lose, 0, "lost the race");
+		if (lose == l)
+			return;
+	}
+	s->active = l;
+	s->peer_max_msg = l->peer_max_msg;
+	s->links_up++;
+	msgr__info("session %s: link up (%s, %s)", s->peer, l->outbound ? "dialled" : "accepted",
+		   l->remote);
+	if (s->pending.len) {
+		if (obuf_reserve(&l->out, s->pending.len)) {
+			link_close(l, -ENOMEM, "out of memory");
+			return;
+		}
+		memcpy(l->out.p + l->out.len, s->pending.p, s->pending.len);
+		l->out.len += s->pending.len;
+		free(s->pending.p);
+		memset(&s->pending, 0, sizeof(s->pending));
+	}
+	msgr__daemon_schedule(l->net->d);
+}
+
+static void maybe_up(struct nlink *l)
+{
+	if (l->sent_done && l->got_done && l->state == L_HANDSHAKE)
+		link_up(l);
+}
+
+static void auth_fail(struct nlink *l, const char *why)
+{
+	uint8_t buf[2 + 256];
+	size_t n = strnlen(why, 255);
+
+	l->net->d->stats.auth_failures++;
+	msgr__warn("link %s (%s): authentication failed: %s", link_name(l), l->remote, why);
+	put_uint(buf, n, 2);
+	memcpy(buf + 2, why, n);
+	link_put(l, MSGR__F_AUTH_FAIL, buf, n + 2);
+	link_close(l, 0, "authentication failed");
+}
+
+static int on_hello(struct nlink *l, struct rd *r)
+{
+	struct msgr__net *n = l->net;
+	struct msgr__daemon *d = n->d;
+	char listen[MSGR__HOSTPORT_MAX];
+	unsigned mode;
+
+	l->peer_nonce = rd_uint(r, 8);
+	mode = (unsigned)rd_uint(r, 1);
+	l->peer_max_msg = (uint32_t)rd_uint(r, 4);
+	rd_bytes(r, l->peer_chal, MSGR__CHALLENGE_LEN);
+	rd_str(r, listen, sizeof(listen));
+	if (r->bad || r->n || msgr__hostport_check(listen) || l->got_hello)
+		return -EPROTO;
+	l->got_hello = 1;
+	if (!strcmp(listen, d->conf.listen) || l->peer_nonce == n->nonce) {
+		auth_fail(l, "the peer has our own listen address");
+		return 1;
+	}
+	if (l->outbound && strcmp(listen, l->peer_listen)) {
+		char why[2 * MSGR__HOSTPORT_MAX + 64];
+		snprintf(why, sizeof(why), "dialled %s but the daemon there is %s", l->peer_listen,
+			 listen);
+		auth_fail(l, why);
+		return 1;
+	}
+	snprintf(l->peer_listen, sizeof(l->peer_listen), "%s", listen);
+	if (mode != (unsigned)d->conf.auth_mode) {
+		auth_fail(l, mode == MSGR__AUTH_NONE ? "the peer runs with auth.mode = none"
+						      : "the peer wants auth.mode = hmac and we run with none");
+		return 1;
+	}
+	if (!l->s) {
+		/* inbound: now we know whose it is */
+		struct msgr__session *s = session_find(n, listen);
+		if (!s && !(s = session_new(n, listen)))
+			return -ENOMEM;
+		l->s = s;
+		s->nlinks++;
+	}
+	if (d->conf.auth_mode == MSGR__AUTH_NONE) {
+		link_put(l, MSGR__F_AUTH_DONE, NULL, 0);
+		l->sent_done = 1;
+	} else {
+		uint8_t proof[MSGR__PROOF_LEN];
+		msgr__auth_proof(n->key, l->peer_chal, l->my_chal, d->conf.listen, l->peer_listen, proof);
+		link_put(l, MSGR__F_AUTH, proof, sizeof(proof));
+	}
+	maybe_up(l);
+	return 0;
+}
+
+static int on_auth(struct nlink *l, struct rd *r)
+{
+	struct msgr__daemon *d = l->net->d;
+	uint8_t proof[MSGR__PROOF_LEN];
+
+	rd_bytes(r, proof, sizeof(proof));
+	if (r->bad || r->n || !l->got_hello || l->sent_done || d->conf.auth_mode != MSGR__AUTH_HMAC)
+		return -EPROTO;
+	if (msgr__auth_verify(l->net->key, l->my_chal, l->peer_chal, d->conf.listen, l->peer_listen,
+			      proof)) {
+		auth_fail(l, "the peer's proof does not match our key (a different cluster key?)");
+		return 1;
+	}
+	link_put(l, MSGR__F_AUTH_DONE, NULL, 0);
+	l->sent_done = 1;
+	maybe_up(l);
+	return 0;
+}
+
+static int on_link_frame(struct nlink *l, const struct msgr__frame_hdr *h, struct rd *r)
+{
+	struct msgr__daemon *d = l->net->d;
+	char why[256];
+
+	if (h->channel)
+		return -EPROTO;
+	switch (h->type) {
+	case MSGR__F_HELLO:
+		return on_hello(l, r);
+	case MSGR__F_AUTH:
+		return on_auth(l, r);
+	case MSGR__F_AUTH_DONE:
+		if (r->n || !l->got_hello || l->got_done)
+			return -EPROTO;
+		l->got_done = 1;
+		maybe_up(l);
+		return 0;
+	case MSGR__F_AUTH_FAIL:
+		rd_str(r, why, sizeof(why));
+		d->stats.auth_failures++;
+		msgr__warn("link %s (%s): the peer refused us: %s", link_name(l), l->remote,
+			   r->bad ? "(no reason given)" : why);
+		link_close(l, -EACCES, "refused by the peer");
+		return 1;
+	case MSGR__F_CLOSE:
+		rd_str(r, why, sizeof(why));
+		msgr__info("link %s: the peer closes it: %s", link_name(l), r->bad ? "?" : why);
+		link_close(l, 0, "closed by the peer");
+		return 1;
+	case MSGR__F_KEEPALIVE:
+		if (r->n != 8)
+			return -EPROTO;
+		link_put(l, MSGR__F_KEEPALIVE_ACK, r->p, 8);
+		return 0;
+	case MSGR__F_KEEPALIVE_ACK: {
+		uint64_t t = rd_uint(r, 8), now = msgr__now_ns();
+		if (r->bad || r->n)
+			return -EPROTO;
+		if (t <= now)
+			l->rtt_ns = now - t;
+		return 0;
+	}
+	}
+	return -EPROTO;
+}
+
+/* ---- decoder callbacks ---- */
+
+static void *get_buf(void *owner, const struct msgr__frame_hdr *h)
+{
+	struct nlink *l = owner;
+
+	if (h->type != MSGR__F_MSG)
+		return h->len <= SMALL_LEN ? l->small : NULL;
+	if (l->state != L_UP)
+		return NULL; /* no memory for a peer that has not authenticated */
+	free(l->big);
+	l->big = malloc(h->len);
+	return l->big;
+}
+
+static int on_frame(void *owner, const struct msgr__frame_hdr *h, void *payload, int payload_ok)
+{
+	struct nlink *l = owner;
+	struct msgr__daemon *d = l->net->d;
+	struct rd r = { payload, h->len, 0 };
+	int rc;
+
+	if (l->state == L_CLOSING)
+		return 1;
+	l->frames_in++;
+	if (!payload_ok) {
+		d->stats.bad_payload_crc++;
+		if (l->state == L_UP && h->channel) {
+			/* the channel's problem only: the link's framing is intact */
+			msgr__channel_bad_crc(l->s, h->channel);
+			free(l->big);
+			l->big = NULL;
+			return 0;
+		}
+		link_close(l, -EBADMSG, "payload CRC mismatch in a link frame");
+		return 1;
+	}
+	if (h->type < MSGR__F_OPEN || h->type >= MSGR__F_KEEPALIVE) {
+		rc = on_link_frame(l, h, &r);
+	} else if (l->state != L_UP || !h->channel) {
+		rc = -EPROTO;
+	} else {
+		void *big = h->type == MSGR__F_MSG ? l->big : NULL;
+		l->big = NULL;
+		rc = msgr__channel_on_frame(l->s, h, payload, big);
+	}
+	if (rc < 0) {
+		char why[96];
+		d->stats.protocol_errors++;
+		snprintf(why, sizeof(why), "unexpected or malformed frame (type %u, channel %u)",
+			 h->type, h->channel);
+		link_close(l, rc, why);
+		return 1;
+	}
+	return l->state == L_CLOSING;
+}
+
+
+/* ---- transport callbacks ---- */
+
+static void ev_accepted(void *core, struct msgr__link *tl)
+{
+	struct msgr__net *n = core;
+	struct nlink *l = link_new(n, tl, 0);
+
+	n->d->stats.links_accepted++;
+	if (!l) {
+		n->ops->close(tl, -ENOMEM);
+		return;
+	}
+	n->ops->addr(tl, 1, l->remote, sizeof(l->remote));
+	msgr__debug("link from %s accepted", l->remote);
+	link_start(l);
+}
+
+static void ev_connected(void *core, struct msgr__link *tl, int err)
+{
+	struct nlink *l = tl->ctx;
+
+	if (err) {
+		l->net->d->stats.dial_failures++;
+		msgr__info("link %s: connect: %s", l->peer_listen, strerror(-err));
+		if (l->s)
+			snprintf(l->s->last_error, sizeof(l->s->last_error), "connect: %s", strerror(-err));
+		l->state = L_CLOSING; /* closed() follows */
+		l->close_err = err;
+		return;
+	}
+	l->net->ops->addr(tl, 1, l->remote, sizeof(l->remote));
+	link_start(l);
+}
+
+static void ev_received(void *core, struct msgr__link *tl, void *buf, size_t len)
+{
+	struct nlink *l = tl->ctx;
+	struct msgr__net *n = l->net;
+	struct msgr__daemon *d = n->d;
+
+	l->last_rx_ns = msgr__now_ns();
+	l->bytes_in += len;
+	if (l->state == L_CLOSING)
+		return;
+	if (msgr__frame_dec_feed(&l->dec, buf, len) < 0 && l->state != L_CLOSING) {
+		switch (l->dec.err) {
+		case MSGR__DEC_BAD_BANNER: d->stats.bad_banner++; break;
+		case MSGR__DEC_NO_VERSION: d->stats.no_version++; break;
+		case MSGR__DEC_BAD_HEADER_CRC: d->stats.bad_header_crc++; break;
+		case MSGR__DEC_BAD_TYPE: d->stats.bad_type++; break;
+		case MSGR__DEC_OVERSIZED: d->stats.oversized++; break;
+		default: d->stats.protocol_errors++; break;
+		}
+		msgr__warn("link %s (%s): %s", link_name(l), l->remote, msgr__dec_err_name(l->dec.err));
+		link_close(l, -EPROTO, msgr__dec_err_name(l->dec.err));
+	}
+	if (l->state != L_CLOSING && n->ops->post_recv(tl, l->rbuf, RBUF_LEN))
+		link_close(l, -ENOMEM, "cannot post a receive buffer");
+	msgr__net_flush(d);
+}
+
+static void ev_sent(void *core, struct msgr__link *tl, void *cookie, int err)
+{
+	free(cookie);
+}
+
+static void ev_closed(void *core, struct msgr__link *tl, int err)
+{
+	struct nlink *l = tl->ctx;
+
+	if (!l)
+		return;
+	if (l->state != L_CLOSING && err) {
+		/* the transport saw it first: reset, EOF, ... */
+		l->net->d->stats.link_errors++;
+		msgr__info("link %s (%s): %s", link_name(l), l->remote, strerror(-err));
+	}
+	if (l->s && l->s->active == l)
+		snprintf(l->s->last_error, sizeof(l->s->last_error), "%s",
+			 strerror(-(l->close_err ? l->close_err : err ? err : -ENOTCONN)));
+	link_gone(l, l->close_err ? l->close_err : err);
+}
+
+static const struct msgr__transport_events events = {
+	ev_accepted, ev_connected, ev_received, ev_sent, ev_closed,
+};
+
+static int dial(struct msgr__session *s)
+{
+	struct msgr__net *n = s->net;
+	struct msgr__link *tl;
+	struct nlink *l;
+	int err = n->ops->dial(n->t, s->peer, &tl);
+
+	if (err)
+		return err;
+	n->d->stats.links_dialled++;
+	l = link_new(n, tl, 1);
+	if (!l) {
+		n->ops->close(tl, -ENOMEM);
+		return -ENOMEM;
+	}
+	snprintf(l->peer_listen, sizeof(l->peer_listen), "%s", s->peer);
+	l->s = s;
+	s->nlinks++;
+	s->dialing = 1;
+	return 0;
+}
+
+/* ---- the clock: handshake deadlines and keepalives ---- */
+
+static void on_tick(uv_timer_t *t)
+{
+	struct msgr__net *n = t->data;
+	struct msgr__conf *conf = &n->d->conf;
+	uint64_t now = msgr__now_ns();
+	struct nlink *l, *next;
+
+	for (l = n->links; l; l = next) {
+		next = l->next;
+		if (l->state == L_CLOSING)
+			continue;
+		if (l->state != L_UP) {
+			if (now >= l->deadline_ns) {
+				n->d->stats.handshake_timeouts++;
+				link_close(l, -ETIMEDOUT, "no session within net.connect_timeout");
+			}
+			continue;
+		}
+		if (now - l->last_rx_ns >= conf->keepalive_timeout_ms * 1000000ull) {
+			n->d->stats.keepalive_timeouts++;
+			msgr__notice("link %s: nothing heard for %llu ms (net.keepalive_timeout)",
+				     link_name(l), (unsigned long long)(now - l->last_rx_ns) / 1000000);
+			link_close(l, -ETIMEDOUT, "keepalive timeout");
+			continue;
+		}
+		if (now - l->last_ka_ns >= conf->keepalive_interval_ms * 1000000ull) {
+			uint8_t ts[8];
+			put_uint(ts, now, 8);
+			link_put(l, MSGR__F_KEEPALIVE, ts, 8);
+			l->last_ka_ns = now;
+		}
+	}
+	msgr__net_flush(n->d);
+}
+
+void msgr__net_flush(struct msgr__daemon *d)
+{
+	struct msgr__net *n = d->net;
+	struct nlink *l, *next;
+
+	if (!n)
+		return;
+	for (struct msgr__session *s = n->sessions; s; s = s->next)
+		if (s->nack && s->active)
+			session_flush_acks(s);
+	for (l = n->links; l; l = next) {
+		next = l->next;
+		link_flush(l);
+	}
+}
+
+/* ---- start, stop, inspection ---- */
+
+int msgr__net_start(struct msgr__daemon *d, char *err, size_t errlen)
+{
+	struct msgr__net *n = calloc(1, sizeof(*n));
+	int rc;
+
+	if (!n) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	n->d = d;
+	n->ops = &msgr__tcp_ops;
+	if (d->conf.auth_mode == MSGR__AUTH_HMAC) {
+		rc = msgr__keyring_load(d->conf.keyring, n->key, err, errlen);
+		if (rc)
+			goto fail;
+	} else {
+		msgr__warn("auth.mode = none: any host that reaches %s gets a session", d->conf.listen);
+	}
+	if (getrandom(&n->nonce, sizeof(n->nonce), 0) != sizeof(n->nonce)) {
+		rc = -errno;
+		snprintf(err, errlen, "getrandom: %s", strerror(errno));
+		goto fail;
+	}
+	uv_timer_init(d->loop, &n->tick);
+	n->tick.data = n;
+	rc = n->ops->init(&n->t, d->loop, &events, n, err, errlen);
+	if (rc)
+		goto fail_timer;
+	rc = n->ops->listen(n->t, d->conf.listen);
+	if (rc) {
+		snprintf(err, errlen, "listen on %s (global.listen): %s", d->conf.listen, strerror(-rc));
+		n->ops->fini(n->t);
+		goto fail_timer;
+	}
+	d->net = n;
+	return 0;
+fail_timer:
+	uv_close((uv_handle_t *)&n->tick, (uv_close_cb)free);
+	OPENSSL_cleanse(n->key, sizeof(n->key));
+	return rc;
+fail:
+	OPENSSL_cleanse(n->key, sizeof(n->key));
+	free(n);
+	return rc;
+}
+
+void msgr__net_stop(struct msgr__daemon *d)
+{
+	struct msgr__net *n = d->net;
+
+	uint64_t until = msgr__now_ns() + 1000000000ull;
+
+	if (!n)
+		return;
+	/* Tell each peer, so it resets our channels now rather than at its
+	 * keepalive timeout; give the CLOSEs a second to leave. */
+	for (struct nlink *l = n->links; l; l = l->next)
+		if (l->state == L_HANDSHAKE || l->state == L_UP) {
+			link_put(l, MSGR__F_CLOSE, "\x0d\x00shutting down", 15);
+			link_close(l, 0, "shutting down");
+		}
+	while (n->links && msgr__now_ns() < until)
+		uv_run(d->loop, UV_RUN_ONCE);
+	n->ops->fini(n->t);
+	while (n->links)
+		uv_run(d->loop, UV_RUN_ONCE);
+	OPENSSL_cleanse(n->key, sizeof(n->key));
+	d->net = NULL;
+	uv_close((uv_handle_t *)&n->tick, (uv_close_cb)free);
+}
+
+int msgr__net_inject_kill(struct msgr__daemon *d, const char *peer)
+{
+	struct msgr__session *s = d->net ? session_find(d->net, peer) : NULL;
+
+	if (!s || !s->active)
+		return -ENOENT;
+	link_close(s->active, -ECONNABORTED, "killed by inject");
+	return 0;
+}
+
+static const char *state_name(enum lstate st)
+{
+	static const char *const names[] = { "connecting", "handshake", "up", "closing" };
+	return names[st];
+}
+
+struct json_object *msgr__net_sessions_json(struct msgr__daemon *d)
+{
+	struct json_object *arr = json_object_new_array();
+	struct msgr__net *n = d->net;
+	uint64_t now = msgr__now_ns();
+
+	if (!n)
+		return arr;
+	for (struct msgr__session *s = n->sessions; s; s = s->next) {
+		struct json_object *o = json_object_new_object(), *links = json_object_new_array();
+		json_object_object_add(o, "peer", json_object_new_string(s->peer));
+		json_object_object_add(o, "state", json_object_new_string(
+			s->active ? "up" : s->nlinks ? "connecting" : "down"));
+		json_object_object_add(o, "channels", json_object_new_int64(s->nchans));
+		json_object_object_add(o, "links_up", json_object_new_int64((int64_t)s->links_up));
+		json_object_object_add(o, "races", json_object_new_int64((int64_t)s->races));
+		json_object_object_add(o, "age_s", json_object_new_double((now - s->created_ns) / 1e9));
+		json_object_object_add(o, "last_error", json_object_new_string(s->last_error));
+		for (struct nlink *l = n->links; l; l = l->next) {
+			struct json_object *lo;
+			if (l->s != s)
+				continue;
+			lo = json_object_new_object();
+			json_object_object_add(lo, "transport", json_object_new_string(n->ops->name));
+			json_object_object_add(lo, "direction",
+					       json_object_new_string(l->outbound ? "out" : "in"));
+			json_object_object_add(lo, "state", json_object_new_string(state_name(l->state)));
+			json_object_object_add(lo, "active", json_object_new_boolean(s->active == l));
+			json_object_object_add(lo, "remote", json_object_new_string(l->remote));
+			json_object_object_add(lo, "bytes_out", json_object_new_int64((int64_t)l->bytes_out));
+			json_object_object_add(lo, "bytes_in", json_object_new_int64((int64_t)l->bytes_in));
+			json_object_object_add(lo, "frames_out", json_object_new_int64((int64_t)l->frames_out));
+			json_object_object_add(lo, "frames_in", json_object_new_int64((int64_t)l->frames_in));
+			json_object_object_add(lo, "rtt_us", json_object_new_double(l->rtt_ns / 1e3));
+			json_object_array_add(links, lo);
+		}
+		json_object_object_add(o, "links", links);
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
