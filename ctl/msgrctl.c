@@ -37,7 +37,7 @@ static void usage(FILE *f)
 		"  status                  daemon status and counters\n"
 		"  clients                 attached entities\n"
 		"  conns                   connections of every attached entity\n"
-		"  sessions                sessions with other daemons\n"
+		"  sessions                sessions with other daemons: links, bytes, rtt\n"
 		"  perf dump               every counter, as JSON\n"
 		"  metrics                 every counter, Prometheus text format\n"
 		"  config show             the running configuration\n"
@@ -280,15 +280,27 @@ static void print_sessions(struct json_object *a)
 {
 	size_t n = json_object_array_length(a);
 
-	printf("%-24s %-6s %-10s %12s %12s %8s\n", "PEER", "LINKS", "TRANSPORT", "BYTES_OUT",
-	       "BYTES_IN", "RTT");
+	printf("%-22s %-10s %8s  %-4s %-9s %-22s %12s %12s %9s\n", "PEER", "STATE", "CHANNELS",
+	       "DIR", "LINK", "REMOTE", "BYTES_OUT", "BYTES_IN", "RTT_US");
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *o = json_object_array_get_idx(a, i);
-		printf("%-24s %-6s %-10s %12s %12s %7sus\n", jstr(o, "peer"), jstr(o, "links"),
-		       jstr(o, "transport"), jstr(o, "bytes_out"), jstr(o, "bytes_in"), jstr(o, "rtt_us"));
+		struct json_object *o = json_object_array_get_idx(a, i), *links;
+		size_t nl = 0;
+		if (json_object_object_get_ex(o, "links", &links))
+			nl = json_object_array_length(links);
+		printf("%-22s %-10s %8s", jstr(o, "peer"), jstr(o, "state"), jstr(o, "channels"));
+		for (size_t j = 0; j < nl; j++) {
+			struct json_object *l = json_object_array_get_idx(links, j);
+			if (j)
+				printf("%-22s %-10s %8s", "", "", "");
+			printf("  %-4s %-9s %-22s %12s %12s %9.0f\n", jstr(l, "direction"), jstr(l, "state"),
+			       jstr(l, "remote"), jstr(l, "bytes_out"), jstr(l, "bytes_in"),
+			       json_object_get_double(json_object_object_get(l, "rtt_us")));
+		}
+		if (!nl)
+			printf("  (no link; last error: %s)\n", jstr(o, "last_error"));
 	}
 	if (!n)
-		printf("(no sessions: this msgrd has no network transport yet)\n");
+		printf("(no sessions: no other msgrd has been reached, or reached us)\n");
 }
 
 int main(int argc, char **argv)

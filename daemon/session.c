@@ -27,6 +27,7 @@ enum lstate {
 	L_CONNECTING, /* dial in progress */
 	L_HANDSHAKE,  /* banner, HELLO, AUTH in flight */
 	L_UP,         /* authenticated both ways; may be the session's active link */
+	L_DRAINING,   /* we sent CLOSE; reading until the peer's CLOSE */
 	L_CLOSING,    /* close asked; waiting for the transport's closed() */
 };
 
@@ -48,6 +49,7 @@ struct nlink {
 	int outbound;                 /* we dialled it */
 	int sent_done, got_done;      /* AUTH_DONE each way */
 	int got_hello;
+	int sent_close;               /* our CLOSE is queued: nothing more goes out */
 	uint8_t my_chal[MSGR__CHALLENGE_LEN], peer_chal[MSGR__CHALLENGE_LEN];
 	uint64_t peer_nonce;          /* the peer daemon's instance */
 	uint32_t peer_max_msg;        /* largest MSG payload the peer takes */
@@ -73,9 +75,11 @@ struct msgr__session {
 	uint64_t peer_nonce;          /* peer daemon instance last seen (0: none yet) */
 	uint32_t peer_max_msg;        /* from the active link's HELLO (0: unknown) */
 	struct nlink *active;         /* the link frames go on, or NULL */
+	struct nlink *drain;          /* a race loser still being read (lower side) */
+	struct held *held, **held_tail; /* channel frames waiting for the drain, in order */
 	int nlinks;                   /* our links not closing */
 	int dialing;                  /* one of them is our dial, not yet up */
-	int busy;                     /* inside session_down: do not free */
+	int busy;                     /* nonzero while being walked: do not free */
 	struct obuf pending;          /* frames queued while no link is active */
 	struct msgr__channel *chans[CHAN_BUCKETS];
 	uint32_t nchans;
@@ -85,6 +89,15 @@ struct msgr__session {
 	uint64_t created_ns;
 	uint64_t links_up, races;     /* for `sessions` */
 	char last_error[128];         /* why the last link went */
+};
+
+/* A channel frame from the kept link while the drained one still has the
+ * peer's earlier frames. Owned by the session's hold queue. */
+struct held {
+	struct held *next;
+	struct nlink *from;           /* cleared if that link goes first */
+	struct msgr__frame_hdr h;
+	void *payload;                /* a copy (or the MSG buffer), owned */
 };
 
 /* The daemon's network side. Owned by the daemon (d->net). */
@@ -102,6 +115,7 @@ struct msgr__net {
 static void link_close(struct nlink *l, int err, const char *why);
 static void session_maybe_free(struct msgr__session *s);
 static void on_tick(uv_timer_t *t);
+static int held_release(struct msgr__session *s);
 static void *get_buf(void *owner, const struct msgr__frame_hdr *h);
 static int on_frame(void *owner, const struct msgr__frame_hdr *h, void *payload, int payload_ok);
 static const struct msgr__frame_ops frame_ops = { get_buf, on_frame };
@@ -242,7 +256,7 @@ static void link_put(struct nlink *l, uint8_t type, const void *payload, size_t 
 {
 	struct iovec iov = { (void *)payload, len };
 
-	if (l->state == L_CLOSING)
+	if (l->state == L_CLOSING || l->sent_close)
 		return;
 	if (frame_put(&l->out, type, 0, 0, 0, &iov, len ? 1 : 0)) {
 		link_close(l, -ENOMEM, "out of memory");
@@ -319,6 +333,12 @@ static void session_maybe_free(struct msgr__session *s)
 	for (pp = &s->net->sessions; *pp != s; pp = &(*pp)->next)
 		;
 	*pp = s->next;
+	while (s->held) {
+		struct held *x = s->held;
+		s->held = x->next;
+		free(x->payload);
+		free(x);
+	}
 	free(s->pending.p);
 	free(s->ackq);
 	free(s);
@@ -328,15 +348,19 @@ static void session_maybe_free(struct msgr__session *s)
  * opened, RESET otherwise), and what was queued for the peer is dropped. */
 static void session_down(struct msgr__session *s, int err)
 {
-	s->busy = 1;
+	s->busy++;
 	for (int b = 0; b < CHAN_BUCKETS; b++)
 		while (s->chans[b])
 			msgr__channel_session_down(s->chans[b], err);
 	free(s->pending.p);
 	memset(&s->pending, 0, sizeof(s->pending));
+	for (struct held *x = s->held; x; x = x->next)
+		x->from = NULL; /* their channels are gone: released, they are dropped */
+	held_release(s);
+	s->drain = NULL;
 	s->nack = 0;
 	s->peer_max_msg = 0;
-	s->busy = 0;
+	s->busy--;
 	session_maybe_free(s);
 }
 
@@ -500,104 +524,22 @@ static void link_close(struct nlink *l, int err, const char *why)
 	if (l->state == L_CLOSING)
 		return;
 	if (err)
-		msgr__info("link %s (%s): closing: %s%s%s", link_name(l),
-			   l->outbound ? "dialled" : "accepted", why, err ? ": " : "",
-			   err ? strerror(-err) : "");
-	if (l->s && l->state != L_UP)
+		msgr__info("link %s (%s): closing: %s: %s", link_name(l),
+			   l->outbound ? "dialled" : "accepted", why, strerror(-err));
+	if (l->s && !l->up_ns)
 		snprintf(l->s->last_error, sizeof(l->s->last_error), "%s", why);
 	l->close_err = err;
-	l->state = L_CLOSING;
 	if (err)
 		l->net->d->stats.link_errors++;
 	else
 		link_flush(l); /* a graceful close sends what is queued (CLOSE, AUTH_FAIL) */
+	l->state = L_CLOSING;
 	l->net->ops->close(l->tl, err);
 }
 
-/* The transport is done with the link: it leaves its session, which goes
- * down if it has no other link to wait for. */
-static void link_gone(struct nlink *l, int err)
+/* Frames go out on l from now on, starting with what waited for a link. */
+static void activate(struct msgr__session *s, struct nlink *l)
 {
-	struct msgr__net *n = l->net;
-	struct msgr__session *s = l->s;
-
-	if (l->prev)
-		l->prev->next = l->next;
-	else
-		n->links = l->next;
-	if (l->next)
-		l->next->prev = l->prev;
-	if (s) {
-		int was_active = s->active == l;
-		if (l->outbound && !l->up_ns)
-			s->dialing = 0;
-		if (was_active)
-			s->active = NULL;
-		s->nlinks--;
-		if (was_active || !s->active) {
-			if (!l->up_ns && err)
-				snprintf(s->last_error, sizeof(s->last_error), "%s", strerror(-err));
-			if (!s->nlinks)
-				session_down(s, err ? err : -ECONNRESET);
-			else
-				session_maybe_free(s);
-		}
-	}
-	free(l->out.p);
-	free(l->big);
-	free(l->rbuf);
-	free(l);
-	if (!n->links)
-		uv_timer_stop(&n->tick);
-}
-
-/* A link dialled by the daemon with the lower listen address wins a race;
- * between two links dialled the same way, the newer one (the older is a
- * leftover of a peer restart). Both daemons compute the same answer. */
-static struct nlink *race_winner(struct nlink *old, struct nlink *young)
-{
-	const char *me = old->net->d->conf.listen;
-	const char *a = old->outbound ? me : old->peer_listen;
-	const char *b = young->outbound ? me : young->peer_listen;
-	int c = strcmp(a, b);
-
-	return c < 0 ? old : young;
-}
-
-static void link_up(struct nlink *l)
-{
-	struct msgr__session *s = l->s;
-	struct nlink *old = s->active;
-
-	l->state = L_UP;
-	l->up_ns = msgr__now_ns();
-	if (l->outbound)
-		s->dialing = 0;
-	if (s->peer_nonce && s->peer_nonce != l->peer_nonce) {
-		/* a new instance of the peer daemon: nothing of the old one's
-		 * channels survives */
-		msgr__notice("session %s: peer daemon restarted", s->peer);
-		if (old) {
-			link_put(old, MSGR__F_CLOSE, "\x0b\x00superseded", 13);
-			link_close(old, 0, "superseded by a new instance");
-			old = NULL;
-		}
-		session_down(s, -ECONNRESET);
-	}
-	s->peer_nonce = l->peer_nonce;
-	if (old) {
-		struct nlink *win = race_winner(old, l), *lose = win == old ? l : old;
-		s->races++;
-		l->net->d->stats.races++;
-		msgr__info("session %s: two links (race); keeping the one %s dialled", s->peer,
-			   win->outbound ? "we" : "the peer");
-		if (lose == old)
-			s->active = NULL;
-		link_put(lose, MSGR__F_CLOSE, "\x04\x00race", 6);
-		link_close(lose, 0, "lost the race");
-		if (lose == l)
-			return;
-	}
 	s->active = l;
 	s->peer_max_msg = l->peer_max_msg;
 	s->links_up++;
@@ -614,6 +556,232 @@ static void link_up(struct nlink *l)
 		memset(&s->pending, 0, sizeof(s->pending));
 	}
 	msgr__daemon_schedule(l->net->d);
+}
+
+/* Another up link of the session, other than l, or NULL. */
+static struct nlink *spare_link(struct msgr__session *s, struct nlink *l)
+{
+	for (struct nlink *o = s->net->links; o; o = o->next)
+		if (o != l && o->s == s && o->state == L_UP)
+			return o;
+	return NULL;
+}
+
+/* Keep a channel frame from l until the drain is done. */
+static int held_add(struct msgr__session *s, struct nlink *l, const struct msgr__frame_hdr *h,
+		    const void *payload, void *big)
+{
+	struct held *x = malloc(sizeof(*x));
+
+	if (!x) {
+		free(big);
+		return -ENOMEM;
+	}
+	x->next = NULL;
+	x->from = l;
+	x->h = *h;
+	x->payload = big;
+	if (!big && h->len && !(x->payload = malloc(h->len))) {
+		free(x);
+		return -ENOMEM;
+	}
+	if (!big && h->len)
+		memcpy(x->payload, payload, h->len);
+	if (!s->held)
+		s->held_tail = &s->held;
+	*s->held_tail = x;
+	s->held_tail = &x->next;
+	return 0;
+}
+
+/* l is going: what it sent and we held is part of its fault. */
+static void held_drop(struct msgr__session *s, struct nlink *l)
+{
+	for (struct held *x = s->held; x; x = x->next)
+		if (x->from == l)
+			x->from = NULL;
+}
+
+static int held_release(struct msgr__session *s)
+{
+	struct held *x;
+	int n = 0;
+
+	s->busy++;
+	while ((x = s->held)) {
+		s->held = x->next;
+		if (x->from && x->from->state != L_CLOSING) {
+			int big = x->h.type == MSGR__F_MSG;
+			if (msgr__channel_on_frame(s, &x->h, x->payload, big ? x->payload : NULL) < 0)
+				link_close(x->from, -EPROTO, "malformed channel frame");
+			if (!big)
+				free(x->payload);
+		} else {
+			free(x->payload);
+		}
+		free(x);
+		n++;
+	}
+	s->busy--;
+	session_maybe_free(s);
+	return n;
+}
+
+/* The drained link's last frame is in (or it died): what the peer sent on
+ * the surviving link after it may now be taken in, in order. */
+static void drain_done(struct msgr__session *s)
+{
+	s->drain = NULL;
+	held_release(s);
+}
+
+/* We send our CLOSE on l as our last frame there, and keep reading it until
+ * the peer's CLOSE says it has sent its last one too. */
+static void link_drain(struct nlink *l, const char *reason)
+{
+	uint8_t buf[2 + 64];
+	size_t n = strnlen(reason, 64);
+
+	put_uint(buf, n, 2);
+	memcpy(buf + 2, reason, n);
+	link_put(l, MSGR__F_CLOSE, buf, n + 2);
+	l->sent_close = 1;
+	l->state = L_DRAINING;
+	l->deadline_ns = msgr__now_ns() + l->net->d->conf.connect_timeout_ms * 1000000ull;
+	link_flush(l);
+}
+
+/* The transport is done with the link. If it carried the session's frames,
+ * that is a link fault: lossy channels reset (unless the link was handed
+ * over in order, by a CLOSE exchange). A session with no link left goes. */
+static void link_gone(struct nlink *l, int err)
+{
+	struct msgr__net *n = l->net;
+	struct msgr__session *s = l->s;
+
+	if (l->prev)
+		l->prev->next = l->next;
+	else
+		n->links = l->next;
+	if (l->next)
+		l->next->prev = l->prev;
+	if (s) {
+		s->busy++; /* everything below may empty it: free it once, at the end */
+		if (l->outbound && !l->up_ns)
+			s->dialing = 0;
+		s->nlinks--;
+		held_drop(s, l);
+		if (s->drain == l)
+			drain_done(s);
+		if (s->active == l) {
+			struct nlink *spare = spare_link(s, l);
+			s->active = NULL;
+			snprintf(s->last_error, sizeof(s->last_error), "%s",
+				 strerror(-(err ? err : ECONNRESET)));
+			/* whatever was in flight on it is lost: lossy channels
+			 * say so rather than silently miss messages */
+			session_down(s, err ? err : -ECONNRESET);
+			if (spare)
+				activate(s, spare);
+		} else if (!s->nlinks) {
+			if (!l->up_ns && err)
+				snprintf(s->last_error, sizeof(s->last_error), "%s", strerror(-err));
+			session_down(s, err ? err : -ECONNRESET);
+		}
+		s->busy--;
+		session_maybe_free(s);
+	}
+	free(l->out.p);
+	free(l->big);
+	free(l->rbuf);
+	free(l);
+	if (!n->links)
+		uv_timer_stop(&n->tick);
+}
+
+/*
+ * A second link of a session came up (docs/PROTOCOL.md, section 3.4). The
+ * daemon with the lower listen address decides, so both agree without a
+ * rule they could evaluate differently: it keeps the link it already sends
+ * on, and drains the other. The higher daemon keeps sending on its own
+ * first link until the lower one's CLOSE arrives on it, and only then
+ * moves. Neither side ever sends on two links at once, and the lower side
+ * takes nothing from the kept link until the drained one is finished, so
+ * no frame is lost or overtaken.
+ */
+static void link_up(struct nlink *l)
+{
+	struct msgr__session *s = l->s;
+	struct nlink *old = s->active;
+
+	l->state = L_UP;
+	l->up_ns = msgr__now_ns();
+	if (l->outbound)
+		s->dialing = 0;
+	if (s->peer_nonce && s->peer_nonce != l->peer_nonce) {
+		/* a new instance of the peer daemon: nothing of the old one's
+		 * channels survives */
+		msgr__notice("session %s: the peer daemon restarted", s->peer);
+		for (struct nlink *o = s->net->links; o; o = o->next)
+			if (o != l && o->s == s && o->state != L_CLOSING)
+				link_close(o, -ECONNRESET, "superseded by a new instance of the peer");
+		old = s->active = NULL;
+		session_down(s, -ECONNRESET);
+	}
+	s->peer_nonce = l->peer_nonce;
+	if (!old) {
+		activate(s, l);
+		return;
+	}
+	if (old->outbound == l->outbound) {
+		/* A daemon dials only without a link: the dialler has lost the
+		 * old one, though we have not noticed yet. */
+		link_close(old, -ECONNRESET, "replaced by a newer link from the same side");
+		if (!s->active)
+			activate(s, l);
+		return;
+	}
+	s->races++;
+	l->net->d->stats.races++;
+	if (!s->lower) {
+		msgr__info("session %s: a second link (race); the peer decides", s->peer);
+		return; /* a spare until the peer closes one of the two */
+	}
+	msgr__info("session %s: a second link (race); keeping the %s one, draining the other",
+		   s->peer, old->outbound ? "dialled" : "accepted");
+	s->drain = l;
+	link_drain(l, "race");
+}
+
+/* The peer's CLOSE: its last frame on l. */
+static int on_close(struct nlink *l, const char *why)
+{
+	struct msgr__session *s = l->s;
+	struct nlink *spare;
+
+	msgr__info("link %s: the peer closes it: %s", link_name(l), why);
+	if (l->state == L_DRAINING) {
+		/* our CLOSE went first: the hand-over is complete */
+		if (s && s->drain == l)
+			drain_done(s);
+		link_close(l, 0, "drained");
+		return 1;
+	}
+	if (l->state == L_UP)
+		link_drain(l, "closing"); /* our last frame here, which the peer waits for */
+	if (s && s->active == l && s->nlinks > 1) {
+		/* The peer kept the other link of a race (up here already, or
+		 * still in its handshake): frames move there, or wait for it.
+		 * Nothing is lost or overtaken: the peer takes nothing from that
+		 * link until it has our CLOSE on this one. */
+		spare = spare_link(s, l);
+		msgr__info("session %s: the peer kept the other link; moving there", s->peer);
+		s->active = NULL;
+		if (spare)
+			activate(s, spare);
+	}
+	link_close(l, 0, "closed by the peer");
+	return 1;
 }
 
 static void maybe_up(struct nlink *l)
@@ -733,9 +901,7 @@ static int on_link_frame(struct nlink *l, const struct msgr__frame_hdr *h, struc
 		return 1;
 	case MSGR__F_CLOSE:
 		rd_str(r, why, sizeof(why));
-		msgr__info("link %s: the peer closes it: %s", link_name(l), r->bad ? "?" : why);
-		link_close(l, 0, "closed by the peer");
-		return 1;
+		return on_close(l, r->bad ? "?" : why);
 	case MSGR__F_KEEPALIVE:
 		if (r->n != 8)
 			return -EPROTO;
@@ -761,7 +927,7 @@ static void *get_buf(void *owner, const struct msgr__frame_hdr *h)
 
 	if (h->type != MSGR__F_MSG)
 		return h->len <= SMALL_LEN ? l->small : NULL;
-	if (l->state != L_UP)
+	if (l->state != L_UP && l->state != L_DRAINING)
 		return NULL; /* no memory for a peer that has not authenticated */
 	free(l->big);
 	l->big = malloc(h->len);
@@ -780,7 +946,7 @@ static int on_frame(void *owner, const struct msgr__frame_hdr *h, void *payload,
 	l->frames_in++;
 	if (!payload_ok) {
 		d->stats.bad_payload_crc++;
-		if (l->state == L_UP && h->channel) {
+		if ((l->state == L_UP || l->state == L_DRAINING) && h->channel) {
 			/* the channel's problem only: the link's framing is intact */
 			msgr__channel_bad_crc(l->s, h->channel);
 			free(l->big);
@@ -792,8 +958,14 @@ static int on_frame(void *owner, const struct msgr__frame_hdr *h, void *payload,
 	}
 	if (h->type < MSGR__F_OPEN || h->type >= MSGR__F_KEEPALIVE) {
 		rc = on_link_frame(l, h, &r);
-	} else if (l->state != L_UP || !h->channel) {
+	} else if (l->state != L_UP && l->state != L_DRAINING) {
 		rc = -EPROTO;
+	} else if (!h->channel) {
+		rc = -EPROTO;
+	} else if (l->s->drain && l->s->drain != l) {
+		/* the peer's earlier frames are still coming on the drained link */
+		rc = held_add(l->s, l, h, payload, h->type == MSGR__F_MSG ? l->big : NULL);
+		l->big = NULL;
 	} else {
 		void *big = h->type == MSGR__F_MSG ? l->big : NULL;
 		l->big = NULL;
@@ -934,7 +1106,11 @@ static void on_tick(uv_timer_t *t)
 		if (l->state == L_CLOSING)
 			continue;
 		if (l->state != L_UP) {
-			if (now >= l->deadline_ns) {
+			if (now < l->deadline_ns)
+				continue;
+			if (l->state == L_DRAINING) {
+				link_close(l, -ETIMEDOUT, "the peer did not finish the hand-over");
+			} else {
 				n->d->stats.handshake_timeouts++;
 				link_close(l, -ETIMEDOUT, "no session within net.connect_timeout");
 			}
@@ -975,6 +1151,11 @@ void msgr__net_flush(struct msgr__daemon *d)
 
 /* ---- start, stop, inspection ---- */
 
+static void on_tick_closed(uv_handle_t *h)
+{
+	free(h->data); /* the net the timer is part of */
+}
+
 int msgr__net_start(struct msgr__daemon *d, char *err, size_t errlen)
 {
 	struct msgr__net *n = calloc(1, sizeof(*n));
@@ -1012,7 +1193,7 @@ int msgr__net_start(struct msgr__daemon *d, char *err, size_t errlen)
 	d->net = n;
 	return 0;
 fail_timer:
-	uv_close((uv_handle_t *)&n->tick, (uv_close_cb)free);
+	uv_close((uv_handle_t *)&n->tick, on_tick_closed);
 	OPENSSL_cleanse(n->key, sizeof(n->key));
 	return rc;
 fail:
@@ -1032,7 +1213,7 @@ void msgr__net_stop(struct msgr__daemon *d)
 	/* Tell each peer, so it resets our channels now rather than at its
 	 * keepalive timeout; give the CLOSEs a second to leave. */
 	for (struct nlink *l = n->links; l; l = l->next)
-		if (l->state == L_HANDSHAKE || l->state == L_UP) {
+		if (l->state != L_CLOSING && l->state != L_CONNECTING) {
 			link_put(l, MSGR__F_CLOSE, "\x0d\x00shutting down", 15);
 			link_close(l, 0, "shutting down");
 		}
@@ -1043,7 +1224,7 @@ void msgr__net_stop(struct msgr__daemon *d)
 		uv_run(d->loop, UV_RUN_ONCE);
 	OPENSSL_cleanse(n->key, sizeof(n->key));
 	d->net = NULL;
-	uv_close((uv_handle_t *)&n->tick, (uv_close_cb)free);
+	uv_close((uv_handle_t *)&n->tick, on_tick_closed);
 }
 
 int msgr__net_inject_kill(struct msgr__daemon *d, const char *peer)
@@ -1058,7 +1239,7 @@ int msgr__net_inject_kill(struct msgr__daemon *d, const char *peer)
 
 static const char *state_name(enum lstate st)
 {
-	static const char *const names[] = { "connecting", "handshake", "up", "closing" };
+	static const char *const names[] = { "connecting", "handshake", "up", "draining", "closing" };
 	return names[st];
 }
 

@@ -20,7 +20,7 @@ trap cleanup EXIT
 
 # One cluster key for every daemon the tests start (auth.mode = hmac, the
 # default); tests of authentication make their own.
-KEYRING=$RUN/keyring
+KEYRING=$RUN/cluster.keyring
 "$BIN/msgrctl" keygen "$KEYRING" >/dev/null
 
 # start_daemon NAME [--set K=V]...: sets D_DIR D_PID D_SOCK D_CTL D_LOG D_PORT

@@ -9,7 +9,6 @@
  * after every write callback: so closed() is always the last word on a link.
  */
 #include <errno.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,9 +149,9 @@ static int parse_hostport(const char *hp, struct sockaddr_storage *ss)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct tcp_link *l = h->data;
-	size_t len = l->rbuf ? l->rlen : 0; /* 0: libuv reports UV_ENOBUFS */
 
-	*buf = uv_buf_init(l->rbuf, len > UINT_MAX ? UINT_MAX : (unsigned)len);
+	/* Length 0 (nothing posted) makes libuv report UV_ENOBUFS. */
+	*buf = (uv_buf_t){ .base = l->rbuf, .len = l->rbuf ? l->rlen : 0 };
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -162,8 +161,20 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 	if (n == 0) /* EAGAIN: the buffer stays posted */
 		return;
+	if (n == UV_EOF) {
+		/* libuv also reports EOF when a RST came in behind data it has
+		 * just read (EPOLLHUP after a short read), so ask the socket. */
+		int e = 0;
+		socklen_t el = sizeof(e);
+		uv_os_fd_t fd;
+
+		if (uv_fileno((uv_handle_t *)s, &fd) ||
+		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el))
+			e = 0;
+		n = e ? -e : -ENOTCONN;
+	}
 	if (n < 0 && n != UV_ENOBUFS) {
-		link_down(l, n == UV_EOF ? -ENOTCONN : (int)n, 0);
+		link_down(l, (int)n, 0);
 		return;
 	}
 	if (n > 0) {
@@ -254,6 +265,7 @@ static void on_connection(uv_stream_t *server, int status)
 static int tcp_listen(struct msgr__transport *t, const char *hostport)
 {
 	struct sockaddr_storage ss;
+	socklen_t sl;
 	int fd = -1, one = 1, r;
 
 	if (t->listening)
@@ -261,11 +273,10 @@ static int tcp_listen(struct msgr__transport *t, const char *hostport)
 	r = parse_hostport(hostport, &ss);
 	if (r)
 		goto out;
+	sl = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(fd, (struct sockaddr *)&ss,
-		 ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) ||
-	    listen(fd, TCP_BACKLOG)) {
+	    bind(fd, (struct sockaddr *)&ss, sl) || listen(fd, TCP_BACKLOG)) {
 		r = -errno;
 		goto out;
 	}
@@ -349,13 +360,8 @@ static int tcp_send(struct msgr__link *pub, const struct iovec *iov, int n, void
 	w = malloc(sizeof(*w) + (size_t)n * sizeof(w->bufs[0]));
 	if (!w)
 		return -ENOMEM;
-	for (int i = 0; i < n; i++) {
-		if (iov[i].iov_len > UINT_MAX) {
-			free(w);
-			return -EINVAL;
-		}
-		w->bufs[i] = uv_buf_init(iov[i].iov_base, (unsigned)iov[i].iov_len);
-	}
+	for (int i = 0; i < n; i++) /* not uv_buf_init: its length is 32 bits */
+		w->bufs[i] = (uv_buf_t){ .base = iov[i].iov_base, .len = iov[i].iov_len };
 	w->cookie = cookie;
 	r = uv_write(&w->req, (uv_stream_t *)&l->h, w->bufs, (unsigned)n, on_write);
 	if (r)
@@ -399,8 +405,18 @@ static int tcp_addr(struct msgr__link *pub, int peer, char *buf, size_t len)
 
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
-	/* 0: all written and the FIN is out. UV_ECANCELED: an abort overtook
-	 * us and the link is already down, so link_down does nothing. */
+	char sink[4096];
+	uv_os_fd_t fd;
+
+	/* 0: all is in the kernel and the FIN is queued. But closing a socket
+	 * with unread bytes makes the kernel send a RST and drop what it has
+	 * not sent yet, so throw away what the peer sent since we stopped
+	 * reading. (Bytes arriving after this still cause a RST; only a
+	 * lingering close, reading until the peer's FIN, would avoid that.)
+	 * UV_ECANCELED: an abort overtook us and link_down does nothing. */
+	if (status == 0 && uv_fileno((uv_handle_t *)req->handle, &fd) == 0)
+		while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+			;
 	link_down(req->handle->data, status, 0);
 }
 

@@ -22,6 +22,14 @@
  *   msgr-itest pingpong-pair SECS  two entities exchange checked messages
  *   msgr-itest vandal ENTITY KIND  corrupt our own segment (random|cmd|rxfree|txdone)
  *   msgr-itest errors              bad arguments get clear errors
+ *   msgr-itest cross N             client.x and osd.x connect to each other at
+ *                                  once and send N messages each way at once
+ *                                  (between two daemons: a connection race)
+ *   msgr-itest pairs N             N client.pI -> osd.pI connections, checked
+ *                                  traffic; "ready", then again after a line on stdin
+ *   msgr-itest reset-wait MS       a pair exchanges, prints "ready", then both
+ *                                  ends must see RESET (or DAEMON_LOST) within MS
+ *   msgr-itest connect-fail PEER MS  CONNECT_FAILED within MS; prints the error
  *
  * With $ITEST_PEER_SOCKET set, every osd.* entity attaches to the daemon
  * behind that socket instead of $MSGR_SOCKET's, so the same scenarios run
@@ -775,6 +783,183 @@ static int sc_errors(void)
 	return 0;
 }
 
+/* Both sides' handles: the one we opened and the one we accepted. */
+struct side {
+	msgr_client *c;
+	msgr_conn *mine, *theirs;
+	int connected, got;
+};
+
+static void cross_poll(struct side *s, int n)
+{
+	struct msgr_event ev;
+
+	if (msgr_next(s->c, &ev, 10) == -EAGAIN)
+		return;
+	switch (ev.type) {
+	case MSGR_EV_CONNECTED:
+		CHECK(ev.conn == s->mine && !s->connected, "CONNECTED twice or for the wrong handle");
+		s->connected = 1;
+		break;
+	case MSGR_EV_ACCEPTED:
+		CHECK(!s->theirs, "a second ACCEPTED");
+		s->theirs = ev.conn;
+		break;
+	case MSGR_EV_MESSAGE:
+		CHECK(ev.conn == s->theirs, "message on the wrong handle");
+		CHECK(ev.msg_type == (uint32_t)s->got && ev.len == 8 &&
+			      !memcmp(ev.data, &(uint64_t){ (uint64_t)s->got }, 8),
+		      "message %d of %d missing or out of order (got type %u)", s->got, n, ev.msg_type);
+		s->got++;
+		msgr_event_release(s->c, &ev);
+		break;
+	default:
+		fail("unexpected event %d (error %d: %s)", ev.type, ev.error, msgr_strerror(ev.error));
+	}
+}
+
+static int sc_cross(int n)
+{
+	struct side a = { .c = attach("client.x", 4 << 20) }, b = { .c = attach("osd.x", 4 << 20) };
+	uint64_t end;
+
+	/* both at once, so both daemons dial each other */
+	CHECK(!msgr_connect(a.c, msgr_addr(b.c), MSGR_LOSSY, &a.mine), "connect a");
+	CHECK(!msgr_connect(b.c, msgr_addr(a.c), MSGR_LOSSY, &b.mine), "connect b");
+	for (uint64_t i = 0; i < (uint64_t)n; i++) {
+		CHECK(!msgr_send(a.mine, (uint32_t)i, &i, 8), "send a %d", (int)i);
+		CHECK(!msgr_send(b.mine, (uint32_t)i, &i, 8), "send b %d", (int)i);
+	}
+	end = now_ms() + 10000;
+	while ((a.got < n || b.got < n || !a.connected || !b.connected) && now_ms() < end) {
+		cross_poll(&a, n);
+		cross_poll(&b, n);
+	}
+	CHECK(a.got == n && b.got == n && a.connected && b.connected,
+	      "after 10 s: a got %d, b got %d of %d; connected %d %d", a.got, b.got, n, a.connected,
+	      b.connected);
+	msgr_detach(a.c);
+	msgr_detach(b.c);
+	printf("ok\n");
+	return 0;
+}
+
+static int sc_pairs(int n)
+{
+	msgr_client **ca = calloc((size_t)n, sizeof(*ca)), **cb = calloc((size_t)n, sizeof(*cb));
+	msgr_conn **ka = calloc((size_t)n, sizeof(*ka)), **kb = calloc((size_t)n, sizeof(*kb));
+	struct msgr_event ev;
+	char name[64], line[16];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "client.p%d", i);
+		ca[i] = attach(name, 64 << 10);
+		snprintf(name, sizeof(name), "osd.p%d", i);
+		cb[i] = attach(name, 64 << 10);
+	}
+	for (int i = 0; i < n; i++)
+		CHECK(!msgr_connect(ca[i], msgr_addr(cb[i]), MSGR_LOSSY, &ka[i]), "connect %d", i);
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < n; i++) {
+			uint32_t v = (uint32_t)(i * 10 + round);
+			CHECK(!msgr_send(ka[i], 1, &v, 4), "send %d", i);
+			if (!round) {
+				expect(ca[i], &ev, MSGR_EV_CONNECTED);
+				expect(cb[i], &ev, MSGR_EV_ACCEPTED);
+				kb[i] = ev.conn;
+			}
+			expect(cb[i], &ev, MSGR_EV_MESSAGE);
+			CHECK(ev.conn == kb[i] && ev.len == 4 && !memcmp(ev.data, &v, 4), "pair %d ping", i);
+			msgr_event_release(cb[i], &ev);
+			CHECK(!msgr_send(kb[i], 2, &v, 4), "reply %d", i);
+			expect(ca[i], &ev, MSGR_EV_MESSAGE);
+			CHECK(ev.conn == ka[i] && ev.len == 4 && !memcmp(ev.data, &v, 4), "pair %d pong", i);
+			msgr_event_release(ca[i], &ev);
+		}
+		printf(round ? "ok %d pairs\n" : "ready\n", n);
+		if (!round && !fgets(line, sizeof(line), stdin))
+			fail("stdin closed");
+	}
+	for (int i = 0; i < n; i++) {
+		msgr_detach(ca[i]);
+		msgr_detach(cb[i]);
+	}
+	free(ca); free(cb); free(ka); free(kb);
+	return 0;
+}
+
+/* Wait up to ms for a RESET (or the loss of our daemon) on c. */
+static int wait_reset(msgr_client *c, msgr_conn *k, uint64_t until)
+{
+	struct msgr_event ev;
+
+	while (now_ms() < until) {
+		if (msgr_next(c, &ev, 20) == -EAGAIN)
+			continue;
+		if (ev.type == MSGR_EV_DAEMON_LOST)
+			return 2;
+		if (ev.type == MSGR_EV_RESET) {
+			CHECK(ev.conn == k && ev.error < 0, "RESET on the wrong handle or without error");
+			return 1;
+		}
+		if (ev.type == MSGR_EV_MESSAGE)
+			msgr_event_release(c, &ev);
+	}
+	return 0;
+}
+
+static int sc_reset_wait(int ms)
+{
+	msgr_client *ca = attach("client.rw", 1 << 20), *cb = attach("osd.rw", 1 << 20);
+	struct msgr_event ev;
+	msgr_conn *a, *b;
+	char line[16];
+	uint64_t t0;
+	int ra, rb;
+
+	CHECK(!msgr_connect(ca, msgr_addr(cb), MSGR_LOSSY, &a), "connect");
+	CHECK(!msgr_send(a, 1, "ping", 4), "send");
+	expect(ca, &ev, MSGR_EV_CONNECTED);
+	expect(cb, &ev, MSGR_EV_ACCEPTED);
+	b = ev.conn;
+	expect(cb, &ev, MSGR_EV_MESSAGE);
+	msgr_event_release(cb, &ev);
+	CHECK(!msgr_send(b, 2, "pong", 4), "send");
+	expect(ca, &ev, MSGR_EV_MESSAGE);
+	msgr_event_release(ca, &ev);
+	printf("ready\n");
+	/* the test breaks the link, then tells us when it did */
+	if (!fgets(line, sizeof(line), stdin))
+		fail("stdin closed");
+	t0 = now_ms();
+	ra = wait_reset(ca, a, t0 + (uint64_t)ms);
+	rb = wait_reset(cb, b, t0 + (uint64_t)ms);
+	CHECK(ra && rb, "no RESET within %d ms (a %d, b %d)", ms, ra, rb);
+	if (ra == 1)
+		CHECK(msgr_send(a, 3, "x", 1) == -ECONNRESET, "send after RESET");
+	printf("ok reset after %llu ms\n", (unsigned long long)(now_ms() - t0));
+	return 0;
+}
+
+static int sc_connect_fail(const char *peer, int ms)
+{
+	msgr_client *c = attach("client.cf", 1 << 20);
+	struct msgr_event ev;
+	msgr_conn *k;
+	uint64_t t0 = now_ms();
+
+	CHECK(!msgr_connect(c, peer, MSGR_LOSSY, &k), "connect");
+	CHECK(!msgr_send(k, 1, "queued", 6), "send while connecting");
+	next(c, &ev, ms);
+	CHECK(ev.type == MSGR_EV_CONNECT_FAILED && ev.conn == k && ev.error < 0,
+	      "expected CONNECT_FAILED, got event %d (error %d)", ev.type, ev.error);
+	CHECK(msgr_send(k, 1, "x", 1) == -ECONNRESET, "send on a failed connection");
+	printf("ok connect failed after %llu ms: %s\n", (unsigned long long)(now_ms() - t0),
+	       msgr_strerror(ev.error));
+	msgr_detach(c);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -809,6 +994,14 @@ int main(int argc, char **argv)
 		return sc_vandal(argv[2], argv[3]);
 	if (!strcmp(scenario, "errors"))
 		return sc_errors();
+	if (!strcmp(scenario, "cross") && argc == 3)
+		return sc_cross(atoi(argv[2]));
+	if (!strcmp(scenario, "pairs") && argc == 3)
+		return sc_pairs(atoi(argv[2]));
+	if (!strcmp(scenario, "reset-wait") && argc == 3)
+		return sc_reset_wait(atoi(argv[2]));
+	if (!strcmp(scenario, "connect-fail") && argc == 4)
+		return sc_connect_fail(argv[2], atoi(argv[3]));
 	fail("unknown scenario or wrong arguments");
 	return 1;
 }

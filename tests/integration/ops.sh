@@ -48,13 +48,13 @@ t_sighup() {
 	local conf=$RUN/hup.conf
 	printf '[global]\npoll_us = 1\n' >"$conf"
 	start_daemon hup -c "$conf" --set global.log_level=notice
-	printf '[global]\npoll_us = 7\nlog_level = debug\nmax_clients = 5\n[auth]\nkeyring = /nowhere\n' >"$conf"
+	printf '[global]\npoll_us = 7\nlog_level = debug\nmax_clients = 5\n[auth]\nmode = none\n' >"$conf"
 	kill -HUP "$D_PID"
 	wait_line "$D_LOG" 'reload: global.poll_us = 7 (was 1)'
 	grep -q 'reload: global.max_clients = 5 (was 1024)' "$D_LOG"
-	grep -q 'auth.keyring changed to /nowhere but takes effect only after a restart' "$D_LOG"
+	grep -q 'auth.mode changed to none but takes effect only after a restart' "$D_LOG"
 	"$BIN/msgrctl" config get global.log_level | grep -q notice   # --set still wins
-	"$BIN/msgrctl" config get auth.keyring | grep -q "/etc/msgrd/keyring"
+	"$BIN/msgrctl" config get auth.mode | grep -q hmac
 	printf '[global]\npoll_us = fast\n' >"$conf"
 	kill -HUP "$D_PID"
 	wait_line "$D_LOG" "hup.conf:2: global.poll_us: 'fast' is not a number; keeping the running configuration"

@@ -4,11 +4,14 @@
  *
  *   bulk        1 MiB each way in multi-iovec sends; bytes, cookies, names
  *   refused     a dial nobody answers: connected(err), then closed(err)
- *   graceful    close(l, 0) after queueing: the peer gets every byte, then EOF
+ *   graceful    close(l, 0) after queueing: the peer gets every byte, then EOF,
+ *               also when the closing side has bytes it never read
  *   abort       close(l, err) sends a RST and cancels what is queued
  *   backpress   no buffer posted from received(): no more received()
  *   fini        fini with live, closing and dialling links
- *   addresses   malformed HOST:PORT is refused with no link and no callback
+ *   ipv6        a link over [::1] and its names (skipped with no IPv6)
+ *   addresses   malformed HOST:PORT, or a dial connect() refuses at once:
+ *               an error, no link and no callback
  *
  * Every test ends in the fixture's teardown, which finis what is left, runs
  * the loop dry and checks the invariants every link must keep: exactly one
@@ -78,6 +81,7 @@ static char hp[64];      /* B's listen address */
 static int in_call;      /* inside a transport call: no callback may run */
 static int reentered;
 static int seq;          /* orders events */
+static long runs;        /* loop iterations, to catch a transport that spins */
 
 static uint64_t now_ms(void)
 {
@@ -90,8 +94,10 @@ static uint64_t now_ms(void)
 #define RUN_UNTIL(cond, ms)                                          \
 	do {                                                         \
 		uint64_t dl_ = now_ms() + (ms);                      \
-		while (!(cond) && now_ms() < dl_)                    \
+		while (!(cond) && now_ms() < dl_) {                  \
 			uv_run(&loop, UV_RUN_ONCE);                  \
+			runs++;                                      \
+		}                                                    \
 	} while (0)
 
 /* Wrap a transport call so callbacks can tell whether they run inside it. */
@@ -275,16 +281,22 @@ static void teardown(void)
 }
 
 /* Listen on a random port, as the interface has no "any port". */
-static void listen_b(void)
+static int listen_on(const char *host)
 {
 	int r = -EADDRINUSE;
 
 	for (int i = 0; i < 200 && r == -EADDRINUSE; i++) {
-		snprintf(hp, sizeof(hp), "127.0.0.1:%d", 30000 + rand() % 30000);
+		snprintf(hp, sizeof(hp), "%s:%d", host, 30000 + rand() % 30000);
 		r = ops->listen(B.t, hp);
 	}
-	ck_assert_int_eq(r, 0);
-	ck_assert_int_eq(ops->listen(B.t, hp), -EBUSY);
+	if (r == 0)
+		ck_assert_int_eq(ops->listen(B.t, hp), -EBUSY);
+	return r;
+}
+
+static void listen_b(void)
+{
+	ck_assert_int_eq(listen_on("127.0.0.1"), 0);
 }
 
 static int count_links(struct side *s)
@@ -420,23 +432,36 @@ START_TEST(test_refused)
 }
 END_TEST
 
+/* _i == 1: the closing side has unread bytes from the peer (a socket closed
+ * like that sends a RST and drops its unsent data), and the peer reads
+ * nothing until the closing side is done. */
 START_TEST(test_graceful)
 {
-	const size_t total = 4 * MIB;
+	const size_t total = _i ? MIB : 4 * MIB;
 	unsigned char *d = malloc(total);
 	struct tlink *a, *b;
 	struct iovec iov = { d, 10 };
 
 	listen_b();
+	A.post = B.post = !_i;
 	pair(&a, &b);
 	fill(d, total, 3);
 	b->rx = malloc(total);
 	b->rxcap = total;
+	if (_i) {
+		ck_assert_int_eq(send1(b, &iov, 1), 0);
+		RUN_UNTIL(b->nsent, 5000);
+		RUN_UNTIL(0, 20);
+	}
 	send_chunks(a, d, total, 32);
 	CALLV(ops->close(a->l, 0));
 	CALLV(ops->close(a->l, 0)); /* idempotent */
 	ck_assert_int_eq(ops->send(a->l, &iov, 1, &a->cookie[MAXSEND - 1]), -ENOTCONN);
 	ck_assert_int_eq(ops->post_recv(a->l, a->rbuf, RBUF), -ENOTCONN);
+	if (_i) {
+		RUN_UNTIL(a->nclosed, 2000); /* if it all fits in socket buffers */
+		ck_assert_int_eq(post(b), 0);
+	}
 	RUN_UNTIL(a->nclosed && b->nclosed, 10000);
 	ck_assert_int_eq(a->nclosed, 1);
 	ck_assert_int_eq(a->close_err, 0);
@@ -496,8 +521,12 @@ START_TEST(test_backpressure)
 	b->rxcap = total;
 	send_chunks(a, d, total, 4);
 	RUN_UNTIL(b->nrecv >= 1, 5000);
+	runs = 0;
 	RUN_UNTIL(0, 200);
 	ck_assert_int_eq(b->nrecv, 1);
+	/* it stopped reading rather than spinning on a socket it cannot
+	 * read into: the 5 ms tick alone makes about 40 iterations */
+	ck_assert_int_lt(runs, 400);
 	ck_assert_uint_le(b->rxlen, 4096);
 	ck_assert_uint_gt(b->rxlen, 0);
 	/* post again: exactly one more received() */
@@ -559,6 +588,32 @@ START_TEST(test_fini)
 }
 END_TEST
 
+START_TEST(test_ipv6)
+{
+	struct tlink *a, *b;
+	char name[64], expect[64];
+	struct iovec iov = { "ping", 4 };
+	int r = listen_on("[::1]");
+
+	if (r == -EADDRNOTAVAIL || r == -EAFNOSUPPORT) {
+		fprintf(stderr, "test_ipv6: no IPv6 loopback here (%s), skipped\n", strerror(-r));
+		return;
+	}
+	ck_assert_int_eq(r, 0);
+	pair(&a, &b);
+	ck_assert_int_eq(send1(a, &iov, 1), 0);
+	RUN_UNTIL(b->rxbytes == 4 && a->nsent == 1, 5000);
+	ck_assert_uint_eq(b->rxbytes, 4);
+	ck_assert_int_eq(memcmp(b->rbuf, "ping", 4), 0);
+	ck_assert_int_eq(ops->addr(a->l, 1, name, sizeof(name)), 0);
+	ck_assert_str_eq(name, hp);
+	ck_assert_int_eq(ops->addr(b->l, 1, name, sizeof(name)), 0);
+	ck_assert_int_eq(strncmp(name, "[::1]:", 6), 0);
+	ck_assert_int_eq(ops->addr(a->l, 0, expect, sizeof(expect)), 0);
+	ck_assert_str_eq(name, expect);
+}
+END_TEST
+
 START_TEST(test_addresses)
 {
 	static const char *bad[] = { "localhost:80", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536",
@@ -569,6 +624,10 @@ START_TEST(test_addresses)
 		ck_assert_msg(CALL(ops->dial(A.t, bad[i], &l)) == -EINVAL, "dial %s", bad[i]);
 		ck_assert_msg(ops->listen(B.t, bad[i]) == -EINVAL, "listen %s", bad[i]);
 	}
+	ck_assert_ptr_null(l);
+	/* a dial connect() refuses at once (TCP to multicast): an error and
+	 * no link, so no callback either */
+	ck_assert_int_eq(CALL(ops->dial(A.t, "224.0.0.1:80", &l)), -ENETUNREACH);
 	ck_assert_ptr_null(l);
 	RUN_UNTIL(0, 20);
 	ck_assert_int_eq(seq, 0);
@@ -585,10 +644,11 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_bulk);
 	tcase_add_test(tc, test_refused);
-	tcase_add_test(tc, test_graceful);
+	tcase_add_loop_test(tc, test_graceful, 0, 2);
 	tcase_add_test(tc, test_abort);
 	tcase_add_test(tc, test_backpressure);
 	tcase_add_test(tc, test_fini);
+	tcase_add_test(tc, test_ipv6);
 	tcase_add_test(tc, test_addresses);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
