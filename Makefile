@@ -181,23 +181,33 @@ check-tsan:
 		$(BUILD)/tsan/tests/test_ring
 	$(Q)MSGR_QUICK=1 $(BUILD)/tsan/tests/test_ring
 
-# libFuzzer over the wire decoder: a short pass in make check, a long one
-# on request (FUZZ_SECONDS=N for either).
+# libFuzzer: fuzz_frame over the wire decoder alone, fuzz_session over the
+# daemon's core behind a fake transport (handshake, channel frames, delivery
+# into a client). A short pass of each in make check, a long one on request
+# (FUZZ_SECONDS=N is per fuzzer, for either).
 FUZZ_SECONDS ?= 30
-FUZZ_BIN := $(BUILD)/fuzz/fuzz_frame
-$(FUZZ_BIN): tests/fuzz/fuzz_frame.c daemon/frame.c common/crc32c.c daemon/frame.h common/crc32c.h | $(BUILD)/.deps-ok
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Werror -g -O1 -I. -Iinclude \
+              -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZERS := $(BUILD)/fuzz/fuzz_frame $(BUILD)/fuzz/fuzz_session
+$(BUILD)/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c daemon/frame.c common/crc32c.c daemon/frame.h common/crc32c.h | $(BUILD)/.deps-ok
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  FUZZ    $@")
-	$(Q)clang -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Werror -g -O1 -I. -Iinclude \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-o $@ tests/fuzz/fuzz_frame.c daemon/frame.c common/crc32c.c -pthread
+	$(Q)clang $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_frame.c daemon/frame.c common/crc32c.c -pthread
 
-check-fuzz: $(FUZZ_BIN)
-	@mkdir -p $(BUILD)/fuzz/corpus
-	@echo "== fuzz_frame for $(FUZZ_SECONDS) s"
-	$(Q)$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus \
-		2>$(BUILD)/fuzz/log || { tail -50 $(BUILD)/fuzz/log; exit 1; }
-	@grep -E 'stat::number_of_executed_units|stat::peak_rss' $(BUILD)/fuzz/log
+$(BUILD)/fuzz/fuzz_session: tests/fuzz/fuzz_session.c $(CORE_SRC) $(wildcard daemon/*.h shm/*.h common/*.h transports/*.h) | $(BUILD)/.deps-ok
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  FUZZ    $@")
+	$(Q)clang $(FUZZ_FLAGS) $(call PC_CFLAGS,libuv inih json-c libcrypto) -o $@ tests/fuzz/fuzz_session.c \
+		$(CORE_SRC) $(call PC_LIBS,libuv inih json-c libcrypto) -pthread
+
+check-fuzz: $(FUZZERS)
+	@set -e; for f in $(FUZZERS); do \
+		n=$${f##*/}; mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+		echo "== $$n for $(FUZZ_SECONDS) s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus-$$n \
+			2>$(BUILD)/fuzz/$$n.log || { tail -50 $(BUILD)/fuzz/$$n.log; exit 1; }; \
+		grep -E 'stat::number_of_executed_units|stat::peak_rss' $(BUILD)/fuzz/$$n.log; \
+	done
 
 # Long runs that do not belong in make check.
 soak: $(MSGRD) $(MSGRCTL) $(ITEST_BIN)

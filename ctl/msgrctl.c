@@ -45,6 +45,7 @@ static void usage(FILE *f)
 		"  config set KEY VALUE    change a key that may change at run time\n"
 		"  log level [LEVEL]       show or set: error warning notice info debug\n"
 		"  inject detach ENTITY    fault injection (needs global.inject = true)\n"
+		"  inject kill-link HOST:PORT  abort the link to that daemon, as a network reset would\n"
 		"  version                 the daemon's version\n"
 		"  help                    the daemon's command list\n"
 		"  keygen FILE [--force] [--group GROUP]\n"

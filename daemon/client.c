@@ -551,6 +551,10 @@ int msgr__dclient_post(struct msgr__dclient *c, const struct msgr__outbox_ent *e
 	c->q[(c->qhead + c->qlen) % c->qcap] = tmp;
 	c->qlen++;
 	queued_account(c, &tmp, 1);
+	/* Events from the network are posted outside a poll pass: make sure
+	 * one runs, whose outbox flush asks the client for a wakeup when it
+	 * makes room. */
+	msgr__daemon_schedule(c->d);
 	return 0;
 }
 

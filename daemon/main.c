@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "msgr.h"
 #include "session.h"
+#include "transports/transport.h"
 #include "shm/wake.h"
 
 static void usage(FILE *f)
@@ -323,7 +324,7 @@ int main(int argc, char **argv)
 		msgr__attach_close(d);
 		return 1;
 	}
-	rc = msgr__net_start(d, err, sizeof(err));
+	rc = msgr__net_start(d, &msgr__tcp_ops, err, sizeof(err));
 	if (rc) {
 		msgr__err("%s", err);
 		msgr__ctl_close(d);

@@ -800,7 +800,8 @@ static void auth_fail(struct nlink *l, const char *why)
 	put_uint(buf, n, 2);
 	memcpy(buf + 2, why, n);
 	link_put(l, MSGR__F_AUTH_FAIL, buf, n + 2);
-	link_close(l, 0, "authentication failed");
+	link_close(l, 0, "authentication failed"); /* graceful: AUTH_FAIL must get out */
+	l->close_err = -EACCES; /* what connects waiting for this session are told */
 }
 
 static int on_hello(struct nlink *l, struct rd *r)
@@ -1156,7 +1157,8 @@ static void on_tick_closed(uv_handle_t *h)
 	free(h->data); /* the net the timer is part of */
 }
 
-int msgr__net_start(struct msgr__daemon *d, char *err, size_t errlen)
+int msgr__net_start(struct msgr__daemon *d, const struct msgr__transport_ops *ops, char *err,
+		    size_t errlen)
 {
 	struct msgr__net *n = calloc(1, sizeof(*n));
 	int rc;
@@ -1166,7 +1168,7 @@ int msgr__net_start(struct msgr__daemon *d, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	n->d = d;
-	n->ops = &msgr__tcp_ops;
+	n->ops = ops;
 	if (d->conf.auth_mode == MSGR__AUTH_HMAC) {
 		rc = msgr__keyring_load(d->conf.keyring, n->key, err, errlen);
 		if (rc)

@@ -30,9 +30,13 @@ struct msgr__session;
 struct msgr__channel;
 struct json_object;
 
-/* Start the network side: load the key, start the transport, listen on
- * global.listen. 0, or a negative errno with the reason in err. */
-int msgr__net_start(struct msgr__daemon *d, char *err, size_t errlen);
+struct msgr__transport_ops;
+
+/* Start the network side over the given transport (main.c passes
+ * msgr__tcp_ops; the fuzzer a fake): load the key, start the transport,
+ * listen on global.listen. 0, or a negative errno with the reason in err. */
+int msgr__net_start(struct msgr__daemon *d, const struct msgr__transport_ops *ops, char *err,
+		    size_t errlen);
 
 /* Abort every link and free everything; channels are reset. */
 void msgr__net_stop(struct msgr__daemon *d);

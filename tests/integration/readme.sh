@@ -31,11 +31,14 @@ t_demo() {
 	fi
 	"${as[@]}" bash "$b/demo.sh" "$b" >"$RUN/demo.out" 2>&1 || { cat "$RUN/demo.out"; return 1; }
 	if [ ${#as[@]} != 0 ]; then
-		[ "$(stat -c %u "$b/demo/msgrd.log")" = 65534 ] # it really ran as nobody
+		[ "$(stat -c %u "$b/demo/hostA/msgrd.log")" = 65534 ] # it really ran as nobody
 	fi
 	grep -q '\[client.1\] answer type 121: "GOODBYE"' "$RUN/demo.out"
 	grep -q 'osd.1 .*lossless open' "$RUN/demo.out"
-	grep -q 'msgrd notice: stopped' "$RUN/demo.out"
+	# the conversation crossed an authenticated session, seen from both hosts
+	[ "$(grep -cE '^127\.0\.0\.1:[0-9]+ +up +1  (in|out) +up ' "$RUN/demo.out")" = 2 ]
+	grep -q 'session 127.0.0.1:[0-9]*: link up (dialled' "$RUN/demo.out"
+	[ "$(grep -c 'msgrd notice: stopped' "$RUN/demo.out")" = 2 ]
 }
 
 run readme-example t_readme_example

@@ -442,10 +442,10 @@ START_TEST(test_graceful)
 	struct tlink *a, *b;
 	struct iovec iov = { d, 10 };
 
+	fill(d, total, 3);
 	listen_b();
 	A.post = B.post = !_i;
 	pair(&a, &b);
-	fill(d, total, 3);
 	b->rx = malloc(total);
 	b->rxcap = total;
 	if (_i) {

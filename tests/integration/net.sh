@@ -1,0 +1,192 @@
+# Entities on two (or three) daemons talking over the network: sessions,
+# authentication, races, link faults. Sourced by tests/run-integration.sh.
+# Fault tests that need namespaces and iptables are in netns.sh.
+
+# start_pair NAME [--set K=V]...: daemons NAME-a and NAME-b with the same
+# options; sets A_* and B_* (SOCK CTL PORT ADDR PID LOG DIR) and points
+# msgr-itest's client.* entities at A and its osd.* entities at B.
+start_pair() {
+	local name=$1; shift
+	start_daemon "$name-a" "$@"
+	A_SOCK=$D_SOCK A_CTL=$D_CTL A_PORT=$D_PORT A_ADDR=$D_ADDR A_PID=$D_PID A_LOG=$D_LOG A_DIR=$D_DIR
+	start_daemon "$name-b" "$@"
+	B_SOCK=$D_SOCK B_CTL=$D_CTL B_PORT=$D_PORT B_ADDR=$D_ADDR B_PID=$D_PID B_LOG=$D_LOG B_DIR=$D_DIR
+	export MSGR_SOCKET=$A_SOCK ITEST_PEER_SOCKET=$B_SOCK MSGR_CTL_SOCKET=$A_CTL
+}
+
+stop_pair() {
+	D_PID=$A_PID D_LOG=$A_LOG; stop_daemon
+	D_PID=$B_PID D_LOG=$B_LOG; stop_daemon
+}
+
+# jq-free JSON checks: pyjson CTL 'python expression over d' [msgrctl args]
+pyjson() {
+	local ctl=$1 expr=$2; shift 2
+	MSGR_CTL_SOCKET=$ctl "$BIN/msgrctl" --json "$@" |
+		python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if ($expr) else 1)" ||
+		{ echo "check failed: $expr on: $(MSGR_CTL_SOCKET=$ctl "$BIN/msgrctl" --json "$@")"; return 1; }
+}
+
+# established TCP connections accepted on port P
+links_on() { ss -tnH state established "( sport = :$1 )" | wc -l; }
+
+t_net_lossy() {
+	start_pair net
+	# the same-host scenarios, with every osd.* entity on the other daemon
+	"$T" local lossy
+	"$T" threads lossy
+	"$T" window          # a slow remote receiver stalls only its own channel
+	"$T" window-edges
+	"$T" detach-flush    # sends accepted before a detach all arrive, over the wire too
+	"$T" blocking
+	"$T" pingpong-pair 1
+	pyjson "$A_CTL" 'len(d) == 1 and d[0]["peer"] == "'"$B_ADDR"'" and d[0]["state"] == "up" and len(d[0]["links"]) == 1' sessions
+	pyjson "$B_CTL" 'len(d) == 1 and d[0]["peer"] == "'"$A_ADDR"'" and d[0]["links"][0]["direction"] == "in"' sessions
+	pyjson "$A_CTL" 'd["stats"]["msgs_net_out"] > 1000 and d["stats"]["msgs_net_in"] > 100 and d["stats"]["msgs_local"] == 0' status
+	pyjson "$B_CTL" 'd["stats"]["bad_header_crc"] == 0 and d["stats"]["protocol_errors"] == 0 and d["stats"]["link_errors"] == 0' status
+	[ "$(links_on "$B_PORT")" = 1 ]
+	"$BIN/msgrctl" sessions | grep -q "^$B_ADDR .*up"
+	stop_pair
+}
+run net-lossy-two-daemons t_net_lossy
+
+# Acceptance: 50 entity pairs between two daemons share exactly one TCP
+# connection.
+t_net_fifty_pairs() {
+	start_pair fifty
+	mkfifo "$A_DIR/in"
+	"$T" pairs 50 <"$A_DIR/in" >"$A_DIR/pairs.out" 2>&1 &
+	local p=$!
+	exec 3>"$A_DIR/in"
+	wait_line "$A_DIR/pairs.out" ready
+	local a b
+	a=$(links_on "$A_PORT") b=$(links_on "$B_PORT")
+	echo "established: $a accepted by A, $b accepted by B"
+	[ $((a + b)) = 1 ]
+	pyjson "$A_CTL" 'len(d) == 1 and d[0]["channels"] == 50 and len(d[0]["links"]) == 1' sessions
+	pyjson "$B_CTL" 'len(d) == 1 and d[0]["channels"] == 50' sessions
+	echo go >&3
+	wait $p
+	grep -q "ok 50 pairs" "$A_DIR/pairs.out"
+	stop_pair
+}
+run net-fifty-pairs-one-link t_net_fifty_pairs
+
+# Both daemons dial each other at once: one link survives on both sides,
+# and no channel notices (every message arrives, in order, no RESET).
+t_net_race() {
+	local races=0
+	for i in 1 2 3 4 5 6; do
+		start_pair "race$i" --set global.log_level=debug
+		"$T" cross 300
+		sleep 0.3 # the losing link's close
+		[ "$(links_on "$A_PORT")" -le 1 ] && [ "$(links_on "$B_PORT")" -le 1 ]
+		[ $(($(links_on "$A_PORT") + $(links_on "$B_PORT"))) = 1 ]
+		pyjson "$A_CTL" 'len(d) == 1 and len(d[0]["links"]) == 1 and d[0]["links"][0]["active"]' sessions
+		pyjson "$B_CTL" 'len(d) == 1 and len(d[0]["links"]) == 1 and d[0]["links"][0]["active"]' sessions
+		if grep -q "second link (race)" "$A_LOG" "$B_LOG"; then races=$((races + 1)); fi
+		pyjson "$A_CTL" 'd["stats"]["link_errors"] == 0' status
+		stop_pair
+	done
+	echo "$races of 6 runs had a race"
+	[ $races -ge 1 ]
+}
+run net-connection-race t_net_race
+
+t_net_auth() {
+	local k2=$RUN/other.keyring out=$RUN/auth.out
+	"$BIN/msgrctl" keygen "$k2" >/dev/null
+	# a peer with another cluster key is refused, and both sides say why
+	start_daemon auth-a
+	A_ADDR=$D_ADDR A_LOG=$D_LOG A_CTL=$D_CTL A_PID=$D_PID
+	start_daemon auth-b --set auth.keyring="$k2"
+	"$T" connect-fail "$A_ADDR/osd.none" 5000
+	# each side checks the other's proof, so both may find the mismatch first
+	wait_line "$A_LOG" "authentication failed: the peer's proof does not match"
+	wait_line "$D_LOG" "authentication failed: the peer's proof does not match"
+	pyjson "$A_CTL" 'd["stats"]["auth_failures"] >= 1' status
+	pyjson "$D_CTL" 'd["stats"]["auth_failures"] >= 1' status
+	stop_daemon
+	# a peer without authentication is refused too
+	start_daemon auth-none --set auth.mode=none
+	grep -q "auth.mode = none: any host" "$D_LOG"
+	"$T" connect-fail "$A_ADDR/osd.none" 5000 | grep -q "Permission denied"
+	wait_line "$D_LOG" "authentication failed: the peer wants auth.mode = hmac"
+	wait_line "$A_LOG" "the peer runs with auth.mode = none"
+	stop_daemon
+	D_PID=$A_PID D_LOG=$A_LOG; stop_daemon
+	# no key, no listener (unless auth.mode = none says so)
+	expect_exit 1 "$BIN/msgrd" --set global.listen=127.0.0.1:1 --set auth.keyring=/nonexistent/key \
+		--set global.socket="$RUN/nokey.sock" --set global.ctl_socket="$RUN/nokey.asok" >"$out" 2>&1
+	grep -q "auth.keyring /nonexistent/key: No such file or directory (create one with 'msgrctl keygen" "$out"
+	cp "$k2" "$RUN/open.keyring"; chmod 0644 "$RUN/open.keyring"
+	expect_exit 1 "$BIN/msgrd" --set auth.keyring="$RUN/open.keyring" \
+		--set global.socket="$RUN/nokey.sock" --set global.ctl_socket="$RUN/nokey.asok" >"$out" 2>&1
+	grep -q "lets other users read or write the cluster key" "$out"
+	printf '[cluster]\nkey = 1234\n' >"$RUN/short.keyring"; chmod 600 "$RUN/short.keyring"
+	expect_exit 1 "$BIN/msgrd" --set auth.keyring="$RUN/short.keyring" \
+		--set global.socket="$RUN/nokey.sock" --set global.ctl_socket="$RUN/nokey.asok" >"$out" 2>&1
+	grep -q "no \[cluster\] key = <64 hex digits>" "$out"
+	# two daemons that both say auth.mode = none do talk
+	start_pair open --set auth.mode=none --set auth.keyring=/nonexistent
+	"$T" pingpong-pair 1
+	stop_pair
+}
+run net-authentication t_net_auth
+
+t_net_connect_failed() {
+	start_daemon cf --set net.connect_timeout=2s
+	# nothing listens on a port we just had and closed: refused at once
+	local port
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	"$T" connect-fail "127.0.0.1:$port/osd.x" 2000 | tee "$D_DIR/out"
+	grep -q "Connection refused" "$D_DIR/out"
+	# an entity that is not attached on a daemon that is: refused by it
+	start_daemon cf2
+	"$T" connect-fail "$D_ADDR/osd.nobody" 2000 | grep -q "Connection refused"
+	stop_daemon
+}
+run net-connect-failed t_net_connect_failed
+
+# reset_after_fault NAME ACTION: a pair on two daemons, ACTION breaks the
+# link, both ends must get RESET (or DAEMON_LOST) within 2 s.
+reset_after_fault() {
+	local name=$1 action=$2
+	start_pair "$name" --set global.inject=true
+	mkfifo "$A_DIR/in"
+	"$T" reset-wait 2000 <"$A_DIR/in" >"$A_DIR/rw.out" 2>&1 &
+	local p=$!
+	exec 3>"$A_DIR/in"
+	wait_line "$A_DIR/rw.out" ready
+	eval "$action"
+	echo go >&3
+	wait $p
+	cat "$A_DIR/rw.out"
+}
+
+t_net_ss_kill() {
+	reset_after_fault sskill 'ss -K dst 127.0.0.1 dport = :$B_PORT >/dev/null'
+	grep -q "ok reset" "$A_DIR/rw.out"
+	# the session comes back on demand, with a new link
+	"$T" pingpong-pair 1
+	pyjson "$A_CTL" 'd[0]["state"] == "up"' sessions
+	pyjson "$A_CTL" 'd["stats"]["link_errors"] >= 1' status
+	stop_pair
+}
+run net-link-killed-ss-K t_net_ss_kill
+
+t_net_inject_kill() {
+	reset_after_fault inject '"$BIN/msgrctl" inject kill-link "$B_ADDR" | grep -q "link killed"'
+	grep -q "ok reset" "$A_DIR/rw.out"
+	expect_exit 1 "$BIN/msgrctl" inject kill-link 127.0.0.1:1
+	stop_pair
+}
+run net-link-killed-inject t_net_inject_kill
+
+t_net_peer_killed() {
+	reset_after_fault peerkill 'kill -9 $B_PID'
+	grep -q "ok reset" "$A_DIR/rw.out"
+	pyjson "$A_CTL" 'len(d) == 0' sessions
+	D_PID=$A_PID D_LOG=$A_LOG; stop_daemon
+}
+run net-peer-daemon-killed t_net_peer_killed
