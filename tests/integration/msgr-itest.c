@@ -938,6 +938,8 @@ static int sc_reset_wait(int ms)
 	if (ra == 1)
 		CHECK(msgr_send(a, 3, "x", 1) == -ECONNRESET, "send after RESET");
 	printf("ok reset after %llu ms\n", (unsigned long long)(now_ms() - t0));
+	msgr_detach(ca);
+	msgr_detach(cb);
 	return 0;
 }
 

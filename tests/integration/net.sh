@@ -160,7 +160,7 @@ reset_after_fault() {
 	wait_line "$A_DIR/rw.out" ready
 	eval "$action"
 	echo go >&3
-	wait $p
+	wait $p || { cat "$A_DIR/rw.out"; return 1; }
 	cat "$A_DIR/rw.out"
 }
 

@@ -126,9 +126,53 @@ START_TEST(test_shipped_file)
 	msgr__conf_defaults(&c);
 	c.poll_us = 12345; /* must be overwritten by the file */
 	ck_assert_int_eq(msgr__conf_load(&c, path, err, sizeof(err)), 0);
-	ck_assert_int_eq(keys, 12);
+	ck_assert_int_eq(keys, (int)msgr__conf_nkeys());
 	ck_assert_int_eq(memcmp(&c, &def, sizeof(c)), 0);
 	unlink(path);
+}
+END_TEST
+
+/* Durations and the auth mode: what is accepted, what is refused, and the
+ * rule between the two keepalive keys. */
+START_TEST(test_net_keys)
+{
+	struct msgr__conf c;
+	char val[64];
+	int i;
+
+	msgr__conf_defaults(&c);
+	ck_assert_uint_eq(c.connect_timeout_ms, 5000);
+	ck_assert_uint_eq(c.keepalive_interval_ms, 1000);
+	ck_assert_uint_eq(c.keepalive_timeout_ms, 10000);
+	ck_assert_int_eq(c.auth_mode, MSGR__AUTH_HMAC);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.connect_timeout=250ms", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.connect_timeout_ms, 250);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.connect_timeout=2m", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.connect_timeout_ms, 120000);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.connect_timeout=1500", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.connect_timeout_ms, 1500);
+	i = msgr__conf_find("net.connect_timeout");
+	msgr__conf_key_value(&c, (size_t)i, val, sizeof(val));
+	ck_assert_str_eq(val, "1500ms");
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.connect_timeout=3s", err, sizeof(err)), 0);
+	msgr__conf_key_value(&c, (size_t)i, val, sizeof(val));
+	ck_assert_str_eq(val, "3s");
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.connect_timeout=5h", err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "is not a duration"));
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.connect_timeout=-1s", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.connect_timeout=99ms", err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "out of range"));
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.keepalive_interval=99999999999999999999s", err,
+					    sizeof(err)), -EINVAL);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.links_per_session=2", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "auth.mode=none", err, sizeof(err)), 0);
+	ck_assert_int_eq(c.auth_mode, MSGR__AUTH_NONE);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "auth.mode=kerberos", err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "is not hmac or none"));
+	ck_assert_int_eq(msgr__conf_check(&c, err, sizeof(err)), 0);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.keepalive_timeout=1s", err, sizeof(err)), 0);
+	ck_assert_int_eq(msgr__conf_check(&c, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "must be longer than net.keepalive_interval"));
 }
 END_TEST
 
@@ -171,6 +215,7 @@ int main(void)
 	tcase_add_test(tc, test_file);
 	tcase_add_test(tc, test_addr);
 	tcase_add_test(tc, test_shipped_file);
+	tcase_add_test(tc, test_net_keys);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
