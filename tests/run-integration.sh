@@ -14,6 +14,8 @@ PIDS=()
 cleanup() {
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
 	wait 2>/dev/null
+	# network namespaces a failed fault test left behind (netns.sh)
+	[ -f "$RUN/netns.list" ] && while read -r ns; do ip netns del "$ns" 2>/dev/null; done <"$RUN/netns.list"
 	[ "$FAILED" = 0 ] && [ -z "${KEEP:-}" ] && rm -rf "$RUN"
 }
 trap cleanup EXIT
@@ -25,7 +27,8 @@ KEYRING=$RUN/cluster.keyring
 
 # start_daemon NAME [--set K=V]...: sets D_DIR D_PID D_SOCK D_CTL D_LOG D_PORT
 # D_ADDR. The port is random; a daemon that finds it taken is started again
-# on another.
+# on another. $D_HOST (default 127.0.0.1) is the address it listens on, and
+# $D_WRAP a command to run it under (ip netns exec NS).
 start_daemon() {
 	local name=$1; shift
 	D_DIR=$RUN/$name
@@ -33,8 +36,8 @@ start_daemon() {
 	D_SOCK=$D_DIR/msgrd.sock D_CTL=$D_DIR/msgrd.asok D_LOG=$D_DIR/msgrd.log
 	for _ in 1 2 3 4 5; do
 		D_PORT=$((20000 + RANDOM % 30000))
-		D_ADDR=127.0.0.1:$D_PORT
-		"$BIN/msgrd" -f --set global.listen=$D_ADDR --set global.socket="$D_SOCK" \
+		D_ADDR=${D_HOST:-127.0.0.1}:$D_PORT
+		${D_WRAP:-} "$BIN/msgrd" -f --set global.listen=$D_ADDR --set global.socket="$D_SOCK" \
 			--set global.ctl_socket="$D_CTL" --set auth.keyring="$KEYRING" "$@" >"$D_LOG" 2>&1 &
 		D_PID=$!
 		PIDS+=("$D_PID")

@@ -1,0 +1,102 @@
+# Faults on a real link between two network namespaces the test creates:
+# a veth pair, one daemon on each side. Silent peers (iptables DROP, link
+# down) must be found by keepalives; a dial into silence must give up at
+# net.connect_timeout. Sourced by tests/run-integration.sh; needs root.
+
+# netns_up: namespaces NS_A, NS_B joined by a veth pair, addresses IP_A, IP_B
+netns_up() {
+	if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for network namespaces"; return 1; fi
+	command -v iptables >/dev/null || { echo "SKIP: iptables is not installed"; return 1; }
+	local id=$((RANDOM % 250 + 1))
+	NS_A=msgr-a-$$-$id NS_B=msgr-b-$$-$id IP_A=10.213.$id.1 IP_B=10.213.$id.2
+	ip netns add "$NS_A" || { echo "SKIP: cannot create network namespaces"; return 1; }
+	echo "$NS_A" >>"$RUN/netns.list"
+	ip netns add "$NS_B"
+	echo "$NS_B" >>"$RUN/netns.list"
+	VETH_A=va$id-$$ VETH_B=vb$id-$$
+	VETH_A=${VETH_A:0:15} VETH_B=${VETH_B:0:15}
+	ip link add "$VETH_A" type veth peer name "$VETH_B"
+	ip link set "$VETH_A" netns "$NS_A"
+	ip link set "$VETH_B" netns "$NS_B"
+	ip -n "$NS_A" addr add "$IP_A/24" dev "$VETH_A"
+	ip -n "$NS_B" addr add "$IP_B/24" dev "$VETH_B"
+	for ns in "$NS_A" "$NS_B"; do ip -n "$ns" link set lo up; done
+	ip -n "$NS_A" link set "$VETH_A" up
+	ip -n "$NS_B" link set "$VETH_B" up
+	ip netns exec "$NS_A" iptables -L INPUT >/dev/null 2>&1 || { echo "SKIP: iptables does not work in a namespace"; return 1; }
+}
+
+netns_down() {
+	ip netns del "$NS_A" 2>/dev/null || true
+	ip netns del "$NS_B" 2>/dev/null || true
+}
+
+# Daemons on both sides, fast keepalives; client.* attach to A, osd.* to B
+# (through their Unix sockets, which namespaces do not separate).
+netns_pair() {
+	local name=$1; shift
+	D_HOST=$IP_A D_WRAP="ip netns exec $NS_A" start_daemon "$name-a" "$@"
+	A_SOCK=$D_SOCK A_CTL=$D_CTL A_PORT=$D_PORT A_ADDR=$D_ADDR A_PID=$D_PID A_LOG=$D_LOG A_DIR=$D_DIR
+	D_HOST=$IP_B D_WRAP="ip netns exec $NS_B" start_daemon "$name-b" "$@"
+	B_SOCK=$D_SOCK B_CTL=$D_CTL B_PORT=$D_PORT B_ADDR=$D_ADDR B_PID=$D_PID B_LOG=$D_LOG B_DIR=$D_DIR
+	export MSGR_SOCKET=$A_SOCK ITEST_PEER_SOCKET=$B_SOCK MSGR_CTL_SOCKET=$A_CTL
+}
+
+KA=(--set net.keepalive_interval=200ms --set net.keepalive_timeout=1s --set net.connect_timeout=1s)
+
+# silence ACTION: a connected pair; after ACTION both ends must see RESET
+# within 3 s, and not before the keepalive timeout could have fired.
+silence() {
+	mkfifo "$A_DIR/in.$1"
+	"$T" reset-wait 3000 <"$A_DIR/in.$1" >"$A_DIR/rw.$1" 2>&1 &
+	local p=$! ms
+	exec 3>"$A_DIR/in.$1"
+	wait_line "$A_DIR/rw.$1" ready
+	eval "$2"
+	echo go >&3
+	wait $p || { cat "$A_DIR/rw.$1"; return 1; }
+	exec 3>&-
+	ms=$(sed -n 's/^ok reset after \([0-9]*\) ms$/\1/p' "$A_DIR/rw.$1")
+	echo "$1: reset after $ms ms (keepalive_timeout 1 s)"
+	[ "$ms" -ge 700 ] && [ "$ms" -le 3000 ]
+}
+
+t_netns_keepalive() {
+	netns_up || return 0
+	netns_pair ka "${KA[@]}"
+	# every packet between the two dropped, both ways: nothing but silence
+	silence drop 'ip netns exec "$NS_A" iptables -A INPUT -s "$IP_B" -j DROP;
+		      ip netns exec "$NS_B" iptables -A INPUT -s "$IP_A" -j DROP'
+	pyjson "$A_CTL" 'd["stats"]["keepalive_timeouts"] >= 1' status
+	pyjson "$B_CTL" 'd["stats"]["keepalive_timeouts"] >= 1' status
+	grep -q "nothing heard for .* ms (net.keepalive_timeout)" "$A_LOG"
+	ip netns exec "$NS_A" iptables -F INPUT
+	ip netns exec "$NS_B" iptables -F INPUT
+	# traffic flows again: a new session comes up on demand
+	"$T" pingpong-pair 1
+	# the link cut: the cable pulled on one side
+	silence linkdown 'ip -n "$NS_A" link set "$VETH_A" down'
+	ip -n "$NS_A" link set "$VETH_A" up
+	"$T" pingpong-pair 1
+	stop_pair
+	netns_down
+}
+run netns-keepalive-silent-peer t_netns_keepalive
+
+t_netns_connect_timeout() {
+	netns_up || return 0
+	netns_pair ct "${KA[@]}"
+	# SYNs vanish: the dial can only time out
+	ip netns exec "$NS_A" iptables -A OUTPUT -d "$IP_B" -p tcp --dport "$B_PORT" -j DROP
+	"$T" connect-fail "$B_ADDR/osd.x" 3000 | tee "$A_DIR/cf.out"
+	grep -q "Connection timed out" "$A_DIR/cf.out"
+	local ms
+	ms=$(sed -n 's/^ok connect failed after \([0-9]*\) ms.*/\1/p' "$A_DIR/cf.out")
+	[ "$ms" -ge 900 ] && [ "$ms" -le 2500 ]
+	pyjson "$A_CTL" 'd["stats"]["handshake_timeouts"] == 1' status
+	ip netns exec "$NS_A" iptables -F OUTPUT
+	"$T" pingpong-pair 1
+	stop_pair
+	netns_down
+}
+run netns-connect-timeout t_netns_connect_timeout
