@@ -890,6 +890,11 @@ static int on_link_frame(struct nlink *l, const struct msgr__frame_hdr *h, struc
 	case MSGR__F_AUTH_DONE:
 		if (r->n || !l->got_hello || l->got_done)
 			return -EPROTO;
+		if (d->conf.auth_mode == MSGR__AUTH_HMAC && !l->sent_done) {
+			/* its AUTH comes before its AUTH_DONE in its stream */
+			auth_fail(l, "the peer sent AUTH_DONE without proving itself (no AUTH)");
+			return 1;
+		}
 		l->got_done = 1;
 		maybe_up(l);
 		return 0;

@@ -190,3 +190,36 @@ t_net_peer_killed() {
 	D_PID=$A_PID D_LOG=$A_LOG; stop_daemon
 }
 run net-peer-daemon-killed t_net_peer_killed
+
+# Malformed input from the network closes that link only and is counted;
+# a payload CRC failure resets only its channel. Meanwhile a session between
+# two other daemons, and this daemon's other session, carry on.
+t_net_bad_input() {
+	start_pair bad
+	"$T" pingpong-pair 4 >"$A_DIR/pp.out" 2>&1 &
+	local pp=$! w=$(dirname "$BASH_SOURCE")/wirepeer.py k
+	wait_line "$A_DIR/pp.out" ready
+	for k in garbage badbanner version hdrcrc oversized badtype early noauth; do
+		python3 "$w" 127.0.0.1 "$A_PORT" $k
+	done
+	wait $pp || { cat "$A_DIR/pp.out"; return 1; }
+	pyjson "$A_CTL" 'd["stats"]["bad_banner"] == 2 and d["stats"]["no_version"] == 1 and d["stats"]["bad_header_crc"] == 1 and d["stats"]["oversized"] == 1 and d["stats"]["bad_type"] == 1 and d["stats"]["protocol_errors"] == 1 and d["stats"]["auth_failures"] == 1' status
+	pyjson "$B_CTL" 'd["stats"]["link_errors"] == 0' status
+	grep -q "bad banner" "$A_LOG"
+	grep -q "frame over its size limit" "$A_LOG"
+	kill -0 "$A_PID"
+	stop_pair
+	# a payload CRC failure resets one channel: needs a peer past AUTH
+	unset ITEST_PEER_SOCKET
+	start_daemon badcrc --set auth.mode=none
+	"$T" server osd.crc 1 >"$D_DIR/srv.out" 2>&1 &
+	local srv=$!
+	wait_line "$D_DIR/srv.out" ready
+	python3 "$w" 127.0.0.1 "$D_PORT" payloadcrc osd.crc
+	wait $srv
+	grep -q "ok reset" "$D_DIR/srv.out"     # one good message, then RESET
+	pyjson "$D_CTL" 'd["stats"]["bad_payload_crc"] == 1 and d["stats"]["link_errors"] == 0' status
+	grep -q "payload CRC mismatch; resetting it" "$D_LOG"
+	stop_daemon
+}
+run net-bad-input t_net_bad_input
