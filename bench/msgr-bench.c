@@ -13,6 +13,9 @@
  *                eventfd, so the only difference to msgrd is the daemon hop
  *   unix-socket  SOCK_STREAM socketpair, length-prefixed frames
  *   tcp          127.0.0.1 with TCP_NODELAY, the same frames
+ *   msgrd-net    libmsgr entity -> msgrd A -> TCP session -> msgrd B -> libmsgr
+ *                entity: two daemons on loopback, as between two hosts. Its
+ *                own baseline is tcp (the net/tcp column)
  *
  * Everything a child measures goes into one MAP_SHARED page (struct shared);
  * the parent only forks, reaps and reports. See bench/README.md.
@@ -38,6 +41,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -58,9 +62,9 @@
 #define DEFAULT_POLL_US 0  /* libmsgr's default: never spin */
 #define MAX_REPEAT 15
 
-enum transport { T_MSGRD, T_SHM, T_UDS, T_TCP, NT };
-static const char *const tname[NT] = { "msgrd", "shm-ring", "unix-socket", "tcp" };
-static const char *const tshort[NT] = { "msgrd", "shm", "uds", "tcp" };
+enum transport { T_MSGRD, T_SHM, T_UDS, T_TCP, T_NET, NT };
+static const char *const tname[NT] = { "msgrd", "shm-ring", "unix-socket", "tcp", "msgrd-net" };
+static const char *const tshort[NT] = { "msgrd", "shm", "uds", "tcp", "net" };
 
 enum kind { K_ONEWAY, K_PINGPONG };
 
@@ -88,6 +92,10 @@ static char sock_path[PATH_MAX], ctl_path[PATH_MAX];
 static char tmpdir[64], log_path[PATH_MAX];
 static volatile pid_t own_daemon; /* the msgrd we started, or 0 */
 static pid_t obs_daemon;          /* the msgrd whose /proc we read, or 0 */
+/* msgrd-net's second daemon ("host B"), which we always start ourselves */
+static char sock_path_b[PATH_MAX], ctl_path_b[PATH_MAX], log_path_b[PATH_MAX];
+static volatile pid_t own_daemon_b;
+static int attach_b;              /* this child attaches to daemon B */
 static volatile pid_t kids[2];
 static const char *label = "";    /* the running case, for a child's error message */
 static volatile uint64_t sink;    /* keeps payload reads from being optimised away */
@@ -192,6 +200,7 @@ struct shared {
 	double p50, p99, mean;
 	struct side side[2];
 	struct psample d0, d1; /* the daemon, at role 0's start and role 1's end */
+	struct psample b0, b1; /* msgrd-net: daemon B, likewise */
 };
 
 static struct shared *sh;
@@ -298,13 +307,15 @@ static void wait_peer(void)
 		die("the other process never got ready");
 }
 
-static int sample_daemon; /* this child's transport goes through msgrd */
+static int sample_daemon; /* this child's transport goes through msgrd (2: two of them) */
 
 static void window_start(int role)
 {
 	proc_sample(getpid(), &sh->side[role].w0);
 	if (role == 0 && sample_daemon && obs_daemon)
 		proc_sample(obs_daemon, &sh->d0);
+	if (role == 0 && sample_daemon == 2)
+		proc_sample(own_daemon_b, &sh->b0);
 }
 
 static void window_end(int role)
@@ -312,6 +323,8 @@ static void window_end(int role)
 	proc_sample(getpid(), &sh->side[role].w1);
 	if (role == 1 && sample_daemon && obs_daemon)
 		proc_sample(obs_daemon, &sh->d1);
+	if (role == 1 && sample_daemon == 2)
+		proc_sample(own_daemon_b, &sh->b1);
 }
 
 /* Whether to send message n + 1. The first oneway_warm messages fault in the
@@ -365,7 +378,8 @@ static void rtt_stats(uint64_t *lat, uint64_t n)
 
 static msgr_client *mc_attach(const char *what)
 {
-	struct msgr_attach_opts o = { .socket_path = sock_path, .poll_us = wait_poll_us };
+	struct msgr_attach_opts o = { .socket_path = attach_b ? sock_path_b : sock_path,
+				      .poll_us = wait_poll_us };
 	char ent[64];
 	msgr_client *c;
 	int err;
@@ -373,7 +387,7 @@ static msgr_client *mc_attach(const char *what)
 	snprintf(ent, sizeof(ent), "bench.%s-%d", what, (int)getpid());
 	err = msgr_attach(ent, &o, &c);
 	if (err)
-		die("attach %s to %s: %s", ent, sock_path, msgr_strerror(err));
+		die("attach %s to %s: %s", ent, o.socket_path, msgr_strerror(err));
 	return c;
 }
 
@@ -974,6 +988,7 @@ static int run_prepare(struct run *ru)
 	ru->fd[0] = ru->fd[1] = ru->efd[0] = ru->efd[1] = -1;
 	switch (ru->t) {
 	case T_MSGRD:
+	case T_NET:
 		return 0;
 	case T_SHM:
 		/* payload: frame header plus message, 8-byte multiple; ~4 MiB per ring */
@@ -1028,6 +1043,8 @@ static const role_fn roles[NT][2][2] = {
 		    [K_PINGPONG] = { sock_pinger, sock_ponger } },
 	[T_TCP] = { [K_ONEWAY] = { sock_sender, sock_receiver },
 		    [K_PINGPONG] = { sock_pinger, sock_ponger } },
+	[T_NET] = { [K_ONEWAY] = { msgrd_sender, msgrd_receiver },
+		    [K_PINGPONG] = { msgrd_pinger, msgrd_ponger } },
 };
 
 static _Noreturn void child(struct run *ru, int role, const char *name)
@@ -1042,7 +1059,8 @@ static _Noreturn void child(struct run *ru, int role, const char *name)
 	snprintf(lbl, sizeof(lbl), "%s (%s)", name,
 		 ru->kind == K_ONEWAY ? (role ? "receiver" : "sender") : (role ? "echo" : "ping"));
 	label = lbl;
-	sample_daemon = ru->t == T_MSGRD;
+	sample_daemon = ru->t == T_MSGRD ? 1 : ru->t == T_NET && own_daemon_b ? 2 : 0;
+	attach_b = ru->t == T_NET && role == 1;
 	if (ru->fd[1 - role] >= 0)
 		close(ru->fd[1 - role]);
 	roles[ru->t][ru->kind][role](ru);
@@ -1151,7 +1169,7 @@ static int read_n(int fd, void *buf, size_t n)
 }
 
 /* The admin-socket protocol: JSON and a NUL, then a big-endian length and JSON. */
-static int ctl_status(struct dstats *ds)
+static int ctl_status_at(const char *path, struct dstats *ds)
 {
 	static const char req[] = "{\"prefix\":\"status\"}";
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -1161,9 +1179,9 @@ static int ctl_status(struct dstats *ds)
 	int fd, err;
 
 	memset(ds, 0, sizeof(*ds));
-	if (!ctl_path[0] || strlen(ctl_path) >= sizeof(sa.sun_path))
+	if (!path[0] || strlen(path) >= sizeof(sa.sun_path))
 		return -ENOENT;
-	strcpy(sa.sun_path, ctl_path);
+	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -1196,6 +1214,11 @@ out:
 	free(body);
 	close(fd);
 	return err;
+}
+
+static int ctl_status(struct dstats *ds)
+{
+	return ctl_status_at(ctl_path, ds);
 }
 
 /* ---- results ---- */
@@ -1343,11 +1366,18 @@ static int run_one(enum transport t, enum kind k, size_t size)
 			rq += delta_wait_us(&sh->side[i].w0, &sh->side[i].w1);
 			csw += delta_csw(&sh->side[i].w0, &sh->side[i].w1);
 		}
-		if (t == T_MSGRD) {
+		if (t == T_MSGRD || t == T_NET) {
 			/* a daemon whose /proc we cannot read leaves msgrd's cost unknown */
 			cpu += obs_daemon ? delta_cpu_us(&sh->d0, &sh->d1) : NAN;
 			rq += obs_daemon ? delta_wait_us(&sh->d0, &sh->d1) : NAN;
 			csw += obs_daemon ? delta_csw(&sh->d0, &sh->d1) : NAN;
+		}
+		if (t == T_NET) {
+			cpu += delta_cpu_us(&sh->b0, &sh->b1);
+			rq += delta_wait_us(&sh->b0, &sh->b1);
+			csw += delta_csw(&sh->b0, &sh->b1);
+		}
+		if (t == T_MSGRD) {
 			if (ds0.ok && ds1.ok)
 				wake = (double)(ds1.wake_sent - ds0.wake_sent + ds1.wake_recv -
 						ds0.wake_recv);
@@ -1478,10 +1508,12 @@ static int transports_shown(int *show)
 
 static void table(FILE *f, const struct row *rows, size_t nrows, int md, const char *title)
 {
-	int show[NT];
+	int show[NT], net_tcp;
 	char b[64];
 
 	transports_shown(show);
+	/* msgrd-net's own comparison: two daemons against a direct connection */
+	net_tcp = show[T_NET] && show[T_TCP];
 	if (md) {
 		fprintf(f, "| %s |", title);
 		for (int t = 0; t < NT; t++)
@@ -1490,6 +1522,8 @@ static void table(FILE *f, const struct row *rows, size_t nrows, int md, const c
 		for (int t = 1; t < NT; t++)
 			if (show[t])
 				fprintf(f, " msgrd/%s |", tshort[t]);
+		if (net_tcp)
+			fprintf(f, " net/tcp |");
 		fprintf(f, "\n|---|");
 		for (int t = 0; t < NT; t++)
 			if (show[t])
@@ -1497,6 +1531,8 @@ static void table(FILE *f, const struct row *rows, size_t nrows, int md, const c
 		for (int t = 1; t < NT; t++)
 			if (show[t])
 				fprintf(f, "---:|");
+		if (net_tcp)
+			fprintf(f, "---:|");
 		fputc('\n', f);
 	} else {
 		cell(f, title, 36, 1);
@@ -1508,6 +1544,8 @@ static void table(FILE *f, const struct row *rows, size_t nrows, int md, const c
 				snprintf(b, sizeof(b), "msgrd/%s", tshort[t]);
 				cell(f, b, 11, 0);
 			}
+		if (net_tcp)
+			cell(f, "net/tcp", 11, 0);
 		fputc('\n', f);
 	}
 	for (size_t r = 0; r < nrows; r++) {
@@ -1529,6 +1567,13 @@ static void table(FILE *f, const struct row *rows, size_t nrows, int md, const c
 			if (!show[t])
 				continue;
 			fmt_ratio(b, sizeof(b), final[rw->m][T_MSGRD], final[rw->m][t]);
+			if (md)
+				fprintf(f, " %s |", b);
+			else
+				cell(f, b, 11, 0);
+		}
+		if (net_tcp) {
+			fmt_ratio(b, sizeof(b), final[rw->m][T_NET], final[rw->m][T_TCP]);
 			if (md)
 				fprintf(f, " %s |", b);
 			else
@@ -1643,7 +1688,7 @@ static int write_svg(const char *path)
 		{ M_P99, "ping-pong p99", 0 },
 		{ M_MEAN, "ping-pong mean", 0 },
 	};
-	static const char *const color[NT] = { "#000", "#4e79a7", "#f28e2b", "#59a14f" };
+	static const char *const color[NT] = { "#000", "#4e79a7", "#f28e2b", "#59a14f", "#b07aa1" };
 	const int ng = (int)NROWS(groups), left = 190, plot_w = 560, bar_h = 16, top = 70;
 	int show[NT], nb = transports_shown(show) - 1, group_h = nb * bar_h + 14;
 	int height = top + ng * group_h + 70, lo = 0, hi = 0;
@@ -1750,45 +1795,58 @@ static void remove_tmpdir(void)
 	if (!tmpdir[0])
 		return;
 	/* unlink and rmdir only: this runs from a signal handler too */
-	snprintf(p, sizeof(p), "%s/msgrd.sock", tmpdir);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s/msgrd.asok", tmpdir);
-	unlink(p);
+	unlink(sock_path);
+	unlink(ctl_path);
 	unlink(log_path);
+	if (sock_path_b[0]) {
+		unlink(sock_path_b);
+		unlink(ctl_path_b);
+		unlink(log_path_b);
+	}
+	snprintf(p, sizeof(p), "%s/keyring", tmpdir);
+	unlink(p);
 	rmdir(tmpdir);
 	tmpdir[0] = 0;
 }
 
 static void show_log(void)
 {
+	const char *logs[2] = { log_path, log_path_b };
 	char line[512];
-	FILE *f = fopen(log_path, "r");
 
-	if (!f)
-		return;
-	fprintf(stderr, "msgr-bench: msgrd's output:\n");
-	while (fgets(line, sizeof(line), f))
-		fprintf(stderr, "  | %s", line);
-	fclose(f);
+	for (int i = 0; i < 2; i++) {
+		FILE *f = logs[i][0] ? fopen(logs[i], "r") : NULL;
+		if (!f)
+			continue;
+		fprintf(stderr, "msgr-bench: %s:\n", logs[i]);
+		while (fgets(line, sizeof(line), f))
+			fprintf(stderr, "  | %s", line);
+		fclose(f);
+	}
 }
 
-static void stop_daemon(void)
+static void stop_one(volatile pid_t *pid)
 {
-	pid_t p = own_daemon;
+	pid_t p = *pid;
 
 	if (!p)
-		goto gone;
-	own_daemon = 0;
+		return;
+	*pid = 0;
 	kill(p, SIGTERM);
 	for (int i = 0; i < 300; i++) {
 		if (waitpid(p, NULL, WNOHANG) == p)
-			goto gone;
+			return;
 		sleep_us(10000);
 	}
 	errmsg("msgrd (pid %d) ignored SIGTERM for 3 s; killing it", (int)p);
 	kill(p, SIGKILL);
 	waitpid(p, NULL, 0);
-gone:
+}
+
+static void stop_daemon(void)
+{
+	stop_one(&own_daemon);
+	stop_one(&own_daemon_b);
 	remove_tmpdir();
 }
 
@@ -1800,6 +1858,10 @@ static void on_fatal(int sig)
 	if (own_daemon) {
 		kill(own_daemon, SIGTERM);
 		waitpid(own_daemon, NULL, 0);
+	}
+	if (own_daemon_b) {
+		kill(own_daemon_b, SIGTERM);
+		waitpid(own_daemon_b, NULL, 0);
 	}
 	remove_tmpdir();
 	_exit(128 + sig);
@@ -1819,14 +1881,114 @@ static int free_port(void)
 	return port;
 }
 
-static int start_daemon(void)
+/* A cluster key for the daemons we start, in the keygen format, mode 0600. */
+static int write_keyring(const char *path)
 {
-	char dir[PATH_MAX], bin[PATH_MAX + 8], a_sock[PATH_MAX + 32], a_ctl[PATH_MAX + 32];
+	unsigned char key[32];
+	FILE *f;
+	int fd;
+
+	if (getrandom(key, sizeof(key), 0) != sizeof(key))
+		return -errno;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	fprintf(f, "[cluster]\nkey = ");
+	for (size_t i = 0; i < sizeof(key); i++)
+		fprintf(f, "%02x", key[i]);
+	fprintf(f, "\n");
+	return fclose(f) ? -errno : 0;
+}
+
+/* Start one msgrd with its sockets and log in tmpdir (names from tag);
+ * 0 once its control socket answers. */
+static int spawn_daemon(const char *bin, const char *tag, char *sock, char *ctl, char *log,
+			volatile pid_t *pid)
+{
+	char a_sock[PATH_MAX + 32], a_ctl[PATH_MAX + 32], a_key[PATH_MAX + 32];
 	char a_listen[64], a_poll[48];
-	char *argv[12];
-	int argc = 0, port, err;
+	char *argv[16];
+	int argc = 0, port = free_port();
 	struct dstats ds;
 	pid_t p;
+
+	if (port < 0) {
+		errmsg("no free loopback port");
+		return -1;
+	}
+	snprintf(sock, PATH_MAX, "%s/%s.sock", tmpdir, tag);
+	snprintf(ctl, PATH_MAX, "%s/%s.asok", tmpdir, tag);
+	snprintf(log, PATH_MAX, "%s/%s.log", tmpdir, tag);
+	snprintf(a_sock, sizeof(a_sock), "global.socket=%s", sock);
+	snprintf(a_ctl, sizeof(a_ctl), "global.ctl_socket=%s", ctl);
+	snprintf(a_key, sizeof(a_key), "auth.keyring=%s/keyring", tmpdir);
+	snprintf(a_listen, sizeof(a_listen), "global.listen=127.0.0.1:%d", port);
+	snprintf(a_poll, sizeof(a_poll), "global.poll_us=%u",
+		 opt.dpoll_set ? opt.dpoll_us : opt.poll_us);
+	argv[argc++] = (char *)bin;
+	argv[argc++] = "--set";
+	argv[argc++] = a_sock;
+	argv[argc++] = "--set";
+	argv[argc++] = a_ctl;
+	argv[argc++] = "--set";
+	argv[argc++] = a_listen;
+	argv[argc++] = "--set";
+	argv[argc++] = a_key;
+	if (opt.poll_set || opt.dpoll_set) {
+		argv[argc++] = "--set";
+		argv[argc++] = a_poll;
+	}
+	argv[argc] = NULL;
+
+	fflush(NULL);
+	p = fork();
+	if (p < 0) {
+		errmsg("fork: %s", strerror(errno));
+		return -1;
+	}
+	if (p == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int nul = open("/dev/null", O_RDONLY);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		if (nul >= 0)
+			dup2(nul, 0);
+		/* a ^C at the terminal is ours to pass on, in order */
+		setpgid(0, 0);
+		execv(bin, argv);
+		fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
+		_exit(127);
+	}
+	*pid = p;
+	/* The control socket is made after the attach socket, so an answer
+	 * on it means both are listening. */
+	for (int i = 0; i < 500; i++) {
+		int st;
+		if (waitpid(p, &st, WNOHANG) == p) {
+			*pid = 0;
+			errmsg("msgrd (%s) exited at start-up (%s %d)", tag,
+			       WIFEXITED(st) ? "status" : "signal",
+			       WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+			return -1;
+		}
+		if (access(ctl, F_OK) == 0 && ctl_status_at(ctl, &ds) == 0)
+			return 0;
+		sleep_us(10000);
+	}
+	errmsg("msgrd (%s) did not answer on %s within 5 s", tag, ctl);
+	return -1;
+}
+
+static int start_daemon(void)
+{
+	char dir[PATH_MAX], bin[PATH_MAX + 8], key[PATH_MAX];
+	int err;
 
 	err = exe_dir(dir, sizeof(dir));
 	if (err) {
@@ -1845,73 +2007,21 @@ static int start_daemon(void)
 		tmpdir[0] = 0;
 		return -1;
 	}
-	port = free_port();
-	if (port < 0) {
-		errmsg("no free loopback port");
+	snprintf(key, sizeof(key), "%s/keyring", tmpdir);
+	err = write_keyring(key);
+	if (err) {
+		errmsg("%s: %s", key, strerror(-err));
+		remove_tmpdir();
 		return -1;
 	}
-	snprintf(sock_path, sizeof(sock_path), "%s/msgrd.sock", tmpdir);
-	snprintf(ctl_path, sizeof(ctl_path), "%s/msgrd.asok", tmpdir);
-	snprintf(log_path, sizeof(log_path), "%s/msgrd.log", tmpdir);
-	snprintf(a_sock, sizeof(a_sock), "global.socket=%s", sock_path);
-	snprintf(a_ctl, sizeof(a_ctl), "global.ctl_socket=%s", ctl_path);
-	snprintf(a_listen, sizeof(a_listen), "global.listen=127.0.0.1:%d", port);
-	snprintf(a_poll, sizeof(a_poll), "global.poll_us=%u",
-		 opt.dpoll_set ? opt.dpoll_us : opt.poll_us);
-	argv[argc++] = bin;
-	argv[argc++] = "--set";
-	argv[argc++] = a_sock;
-	argv[argc++] = "--set";
-	argv[argc++] = a_ctl;
-	argv[argc++] = "--set";
-	argv[argc++] = a_listen;
-	if (opt.poll_set || opt.dpoll_set) {
-		argv[argc++] = "--set";
-		argv[argc++] = a_poll;
-	}
-	argv[argc] = NULL;
-
-	fflush(NULL);
-	p = fork();
-	if (p < 0) {
-		errmsg("fork: %s", strerror(errno));
-		return -1;
-	}
-	if (p == 0) {
-		int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int nul = open("/dev/null", O_RDONLY);
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		if (nul >= 0)
-			dup2(nul, 0);
-		/* a ^C at the terminal is ours to pass on, in order */
-		setpgid(0, 0);
-		execv(bin, argv);
-		fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
-		_exit(127);
-	}
-	own_daemon = p;
-	/* The control socket is made after the attach socket, so an answer
-	 * on it means both are listening. */
-	for (int i = 0; i < 500; i++) {
-		int st;
-		if (waitpid(p, &st, WNOHANG) == p) {
-			own_daemon = 0;
-			errmsg("msgrd exited at start-up (%s %d)",
-			       WIFEXITED(st) ? "status" : "signal",
-			       WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-			show_log();
-			remove_tmpdir();
-			return -1;
-		}
-		if (access(ctl_path, F_OK) == 0 && ctl_status(&ds) == 0)
-			return 0;
-		sleep_us(10000);
-	}
-	errmsg("msgrd did not answer on %s within 5 s", ctl_path);
+	if (spawn_daemon(bin, "msgrd", sock_path, ctl_path, log_path, &own_daemon))
+		goto fail;
+	/* msgrd-net's other host */
+	if ((opt.transports >> T_NET & 1) &&
+	    spawn_daemon(bin, "msgrd-b", sock_path_b, ctl_path_b, log_path_b, &own_daemon_b))
+		goto fail;
+	return 0;
+fail:
 	show_log();
 	stop_daemon();
 	return -1;
@@ -1924,7 +2034,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: msgr-bench [OPTION]...\n"
 		"Measure msgrd against a bare shared-memory ring, a Unix socket and TCP\n"
-		"loopback, side by side in one run, and report ratios.\n\n"
+		"loopback, side by side in one run, and report ratios; and two msgrd\n"
+		"daemons talking over a TCP session (msgrd-net) against direct TCP.\n\n"
 		"  --seconds N      one-way run time per case (default 2; fractions allowed)\n"
 		"  --count N        one-way: time N messages per case instead of a duration\n"
 		"                   (after 50000 warm-up messages, 5000 with --quick)\n"
@@ -1937,7 +2048,7 @@ static void usage(FILE *f)
 		"  --ctl-socket P   its control socket, for its wakeup counters and pid\n"
 		"  --no-tcp         skip the TCP loopback baseline\n"
 		"  --only LIST      run a subset, for profiling: comma-separated transports\n"
-		"                   (msgrd,shm,uds,tcp) and/or cases (oneway,pingpong)\n"
+		"                   (msgrd,shm,uds,tcp,net) and/or cases (oneway,pingpong)\n"
 		"  --out FILE       Markdown results (default: build/bench/results.md next\n"
 		"                   to the binary, else ./results.md); the SVG goes beside it\n"
 		"  --quick          smoke test: 0.3 s per case, 2000 round trips\n"
@@ -2136,6 +2247,9 @@ bad:
 		if (opt.poll_set || opt.dpoll_set)
 			errmsg("--poll-us: the running msgrd keeps its own poll_us; clients use %u",
 			       wait_poll_us);
+		if (opt.transports >> T_NET & 1)
+			errmsg("msgrd-net needs two daemons with one key: not with --socket, skipped");
+		opt.transports &= ~(1u << T_NET);
 	} else if (start_daemon()) {
 		return 1;
 	}
