@@ -34,11 +34,24 @@
  *
  * Lifetime of a link: it exists from dial() (or just before accepted()) until
  * closed() has returned; the transport frees it then. Every link gets exactly
- * one closed(), whatever happened: a failed dial gets connected(err) and then
- * closed(err). After the core calls close(), the transport calls sent(...,
- * -ECANCELED) for every send not yet completed, then closed(). No callback
- * runs from inside the call that would start it (dial, send, close all defer
- * to the loop), as in libuv.
+ * one closed(), whatever happened, and every sent() comes before it: a failed
+ * dial gets connected(err) and then closed(err); a dial the core closes
+ * before it connects gets no connected() at all. After close(l, 0) the sends
+ * already posted complete normally (sent() with 0 means handed to the
+ * kernel, not received by the peer) and no received() follows; after
+ * close(l, err) they come back with -ECANCELED. No callback runs from inside
+ * the call that would start it (dial, send, close, fini all defer to the
+ * loop), as in libuv.
+ *
+ * RDMA fits without a change to the core: init opens the device (or fails
+ * with "no RDMA device" and the daemon runs on TCP alone), listen and dial
+ * are rdma_cm's, accepted()/connected() come from its event channel, a link
+ * is a queue pair whose send and receive completions come from one
+ * completion channel under uv_poll. reg_mem registers the pools once
+ * (ibv_reg_mr); send posts the core's iovecs as one work request's SGEs, so
+ * frames go out without a copy; post_recv posts receive work requests.
+ * Credit for the peer's receive queue is the transport's business, below
+ * this interface, as TCP's window is the kernel's.
  *
  * Ownership: the core owns every buffer; a transport borrows a send buffer
  * from send() until its sent(), and the receive buffer from post_recv() until
@@ -73,8 +86,10 @@ struct msgr__transport_events {
 	void (*received)(void *core, struct msgr__link *l, void *buf, size_t len);
 	/* A send finished (0), failed or was cancelled (negative errno). */
 	void (*sent)(void *core, struct msgr__link *l, void *cookie, int err);
-	/* The link is gone: 0 after close(l, 0) drained, else why (-ECONNRESET,
-	 * -EPIPE, 0 for an orderly EOF is reported as -ENOTCONN). Last call. */
+	/* The link is gone: 0 after close(l, 0) drained, else why: an orderly
+	 * EOF from the peer is -ENOTCONN; a reset -ECONNRESET (or -EPIPE when
+	 * it follows an EOF); the core's own close(l, err) gives err back.
+	 * Last call for the link. */
 	void (*closed)(void *core, struct msgr__link *l, int err);
 };
 
@@ -83,7 +98,8 @@ struct msgr__transport_ops {
 	/* 0, or a negative errno and one line in err (no device, ...). */
 	int (*init)(struct msgr__transport **t, uv_loop_t *loop,
 		    const struct msgr__transport_events *ev, void *core, char *err, size_t errlen);
-	/* Accept links on "HOST:PORT". 0 or a negative errno. */
+	/* Accept links on "HOST:PORT" (one listener per transport; -EBUSY for
+	 * a second). 0 or a negative errno; -EADDRINUSE can be retried. */
 	int (*listen)(struct msgr__transport *t, const char *hostport);
 	/* Start a link to "HOST:PORT" (numeric host). On 0, *out is the new link
 	 * and connected() will follow; on error there is no link. */
@@ -98,7 +114,8 @@ struct msgr__transport_ops {
 	/* Memory that send/post_recv buffers will come from (RDMA registers it
 	 * once; TCP does nothing). */
 	int (*reg_mem)(struct msgr__transport *t, void *base, size_t len);
-	/* "HOST:PORT" of the peer (peer = 1) or of our end (0). */
+	/* "HOST:PORT" of the peer (peer = 1) or of our end (0); -ENOSPC if buf
+	 * is too small. */
 	int (*addr)(struct msgr__link *l, int peer, char *buf, size_t len);
 	/* err 0: send what is queued, then close; otherwise abort at once (TCP
 	 * sends a RST). Idempotent. */
