@@ -223,3 +223,30 @@ t_net_bad_input() {
 	stop_daemon
 }
 run net-bad-input t_net_bad_input
+
+# Three daemons: A talks to B and to C at once over two sessions. C dies;
+# only the channels through C are reset, and A and B carry on.
+t_net_three() {
+	start_daemon three-c
+	local c_sock=$D_SOCK c_pid=$D_PID c_addr=$D_ADDR
+	start_pair three
+	"$T" pingpong-pair 3 >"$A_DIR/ab.out" 2>&1 &
+	local ab=$!
+	wait_line "$A_DIR/ab.out" ready
+	mkfifo "$A_DIR/in"
+	ITEST_PEER_SOCKET=$c_sock "$T" reset-wait 2000 <"$A_DIR/in" >"$A_DIR/ac.out" 2>&1 &
+	local ac=$!
+	exec 3>"$A_DIR/in"
+	wait_line "$A_DIR/ac.out" ready
+	pyjson "$A_CTL" 'sorted(s["peer"] for s in d) == sorted(["'"$B_ADDR"'", "'"$c_addr"'"])' sessions
+	kill -9 "$c_pid"
+	echo go >&3
+	wait $ac || { cat "$A_DIR/ac.out"; return 1; }
+	grep -q "ok reset" "$A_DIR/ac.out"
+	wait $ab || { cat "$A_DIR/ab.out"; return 1; }
+	grep -q "round trips" "$A_DIR/ab.out"
+	pyjson "$A_CTL" '[s["peer"] for s in d] == ["'"$B_ADDR"'"]' sessions
+	pyjson "$B_CTL" 'd["stats"]["link_errors"] == 0' status
+	stop_pair
+}
+run net-three-daemons t_net_three
