@@ -179,6 +179,8 @@ static struct json_object *cmd_clients(struct msgr__daemon *d, struct json_objec
 		json_object_object_add(o, "rx_pool_used",
 				       json_object_new_int64((int64_t)c->rxp.used << c->params.chunk_shift));
 		json_object_object_add(o, "outbox", json_object_new_int64((int64_t)c->qlen));
+		/* a command waiting while the daemon sleeps would be a lost wakeup */
+		json_object_object_add(o, "cmd_waiting", json_object_new_boolean(msgr__ring_ready_sc(&c->cmd)));
 		json_object_object_add(o, "msgs_sent", json_object_new_int64((int64_t)c->msgs_sent));
 		json_object_object_add(o, "msgs_recv", json_object_new_int64((int64_t)c->msgs_recv));
 		json_object_object_add(o, "bytes_sent", json_object_new_int64((int64_t)c->bytes_sent));
@@ -219,6 +221,15 @@ static struct json_object *cmd_conns(struct msgr__daemon *d, struct json_object 
 					(int64_t)(remote ? ch->out_seq : k->msgs_out)));
 				json_object_object_add(o, "in_seq", json_object_new_int64(
 					(int64_t)(remote ? ch->in_seq : k->msgs_in)));
+				if (remote) {
+					/* the window's view: sent and not yet acknowledged */
+					json_object_object_add(o, "unacked_msgs", json_object_new_int64(ch->ua_len));
+					json_object_object_add(o, "peer_ack", json_object_new_int64((int64_t)ch->peer_ack));
+					json_object_object_add(o, "delivered", json_object_new_int64((int64_t)ch->delivered));
+					json_object_object_add(o, "ack_sent", json_object_new_int64((int64_t)ch->ack_sent));
+					json_object_object_add(o, "wire_id", json_object_new_int64(ch->wire_id));
+				}
+				json_object_object_add(o, "credit", json_object_new_int64((int64_t)k->credit));
 				json_object_object_add(o, "queued_msgs", json_object_new_int64((int64_t)k->queued_msgs));
 				json_object_object_add(o, "queued_bytes", json_object_new_int64((int64_t)k->queued_bytes));
 				json_object_object_add(o, "msgs_out", json_object_new_int64((int64_t)k->msgs_out));
