@@ -42,8 +42,8 @@ int msgr__hostport_check(const char *s)
 			return -EINVAL;
 	}
 	for (const char *p = s; p < colon; p++)
-		if (isspace((unsigned char)*p) || *p == '/')
-			return -EINVAL;
+		if (!isgraph((unsigned char)*p) || *p == '/')
+			return -EINVAL; /* also keeps control bytes out of logs */
 	if (!isdigit((unsigned char)colon[1]))
 		return -EINVAL;
 	errno = 0;

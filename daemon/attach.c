@@ -125,7 +125,7 @@ static void on_request(uv_poll_t *h, int status, int events)
 	rep.nonce = c->nonce;
 	rep.seg_size = c->size;
 	rep.max_message = c->max_message;
-	rep.channel_window = c->d->conf.channel_window;
+	rep.channel_window = c->window;
 	rep.params = c->params;
 	snprintf(rep.addr, sizeof(rep.addr), "%s", c->addr);
 	reply(fd, &rep, fds, 3);

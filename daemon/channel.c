@@ -91,6 +91,7 @@ static void remote_free(struct msgr__channel *ch)
 {
 	if (ch->end[0])
 		ch->end[0]->ch = NULL;
+	msgr__session_forget(ch->sess, ch->wire_id);
 	msgr__session_chan_del(ch->sess, ch);
 	free(ch->unacked);
 	free(ch);
@@ -101,12 +102,14 @@ static void connect_remote(struct msgr__daemon *d, struct msgr__dconn *conn, con
 {
 	struct msgr__dclient *c = conn->client;
 	struct msgr__channel *ch = calloc(1, sizeof(*ch));
-	struct msgr__session *s = ch ? msgr__session_get(d, hostport) : NULL;
+	int err = -ENOMEM;
+	struct msgr__session *s = ch ? msgr__session_get(d, hostport, &err) : NULL;
 	uint8_t buf[1 + 8 + 2 + MSGR__ENTITY_MAX + 2 + MSGR__ENTITY_MAX], *p = buf;
 
 	if (!s) {
 		free(ch);
-		post_simple(conn, MSGR__EV_CONNECT_FAILED, -ENOMEM);
+		msgr__info("client %s: connect to '%s': %s", c->entity, conn->peer, strerror(-err));
+		post_simple(conn, MSGR__EV_CONNECT_FAILED, err);
 		return;
 	}
 	ch->mode = conn->mode;
@@ -139,10 +142,23 @@ static void send_remote(struct msgr__channel *ch, struct msgr__dconn *from,
 	struct iovec iov[2] = { { type, 4 }, { c->txpool + desc->off, desc->len } };
 	uint32_t peer_max = msgr__session_peer_max(s);
 
+	uint64_t cost = msgr__pool_chunks(desc->len, c->params.chunk_shift) << c->params.chunk_shift;
+
 	if (peer_max && desc->len > peer_max) {
 		/* the peer would take it as a broken link: fail the channel */
 		msgr__dclient_tx_done(c, desc->off);
 		msgr__channel_reset(ch, NULL, -EMSGSIZE);
+		return;
+	}
+	if (ch->ua_bytes && ch->ua_bytes + cost > 2 * c->window + c->max_message) {
+		/* libmsgr keeps a connection within its window (give or take a
+		 * message per sending thread); this client did not, and what it
+		 * sends is copied out of its pool, so only this check bounds
+		 * what it can make us queue for the peer */
+		msgr__warn("client %s: sent past its window on the connection to %s; resetting it",
+			   c->entity, from->peer);
+		msgr__dclient_tx_done(c, desc->off);
+		msgr__channel_reset(ch, NULL, -ENOBUFS);
 		return;
 	}
 	if (ch->ua_len == ch->ua_cap) {
@@ -164,8 +180,9 @@ static void send_remote(struct msgr__channel *ch, struct msgr__dconn *from,
 	msgr__session_send(s, MSGR__F_MSG, ch->wire_id, ++ch->out_seq, ch->delivered, iov, 2);
 	ch->ack_sent = ch->delivered;
 	ch->unacked[(ch->ua_head + ch->ua_len++) % ch->ua_cap] = (struct msgr__unacked){
-		ch->out_seq, msgr__pool_chunks(desc->len, c->params.chunk_shift) << c->params.chunk_shift
+		ch->out_seq, cost
 	};
+	ch->ua_bytes += cost;
 	/* the frame holds a copy: the application may reuse its buffer */
 	msgr__dclient_tx_done(c, desc->off);
 	c->d->stats.msgs_net_out++;
@@ -183,6 +200,7 @@ static void ack_in(struct msgr__channel *ch, uint64_t ack)
 	ch->peer_ack = ack;
 	while (ch->ua_len && ch->unacked[ch->ua_head].seq <= ack) {
 		bytes += ch->unacked[ch->ua_head].bytes;
+		ch->ua_bytes -= ch->unacked[ch->ua_head].bytes;
 		ch->ua_head = (ch->ua_head + 1) % ch->ua_cap;
 		ch->ua_len--;
 	}
@@ -190,12 +208,15 @@ static void ack_in(struct msgr__channel *ch, uint64_t ack)
 		msgr__dconn_credit_add(ch->end[0], bytes);
 }
 
-void msgr__channel_delivered(struct msgr__dconn *k, uint64_t seq)
+void msgr__channel_delivered(struct msgr__dconn *k, uint64_t seq, uint64_t len)
 {
 	struct msgr__channel *ch = k->ch;
+	uint64_t cost = msgr__pool_chunks(len, k->client->params.chunk_shift)
+			<< k->client->params.chunk_shift;
 
 	if (!ch || !ch->sess || seq <= ch->delivered)
 		return;
+	ch->in_bytes -= cost <= ch->in_bytes ? cost : ch->in_bytes;
 	ch->delivered = seq;
 	msgr__session_ack_later(ch->sess, ch->wire_id);
 }
@@ -294,14 +315,24 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 	struct msgr__dclient *dst = k->client;
 	struct msgr__outbox_ent e;
 
+	struct msgr__conf *conf = &dst->d->conf;
+	uint64_t cost, limit;
+
 	if (h->len < 4 || h->seq == 0) {
 		free(big);
 		return -EPROTO;
 	}
-	if (h->seq <= ch->in_seq) {
-		/* a leftover of a link that lost a race: already superseded */
+	if (!ch->open || h->seq != ch->in_seq + 1) {
+		/* Before OPEN_OK, or not the next one: links carry a session's
+		 * frames in order, hand-overs included, so the peer lost
+		 * messages or broke the protocol. A lossy channel says so. */
+		msgr__warn("session %s: channel %u (%s): message %llu %s; resetting it",
+			   msgr__session_peer(ch->sess), ch->wire_id, k->peer,
+			   (unsigned long long)h->seq,
+			   !ch->open ? "before OPEN_OK" : "out of sequence");
 		free(big);
 		dst->d->stats.msgs_net_dropped++;
+		msgr__channel_reset(ch, NULL, -ECONNRESET);
 		return 0;
 	}
 	ch->in_seq = h->seq;
@@ -310,6 +341,25 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 		msgr__channel_reset(ch, NULL, -EMSGSIZE);
 		return 0;
 	}
+	/* What a receiver has not taken yet waits here, in malloc'd memory:
+	 * the sender's window bounds it, so a peer that ignores the window
+	 * loses the channel rather than growing us without end. The sender's
+	 * window is configured on its own host, so the bound is generous. */
+	cost = msgr__pool_chunks(h->len - 4, dst->params.chunk_shift) << dst->params.chunk_shift;
+	limit = 4 * conf->channel_window;
+	if (limit < (64u << 20))
+		limit = 64u << 20;
+	limit += conf->max_message;
+	if (ch->in_bytes && ch->in_bytes + cost > limit) {
+		msgr__warn("session %s: channel %u (%s): the peer sent past any window "
+			   "(%llu bytes waiting); resetting it", msgr__session_peer(ch->sess),
+			   ch->wire_id, k->peer, (unsigned long long)ch->in_bytes);
+		free(big);
+		dst->d->stats.window_overruns++;
+		msgr__channel_reset(ch, NULL, -ENOBUFS);
+		return 0;
+	}
+	ch->in_bytes += cost;
 	memset(&e, 0, sizeof(e));
 	e.ev.op = MSGR__EV_MESSAGE;
 	e.ev.conn = k->id;
@@ -328,6 +378,22 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 	return 0;
 }
 
+/* A frame for a channel we do not have. If we ended it lately, the peer
+ * has our RESET or will; otherwise (we never had it, or lost it in a
+ * fault the peer did not see) a RESET tells the peer to end its side, so
+ * no channel lives on at one end only. A RESET is never answered. */
+static void unknown(struct msgr__session *s, uint32_t id, uint8_t type)
+{
+	uint8_t e[4];
+	struct iovec iov = { e, 4 };
+
+	if (type == MSGR__F_RESET || type == MSGR__F_OPEN_FAIL || msgr__session_forgotten(s, id))
+		return;
+	put_le(e, (uint32_t)-ECONNRESET, 4);
+	msgr__session_send(s, MSGR__F_RESET, id, 0, 0, &iov, 1);
+	msgr__session_forget(s, id);
+}
+
 int msgr__channel_on_frame(struct msgr__session *s, const struct msgr__frame_hdr *h,
 			   const void *payload, void *big)
 {
@@ -337,10 +403,10 @@ int msgr__channel_on_frame(struct msgr__session *s, const struct msgr__frame_hdr
 		return on_open(s, h, payload);
 	ch = msgr__session_chan_find(s, h->channel);
 	if (!ch) {
-		/* reset or closed here while the frame was on its way */
 		if (h->type == MSGR__F_MSG)
 			msgr__session_daemon(s)->stats.msgs_net_dropped++;
 		free(big);
+		unknown(s, h->channel, h->type);
 		return 0;
 	}
 	ack_in(ch, h->ack);
@@ -382,12 +448,38 @@ void msgr__channel_bad_crc(struct msgr__session *s, uint32_t id)
 		msgr__warn("session %s: channel %u (%s): payload CRC mismatch; resetting it",
 			   msgr__session_peer(s), id, ch->end[0]->peer);
 		msgr__channel_reset(ch, NULL, -EBADMSG);
+	} else {
+		unknown(s, id, MSGR__F_MSG); /* an OPEN, perhaps: the opener must hear */
 	}
 }
 
-void msgr__channel_session_down(struct msgr__channel *ch, int err)
+void msgr__channel_oversized(struct msgr__session *s, uint32_t id)
+{
+	struct msgr__channel *ch = msgr__session_chan_find(s, id);
+
+	if (ch) {
+		msgr__warn("session %s: channel %u (%s): a message over global.max_message; "
+			   "resetting it", msgr__session_peer(s), id, ch->end[0]->peer);
+		msgr__channel_reset(ch, NULL, -EMSGSIZE);
+	} else {
+		unknown(s, id, MSGR__F_MSG);
+	}
+}
+
+void msgr__channel_session_down(struct msgr__channel *ch, int err, int notify)
 {
 	post_simple(ch->end[0], ch->open ? MSGR__EV_RESET : MSGR__EV_CONNECT_FAILED, err);
+	if (notify)
+		remote_send_err(ch, MSGR__F_RESET, err, NULL);
+	remote_free(ch);
+}
+
+void msgr__channel_open_timeout(struct msgr__channel *ch)
+{
+	msgr__info("client %s: connect to %s: no answer within net.connect_timeout",
+		   ch->end[0]->client->entity, ch->end[0]->peer);
+	post_simple(ch->end[0], MSGR__EV_CONNECT_FAILED, -ETIMEDOUT);
+	remote_send_err(ch, MSGR__F_RESET, -ETIMEDOUT, NULL);
 	remote_free(ch);
 }
 

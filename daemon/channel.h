@@ -58,6 +58,8 @@ struct msgr__channel {
 	uint64_t peer_ack;          /* last ack the peer sent */
 	struct msgr__unacked *unacked; /* ring of sent, unacknowledged messages */
 	uint32_t ua_head, ua_len, ua_cap;
+	uint64_t ua_bytes;          /* their window bytes: in flight to the peer */
+	uint64_t in_bytes;          /* window bytes taken in, not yet in the app's ring */
 };
 
 /* Handle a CONNECT command: resolve the peer, open the channel, and post
@@ -71,9 +73,9 @@ void msgr__channel_send(struct msgr__dconn *from, const struct msgr__desc *desc)
  * daemon too, for a remote channel). from is the end that asked, or NULL. */
 void msgr__channel_reset(struct msgr__channel *ch, struct msgr__dconn *from, int error);
 
-/* A message taken in from the network reached the application's event
- * ring: it may now be acknowledged. */
-void msgr__channel_delivered(struct msgr__dconn *k, uint64_t seq);
+/* A message (len payload bytes) taken in from the network reached the
+ * application's event ring: it may now be acknowledged. */
+void msgr__channel_delivered(struct msgr__dconn *k, uint64_t seq, uint64_t len);
 
 /* ---- for session.c ---- */
 
@@ -86,9 +88,15 @@ int msgr__channel_on_frame(struct msgr__session *s, const struct msgr__frame_hdr
 /* A channel frame's payload failed its CRC: reset that channel only. */
 void msgr__channel_bad_crc(struct msgr__session *s, uint32_t id);
 
-/* The session has no link left: a lossy channel ends (CONNECT_FAILED or
- * RESET with err) and leaves the session. */
-void msgr__channel_session_down(struct msgr__channel *ch, int err);
+/* A MSG over our max_message was skipped: reset that channel only. */
+void msgr__channel_oversized(struct msgr__session *s, uint32_t id);
+
+/* The session lost what was in flight: a lossy channel ends (CONNECT_FAILED
+ * or RESET with err) and leaves the session; notify: tell the peer too. */
+void msgr__channel_session_down(struct msgr__channel *ch, int err, int notify);
+
+/* A channel we opened got no answer within net.connect_timeout. */
+void msgr__channel_open_timeout(struct msgr__channel *ch);
 
 /* Send a standalone ACK if input is still unacknowledged. */
 void msgr__channel_flush_ack(struct msgr__channel *ch);

@@ -164,6 +164,7 @@ int msgr__dclient_create(struct msgr__daemon *d, int sock, const char *entity,
 	c->size = c->lo.size;
 	c->pool_bytes = (uint64_t)c->params.pool_chunks << c->params.chunk_shift;
 	c->max_message = d->conf.max_message; /* later config changes apply to new clients */
+	c->window = d->conf.channel_window;
 
 	memfd = memfd_create("msgr-segment", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (memfd < 0 || ftruncate(memfd, (off_t)c->size) ||
@@ -467,7 +468,7 @@ static int post_now(struct msgr__dclient *c, struct msgr__outbox_ent *e)
 		 * as received (PROTOCOL.md, channels) */
 		struct msgr__dconn *k = msgr__dconn_find(c, ev.conn);
 		if (k)
-			msgr__channel_delivered(k, e->seq);
+			msgr__channel_delivered(k, e->seq, ev.len);
 	}
 	free(e->text);
 	e->text = NULL;

@@ -97,6 +97,7 @@ struct msgr__dclient {
 	unsigned char *txpool, *rxpool;
 	uint64_t pool_bytes;         /* bytes in each pool */
 	uint64_t max_message;        /* the limit this client was told at attach */
+	uint64_t window;             /* the channel_window it was told at attach */
 	struct msgr__pool rxp;       /* RX pool allocator (ours) */
 	_Atomic uint64_t *credits;   /* the credit table in the segment (we write) */
 	uint64_t *slot_used;         /* bit per credit slot the client picked, in use */

@@ -122,7 +122,8 @@ static size_t collect(struct msgr__daemon *d, struct metric *m, size_t max)
 	M("bytes_net_out", "counter", d->stats.bytes_net_out, "Payload bytes sent to peer daemons.");
 	M("msgs_net_in", "counter", d->stats.msgs_net_in, "Messages received from peer daemons.");
 	M("bytes_net_in", "counter", d->stats.bytes_net_in, "Payload bytes received from peer daemons.");
-	M("msgs_net_dropped", "counter", d->stats.msgs_net_dropped, "Messages received for a channel already gone.");
+	M("msgs_net_dropped", "counter", d->stats.msgs_net_dropped, "Messages received for a channel already gone, or out of order.");
+	M("window_overruns", "counter", d->stats.window_overruns, "Channels reset because the peer sent past any window.");
 	M("clients", "gauge", d->nclients, "Attached clients.");
 	M("conns", "gauge", conns, "Open connection handles of all clients.");
 	M("outbox_events", "gauge", queued, "Events waiting for room in a client's rings.");

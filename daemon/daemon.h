@@ -48,7 +48,8 @@ struct msgr__stats {
 	uint64_t bytes_net_out;
 	uint64_t msgs_net_in;       /* messages received from peer daemons */
 	uint64_t bytes_net_in;
-	uint64_t msgs_net_dropped;  /* received for a channel already gone */
+	uint64_t msgs_net_dropped;  /* received for a channel already gone, or out of order */
+	uint64_t window_overruns;   /* channels reset: the peer sent past any window */
 };
 
 struct msgr__daemon {

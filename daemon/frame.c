@@ -5,7 +5,7 @@
 
 #include "common/crc32c.h"
 
-enum { ST_BANNER, ST_HEADER, ST_PAYLOAD, ST_TRAILER, ST_FAILED };
+enum { ST_BANNER, ST_HEADER, ST_PAYLOAD, ST_TRAILER, ST_SKIP, ST_FAILED };
 
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
@@ -165,7 +165,17 @@ int msgr__frame_dec_feed(struct msgr__frame_dec *d, const void *data, size_t len
 			switch (msgr__frame_hdr_decode(d->hbuf, &d->hdr, d->max_msg)) {
 			case -EBADMSG: return fail(d, MSGR__DEC_BAD_HEADER_CRC);
 			case -EPROTO: return fail(d, MSGR__DEC_BAD_TYPE);
-			case -EMSGSIZE: return fail(d, MSGR__DEC_OVERSIZED);
+			case -EMSGSIZE:
+				/* one message too big for us must not cost every
+				 * channel on the link: skip it, its channel goes */
+				if (d->hdr.type != MSGR__F_MSG || !d->ops->on_skip ||
+				    d->hdr.len > MSGR__SKIP_MAX)
+					return fail(d, MSGR__DEC_OVERSIZED);
+				if (d->ops->on_skip(d->owner, &d->hdr))
+					return fail(d, MSGR__DEC_REFUSED);
+				d->skip = (uint64_t)d->hdr.len + MSGR__FRAME_TRAILER_LEN;
+				d->state = ST_SKIP;
+				continue;
 			}
 			d->crc = 0;
 			if (d->hdr.len) {
@@ -187,6 +197,14 @@ int msgr__frame_dec_feed(struct msgr__frame_dec *d, const void *data, size_t len
 				d->have = 0;
 				d->state = ST_TRAILER;
 			}
+			break;
+		case ST_SKIP:
+			n = len < d->skip ? len : (size_t)d->skip;
+			d->skip -= n;
+			p += n;
+			len -= n;
+			if (!d->skip)
+				d->state = ST_HEADER;
 			break;
 		case ST_TRAILER:
 			want = MSGR__FRAME_TRAILER_LEN - d->have;

@@ -87,7 +87,16 @@ const char *msgr__dec_err_name(enum msgr__dec_err e);
 struct msgr__frame_ops {
 	void *(*get_buf)(void *owner, const struct msgr__frame_hdr *h);
 	int (*on_frame)(void *owner, const struct msgr__frame_hdr *h, void *payload, int payload_ok);
+	/* Optional. A MSG over max_msg but within MSGR__SKIP_MAX: its payload
+	 * is skipped instead of failing the link, and this says so (nonzero:
+	 * stop, as from on_frame). Without it such a frame fails the link. */
+	int (*on_skip)(void *owner, const struct msgr__frame_hdr *h);
 };
+
+/* The largest MSG payload a decoder skips rather than fails the link on:
+ * any daemon's own limit (global.max_message is at most 1 GiB) plus the
+ * message type. A longer length is garbage, not a big message. */
+#define MSGR__SKIP_MAX ((1u << 30) + 4)
 
 /* Streaming decoder state; embed it in the link that owns it. */
 struct msgr__frame_dec {
@@ -101,6 +110,7 @@ struct msgr__frame_dec {
 	size_t have;               /* bytes of the current part so far */
 	struct msgr__frame_hdr hdr;/* the frame being read */
 	uint8_t *payload;          /* the owner's buffer for it */
+	uint64_t skip;             /* bytes of an oversized MSG still to skip */
 	uint32_t crc;              /* running payload CRC */
 	enum msgr__dec_err err;    /* why it failed */
 };

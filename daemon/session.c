@@ -22,6 +22,7 @@
 #define SMALL_LEN 4096          /* largest control frame payload (frame.c limits) */
 #define FLUSH_EARLY (1u << 20)  /* queued bytes that make a link send mid-pass */
 #define CHAN_BUCKETS 256
+#define KA_ANSWER_NS 10000000ull /* answer at most one KEEPALIVE per 10 ms */
 
 enum lstate {
 	L_CONNECTING, /* dial in progress */
@@ -50,6 +51,9 @@ struct nlink {
 	int sent_done, got_done;      /* AUTH_DONE each way */
 	int got_hello;
 	int sent_close;               /* our CLOSE is queued: nothing more goes out */
+	int drained;                  /* the peer's CLOSE ended our drain in order */
+	int fail_err;                 /* a failure to act on at the next flush */
+	const char *fail_why;
 	uint8_t my_chal[MSGR__CHALLENGE_LEN], peer_chal[MSGR__CHALLENGE_LEN];
 	uint64_t peer_nonce;          /* the peer daemon's instance */
 	uint32_t peer_max_msg;        /* largest MSG payload the peer takes */
@@ -61,6 +65,8 @@ struct nlink {
 	uint8_t *big;                 /* MSG payload being read, owned until handed on */
 	struct obuf out;              /* frames for the next flush */
 	uint64_t created_ns, up_ns, last_rx_ns, last_ka_ns, deadline_ns;
+	uint64_t last_ka_ack_ns;      /* when we last answered a KEEPALIVE */
+	uint64_t out_since_ns;        /* the transport queue has not moved since */
 	uint64_t bytes_in, bytes_out, frames_in, frames_out;
 	uint64_t rtt_ns;              /* last KEEPALIVE round trip */
 	int close_err;                /* why we closed it */
@@ -77,7 +83,7 @@ struct msgr__session {
 	struct nlink *active;         /* the link frames go on, or NULL */
 	struct nlink *drain;          /* a race loser still being read (lower side) */
 	struct held *held, **held_tail; /* channel frames waiting for the drain, in order */
-	int nlinks;                   /* our links not closing */
+	int nlinks;                   /* links that belong to it, until their closed() */
 	int dialing;                  /* one of them is our dial, not yet up */
 	int busy;                     /* nonzero while being walked: do not free */
 	struct obuf pending;          /* frames queued while no link is active */
@@ -86,6 +92,8 @@ struct msgr__session {
 	uint32_t next_id;             /* ids handed out from our half */
 	uint32_t *ackq;               /* channel ids with input to acknowledge */
 	size_t nack, capack;
+	uint32_t recent[64];          /* ids of channels we ended lately, whose */
+	unsigned nrecent;             /*   late frames need no RESET in answer */
 	uint64_t created_ns;
 	uint64_t links_up, races;     /* for `sessions` */
 	char last_error[128];         /* why the last link went */
@@ -110,15 +118,18 @@ struct msgr__net {
 	uint8_t key[MSGR__KEY_LEN];   /* cluster key (auth.mode = hmac) */
 	struct nlink *links;
 	struct msgr__session *sessions;
+	unsigned ticks;               /* on_tick calls, for the slower checks */
 };
 
 static void link_close(struct nlink *l, int err, const char *why);
+static void active_lost(struct msgr__session *s, struct nlink *l, int err);
 static void session_maybe_free(struct msgr__session *s);
 static void on_tick(uv_timer_t *t);
 static int held_release(struct msgr__session *s);
 static void *get_buf(void *owner, const struct msgr__frame_hdr *h);
 static int on_frame(void *owner, const struct msgr__frame_hdr *h, void *payload, int payload_ok);
-static const struct msgr__frame_ops frame_ops = { get_buf, on_frame };
+static int on_skip(void *owner, const struct msgr__frame_hdr *h);
+static const struct msgr__frame_ops frame_ops = { get_buf, on_frame, on_skip };
 
 /* ---- little-endian readers and writers for payloads ---- */
 
@@ -232,6 +243,18 @@ static int frame_put(struct obuf *b, uint8_t type, uint32_t channel, uint64_t se
 	return 0;
 }
 
+/* Fail l at the end of this pass, not here: callers of the send path are
+ * in the middle of channel code that a session reset would pull out from
+ * under them. */
+static void link_fail(struct nlink *l, int err, const char *why)
+{
+	if (l->state == L_CLOSING || l->fail_err)
+		return;
+	l->fail_err = err;
+	l->fail_why = why;
+	msgr__daemon_schedule(l->net->d);
+}
+
 static void link_flush(struct nlink *l)
 {
 	struct iovec iov;
@@ -241,11 +264,13 @@ static void link_flush(struct nlink *l)
 		return;
 	iov.iov_base = l->out.p;
 	iov.iov_len = l->out.len;
+	if (!l->net->ops->send_queued(l->tl))
+		l->out_since_ns = msgr__now_ns(); /* the queue starts moving now */
 	err = l->net->ops->send(l->tl, &iov, 1, l->out.p);
 	if (err) {
 		free(l->out.p);
 		memset(&l->out, 0, sizeof(l->out));
-		link_close(l, err, "send failed");
+		link_fail(l, err, "send failed");
 		return;
 	}
 	l->bytes_out += l->out.len;
@@ -259,7 +284,7 @@ static void link_put(struct nlink *l, uint8_t type, const void *payload, size_t 
 	if (l->state == L_CLOSING || l->sent_close)
 		return;
 	if (frame_put(&l->out, type, 0, 0, 0, &iov, len ? 1 : 0)) {
-		link_close(l, -ENOMEM, "out of memory");
+		link_fail(l, -ENOMEM, "out of memory");
 		return;
 	}
 	l->frames_out++;
@@ -273,7 +298,10 @@ void msgr__session_send(struct msgr__session *s, uint8_t type, uint32_t channel,
 
 	if (frame_put(b, type, channel, seq, ack, parts, nparts)) {
 		if (l)
-			link_close(l, -ENOMEM, "out of memory");
+			link_fail(l, -ENOMEM, "out of memory");
+		else
+			msgr__err("session %s: out of memory: a frame for channel %u is lost",
+				  s->peer, channel);
 		return;
 	}
 	if (l) {
@@ -344,46 +372,59 @@ static void session_maybe_free(struct msgr__session *s)
 	free(s);
 }
 
-/* No link left: lossy channels end here (CONNECT_FAILED if they never
- * opened, RESET otherwise), and what was queued for the peer is dropped. */
-static void session_down(struct msgr__session *s, int err)
+/* The session lost what was in flight (its active link failed, or a link
+ * it was draining did): lossy channels end here, CONNECT_FAILED if they
+ * never opened, RESET otherwise, and what waited for a link is dropped.
+ * notify: a link to the peer survives, so tell it too (RESET per channel,
+ * queued for the next active link); without one the peer sees the fault
+ * itself. */
+static void session_down(struct msgr__session *s, int err, int notify)
 {
 	s->busy++;
-	for (int b = 0; b < CHAN_BUCKETS; b++)
-		while (s->chans[b])
-			msgr__channel_session_down(s->chans[b], err);
 	free(s->pending.p);
 	memset(&s->pending, 0, sizeof(s->pending));
-	for (struct held *x = s->held; x; x = x->next)
-		x->from = NULL; /* their channels are gone: released, they are dropped */
-	held_release(s);
-	s->drain = NULL;
 	s->nack = 0;
-	s->peer_max_msg = 0;
+	for (int b = 0; b < CHAN_BUCKETS; b++)
+		while (s->chans[b])
+			msgr__channel_session_down(s->chans[b], err, notify);
+	/* frames held behind a drain came on the link that survives: take
+	 * them in now, against the new state (their channels are gone, and a
+	 * frame for a channel that is gone gets a RESET back) */
+	s->drain = NULL;
+	held_release(s);
 	s->busy--;
 	session_maybe_free(s);
 }
 
 static int dial(struct msgr__session *s);
 
-struct msgr__session *msgr__session_get(struct msgr__daemon *d, const char *peer)
+struct msgr__session *msgr__session_get(struct msgr__daemon *d, const char *peer, int *errp)
 {
 	struct msgr__net *n = d->net;
 	struct msgr__session *s;
+	int err;
 
+	*errp = -ENOMEM;
 	if (!n)
 		return NULL;
 	s = session_find(n, peer);
 	if (!s && !(s = session_new(n, peer)))
 		return NULL;
-	if (!s->active && !s->dialing) {
-		int err = dial(s);
-		if (err) {
-			msgr__info("session %s: dial: %s", peer, strerror(-err));
-			snprintf(s->last_error, sizeof(s->last_error), "dial: %s", strerror(-err));
-		}
-	}
-	return s;
+	if (s->active || s->dialing)
+		return s;
+	err = dial(s);
+	if (!err)
+		return s;
+	/* Refused before any packet left (not a numeric HOST:PORT, no
+	 * route): nothing will ever answer, so say so now. An inbound link
+	 * still in its handshake may yet bring the session up. */
+	msgr__info("session %s: dial: %s", peer, strerror(-err));
+	snprintf(s->last_error, sizeof(s->last_error), "dial: %s", strerror(-err));
+	if (s->nlinks)
+		return s;
+	*errp = err;
+	session_maybe_free(s);
+	return NULL;
 }
 
 uint32_t msgr__session_chan_id(struct msgr__session *s)
@@ -426,6 +467,19 @@ void msgr__session_chan_del(struct msgr__session *s, struct msgr__channel *ch)
 	*pp = ch->hnext;
 	s->nchans--;
 	session_maybe_free(s);
+}
+
+void msgr__session_forget(struct msgr__session *s, uint32_t id)
+{
+	s->recent[s->nrecent++ % (sizeof(s->recent) / sizeof(s->recent[0]))] = id;
+}
+
+int msgr__session_forgotten(const struct msgr__session *s, uint32_t id)
+{
+	for (unsigned i = 0; i < sizeof(s->recent) / sizeof(s->recent[0]); i++)
+		if (s->recent[i] == id)
+			return 1;
+	return 0;
 }
 
 void msgr__session_ack_later(struct msgr__session *s, uint32_t id)
@@ -534,6 +588,11 @@ static void link_close(struct nlink *l, int err, const char *why)
 	else
 		link_flush(l); /* a graceful close sends what is queued (CLOSE, AUTH_FAIL) */
 	l->state = L_CLOSING;
+	/* a graceful close waits for the peer to take what is queued; a peer
+	 * that never does is cut off after this */
+	l->deadline_ns = msgr__now_ns() + l->net->d->conf.connect_timeout_ms * 1000000ull;
+	if (l->s && l->s->active == l)
+		active_lost(l->s, l, err ? err : -ECONNRESET);
 	l->net->ops->close(l->tl, err);
 }
 
@@ -547,7 +606,7 @@ static void activate(struct msgr__session *s, struct nlink *l)
 		   l->remote);
 	if (s->pending.len) {
 		if (obuf_reserve(&l->out, s->pending.len)) {
-			link_close(l, -ENOMEM, "out of memory");
+			link_fail(l, -ENOMEM, "out of memory");
 			return;
 		}
 		memcpy(l->out.p + l->out.len, s->pending.p, s->pending.len);
@@ -558,6 +617,16 @@ static void activate(struct msgr__session *s, struct nlink *l)
 	msgr__daemon_schedule(l->net->d);
 }
 
+/* Whether the session has a link besides l that is or may become up. */
+static int other_live(struct msgr__session *s, struct nlink *l)
+{
+	for (struct nlink *o = s->net->links; o; o = o->next)
+		if (o != l && o->s == s && (o->state == L_UP || o->state == L_HANDSHAKE ||
+					    o->state == L_CONNECTING))
+			return 1;
+	return 0;
+}
+
 /* Another up link of the session, other than l, or NULL. */
 static struct nlink *spare_link(struct msgr__session *s, struct nlink *l)
 {
@@ -565,6 +634,21 @@ static struct nlink *spare_link(struct msgr__session *s, struct nlink *l)
 		if (o != l && o->s == s && o->state == L_UP)
 			return o;
 	return NULL;
+}
+
+/* The link the session sent on stopped being usable (it failed, or we
+ * close it for any reason but a hand-over): what was in flight on it is
+ * lost, so lossy channels end on both sides, and another up link, if there
+ * is one, carries on (telling the peer which channels ended). */
+static void active_lost(struct msgr__session *s, struct nlink *l, int err)
+{
+	struct nlink *spare = spare_link(s, l);
+
+	s->active = NULL;
+	snprintf(s->last_error, sizeof(s->last_error), "%s", strerror(-err));
+	session_down(s, err, spare != NULL);
+	if (spare && !s->active)
+		activate(s, spare);
 }
 
 /* Keep a channel frame from l until the drain is done. */
@@ -671,22 +755,23 @@ static void link_gone(struct nlink *l, int err)
 			s->dialing = 0;
 		s->nlinks--;
 		held_drop(s, l);
-		if (s->drain == l)
-			drain_done(s);
+		if (s->drain == l) {
+			s->drain = NULL;
+			if (!l->drained) {
+				/* it died before the peer's CLOSE: frames the peer
+				 * sent on it are lost, so its channels end, on both
+				 * sides (the peer may not have seen it die) */
+				session_down(s, err ? err : -ECONNRESET, 1);
+			}
+			held_release(s);
+		}
 		if (s->active == l) {
-			struct nlink *spare = spare_link(s, l);
-			s->active = NULL;
-			snprintf(s->last_error, sizeof(s->last_error), "%s",
-				 strerror(-(err ? err : ECONNRESET)));
-			/* whatever was in flight on it is lost: lossy channels
-			 * say so rather than silently miss messages */
-			session_down(s, err ? err : -ECONNRESET);
-			if (spare)
-				activate(s, spare);
+			/* the transport saw it fail before we closed it */
+			active_lost(s, l, err ? err : -ECONNRESET);
 		} else if (!s->nlinks) {
 			if (!l->up_ns && err)
 				snprintf(s->last_error, sizeof(s->last_error), "%s", strerror(-err));
-			session_down(s, err ? err : -ECONNRESET);
+			session_down(s, err ? err : -ECONNRESET, 0);
 		}
 		s->busy--;
 		session_maybe_free(s);
@@ -722,11 +807,12 @@ static void link_up(struct nlink *l)
 		/* a new instance of the peer daemon: nothing of the old one's
 		 * channels survives */
 		msgr__notice("session %s: the peer daemon restarted", s->peer);
+		s->active = NULL; /* its channels end below, not as a fault of its own */
 		for (struct nlink *o = s->net->links; o; o = o->next)
 			if (o != l && o->s == s && o->state != L_CLOSING)
 				link_close(o, -ECONNRESET, "superseded by a new instance of the peer");
-		old = s->active = NULL;
-		session_down(s, -ECONNRESET);
+		old = NULL;
+		session_down(s, -ECONNRESET, 0);
 	}
 	s->peer_nonce = l->peer_nonce;
 	if (!old) {
@@ -735,10 +821,16 @@ static void link_up(struct nlink *l)
 	}
 	if (old->outbound == l->outbound) {
 		/* A daemon dials only without a link: the dialler has lost the
-		 * old one, though we have not noticed yet. */
+		 * old one, though we have not noticed yet. Its channels end
+		 * (active_lost), and l carries on. */
 		link_close(old, -ECONNRESET, "replaced by a newer link from the same side");
 		if (!s->active)
 			activate(s, l);
+		return;
+	}
+	if (s->drain) {
+		/* a race is being resolved already: a third link has no place */
+		link_close(l, -EBUSY, "a third link while two are being sorted out");
 		return;
 	}
 	s->races++;
@@ -762,6 +854,7 @@ static int on_close(struct nlink *l, const char *why)
 	msgr__info("link %s: the peer closes it: %s", link_name(l), why);
 	if (l->state == L_DRAINING) {
 		/* our CLOSE went first: the hand-over is complete */
+		l->drained = 1;
 		if (s && s->drain == l)
 			drain_done(s);
 		link_close(l, 0, "drained");
@@ -769,7 +862,7 @@ static int on_close(struct nlink *l, const char *why)
 	}
 	if (l->state == L_UP)
 		link_drain(l, "closing"); /* our last frame here, which the peer waits for */
-	if (s && s->active == l && s->nlinks > 1) {
+	if (s && s->active == l && other_live(s, l)) {
 		/* The peer kept the other link of a race (up here already, or
 		 * still in its handshake): frames move there, or wait for it.
 		 * Nothing is lost or overtaken: the peer takes nothing from that
@@ -908,11 +1001,19 @@ static int on_link_frame(struct nlink *l, const struct msgr__frame_hdr *h, struc
 	case MSGR__F_CLOSE:
 		rd_str(r, why, sizeof(why));
 		return on_close(l, r->bad ? "?" : why);
-	case MSGR__F_KEEPALIVE:
+	case MSGR__F_KEEPALIVE: {
+		uint64_t now = msgr__now_ns();
 		if (r->n != 8)
 			return -EPROTO;
-		link_put(l, MSGR__F_KEEPALIVE_ACK, r->p, 8);
+		/* Answered only on an up link, and at most every 10 ms: a peer
+		 * must not make us write more than it does (an honest one sends
+		 * one per keepalive_interval). */
+		if (l->state == L_UP && now - l->last_ka_ack_ns >= KA_ANSWER_NS) {
+			l->last_ka_ack_ns = now;
+			link_put(l, MSGR__F_KEEPALIVE_ACK, r->p, 8);
+		}
 		return 0;
+	}
 	case MSGR__F_KEEPALIVE_ACK: {
 		uint64_t t = rd_uint(r, 8), now = msgr__now_ns();
 		if (r->bad || r->n)
@@ -989,6 +1090,20 @@ static int on_frame(void *owner, const struct msgr__frame_hdr *h, void *payload,
 }
 
 
+/* A MSG over our max_message: the decoder skips it; its channel ends. */
+static int on_skip(void *owner, const struct msgr__frame_hdr *h)
+{
+	struct nlink *l = owner;
+
+	l->net->d->stats.oversized++;
+	if ((l->state != L_UP && l->state != L_DRAINING) || !h->channel) {
+		link_close(l, -EPROTO, "oversized MSG before the session");
+		return 1;
+	}
+	msgr__channel_oversized(l->s, h->channel);
+	return l->state == L_CLOSING;
+}
+
 /* ---- transport callbacks ---- */
 
 static void ev_accepted(void *core, struct msgr__link *tl)
@@ -1052,6 +1167,10 @@ static void ev_received(void *core, struct msgr__link *tl, void *buf, size_t len
 
 static void ev_sent(void *core, struct msgr__link *tl, void *cookie, int err)
 {
+	struct nlink *l = tl->ctx;
+
+	if (l)
+		l->out_since_ns = msgr__now_ns(); /* the queue moved */
 	free(cookie);
 }
 
@@ -1100,6 +1219,25 @@ static int dial(struct msgr__session *s)
 
 /* ---- the clock: handshake deadlines and keepalives ---- */
 
+/* Channels we opened that the peer never answered (it is up but silent
+ * about them, or the link they went on vanished in a hand-over) fail
+ * rather than wait forever. Checked once a second. */
+static void open_deadlines(struct msgr__net *n, uint64_t now, uint64_t timeout)
+{
+	for (struct msgr__session *s = n->sessions, *snext; s; s = snext) {
+		snext = s->next;
+		s->busy++;
+		for (int b = 0; b < CHAN_BUCKETS; b++)
+			for (struct msgr__channel *ch = s->chans[b], *cnext; ch; ch = cnext) {
+				cnext = ch->hnext;
+				if (ch->opener && !ch->open && now - ch->created_ns >= timeout)
+					msgr__channel_open_timeout(ch);
+			}
+		s->busy--;
+		session_maybe_free(s);
+	}
+}
+
 static void on_tick(uv_timer_t *t)
 {
 	struct msgr__net *n = t->data;
@@ -1109,8 +1247,14 @@ static void on_tick(uv_timer_t *t)
 
 	for (l = n->links; l; l = next) {
 		next = l->next;
-		if (l->state == L_CLOSING)
+		if (l->state == L_CLOSING) {
+			if (now >= l->deadline_ns) {
+				/* a graceful close the peer never let finish */
+				l->deadline_ns = UINT64_MAX;
+				n->ops->close(l->tl, -ETIMEDOUT);
+			}
 			continue;
+		}
 		if (l->state != L_UP) {
 			if (now < l->deadline_ns)
 				continue;
@@ -1129,6 +1273,14 @@ static void on_tick(uv_timer_t *t)
 			link_close(l, -ETIMEDOUT, "keepalive timeout");
 			continue;
 		}
+		if (n->ops->send_queued(l->tl) &&
+		    now - l->out_since_ns >= conf->keepalive_timeout_ms * 1000000ull) {
+			/* it talks but does not read: what we queue for it would
+			 * only grow */
+			n->d->stats.keepalive_timeouts++;
+			link_close(l, -ETIMEDOUT, "the peer has not read for net.keepalive_timeout");
+			continue;
+		}
 		if (now - l->last_ka_ns >= conf->keepalive_interval_ms * 1000000ull) {
 			uint8_t ts[8];
 			put_uint(ts, now, 8);
@@ -1136,6 +1288,8 @@ static void on_tick(uv_timer_t *t)
 			l->last_ka_ns = now;
 		}
 	}
+	if (++n->ticks % (1000 / TICK_MS) == 0)
+		open_deadlines(n, now, conf->connect_timeout_ms * 1000000ull);
 	msgr__net_flush(n->d);
 }
 
@@ -1151,7 +1305,10 @@ void msgr__net_flush(struct msgr__daemon *d)
 			session_flush_acks(s);
 	for (l = n->links; l; l = next) {
 		next = l->next;
-		link_flush(l);
+		if (l->fail_err && l->state != L_CLOSING)
+			link_close(l, l->fail_err, l->fail_why);
+		else
+			link_flush(l);
 	}
 }
 

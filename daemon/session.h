@@ -53,8 +53,10 @@ struct json_object *msgr__net_sessions_json(struct msgr__daemon *d);
 int msgr__net_inject_kill(struct msgr__daemon *d, const char *peer);
 
 /* The session for peer HOST:PORT, created (and its link dialled) if there
- * is none. NULL only when out of memory. */
-struct msgr__session *msgr__session_get(struct msgr__daemon *d, const char *peer);
+ * is none. NULL with *err when it cannot be reached at all: out of memory,
+ * or a dial refused at once (-EINVAL for a HOST that is not numeric,
+ * -ENETUNREACH, ...). */
+struct msgr__session *msgr__session_get(struct msgr__daemon *d, const char *peer, int *err);
 
 /* The peer's listen address. */
 const char *msgr__session_peer(const struct msgr__session *s);
@@ -76,6 +78,11 @@ struct msgr__channel *msgr__session_chan_find(struct msgr__session *s, uint32_t 
 void msgr__session_chan_add(struct msgr__session *s, struct msgr__channel *ch);
 /* Forget ch; may free s if nothing else keeps it. */
 void msgr__session_chan_del(struct msgr__session *s, struct msgr__channel *ch);
+
+/* Remember that we ended channel id lately (a small ring), so that late
+ * frames for it are dropped quietly instead of answered with RESET. */
+void msgr__session_forget(struct msgr__session *s, uint32_t id);
+int msgr__session_forgotten(const struct msgr__session *s, uint32_t id);
 
 /* The channel has input to acknowledge: an ACK goes out at the next flush
  * unless a MSG on it carries the ack first. */

@@ -18,6 +18,8 @@
  *   msgr-itest server ENTITY N     wait for N messages then a RESET, print "ok"
  *                                  (N < 0: a sink that never stops)
  *   msgr-itest hold ENTITY PEER    connect, send, print "ready", sleep forever
+ *   msgr-itest idle ENTITY         attach, print "ready", never read; exit when
+ *                                  stdin closes
  *   msgr-itest wait-lost ENTITY    print "ready", expect DAEMON_LOST
  *   msgr-itest pingpong-pair SECS  two entities exchange checked messages
  *   msgr-itest vandal ENTITY KIND  corrupt our own segment (random|cmd|rxfree|txdone)
@@ -651,6 +653,18 @@ static int sc_hold(const char *entity, const char *peer)
 	return 0;
 }
 
+static int sc_idle(const char *entity)
+{
+	msgr_client *c = attach(entity, 64 << 20);
+	char line[16];
+
+	printf("ready\n");
+	while (fgets(line, sizeof(line), stdin))
+		;
+	msgr_detach(c);
+	return 0;
+}
+
 static int sc_wait_lost(const char *entity)
 {
 	msgr_client *c = attach(entity, 1 << 20);
@@ -1001,6 +1015,8 @@ int main(int argc, char **argv)
 		return sc_server(argv[2], atoi(argv[3]));
 	if (!strcmp(scenario, "hold") && argc == 4)
 		return sc_hold(argv[2], argv[3]);
+	if (!strcmp(scenario, "idle") && argc == 3)
+		return sc_idle(argv[2]);
 	if (!strcmp(scenario, "wait-lost") && argc == 3)
 		return sc_wait_lost(argv[2]);
 	if (!strcmp(scenario, "pingpong-pair") && argc == 3)

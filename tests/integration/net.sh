@@ -141,6 +141,9 @@ t_net_connect_failed() {
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	"$T" connect-fail "127.0.0.1:$port/osd.x" 2000 | tee "$D_DIR/out"
 	grep -q "Connection refused" "$D_DIR/out"
+	# an address no dial can even start for: refused at once, not a hang
+	"$T" connect-fail "localhost:6800/osd.x" 2000 | grep -q "Invalid argument"
+	"$T" connect-fail "255.255.255.255:9/osd.x" 2000 | grep -qE "unreachable|Permission denied|not permitted|Invalid"
 	# an entity that is not attached on a daemon that is: refused by it
 	start_daemon cf2
 	"$T" connect-fail "$D_ADDR/osd.nobody" 2000 | grep -q "Connection refused"
@@ -209,17 +212,39 @@ t_net_bad_input() {
 	grep -q "frame over its size limit" "$A_LOG"
 	kill -0 "$A_PID"
 	stop_pair
-	# a payload CRC failure resets one channel: needs a peer past AUTH
+	# damage inside a session resets one channel, never the link: a peer
+	# past AUTH (auth.mode = none) sends it, to entities attached here
 	unset ITEST_PEER_SOCKET
-	start_daemon badcrc --set auth.mode=none
-	"$T" server osd.crc 1 >"$D_DIR/srv.out" 2>&1 &
-	local srv=$!
-	wait_line "$D_DIR/srv.out" ready
-	python3 "$w" 127.0.0.1 "$D_PORT" payloadcrc osd.crc
-	wait $srv
-	grep -q "ok reset" "$D_DIR/srv.out"     # one good message, then RESET
-	pyjson "$D_CTL" 'd["stats"]["bad_payload_crc"] == 1 and d["stats"]["link_errors"] == 0' status
+	start_daemon badchan --set auth.mode=none --set global.max_message=1M
+	for k in payloadcrc oversize gap unknown; do
+		"$T" server osd.$k 1 >"$D_DIR/$k.out" 2>&1 &
+		local srv=$!
+		wait_line "$D_DIR/$k.out" ready
+		python3 "$w" 127.0.0.1 "$D_PORT" $k osd.$k
+		wait $srv || { cat "$D_DIR/$k.out"; return 1; }
+		grep -q "ok reset" "$D_DIR/$k.out"   # its one good message, then RESET
+	done
+	pyjson "$D_CTL" 'd["stats"]["bad_payload_crc"] == 1 and d["stats"]["oversized"] == 1 and d["stats"]["link_errors"] == 0' status
 	grep -q "payload CRC mismatch; resetting it" "$D_LOG"
+	grep -q "message 3 out of sequence; resetting it" "$D_LOG"
+	grep -q "a message over global.max_message; resetting it" "$D_LOG"
+	# a peer that ignores the window loses the channel, not our memory
+	mkfifo "$D_DIR/in"
+	"$T" idle osd.flood <"$D_DIR/in" >"$D_DIR/flood.out" 2>&1 &
+	local idle=$!
+	exec 3>"$D_DIR/in"
+	wait_line "$D_DIR/flood.out" ready
+	python3 "$w" 127.0.0.1 "$D_PORT" flood osd.flood
+	pyjson "$D_CTL" 'd["stats"]["window_overruns"] == 1' status
+	local rss
+	rss=$(awk '/VmRSS/ { print $2 }' /proc/$D_PID/status)
+	echo "daemon RSS after the flood: $rss KiB"
+	[ "$rss" -lt 300000 ]
+	exec 3>&-
+	wait $idle
+	# KEEPALIVEs are answered at a bounded rate
+	python3 "$w" 127.0.0.1 "$D_PORT" kaflood
+	kill -0 "$D_PID"
 	stop_daemon
 }
 run net-bad-input t_net_bad_input

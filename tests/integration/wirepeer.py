@@ -7,12 +7,21 @@ reacted as the protocol says (closed the link, or reset only the channel),
 1 otherwise, with a line saying what happened.
 
   wirepeer.py HOST PORT garbage|badbanner|version|hdrcrc|oversized|badtype|early|noauth
-  wirepeer.py HOST PORT payloadcrc ENTITY    (needs auth.mode = none)
+  wirepeer.py HOST PORT payloadcrc|oversize|gap|unknown|flood ENTITY  (auth.mode = none)
+  wirepeer.py HOST PORT kaflood                                    (auth.mode = none)
+
+payloadcrc, oversize and gap send one good MSG and then one damaged one on
+a channel to ENTITY, and expect that channel, and only it, to be reset;
+unknown sends a MSG on a channel never opened and expects a RESET for it;
+flood ignores the window and expects the channel reset before the daemon
+has buffered more than a bounded amount; kaflood sends KEEPALIVEs as fast as
+it can and expects answers at a bounded rate.
 """
 import os
 import socket
 import struct
 import sys
+import time
 
 def _table():
     t = []
@@ -134,28 +143,73 @@ def main():
             fail("noauth: link left open")
         print("ok noauth: AUTH_FAIL, link closed")
         return
-    if kind == "payloadcrc":
+    if kind == "kaflood":
+        s.sendall(hello(0, me) + frame(AUTH_DONE))
+        t0 = time.monotonic()
+        ka = frame(KEEPALIVE, payload=struct.pack("<Q", 42)) * 1000
+        for _ in range(50):
+            s.sendall(ka)
+        elapsed = time.monotonic() - t0
+        s.sendall(frame(CLOSE, payload=lstr("done")))
+        acks = 0
+        while True:
+            f = r.frame()
+            if f is None:
+                break
+            acks += f[0] == KEEPALIVE_ACK
+        limit = elapsed / 0.010 + 5
+        if acks > limit:
+            fail("kaflood: %d answers to 50000 KEEPALIVEs in %.2f s" % (acks, elapsed))
+        print("ok kaflood: %d answers to 50000 KEEPALIVEs in %.2f s" % (acks, elapsed))
+        return
+    if kind in ("payloadcrc", "oversize", "gap", "unknown", "flood"):
         entity = sys.argv[4]
         s.sendall(hello(0, me) + frame(AUTH_DONE))
         s.sendall(frame(OPEN, chan=2, payload=b"\x01" + bytes(8) + lstr("client.wire") + lstr(entity)))
-        s.sendall(frame(MSG, chan=2, seq=1, payload=struct.pack("<I", 7) + b"good"))
-        s.sendall(frame(MSG, chan=2, seq=2, payload=struct.pack("<I", 7) + b"evil", payload_crc=1))
-        s.sendall(frame(KEEPALIVE, payload=struct.pack("<Q", 42)))
+        chan, want = 2, {"payloadcrc": -74, "oversize": -90, "gap": -104, "unknown": -104,
+                         "flood": -105}[kind]  # EBADMSG EMSGSIZE ECONNRESET ENOBUFS
+        if kind != "flood":
+            s.sendall(frame(MSG, chan=2, seq=1, payload=struct.pack("<I", 7) + b"good"))
+        if kind == "payloadcrc":
+            s.sendall(frame(MSG, chan=2, seq=2, payload=struct.pack("<I", 7) + b"evil", payload_crc=1))
+        elif kind == "oversize":  # the daemon runs with max_message = 1M
+            s.sendall(frame(MSG, chan=2, seq=2, payload=struct.pack("<I", 7) + bytes(2 << 20)))
+        elif kind == "gap":
+            s.sendall(frame(MSG, chan=2, seq=3, payload=struct.pack("<I", 7) + b"late"))
+        elif kind == "unknown":
+            chan = 40
+            s.sendall(frame(MSG, chan=40, seq=1, payload=struct.pack("<I", 7) + b"lost"))
+        else:
+            # the window means nothing to us: 1 MiB messages until reset
+            import threading
+            big = struct.pack("<I", 7) + bytes(1 << 20)
+            def pump():
+                try:
+                    for seq in range(1, 400):
+                        s.sendall(frame(MSG, chan=2, seq=seq, payload=big))
+                except OSError:
+                    pass
+            threading.Thread(target=pump, daemon=True).start()
+        s.sendall(frame(KEEPALIVE, payload=struct.pack("<Q", 42))) if kind != "flood" else None
         got = []
         while True:
             f = r.frame()
             if f is None:
-                fail("payloadcrc: the daemon closed the link; seen %s" % got)
+                fail("%s: the daemon closed the link; seen %s" % (kind, got))
             got.append(f[0])
             if f[0] == RESET:
-                if f[1] != 2 or struct.unpack("<i", f[2][:4])[0] != -74:  # EBADMSG
-                    fail("payloadcrc: RESET %r" % (f,))
+                err = struct.unpack("<i", f[2][:4])[0]
+                if f[1] != chan or err != want:
+                    fail("%s: RESET on channel %d with %d, want %d with %d" % (kind, f[1], err, chan, want))
+                if kind == "flood":
+                    break
             if f[0] == KEEPALIVE_ACK:
                 if RESET not in got or OPEN_OK not in got:
-                    fail("payloadcrc: link alive but frames were %s" % got)
+                    fail("%s: link alive but frames were %s" % (kind, got))
                 break
-        print("ok payloadcrc: channel reset, link alive")
-        s.sendall(frame(CLOSE, payload=lstr("done")))
+        print("ok %s: channel %d reset (%d), link alive" % (kind, chan, want))
+        if kind != "flood":
+            s.sendall(frame(CLOSE, payload=lstr("done")))
         return
     fail("unknown kind " + kind)
 
