@@ -30,7 +30,14 @@ static int on_frame(void *o, const struct msgr__frame_hdr *h, void *p, int ok)
 	return h->type == MSGR__F_CLOSE; /* exercise the refusal path too */
 }
 
-static const struct msgr__frame_ops ops = { get_buf, on_frame };
+static int on_skip(void *o, const struct msgr__frame_hdr *h)
+{
+	if (h->type != MSGR__F_MSG || h->len > MSGR__SKIP_MAX)
+		abort();
+	return h->channel & 1; /* both: skip on, and stop */
+}
+
+static const struct msgr__frame_ops ops = { get_buf, on_frame, on_skip };
 
 static void fix_crcs(uint8_t *d, size_t n, int fix_payload)
 {

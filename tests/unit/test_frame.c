@@ -101,7 +101,16 @@ static int rec_frame(void *o, const struct msgr__frame_hdr *h, void *payload, in
 	return 0;
 }
 
-static const struct msgr__frame_ops rec_ops = { rec_buf, rec_frame };
+static int skips;
+
+static int rec_skip(void *o, const struct msgr__frame_hdr *h)
+{
+	skips++;
+	return 0;
+}
+
+static const struct msgr__frame_ops rec_ops = { rec_buf, rec_frame, NULL };
+static const struct msgr__frame_ops skip_ops = { rec_buf, rec_frame, rec_skip };
 
 /* banner + frames into out; returns bytes */
 static size_t build(uint8_t *out, int nframes, int corrupt_payload_of)
@@ -186,6 +195,29 @@ START_TEST(test_decoder_errors)
 	msgr__frame_dec_init(&d, &mine, 150, &rec_ops, &r);
 	ck_assert_int_eq(msgr__frame_dec_feed(&d, wire, n), -1);
 	ck_assert_int_eq(d.err, MSGR__DEC_OVERSIZED);
+
+	/* with on_skip, an oversized MSG is skipped, in any split, and the
+	 * frames after it arrive: frames 0 and 1 fit 150 bytes, frame 2 (200
+	 * bytes) does not */
+	n = build(wire, 5, -1);
+	for (size_t chunk = 1; chunk < 300; chunk += 37) {
+		memset(&r, 0, sizeof(r));
+		skips = 0;
+		msgr__frame_dec_init(&d, &mine, 150 - 4, &skip_ops, &r);
+		for (size_t off = 0; off < n; off += chunk)
+			ck_assert_int_eq(msgr__frame_dec_feed(&d, wire + off, off + chunk > n ? n - off : chunk), 0);
+		ck_assert_int_eq(skips, 3); /* 200, 300 and 400 bytes */
+		ck_assert_int_eq(r.frames, 2);
+	}
+	/* but a length past any daemon's limit is garbage: the link fails */
+	{
+		struct msgr__frame_hdr h = { .type = MSGR__F_MSG, .channel = 1, .len = MSGR__SKIP_MAX + 1 };
+		n = build(wire, 0, -1);
+		msgr__frame_hdr_encode(wire + n, &h);
+		msgr__frame_dec_init(&d, &mine, 150, &skip_ops, &r);
+		ck_assert_int_eq(msgr__frame_dec_feed(&d, wire, n + MSGR__FRAME_HDR_LEN), -1);
+		ck_assert_int_eq(d.err, MSGR__DEC_OVERSIZED);
+	}
 
 	/* no version in common */
 	mine.vmin = mine.vmax = 2;
