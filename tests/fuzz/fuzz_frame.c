@@ -15,6 +15,7 @@
 
 #include "common/crc32c.h"
 #include "daemon/frame.h"
+#include "fix_crcs.h"
 
 static uint8_t payload_buf[70000];
 
@@ -39,26 +40,6 @@ static int on_skip(void *o, const struct msgr__frame_hdr *h)
 
 static const struct msgr__frame_ops ops = { get_buf, on_frame, on_skip };
 
-static void fix_crcs(uint8_t *d, size_t n, int fix_payload)
-{
-	size_t pos = MSGR__BANNER_LEN;
-
-	while (pos + MSGR__FRAME_HDR_LEN <= n) {
-		uint8_t *h = d + pos;
-		uint32_t crc = msgr__crc32c(0, h, 28), len;
-		memcpy(h + 28, &crc, 4);
-		memcpy(&len, h + 24, 4);
-		pos += MSGR__FRAME_HDR_LEN;
-		if (len > n - pos)
-			return;
-		if (fix_payload && pos + len + 4 <= n) {
-			crc = msgr__crc32c(0, d + pos, len);
-			memcpy(d + pos + len, &crc, 4);
-		}
-		pos += (size_t)len + 4;
-	}
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct msgr__banner mine = { 1, 1, 0 };
@@ -79,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	size = size - 2 + ((data[0] & 1) ? 0 : MSGR__BANNER_LEN);
 	if (!(data[0] & 2))
-		fix_crcs(buf, size, data[0] & 4);
+		fuzz_fix_crcs(buf, size, MSGR__BANNER_LEN, data[0] & 4);
 	chunk = (size_t)data[1] + 1;
 	msgr__frame_dec_init(&d, &mine, 65536, &ops, NULL);
 	while (pos < size) {

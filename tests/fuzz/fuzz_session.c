@@ -24,6 +24,7 @@
 #include "daemon/client.h"
 #include "daemon/daemon.h"
 #include "daemon/frame.h"
+#include "fix_crcs.h"
 #include "daemon/session.h"
 #include "transports/transport.h"
 
@@ -193,24 +194,6 @@ static size_t prologue(uint8_t *p, int open)
 	return n;
 }
 
-static void fix_crcs(uint8_t *d, size_t n, size_t pos, int fix_payload)
-{
-	while (pos + MSGR__FRAME_HDR_LEN <= n) {
-		uint8_t *h = d + pos;
-		uint32_t crc = msgr__crc32c(0, h, 28), len;
-		memcpy(h + 28, &crc, 4);
-		memcpy(&len, h + 24, 4);
-		pos += MSGR__FRAME_HDR_LEN;
-		if (len > n - pos)
-			return;
-		if (fix_payload && pos + len + 4 <= n) {
-			crc = msgr__crc32c(0, d + pos, len);
-			memcpy(d + pos + len, &crc, 4);
-		}
-		pos += (size_t)len + 4;
-	}
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct msgr__dclient *c = NULL;
@@ -234,7 +217,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n = prologue(buf, !(data[0] & 8));
 	memcpy(buf + n, data + 2, size - 2);
 	if (!(data[0] & 2))
-		fix_crcs(buf, n + size - 2, n ? n : MSGR__BANNER_LEN, data[0] & 4);
+		fuzz_fix_crcs(buf, n + size - 2, n ? n : MSGR__BANNER_LEN, data[0] & 4);
 	n += size - 2;
 	chunk = (size_t)data[1] * 16 + 1;
 
