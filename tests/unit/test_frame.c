@@ -25,6 +25,18 @@ START_TEST(test_crc32c)
 			ck_assert_uint_eq(a, msgr__crc32c(msgr__crc32c(0, buf + off, n / 3),
 							  buf + off + n / 3, n - n / 3));
 		}
+	/* long buffers: many rounds of the three-stripe loop, random bytes */
+	{
+		static unsigned char big[1 << 20];
+		uint32_t x = 12345;
+		for (size_t i = 0; i < sizeof(big); i++) {
+			x = x * 1103515245u + 12345u;
+			big[i] = (unsigned char)(x >> 16);
+		}
+		for (size_t n = 700; n <= sizeof(big); n = n * 3 + 1)
+			ck_assert_uint_eq(msgr__crc32c(0, big, n), msgr__crc32c_sw(0, big, n));
+		ck_assert_uint_eq(msgr__crc32c(0, big, sizeof(big)), msgr__crc32c_sw(0, big, sizeof(big)));
+	}
 }
 END_TEST
 
