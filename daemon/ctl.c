@@ -105,6 +105,7 @@ static size_t collect(struct msgr__daemon *d, struct metric *m, size_t max)
 	M("wakeups_recv", "counter", d->stats.wakeups_recv, "Eventfd wakeups received from clients.");
 	M("links_dialled", "counter", d->stats.links_dialled, "Links to peer daemons started by us.");
 	M("links_accepted", "counter", d->stats.links_accepted, "Links from peer daemons accepted.");
+	M("links_refused", "counter", d->stats.links_refused, "Inbound links closed at once: 64 were already in their handshake.");
 	M("dial_failures", "counter", d->stats.dial_failures, "Dials that never connected.");
 	M("link_errors", "counter", d->stats.link_errors, "Links ended by an error (reset, timeout, bad input).");
 	M("handshake_timeouts", "counter", d->stats.handshake_timeouts, "Links without a session within net.connect_timeout.");

@@ -31,6 +31,7 @@ struct msgr__stats {
 	/* network (session.c, channel.c) */
 	uint64_t links_dialled;     /* outbound links started */
 	uint64_t links_accepted;    /* inbound links accepted */
+	uint64_t links_refused;     /* inbound links closed at once: too many in handshake */
 	uint64_t dial_failures;     /* dials that never connected */
 	uint64_t link_errors;       /* links ended by an error (reset, timeout, bad input) */
 	uint64_t handshake_timeouts;/* links with no session within net.connect_timeout */

@@ -23,6 +23,7 @@
 #define FLUSH_EARLY (1u << 20)  /* queued bytes that make a link send mid-pass */
 #define CHAN_BUCKETS 256
 #define KA_ANSWER_NS 10000000ull /* answer at most one KEEPALIVE per 10 ms */
+#define MAX_HANDSHAKES 64       /* inbound links not yet authenticated, at once */
 
 enum lstate {
 	L_CONNECTING, /* dial in progress */
@@ -1109,10 +1110,23 @@ static int on_skip(void *owner, const struct msgr__frame_hdr *h)
 static void ev_accepted(void *core, struct msgr__link *tl)
 {
 	struct msgr__net *n = core;
-	struct nlink *l = link_new(n, tl, 0);
+	struct nlink *l;
+	int pending = 0;
 
 	n->d->stats.links_accepted++;
+	/* Before AUTH a link is anybody's: each costs buffers until its
+	 * handshake deadline, so only so many may wait at once. */
+	for (struct nlink *o = n->links; o; o = o->next)
+		pending += !o->outbound && o->state == L_HANDSHAKE;
+	if (pending >= MAX_HANDSHAKES) {
+		n->d->stats.links_refused++;
+		tl->ctx = NULL;
+		n->ops->close(tl, -EBUSY);
+		return;
+	}
+	l = link_new(n, tl, 0);
 	if (!l) {
+		tl->ctx = NULL;
 		n->ops->close(tl, -ENOMEM);
 		return;
 	}

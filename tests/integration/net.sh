@@ -205,6 +205,9 @@ t_net_bad_input() {
 	for k in garbage badbanner version hdrcrc oversized badtype early noauth; do
 		python3 "$w" 127.0.0.1 "$A_PORT" $k
 	done
+	# silent links beyond the handshake cap are refused at once
+	python3 "$w" 127.0.0.1 "$A_PORT" idle 80
+	pyjson "$A_CTL" 'd["stats"]["links_refused"] == 16' status
 	wait $pp || { cat "$A_DIR/pp.out"; return 1; }
 	pyjson "$A_CTL" 'd["stats"]["bad_banner"] == 2 and d["stats"]["no_version"] == 1 and d["stats"]["bad_header_crc"] == 1 and d["stats"]["oversized"] == 1 and d["stats"]["bad_type"] == 1 and d["stats"]["protocol_errors"] == 1 and d["stats"]["auth_failures"] == 1' status
 	pyjson "$B_CTL" 'd["stats"]["link_errors"] == 0' status

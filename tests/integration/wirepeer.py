@@ -9,6 +9,10 @@ reacted as the protocol says (closed the link, or reset only the channel),
   wirepeer.py HOST PORT garbage|badbanner|version|hdrcrc|oversized|badtype|early|noauth
   wirepeer.py HOST PORT payloadcrc|oversize|gap|unknown|flood ENTITY  (auth.mode = none)
   wirepeer.py HOST PORT kaflood                                    (auth.mode = none)
+  wirepeer.py HOST PORT idle N
+
+idle opens N links that never say a word and expects all but 64 of them
+closed at once (the daemon's cap on links in their handshake).
 
 payloadcrc, oversize and gap send one good MSG and then one damaged one on
 a channel to ENTITY, and expect that channel, and only it, to be reset;
@@ -105,8 +109,32 @@ def fail(msg):
     print("FAIL: " + msg)
     sys.exit(1)
 
+def idle(host, port, n):
+    socks = [socket.create_connection((host, port), timeout=3) for _ in range(n)]
+    time.sleep(0.5)
+    closed = 0
+    for c in socks:
+        c.setblocking(False)
+        try:
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    closed += 1
+                    break
+        except BlockingIOError:
+            pass
+        except ConnectionResetError:
+            closed += 1
+    for c in socks:
+        c.close()
+    if closed < n - 64 or closed > n - 64 + 2:
+        fail("idle: %d of %d silent links closed at once, want %d" % (closed, n, n - 64))
+    print("ok idle: %d of %d silent links refused" % (closed, n))
+
 def main():
     host, port, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    if kind == "idle":
+        return idle(host, port, int(sys.argv[4]))
     s = socket.create_connection((host, port), timeout=3)
     me = "10.255.0.1:1"  # sorts below 127.*: our channel ids are even
     damage = {
@@ -173,7 +201,8 @@ def main():
         if kind == "payloadcrc":
             s.sendall(frame(MSG, chan=2, seq=2, payload=struct.pack("<I", 7) + b"evil", payload_crc=1))
         elif kind == "oversize":  # the daemon runs with max_message = 1M
-            s.sendall(frame(MSG, chan=2, seq=2, payload=struct.pack("<I", 7) + bytes(2 << 20)))
+            s.sendall(frame(MSG, chan=2, seq=2, payload=struct.pack("<I", 7) + bytes(2 << 20),
+                                payload_crc=0))  # skipped unread: its CRC is never checked
         elif kind == "gap":
             s.sendall(frame(MSG, chan=2, seq=3, payload=struct.pack("<I", 7) + b"late"))
         elif kind == "unknown":
@@ -183,10 +212,11 @@ def main():
             # the window means nothing to us: 1 MiB messages until reset
             import threading
             big = struct.pack("<I", 7) + bytes(1 << 20)
+            big_crc = crc32c(big)  # once: this CRC is pure Python, and slow
             def pump():
                 try:
                     for seq in range(1, 400):
-                        s.sendall(frame(MSG, chan=2, seq=seq, payload=big))
+                        s.sendall(frame(MSG, chan=2, seq=seq, payload=big, payload_crc=big_crc))
                 except OSError:
                     pass
             threading.Thread(target=pump, daemon=True).start()
