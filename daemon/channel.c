@@ -151,10 +151,10 @@ static void send_remote(struct msgr__channel *ch, struct msgr__dconn *from,
 		return;
 	}
 	if (ch->ua_bytes && ch->ua_bytes + cost > 2 * c->window + c->max_message) {
-		/* libmsgr keeps a connection within its window (give or take a
-		 * message per sending thread); this client did not, and what it
-		 * sends is copied out of its pool, so only this check bounds
-		 * what it can make us queue for the peer */
+		/* libmsgr keeps a connection within max(window, one message)
+		 * in flight, reserving before it copies; this client did not,
+		 * and what it sends is copied out of its pool, so only this
+		 * check bounds what it can make us queue for the peer */
 		msgr__warn("client %s: sent past its window on the connection to %s; resetting it",
 			   c->entity, from->peer);
 		msgr__dclient_tx_done(c, desc->off);
@@ -344,9 +344,13 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 	/* What a receiver has not taken yet waits here, in malloc'd memory:
 	 * the sender's window bounds it, so a peer that ignores the window
 	 * loses the channel rather than growing us without end. The sender's
-	 * window is configured on its own host, so the bound is generous. */
+	 * window is the peer's setting (HELLO says which; a client keeps the
+	 * one it attached with, so the bound is generous). */
 	cost = msgr__pool_chunks(h->len - 4, dst->params.chunk_shift) << dst->params.chunk_shift;
-	limit = 4 * conf->channel_window;
+	limit = msgr__session_peer_window(ch->sess);
+	if (limit < conf->channel_window)
+		limit = conf->channel_window;
+	limit *= 4;
 	if (limit < (64u << 20))
 		limit = 64u << 20;
 	limit += conf->max_message;

@@ -58,6 +58,7 @@ struct nlink {
 	uint8_t my_chal[MSGR__CHALLENGE_LEN], peer_chal[MSGR__CHALLENGE_LEN];
 	uint64_t peer_nonce;          /* the peer daemon's instance */
 	uint32_t peer_max_msg;        /* largest MSG payload the peer takes */
+	uint64_t peer_window;         /* the peer's global.channel_window */
 	char peer_listen[MSGR__HOSTPORT_MAX]; /* from HELLO (or what we dialled) */
 	char remote[MSGR__HOSTPORT_MAX];      /* the socket's peer address */
 	struct msgr__frame_dec dec;
@@ -68,6 +69,7 @@ struct nlink {
 	uint64_t created_ns, up_ns, last_rx_ns, last_ka_ns, deadline_ns;
 	uint64_t last_ka_ack_ns;      /* when we last answered a KEEPALIVE */
 	uint64_t out_since_ns;        /* the transport queue has not moved since */
+	size_t out_queued;            /* its size at the last tick */
 	uint64_t bytes_in, bytes_out, frames_in, frames_out;
 	uint64_t rtt_ns;              /* last KEEPALIVE round trip */
 	int close_err;                /* why we closed it */
@@ -81,9 +83,11 @@ struct msgr__session {
 	int lower;                    /* our listen address sorts below the peer's */
 	uint64_t peer_nonce;          /* peer daemon instance last seen (0: none yet) */
 	uint32_t peer_max_msg;        /* from the active link's HELLO (0: unknown) */
+	uint64_t peer_window;         /* likewise (0: unknown) */
 	struct nlink *active;         /* the link frames go on, or NULL */
 	struct nlink *drain;          /* a race loser still being read (lower side) */
 	struct held *held, **held_tail; /* channel frames waiting for the drain, in order */
+	uint64_t held_bytes;          /* their payloads */
 	int nlinks;                   /* links that belong to it, until their closed() */
 	int dialing;                  /* one of them is our dial, not yet up */
 	int busy;                     /* nonzero while being walked: do not free */
@@ -102,9 +106,12 @@ struct msgr__session {
 
 /* A channel frame from the kept link while the drained one still has the
  * peer's earlier frames. Owned by the session's hold queue. */
+enum { HELD_FRAME, HELD_BAD_CRC, HELD_OVERSIZED };
+
 struct held {
 	struct held *next;
 	struct nlink *from;           /* cleared if that link goes first */
+	int kind;                     /* a frame, or a channel-level fault in its place */
 	struct msgr__frame_hdr h;
 	void *payload;                /* a copy (or the MSG buffer), owned */
 };
@@ -330,6 +337,11 @@ uint32_t msgr__session_peer_max(const struct msgr__session *s)
 	return s->peer_max_msg;
 }
 
+uint64_t msgr__session_peer_window(const struct msgr__session *s)
+{
+	return s->peer_window;
+}
+
 static struct msgr__session *session_find(struct msgr__net *n, const char *peer)
 {
 	for (struct msgr__session *s = n->sessions; s; s = s->next)
@@ -348,6 +360,12 @@ static struct msgr__session *session_new(struct msgr__net *n, const char *peer)
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	s->lower = strcmp(n->d->conf.listen, peer) < 0;
 	s->created_ns = msgr__now_ns();
+	/* Channel ids start somewhere new in every incarnation of a session,
+	 * so a late frame about a channel of the last one cannot name a
+	 * channel of this one. */
+	if (getrandom(&s->next_id, sizeof(s->next_id), 0) != sizeof(s->next_id))
+		s->next_id = (uint32_t)s->created_ns;
+	s->next_id &= (1u << 29) - 1;
 	s->next = n->sessions;
 	n->sessions = s;
 	return s;
@@ -553,7 +571,7 @@ static void link_start(struct nlink *l)
 {
 	struct msgr__daemon *d = l->net->d;
 	struct msgr__banner mine = { MSGR__WIRE_VERSION, MSGR__WIRE_VERSION, 0 };
-	uint8_t hello[8 + 1 + 4 + MSGR__CHALLENGE_LEN + 2 + MSGR__HOSTPORT_MAX], *p = hello;
+	uint8_t hello[8 + 1 + 4 + 8 + MSGR__CHALLENGE_LEN + 2 + MSGR__HOSTPORT_MAX], *p = hello;
 
 	l->state = L_HANDSHAKE;
 	if (obuf_reserve(&l->out, MSGR__BANNER_LEN)) {
@@ -565,6 +583,7 @@ static void link_start(struct nlink *l)
 	p += put_uint(p, l->net->nonce, 8);
 	p += put_uint(p, (uint64_t)d->conf.auth_mode, 1);
 	p += put_uint(p, d->conf.max_message, 4);
+	p += put_uint(p, d->conf.channel_window, 8);
 	memcpy(p, l->my_chal, MSGR__CHALLENGE_LEN);
 	p += MSGR__CHALLENGE_LEN;
 	p += put_str(p, d->conf.listen);
@@ -602,6 +621,7 @@ static void activate(struct msgr__session *s, struct nlink *l)
 {
 	s->active = l;
 	s->peer_max_msg = l->peer_max_msg;
+	s->peer_window = l->peer_window;
 	s->links_up++;
 	msgr__info("session %s: link up (%s, %s)", s->peer, l->outbound ? "dialled" : "accepted",
 		   l->remote);
@@ -648,23 +668,36 @@ static void active_lost(struct msgr__session *s, struct nlink *l, int err)
 	s->active = NULL;
 	snprintf(s->last_error, sizeof(s->last_error), "%s", strerror(-err));
 	session_down(s, err, spare != NULL);
+	spare = spare_link(s, l); /* again: session_down may have closed it */
 	if (spare && !s->active)
 		activate(s, spare);
 }
 
 /* Keep a channel frame from l until the drain is done. */
-static int held_add(struct msgr__session *s, struct nlink *l, const struct msgr__frame_hdr *h,
-		    const void *payload, void *big)
+static int held_add(struct msgr__session *s, struct nlink *l, int kind,
+		    const struct msgr__frame_hdr *h, const void *payload, void *big)
 {
-	struct held *x = malloc(sizeof(*x));
+	struct held *x;
+	uint64_t cap = (64u << 20) + l->net->d->conf.max_message;
 
-	if (!x) {
+	if (kind == HELD_FRAME && s->held_bytes + h->len > cap) {
+		/* a hand-over lasts a round trip; a peer that sends this much
+		 * meanwhile is flooding us */
+		free(big);
+		return -ENOBUFS;
+	}
+	if (!(x = malloc(sizeof(*x)))) {
 		free(big);
 		return -ENOMEM;
 	}
 	x->next = NULL;
 	x->from = l;
+	x->kind = kind;
 	x->h = *h;
+	if (kind != HELD_FRAME) {
+		x->payload = NULL;
+		goto queue;
+	}
 	x->payload = big;
 	if (!big && h->len && !(x->payload = malloc(h->len))) {
 		free(x);
@@ -672,6 +705,8 @@ static int held_add(struct msgr__session *s, struct nlink *l, const struct msgr_
 	}
 	if (!big && h->len)
 		memcpy(x->payload, payload, h->len);
+	s->held_bytes += h->len;
+queue:
 	if (!s->held)
 		s->held_tail = &s->held;
 	*s->held_tail = x;
@@ -694,16 +729,20 @@ static int held_release(struct msgr__session *s)
 
 	s->busy++;
 	while ((x = s->held)) {
+		int big = x->kind == HELD_FRAME && x->h.type == MSGR__F_MSG;
 		s->held = x->next;
-		if (x->from && x->from->state != L_CLOSING) {
-			int big = x->h.type == MSGR__F_MSG;
-			if (msgr__channel_on_frame(s, &x->h, x->payload, big ? x->payload : NULL) < 0)
-				link_close(x->from, -EPROTO, "malformed channel frame");
-			if (!big)
-				free(x->payload);
-		} else {
+		if (x->kind == HELD_FRAME)
+			s->held_bytes -= x->h.len;
+		if (!x->from || x->from->state == L_CLOSING)
+			big = 0; /* dropped with its link's fault: free it here */
+		else if (x->kind == HELD_BAD_CRC)
+			msgr__channel_bad_crc(s, x->h.channel);
+		else if (x->kind == HELD_OVERSIZED)
+			msgr__channel_oversized(s, x->h.channel);
+		else if (msgr__channel_on_frame(s, &x->h, x->payload, big ? x->payload : NULL) < 0)
+			link_close(x->from, -EPROTO, "malformed channel frame");
+		if (!big)
 			free(x->payload);
-		}
 		free(x);
 		n++;
 	}
@@ -822,11 +861,13 @@ static void link_up(struct nlink *l)
 	}
 	if (old->outbound == l->outbound) {
 		/* A daemon dials only without a link: the dialler has lost the
-		 * old one, though we have not noticed yet. Its channels end
-		 * (active_lost), and l carries on. */
+		 * old one, though we have not noticed yet, and has ended its
+		 * channels. Ours end too, without telling it: any RESET we sent
+		 * now could only hit the channels it is opening anew. */
+		s->active = NULL;
 		link_close(old, -ECONNRESET, "replaced by a newer link from the same side");
-		if (!s->active)
-			activate(s, l);
+		session_down(s, -ECONNRESET, 0);
+		activate(s, l);
 		return;
 	}
 	if (s->drain) {
@@ -908,6 +949,7 @@ static int on_hello(struct nlink *l, struct rd *r)
 	l->peer_nonce = rd_uint(r, 8);
 	mode = (unsigned)rd_uint(r, 1);
 	l->peer_max_msg = (uint32_t)rd_uint(r, 4);
+	l->peer_window = rd_uint(r, 8);
 	rd_bytes(r, l->peer_chal, MSGR__CHALLENGE_LEN);
 	rd_str(r, listen, sizeof(listen));
 	if (r->bad || r->n || msgr__hostport_check(listen) || l->got_hello)
@@ -1055,10 +1097,18 @@ static int on_frame(void *owner, const struct msgr__frame_hdr *h, void *payload,
 	if (!payload_ok) {
 		d->stats.bad_payload_crc++;
 		if ((l->state == L_UP || l->state == L_DRAINING) && h->channel) {
-			/* the channel's problem only: the link's framing is intact */
-			msgr__channel_bad_crc(l->s, h->channel);
+			/* the channel's problem only: the link's framing is intact;
+			 * in its turn, if the link's frames are being held */
 			free(l->big);
 			l->big = NULL;
+			if (l->s->drain && l->s->drain != l) {
+				if (held_add(l->s, l, HELD_BAD_CRC, h, NULL, NULL)) {
+					link_close(l, -ENOMEM, "out of memory");
+					return 1;
+				}
+			} else {
+				msgr__channel_bad_crc(l->s, h->channel);
+			}
 			return 0;
 		}
 		link_close(l, -EBADMSG, "payload CRC mismatch in a link frame");
@@ -1072,7 +1122,7 @@ static int on_frame(void *owner, const struct msgr__frame_hdr *h, void *payload,
 		rc = -EPROTO;
 	} else if (l->s->drain && l->s->drain != l) {
 		/* the peer's earlier frames are still coming on the drained link */
-		rc = held_add(l->s, l, h, payload, h->type == MSGR__F_MSG ? l->big : NULL);
+		rc = held_add(l->s, l, HELD_FRAME, h, payload, h->type == MSGR__F_MSG ? l->big : NULL);
 		l->big = NULL;
 	} else {
 		void *big = h->type == MSGR__F_MSG ? l->big : NULL;
@@ -1082,8 +1132,11 @@ static int on_frame(void *owner, const struct msgr__frame_hdr *h, void *payload,
 	if (rc < 0) {
 		char why[96];
 		d->stats.protocol_errors++;
-		snprintf(why, sizeof(why), "unexpected or malformed frame (type %u, channel %u)",
-			 h->type, h->channel);
+		if (rc == -ENOBUFS || rc == -ENOMEM)
+			snprintf(why, sizeof(why), "more sent during a hand-over than we hold");
+		else
+			snprintf(why, sizeof(why), "unexpected or malformed frame (type %u, channel %u)",
+				 h->type, h->channel);
 		link_close(l, rc, why);
 		return 1;
 	}
@@ -1100,6 +1153,13 @@ static int on_skip(void *owner, const struct msgr__frame_hdr *h)
 	if ((l->state != L_UP && l->state != L_DRAINING) || !h->channel) {
 		link_close(l, -EPROTO, "oversized MSG before the session");
 		return 1;
+	}
+	if (l->s->drain && l->s->drain != l) {
+		if (held_add(l->s, l, HELD_OVERSIZED, h, NULL, NULL)) {
+			link_close(l, -ENOMEM, "out of memory");
+			return 1;
+		}
+		return 0;
 	}
 	msgr__channel_oversized(l->s, h->channel);
 	return l->state == L_CLOSING;
@@ -1287,8 +1347,11 @@ static void on_tick(uv_timer_t *t)
 			link_close(l, -ETIMEDOUT, "keepalive timeout");
 			continue;
 		}
-		if (n->ops->send_queued(l->tl) &&
-		    now - l->out_since_ns >= conf->keepalive_timeout_ms * 1000000ull) {
+		size_t queued = n->ops->send_queued(l->tl);
+		if (queued < l->out_queued)
+			l->out_since_ns = now; /* draining, however slowly */
+		l->out_queued = queued;
+		if (queued && now - l->out_since_ns >= conf->keepalive_timeout_ms * 1000000ull) {
 			/* it talks but does not read: what we queue for it would
 			 * only grow */
 			n->d->stats.keepalive_timeouts++;

@@ -64,6 +64,8 @@ struct msgr__daemon *msgr__session_daemon(const struct msgr__session *s);
 /* Largest MSG payload the peer accepts (its global.max_message); 0 while
  * no link has told us. */
 uint32_t msgr__session_peer_max(const struct msgr__session *s);
+/* The peer's global.channel_window, from its HELLO (0: unknown). */
+uint64_t msgr__session_peer_window(const struct msgr__session *s);
 
 /* Queue one frame; the payload is the concatenation of parts. Frames on a
  * session leave in the order they were queued. */

@@ -164,9 +164,13 @@ static int send_check(msgr_conn *k)
 	return 0;
 }
 
-/* Flow control: bytes this connection has waiting in the daemon must stay
- * within the window, so one slow receiver holds only its own share of our
- * TX pool. A message larger than the window goes when nothing waits. */
+/* Flow control: bytes this connection has on their way to the receiver
+ * must stay within the window, so one slow receiver holds only its own share
+ * of our TX pool. A message larger than the window goes when nothing waits.
+ * The window is reserved here, by compare-and-swap on k->sent, so threads
+ * sending on one connection at once cannot all pass the check: at most one
+ * message (the one that found nothing waiting) goes past it. The caller
+ * gives the reservation back with window_unreserve if the send fails. */
 static int window_wait(msgr_conn *k, size_t len)
 {
 	msgr_client *c = k->c;
@@ -186,8 +190,15 @@ static int window_wait(msgr_conn *k, size_t len)
 			out = done <= sent ? sent - done : 0; /* the daemon never over-counts */
 		}
 		/* (no slot: an accepted connection the daemon gave none; no limit) */
-		if (out == 0 || out + cost <= c->window)
-			return 0;
+		if (out == 0 || out + cost <= c->window) {
+			/* relaxed: k->sent orders nothing else; the daemon never
+			 * reads it (its credits are its own count) */
+			if (atomic_compare_exchange_weak_explicit(&k->sent, &sent, sent + cost,
+								  memory_order_relaxed,
+								  memory_order_relaxed))
+				return 0;
+			continue; /* another thread reserved first: look again */
+		}
 		if (!c->send_blocking)
 			return -EAGAIN;
 		if (msgr__daemon_gone(c))
@@ -198,10 +209,14 @@ static int window_wait(msgr_conn *k, size_t len)
 	}
 }
 
+static void window_unreserve(msgr_conn *k, size_t len)
+{
+	atomic_fetch_sub_explicit(&k->sent, msgr__pool_cost(k->c, len), memory_order_relaxed);
+}
+
 static int post_send(msgr_conn *k, uint32_t msg_type, uint64_t off, size_t len)
 {
 	struct msgr__desc d;
-	int err;
 
 	memset(&d, 0, sizeof(d));
 	d.op = MSGR__OP_SEND;
@@ -209,10 +224,7 @@ static int post_send(msgr_conn *k, uint32_t msg_type, uint64_t off, size_t len)
 	d.msg_type = msg_type;
 	d.off = off;
 	d.len = len;
-	err = msgr__cmd_push(k->c, &d);
-	if (!err)
-		atomic_fetch_add_explicit(&k->sent, msgr__pool_cost(k->c, len), memory_order_relaxed);
-	return err;
+	return msgr__cmd_push(k->c, &d); /* the window was reserved in window_wait */
 }
 
 int msgr_sendv(msgr_conn *k, uint32_t msg_type, const struct iovec *iov, int iovcnt)
@@ -235,16 +247,20 @@ int msgr_sendv(msgr_conn *k, uint32_t msg_type, const struct iovec *iov, int iov
 	if (err)
 		return err;
 	err = msgr__tx_alloc(k->c, len, &off);
-	if (err)
+	if (err) {
+		window_unreserve(k, len);
 		return err;
+	}
 	p = k->c->txpool + off;
 	for (int i = 0; i < iovcnt; i++) {
 		memcpy(p, iov[i].iov_base, iov[i].iov_len);
 		p += iov[i].iov_len;
 	}
 	err = post_send(k, msg_type, off, len);
-	if (err)
+	if (err) {
 		msgr__tx_free(k->c, off);
+		window_unreserve(k, len);
+	}
 	return err;
 }
 
@@ -284,13 +300,16 @@ int msgr_send_buf(msgr_conn *k, uint32_t msg_type, void *buf, size_t len)
 	else
 		msgr__bit_set(c->tx_sent, ch);
 	pthread_mutex_unlock(&c->lock);
-	if (err)
+	if (err) {
+		window_unreserve(k, len);
 		return err;
+	}
 	err = post_send(k, msg_type, off, len);
 	if (err) {
 		pthread_mutex_lock(&c->lock);
 		msgr__bit_clear(c->tx_sent, ch); /* still the caller's */
 		pthread_mutex_unlock(&c->lock);
+		window_unreserve(k, len);
 	}
 	return err;
 }

@@ -24,6 +24,9 @@
  *   msgr-itest pingpong-pair SECS  two entities exchange checked messages
  *   msgr-itest vandal ENTITY KIND  corrupt our own segment (random|cmd|rxfree|txdone)
  *   msgr-itest errors              bad arguments get clear errors
+ *   msgr-itest bigthreads SIZE     4 threads send 40 messages of SIZE bytes each on
+ *                                  one connection: none may be refused for the
+ *                                  window (it is reserved, not just checked)
  *   msgr-itest cross N             client.x and osd.x connect to each other at
  *                                  once and send N messages each way at once
  *                                  (between two daemons: a connection race)
@@ -810,6 +813,60 @@ static int sc_errors(void)
 	return 0;
 }
 
+struct big {
+	msgr_conn *k;
+	size_t size;
+	int id;
+};
+
+static void *big_sender(void *arg)
+{
+	struct big *b = arg;
+	unsigned char *buf = calloc(1, b->size);
+
+	for (int i = 0; i < 40; i++) {
+		int err;
+		buf[0] = (unsigned char)b->id;
+		while ((err = msgr_send(b->k, (uint32_t)b->id, buf, b->size)) == -EAGAIN)
+			usleep(100);
+		if (err)
+			fail("thread %d message %d: %s", b->id, i, msgr_strerror(err));
+	}
+	free(buf);
+	return NULL;
+}
+
+static int sc_bigthreads(size_t size)
+{
+	msgr_client *ca = attach("client.bt", 64 << 20), *cb = attach("osd.bt", 64 << 20);
+	struct msgr_event ev;
+	pthread_t th[4];
+	struct big b[4];
+	msgr_conn *k;
+	int got = 0;
+
+	CHECK(!msgr_connect(ca, msgr_addr(cb), MSGR_LOSSY, &k), "connect");
+	expect(ca, &ev, MSGR_EV_CONNECTED);
+	for (int i = 0; i < 4; i++) {
+		b[i] = (struct big){ k, size, i };
+		pthread_create(&th[i], NULL, big_sender, &b[i]);
+	}
+	expect(cb, &ev, MSGR_EV_ACCEPTED);
+	while (got < 160) {
+		next(cb, &ev, 10000);
+		CHECK(ev.type == MSGR_EV_MESSAGE && ev.len == size, "event %d (error %d) after %d messages",
+		      ev.type, ev.error, got);
+		msgr_event_release(cb, &ev);
+		got++;
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	msgr_detach(ca);
+	msgr_detach(cb);
+	printf("ok %d messages\n", got);
+	return 0;
+}
+
 /* Both sides' handles: the one we opened and the one we accepted. */
 struct side {
 	msgr_client *c;
@@ -1025,6 +1082,8 @@ int main(int argc, char **argv)
 		return sc_vandal(argv[2], argv[3]);
 	if (!strcmp(scenario, "errors"))
 		return sc_errors();
+	if (!strcmp(scenario, "bigthreads") && argc == 3)
+		return sc_bigthreads((size_t)atol(argv[2]));
 	if (!strcmp(scenario, "cross") && argc == 3)
 		return sc_cross(atoi(argv[2]));
 	if (!strcmp(scenario, "pairs") && argc == 3)

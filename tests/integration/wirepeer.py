@@ -10,9 +10,13 @@ reacted as the protocol says (closed the link, or reset only the channel),
   wirepeer.py HOST PORT payloadcrc|oversize|gap|unknown|flood ENTITY  (auth.mode = none)
   wirepeer.py HOST PORT kaflood                                    (auth.mode = none)
   wirepeer.py HOST PORT idle N
+  wirepeer.py HOST PORT redial ENTITY                              (auth.mode = none)
 
 idle opens N links that never say a word and expects all but 64 of them
-closed at once (the daemon's cap on links in their handshake).
+closed at once (the daemon's cap on links in their handshake). redial plays
+a daemon that lost its link one-sidedly and dials again with the same
+instance: its OPEN on the new link must get OPEN_OK, and no RESET meant for
+the old link's channels.
 
 payloadcrc, oversize and gap send one good MSG and then one damaged one on
 a channel to ENTITY, and expect that channel, and only it, to be reset;
@@ -62,9 +66,11 @@ def frame(ftype, chan=0, seq=0, ack=0, payload=b"", length=None, hdr_crc=None, p
 def lstr(s):
     return struct.pack("<H", len(s)) + s.encode()
 
-def hello(mode, listen):
-    return frame(HELLO, payload=struct.pack("<QBI", int.from_bytes(os.urandom(8), "little"), mode,
-                                            1 << 20) + os.urandom(32) + lstr(listen))
+def hello(mode, listen, nonce=None):
+    if nonce is None:
+        nonce = int.from_bytes(os.urandom(8), "little")
+    return frame(HELLO, payload=struct.pack("<QBIQ", nonce, mode,
+                                            1 << 20, 4 << 20) + os.urandom(32) + lstr(listen))
 
 class Reader:
     """Frames from the daemon, after its banner."""
@@ -131,10 +137,44 @@ def idle(host, port, n):
         fail("idle: %d of %d silent links closed at once, want %d" % (closed, n, n - 64))
     print("ok idle: %d of %d silent links refused" % (closed, n))
 
+def redial(host, port, entity, me):
+    nonce = 0x1234567890
+    links = []
+    for attempt in (1, 2):
+        s = socket.create_connection((host, port), timeout=3)
+        r = Reader(s)
+        s.sendall(banner() + hello(0, me, nonce) + frame(AUTH_DONE))
+        if r.need(16) is None:
+            fail("redial: no banner")
+        s.sendall(frame(OPEN, chan=2, payload=b"\x01" + bytes(8) + lstr("client.wire") + lstr(entity)))
+        while True:
+            f = r.frame()
+            if f is None:
+                fail("redial: link %d closed before OPEN_OK" % attempt)
+            if f[0] == RESET and f[1] == 2:
+                fail("redial: link %d got a RESET for channel 2 before OPEN_OK" % attempt)
+            if f[0] == OPEN_OK and f[1] == 2:
+                break
+        links.append(s)
+    links[1].sendall(frame(KEEPALIVE, payload=struct.pack("<Q", 1)))
+    r = Reader(links[1])
+    while True:
+        f = r.frame()
+        if f is None:
+            fail("redial: the new link closed")
+        if f[0] == RESET:
+            fail("redial: RESET %r on the new link" % (f,))
+        if f[0] == KEEPALIVE_ACK:
+            break
+    print("ok redial: the new link's channel is open, no stale RESET")
+    links[1].sendall(frame(CLOSE, payload=lstr("done")))
+
 def main():
     host, port, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     if kind == "idle":
         return idle(host, port, int(sys.argv[4]))
+    if kind == "redial":
+        return redial(host, port, sys.argv[4], "10.255.0.1:1")
     s = socket.create_connection((host, port), timeout=3)
     me = "10.255.0.1:1"  # sorts below 127.*: our channel ids are even
     damage = {
