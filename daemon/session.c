@@ -59,6 +59,8 @@ struct nlink {
 	uint64_t peer_nonce;          /* the peer daemon's instance */
 	uint32_t peer_max_msg;        /* largest MSG payload the peer takes */
 	uint64_t peer_window;         /* the peer's global.channel_window */
+	uint64_t id;                  /* chosen by the dialler, sent in its HELLO */
+	uint64_t peer_lost;           /* inbound: the link its dialler lost to us */
 	char peer_listen[MSGR__HOSTPORT_MAX]; /* from HELLO (or what we dialled) */
 	char remote[MSGR__HOSTPORT_MAX];      /* the socket's peer address */
 	struct msgr__frame_dec dec;
@@ -127,6 +129,11 @@ struct msgr__net {
 	struct nlink *links;
 	struct msgr__session *sessions;
 	unsigned ticks;               /* on_tick calls, for the slower checks */
+	struct {                      /* links that failed here while up: a */
+		char peer[MSGR__HOSTPORT_MAX]; /* redial tells the peer, which */
+		uint64_t id;          /* may not have noticed (PROTOCOL.md 4) */
+	} lost[16];
+	unsigned nlost;
 };
 
 static void link_close(struct nlink *l, int err, const char *why);
@@ -565,13 +572,36 @@ static struct nlink *link_new(struct msgr__net *n, struct msgr__link *tl, int ou
 	return l;
 }
 
-/* Send our banner and HELLO: u64 nonce, u8 auth mode, u32 max message,
+static uint64_t lost_lookup(const struct msgr__net *n, const char *peer)
+{
+	for (unsigned i = 0; i < sizeof(n->lost) / sizeof(n->lost[0]); i++)
+		if (n->lost[i].id && !strcmp(n->lost[i].peer, peer))
+			return n->lost[i].id;
+	return 0;
+}
+
+static void lost_record(struct msgr__net *n, const char *peer, uint64_t id)
+{
+	unsigned i;
+
+	for (i = 0; i < sizeof(n->lost) / sizeof(n->lost[0]); i++)
+		if (!strcmp(n->lost[i].peer, peer))
+			break; /* one per peer: the latest */
+	if (i == sizeof(n->lost) / sizeof(n->lost[0]))
+		i = n->nlost++ % (sizeof(n->lost) / sizeof(n->lost[0]));
+	snprintf(n->lost[i].peer, sizeof(n->lost[i].peer), "%s", peer);
+	n->lost[i].id = id;
+}
+
+/* Send our banner and HELLO: u64 nonce, u8 auth mode, u32 max message, u64
+ * window, u64 link id and u64 lost link (a dialler's; 0 from an acceptor),
  * challenge, u16 length + listen address. */
 static void link_start(struct nlink *l)
 {
 	struct msgr__daemon *d = l->net->d;
 	struct msgr__banner mine = { MSGR__WIRE_VERSION, MSGR__WIRE_VERSION, 0 };
-	uint8_t hello[8 + 1 + 4 + 8 + MSGR__CHALLENGE_LEN + 2 + MSGR__HOSTPORT_MAX], *p = hello;
+	uint8_t hello[8 + 1 + 4 + 8 + 8 + 8 + MSGR__CHALLENGE_LEN + 2 + MSGR__HOSTPORT_MAX];
+	uint8_t *p = hello;
 
 	l->state = L_HANDSHAKE;
 	if (obuf_reserve(&l->out, MSGR__BANNER_LEN)) {
@@ -584,6 +614,8 @@ static void link_start(struct nlink *l)
 	p += put_uint(p, (uint64_t)d->conf.auth_mode, 1);
 	p += put_uint(p, d->conf.max_message, 4);
 	p += put_uint(p, d->conf.channel_window, 8);
+	p += put_uint(p, l->outbound ? l->id : 0, 8);
+	p += put_uint(p, l->outbound ? lost_lookup(l->net, l->peer_listen) : 0, 8);
 	memcpy(p, l->my_chal, MSGR__CHALLENGE_LEN);
 	p += MSGR__CHALLENGE_LEN;
 	p += put_str(p, d->conf.listen);
@@ -790,6 +822,8 @@ static void link_gone(struct nlink *l, int err)
 	if (l->next)
 		l->next->prev = l->prev;
 	if (s) {
+		if (l->up_ns && err && !l->drained)
+			lost_record(n, s->peer, l->id);
 		s->busy++; /* everything below may empty it: free it once, at the end */
 		if (l->outbound && !l->up_ns)
 			s->dialing = 0;
@@ -859,13 +893,14 @@ static void link_up(struct nlink *l)
 		activate(s, l);
 		return;
 	}
-	if (old->outbound == l->outbound) {
+	if (old->outbound == l->outbound || (l->peer_lost && l->peer_lost == old->id)) {
 		/* A daemon dials only without a link: the dialler has lost the
-		 * old one, though we have not noticed yet, and has ended its
+		 * old one, though we have not noticed yet (same direction, or
+		 * its HELLO names the old link as lost), and has ended its
 		 * channels. Ours end too, without telling it: any RESET we sent
 		 * now could only hit the channels it is opening anew. */
 		s->active = NULL;
-		link_close(old, -ECONNRESET, "replaced by a newer link from the same side");
+		link_close(old, -ECONNRESET, "the peer lost it and dialled again");
 		session_down(s, -ECONNRESET, 0);
 		activate(s, l);
 		return;
@@ -944,16 +979,26 @@ static int on_hello(struct nlink *l, struct rd *r)
 	struct msgr__net *n = l->net;
 	struct msgr__daemon *d = n->d;
 	char listen[MSGR__HOSTPORT_MAX];
+	uint64_t link_id, lost;
 	unsigned mode;
 
 	l->peer_nonce = rd_uint(r, 8);
 	mode = (unsigned)rd_uint(r, 1);
 	l->peer_max_msg = (uint32_t)rd_uint(r, 4);
 	l->peer_window = rd_uint(r, 8);
+	link_id = rd_uint(r, 8);
+	lost = rd_uint(r, 8);
 	rd_bytes(r, l->peer_chal, MSGR__CHALLENGE_LEN);
 	rd_str(r, listen, sizeof(listen));
 	if (r->bad || r->n || msgr__hostport_check(listen) || l->got_hello)
 		return -EPROTO;
+	/* the dialler names the link; an acceptor names nothing */
+	if (l->outbound ? link_id || lost : !link_id)
+		return -EPROTO;
+	if (!l->outbound) {
+		l->id = link_id;
+		l->peer_lost = lost;
+	}
 	l->got_hello = 1;
 	if (!strcmp(listen, d->conf.listen) || l->peer_nonce == n->nonce) {
 		auth_fail(l, "the peer has our own listen address");
@@ -1285,6 +1330,10 @@ static int dial(struct msgr__session *s)
 		return -ENOMEM;
 	}
 	snprintf(l->peer_listen, sizeof(l->peer_listen), "%s", s->peer);
+	while (!l->id && getrandom(&l->id, sizeof(l->id), 0) == sizeof(l->id))
+		; /* a nonzero name for the link, which its HELLO carries */
+	if (!l->id)
+		l->id = msgr__now_ns(); /* getrandom failed: unique enough */
 	l->s = s;
 	s->nlinks++;
 	s->dialing = 1;

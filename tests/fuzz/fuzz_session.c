@@ -167,7 +167,7 @@ static size_t put_frame(uint8_t *p, uint8_t type, const void *payload, uint32_t 
 static size_t prologue(uint8_t *p, int open)
 {
 	struct msgr__banner b = { 1, 1, 0 };
-	uint8_t hello[8 + 1 + 4 + 8 + 32 + 2 + 10] = { 0 }, *q = hello;
+	uint8_t hello[8 + 1 + 4 + 8 + 8 + 8 + 32 + 2 + 10] = { 0 }, *q = hello;
 	size_t n = MSGR__BANNER_LEN;
 
 	msgr__banner_encode(p, &b);
@@ -177,7 +177,9 @@ static size_t prologue(uint8_t *p, int open)
 	q[0] = 0; q[1] = 0; q[2] = 1; q[3] = 0; /* max message 65536 */
 	q += 4;
 	q[2] = 0x40; /* window 4 MiB */
-	q += 8 + 32;
+	q += 8;
+	q[0] = 0x99; /* link id (we are its dialler); no lost link */
+	q += 16 + 32;
 	*q++ = 10;
 	*q++ = 0;
 	memcpy(q, "10.9.9.9:1", 10);

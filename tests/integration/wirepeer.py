@@ -69,8 +69,9 @@ def lstr(s):
 def hello(mode, listen, nonce=None):
     if nonce is None:
         nonce = int.from_bytes(os.urandom(8), "little")
-    return frame(HELLO, payload=struct.pack("<QBIQ", nonce, mode,
-                                            1 << 20, 4 << 20) + os.urandom(32) + lstr(listen))
+    link_id = int.from_bytes(os.urandom(8), "little") | 1  # we dial: we name the link
+    return frame(HELLO, payload=struct.pack("<QBIQQQ", nonce, mode, 1 << 20, 4 << 20, link_id, 0)
+                 + os.urandom(32) + lstr(listen))
 
 class Reader:
     """Frames from the daemon, after its banner."""
