@@ -6,9 +6,9 @@
  * A session is named by the peer daemon's listen address. It carries every
  * channel between entities on the two hosts over one authenticated link;
  * frames for it are queued in the session while no link is up and go out
- * on whichever link is active, so a link that loses a race or is replaced
- * does not concern channels. Lossy channels reset when the session has no
- * link left (docs/PROTOCOL.md, docs/STATES.md).
+ * on whichever link is active, so a link handed over in a race does not
+ * concern channels. Lossy channels reset when the active link fails, since
+ * what was in flight on it is lost (docs/PROTOCOL.md, docs/STATES.md).
  *
  * Lifetime: struct msgr__net lives from msgr__net_start() to msgr__net_stop()
  * and owns every session and link. A session lives while it has a link or
