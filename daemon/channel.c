@@ -35,21 +35,6 @@ static uint32_t accept_id(struct msgr__dclient *c)
 
 /* ---- remote channels ---- */
 
-static void put_le(uint8_t *p, uint64_t v, int bytes)
-{
-	for (int i = 0; i < bytes; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int bytes)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < bytes; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
 /* A negative errno from the wire, or fallback if it is not one. */
 static int wire_errno(const uint8_t *p, uint32_t len, int fallback)
 {
@@ -57,7 +42,7 @@ static int wire_errno(const uint8_t *p, uint32_t len, int fallback)
 
 	if (len < 4)
 		return fallback;
-	e = (int32_t)get_le(p, 4);
+	e = (int32_t)msgr__get_uint(p, 4);
 	return e < 0 && e > -4096 ? e : fallback;
 }
 
@@ -73,17 +58,11 @@ static void remote_send(struct msgr__channel *ch, uint8_t type, uint64_t seq, co
 static void remote_send_err(struct msgr__channel *ch, uint8_t type, int err, const char *why)
 {
 	uint8_t buf[4 + 2 + 200];
-	size_t n = why ? strnlen(why, 200) : 0;
+	size_t n = msgr__put_uint(buf, (uint32_t)err, 4);
 
-	put_le(buf, (uint32_t)err, 4);
-	if (type == MSGR__F_OPEN_FAIL) {
-		put_le(buf + 4, n, 2);
-		memcpy(buf + 6, why, n);
-		n += 2;
-	} else {
-		n = 0;
-	}
-	remote_send(ch, type, 0, buf, 4 + n);
+	if (type == MSGR__F_OPEN_FAIL) /* RESET carries the errno alone */
+		n += msgr__put_str(buf + n, why, 200);
+	remote_send(ch, type, 0, buf, n);
 }
 
 /* Forget a remote channel: our end's pointer, the session's table. */
@@ -120,15 +99,10 @@ static void connect_remote(struct msgr__daemon *d, struct msgr__dconn *conn, con
 	ch->end[0] = conn;
 	conn->ch = ch;
 	msgr__session_chan_add(s, ch);
-	*p++ = (uint8_t)conn->mode;
-	put_le(p, c->nonce, 8);
-	p += 8;
-	put_le(p, strlen(c->entity), 2);
-	memcpy(p + 2, c->entity, strlen(c->entity));
-	p += 2 + strlen(c->entity);
-	put_le(p, strlen(entity), 2);
-	memcpy(p + 2, entity, strlen(entity));
-	p += 2 + strlen(entity);
+	p += msgr__put_uint(p, conn->mode, 1);
+	p += msgr__put_uint(p, c->nonce, 8);
+	p += msgr__put_str(p, c->entity, MSGR__ENTITY_MAX);
+	p += msgr__put_str(p, entity, MSGR__ENTITY_MAX);
 	remote_send(ch, MSGR__F_OPEN, 0, buf, (size_t)(p - buf));
 	msgr__debug("channel %s -> %s/%s: OPEN %u sent", c->addr, hostport, entity, ch->wire_id);
 }
@@ -176,7 +150,7 @@ static void send_remote(struct msgr__channel *ch, struct msgr__dconn *from,
 		ch->ua_cap = ncap;
 		ch->ua_head = 0;
 	}
-	put_le(type, desc->msg_type, 4);
+	msgr__put_uint(type, desc->msg_type, 4);
 	msgr__session_send(s, MSGR__F_MSG, ch->wire_id, ++ch->out_seq, ch->delivered, iov, 2);
 	ch->ack_sent = ch->delivered;
 	ch->unacked[(ch->ua_head + ch->ua_len++) % ch->ua_cap] = (struct msgr__unacked){
@@ -231,33 +205,19 @@ static int on_open(struct msgr__session *s, const struct msgr__frame_hdr *h, con
 {
 	struct msgr__daemon *d = msgr__session_daemon(s);
 	char src[MSGR__ENTITY_MAX], dst[MSGR__ENTITY_MAX], addr[MSGR__ADDR_MAX];
-	uint32_t len = h->len, n;
-	uint16_t mode;
-	uint64_t nonce;
+	struct msgr__rd r = { p, h->len, 0 };
+	uint16_t mode = (uint16_t)msgr__rd_uint(&r, 1);
+	uint64_t nonce = msgr__rd_uint(&r, 8);
 	struct msgr__dclient *peer;
 	struct msgr__channel *ch;
 	struct msgr__dconn *acc;
 	struct msgr__outbox_ent e;
 	uint8_t ok[8];
 
-	if (len < 1 + 8 + 2)
+	msgr__rd_str(&r, src, sizeof(src));
+	msgr__rd_str(&r, dst, sizeof(dst));
+	if (r.bad || r.n)
 		return -EPROTO;
-	mode = p[0];
-	nonce = get_le(p + 1, 8);
-	p += 9;
-	len -= 9;
-	n = (uint32_t)get_le(p, 2);
-	if (n >= sizeof(src) || n + 2 + 2 > len)
-		return -EPROTO;
-	memcpy(src, p + 2, n);
-	src[n] = 0;
-	p += 2 + n;
-	len -= 2 + n;
-	n = (uint32_t)get_le(p, 2);
-	if (n >= sizeof(dst) || n + 2 != len)
-		return -EPROTO;
-	memcpy(dst, p + 2, n);
-	dst[n] = 0;
 	if (mode < MSGR_LOSSY || mode > MSGR_PEER || msgr__entity_check(src) ||
 	    msgr__entity_check(dst) || !msgr__session_chan_theirs(s, h->channel) ||
 	    msgr__session_chan_find(s, h->channel))
@@ -303,7 +263,7 @@ static int on_open(struct msgr__session *s, const struct msgr__frame_hdr *h, con
 	e.ev.msg_type = acc->credit_slot;
 	e.ev.len = strlen(addr);
 	msgr__dclient_post(peer, &e);
-	put_le(ok, peer->nonce, 8);
+	msgr__put_uint(ok, peer->nonce, 8);
 	remote_send(ch, MSGR__F_OPEN_OK, 0, ok, 8);
 	msgr__debug("channel %s -> %s open (remote, mode %u)", addr, peer->addr, mode);
 	return 0;
@@ -367,7 +327,7 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 	memset(&e, 0, sizeof(e));
 	e.ev.op = MSGR__EV_MESSAGE;
 	e.ev.conn = k->id;
-	e.ev.msg_type = (uint32_t)get_le(big, 4);
+	e.ev.msg_type = (uint32_t)msgr__get_uint(big, 4);
 	e.ev.len = h->len - 4;
 	e.text = big;
 	e.text_skip = 4;
@@ -393,7 +353,7 @@ static void unknown(struct msgr__session *s, uint32_t id, uint8_t type)
 
 	if (type == MSGR__F_RESET || type == MSGR__F_OPEN_FAIL || msgr__session_forgotten(s, id))
 		return;
-	put_le(e, (uint32_t)-ECONNRESET, 4);
+	msgr__put_uint(e, (uint32_t)-ECONNRESET, 4);
 	msgr__session_send(s, MSGR__F_RESET, id, 0, 0, &iov, 1);
 	msgr__session_forget(s, id);
 }
@@ -423,7 +383,7 @@ int msgr__channel_on_frame(struct msgr__session *s, const struct msgr__frame_hdr
 		if (!ch->opener || ch->open || h->len != 8)
 			return -EPROTO;
 		ch->open = 1;
-		ch->peer_nonce = get_le(payload, 8);
+		ch->peer_nonce = msgr__get_uint(payload, 8);
 		post_simple(ch->end[0], MSGR__EV_CONNECTED, 0);
 		return 0;
 	case MSGR__F_OPEN_FAIL:

@@ -7,28 +7,86 @@
 
 enum { ST_BANNER, ST_HEADER, ST_PAYLOAD, ST_TRAILER, ST_SKIP, ST_FAILED };
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v); put16(p + 2, (uint16_t)(v >> 16)); }
-static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v); put32(p + 4, (uint32_t)(v >> 32)); }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t get32(const uint8_t *p) { return get16(p) | (uint32_t)get16(p + 2) << 16; }
-static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
+size_t msgr__put_uint(uint8_t *p, uint64_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+	return (size_t)bytes;
+}
+
+uint64_t msgr__get_uint(const uint8_t *p, int bytes)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < bytes; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+size_t msgr__put_str(uint8_t *p, const char *s, size_t max)
+{
+	size_t len = strnlen(s, max);
+
+	msgr__put_uint(p, len, 2);
+	memcpy(p + 2, s, len);
+	return len + 2;
+}
+
+uint64_t msgr__rd_uint(struct msgr__rd *r, int bytes)
+{
+	uint64_t v;
+
+	if (r->bad || r->n < (size_t)bytes) {
+		r->bad = 1;
+		return 0;
+	}
+	v = msgr__get_uint(r->p, bytes);
+	r->p += bytes;
+	r->n -= (size_t)bytes;
+	return v;
+}
+
+void msgr__rd_bytes(struct msgr__rd *r, void *out, size_t n)
+{
+	if (r->bad || r->n < n) {
+		r->bad = 1;
+		return;
+	}
+	memcpy(out, r->p, n);
+	r->p += n;
+	r->n -= n;
+}
+
+void msgr__rd_str(struct msgr__rd *r, char *out, size_t cap)
+{
+	size_t len = (size_t)msgr__rd_uint(r, 2);
+
+	if (r->bad || len >= cap || len > r->n || memchr(r->p, 0, len)) {
+		r->bad = 1;
+		out[0] = 0;
+		return;
+	}
+	memcpy(out, r->p, len);
+	out[len] = 0;
+	r->p += len;
+	r->n -= len;
+}
 
 void msgr__banner_encode(uint8_t out[MSGR__BANNER_LEN], const struct msgr__banner *b)
 {
 	memcpy(out, MSGR__WIRE_MAGIC, 8);
-	put16(out + 8, b->vmin);
-	put16(out + 10, b->vmax);
-	put32(out + 12, b->features);
+	msgr__put_uint(out + 8, b->vmin, 2);
+	msgr__put_uint(out + 10, b->vmax, 2);
+	msgr__put_uint(out + 12, b->features, 4);
 }
 
 int msgr__banner_decode(const uint8_t in[MSGR__BANNER_LEN], struct msgr__banner *b)
 {
 	if (memcmp(in, MSGR__WIRE_MAGIC, 8))
 		return -EPROTO;
-	b->vmin = get16(in + 8);
-	b->vmax = get16(in + 10);
-	b->features = get32(in + 12);
+	b->vmin = (uint16_t)msgr__get_uint(in + 8, 2);
+	b->vmax = (uint16_t)msgr__get_uint(in + 10, 2);
+	b->features = (uint32_t)msgr__get_uint(in + 12, 4);
 	return 0;
 }
 
@@ -62,26 +120,26 @@ void msgr__frame_hdr_encode(uint8_t out[MSGR__FRAME_HDR_LEN], const struct msgr_
 {
 	out[0] = h->type;
 	out[1] = h->flags;
-	put16(out + 2, 0);
-	put32(out + 4, h->channel);
-	put64(out + 8, h->seq);
-	put64(out + 16, h->ack);
-	put32(out + 24, h->len);
-	put32(out + 28, msgr__crc32c(0, out, 28));
+	msgr__put_uint(out + 2, 0, 2);
+	msgr__put_uint(out + 4, h->channel, 4);
+	msgr__put_uint(out + 8, h->seq, 8);
+	msgr__put_uint(out + 16, h->ack, 8);
+	msgr__put_uint(out + 24, h->len, 4);
+	msgr__put_uint(out + 28, msgr__crc32c(0, out, 28), 4);
 }
 
 int msgr__frame_hdr_decode(const uint8_t in[MSGR__FRAME_HDR_LEN], struct msgr__frame_hdr *h,
 			   uint32_t max_msg)
 {
-	if (get32(in + 28) != msgr__crc32c(0, in, 28))
+	if (msgr__get_uint(in + 28, 4) != msgr__crc32c(0, in, 28))
 		return -EBADMSG;
 	h->type = in[0];
 	h->flags = in[1];
-	h->channel = get32(in + 4);
-	h->seq = get64(in + 8);
-	h->ack = get64(in + 16);
-	h->len = get32(in + 24);
-	if (h->flags || get16(in + 2) || !msgr__frame_limit(h->type, max_msg))
+	h->channel = (uint32_t)msgr__get_uint(in + 4, 4);
+	h->seq = msgr__get_uint(in + 8, 8);
+	h->ack = msgr__get_uint(in + 16, 8);
+	h->len = (uint32_t)msgr__get_uint(in + 24, 4);
+	if (h->flags || msgr__get_uint(in + 2, 2) || !msgr__frame_limit(h->type, max_msg))
 		return -EPROTO;
 	if (h->len > msgr__frame_limit(h->type, max_msg))
 		return -EMSGSIZE;
@@ -214,7 +272,7 @@ int msgr__frame_dec_feed(struct msgr__frame_dec *d, const void *data, size_t len
 			p += n;
 			len -= n;
 			if (d->have == MSGR__FRAME_TRAILER_LEN &&
-			    deliver(d, get32(d->hbuf) == d->crc) < 0)
+			    deliver(d, msgr__get_uint(d->hbuf, 4) == d->crc) < 0)
 				return -1;
 			break;
 		}

@@ -50,6 +50,26 @@ struct msgr__frame_hdr {
 	uint32_t len;     /* payload bytes */
 };
 
+/* Payload fields (docs/PROTOCOL.md): little-endian integers of 1 to 8
+ * bytes, and text as a u16 length then the bytes, no NUL. The one codec
+ * for headers and every frame's payload. */
+size_t msgr__put_uint(uint8_t *p, uint64_t v, int bytes);      /* returns bytes */
+uint64_t msgr__get_uint(const uint8_t *p, int bytes);
+/* s, cut to max bytes; returns the bytes written (2 + length). */
+size_t msgr__put_str(uint8_t *p, const char *s, size_t max);
+
+/* Reads a received payload field by field. Nothing it reads is trusted: a
+ * field past the end, or text that does not fit cap (with its NUL) or holds
+ * a NUL, sets bad, and every later read yields 0 / "". */
+struct msgr__rd {
+	const uint8_t *p; /* the next field */
+	size_t n;         /* bytes left */
+	int bad;
+};
+uint64_t msgr__rd_uint(struct msgr__rd *r, int bytes);
+void msgr__rd_bytes(struct msgr__rd *r, void *out, size_t n);
+void msgr__rd_str(struct msgr__rd *r, char *out, size_t cap);
+
 void msgr__banner_encode(uint8_t out[MSGR__BANNER_LEN], const struct msgr__banner *b);
 /* -EPROTO: not our magic. */
 int msgr__banner_decode(const uint8_t in[MSGR__BANNER_LEN], struct msgr__banner *b);

@@ -137,80 +137,21 @@ struct msgr__net {
 };
 
 static void link_close(struct nlink *l, int err, const char *why);
+
+/* A link's deadline for anything that must finish within
+ * net.connect_timeout: its handshake, a drain, a graceful close. */
+static uint64_t connect_deadline(const struct msgr__net *n)
+{
+	return msgr__now_ns() + n->d->conf.connect_timeout_ms * 1000000ull;
+}
 static void active_lost(struct msgr__session *s, struct nlink *l, int err);
 static void session_maybe_free(struct msgr__session *s);
 static void on_tick(uv_timer_t *t);
-static int held_release(struct msgr__session *s);
+static void held_release(struct msgr__session *s);
 static void *get_buf(void *owner, const struct msgr__frame_hdr *h);
 static int on_frame(void *owner, const struct msgr__frame_hdr *h, void *payload, int payload_ok);
 static int on_skip(void *owner, const struct msgr__frame_hdr *h);
 static const struct msgr__frame_ops frame_ops = { get_buf, on_frame, on_skip };
-
-/* ---- little-endian readers and writers for payloads ---- */
-
-struct rd {
-	const uint8_t *p;
-	size_t n;
-	int bad;
-};
-
-static uint64_t rd_uint(struct rd *r, int bytes)
-{
-	uint64_t v = 0;
-
-	if (r->bad || r->n < (size_t)bytes) {
-		r->bad = 1;
-		return 0;
-	}
-	for (int i = 0; i < bytes; i++)
-		v |= (uint64_t)r->p[i] << (8 * i);
-	r->p += bytes;
-	r->n -= bytes;
-	return v;
-}
-
-static void rd_bytes(struct rd *r, void *out, size_t n)
-{
-	if (r->bad || r->n < n) {
-		r->bad = 1;
-		return;
-	}
-	memcpy(out, r->p, n);
-	r->p += n;
-	r->n -= n;
-}
-
-/* u16 length + text, NUL-terminated into out (cap bytes with the NUL). */
-static void rd_str(struct rd *r, char *out, size_t cap)
-{
-	size_t len = (size_t)rd_uint(r, 2);
-
-	if (r->bad || len >= cap || len > r->n || memchr(r->p, 0, len)) {
-		r->bad = 1;
-		out[0] = 0;
-		return;
-	}
-	memcpy(out, r->p, len);
-	out[len] = 0;
-	r->p += len;
-	r->n -= len;
-}
-
-static size_t put_uint(uint8_t *p, uint64_t v, int bytes)
-{
-	for (int i = 0; i < bytes; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-	return (size_t)bytes;
-}
-
-static size_t put_str(uint8_t *p, const char *s)
-{
-	size_t len = strlen(s);
-
-	put_uint(p, len, 2);
-	memcpy(p + 2, s, len);
-	return len + 2;
-}
 
 /* ---- output ---- */
 
@@ -253,7 +194,7 @@ static int frame_put(struct obuf *b, uint8_t type, uint32_t channel, uint64_t se
 		crc = msgr__crc32c(crc, p, parts[i].iov_len);
 		p += parts[i].iov_len;
 	}
-	put_uint(p, crc, 4);
+	msgr__put_uint(p, crc, 4);
 	b->len += MSGR__FRAME_HDR_LEN + len + MSGR__FRAME_TRAILER_LEN;
 	return 0;
 }
@@ -303,6 +244,14 @@ static void link_put(struct nlink *l, uint8_t type, const void *payload, size_t 
 		return;
 	}
 	l->frames_out++;
+}
+
+/* A frame whose payload is a reason, u16 length + text: CLOSE, AUTH_FAIL. */
+static void link_put_reason(struct nlink *l, uint8_t type, const char *why)
+{
+	uint8_t buf[2 + 255];
+
+	link_put(l, type, buf, msgr__put_str(buf, why, 255));
 }
 
 void msgr__session_send(struct msgr__session *s, uint8_t type, uint32_t channel, uint64_t seq,
@@ -555,7 +504,7 @@ static struct nlink *link_new(struct msgr__net *n, struct msgr__link *tl, int ou
 	l->outbound = outbound;
 	l->state = outbound ? L_CONNECTING : L_HANDSHAKE;
 	l->created_ns = l->last_rx_ns = msgr__now_ns();
-	l->deadline_ns = l->created_ns + n->d->conf.connect_timeout_ms * 1000000ull;
+	l->deadline_ns = connect_deadline(n);
 	msgr__frame_dec_init(&l->dec, &mine, (uint32_t)n->d->conf.max_message, &frame_ops, l);
 	if (getrandom(l->my_chal, sizeof(l->my_chal), 0) != sizeof(l->my_chal)) {
 		free(l->rbuf);
@@ -610,15 +559,15 @@ static void link_start(struct nlink *l)
 	}
 	msgr__banner_encode(l->out.p + l->out.len, &mine);
 	l->out.len += MSGR__BANNER_LEN;
-	p += put_uint(p, l->net->nonce, 8);
-	p += put_uint(p, (uint64_t)d->conf.auth_mode, 1);
-	p += put_uint(p, d->conf.max_message, 4);
-	p += put_uint(p, d->conf.channel_window, 8);
-	p += put_uint(p, l->outbound ? l->id : 0, 8);
-	p += put_uint(p, l->outbound ? lost_lookup(l->net, l->peer_listen) : 0, 8);
+	p += msgr__put_uint(p, l->net->nonce, 8);
+	p += msgr__put_uint(p, (uint64_t)d->conf.auth_mode, 1);
+	p += msgr__put_uint(p, d->conf.max_message, 4);
+	p += msgr__put_uint(p, d->conf.channel_window, 8);
+	p += msgr__put_uint(p, l->outbound ? l->id : 0, 8);
+	p += msgr__put_uint(p, l->outbound ? lost_lookup(l->net, l->peer_listen) : 0, 8);
 	memcpy(p, l->my_chal, MSGR__CHALLENGE_LEN);
 	p += MSGR__CHALLENGE_LEN;
-	p += put_str(p, d->conf.listen);
+	p += msgr__put_str(p, d->conf.listen, MSGR__HOSTPORT_MAX);
 	link_put(l, MSGR__F_HELLO, hello, (size_t)(p - hello));
 	if (l->net->ops->post_recv(l->tl, l->rbuf, RBUF_LEN))
 		link_close(l, -ENOMEM, "cannot post a receive buffer");
@@ -642,7 +591,7 @@ static void link_close(struct nlink *l, int err, const char *why)
 	l->state = L_CLOSING;
 	/* a graceful close waits for the peer to take what is queued; a peer
 	 * that never does is cut off after this */
-	l->deadline_ns = msgr__now_ns() + l->net->d->conf.connect_timeout_ms * 1000000ull;
+	l->deadline_ns = connect_deadline(l->net);
 	if (l->s && l->s->active == l)
 		active_lost(l->s, l, err ? err : -ECONNRESET);
 	l->net->ops->close(l->tl, err);
@@ -754,10 +703,9 @@ static void held_drop(struct msgr__session *s, struct nlink *l)
 			x->from = NULL;
 }
 
-static int held_release(struct msgr__session *s)
+static void held_release(struct msgr__session *s)
 {
 	struct held *x;
-	int n = 0;
 
 	s->busy++;
 	while ((x = s->held)) {
@@ -776,11 +724,9 @@ static int held_release(struct msgr__session *s)
 		if (!big)
 			free(x->payload);
 		free(x);
-		n++;
 	}
 	s->busy--;
 	session_maybe_free(s);
-	return n;
 }
 
 /* The drained link's last frame is in (or it died): what the peer sent on
@@ -795,15 +741,10 @@ static void drain_done(struct msgr__session *s)
  * the peer's CLOSE says it has sent its last one too. */
 static void link_drain(struct nlink *l, const char *reason)
 {
-	uint8_t buf[2 + 64];
-	size_t n = strnlen(reason, 64);
-
-	put_uint(buf, n, 2);
-	memcpy(buf + 2, reason, n);
-	link_put(l, MSGR__F_CLOSE, buf, n + 2);
+	link_put_reason(l, MSGR__F_CLOSE, reason);
 	l->sent_close = 1;
 	l->state = L_DRAINING;
-	l->deadline_ns = msgr__now_ns() + l->net->d->conf.connect_timeout_ms * 1000000ull;
+	l->deadline_ns = connect_deadline(l->net);
 	link_flush(l);
 }
 
@@ -830,14 +771,11 @@ static void link_gone(struct nlink *l, int err)
 		s->nlinks--;
 		held_drop(s, l);
 		if (s->drain == l) {
-			s->drain = NULL;
-			if (!l->drained) {
-				/* it died before the peer's CLOSE: frames the peer
-				 * sent on it are lost, so its channels end, on both
-				 * sides (the peer may not have seen it die) */
-				session_down(s, err ? err : -ECONNRESET, 1);
-			}
-			held_release(s);
+			/* it died before the peer's CLOSE (which ends a drain):
+			 * frames the peer sent on it are lost, so its channels
+			 * end, on both sides (the peer may not have seen it die);
+			 * session_down ends the drain and takes in what was held */
+			session_down(s, err ? err : -ECONNRESET, 1);
 		}
 		if (s->active == l) {
 			/* the transport saw it fail before we closed it */
@@ -962,19 +900,14 @@ static void maybe_up(struct nlink *l)
 
 static void auth_fail(struct nlink *l, const char *why)
 {
-	uint8_t buf[2 + 256];
-	size_t n = strnlen(why, 255);
-
 	l->net->d->stats.auth_failures++;
 	msgr__warn("link %s (%s): authentication failed: %s", link_name(l), l->remote, why);
-	put_uint(buf, n, 2);
-	memcpy(buf + 2, why, n);
-	link_put(l, MSGR__F_AUTH_FAIL, buf, n + 2);
+	link_put_reason(l, MSGR__F_AUTH_FAIL, why);
 	link_close(l, 0, "authentication failed"); /* graceful: AUTH_FAIL must get out */
 	l->close_err = -EACCES; /* what connects waiting for this session are told */
 }
 
-static int on_hello(struct nlink *l, struct rd *r)
+static int on_hello(struct nlink *l, struct msgr__rd *r)
 {
 	struct msgr__net *n = l->net;
 	struct msgr__daemon *d = n->d;
@@ -982,14 +915,14 @@ static int on_hello(struct nlink *l, struct rd *r)
 	uint64_t link_id, lost;
 	unsigned mode;
 
-	l->peer_nonce = rd_uint(r, 8);
-	mode = (unsigned)rd_uint(r, 1);
-	l->peer_max_msg = (uint32_t)rd_uint(r, 4);
-	l->peer_window = rd_uint(r, 8);
-	link_id = rd_uint(r, 8);
-	lost = rd_uint(r, 8);
-	rd_bytes(r, l->peer_chal, MSGR__CHALLENGE_LEN);
-	rd_str(r, listen, sizeof(listen));
+	l->peer_nonce = msgr__rd_uint(r, 8);
+	mode = (unsigned)msgr__rd_uint(r, 1);
+	l->peer_max_msg = (uint32_t)msgr__rd_uint(r, 4);
+	l->peer_window = msgr__rd_uint(r, 8);
+	link_id = msgr__rd_uint(r, 8);
+	lost = msgr__rd_uint(r, 8);
+	msgr__rd_bytes(r, l->peer_chal, MSGR__CHALLENGE_LEN);
+	msgr__rd_str(r, listen, sizeof(listen));
 	if (r->bad || r->n || msgr__hostport_check(listen) || l->got_hello)
 		return -EPROTO;
 	/* the dialler names the link; an acceptor names nothing */
@@ -1037,12 +970,12 @@ static int on_hello(struct nlink *l, struct rd *r)
 	return 0;
 }
 
-static int on_auth(struct nlink *l, struct rd *r)
+static int on_auth(struct nlink *l, struct msgr__rd *r)
 {
 	struct msgr__daemon *d = l->net->d;
 	uint8_t proof[MSGR__PROOF_LEN];
 
-	rd_bytes(r, proof, sizeof(proof));
+	msgr__rd_bytes(r, proof, sizeof(proof));
 	if (r->bad || r->n || !l->got_hello || l->sent_done || d->conf.auth_mode != MSGR__AUTH_HMAC)
 		return -EPROTO;
 	if (msgr__auth_verify(l->net->key, l->my_chal, l->peer_chal, d->conf.listen, l->peer_listen,
@@ -1056,7 +989,7 @@ static int on_auth(struct nlink *l, struct rd *r)
 	return 0;
 }
 
-static int on_link_frame(struct nlink *l, const struct msgr__frame_hdr *h, struct rd *r)
+static int on_link_frame(struct nlink *l, const struct msgr__frame_hdr *h, struct msgr__rd *r)
 {
 	struct msgr__daemon *d = l->net->d;
 	char why[256];
@@ -1080,14 +1013,14 @@ static int on_link_frame(struct nlink *l, const struct msgr__frame_hdr *h, struc
 		maybe_up(l);
 		return 0;
 	case MSGR__F_AUTH_FAIL:
-		rd_str(r, why, sizeof(why));
+		msgr__rd_str(r, why, sizeof(why));
 		d->stats.auth_failures++;
 		msgr__warn("link %s (%s): the peer refused us: %s", link_name(l), l->remote,
 			   r->bad ? "(no reason given)" : why);
 		link_close(l, -EACCES, "refused by the peer");
 		return 1;
 	case MSGR__F_CLOSE:
-		rd_str(r, why, sizeof(why));
+		msgr__rd_str(r, why, sizeof(why));
 		return on_close(l, r->bad ? "?" : why);
 	case MSGR__F_KEEPALIVE: {
 		uint64_t now = msgr__now_ns();
@@ -1103,7 +1036,7 @@ static int on_link_frame(struct nlink *l, const struct msgr__frame_hdr *h, struc
 		return 0;
 	}
 	case MSGR__F_KEEPALIVE_ACK: {
-		uint64_t t = rd_uint(r, 8), now = msgr__now_ns();
+		uint64_t t = msgr__rd_uint(r, 8), now = msgr__now_ns();
 		if (r->bad || r->n)
 			return -EPROTO;
 		if (t <= now)
@@ -1133,7 +1066,7 @@ static int on_frame(void *owner, const struct msgr__frame_hdr *h, void *payload,
 {
 	struct nlink *l = owner;
 	struct msgr__daemon *d = l->net->d;
-	struct rd r = { payload, h->len, 0 };
+	struct msgr__rd r = { payload, h->len, 0 };
 	int rc;
 
 	if (l->state == L_CLOSING)
@@ -1409,7 +1342,7 @@ static void on_tick(uv_timer_t *t)
 		}
 		if (now - l->last_ka_ns >= conf->keepalive_interval_ms * 1000000ull) {
 			uint8_t ts[8];
-			put_uint(ts, now, 8);
+			msgr__put_uint(ts, now, 8);
 			link_put(l, MSGR__F_KEEPALIVE, ts, 8);
 			l->last_ka_ns = now;
 		}
@@ -1504,7 +1437,7 @@ void msgr__net_stop(struct msgr__daemon *d)
 	 * keepalive timeout; give the CLOSEs a second to leave. */
 	for (struct nlink *l = n->links; l; l = l->next)
 		if (l->state != L_CLOSING && l->state != L_CONNECTING) {
-			link_put(l, MSGR__F_CLOSE, "\x0d\x00shutting down", 15);
+			link_put_reason(l, MSGR__F_CLOSE, "shutting down");
 			link_close(l, 0, "shutting down");
 		}
 	while (n->links && msgr__now_ns() < until)
