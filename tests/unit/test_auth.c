@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "daemon/auth.h"
+#include "tests/unit/unit.h"
 
 static char err[512];
 
@@ -97,17 +98,10 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("auth");
-	TCase *tc = tcase_create("auth");
-	SRunner *sr;
-	int failed;
+	TCase *tc;
+	Suite *s = unit_suite("auth", &tc);
 
 	tcase_add_test(tc, test_keyring);
 	tcase_add_test(tc, test_proofs);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

@@ -9,6 +9,7 @@
 #include "common/addr.h"
 #include "common/log.h"
 #include "daemon/config.h"
+#include "tests/unit/unit.h"
 
 static char err[512];
 
@@ -205,10 +206,8 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("config");
-	TCase *tc = tcase_create("config");
-	SRunner *sr;
-	int failed;
+	TCase *tc;
+	Suite *s = unit_suite("config", &tc);
 
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_set);
@@ -216,10 +215,5 @@ int main(void)
 	tcase_add_test(tc, test_addr);
 	tcase_add_test(tc, test_shipped_file);
 	tcase_add_test(tc, test_net_keys);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

@@ -6,6 +6,7 @@
 
 #include "common/crc32c.h"
 #include "daemon/frame.h"
+#include "tests/unit/unit.h"
 
 START_TEST(test_crc32c)
 {
@@ -241,20 +242,13 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("frame");
-	TCase *tc = tcase_create("frame");
-	SRunner *sr;
-	int failed;
+	TCase *tc;
+	Suite *s = unit_suite("frame", &tc);
 
 	tcase_add_test(tc, test_crc32c);
 	tcase_add_test(tc, test_banner);
 	tcase_add_test(tc, test_header);
 	tcase_add_test(tc, test_decoder_splits);
 	tcase_add_test(tc, test_decoder_errors);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return unit_run(s);
 }

@@ -18,6 +18,7 @@
 #include "shm/pool.h"
 #include "shm/ring.h"
 #include "shm/segment.h"
+#include "tests/unit/unit.h"
 
 static inline uint64_t splitmix64(uint64_t *s)
 {
@@ -986,11 +987,5 @@ static Suite *pool_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(pool_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(pool_suite());
 }

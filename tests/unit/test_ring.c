@@ -38,6 +38,7 @@
 #include "shm/ring.h"
 #include "shm/segment.h"
 #include "shm/wake.h"
+#include "tests/unit/unit.h"
 
 /* ------------------------------------------------------------------------ */
 /* helpers                                                                  */
@@ -1167,11 +1168,5 @@ static Suite *ring_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(ring_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(ring_suite());
 }

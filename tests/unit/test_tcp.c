@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "transports/transport.h"
+#include "tests/unit/unit.h"
 
 #define MAXL 8            /* links per side */
 #define RBUF (64 * 1024)  /* receive buffer per link */
@@ -636,10 +637,8 @@ END_TEST
 
 int main(void)
 {
-	Suite *s = suite_create("tcp");
-	TCase *tc = tcase_create("tcp");
-	SRunner *sr;
-	int failed;
+	TCase *tc;
+	Suite *s = unit_suite("tcp", &tc);
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_bulk);
@@ -651,10 +650,5 @@ int main(void)
 	tcase_add_test(tc, test_ipv6);
 	tcase_add_test(tc, test_addresses);
 	tcase_set_timeout(tc, 60);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return unit_run(s);
 }
