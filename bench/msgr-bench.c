@@ -469,22 +469,37 @@ static void msgrd_sender(struct run *ru)
 	msgr_detach(c);
 }
 
-static void msgrd_receiver(struct run *ru)
+/* The receiving end: attach and tell the other process where to connect. */
+static msgr_client *mc_listen(const char *what)
 {
-	msgr_client *c = mc_attach("rx");
-	struct msgr_event ev;
-	uint64_t n = 0, bytes = 0;
+	msgr_client *c = mc_attach(what);
 
 	snprintf(sh->addr, sizeof(sh->addr), "%s", msgr_addr(c));
 	atomic_store(&sh->ready, 1);
+	return c;
+}
+
+/* The receiving end's next data message, skipping ACCEPTED; 0 when it is
+ * the end marker (still to be released). */
+static int mc_next_data(msgr_client *c, struct msgr_event *ev)
+{
 	for (;;) {
-		mc_next(c, &ev);
-		if (ev.type == MSGR_EV_ACCEPTED)
+		mc_next(c, ev);
+		if (ev->type == MSGR_EV_ACCEPTED)
 			continue;
-		if (ev.type != MSGR_EV_MESSAGE)
-			die("unexpected event %d", (int)ev.type);
-		if (ev.msg_type == END_SEQ)
-			break;
+		if (ev->type != MSGR_EV_MESSAGE)
+			die("unexpected event %d", (int)ev->type);
+		return ev->msg_type != END_SEQ;
+	}
+}
+
+static void msgrd_receiver(struct run *ru)
+{
+	msgr_client *c = mc_listen("rx");
+	struct msgr_event ev;
+	uint64_t n = 0, bytes = 0;
+
+	while (mc_next_data(c, &ev)) {
 		check(ev.msg_type, (uint32_t)(n + 1), ev.data, ev.len, ru->size);
 		received(++n, ev.len, &bytes);
 		msgr_event_release(c, &ev);
@@ -533,21 +548,12 @@ static void msgrd_pinger(struct run *ru)
 
 static void msgrd_ponger(struct run *ru)
 {
-	msgr_client *c = mc_attach("pong");
+	msgr_client *c = mc_listen("pong");
 	struct side *s = &sh->side[1];
 	struct msgr_event ev;
 	uint32_t want = 1;
 
-	snprintf(sh->addr, sizeof(sh->addr), "%s", msgr_addr(c));
-	atomic_store(&sh->ready, 1);
-	for (;;) {
-		mc_next(c, &ev);
-		if (ev.type == MSGR_EV_ACCEPTED)
-			continue;
-		if (ev.type != MSGR_EV_MESSAGE)
-			die("unexpected event %d", (int)ev.type);
-		if (ev.msg_type == END_SEQ)
-			break;
+	while (mc_next_data(c, &ev)) {
 		check(ev.msg_type, want, ev.data, ev.len, ru->size);
 		mc_send(ev.conn, ev.msg_type, ev.data, ev.len, s);
 		msgr_event_release(c, &ev);
