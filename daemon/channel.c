@@ -116,7 +116,7 @@ static void send_remote(struct msgr__channel *ch, struct msgr__dconn *from,
 	struct iovec iov[2] = { { type, 4 }, { c->txpool + desc->off, desc->len } };
 	uint32_t peer_max = msgr__session_peer_max(s);
 
-	uint64_t cost = msgr__pool_chunks(desc->len, c->params.chunk_shift) << c->params.chunk_shift;
+	uint64_t cost = msgr__pool_cost_bytes(desc->len, c->params.chunk_shift);
 
 	if (peer_max && desc->len > peer_max) {
 		/* the peer would take it as a broken link: fail the channel */
@@ -185,8 +185,7 @@ static void ack_in(struct msgr__channel *ch, uint64_t ack)
 void msgr__channel_delivered(struct msgr__dconn *k, uint64_t seq, uint64_t len)
 {
 	struct msgr__channel *ch = k->ch;
-	uint64_t cost = msgr__pool_chunks(len, k->client->params.chunk_shift)
-			<< k->client->params.chunk_shift;
+	uint64_t cost = msgr__pool_cost_bytes(len, k->client->params.chunk_shift);
 
 	if (!ch || !ch->sess || seq <= ch->delivered)
 		return;
@@ -306,7 +305,7 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 	 * loses the channel rather than growing us without end. The sender's
 	 * window is the peer's setting (HELLO says which; a client keeps the
 	 * one it attached with, so the bound is generous). */
-	cost = msgr__pool_chunks(h->len - 4, dst->params.chunk_shift) << dst->params.chunk_shift;
+	cost = msgr__pool_cost_bytes(h->len - 4, dst->params.chunk_shift);
 	limit = msgr__session_peer_window(ch->sess);
 	if (limit < conf->channel_window)
 		limit = conf->channel_window;

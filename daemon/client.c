@@ -455,9 +455,7 @@ static int post_now(struct msgr__dclient *c, struct msgr__outbox_ent *e)
 		struct msgr__dconn *from = msgr__dconn_find(e->src, e->src_conn);
 		if (from && !e->src->dropped) {
 			/* whole chunks, as the message took them in the pool */
-			from->credit += msgr__pool_chunks(ev.len, e->src->params.chunk_shift)
-					<< e->src->params.chunk_shift;
-			credit_publish(from);
+			msgr__dconn_credit_add(from, msgr__pool_cost_bytes(ev.len, e->src->params.chunk_shift));
 		}
 		msgr__dclient_tx_done(e->src, e->src_off);
 		msgr__dclient_unref(e->src);

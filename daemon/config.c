@@ -118,32 +118,27 @@ static int set_key(struct msgr__conf *c, const struct key *k, const char *v, cha
 		break;
 	case K_U64:
 	case K_SIZE:
-		if ((k->type == K_SIZE ? parse_size(v, &n) : parse_size(v, &n)) ||
-		    (k->type == K_U64 && strspn(v, "0123456789") != strlen(v))) {
+	case K_MS: {
+		/* numbers, sizes and durations differ only in how they are
+		 * written; the range is checked in their unit alike */
+		const char *unit = k->type == K_MS ? "ms" : "";
+		if (k->type == K_MS ? parse_ms(v, &n)
+				    : parse_size(v, &n) || (k->type == K_U64 &&
+							     strspn(v, "0123456789") != strlen(v))) {
 			snprintf(err, errlen, "%s.%s: '%s' is not a %s", k->section, k->name, v,
-				 k->type == K_SIZE ? "size (bytes, or with K/M/G)" : "number");
+				 k->type == K_SIZE ? "size (bytes, or with K/M/G)"
+				 : k->type == K_MS ? "duration (like 500ms, 5s or 2m)" : "number");
 			return -EINVAL;
 		}
 		if (n < k->min || n > k->max) {
-			snprintf(err, errlen, "%s.%s: %s is out of range [%llu, %llu]", k->section,
-				 k->name, v, (unsigned long long)k->min, (unsigned long long)k->max);
+			snprintf(err, errlen, "%s.%s: %s is out of range [%llu%s, %llu%s]", k->section,
+				 k->name, v, (unsigned long long)k->min, unit,
+				 (unsigned long long)k->max, unit);
 			return -EINVAL;
 		}
 		*(uint64_t *)field = n;
 		return 0;
-	case K_MS:
-		if (parse_ms(v, &n)) {
-			snprintf(err, errlen, "%s.%s: '%s' is not a duration (like 500ms, 5s or 2m)",
-				 k->section, k->name, v);
-			return -EINVAL;
-		}
-		if (n < k->min || n > k->max) {
-			snprintf(err, errlen, "%s.%s: %s is out of range [%llums, %llums]", k->section,
-				 k->name, v, (unsigned long long)k->min, (unsigned long long)k->max);
-			return -EINVAL;
-		}
-		*(uint64_t *)field = n;
-		return 0;
+	}
 	case K_AUTH:
 		if (!strcmp(v, "hmac"))
 			*(int *)field = MSGR__AUTH_HMAC;

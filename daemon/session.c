@@ -654,6 +654,13 @@ static void active_lost(struct msgr__session *s, struct nlink *l, int err)
 		activate(s, spare);
 }
 
+/* Whether l's channel frames wait: the peer's earlier ones are still
+ * coming on a link we drain. */
+static int held_back(const struct nlink *l)
+{
+	return l->s->drain && l->s->drain != l;
+}
+
 /* Keep a channel frame from l until the drain is done. */
 static int held_add(struct msgr__session *s, struct nlink *l, int kind,
 		    const struct msgr__frame_hdr *h, const void *payload, void *big)
@@ -1079,7 +1086,7 @@ static int on_frame(void *owner, const struct msgr__frame_hdr *h, void *payload,
 			 * in its turn, if the link's frames are being held */
 			free(l->big);
 			l->big = NULL;
-			if (l->s->drain && l->s->drain != l) {
+			if (held_back(l)) {
 				if (held_add(l->s, l, HELD_BAD_CRC, h, NULL, NULL)) {
 					link_close(l, -ENOMEM, "out of memory");
 					return 1;
@@ -1098,7 +1105,7 @@ static int on_frame(void *owner, const struct msgr__frame_hdr *h, void *payload,
 		rc = -EPROTO;
 	} else if (!h->channel) {
 		rc = -EPROTO;
-	} else if (l->s->drain && l->s->drain != l) {
+	} else if (held_back(l)) {
 		/* the peer's earlier frames are still coming on the drained link */
 		rc = held_add(l->s, l, HELD_FRAME, h, payload, h->type == MSGR__F_MSG ? l->big : NULL);
 		l->big = NULL;
@@ -1132,7 +1139,7 @@ static int on_skip(void *owner, const struct msgr__frame_hdr *h)
 		link_close(l, -EPROTO, "oversized MSG before the session");
 		return 1;
 	}
-	if (l->s->drain && l->s->drain != l) {
+	if (held_back(l)) {
 		if (held_add(l->s, l, HELD_OVERSIZED, h, NULL, NULL)) {
 			link_close(l, -ENOMEM, "out of memory");
 			return 1;

@@ -93,7 +93,7 @@ void msgr__backoff(unsigned *us);
  * window counts these, so tiny messages cannot slip past it. */
 static inline uint64_t msgr__pool_cost(const msgr_client *c, size_t len)
 {
-	return msgr__pool_chunks(len, c->params.chunk_shift) << c->params.chunk_shift;
+	return msgr__pool_cost_bytes(len, c->params.chunk_shift);
 }
 
 #endif

@@ -39,6 +39,14 @@ static inline uint64_t msgr__pool_chunks(uint64_t len, uint32_t chunk_shift)
 	return len ? ((len - 1) >> chunk_shift) + 1 : 1; /* no overflow near the top */
 }
 
+/* The bytes a payload of len counts against a flow-control window: its
+ * whole chunks. libmsgr, the local outbox and both daemons of a remote
+ * channel all count with this. */
+static inline uint64_t msgr__pool_cost_bytes(uint64_t len, uint32_t chunk_shift)
+{
+	return msgr__pool_chunks(len, chunk_shift) << chunk_shift;
+}
+
 int msgr__pool_init(struct msgr__pool *p, uint32_t nchunks, uint32_t chunk_shift);
 void msgr__pool_destroy(struct msgr__pool *p);
 
