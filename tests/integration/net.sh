@@ -162,25 +162,34 @@ t_net_connect_failed() {
 }
 run net-connect-failed t_net_connect_failed
 
-# reset_after_fault NAME ACTION: a pair on two daemons, ACTION breaks the
-# link, both ends must get RESET (or DAEMON_LOST) within 2 s.
-reset_after_fault() {
-	local name=$1 action=$2
-	start_pair "$name" --set global.inject=true
-	mkfifo "$A_DIR/in"
-	"$T" reset-wait 2000 <"$A_DIR/in" >"$A_DIR/rw.out" 2>&1 &
-	local p=$!
-	exec 3>"$A_DIR/in"
-	wait_line "$A_DIR/rw.out" ready
+# reset_wait TAG MS ACTION: msgr-itest's reset-wait pair (client.rw on
+# $MSGR_SOCKET's daemon, osd.rw on $ITEST_PEER_SOCKET's) exchanges messages,
+# ACTION breaks what joins them, and both ends must get RESET (or
+# DAEMON_LOST) within MS. Its output is left in $A_DIR/rw.TAG.
+reset_wait() {
+	local tag=$1 ms=$2 action=$3 p
+	mkfifo "$A_DIR/in.$tag"
+	"$T" reset-wait "$ms" <"$A_DIR/in.$tag" >"$A_DIR/rw.$tag" 2>&1 &
+	p=$!
+	exec 3>"$A_DIR/in.$tag"
+	wait_line "$A_DIR/rw.$tag" ready
 	eval "$action"
 	echo go >&3
-	wait $p || { cat "$A_DIR/rw.out"; return 1; }
-	cat "$A_DIR/rw.out"
+	exec 3>&-
+	wait $p || { cat "$A_DIR/rw.$tag"; return 1; }
+	cat "$A_DIR/rw.$tag"
+}
+
+# reset_after_fault NAME ACTION: a new pair of daemons, then reset_wait
+# with a 2 s bound; the output is in $A_DIR/rw.fault.
+reset_after_fault() {
+	start_pair "$1" --set global.inject=true
+	reset_wait fault 2000 "$2"
 }
 
 t_net_ss_kill() {
 	reset_after_fault sskill 'ss -K dst 127.0.0.1 dport = :$B_PORT >/dev/null'
-	grep -q "ok reset" "$A_DIR/rw.out"
+	grep -q "ok reset" "$A_DIR/rw.fault"
 	# the session comes back on demand, with a new link
 	"$T" pingpong-pair 1
 	pyjson "$A_CTL" 'd[0]["state"] == "up"' sessions
@@ -191,7 +200,7 @@ run net-link-killed-ss-K t_net_ss_kill
 
 t_net_inject_kill() {
 	reset_after_fault inject '"$BIN/msgrctl" inject kill-link "$B_ADDR" | grep -q "link killed"'
-	grep -q "ok reset" "$A_DIR/rw.out"
+	grep -q "ok reset" "$A_DIR/rw.fault"
 	expect_exit 1 "$BIN/msgrctl" inject kill-link 127.0.0.1:1
 	stop_pair
 }
@@ -199,7 +208,7 @@ run net-link-killed-inject t_net_inject_kill
 
 t_net_peer_killed() {
 	reset_after_fault peerkill 'kill -9 $B_PID'
-	grep -q "ok reset" "$A_DIR/rw.out"
+	grep -q "ok reset" "$A_DIR/rw.fault"
 	pyjson "$A_CTL" 'len(d) == 0' sessions
 	D_PID=$A_PID D_LOG=$A_LOG; stop_daemon
 }
@@ -279,16 +288,10 @@ t_net_three() {
 	"$T" pingpong-pair 3 >"$A_DIR/ab.out" 2>&1 &
 	local ab=$!
 	wait_line "$A_DIR/ab.out" ready
-	mkfifo "$A_DIR/in"
-	ITEST_PEER_SOCKET=$c_sock "$T" reset-wait 2000 <"$A_DIR/in" >"$A_DIR/ac.out" 2>&1 &
-	local ac=$!
-	exec 3>"$A_DIR/in"
-	wait_line "$A_DIR/ac.out" ready
-	pyjson "$A_CTL" 'sorted(s["peer"] for s in d) == sorted(["'"$B_ADDR"'", "'"$c_addr"'"])' sessions
-	kill -9 "$c_pid"
-	echo go >&3
-	wait $ac || { cat "$A_DIR/ac.out"; return 1; }
-	grep -q "ok reset" "$A_DIR/ac.out"
+	# both sessions up when C dies, then only the one to C goes
+	ITEST_PEER_SOCKET=$c_sock reset_wait ac 2000 \
+		'pyjson "$A_CTL" '"'"'sorted(s["peer"] for s in d) == sorted(["'"$B_ADDR"'", "'"$c_addr"'"])'"'"' sessions; kill -9 "$c_pid"'
+	grep -q "ok reset" "$A_DIR/rw.ac"
 	wait $ab || { cat "$A_DIR/ab.out"; return 1; }
 	grep -q "round trips" "$A_DIR/ab.out"
 	pyjson "$A_CTL" '[s["peer"] for s in d] == ["'"$B_ADDR"'"]' sessions

@@ -47,15 +47,8 @@ KA=(--set net.keepalive_interval=200ms --set net.keepalive_timeout=1s --set net.
 # silence ACTION: a connected pair; after ACTION both ends must see RESET
 # within 3 s, and not before the keepalive timeout could have fired.
 silence() {
-	mkfifo "$A_DIR/in.$1"
-	"$T" reset-wait 3000 <"$A_DIR/in.$1" >"$A_DIR/rw.$1" 2>&1 &
-	local p=$! ms
-	exec 3>"$A_DIR/in.$1"
-	wait_line "$A_DIR/rw.$1" ready
-	eval "$2"
-	echo go >&3
-	wait $p || { cat "$A_DIR/rw.$1"; return 1; }
-	exec 3>&-
+	local ms
+	reset_wait "$1" 3000 "$2"
 	ms=$(sed -n 's/^ok reset after \([0-9]*\) ms$/\1/p' "$A_DIR/rw.$1")
 	echo "$1: reset after $ms ms (keepalive_timeout 1 s)"
 	[ "$ms" -ge 700 ] && [ "$ms" -le 3000 ]
