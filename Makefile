@@ -50,7 +50,7 @@ PC_LIBS   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 SHM_SRC    := shm/ring.c shm/pool.c shm/segment.c
 COMMON_SRC := common/log.c common/addr.c common/crc32c.c
 LIB_SRC    := libclient/client.c libclient/conn.c libclient/strerror.c $(SHM_SRC) common/addr.c
-NET_SRC    := transports/tcp.c daemon/frame.c daemon/auth.c daemon/session.c
+NET_SRC    := transports/tcp.c daemon/frame.c daemon/seal.c daemon/auth.c daemon/session.c
 # Everything of msgrd but main(): the fuzzers link it with a fake transport.
 CORE_SRC   := daemon/config.c daemon/client.c daemon/channel.c daemon/attach.c daemon/ctl.c \
               $(NET_SRC) $(SHM_SRC) $(COMMON_SRC)
@@ -138,7 +138,7 @@ $(BENCH): $(call obj,$(BENCH_SRC)) $(LIBMSGR_SO)
 $(BENCH): $(call obj,$(SHM_SRC))
 
 # Unit tests link the internal objects they test directly.
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(SHM_SRC) $(COMMON_SRC) daemon/config.c daemon/frame.c daemon/auth.c transports/tcp.c)
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(SHM_SRC) $(COMMON_SRC) daemon/config.c daemon/frame.c daemon/seal.c daemon/auth.c transports/tcp.c)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(call PC_LIBS,check inih libuv libcrypto)
 
@@ -189,10 +189,11 @@ FUZZ_SECONDS ?= 30
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Werror -g -O1 -I. -Iinclude \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZERS := $(BUILD)/fuzz/fuzz_frame $(BUILD)/fuzz/fuzz_session
-$(BUILD)/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c tests/fuzz/fix_crcs.h daemon/frame.c common/crc32c.c daemon/frame.h common/crc32c.h | $(BUILD)/.deps-ok
+$(BUILD)/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c tests/fuzz/fix_crcs.h daemon/frame.c daemon/seal.c common/crc32c.c daemon/frame.h daemon/seal.h common/crc32c.h | $(BUILD)/.deps-ok
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  FUZZ    $@")
-	$(Q)clang $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_frame.c daemon/frame.c common/crc32c.c -pthread
+	$(Q)clang $(FUZZ_FLAGS) $(call PC_CFLAGS,libcrypto) -o $@ tests/fuzz/fuzz_frame.c daemon/frame.c daemon/seal.c \
+		common/crc32c.c $(call PC_LIBS,libcrypto) -pthread
 
 $(BUILD)/fuzz/fuzz_session: tests/fuzz/fuzz_session.c tests/fuzz/fix_crcs.h $(CORE_SRC) $(wildcard daemon/*.h shm/*.h common/*.h transports/*.h) | $(BUILD)/.deps-ok
 	@mkdir -p $(@D)

@@ -30,12 +30,16 @@ static const struct key keys[] = {
 	{ "global", "poll_us", K_U64, F(poll_us), 0, 1000000, "0", 1 },
 	{ "global", "pool_size", K_SIZE, F(pool_size), 64 << 10, 1ULL << 30, "32M", 1 },
 	{ "global", "max_pool_size", K_SIZE, F(max_pool_size), 64 << 10, 1ULL << 30, "256M", 1 },
-	{ "global", "max_message", K_SIZE, F(max_message), 1024, 1ULL << 30, "16M", 1 },
+	{ "global", "max_message", K_SIZE, F(max_message), MSGR__CONF_MAX_MESSAGE_MIN,
+	  MSGR__CONF_MAX_MESSAGE_MAX, "16M", 1 },
 	{ "global", "max_clients", K_U64, F(max_clients), 1, 65536, "1024", 1 },
-	{ "global", "channel_window", K_SIZE, F(channel_window), 4096, 1ULL << 30, "4M", 1 },
+	{ "global", "channel_window", K_SIZE, F(channel_window), MSGR__CONF_WINDOW_MIN,
+	  MSGR__CONF_WINDOW_MAX, "4M", 1 },
 	{ "global", "log_level", K_LOGLEVEL, F(log_level), 0, 0, "info", 1 },
 	{ "global", "inject", K_BOOL, F(inject), 0, 0, "false", 1 },
 	{ "net", "connect_timeout", K_MS, F(connect_timeout_ms), 100, 600000, "5s", 1 },
+	{ "net", "handshake_timeout", K_MS, F(handshake_timeout_ms), 100, 600000, "2s", 1 },
+	{ "net", "session_buffer", K_SIZE, F(session_buffer), 1 << 20, 1ULL << 40, "256M", 1 },
 	{ "net", "keepalive_interval", K_MS, F(keepalive_interval_ms), 100, 600000, "1s", 1 },
 	{ "net", "keepalive_timeout", K_MS, F(keepalive_timeout_ms), 200, 3600000, "10s", 1 },
 	{ "net", "links_per_session", K_U64, F(links_per_session), 1, 1, "1", 0 },
@@ -142,10 +146,13 @@ static int set_key(struct msgr__conf *c, const struct key *k, const char *v, cha
 	case K_AUTH:
 		if (!strcmp(v, "hmac"))
 			*(int *)field = MSGR__AUTH_HMAC;
+		else if (!strcmp(v, "secure"))
+			*(int *)field = MSGR__AUTH_SECURE;
 		else if (!strcmp(v, "none"))
 			*(int *)field = MSGR__AUTH_NONE;
 		else {
-			snprintf(err, errlen, "%s.%s: '%s' is not hmac or none", k->section, k->name, v);
+			snprintf(err, errlen, "%s.%s: '%s' is not hmac, secure or none", k->section,
+				 k->name, v);
 			return -EINVAL;
 		}
 		return 0;
@@ -269,6 +276,13 @@ int msgr__conf_check(const struct msgr__conf *c, char *err, size_t errlen)
 	return 0;
 }
 
+const char *msgr__auth_mode_name(int mode)
+{
+	static const char *const names[] = { "none", "hmac", "secure" };
+
+	return mode >= 0 && mode <= MSGR__AUTH_SECURE ? names[mode] : "unknown";
+}
+
 size_t msgr__conf_nkeys(void)
 {
 	return NKEYS;
@@ -296,7 +310,7 @@ void msgr__conf_key_value(const struct msgr__conf *c, size_t i, char *buf, size_
 	else if (k->type == K_BOOL)
 		snprintf(buf, len, "%s", *(const int *)f ? "true" : "false");
 	else if (k->type == K_AUTH)
-		snprintf(buf, len, "%s", *(const int *)f == MSGR__AUTH_HMAC ? "hmac" : "none");
+		snprintf(buf, len, "%s", msgr__auth_mode_name(*(const int *)f));
 	else if (k->type == K_MS) {
 		uint64_t ms = *(const uint64_t *)f;
 		if (ms && ms % 60000 == 0)

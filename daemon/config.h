@@ -28,14 +28,26 @@ struct msgr__conf {
 	int log_level;                   /* global.log_level */
 	int inject;                      /* global.inject: allow `msgrctl inject` */
 	uint64_t connect_timeout_ms;     /* net.connect_timeout: dial + handshake */
+	uint64_t handshake_timeout_ms;   /* net.handshake_timeout: an accepted link's, to AUTH */
+	uint64_t session_buffer;         /* net.session_buffer: bytes a session may hold
+					    for local receivers, all channels together */
 	uint64_t keepalive_interval_ms;  /* net.keepalive_interval: KEEPALIVE period */
 	uint64_t keepalive_timeout_ms;   /* net.keepalive_timeout: silence that ends a link */
 	uint64_t links_per_session;      /* net.links_per_session: 1 (the only value yet) */
 	char keyring[108];               /* auth.keyring: cluster key file (network) */
-	int auth_mode;                   /* auth.mode: MSGR__AUTH_HMAC or MSGR__AUTH_NONE */
+	int auth_mode;                   /* auth.mode: MSGR__AUTH_* */
 };
 
-enum { MSGR__AUTH_NONE = 0, MSGR__AUTH_HMAC = 1 };
+/* auth.mode; the values are also HELLO's auth mode byte. */
+enum { MSGR__AUTH_NONE = 0, MSGR__AUTH_HMAC = 1, MSGR__AUTH_SECURE = 2 };
+const char *msgr__auth_mode_name(int mode);
+
+/* Ranges of keys a peer's HELLO announces too, so they are checked there
+ * against the same bounds. */
+#define MSGR__CONF_MAX_MESSAGE_MIN 1024ull
+#define MSGR__CONF_MAX_MESSAGE_MAX (1ull << 30)
+#define MSGR__CONF_WINDOW_MIN 4096ull
+#define MSGR__CONF_WINDOW_MAX (1ull << 30)
 
 void msgr__conf_defaults(struct msgr__conf *c);
 

@@ -118,6 +118,7 @@ static size_t collect(struct msgr__daemon *d, struct metric *m, size_t max)
 	M("bad_type", "counter", d->stats.bad_type, "Links closed for an unknown frame type, flags or reserved bits.");
 	M("oversized", "counter", d->stats.oversized, "Links closed for a frame over its size limit.");
 	M("bad_payload_crc", "counter", d->stats.bad_payload_crc, "Payload CRC mismatches (the channel is reset).");
+	M("bad_tag", "counter", d->stats.bad_tag, "Links closed for a sealed record that does not authenticate (auth.mode = secure).");
 	M("protocol_errors", "counter", d->stats.protocol_errors, "Links closed for a frame out of place or malformed.");
 	M("msgs_net_out", "counter", d->stats.msgs_net_out, "Messages sent to peer daemons.");
 	M("bytes_net_out", "counter", d->stats.bytes_net_out, "Payload bytes sent to peer daemons.");

@@ -44,6 +44,7 @@ struct msgr__stats {
 	uint64_t bad_type;          /* unknown frame type, flags or reserved bits */
 	uint64_t oversized;         /* frame over its type's size limit */
 	uint64_t bad_payload_crc;   /* payload CRC mismatch (channel reset) */
+	uint64_t bad_tag;           /* secure mode: a record that does not authenticate */
 	uint64_t protocol_errors;   /* frames out of place or malformed */
 	uint64_t msgs_net_out;      /* messages sent to peer daemons */
 	uint64_t bytes_net_out;

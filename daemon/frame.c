@@ -4,8 +4,9 @@
 #include <string.h>
 
 #include "common/crc32c.h"
+#include "seal.h"
 
-enum { ST_BANNER, ST_HEADER, ST_PAYLOAD, ST_TRAILER, ST_SKIP, ST_FAILED };
+enum { ST_BANNER, ST_HEADER, ST_PAYLOAD, ST_TRAILER, ST_TAG, ST_SKIP, ST_FAILED };
 
 size_t msgr__put_uint(uint8_t *p, uint64_t v, int bytes)
 {
@@ -128,11 +129,51 @@ void msgr__frame_hdr_encode(uint8_t out[MSGR__FRAME_HDR_LEN], const struct msgr_
 	msgr__put_uint(out + 28, msgr__crc32c(0, out, 28), 4);
 }
 
-int msgr__frame_hdr_decode(const uint8_t in[MSGR__FRAME_HDR_LEN], struct msgr__frame_hdr *h,
-			   uint32_t max_msg)
+size_t msgr__frame_wire_len(size_t len, int sealed)
 {
-	if (msgr__get_uint(in + 28, 4) != msgr__crc32c(0, in, 28))
-		return -EBADMSG;
+	if (sealed)
+		return MSGR__FRAME_HDR_LEN + MSGR__TAG_LEN + len + (len ? MSGR__TAG_LEN : 0);
+	return MSGR__FRAME_HDR_LEN + len + MSGR__FRAME_TRAILER_LEN;
+}
+
+int msgr__frame_encode(uint8_t *out, struct msgr__seal *tx, const struct msgr__frame_hdr *h,
+		       const struct iovec *parts, int nparts)
+{
+	uint8_t *p = out + MSGR__FRAME_HDR_LEN;
+	uint32_t crc = 0;
+	int err;
+
+	msgr__frame_hdr_encode(out, h);
+	if (!tx) {
+		for (int i = 0; i < nparts; i++) {
+			memcpy(p, parts[i].iov_base, parts[i].iov_len);
+			crc = msgr__crc32c(crc, p, parts[i].iov_len); /* over our copy */
+			p += parts[i].iov_len;
+		}
+		msgr__put_uint(p, crc, 4);
+		return 0;
+	}
+	msgr__put_uint(out + 28, 0, 4); /* the tag protects the header instead */
+	if ((err = msgr__seal_begin(tx)) || (err = msgr__seal_update(tx, out, out, MSGR__FRAME_HDR_LEN)) ||
+	    (err = msgr__seal_end(tx, p)))
+		return err;
+	if (!h->len)
+		return 0;
+	p += MSGR__TAG_LEN;
+	if ((err = msgr__seal_begin(tx)))
+		return err;
+	for (int i = 0; i < nparts; i++) {
+		if ((err = msgr__seal_update(tx, p, parts[i].iov_base, parts[i].iov_len)))
+			return err;
+		p += parts[i].iov_len;
+	}
+	return msgr__seal_end(tx, p);
+}
+
+/* The fields and their limits; the CRC field is the caller's. */
+static int hdr_fields(const uint8_t in[MSGR__FRAME_HDR_LEN], struct msgr__frame_hdr *h,
+		      uint32_t max_msg)
+{
 	h->type = in[0];
 	h->flags = in[1];
 	h->channel = (uint32_t)msgr__get_uint(in + 4, 4);
@@ -146,6 +187,25 @@ int msgr__frame_hdr_decode(const uint8_t in[MSGR__FRAME_HDR_LEN], struct msgr__f
 	return 0;
 }
 
+int msgr__frame_hdr_decode(const uint8_t in[MSGR__FRAME_HDR_LEN], struct msgr__frame_hdr *h,
+			   uint32_t max_msg)
+{
+	if (msgr__get_uint(in + 28, 4) != msgr__crc32c(0, in, 28))
+		return -EBADMSG;
+	return hdr_fields(in, h, max_msg);
+}
+
+/* A sealed header: its tag checked, its CRC field must be 0. */
+static int hdr_open(struct msgr__frame_dec *d)
+{
+	if (msgr__seal_begin(d->rx) || msgr__seal_update(d->rx, d->hbuf, d->hbuf, MSGR__FRAME_HDR_LEN) ||
+	    msgr__seal_end(d->rx, d->hbuf + MSGR__FRAME_HDR_LEN))
+		return -EACCES;
+	if (msgr__get_uint(d->hbuf + 28, 4))
+		return -EPROTO;
+	return hdr_fields(d->hbuf, &d->hdr, d->max_msg);
+}
+
 const char *msgr__dec_err_name(enum msgr__dec_err e)
 {
 	static const char *const names[MSGR__DEC_NERR] = {
@@ -157,6 +217,7 @@ const char *msgr__dec_err_name(enum msgr__dec_err e)
 		[MSGR__DEC_OVERSIZED] = "frame over its size limit",
 		[MSGR__DEC_NO_BUFFER] = "no buffer for a payload",
 		[MSGR__DEC_REFUSED] = "refused by the session",
+		[MSGR__DEC_BAD_TAG] = "a sealed record does not authenticate",
 	};
 	return (unsigned)e < MSGR__DEC_NERR ? names[e] : "?";
 }
@@ -190,90 +251,144 @@ static int deliver(struct msgr__frame_dec *d, int payload_ok)
 	return stop ? fail(d, MSGR__DEC_REFUSED) : 0;
 }
 
+/* Take up to want - d->have bytes into d->hbuf; whether it is now full. */
+static int take(struct msgr__frame_dec *d, const uint8_t **p, size_t *len, size_t want)
+{
+	size_t n = *len < want - d->have ? *len : want - d->have;
+
+	memcpy(d->hbuf + d->have, *p, n);
+	d->have += n;
+	*p += n;
+	*len -= n;
+	if (d->have < want)
+		return 0;
+	d->have = 0;
+	return 1;
+}
+
+static int on_banner(struct msgr__frame_dec *d)
+{
+	struct msgr__banner theirs;
+	int v;
+
+	memcpy(d->their_banner, d->hbuf, MSGR__BANNER_LEN);
+	if (msgr__banner_decode(d->hbuf, &theirs))
+		return fail(d, MSGR__DEC_BAD_BANNER);
+	v = msgr__version_pick(&d->mine, &theirs);
+	if (v < 0)
+		return fail(d, MSGR__DEC_NO_VERSION);
+	d->version = (uint16_t)v;
+	d->state = ST_HEADER;
+	return 0;
+}
+
+static int on_header(struct msgr__frame_dec *d)
+{
+	int sealed = d->rx && msgr__seal_on(d->rx);
+
+	switch (sealed ? hdr_open(d) : msgr__frame_hdr_decode(d->hbuf, &d->hdr, d->max_msg)) {
+	case 0:
+		break;
+	case -EACCES: return fail(d, MSGR__DEC_BAD_TAG);
+	case -EBADMSG: return fail(d, MSGR__DEC_BAD_HEADER_CRC);
+	case -EPROTO: return fail(d, MSGR__DEC_BAD_TYPE);
+	case -EMSGSIZE:
+		/* one message too big for us must not cost every channel on
+		 * the link: skip it, its channel goes */
+		if (d->hdr.type != MSGR__F_MSG || !d->ops->on_skip || d->hdr.len > MSGR__SKIP_MAX)
+			return fail(d, MSGR__DEC_OVERSIZED);
+		if (d->ops->on_skip(d->owner, &d->hdr))
+			return fail(d, MSGR__DEC_REFUSED);
+		/* sealed, it is still opened (into nothing) and its tag
+		 * checked: the record counter must stay in step, and a
+		 * tampered stream must not pass anywhere */
+		d->skip = (uint64_t)d->hdr.len + (sealed ? 0 : MSGR__FRAME_TRAILER_LEN);
+		if (sealed && msgr__seal_begin(d->rx))
+			return fail(d, MSGR__DEC_BAD_TAG);
+		d->state = ST_SKIP;
+		return 0;
+	}
+	d->crc = 0;
+	if (d->hdr.len) {
+		d->payload = d->ops->get_buf(d->owner, &d->hdr);
+		if (!d->payload)
+			return fail(d, MSGR__DEC_NO_BUFFER);
+		if (sealed && msgr__seal_begin(d->rx))
+			return fail(d, MSGR__DEC_BAD_TAG);
+		d->state = ST_PAYLOAD;
+	} else {
+		d->state = ST_TRAILER;
+		if (sealed)
+			return deliver(d, 1); /* no payload record */
+	}
+	return 0;
+}
+
 int msgr__frame_dec_feed(struct msgr__frame_dec *d, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 
 	while (len && d->state != ST_FAILED) {
+		int sealed = d->rx && msgr__seal_on(d->rx);
 		size_t want, n;
 		switch (d->state) {
 		case ST_BANNER:
+			if (take(d, &p, &len, MSGR__BANNER_LEN) && on_banner(d) < 0)
+				return -1;
+			break;
 		case ST_HEADER:
-			want = (d->state == ST_BANNER ? MSGR__BANNER_LEN : MSGR__FRAME_HDR_LEN) - d->have;
-			n = len < want ? len : want;
-			memcpy(d->hbuf + d->have, p, n);
-			d->have += n;
-			p += n;
-			len -= n;
-			if (n < want)
-				break;
-			d->have = 0;
-			if (d->state == ST_BANNER) {
-				struct msgr__banner theirs;
-				int v;
-				if (msgr__banner_decode(d->hbuf, &theirs))
-					return fail(d, MSGR__DEC_BAD_BANNER);
-				v = msgr__version_pick(&d->mine, &theirs);
-				if (v < 0)
-					return fail(d, MSGR__DEC_NO_VERSION);
-				d->version = (uint16_t)v;
-				d->state = ST_HEADER;
-				break;
-			}
-			switch (msgr__frame_hdr_decode(d->hbuf, &d->hdr, d->max_msg)) {
-			case -EBADMSG: return fail(d, MSGR__DEC_BAD_HEADER_CRC);
-			case -EPROTO: return fail(d, MSGR__DEC_BAD_TYPE);
-			case -EMSGSIZE:
-				/* one message too big for us must not cost every
-				 * channel on the link: skip it, its channel goes */
-				if (d->hdr.type != MSGR__F_MSG || !d->ops->on_skip ||
-				    d->hdr.len > MSGR__SKIP_MAX)
-					return fail(d, MSGR__DEC_OVERSIZED);
-				if (d->ops->on_skip(d->owner, &d->hdr))
-					return fail(d, MSGR__DEC_REFUSED);
-				d->skip = (uint64_t)d->hdr.len + MSGR__FRAME_TRAILER_LEN;
-				d->state = ST_SKIP;
-				continue;
-			}
-			d->crc = 0;
-			if (d->hdr.len) {
-				d->payload = d->ops->get_buf(d->owner, &d->hdr);
-				if (!d->payload)
-					return fail(d, MSGR__DEC_NO_BUFFER);
-			}
-			d->state = d->hdr.len ? ST_PAYLOAD : ST_TRAILER;
+			want = MSGR__FRAME_HDR_LEN + (sealed ? MSGR__TAG_LEN : 0);
+			if (take(d, &p, &len, want) && on_header(d) < 0)
+				return -1;
 			break;
 		case ST_PAYLOAD:
 			want = d->hdr.len - d->have;
 			n = len < want ? len : want;
-			memcpy(d->payload + d->have, p, n);
-			d->crc = msgr__crc32c(d->crc, p, n);
+			if (sealed)
+				msgr__seal_update(d->rx, d->payload + d->have, p, n);
+			else {
+				memcpy(d->payload + d->have, p, n);
+				d->crc = msgr__crc32c(d->crc, p, n);
+			}
 			d->have += n;
 			p += n;
 			len -= n;
 			if (d->have == d->hdr.len) {
 				d->have = 0;
-				d->state = ST_TRAILER;
+				d->state = sealed ? ST_TAG : ST_TRAILER;
 			}
 			break;
 		case ST_SKIP:
 			n = len < d->skip ? len : (size_t)d->skip;
+			if (sealed) {
+				uint8_t scratch[4096];
+				n = n < sizeof(scratch) ? n : sizeof(scratch);
+				msgr__seal_update(d->rx, scratch, p, n);
+			}
 			d->skip -= n;
 			p += n;
 			len -= n;
-			if (!d->skip)
-				d->state = ST_HEADER;
+			if (!d->skip) {
+				d->state = sealed ? ST_TAG : ST_HEADER;
+				d->skipping = sealed;
+			}
 			break;
 		case ST_TRAILER:
-			want = MSGR__FRAME_TRAILER_LEN - d->have;
-			n = len < want ? len : want;
-			memcpy(d->hbuf + d->have, p, n);
-			d->have += n;
-			p += n;
-			len -= n;
-			if (d->have == MSGR__FRAME_TRAILER_LEN &&
+			if (take(d, &p, &len, MSGR__FRAME_TRAILER_LEN) &&
 			    deliver(d, msgr__get_uint(d->hbuf, 4) == d->crc) < 0)
 				return -1;
+			break;
+		case ST_TAG:
+			if (!take(d, &p, &len, MSGR__TAG_LEN))
+				break;
+			if (msgr__seal_end(d->rx, d->hbuf))
+				return fail(d, MSGR__DEC_BAD_TAG);
+			if (d->skipping) {
+				d->skipping = 0;
+				d->state = ST_HEADER;
+			} else if (deliver(d, 1) < 0) {
+				return -1;
+			}
 			break;
 		}
 	}

@@ -14,9 +14,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
+
+struct msgr__seal;
 
 #define MSGR__WIRE_MAGIC "MSGRWIRE"
-#define MSGR__WIRE_VERSION 1
+/* The one version spoken: lowest = highest, so a peer cannot talk a daemon
+ * down to an older handshake (docs/PROTOCOL.md, section 1). */
+#define MSGR__WIRE_VERSION 2
 #define MSGR__BANNER_LEN 16
 #define MSGR__FRAME_HDR_LEN 32
 #define MSGR__FRAME_TRAILER_LEN 4
@@ -82,6 +87,16 @@ void msgr__frame_hdr_encode(uint8_t out[MSGR__FRAME_HDR_LEN], const struct msgr_
  * largest MSG payload accepted. */
 int msgr__frame_hdr_decode(const uint8_t in[MSGR__FRAME_HDR_LEN], struct msgr__frame_hdr *h,
 			   uint32_t max_msg);
+/* Bytes a frame with len payload bytes takes on the wire, plain or sealed
+ * (docs/PROTOCOL.md, sections 2 and 3a). */
+size_t msgr__frame_wire_len(size_t len, int sealed);
+/* Encode one frame at out (msgr__frame_wire_len bytes): header, the
+ * concatenation of parts, then the payload CRC, or, with tx (sealing on),
+ * the header and payload records. The payload is read once, so a sender
+ * rewriting its buffer meanwhile cannot make the CRC or tag disagree with
+ * what is sent. 0, or -E2BIG when tx's nonces are used up, -EIO. */
+int msgr__frame_encode(uint8_t *out, struct msgr__seal *tx, const struct msgr__frame_hdr *h,
+		       const struct iovec *parts, int nparts);
 /* Largest payload of a type (0 for unknown types). */
 uint32_t msgr__frame_limit(uint8_t type, uint32_t max_msg);
 
@@ -95,6 +110,7 @@ enum msgr__dec_err {
 	MSGR__DEC_OVERSIZED,      /* len over the limit for its type */
 	MSGR__DEC_NO_BUFFER,      /* the owner could not provide a buffer */
 	MSGR__DEC_REFUSED,        /* the owner's callback said stop */
+	MSGR__DEC_BAD_TAG,        /* secure mode: a record's tag does not match */
 	MSGR__DEC_NERR
 };
 
@@ -125,12 +141,15 @@ struct msgr__frame_dec {
 	struct msgr__banner mine;  /* what we announced */
 	uint16_t version;          /* agreed, once the banner is in */
 	uint32_t max_msg;          /* largest MSG payload accepted */
-	int state;                 /* banner, header, payload, trailer, failed */
-	uint8_t hbuf[MSGR__FRAME_HDR_LEN]; /* banner or header bytes so far */
+	int state;                 /* banner, header, payload, trailer, tag, skip, failed */
+	struct msgr__seal *rx;     /* secure mode: opens what follows (owner's); NULL: plain */
+	uint8_t their_banner[MSGR__BANNER_LEN]; /* the peer's, as received (the transcript) */
+	uint8_t hbuf[MSGR__FRAME_HDR_LEN + 16]; /* banner, header (+ tag) or trailer bytes so far */
 	size_t have;               /* bytes of the current part so far */
 	struct msgr__frame_hdr hdr;/* the frame being read */
 	uint8_t *payload;          /* the owner's buffer for it */
 	uint64_t skip;             /* bytes of an oversized MSG still to skip */
+	int skipping;              /* the tag being read ends a skipped payload */
 	uint32_t crc;              /* running payload CRC */
 	enum msgr__dec_err err;    /* why it failed */
 };
@@ -139,7 +158,9 @@ void msgr__frame_dec_init(struct msgr__frame_dec *d, const struct msgr__banner *
 			  uint32_t max_msg, const struct msgr__frame_ops *ops, void *owner);
 
 /* Feed bytes. Returns 0 when all were consumed, or -1 once the decoder has
- * failed (d->err says why; it consumes nothing more after that). */
+ * failed (d->err says why; it consumes nothing more after that). An
+ * on_frame callback may set d->rx: the frames after that one are opened
+ * with it. */
 int msgr__frame_dec_feed(struct msgr__frame_dec *d, const void *data, size_t len);
 
 #endif

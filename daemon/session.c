@@ -9,6 +9,7 @@
 #include <sys/random.h>
 
 #include "auth.h"
+#include "seal.h"
 #include "channel.h"
 #include "common/addr.h"
 #include "common/crc32c.h"
@@ -24,6 +25,10 @@
 #define CHAN_BUCKETS 256
 #define KA_ANSWER_NS 10000000ull /* answer at most one KEEPALIVE per 10 ms */
 #define MAX_HANDSHAKES 64       /* inbound links not yet authenticated, at once */
+#define MAX_HANDSHAKES_SRC 8    /*   of them from one source address */
+/* A HELLO payload: nonce, mode, max message, window, link id, lost link,
+ * challenge, listen address. */
+#define HELLO_MAX (8 + 1 + 4 + 8 + 8 + 8 + MSGR__CHALLENGE_LEN + 2 + MSGR__HOSTPORT_MAX)
 
 enum lstate {
 	L_CONNECTING, /* dial in progress */
@@ -49,13 +54,18 @@ struct nlink {
 	struct nlink *next, *prev;    /* net->links */
 	enum lstate state;
 	int outbound;                 /* we dialled it */
-	int sent_done, got_done;      /* AUTH_DONE each way */
+	int sent_done, got_done;      /* handshake finished each way (AUTH_DONE, or its stand-in) */
 	int got_hello;
+	int sent_auth, got_auth;      /* our proof is out; the peer's checked out */
+	uint8_t hello_mine[HELLO_MAX], hello_theirs[HELLO_MAX]; /* payloads, for the transcript */
+	size_t hello_mine_len, hello_theirs_len;
+	uint8_t h[MSGR__HASH_LEN];    /* the transcript's hash, once both HELLOs are in */
+	struct msgr__seal tx, rx;     /* secure mode's directions (owned; off until keyed) */
 	int sent_close;               /* our CLOSE is queued: nothing more goes out */
 	int drained;                  /* the peer's CLOSE ended our drain in order */
 	int fail_err;                 /* a failure to act on at the next flush */
 	const char *fail_why;
-	uint8_t my_chal[MSGR__CHALLENGE_LEN], peer_chal[MSGR__CHALLENGE_LEN];
+	uint8_t my_chal[MSGR__CHALLENGE_LEN];
 	uint64_t peer_nonce;          /* the peer daemon's instance */
 	uint32_t peer_max_msg;        /* largest MSG payload the peer takes */
 	uint64_t peer_window;         /* the peer's global.channel_window */
@@ -125,7 +135,7 @@ struct msgr__net {
 	struct msgr__transport *t;
 	uv_timer_t tick;              /* keepalives, deadlines */
 	uint64_t nonce;               /* this daemon instance */
-	uint8_t key[MSGR__KEY_LEN];   /* cluster key (auth.mode = hmac) */
+	struct msgr__keyring kr;      /* cluster keys (auth.mode hmac or secure) */
 	struct nlink *links;
 	struct msgr__session *sessions;
 	unsigned ticks;               /* on_tick calls, for the slower checks */
@@ -170,32 +180,52 @@ static int obuf_reserve(struct obuf *b, size_t more)
 	return 0;
 }
 
-/* Encode one frame at the end of b: header, parts, payload CRC. */
-static int frame_put(struct obuf *b, uint8_t type, uint32_t channel, uint64_t seq, uint64_t ack,
-		     const struct iovec *parts, int nparts)
+/* Encode one frame at the end of b, sealed with tx if that is on. */
+static int frame_put(struct obuf *b, struct msgr__seal *tx, uint8_t type, uint32_t channel,
+		     uint64_t seq, uint64_t ack, const struct iovec *parts, int nparts)
 {
 	struct msgr__frame_hdr h = { .type = type, .channel = channel, .seq = seq, .ack = ack };
-	size_t len = 0;
-	uint32_t crc = 0;
-	uint8_t *p;
+	size_t len = 0, wire;
+	int sealed = tx && msgr__seal_on(tx), err;
 
 	for (int i = 0; i < nparts; i++)
 		len += parts[i].iov_len;
-	if (obuf_reserve(b, MSGR__FRAME_HDR_LEN + len + MSGR__FRAME_TRAILER_LEN))
+	wire = msgr__frame_wire_len(len, sealed);
+	if (obuf_reserve(b, wire))
 		return -ENOMEM;
 	h.len = (uint32_t)len;
-	p = b->p + b->len;
-	msgr__frame_hdr_encode(p, &h);
-	p += MSGR__FRAME_HDR_LEN;
-	for (int i = 0; i < nparts; i++) {
-		memcpy(p, parts[i].iov_base, parts[i].iov_len);
-		/* over our copy: a sender rewriting its TX buffer meanwhile
-		 * cannot make the CRC disagree with what is sent */
-		crc = msgr__crc32c(crc, p, parts[i].iov_len);
-		p += parts[i].iov_len;
+	err = msgr__frame_encode(b->p + b->len, sealed ? tx : NULL, &h, parts, nparts);
+	if (err)
+		return err;
+	b->len += wire;
+	return 0;
+}
+
+/* Move the plain frames queued in src (while the session had no link) to
+ * l, sealing each if l seals. */
+static int frames_move(struct nlink *l, struct obuf *src)
+{
+	size_t off = 0;
+
+	if (!msgr__seal_on(&l->tx)) {
+		if (obuf_reserve(&l->out, src->len))
+			return -ENOMEM;
+		memcpy(l->out.p + l->out.len, src->p, src->len);
+		l->out.len += src->len;
+		return 0;
 	}
-	msgr__put_uint(p, crc, 4);
-	b->len += MSGR__FRAME_HDR_LEN + len + MSGR__FRAME_TRAILER_LEN;
+	while (off < src->len) {
+		/* we encoded these ourselves: the header is sound */
+		uint8_t *f = src->p + off;
+		struct msgr__frame_hdr h = { .type = f[0], .channel = (uint32_t)msgr__get_uint(f + 4, 4),
+					     .seq = msgr__get_uint(f + 8, 8), .ack = msgr__get_uint(f + 16, 8) };
+		struct iovec part = { f + MSGR__FRAME_HDR_LEN, (size_t)msgr__get_uint(f + 24, 4) };
+		int err = frame_put(&l->out, &l->tx, h.type, h.channel, h.seq, h.ack, &part,
+				    part.iov_len ? 1 : 0);
+		if (err)
+			return err;
+		off += msgr__frame_wire_len(part.iov_len, 0);
+	}
 	return 0;
 }
 
@@ -239,8 +269,11 @@ static void link_put(struct nlink *l, uint8_t type, const void *payload, size_t 
 
 	if (l->state == L_CLOSING || l->sent_close)
 		return;
-	if (frame_put(&l->out, type, 0, 0, 0, &iov, len ? 1 : 0)) {
-		link_fail(l, -ENOMEM, "out of memory");
+	int err = frame_put(&l->out, &l->tx, type, 0, 0, 0, &iov, len ? 1 : 0);
+
+	if (err) {
+		link_fail(l, err, err == -E2BIG ? "nonce counter used up: dialling anew for new keys"
+						: "out of memory");
 		return;
 	}
 	l->frames_out++;
@@ -259,10 +292,12 @@ void msgr__session_send(struct msgr__session *s, uint8_t type, uint32_t channel,
 {
 	struct nlink *l = s->active;
 	struct obuf *b = l ? &l->out : &s->pending;
+	int err = frame_put(b, l ? &l->tx : NULL, type, channel, seq, ack, parts, nparts);
 
-	if (frame_put(b, type, channel, seq, ack, parts, nparts)) {
+	if (err) {
 		if (l)
-			link_fail(l, -ENOMEM, "out of memory");
+			link_fail(l, err, err == -E2BIG ? "nonce counter used up: dialling anew for new keys"
+							: "out of memory");
 		else
 			msgr__err("session %s: out of memory: a frame for channel %u is lost",
 				  s->peer, channel);
@@ -549,8 +584,7 @@ static void link_start(struct nlink *l)
 {
 	struct msgr__daemon *d = l->net->d;
 	struct msgr__banner mine = { MSGR__WIRE_VERSION, MSGR__WIRE_VERSION, 0 };
-	uint8_t hello[8 + 1 + 4 + 8 + 8 + 8 + MSGR__CHALLENGE_LEN + 2 + MSGR__HOSTPORT_MAX];
-	uint8_t *p = hello;
+	uint8_t *p = l->hello_mine;
 
 	l->state = L_HANDSHAKE;
 	if (obuf_reserve(&l->out, MSGR__BANNER_LEN)) {
@@ -568,7 +602,8 @@ static void link_start(struct nlink *l)
 	memcpy(p, l->my_chal, MSGR__CHALLENGE_LEN);
 	p += MSGR__CHALLENGE_LEN;
 	p += msgr__put_str(p, d->conf.listen, MSGR__HOSTPORT_MAX);
-	link_put(l, MSGR__F_HELLO, hello, (size_t)(p - hello));
+	l->hello_mine_len = (size_t)(p - l->hello_mine);
+	link_put(l, MSGR__F_HELLO, l->hello_mine, l->hello_mine_len);
 	if (l->net->ops->post_recv(l->tl, l->rbuf, RBUF_LEN))
 		link_close(l, -ENOMEM, "cannot post a receive buffer");
 	link_flush(l);
@@ -607,12 +642,10 @@ static void activate(struct msgr__session *s, struct nlink *l)
 	msgr__info("session %s: link up (%s, %s)", s->peer, l->outbound ? "dialled" : "accepted",
 		   l->remote);
 	if (s->pending.len) {
-		if (obuf_reserve(&l->out, s->pending.len)) {
+		if (frames_move(l, &s->pending)) {
 			link_fail(l, -ENOMEM, "out of memory");
 			return;
 		}
-		memcpy(l->out.p + l->out.len, s->pending.p, s->pending.len);
-		l->out.len += s->pending.len;
 		free(s->pending.p);
 		memset(&s->pending, 0, sizeof(s->pending));
 	}
@@ -798,6 +831,8 @@ static void link_gone(struct nlink *l, int err)
 	free(l->out.p);
 	free(l->big);
 	free(l->rbuf);
+	msgr__seal_fini(&l->tx);
+	msgr__seal_fini(&l->rx);
 	free(l);
 	if (!n->links)
 		uv_timer_stop(&n->tick);
@@ -914,32 +949,98 @@ static void auth_fail(struct nlink *l, const char *why)
 	l->close_err = -EACCES; /* what connects waiting for this session are told */
 }
 
+/* A HELLO field out of its range (docs/PROTOCOL.md, section 2). */
+static int hello_bad(struct nlink *l, const char *field)
+{
+	msgr__warn("link %s: HELLO with a bad %s", l->remote, field);
+	return -EPROTO;
+}
+
+static enum msgr__role my_role(const struct nlink *l)
+{
+	return l->outbound ? MSGR__ROLE_DIALLER : MSGR__ROLE_ACCEPTOR;
+}
+
+/* Key one direction of secure mode from the dialler's proving key. */
+static int seal_key(struct nlink *l, struct msgr__seal *dir, const uint8_t *key, enum msgr__role from)
+{
+	uint8_t k[MSGR__KEY_LEN];
+	int err = msgr__auth_derive(key, l->h, from, k);
+
+	if (!err)
+		err = msgr__seal_init(dir, k, dir == &l->tx);
+	OPENSSL_cleanse(k, sizeof(k));
+	return err;
+}
+
+/* Send our proof; in secure mode everything after it is sealed. key: the
+ * dialler's proving key (ours if we dial), which secure mode's keys come
+ * from. */
+static int send_proof(struct nlink *l, const uint8_t *key)
+{
+	uint8_t proof[MSGR__PROOF_LEN];
+
+	msgr__auth_proof(l->net->kr.key, my_role(l), l->h, proof);
+	link_put(l, MSGR__F_AUTH, proof, sizeof(proof));
+	l->sent_auth = 1;
+	if (l->net->d->conf.auth_mode == MSGR__AUTH_SECURE)
+		return seal_key(l, &l->tx, key, my_role(l));
+	return 0;
+}
+
 static int on_hello(struct nlink *l, struct msgr__rd *r)
 {
 	struct msgr__net *n = l->net;
 	struct msgr__daemon *d = n->d;
+	struct msgr__banner mine = { MSGR__WIRE_VERSION, MSGR__WIRE_VERSION, 0 };
+	uint8_t my_banner[MSGR__BANNER_LEN], peer_chal[MSGR__CHALLENGE_LEN];
 	char listen[MSGR__HOSTPORT_MAX];
 	uint64_t link_id, lost;
 	unsigned mode;
 
+	if (l->got_hello)
+		return -EPROTO;
+	if (r->n > sizeof(l->hello_theirs))
+		return hello_bad(l, "length");
+	memcpy(l->hello_theirs, r->p, r->n);
+	l->hello_theirs_len = r->n;
 	l->peer_nonce = msgr__rd_uint(r, 8);
 	mode = (unsigned)msgr__rd_uint(r, 1);
 	l->peer_max_msg = (uint32_t)msgr__rd_uint(r, 4);
 	l->peer_window = msgr__rd_uint(r, 8);
 	link_id = msgr__rd_uint(r, 8);
 	lost = msgr__rd_uint(r, 8);
-	msgr__rd_bytes(r, l->peer_chal, MSGR__CHALLENGE_LEN);
+	msgr__rd_bytes(r, peer_chal, MSGR__CHALLENGE_LEN);
 	msgr__rd_str(r, listen, sizeof(listen));
-	if (r->bad || r->n || msgr__hostport_check(listen) || l->got_hello)
-		return -EPROTO;
+	/* Every field in its range: nothing a peer says may lift our bounds
+	 * (the window sizes what we buffer for its channels). */
+	if (r->bad || r->n)
+		return hello_bad(l, "length");
+	if (!l->peer_nonce)
+		return hello_bad(l, "nonce (0)");
+	if (mode > MSGR__AUTH_SECURE)
+		return hello_bad(l, "auth mode");
+	if (l->peer_max_msg < MSGR__CONF_MAX_MESSAGE_MIN || l->peer_max_msg > MSGR__CONF_MAX_MESSAGE_MAX)
+		return hello_bad(l, "max message");
+	if (l->peer_window < MSGR__CONF_WINDOW_MIN || l->peer_window > MSGR__CONF_WINDOW_MAX)
+		return hello_bad(l, "channel window");
+	if (msgr__hostport_check(listen))
+		return hello_bad(l, "listen address");
 	/* the dialler names the link; an acceptor names nothing */
 	if (l->outbound ? link_id || lost : !link_id)
-		return -EPROTO;
+		return hello_bad(l, "link id");
 	if (!l->outbound) {
 		l->id = link_id;
 		l->peer_lost = lost;
 	}
 	l->got_hello = 1;
+	msgr__banner_encode(my_banner, &mine);
+	if (l->outbound)
+		msgr__auth_transcript(my_banner, l->dec.their_banner, l->hello_mine, l->hello_mine_len,
+				      l->hello_theirs, l->hello_theirs_len, l->h);
+	else
+		msgr__auth_transcript(l->dec.their_banner, my_banner, l->hello_theirs,
+				      l->hello_theirs_len, l->hello_mine, l->hello_mine_len, l->h);
 	if (!strcmp(listen, d->conf.listen) || l->peer_nonce == n->nonce) {
 		auth_fail(l, "the peer has our own listen address");
 		return 1;
@@ -953,8 +1054,10 @@ static int on_hello(struct nlink *l, struct msgr__rd *r)
 	}
 	snprintf(l->peer_listen, sizeof(l->peer_listen), "%s", listen);
 	if (mode != (unsigned)d->conf.auth_mode) {
-		auth_fail(l, mode == MSGR__AUTH_NONE ? "the peer runs with auth.mode = none"
-						      : "the peer wants auth.mode = hmac and we run with none");
+		char why[128];
+		snprintf(why, sizeof(why), "the peer runs with auth.mode = %s and we with %s",
+			 msgr__auth_mode_name((int)mode), msgr__auth_mode_name(d->conf.auth_mode));
+		auth_fail(l, why);
 		return 1;
 	}
 	if (!l->s) {
@@ -968,11 +1071,11 @@ static int on_hello(struct nlink *l, struct msgr__rd *r)
 	if (d->conf.auth_mode == MSGR__AUTH_NONE) {
 		link_put(l, MSGR__F_AUTH_DONE, NULL, 0);
 		l->sent_done = 1;
-	} else {
-		uint8_t proof[MSGR__PROOF_LEN];
-		msgr__auth_proof(n->key, l->peer_chal, l->my_chal, d->conf.listen, l->peer_listen, proof);
-		link_put(l, MSGR__F_AUTH, proof, sizeof(proof));
+	} else if (l->outbound && send_proof(l, n->kr.key)) {
+		return -ENOMEM;
 	}
+	/* an acceptor proves nothing before the dialler has proven itself
+	 * (docs/PROTOCOL.md, section 3): it must not be anybody's oracle */
 	maybe_up(l);
 	return 0;
 }
@@ -981,17 +1084,39 @@ static int on_auth(struct nlink *l, struct msgr__rd *r)
 {
 	struct msgr__daemon *d = l->net->d;
 	uint8_t proof[MSGR__PROOF_LEN];
+	const uint8_t *used;
+	enum msgr__role theirs = l->outbound ? MSGR__ROLE_ACCEPTOR : MSGR__ROLE_DIALLER;
 
 	msgr__rd_bytes(r, proof, sizeof(proof));
-	if (r->bad || r->n || !l->got_hello || l->sent_done || d->conf.auth_mode != MSGR__AUTH_HMAC)
+	if (r->bad || r->n || !l->got_hello || d->conf.auth_mode == MSGR__AUTH_NONE)
 		return -EPROTO;
-	if (msgr__auth_verify(l->net->key, l->my_chal, l->peer_chal, d->conf.listen, l->peer_listen,
-			      proof)) {
-		auth_fail(l, "the peer's proof does not match our key (a different cluster key?)");
+	if (l->got_auth || (l->outbound && !l->sent_auth)) {
+		auth_fail(l, "the peer sent AUTH out of turn");
 		return 1;
 	}
-	link_put(l, MSGR__F_AUTH_DONE, NULL, 0);
-	l->sent_done = 1;
+	if (msgr__auth_verify(&l->net->kr, theirs, l->h, proof, &used)) {
+		auth_fail(l, "the peer's proof does not match our key (a different cluster key, "
+			     "or the handshake was changed on the way)");
+		return 1;
+	}
+	l->got_auth = 1;
+	if (d->conf.auth_mode == MSGR__AUTH_SECURE) {
+		/* what follows the peer's proof is sealed; both directions'
+		 * keys come from the dialler's key, which only now both know */
+		if (seal_key(l, &l->rx, l->outbound ? l->net->kr.key : used, theirs))
+			return -ENOMEM;
+		l->dec.rx = &l->rx;
+	}
+	if (l->outbound) {
+		/* the acceptor proved itself only after checking our proof:
+		 * both sides are sure, and AUTH_DONE says so */
+		link_put(l, MSGR__F_AUTH_DONE, NULL, 0);
+		l->sent_done = l->got_done = 1;
+	} else {
+		if (send_proof(l, used))
+			return -ENOMEM;
+		l->sent_done = 1; /* our AUTH stands for it; the dialler's AUTH_DONE ends it */
+	}
 	maybe_up(l);
 	return 0;
 }
@@ -1011,8 +1136,8 @@ static int on_link_frame(struct nlink *l, const struct msgr__frame_hdr *h, struc
 	case MSGR__F_AUTH_DONE:
 		if (r->n || !l->got_hello || l->got_done)
 			return -EPROTO;
-		if (d->conf.auth_mode == MSGR__AUTH_HMAC && !l->sent_done) {
-			/* its AUTH comes before its AUTH_DONE in its stream */
+		if (d->conf.auth_mode != MSGR__AUTH_NONE && (l->outbound || !l->got_auth)) {
+			/* only a dialler sends it, after its AUTH and ours */
 			auth_fail(l, "the peer sent AUTH_DONE without proving itself (no AUTH)");
 			return 1;
 		}
@@ -1152,18 +1277,34 @@ static int on_skip(void *owner, const struct msgr__frame_hdr *h)
 
 /* ---- transport callbacks ---- */
 
+/* Whether two "HOST:PORT" strings have the same HOST. */
+static int same_host(const char *a, const char *b)
+{
+	const char *ca = strrchr(a, ':'), *cb = strrchr(b, ':');
+	size_t la = ca ? (size_t)(ca - a) : strlen(a), lb = cb ? (size_t)(cb - b) : strlen(b);
+
+	return la == lb && !memcmp(a, b, la);
+}
+
 static void ev_accepted(void *core, struct msgr__link *tl)
 {
 	struct msgr__net *n = core;
 	struct nlink *l;
-	int pending = 0;
+	char remote[MSGR__HOSTPORT_MAX];
+	int pending = 0, from_src = 0;
 
 	n->d->stats.links_accepted++;
 	/* Before AUTH a link is anybody's: each costs buffers until its
-	 * handshake deadline, so only so many may wait at once. */
+	 * handshake deadline, so only so many may wait at once, and fewer
+	 * from any one source, so one flooding host cannot keep every real
+	 * daemon out. */
+	n->ops->addr(tl, 1, remote, sizeof(remote));
 	for (struct nlink *o = n->links; o; o = o->next)
-		pending += !o->outbound && o->state == L_HANDSHAKE;
-	if (pending >= MAX_HANDSHAKES) {
+		if (!o->outbound && o->state == L_HANDSHAKE) {
+			pending++;
+			from_src += same_host(o->remote, remote);
+		}
+	if (pending >= MAX_HANDSHAKES || from_src >= MAX_HANDSHAKES_SRC) {
 		n->d->stats.links_refused++;
 		tl->ctx = NULL;
 		n->ops->close(tl, -EBUSY);
@@ -1175,7 +1316,9 @@ static void ev_accepted(void *core, struct msgr__link *tl)
 		n->ops->close(tl, -ENOMEM);
 		return;
 	}
-	n->ops->addr(tl, 1, l->remote, sizeof(l->remote));
+	snprintf(l->remote, sizeof(l->remote), "%s", remote);
+	/* anybody's until AUTH: a shorter leash than our own dials get */
+	l->deadline_ns = msgr__now_ns() + n->d->conf.handshake_timeout_ms * 1000000ull;
 	msgr__debug("link from %s accepted", l->remote);
 	link_start(l);
 }
@@ -1214,6 +1357,7 @@ static void ev_received(void *core, struct msgr__link *tl, void *buf, size_t len
 		case MSGR__DEC_BAD_HEADER_CRC: d->stats.bad_header_crc++; break;
 		case MSGR__DEC_BAD_TYPE: d->stats.bad_type++; break;
 		case MSGR__DEC_OVERSIZED: d->stats.oversized++; break;
+		case MSGR__DEC_BAD_TAG: d->stats.bad_tag++; break;
 		default: d->stats.protocol_errors++; break;
 		}
 		msgr__warn("link %s (%s): %s", link_name(l), l->remote, msgr__dec_err_name(l->dec.err));
@@ -1397,8 +1541,8 @@ int msgr__net_start(struct msgr__daemon *d, const struct msgr__transport_ops *op
 	}
 	n->d = d;
 	n->ops = ops;
-	if (d->conf.auth_mode == MSGR__AUTH_HMAC) {
-		rc = msgr__keyring_load(d->conf.keyring, n->key, err, errlen);
+	if (d->conf.auth_mode != MSGR__AUTH_NONE) {
+		rc = msgr__keyring_load(d->conf.keyring, &n->kr, err, errlen);
 		if (rc)
 			goto fail;
 	} else {
@@ -1424,10 +1568,10 @@ int msgr__net_start(struct msgr__daemon *d, const struct msgr__transport_ops *op
 	return 0;
 fail_timer:
 	uv_close((uv_handle_t *)&n->tick, on_tick_closed);
-	OPENSSL_cleanse(n->key, sizeof(n->key));
+	msgr__keyring_wipe(&n->kr);
 	return rc;
 fail:
-	OPENSSL_cleanse(n->key, sizeof(n->key));
+	msgr__keyring_wipe(&n->kr);
 	free(n);
 	return rc;
 }
@@ -1452,7 +1596,7 @@ void msgr__net_stop(struct msgr__daemon *d)
 	n->ops->fini(n->t);
 	while (n->links)
 		uv_run(d->loop, UV_RUN_ONCE);
-	OPENSSL_cleanse(n->key, sizeof(n->key));
+	msgr__keyring_wipe(&n->kr);
 	d->net = NULL;
 	uv_close((uv_handle_t *)&n->tick, on_tick_closed);
 }
