@@ -322,8 +322,22 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 		msgr__channel_reset(ch, NULL, -ENOBUFS);
 		return 0;
 	}
+	/* and all of the session's channels together, counting what waits of
+	 * channels that ended, so that opening channel after channel, each
+	 * within its bound, does not add up to our memory */
+	if (msgr__rxacct_charge(msgr__session_rxacct(ch->sess), h->len, conf->session_buffer)) {
+		msgr__warn("session %s: channel %u (%s): net.session_buffer is full of messages "
+			   "from this peer that local applications have not taken; resetting it",
+			   msgr__session_peer(ch->sess), ch->wire_id, k->peer);
+		free(big);
+		dst->d->stats.window_overruns++;
+		msgr__channel_reset(ch, NULL, -ENOBUFS);
+		return 0;
+	}
 	ch->in_bytes += cost;
 	memset(&e, 0, sizeof(e));
+	e.acct = msgr__session_rxacct(ch->sess);
+	e.acct_bytes = h->len;
 	e.ev.op = MSGR__EV_MESSAGE;
 	e.ev.conn = k->id;
 	e.ev.msg_type = (uint32_t)msgr__get_uint(big, 4);

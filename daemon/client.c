@@ -16,6 +16,7 @@
 #include "common/bits.h"
 #include "common/log.h"
 #include "daemon.h"
+#include "session.h"
 #include "msgr.h"
 #include "shm/wake.h"
 
@@ -233,6 +234,15 @@ fail:
 
 /* ---- teardown ---- */
 
+/* Free an entry's text, and give back the session bytes it was charged. */
+static void ent_text_free(struct msgr__outbox_ent *e)
+{
+	free(e->text);
+	e->text = NULL;
+	msgr__rxacct_release(e->acct, e->acct_bytes);
+	e->acct = NULL;
+}
+
 static void outbox_discard(struct msgr__outbox_ent *e)
 {
 	if (e->src) {
@@ -240,8 +250,7 @@ static void outbox_discard(struct msgr__outbox_ent *e)
 		msgr__dclient_unref(e->src);
 		e->src = NULL;
 	}
-	free(e->text);
-	e->text = NULL;
+	ent_text_free(e);
 }
 
 /* Messages c sent that still wait in other clients' outboxes would keep c's
@@ -468,8 +477,7 @@ static int post_now(struct msgr__dclient *c, struct msgr__outbox_ent *e)
 		if (k)
 			msgr__channel_delivered(k, e->seq, ev.len);
 	}
-	free(e->text);
-	e->text = NULL;
+	ent_text_free(e);
 	return 0;
 }
 
@@ -519,13 +527,13 @@ int msgr__dclient_post(struct msgr__dclient *c, const struct msgr__outbox_ent *e
 		/* no reference was taken on src yet: give its buffer back only */
 		if (tmp.src)
 			msgr__dclient_tx_done(tmp.src, tmp.src_off);
-		free(tmp.text);
+		ent_text_free(&tmp);
 		return -ENOTCONN;
 	}
 	if (c->qlen >= MSGR__OUTBOX_HARD) {
 		if (tmp.src)
 			msgr__dclient_tx_done(tmp.src, tmp.src_off);
-		free(tmp.text);
+		ent_text_free(&tmp);
 		msgr__dclient_doom(c, "more than 1048576 events waiting: it does not read them");
 		return -ENOBUFS;
 	}

@@ -22,6 +22,8 @@
 #include "shm/ring.h"
 #include "shm/segment.h"
 
+struct msgr__rxacct;
+
 struct msgr__daemon;
 struct msgr__channel;
 
@@ -54,6 +56,9 @@ struct msgr__outbox_ent {
 	uint32_t text_skip;          /* the payload starts this far into text */
 	uint64_t seq;                /* MESSAGE from the network: its wire seq, to
 					acknowledge once posted (0: local) */
+	struct msgr__rxacct *acct;   /* MESSAGE from the network: the session account
+					text is charged to (a reference), or NULL */
+	uint64_t acct_bytes;         /*   and how much */
 };
 
 #define MSGR__CONN_BUCKETS 256

@@ -189,6 +189,8 @@ static void reload(struct msgr__daemon *d)
 	}
 	if (!apply(d, &next, "reload", err, sizeof(err)))
 		msgr__notice("reload: %s: nothing changed", d->conf_path ? d->conf_path : "(no file)");
+	if (msgr__net_reload_keyring(d, err, sizeof(err)))
+		msgr__err("reload: %s; keeping the keys we had", err);
 out:
 	sd_notify(0, "READY=1");
 	report_status(d);

@@ -104,6 +104,7 @@ struct msgr__session {
 	int dialing;                  /* one of them is our dial, not yet up */
 	int busy;                     /* nonzero while being walked: do not free */
 	struct obuf pending;          /* frames queued while no link is active */
+	struct msgr__rxacct *rx;      /* bytes received for local apps (holds a ref) */
 	struct msgr__channel *chans[CHAN_BUCKETS];
 	uint32_t nchans;
 	uint32_t next_id;             /* ids handed out from our half */
@@ -345,8 +346,11 @@ static struct msgr__session *session_new(struct msgr__net *n, const char *peer)
 {
 	struct msgr__session *s = calloc(1, sizeof(*s));
 
-	if (!s)
+	if (!s || !(s->rx = calloc(1, sizeof(*s->rx)))) {
+		free(s);
 		return NULL;
+	}
+	s->rx->refs = 1;
 	s->net = n;
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	s->lower = strcmp(n->d->conf.listen, peer) < 0;
@@ -379,7 +383,31 @@ static void session_maybe_free(struct msgr__session *s)
 	}
 	free(s->pending.p);
 	free(s->ackq);
+	msgr__rxacct_release(s->rx, 0);
 	free(s);
+}
+
+struct msgr__rxacct *msgr__session_rxacct(struct msgr__session *s)
+{
+	return s->rx;
+}
+
+int msgr__rxacct_charge(struct msgr__rxacct *a, uint64_t n, uint64_t limit)
+{
+	if (a->bytes + n > limit)
+		return -ENOBUFS;
+	a->bytes += n;
+	a->refs++;
+	return 0;
+}
+
+void msgr__rxacct_release(struct msgr__rxacct *a, uint64_t n)
+{
+	if (!a)
+		return;
+	a->bytes -= n <= a->bytes ? n : a->bytes;
+	if (!--a->refs)
+		free(a);
 }
 
 /* The session lost what was in flight (its active link failed, or a link
@@ -1574,6 +1602,26 @@ fail:
 	msgr__keyring_wipe(&n->kr);
 	free(n);
 	return rc;
+}
+
+int msgr__net_reload_keyring(struct msgr__daemon *d, char *err, size_t errlen)
+{
+	struct msgr__net *n = d->net;
+	struct msgr__keyring kr;
+	int rc;
+
+	if (!n || d->conf.auth_mode == MSGR__AUTH_NONE)
+		return 0;
+	rc = msgr__keyring_load(d->conf.keyring, &kr, err, errlen);
+	if (rc)
+		return rc;
+	if (memcmp(&kr, &n->kr, sizeof(kr)))
+		msgr__notice("reload: auth.keyring %s: new keys (%s next_key)", d->conf.keyring,
+			     kr.has_next ? "with a" : "no");
+	msgr__keyring_wipe(&n->kr);
+	n->kr = kr;
+	msgr__keyring_wipe(&kr);
+	return 0;
 }
 
 void msgr__net_stop(struct msgr__daemon *d)

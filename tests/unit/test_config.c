@@ -169,7 +169,11 @@ START_TEST(test_net_keys)
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "auth.mode=none", err, sizeof(err)), 0);
 	ck_assert_int_eq(c.auth_mode, MSGR__AUTH_NONE);
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "auth.mode=kerberos", err, sizeof(err)), -EINVAL);
-	ck_assert_ptr_nonnull(strstr(err, "is not hmac or none"));
+	ck_assert_ptr_nonnull(strstr(err, "is not hmac, secure or none"));
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "auth.mode=secure", err, sizeof(err)), 0);
+	ck_assert_int_eq(c.auth_mode, MSGR__AUTH_SECURE);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.session_buffer=512K", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.handshake_timeout=1s", err, sizeof(err)), 0);
 	ck_assert_int_eq(msgr__conf_check(&c, err, sizeof(err)), 0);
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.keepalive_timeout=1s", err, sizeof(err)), 0);
 	ck_assert_int_eq(msgr__conf_check(&c, err, sizeof(err)), -EINVAL);

@@ -6,6 +6,7 @@
 
 #include "common/crc32c.h"
 #include "daemon/frame.h"
+#include "daemon/seal.h"
 #include "tests/unit/unit.h"
 
 START_TEST(test_crc32c)
@@ -90,6 +91,9 @@ END_TEST
 
 /* A little owner for the decoder: records frames. */
 struct rec {
+	struct msgr__frame_dec *dec; /* armed with arm after arm_after frames */
+	struct msgr__seal *arm;
+	int arm_after;
 	int frames, bad_payloads;
 	uint32_t last_channel, last_len;
 	unsigned char buf[8192];
@@ -107,6 +111,8 @@ static int rec_frame(void *o, const struct msgr__frame_hdr *h, void *payload, in
 
 	r->frames++;
 	r->bad_payloads += !ok;
+	if (r->arm && r->frames == r->arm_after)
+		r->dec->rx = r->arm; /* as session.c does after the peer's AUTH */
 	r->last_channel = h->channel;
 	r->last_len = h->len;
 	if (h->len)
@@ -169,6 +175,84 @@ START_TEST(test_decoder_splits)
 		ck_assert_uint_eq(r.last_channel, 20);
 		ck_assert_uint_eq(r.last_len, 1900);
 		ck_assert_uint_eq(r.last[5], 5 ^ 19);
+	}
+}
+END_TEST
+
+/* Secure mode: nplain CRC frames, then sealed ones (frame i has i * 100
+ * payload bytes on channel i + 1; frame `big` is a MSG over 8192 bytes). */
+static size_t build_sealed(uint8_t *out, struct msgr__seal *tx, int nplain, int nframes, int big)
+{
+	struct msgr__banner b = { 2, 2, 0 };
+	static uint8_t payload[20000];
+	size_t n = MSGR__BANNER_LEN;
+
+	msgr__banner_encode(out, &b);
+	for (int i = 0; i < nframes; i++) {
+		struct msgr__frame_hdr h = { .type = MSGR__F_MSG, .channel = (uint32_t)i + 1,
+					     .seq = (uint64_t)i + 1,
+					     .len = (uint32_t)(i == big ? 10000 : i * 100) };
+		struct iovec iov = { payload, h.len };
+		for (uint32_t k = 0; k < h.len; k++)
+			payload[k] = (uint8_t)(k ^ (uint32_t)i);
+		ck_assert_int_eq(msgr__frame_encode(out + n, i < nplain ? NULL : tx, &h, &iov, 1), 0);
+		n += msgr__frame_wire_len(h.len, i >= nplain);
+	}
+	return n;
+}
+
+START_TEST(test_decoder_sealed)
+{
+	static uint8_t wire[1 << 17];
+	struct msgr__banner mine = { 2, 2, 0 };
+	uint8_t key[32];
+	size_t n;
+
+	memset(key, 0x5a, sizeof(key));
+	/* every split, the switch to sealing after frame 3, an empty payload
+	 * (no payload record), and an oversized MSG skipped with its tag */
+	for (size_t chunk = 1; chunk < 300; chunk += 37) {
+		struct msgr__seal tx, rx;
+		struct msgr__frame_dec d;
+		struct rec r = { .dec = &d, .arm = &rx, .arm_after = 3 };
+		ck_assert_int_eq(msgr__seal_init(&tx, key, 1), 0);
+		ck_assert_int_eq(msgr__seal_init(&rx, key, 0), 0);
+		n = build_sealed(wire, &tx, 3, 12, 7);
+		skips = 0;
+		msgr__frame_dec_init(&d, &mine, 8192, &skip_ops, &r);
+		for (size_t off = 0; off < n; off += chunk)
+			ck_assert_int_eq(msgr__frame_dec_feed(&d, wire + off, off + chunk > n ? n - off : chunk), 0);
+		ck_assert_int_eq(r.frames, 11);
+		ck_assert_int_eq(skips, 1);
+		ck_assert_int_eq(r.bad_payloads, 0);
+		ck_assert_uint_eq(r.last_channel, 12);
+		ck_assert_uint_eq(r.last_len, 1100);
+		ck_assert_uint_eq(r.last[5], 5 ^ 11);
+		msgr__seal_fini(&tx);
+		msgr__seal_fini(&rx);
+	}
+	/* a flipped bit in any sealed byte (header, tags, payloads, a
+	 * skipped payload) stops the decoder: nothing after it is taken */
+	n = build_sealed(wire, NULL, 0, 0, -1); /* banner only, for its length */
+	for (size_t at = MSGR__BANNER_LEN; ; at += 97) {
+		struct msgr__seal tx, rx;
+		struct msgr__frame_dec d;
+		struct rec r = { 0 };
+		msgr__seal_init(&tx, key, 1);
+		msgr__seal_init(&rx, key, 0);
+		n = build_sealed(wire, &tx, 0, 9, 7);
+		if (at >= n) {
+			msgr__seal_fini(&tx);
+			msgr__seal_fini(&rx);
+			break;
+		}
+		wire[at] ^= 0x10;
+		msgr__frame_dec_init(&d, &mine, 8192, &skip_ops, &r);
+		d.rx = &rx;
+		ck_assert_int_eq(msgr__frame_dec_feed(&d, wire, n), -1);
+		ck_assert_msg(d.err == MSGR__DEC_BAD_TAG, "flip at %zu: %s", at, msgr__dec_err_name(d.err));
+		msgr__seal_fini(&tx);
+		msgr__seal_fini(&rx);
 	}
 }
 END_TEST
@@ -247,6 +331,7 @@ int main(void)
 
 	tcase_add_test(tc, test_crc32c);
 	tcase_add_test(tc, test_banner);
+	tcase_add_test(tc, test_decoder_sealed);
 	tcase_add_test(tc, test_header);
 	tcase_add_test(tc, test_decoder_splits);
 	tcase_add_test(tc, test_decoder_errors);
