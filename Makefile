@@ -189,13 +189,13 @@ FUZZ_SECONDS ?= 30
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Werror -g -O1 -I. -Iinclude \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZERS := $(BUILD)/fuzz/fuzz_frame $(BUILD)/fuzz/fuzz_session
-$(BUILD)/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c tests/fuzz/fix_crcs.h daemon/frame.c daemon/seal.c common/crc32c.c daemon/frame.h daemon/seal.h common/crc32c.h | $(BUILD)/.deps-ok
+$(BUILD)/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c $(wildcard tests/fuzz/*.h) daemon/frame.c daemon/seal.c common/crc32c.c daemon/frame.h daemon/seal.h common/crc32c.h | $(BUILD)/.deps-ok
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  FUZZ    $@")
 	$(Q)clang $(FUZZ_FLAGS) $(call PC_CFLAGS,libcrypto) -o $@ tests/fuzz/fuzz_frame.c daemon/frame.c daemon/seal.c \
 		common/crc32c.c $(call PC_LIBS,libcrypto) -pthread
 
-$(BUILD)/fuzz/fuzz_session: tests/fuzz/fuzz_session.c tests/fuzz/fix_crcs.h $(CORE_SRC) $(wildcard daemon/*.h shm/*.h common/*.h transports/*.h) | $(BUILD)/.deps-ok
+$(BUILD)/fuzz/fuzz_session: tests/fuzz/fuzz_session.c $(wildcard tests/fuzz/*.h) $(CORE_SRC) $(wildcard daemon/*.h shm/*.h common/*.h transports/*.h) | $(BUILD)/.deps-ok
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  FUZZ    $@")
 	$(Q)clang $(FUZZ_FLAGS) $(call PC_CFLAGS,libuv inih json-c libcrypto) -o $@ tests/fuzz/fuzz_session.c \

@@ -8,6 +8,11 @@
  * payload CRC failures. Feeding happens in chunks whose sizes come from the
  * input too. The decoder must never crash, overrun a buffer, or deliver a
  * frame larger than the buffer it was given.
+ *
+ * With bit 3 of the control byte the stream is secure mode's: the harness
+ * seals the input's frames with a test key (seal_frames.h), and bit 4 then
+ * flips one bit of the sealed stream (test_frame checks that such a flip
+ * stops the decoder; here it only has to fail safely).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,6 +21,7 @@
 #include "common/crc32c.h"
 #include "daemon/frame.h"
 #include "fix_crcs.h"
+#include "seal_frames.h"
 
 static uint8_t payload_buf[70000];
 
@@ -42,10 +48,12 @@ static const struct msgr__frame_ops ops = { get_buf, on_frame, on_skip };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct msgr__banner mine = { 1, 1, 0 };
+	struct msgr__banner mine = { MSGR__WIRE_VERSION, MSGR__WIRE_VERSION, 0 };
 	struct msgr__frame_dec d;
+	struct msgr__seal tx, rx;
 	uint8_t *buf;
 	size_t pos = 0, chunk;
+	int sealed = data[0] & 8;
 
 	if (size < 2)
 		return 0;
@@ -63,11 +71,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_fix_crcs(buf, size, MSGR__BANNER_LEN, data[0] & 4);
 	chunk = (size_t)data[1] + 1;
 	msgr__frame_dec_init(&d, &mine, 65536, &ops, NULL);
+	if (sealed) {
+		uint8_t *s = malloc(size * 2 + 64);
+		size_t n = MSGR__BANNER_LEN;
+		msgr__seal_init(&tx, fuzz_seal_key, 1);
+		msgr__seal_init(&rx, fuzz_seal_key, 0);
+		memcpy(s, buf, MSGR__BANNER_LEN);
+		if (size > MSGR__BANNER_LEN)
+			n += fuzz_seal_frames(&tx, buf + MSGR__BANNER_LEN, size - MSGR__BANNER_LEN,
+					      s + MSGR__BANNER_LEN);
+		if ((data[0] & 16) && n > MSGR__BANNER_LEN) {
+			/* the tag-failure paths, in every kind of record */
+			s[MSGR__BANNER_LEN + data[1] * 7 % (n - MSGR__BANNER_LEN)] ^= 0x20;
+		}
+		free(buf);
+		buf = s;
+		size = n;
+		d.rx = &rx;
+	}
 	while (pos < size) {
 		size_t n = size - pos < chunk ? size - pos : chunk;
 		if (msgr__frame_dec_feed(&d, buf + pos, n))
 			break;
 		pos += n;
+	}
+	if (sealed) {
+		msgr__seal_fini(&tx);
+		msgr__seal_fini(&rx);
 	}
 	free(buf);
 	return 0;

@@ -7,10 +7,12 @@
  * The daemon's core (session.c, channel.c, client.c) runs as in msgrd, over
  * a fake transport that feeds the input as one inbound link. The stubs
  * below stand in for main.c's loop glue: a "pass" services the client and
- * flushes the link after every chunk. auth.mode is none, so the fuzzer gets
- * past the handshake; unless the control byte says otherwise the harness
- * prepends a valid banner, HELLO and AUTH_DONE and fixes header and payload
- * CRCs, so the fuzzer spends its time on the frames behind them.
+ * flushes the link after every chunk. Unless the control byte says
+ * otherwise the harness plays an honest dialler: it prepends a valid banner,
+ * HELLO and AUTH_DONE (auth.mode none) and fixes header and payload CRCs,
+ * so the fuzzer spends its time on the frames behind them. In secure mode
+ * (control bit 4) it does the real version 2 handshake with a test key,
+ * over the daemon's own HELLO, and seals the fuzzer's frames after it.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -25,6 +27,8 @@
 #include "daemon/daemon.h"
 #include "daemon/frame.h"
 #include "fix_crcs.h"
+#include "seal_frames.h"
+#include "daemon/auth.h"
 #include "daemon/session.h"
 #include "transports/transport.h"
 
@@ -57,6 +61,8 @@ struct fake {
 	int close_err;
 	void *cookies[4096];
 	int ncookies;
+	uint8_t sent[4096];  /* the first bytes the daemon sent: banner, HELLO */
+	size_t nsent;
 };
 
 static const struct msgr__transport_events *tev;
@@ -85,6 +91,12 @@ static int f_send(struct msgr__link *l, const struct iovec *iov, int n, void *co
 	if (f->closed || f->ncookies == (int)(sizeof(f->cookies) / sizeof(f->cookies[0])))
 		return -ENOTCONN;
 	f->cookies[f->ncookies++] = cookie;
+	for (int i = 0; i < n; i++) {
+		size_t k = iov[i].iov_len < sizeof(f->sent) - f->nsent ? iov[i].iov_len
+								       : sizeof(f->sent) - f->nsent;
+		memcpy(f->sent + f->nsent, iov[i].iov_base, k);
+		f->nsent += k;
+	}
 	return 0;
 }
 
@@ -139,13 +151,29 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	char err[256];
 
-	msgr__log_level = MSGR__LOG_ERR - 1; /* quiet */
+	char path[] = "/tmp/msgr-fuzz-key-XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+	/* quiet, unless FUZZ_LOG=1 asks to see what one input does */
+	msgr__log_level = getenv("FUZZ_LOG") ? MSGR__LOG_DEBUG : MSGR__LOG_ERR - 1;
 	msgr__conf_defaults(&dmn.conf);
-	dmn.conf.auth_mode = MSGR__AUTH_NONE;
+	/* started secure, so the test key is loaded; each input then picks
+	 * the mode (the handshake reads it as it goes) */
+	if (!f)
+		abort();
+	fprintf(f, "[cluster]\nkey = ");
+	for (size_t i = 0; i < sizeof(fuzz_seal_key); i++)
+		fprintf(f, "%02x", fuzz_seal_key[i]);
+	fprintf(f, "\n");
+	fclose(f);
+	snprintf(dmn.conf.keyring, sizeof(dmn.conf.keyring), "%s", path);
+	dmn.conf.auth_mode = MSGR__AUTH_SECURE;
 	dmn.conf.max_message = 65536;
 	dmn.loop = uv_default_loop();
 	if (msgr__net_start(&dmn, &fake_ops, err, sizeof(err)))
 		abort();
+	unlink(path);
 	return 0;
 }
 
@@ -161,19 +189,19 @@ static size_t put_frame(uint8_t *p, uint8_t type, const void *payload, uint32_t 
 	return MSGR__FRAME_HDR_LEN + len + 4;
 }
 
-/* A valid banner, HELLO (auth none) and AUTH_DONE from peer 10.9.9.9:1,
- * and (open) an OPEN of channel 2 from client.z to osd.f: the fuzzer's
- * frames then find a channel to act on. */
-static size_t prologue(uint8_t *p, int open)
+/* Our banner and HELLO as dialler from peer 10.9.9.9:1, in mode; returns
+ * the bytes, and the HELLO payload in *hello. */
+static size_t hello_put(uint8_t *p, int mode, const uint8_t **hello, size_t *hlen)
 {
-	struct msgr__banner b = { 1, 1, 0 };
-	uint8_t hello[8 + 1 + 4 + 8 + 8 + 8 + 32 + 2 + 10] = { 0 }, *q = hello;
-	size_t n = MSGR__BANNER_LEN;
+	struct msgr__banner b = { MSGR__WIRE_VERSION, MSGR__WIRE_VERSION, 0 };
+	static uint8_t h[8 + 1 + 4 + 8 + 8 + 8 + 32 + 2 + 10];
+	uint8_t *q = h;
 
+	memset(h, 0, sizeof(h));
 	msgr__banner_encode(p, &b);
 	q[0] = 0x77; /* nonce */
 	q += 8;
-	*q++ = MSGR__AUTH_NONE;
+	*q++ = (uint8_t)mode;
 	q[0] = 0; q[1] = 0; q[2] = 1; q[3] = 0; /* max message 65536 */
 	q += 4;
 	q[2] = 0x40; /* window 4 MiB */
@@ -183,8 +211,17 @@ static size_t prologue(uint8_t *p, int open)
 	*q++ = 10;
 	*q++ = 0;
 	memcpy(q, "10.9.9.9:1", 10);
-	n += put_frame(p + n, MSGR__F_HELLO, hello, sizeof(hello));
-	n += put_frame(p + n, MSGR__F_AUTH_DONE, NULL, 0);
+	*hello = h;
+	*hlen = sizeof(h);
+	return MSGR__BANNER_LEN + put_frame(p + MSGR__BANNER_LEN, MSGR__F_HELLO, h, sizeof(h));
+}
+
+/* After the handshake: AUTH_DONE and (open) an OPEN of channel 2 from
+ * client.z to osd.f, so the fuzzer's frames find a channel to act on. */
+static size_t prologue(uint8_t *p, int open)
+{
+	size_t n = put_frame(p, MSGR__F_AUTH_DONE, NULL, 0);
+
 	if (open) {
 		static const uint8_t o[] = { 1, 9, 9, 9, 9, 9, 9, 9, 9, 8, 0, 'c', 'l', 'i', 'e', 'n',
 					     't', '.', 'z', 5, 0, 'o', 's', 'd', '.', 'f' };
@@ -198,12 +235,37 @@ static size_t prologue(uint8_t *p, int open)
 	return n;
 }
 
+/* Secure mode: from the daemon's banner and HELLO (what it sent on
+ * accept), our AUTH, and the key that seals what follows. 0, or -1 if the
+ * daemon did not say them. */
+static int secure_auth(const uint8_t *our_hello, size_t our_len, const uint8_t *our_banner,
+		       uint8_t *out, size_t *n, struct msgr__seal *tx)
+{
+	uint8_t h[MSGR__HASH_LEN], proof[MSGR__PROOF_LEN], k[32];
+	uint32_t len;
+
+	if (link1.nsent < MSGR__BANNER_LEN + MSGR__FRAME_HDR_LEN)
+		return -1;
+	memcpy(&len, link1.sent + MSGR__BANNER_LEN + 24, 4);
+	if (link1.sent[MSGR__BANNER_LEN] != MSGR__F_HELLO ||
+	    len > link1.nsent - MSGR__BANNER_LEN - MSGR__FRAME_HDR_LEN)
+		return -1;
+	msgr__auth_transcript(our_banner, link1.sent, our_hello, our_len,
+			      link1.sent + MSGR__BANNER_LEN + MSGR__FRAME_HDR_LEN, len, h);
+	msgr__auth_proof(fuzz_seal_key, MSGR__ROLE_DIALLER, h, proof);
+	*n += put_frame(out + *n, MSGR__F_AUTH, proof, sizeof(proof));
+	if (msgr__auth_derive(fuzz_seal_key, h, MSGR__ROLE_DIALLER, k) || msgr__seal_init(tx, k, 1))
+		return -1;
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct msgr__dclient *c = NULL;
 	uint8_t *buf;
 	size_t n = 0, pos = 0, chunk;
-	int sv[2], fds[3];
+	int sv[2], fds[3], secure;
+	struct msgr__seal tx;
 
 	if (size < 2)
 		return 0;
@@ -214,20 +276,42 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	close(fds[0]);
 
-	buf = malloc(size + 512);
 	/* control byte: bit 0 raw input (no prologue), bit 1 keep the CRCs as
-	 * they are, bit 2 fix payload CRCs too, bit 3 no OPEN in the prologue */
-	if (!(data[0] & 1))
-		n = prologue(buf, !(data[0] & 8));
-	memcpy(buf + n, data + 2, size - 2);
-	if (!(data[0] & 2))
-		fuzz_fix_crcs(buf, n + size - 2, n ? n : MSGR__BANNER_LEN, data[0] & 4);
-	n += size - 2;
-	chunk = (size_t)data[1] * 16 + 1;
-
+	 * they are, bit 2 fix payload CRCs too, bit 3 no OPEN in the prologue,
+	 * bit 4 secure mode (with the prologue) */
+	secure = (data[0] & 0x11) == 0x10;
+	dmn.conf.auth_mode = secure ? MSGR__AUTH_SECURE : MSGR__AUTH_NONE;
 	memset(&link1, 0, sizeof(link1));
 	tev->accepted(tcore, &link1.pub);
 	pass();
+
+	buf = malloc(2 * size + 1024);
+	if (!(data[0] & 1)) {
+		const uint8_t *hello;
+		size_t hlen;
+		n = hello_put(buf, dmn.conf.auth_mode, &hello, &hlen);
+		if (secure && secure_auth(hello, hlen, buf, buf, &n, &tx))
+			abort(); /* the daemon must have sent its banner and HELLO */
+		if (!secure)
+			n += prologue(buf + n, !(data[0] & 8));
+	}
+	if (secure) {
+		/* the rest is sealed: AUTH_DONE, OPEN, then the input */
+		uint8_t *plain = malloc(size + 512);
+		size_t m = prologue(plain, !(data[0] & 8));
+		memcpy(plain + m, data + 2, size - 2);
+		m += size - 2;
+		n += fuzz_seal_frames(&tx, plain, m, buf + n);
+		msgr__seal_fini(&tx);
+		free(plain);
+	} else {
+		size_t start = n;
+		memcpy(buf + n, data + 2, size - 2);
+		n += size - 2;
+		if (!(data[0] & 2))
+			fuzz_fix_crcs(buf, n, start ? start : MSGR__BANNER_LEN, data[0] & 4);
+	}
+	chunk = (size_t)data[1] * 16 + 1;
 	while (pos < n && !link1.closed && link1.rbuf) {
 		size_t k = n - pos < chunk ? n - pos : chunk;
 		void *rb = link1.rbuf;
