@@ -105,20 +105,23 @@ t_netns_one_sided_loss() {
 	A_SOCK=$D_SOCK A_CTL=$D_CTL A_PID=$D_PID A_LOG=$D_LOG
 	D_HOST=$IP_B D_WRAP="ip netns exec $NS_B" start_daemon os-b \
 		--set net.keepalive_interval=200ms --set net.keepalive_timeout=1s
-	B_SOCK=$D_SOCK B_CTL=$D_CTL B_PID=$D_PID B_LOG=$D_LOG
+	B_SOCK=$D_SOCK B_CTL=$D_CTL B_PID=$D_PID B_LOG=$D_LOG B_PORT=$D_PORT
 	# A dials B (client.* on A, osd.* on B); the idle link stays up
 	MSGR_SOCKET=$A_SOCK ITEST_PEER_SOCKET=$B_SOCK "$T" pingpong-pair 1
 	# silence both ways: B gives up on the link after 1 s, A would after 10
 	ip netns exec "$NS_A" iptables -A INPUT -s "$IP_B" -j DROP
 	ip netns exec "$NS_B" iptables -A INPUT -s "$IP_A" -j DROP
 	wait_line "$B_LOG" "nothing heard for"
-	ip netns exec "$NS_A" iptables -F INPUT
+	# A keeps hearing nothing on the old link (B's RST in answer to A's
+	# next KEEPALIVE would tell it), but hears B's new one
+	ip netns exec "$NS_A" iptables -R INPUT 1 -s "$IP_B" -p tcp --sport "$B_PORT" -j DROP
 	ip netns exec "$NS_B" iptables -F INPUT
 	pyjson "$A_CTL" 'len(d) == 1 and d[0]["state"] == "up"' sessions   # A has not noticed
 	# B dials A: must work at once, not after A's 10 s
 	MSGR_SOCKET=$B_SOCK ITEST_PEER_SOCKET=$A_SOCK "$T" pingpong-pair 1
 	grep -q "the peer lost it and dialled again" "$A_LOG"
 	pyjson "$A_CTL" 'd["stats"]["races"] == 0' status
+	ip netns exec "$NS_A" iptables -F INPUT
 	D_PID=$A_PID D_LOG=$A_LOG; stop_daemon
 	D_PID=$B_PID D_LOG=$B_LOG; stop_daemon
 	netns_down
