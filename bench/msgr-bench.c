@@ -16,6 +16,9 @@
  *   msgrd-net    libmsgr entity -> msgrd A -> TCP session -> msgrd B -> libmsgr
  *                entity: two daemons on loopback, as between two hosts. Its
  *                own baseline is tcp (the net/tcp column)
+ *   msgrd-net-secure  the same with both daemons in auth.mode = secure (every
+ *                frame sealed with AES-256-GCM); its baseline is msgrd-net,
+ *                whose daemons run auth.mode = hmac (the sec/net column)
  *
  * Everything a child measures goes into one MAP_SHARED page (struct shared);
  * the parent only forks, reaps and reports. See bench/README.md.
@@ -62,9 +65,16 @@
 #define DEFAULT_POLL_US 0  /* libmsgr's default: never spin */
 #define MAX_REPEAT 15
 
-enum transport { T_MSGRD, T_SHM, T_UDS, T_TCP, T_NET, NT };
-static const char *const tname[NT] = { "msgrd", "shm-ring", "unix-socket", "tcp", "msgrd-net" };
-static const char *const tshort[NT] = { "msgrd", "shm", "uds", "tcp", "net" };
+enum transport { T_MSGRD, T_SHM, T_UDS, T_TCP, T_NET, T_SEC, NT };
+static const char *const tname[NT] = { "msgrd", "shm-ring", "unix-socket", "tcp", "msgrd-net",
+				       "msgrd-net-secure" };
+static const char *const tshort[NT] = { "msgrd", "shm", "uds", "tcp", "net", "sec" };
+
+/* The msgrd-net variants differ only in their daemons' auth.mode. */
+static int is_net(enum transport t)
+{
+	return t == T_NET || t == T_SEC;
+}
 
 enum kind { K_ONEWAY, K_PINGPONG };
 
@@ -88,14 +98,47 @@ static struct {
 	    .cases = 3 };
 
 static unsigned wait_poll_us; /* what libmsgr clients and the shm-ring baseline spin */
-static char sock_path[PATH_MAX], ctl_path[PATH_MAX];
-static char tmpdir[64], log_path[PATH_MAX];
-static volatile pid_t own_daemon; /* the msgrd we started, or 0 */
-static pid_t obs_daemon;          /* the msgrd whose /proc we read, or 0 */
-/* msgrd-net's second daemon ("host B"), which we always start ourselves */
-static char sock_path_b[PATH_MAX], ctl_path_b[PATH_MAX], log_path_b[PATH_MAX];
-static volatile pid_t own_daemon_b;
-static int attach_b;              /* this child attaches to daemon B */
+static char tmpdir[64];
+
+/* Every msgrd of the run. D_MAIN is msgrd's, and host A of msgrd-net; with
+ * --socket it is someone else's and the others are not started. Each
+ * msgrd-net variant needs a pair of its own, since auth.mode is per daemon
+ * and both ends of a session must agree on it. */
+enum daemon_id { D_MAIN, D_NET_B, D_SEC_A, D_SEC_B, ND };
+static struct daemon {
+	const char *tag;  /* its socket, control socket and log in tmpdir */
+	const char *mode; /* auth.mode, set explicitly so that sec/net stays secure/hmac */
+	char sock[PATH_MAX], ctl[PATH_MAX], log[PATH_MAX];
+	volatile pid_t pid; /* ours to stop, or 0 */
+} dmn[ND] = {
+	[D_MAIN] = { .tag = "msgrd", .mode = "hmac" },
+	[D_NET_B] = { .tag = "msgrd-b", .mode = "hmac" },
+	[D_SEC_A] = { .tag = "msgrd-sec-a", .mode = "secure" },
+	[D_SEC_B] = { .tag = "msgrd-sec-b", .mode = "secure" },
+};
+static pid_t obs_daemon; /* D_MAIN's pid, to read its /proc, or 0 */
+
+/* The daemon each role attaches to: one for msgrd, host A (sender, ping)
+ * and host B (receiver, echo) for the msgrd-net variants. */
+static const enum daemon_id via[NT][2] = {
+	[T_MSGRD] = { D_MAIN, D_MAIN },
+	[T_NET] = { D_MAIN, D_NET_B },
+	[T_SEC] = { D_SEC_A, D_SEC_B },
+};
+
+/* How many daemons a transport goes through: their costs count with its own. */
+static int ndaemons(enum transport t)
+{
+	return t == T_MSGRD ? 1 : is_net(t) ? 2 : 0;
+}
+
+/* The pid whose /proc tells a daemon's costs, or 0 if we cannot read it. */
+static pid_t daemon_pid(enum daemon_id d)
+{
+	return d == D_MAIN ? obs_daemon : dmn[d].pid;
+}
+
+static const char *attach_sock;   /* the daemon this child attaches to */
 static volatile pid_t kids[2];
 static const char *label = "";    /* the running case, for a child's error message */
 static volatile uint64_t sink;    /* keeps payload reads from being optimised away */
@@ -199,8 +242,9 @@ struct shared {
 	uint64_t rounds;     /* ping-pong round trips inside the windows, warm-up included */
 	double p50, p99, mean;
 	struct side side[2];
-	struct psample d0, d1; /* the daemon, at role 0's start and role 1's end */
-	struct psample b0, b1; /* msgrd-net: daemon B, likewise */
+	/* the daemons (msgrd's one; msgrd-net's A and B), at role 0's start
+	 * and role 1's end */
+	struct psample d0[2], d1[2];
 };
 
 static struct shared *sh;
@@ -307,24 +351,22 @@ static void wait_peer(void)
 		die("the other process never got ready");
 }
 
-static int sample_daemon; /* this child's transport goes through msgrd (2: two of them) */
+static pid_t sampled[2]; /* the daemons this child's transport goes through, or 0 */
 
 static void window_start(int role)
 {
 	proc_sample(getpid(), &sh->side[role].w0);
-	if (role == 0 && sample_daemon && obs_daemon)
-		proc_sample(obs_daemon, &sh->d0);
-	if (role == 0 && sample_daemon == 2)
-		proc_sample(own_daemon_b, &sh->b0);
+	for (int i = 0; i < 2 && role == 0; i++)
+		if (sampled[i])
+			proc_sample(sampled[i], &sh->d0[i]);
 }
 
 static void window_end(int role)
 {
 	proc_sample(getpid(), &sh->side[role].w1);
-	if (role == 1 && sample_daemon && obs_daemon)
-		proc_sample(obs_daemon, &sh->d1);
-	if (role == 1 && sample_daemon == 2)
-		proc_sample(own_daemon_b, &sh->b1);
+	for (int i = 0; i < 2 && role == 1; i++)
+		if (sampled[i])
+			proc_sample(sampled[i], &sh->d1[i]);
 }
 
 /* Whether to send message n + 1. The first oneway_warm messages fault in the
@@ -378,7 +420,7 @@ static void rtt_stats(uint64_t *lat, uint64_t n)
 
 static msgr_client *mc_attach(const char *what)
 {
-	struct msgr_attach_opts o = { .socket_path = attach_b ? sock_path_b : sock_path,
+	struct msgr_attach_opts o = { .socket_path = attach_sock,
 				      .poll_us = wait_poll_us };
 	char ent[64];
 	msgr_client *c;
@@ -995,6 +1037,7 @@ static int run_prepare(struct run *ru)
 	switch (ru->t) {
 	case T_MSGRD:
 	case T_NET:
+	case T_SEC:
 		return 0;
 	case T_SHM:
 		/* payload: frame header plus message, 8-byte multiple; ~4 MiB per ring */
@@ -1051,6 +1094,8 @@ static const role_fn roles[NT][2][2] = {
 		    [K_PINGPONG] = { sock_pinger, sock_ponger } },
 	[T_NET] = { [K_ONEWAY] = { msgrd_sender, msgrd_receiver },
 		    [K_PINGPONG] = { msgrd_pinger, msgrd_ponger } },
+	[T_SEC] = { [K_ONEWAY] = { msgrd_sender, msgrd_receiver },
+		    [K_PINGPONG] = { msgrd_pinger, msgrd_ponger } },
 };
 
 static _Noreturn void child(struct run *ru, int role, const char *name)
@@ -1065,8 +1110,9 @@ static _Noreturn void child(struct run *ru, int role, const char *name)
 	snprintf(lbl, sizeof(lbl), "%s (%s)", name,
 		 ru->kind == K_ONEWAY ? (role ? "receiver" : "sender") : (role ? "echo" : "ping"));
 	label = lbl;
-	sample_daemon = ru->t == T_MSGRD ? 1 : ru->t == T_NET && own_daemon_b ? 2 : 0;
-	attach_b = ru->t == T_NET && role == 1;
+	for (int i = 0; i < ndaemons(ru->t); i++)
+		sampled[i] = daemon_pid(via[ru->t][i]);
+	attach_sock = dmn[via[ru->t][role]].sock;
 	if (ru->fd[1 - role] >= 0)
 		close(ru->fd[1 - role]);
 	roles[ru->t][ru->kind][role](ru);
@@ -1081,11 +1127,23 @@ static void on_alarm(int sig)
 	alarmed = 1;
 }
 
-/* Reap both children; a failed or late one takes its partner down. */
+/* Which of our daemons has this pid, or ND. */
+static enum daemon_id daemon_with_pid(pid_t p)
+{
+	int d = 0;
+
+	while (d < ND && dmn[d].pid != p)
+		d++;
+	return (enum daemon_id)d;
+}
+
+/* Reap both children; a failed or late one takes its partner down, and so
+ * does a daemon that dies under them, rather than their idle timeout. */
 static int reap(const char *name, unsigned timeout_s)
 {
 	struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART: wait must return */
 	int left = 2, failed = 0;
+	enum daemon_id d;
 
 	alarmed = 0;
 	sigaction(SIGALRM, &sa, NULL);
@@ -1106,9 +1164,9 @@ static int reap(const char *name, unsigned timeout_s)
 			}
 			continue;
 		}
-		if (p == own_daemon) {
-			errmsg("msgrd (pid %d) died during %s", (int)p, name);
-			own_daemon = 0;
+		if ((d = daemon_with_pid(p)) < ND) {
+			errmsg("msgrd (%s, pid %d) died during %s", dmn[d].tag, (int)p, name);
+			dmn[d].pid = 0;
 			for (int i = 0; i < 2; i++)
 				if (kids[i])
 					kill(kids[i], SIGKILL);
@@ -1224,7 +1282,7 @@ out:
 
 static int ctl_status(struct dstats *ds)
 {
-	return ctl_status_at(ctl_path, ds);
+	return ctl_status_at(dmn[D_MAIN].ctl, ds);
 }
 
 /* ---- results ---- */
@@ -1372,16 +1430,12 @@ static int run_one(enum transport t, enum kind k, size_t size)
 			rq += delta_wait_us(&sh->side[i].w0, &sh->side[i].w1);
 			csw += delta_csw(&sh->side[i].w0, &sh->side[i].w1);
 		}
-		if (t == T_MSGRD || t == T_NET) {
-			/* a daemon whose /proc we cannot read leaves msgrd's cost unknown */
-			cpu += obs_daemon ? delta_cpu_us(&sh->d0, &sh->d1) : NAN;
-			rq += obs_daemon ? delta_wait_us(&sh->d0, &sh->d1) : NAN;
-			csw += obs_daemon ? delta_csw(&sh->d0, &sh->d1) : NAN;
-		}
-		if (t == T_NET) {
-			cpu += delta_cpu_us(&sh->b0, &sh->b1);
-			rq += delta_wait_us(&sh->b0, &sh->b1);
-			csw += delta_csw(&sh->b0, &sh->b1);
+		/* a daemon whose /proc we cannot read (no sample: NAN) leaves the
+		 * transport's cost unknown */
+		for (int i = 0; i < ndaemons(t); i++) {
+			cpu += delta_cpu_us(&sh->d0[i], &sh->d1[i]);
+			rq += delta_wait_us(&sh->d0[i], &sh->d1[i]);
+			csw += delta_csw(&sh->d0[i], &sh->d1[i]);
 		}
 		if (t == T_MSGRD) {
 			if (ds0.ok && ds1.ok)
@@ -1433,9 +1487,13 @@ static int run_one(enum transport t, enum kind k, size_t size)
 			delta_cpu_us(&sh->side[1].w0, &sh->side[1].w1) / per,
 			delta_wait_us(&sh->side[1].w0, &sh->side[1].w1) / per,
 			delta_csw(&sh->side[1].w0, &sh->side[1].w1) / per);
-		if (t == T_MSGRD && obs_daemon)
-			fprintf(stderr, ", daemon %.2f/%.2f/%.3f", delta_cpu_us(&sh->d0, &sh->d1) / per,
-				delta_wait_us(&sh->d0, &sh->d1) / per, delta_csw(&sh->d0, &sh->d1) / per);
+		for (int i = 0; i < ndaemons(t); i++)
+			if (sh->d0[i].ok)
+				fprintf(stderr, ", daemon%s %.2f/%.2f/%.3f",
+					t == T_MSGRD ? "" : i ? " B" : " A",
+					delta_cpu_us(&sh->d0[i], &sh->d1[i]) / per,
+					delta_wait_us(&sh->d0[i], &sh->d1[i]) / per,
+					delta_csw(&sh->d0[i], &sh->d1[i]) / per);
 		fputc('\n', stderr);
 	}
 	return 0;
@@ -1512,46 +1570,74 @@ static int transports_shown(int *show)
 	return n;
 }
 
+/* The ratio columns of the tables and the bars of the chart, in order:
+ * msgrd against each baseline, then each msgrd-net variant against its own:
+ * two daemons against a direct connection, sealed frames against hmac. */
+static const struct ratio {
+	enum transport num, den;
+	const char *color; /* in the chart */
+} ratios[] = {
+	{ T_MSGRD, T_SHM, "#4e79a7" },
+	{ T_MSGRD, T_UDS, "#f28e2b" },
+	{ T_MSGRD, T_TCP, "#59a14f" },
+	{ T_MSGRD, T_NET, "#b07aa1" },
+	{ T_MSGRD, T_SEC, "#e15759" },
+	{ T_NET, T_TCP, "#76b7b2" },
+	{ T_SEC, T_NET, "#edc948" },
+};
+
+static int ratio_shown(const struct ratio *r, const int *show)
+{
+	return show[r->num] && show[r->den];
+}
+
+static void ratio_name(char *b, size_t n, const struct ratio *r)
+{
+	snprintf(b, n, "%s/%s", tshort[r->num], tshort[r->den]);
+}
+
+/* A text column fits its transport's name with a space before it. */
+static int col_width(enum transport t)
+{
+	int w = width_of(tname[t]) + 1;
+
+	return w < 12 ? 12 : w;
+}
+
 static void table(FILE *f, const struct row *rows, size_t nrows, int md, const char *title)
 {
-	int show[NT], net_tcp;
+	int show[NT];
 	char b[64];
 
 	transports_shown(show);
-	/* msgrd-net's own comparison: two daemons against a direct connection */
-	net_tcp = show[T_NET] && show[T_TCP];
 	if (md) {
 		fprintf(f, "| %s |", title);
 		for (int t = 0; t < NT; t++)
 			if (show[t])
 				fprintf(f, " %s |", tname[t]);
-		for (int t = 1; t < NT; t++)
-			if (show[t])
-				fprintf(f, " msgrd/%s |", tshort[t]);
-		if (net_tcp)
-			fprintf(f, " net/tcp |");
+		for (size_t i = 0; i < NROWS(ratios); i++)
+			if (ratio_shown(&ratios[i], show)) {
+				ratio_name(b, sizeof(b), &ratios[i]);
+				fprintf(f, " %s |", b);
+			}
 		fprintf(f, "\n|---|");
 		for (int t = 0; t < NT; t++)
 			if (show[t])
 				fprintf(f, "---:|");
-		for (int t = 1; t < NT; t++)
-			if (show[t])
+		for (size_t i = 0; i < NROWS(ratios); i++)
+			if (ratio_shown(&ratios[i], show))
 				fprintf(f, "---:|");
-		if (net_tcp)
-			fprintf(f, "---:|");
 		fputc('\n', f);
 	} else {
 		cell(f, title, 36, 1);
 		for (int t = 0; t < NT; t++)
 			if (show[t])
-				cell(f, tname[t], 12, 0);
-		for (int t = 1; t < NT; t++)
-			if (show[t]) {
-				snprintf(b, sizeof(b), "msgrd/%s", tshort[t]);
+				cell(f, tname[t], col_width((enum transport)t), 0);
+		for (size_t i = 0; i < NROWS(ratios); i++)
+			if (ratio_shown(&ratios[i], show)) {
+				ratio_name(b, sizeof(b), &ratios[i]);
 				cell(f, b, 11, 0);
 			}
-		if (net_tcp)
-			cell(f, "net/tcp", 11, 0);
 		fputc('\n', f);
 	}
 	for (size_t r = 0; r < nrows; r++) {
@@ -1567,19 +1653,12 @@ static void table(FILE *f, const struct row *rows, size_t nrows, int md, const c
 			if (md)
 				fprintf(f, " %s |", b);
 			else
-				cell(f, b, 12, 0);
+				cell(f, b, col_width((enum transport)t), 0);
 		}
-		for (int t = 1; t < NT; t++) {
-			if (!show[t])
+		for (size_t i = 0; i < NROWS(ratios); i++) {
+			if (!ratio_shown(&ratios[i], show))
 				continue;
-			fmt_ratio(b, sizeof(b), final[rw->m][T_MSGRD], final[rw->m][t]);
-			if (md)
-				fprintf(f, " %s |", b);
-			else
-				cell(f, b, 11, 0);
-		}
-		if (net_tcp) {
-			fmt_ratio(b, sizeof(b), final[rw->m][T_NET], final[rw->m][T_TCP]);
+			fmt_ratio(b, sizeof(b), final[rw->m][ratios[i].num], final[rw->m][ratios[i].den]);
 			if (md)
 				fprintf(f, " %s |", b);
 			else
@@ -1615,16 +1694,22 @@ static void describe_settings(const struct dstats *ds)
 static void print_notes(FILE *f, int md)
 {
 	const char *li = md ? "- " : "  ";
+	int show[NT];
 
-	fprintf(f, "%sRatios are msgrd's value divided by the baseline's, from this run: above 1 "
-		   "is better for msgrd in rates, worse in latencies and costs.\n", li);
+	transports_shown(show);
+	fprintf(f, "%sRatios are the first transport's value divided by the second's, from this "
+		   "run: above 1 is better for the first (msgrd; net, sec) in rates, worse in "
+		   "latencies and costs.\n", li);
 	fprintf(f, "%sshm-ring waits exactly as libmsgr does (spin %u µs, then the needs-wakeup "
 		   "flag and an eventfd), so msgrd/shm is the price of the daemon hop.\n", li,
 		wait_poll_us);
+	if (show[T_SEC] && show[T_NET])
+		fprintf(f, "%ssec/net is the price of auth.mode = secure (every frame sealed with "
+			   "AES-256-GCM) over hmac, both daemons of the pair alike.\n", li);
 	fprintf(f, "%sCosts add up every process involved (msgrd: sender, receiver and the "
-		   "daemon%s), from /proc/PID/schedstat and status; runqueue wait is time runnable "
-		   "but without a CPU; eventfd wakes: msgrd's counters (sent + received), "
-		   "shm-ring's own.\n", li,
+		   "daemon%s; msgrd-net variants: both daemons), from /proc/PID/schedstat and "
+		   "status; runqueue wait is time runnable but without a CPU; eventfd wakes: "
+		   "msgrd's counters (sent + received), shm-ring's own.\n", li,
 		obs_daemon ? "" : " (not readable here, so msgrd's are unknown)");
 }
 
@@ -1694,25 +1779,30 @@ static int write_svg(const char *path)
 		{ M_P99, "ping-pong p99", 0 },
 		{ M_MEAN, "ping-pong mean", 0 },
 	};
-	static const char *const color[NT] = { "#000", "#4e79a7", "#f28e2b", "#59a14f", "#b07aa1" };
-	const int ng = (int)NROWS(groups), left = 190, plot_w = 560, bar_h = 16, top = 70;
-	int show[NT], nb = transports_shown(show) - 1, group_h = nb * bar_h + 14;
-	int height = top + ng * group_h + 70, lo = 0, hi = 0;
-	double rel[8][NT];
+	const int ng = (int)NROWS(groups), nr = (int)NROWS(ratios), left = 190, plot_w = 560;
+	const int bar_h = 16, top = 70;
+	int show[NT], nb = 0, group_h, height, lo = 0, hi = 0;
+	double rel[NROWS(groups)][NROWS(ratios)];
+	char name[64];
 	FILE *f;
 
+	transports_shown(show);
+	for (int r = 0; r < nr; r++)
+		nb += ratio_shown(&ratios[r], show);
+	group_h = nb * bar_h + 14;
+	height = top + ng * group_h + 70;
 	for (int g = 0; g < ng; g++)
-		for (int t = 1; t < NT; t++) {
-			double a = final[groups[g].m][T_MSGRD], b = final[groups[g].m][t];
-			rel[g][t] = NAN;
-			if (!show[t] || isnan(a) || isnan(b) || a <= 0 || b <= 0)
+		for (int r = 0; r < nr; r++) {
+			double a = final[groups[g].m][ratios[r].num], b = final[groups[g].m][ratios[r].den];
+			rel[g][r] = NAN;
+			if (!ratio_shown(&ratios[r], show) || isnan(a) || isnan(b) || a <= 0 || b <= 0)
 				continue;
-			/* the chart always points the same way: right is msgrd doing better */
-			rel[g][t] = groups[g].higher_better ? a / b : b / a;
-			if (floor_int(lg10(rel[g][t])) < lo)
-				lo = floor_int(lg10(rel[g][t]));
-			if (floor_int(lg10(rel[g][t])) + 1 > hi)
-				hi = floor_int(lg10(rel[g][t])) + 1;
+			/* the chart always points the same way: right is the first doing better */
+			rel[g][r] = groups[g].higher_better ? a / b : b / a;
+			if (floor_int(lg10(rel[g][r])) < lo)
+				lo = floor_int(lg10(rel[g][r]));
+			if (floor_int(lg10(rel[g][r])) + 1 > hi)
+				hi = floor_int(lg10(rel[g][r])) + 1;
 		}
 	if (hi - lo < 2)
 		lo = hi - 2;
@@ -1723,11 +1813,10 @@ static int write_svg(const char *path)
 	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
 		   "font-family=\"sans-serif\" font-size=\"12\">\n", left + plot_w + 60, height);
 	fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n");
-	fprintf(f, "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">msgrd relative "
-		   "to each baseline, same run (log scale; right of 1 = msgrd better)</text>\n");
-	fprintf(f, "<text x=\"10\" y=\"42\" fill=\"#555\">rates: msgrd/baseline; latencies: "
-		   "baseline/msgrd. poll_us: clients and shm-ring %u, msgrd %.*s; median of %u "
-		   "run%s</text>\n", wait_poll_us, (int)strcspn(daemon_poll, " "), daemon_poll,
+	fprintf(f, "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">Ratios a/b, "
+		   "same run (log scale; right of 1 = a better)</text>\n");
+	fprintf(f, "<text x=\"10\" y=\"42\" fill=\"#555\">rates a/b, latencies b/a. "
+		   "poll_us: clients and shm-ring %u, msgrd %.*s; median of %u run%s</text>\n", wait_poll_us, (int)strcspn(daemon_poll, " "), daemon_poll,
 		opt.repeat, opt.repeat == 1 ? "" : "s");
 	for (int e = lo; e <= hi; e++) {
 		double v = 1;
@@ -1745,31 +1834,33 @@ static int write_svg(const char *path)
 		int y = top + g * group_h, i = 0;
 		fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n", left - 8,
 			y + nb * bar_h / 2 + 4, groups[g].label);
-		for (int t = 1; t < NT; t++) {
+		for (int r = 0; r < nr; r++) {
 			int x0 = X(1), x1, yy = y + i * bar_h;
-			if (!show[t])
+			if (!ratio_shown(&ratios[r], show))
 				continue;
 			i++;
-			if (isnan(rel[g][t]))
+			if (isnan(rel[g][r]))
 				continue;
-			x1 = X(rel[g][t]);
+			x1 = X(rel[g][r]);
 			fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\"/>\n",
 				x1 < x0 ? x1 : x0, yy + 1, x1 < x0 ? x0 - x1 : (x1 - x0 ? x1 - x0 : 1),
-				bar_h - 3, color[t]);
+				bar_h - 3, ratios[r].color);
 			fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"%s\">"
 				   "%.3g</text>\n", x1 < x0 ? x1 - 3 : x1 + 3, yy + bar_h - 5,
-				x1 < x0 ? "end" : "start", rel[g][t]);
+				x1 < x0 ? "end" : "start", rel[g][r]);
 		}
 	}
 	{
-		int x = left, y = height - 22;
-		for (int t = 1; t < NT; t++) {
-			if (!show[t])
+		/* up to seven entries: from the left edge, not the plot's */
+		int x = 10, y = height - 22;
+		for (int r = 0; r < nr; r++) {
+			if (!ratio_shown(&ratios[r], show))
 				continue;
+			ratio_name(name, sizeof(name), &ratios[r]);
 			fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\"/>"
-				   "<text x=\"%d\" y=\"%d\">vs %s</text>\n", x, y - 10, color[t],
-				x + 16, y, tname[t]);
-			x += 140;
+				   "<text x=\"%d\" y=\"%d\">%s</text>\n", x, y - 10, ratios[r].color,
+				x + 16, y, name);
+			x += 110;
 		}
 	}
 #undef X
@@ -1801,14 +1892,12 @@ static void remove_tmpdir(void)
 	if (!tmpdir[0])
 		return;
 	/* unlink and rmdir only: this runs from a signal handler too */
-	unlink(sock_path);
-	unlink(ctl_path);
-	unlink(log_path);
-	if (sock_path_b[0]) {
-		unlink(sock_path_b);
-		unlink(ctl_path_b);
-		unlink(log_path_b);
-	}
+	for (int d = 0; d < ND; d++)
+		if (dmn[d].log[0]) {
+			unlink(dmn[d].sock);
+			unlink(dmn[d].ctl);
+			unlink(dmn[d].log);
+		}
 	snprintf(p, sizeof(p), "%s/keyring", tmpdir);
 	unlink(p);
 	rmdir(tmpdir);
@@ -1817,14 +1906,13 @@ static void remove_tmpdir(void)
 
 static void show_log(void)
 {
-	const char *logs[2] = { log_path, log_path_b };
 	char line[512];
 
-	for (int i = 0; i < 2; i++) {
-		FILE *f = logs[i][0] ? fopen(logs[i], "r") : NULL;
+	for (int d = 0; d < ND; d++) {
+		FILE *f = dmn[d].log[0] ? fopen(dmn[d].log, "r") : NULL;
 		if (!f)
 			continue;
-		fprintf(stderr, "msgr-bench: %s:\n", logs[i]);
+		fprintf(stderr, "msgr-bench: %s:\n", dmn[d].log);
 		while (fgets(line, sizeof(line), f))
 			fprintf(stderr, "  | %s", line);
 		fclose(f);
@@ -1851,8 +1939,8 @@ static void stop_one(volatile pid_t *pid)
 
 static void stop_daemon(void)
 {
-	stop_one(&own_daemon);
-	stop_one(&own_daemon_b);
+	for (int d = 0; d < ND; d++)
+		stop_one(&dmn[d].pid);
 	remove_tmpdir();
 }
 
@@ -1861,14 +1949,12 @@ static void on_fatal(int sig)
 	for (int i = 0; i < 2; i++)
 		if (kids[i])
 			kill(kids[i], SIGKILL);
-	if (own_daemon) {
-		kill(own_daemon, SIGTERM);
-		waitpid(own_daemon, NULL, 0);
-	}
-	if (own_daemon_b) {
-		kill(own_daemon_b, SIGTERM);
-		waitpid(own_daemon_b, NULL, 0);
-	}
+	for (int d = 0; d < ND; d++)
+		if (dmn[d].pid)
+			kill(dmn[d].pid, SIGTERM);
+	for (int d = 0; d < ND; d++)
+		if (dmn[d].pid)
+			waitpid(dmn[d].pid, NULL, 0);
 	remove_tmpdir();
 	_exit(128 + sig);
 }
@@ -1909,14 +1995,15 @@ static int write_keyring(const char *path)
 	return fclose(f) ? -errno : 0;
 }
 
-/* Start one msgrd with its sockets and log in tmpdir (names from tag);
- * 0 once its control socket answers. */
-static int spawn_daemon(const char *bin, const char *tag, char *sock, char *ctl, char *log,
-			volatile pid_t *pid)
+/* Start one msgrd with its sockets and log in tmpdir (names from its tag)
+ * and its auth.mode; 0 once its control socket answers. */
+static int spawn_daemon(const char *bin, struct daemon *dm)
 {
+	char *sock = dm->sock, *ctl = dm->ctl, *log = dm->log;
+	const char *tag = dm->tag;
 	char a_sock[PATH_MAX + 32], a_ctl[PATH_MAX + 32], a_key[PATH_MAX + 32];
-	char a_listen[64], a_poll[48];
-	char *argv[16];
+	char a_listen[64], a_poll[48], a_mode[48];
+	char *argv[18];
 	int argc = 0, port = free_port();
 	struct dstats ds;
 	pid_t p;
@@ -1934,6 +2021,7 @@ static int spawn_daemon(const char *bin, const char *tag, char *sock, char *ctl,
 	snprintf(a_listen, sizeof(a_listen), "global.listen=127.0.0.1:%d", port);
 	snprintf(a_poll, sizeof(a_poll), "global.poll_us=%u",
 		 opt.dpoll_set ? opt.dpoll_us : opt.poll_us);
+	snprintf(a_mode, sizeof(a_mode), "auth.mode=%s", dm->mode);
 	argv[argc++] = (char *)bin;
 	argv[argc++] = "--set";
 	argv[argc++] = a_sock;
@@ -1943,6 +2031,8 @@ static int spawn_daemon(const char *bin, const char *tag, char *sock, char *ctl,
 	argv[argc++] = a_listen;
 	argv[argc++] = "--set";
 	argv[argc++] = a_key;
+	argv[argc++] = "--set";
+	argv[argc++] = a_mode;
 	if (opt.poll_set || opt.dpoll_set) {
 		argv[argc++] = "--set";
 		argv[argc++] = a_poll;
@@ -1971,13 +2061,13 @@ static int spawn_daemon(const char *bin, const char *tag, char *sock, char *ctl,
 		fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
 		_exit(127);
 	}
-	*pid = p;
+	dm->pid = p;
 	/* The control socket is made after the attach socket, so an answer
 	 * on it means both are listening. */
 	for (int i = 0; i < 500; i++) {
 		int st;
 		if (waitpid(p, &st, WNOHANG) == p) {
-			*pid = 0;
+			dm->pid = 0;
 			errmsg("msgrd (%s) exited at start-up (%s %d)", tag,
 			       WIFEXITED(st) ? "status" : "signal",
 			       WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
@@ -1989,6 +2079,15 @@ static int spawn_daemon(const char *bin, const char *tag, char *sock, char *ctl,
 	}
 	errmsg("msgrd (%s) did not answer on %s within 5 s", tag, ctl);
 	return -1;
+}
+
+/* D_MAIN always: the probe attaches there, even when msgrd is not run. */
+static int daemon_needed(enum daemon_id d)
+{
+	for (int t = 0; t < NT; t++)
+		if ((opt.transports >> t & 1) && (via[t][0] == d || via[t][1] == d))
+			return 1;
+	return d == D_MAIN;
 }
 
 static int start_daemon(void)
@@ -2020,12 +2119,9 @@ static int start_daemon(void)
 		remove_tmpdir();
 		return -1;
 	}
-	if (spawn_daemon(bin, "msgrd", sock_path, ctl_path, log_path, &own_daemon))
-		goto fail;
-	/* msgrd-net's other host */
-	if ((opt.transports >> T_NET & 1) &&
-	    spawn_daemon(bin, "msgrd-b", sock_path_b, ctl_path_b, log_path_b, &own_daemon_b))
-		goto fail;
+	for (int d = 0; d < ND; d++)
+		if (daemon_needed((enum daemon_id)d) && spawn_daemon(bin, &dmn[d]))
+			goto fail;
 	return 0;
 fail:
 	show_log();
@@ -2040,8 +2136,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: msgr-bench [OPTION]...\n"
 		"Measure msgrd against a bare shared-memory ring, a Unix socket and TCP\n"
-		"loopback, side by side in one run, and report ratios; and two msgrd\n"
-		"daemons talking over a TCP session (msgrd-net) against direct TCP.\n\n"
+		"loopback, side by side in one run, and report ratios; two msgrd\n"
+		"daemons talking over a TCP session (msgrd-net) against direct TCP; and the\n"
+		"same with auth.mode = secure (msgrd-net-secure) against msgrd-net (hmac).\n\n"
 		"  --seconds N      one-way run time per case (default 2; fractions allowed)\n"
 		"  --count N        one-way: time N messages per case instead of a duration\n"
 		"                   (after 50000 warm-up messages, 5000 with --quick)\n"
@@ -2054,13 +2151,14 @@ static void usage(FILE *f)
 		"  --ctl-socket P   its control socket, for its wakeup counters and pid\n"
 		"  --no-tcp         skip the TCP loopback baseline\n"
 		"  --only LIST      run a subset, for profiling: comma-separated transports\n"
-		"                   (msgrd,shm,uds,tcp,net) and/or cases (oneway,pingpong)\n"
+		"                   (msgrd,shm,uds,tcp,net,sec) and/or cases (oneway,pingpong)\n"
 		"  --out FILE       Markdown results (default: build/bench/results.md next\n"
 		"                   to the binary, else ./results.md); the SVG goes beside it\n"
 		"  --quick          smoke test: 0.3 s per case, 2000 round trips\n"
 		"  --help           this text\n\n"
-		"Without --socket, msgrd is started from the directory of msgr-bench with a\n"
-		"private socket directory under /tmp, and stopped at exit.\n"
+		"Without --socket, msgrd (and a pair of daemons for each of net and sec) is\n"
+		"started from the directory of msgr-bench with a private socket directory\n"
+		"and key under /tmp, and stopped at exit; with it, net and sec are skipped.\n"
 		"Exit status: 0 success, 1 a measurement failed, 2 usage error.\n",
 		MAX_REPEAT);
 }
@@ -2247,34 +2345,38 @@ bad:
 	signal(SIGPIPE, SIG_IGN);
 
 	if (opt.socket) {
-		snprintf(sock_path, sizeof(sock_path), "%s", opt.socket);
+		snprintf(dmn[D_MAIN].sock, sizeof(dmn[D_MAIN].sock), "%s", opt.socket);
 		if (opt.ctl_socket)
-			snprintf(ctl_path, sizeof(ctl_path), "%s", opt.ctl_socket);
+			snprintf(dmn[D_MAIN].ctl, sizeof(dmn[D_MAIN].ctl), "%s", opt.ctl_socket);
 		if (opt.poll_set || opt.dpoll_set)
 			errmsg("--poll-us: the running msgrd keeps its own poll_us; clients use %u",
 			       wait_poll_us);
-		if (opt.transports >> T_NET & 1)
-			errmsg("msgrd-net needs two daemons with one key: not with --socket, skipped");
-		opt.transports &= ~(1u << T_NET);
+		for (int t = 0; t < NT; t++)
+			if (is_net((enum transport)t) && (opt.transports >> t & 1)) {
+				errmsg("%s needs two daemons with one key: not with --socket, skipped",
+				       tname[t]);
+				opt.transports &= ~(1u << t);
+			}
 	} else if (start_daemon()) {
 		return 1;
 	}
 	ctl_status(&ds);
-	if (own_daemon)
-		obs_daemon = own_daemon;
+	if (dmn[D_MAIN].pid)
+		obs_daemon = dmn[D_MAIN].pid;
 	else if (ds.ok && ds.pid && kill((pid_t)ds.pid, 0) == 0)
 		obs_daemon = (pid_t)ds.pid;
 	{
 		/* fail early and clearly rather than in the first child */
-		struct msgr_attach_opts ao = { .socket_path = sock_path };
+		struct msgr_attach_opts ao = { .socket_path = dmn[D_MAIN].sock };
 		char ent[64];
 		msgr_client *c;
 		int err;
 		snprintf(ent, sizeof(ent), "bench.probe-%d", (int)getpid());
 		err = msgr_attach(ent, &ao, &c);
 		if (err) {
-			errmsg("cannot attach to msgrd at %s: %s", sock_path, msgr_strerror(err));
-			if (own_daemon)
+			errmsg("cannot attach to msgrd at %s: %s", dmn[D_MAIN].sock,
+			       msgr_strerror(err));
+			if (dmn[D_MAIN].pid)
 				show_log();
 			stop_daemon();
 			return 1;
@@ -2282,7 +2384,7 @@ bad:
 		msgr_detach(c);
 	}
 	describe_settings(&ds);
-	fprintf(stderr, "msgr-bench: msgrd at %s; %s\n", sock_path, settings);
+	fprintf(stderr, "msgr-bench: msgrd at %s; %s\n", dmn[D_MAIN].sock, settings);
 
 	for (unsigned rep = 0; rep < opt.repeat && !failed; rep++) {
 		static const struct {
