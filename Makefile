@@ -85,6 +85,8 @@ deps:
 	for d in $(DEPS_PC); do $(PKG_CONFIG) --exists $${d%%:*} 2>/dev/null || missing="$$missing $${d#*:}"; done; \
 	for d in $(DEPS_BIN); do command -v $${d%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${d%%:*} ] || missing="$$missing $${d#*:}"; done; \
 	command -v $(PKG_CONFIG) >/dev/null 2>&1 || missing="$$missing pkg-config"; \
+	python3 -c 'import cryptography.hazmat.primitives.ciphers.aead' 2>/dev/null || \
+		missing="$$missing python3-cryptography"; \
 	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || \
 		missing="$$missing libclang-rt-14-dev"; \
 	if [ -n "$$missing" ]; then \

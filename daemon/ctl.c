@@ -108,7 +108,7 @@ static size_t collect(struct msgr__daemon *d, struct metric *m, size_t max)
 	M("links_refused", "counter", d->stats.links_refused, "Inbound links closed at once: 64 were already in their handshake.");
 	M("dial_failures", "counter", d->stats.dial_failures, "Dials that never connected.");
 	M("link_errors", "counter", d->stats.link_errors, "Links ended by an error (reset, timeout, bad input).");
-	M("handshake_timeouts", "counter", d->stats.handshake_timeouts, "Links without a session within net.connect_timeout.");
+	M("handshake_timeouts", "counter", d->stats.handshake_timeouts, "Links without a session within net.connect_timeout (dialled) or net.handshake_timeout (accepted).");
 	M("keepalive_timeouts", "counter", d->stats.keepalive_timeouts, "Links silent for net.keepalive_timeout.");
 	M("auth_failures", "counter", d->stats.auth_failures, "Authentications refused, by us or the peer.");
 	M("races", "counter", d->stats.races, "Connection races resolved (one of two links closed).");

@@ -34,7 +34,7 @@ struct msgr__stats {
 	uint64_t links_refused;     /* inbound links closed at once: too many in handshake */
 	uint64_t dial_failures;     /* dials that never connected */
 	uint64_t link_errors;       /* links ended by an error (reset, timeout, bad input) */
-	uint64_t handshake_timeouts;/* links with no session within net.connect_timeout */
+	uint64_t handshake_timeouts;/* links with no session in time (connect_timeout, handshake_timeout) */
 	uint64_t keepalive_timeouts;/* links silent for net.keepalive_timeout */
 	uint64_t auth_failures;     /* authentication refused, either way */
 	uint64_t races;             /* connection races resolved */

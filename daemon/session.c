@@ -1070,7 +1070,8 @@ static int on_hello(struct nlink *l, struct msgr__rd *r)
 		msgr__auth_transcript(l->dec.their_banner, my_banner, l->hello_theirs,
 				      l->hello_theirs_len, l->hello_mine, l->hello_mine_len, l->h);
 	if (!strcmp(listen, d->conf.listen) || l->peer_nonce == n->nonce) {
-		auth_fail(l, "the peer has our own listen address");
+		auth_fail(l, l->peer_nonce == n->nonce ? "the peer has our own instance nonce"
+						       : "the peer has our own listen address");
 		return 1;
 	}
 	if (l->outbound && strcmp(listen, l->peer_listen)) {
@@ -1497,7 +1498,8 @@ static void on_tick(uv_timer_t *t)
 				link_close(l, -ETIMEDOUT, "the peer did not finish the hand-over");
 			} else {
 				n->d->stats.handshake_timeouts++;
-				link_close(l, -ETIMEDOUT, "no session within net.connect_timeout");
+				link_close(l, -ETIMEDOUT, l->outbound ? "no session within net.connect_timeout"
+								     : "no session within net.handshake_timeout");
 			}
 			continue;
 		}

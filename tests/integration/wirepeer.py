@@ -1,35 +1,106 @@
 #!/usr/bin/env python3
-"""wirepeer - a hand-made peer daemon for the bad-input tests (net-bad-input).
+"""wirepeer - a hand-made peer daemon for the bad-input and security tests
+(net-bad-input in net.sh, net-sec-* in netsec.sh).
 
-It speaks docs/PROTOCOL.md from scratch, independently of daemon/frame.c, and
-sends one kind of damage to a msgrd at HOST:PORT. It exits 0 when the daemon
-reacted as the protocol says (closed the link, or reset only the channel),
-1 otherwise, with a line saying what happened.
+It speaks docs/PROTOCOL.md version 2 from scratch, independently of
+daemon/frame.c, auth.c and seal.c: the banner, CRC frames, the version 2
+handshake as a dialler (transcript hash H, the dialler proves first,
+role-bound HMAC proofs, a keyring with key and next_key) and secure mode
+(HKDF per-direction keys, AES-256-GCM header and payload records, counter
+nonces). It sends one kind of damage to a msgrd at HOST:PORT and exits 0
+when the daemon reacted as the protocol says, 1 otherwise, with a line
+saying what happened. A proof or sealed record from the daemon that does
+not verify is a failure too: it means this implementation of the spec and
+the daemon disagree.
 
-  wirepeer.py HOST PORT garbage|badbanner|version|hdrcrc|oversized|badtype|early|noauth
-  wirepeer.py HOST PORT payloadcrc|oversize|gap|unknown|flood ENTITY  (auth.mode = none)
-  wirepeer.py HOST PORT kaflood                                    (auth.mode = none)
-  wirepeer.py HOST PORT idle N
-  wirepeer.py HOST PORT redial ENTITY                              (auth.mode = none)
+  wirepeer.py HOST PORT garbage|badbanner|version|v1only|hdrcrc|oversized|badtype|early|noauth
+  wirepeer.py HOST PORT payloadcrc|oversize|gap|unknown|flood|redial ENTITY [OPTS]
+  wirepeer.py HOST PORT kaflood [OPTS]
+  wirepeer.py HOST PORT sessionflood ENTITY1 ENTITY2 [OPTS]
+  wirepeer.py HOST PORT idle N KEEP [--bind ADDR[,ADDR...]] [--hold SECS]
+  wirepeer.py A_HOST A_PORT relay B_HOST B_PORT
+  wirepeer.py HOST PORT tamper FIELD|none|all [OPTS]
+  wirepeer.py HOST PORT rangecheck [OPTS]
+  wirepeer.py HOST PORT secure-flip ENTITY SINK --keyring FILE
+  wirepeer.py HOST PORT accept good|reflect|authdone|window|linkid --mode hmac|secure --keyring FILE
 
-idle opens N links that never say a word and expects all but 64 of them
-closed at once (the daemon's cap on links in their handshake). redial plays
-a daemon that lost its link one-sidedly and dials again with the same
-instance: its OPEN on the new link must get OPEN_OK, and no RESET meant for
-the old link's channels.
+  OPTS: --mode none|hmac|secure (default none, but hmac for tamper and
+        rangecheck), --keyring FILE (needed unless --mode none)
 
 payloadcrc, oversize and gap send one good MSG and then one damaged one on
-a channel to ENTITY, and expect that channel, and only it, to be reset;
-unknown sends a MSG on a channel never opened and expects a RESET for it;
-flood ignores the window and expects the channel reset before the daemon
-has buffered more than a bounded amount; kaflood sends KEEPALIVEs as fast as
-it can and expects answers at a bounded rate.
+a channel to ENTITY, and expect that channel, and only it, to be reset; in
+secure mode payloadcrc flips a bit of the sealed payload instead, and the
+whole link must close. unknown sends a MSG on a channel never opened and
+expects a RESET for it; flood ignores the window and expects the channel
+reset before the daemon has buffered more than a bounded amount;
+sessionflood spreads such a flood over channels that each stay within
+their own bound, and expects the session's bound (net.session_buffer) to
+reset the channel that crosses it, counting channels that ended; kaflood
+sends KEEPALIVEs as fast as it can and expects answers at a bounded rate.
+redial plays a daemon that lost its link one-sidedly and dials again with
+the same instance: its OPEN on the new link must get OPEN_OK, and no RESET
+meant for the old link's channels.
+
+idle opens N links from each source address (--bind, default the kernel's
+choice) that never say a word, and expects all but KEEP of them closed at
+once (the daemon allows 64 links in their handshake, 8 per source
+address). With --hold it then prints "holding" and keeps the survivors
+(re-dialling any the daemon drops) for SECS seconds.
+
+relay is the relay attack of issue 8, by someone with no key: it dials A
+and B, sends B a HELLO with A's listen address, nonce and challenge (and A
+one with B's), offers protocol versions 1 to 2, and forwards every frame
+one daemon sends to the other. It passes only if neither daemon sends a
+proof (AUTH) to the attacker, who never proved anything, and A never takes
+the link (AUTH_DONE); junk proofs then get AUTH_FAIL.
+
+tamper FIELD plays an honest dialler whose handshake was changed in flight:
+a HELLO field (nonce mode max_message window link_id lost challenge listen)
+or a banner field (lowest highest features) is changed on the way to the
+daemon (it hashes what it got, we what we sent), and then on the way from
+it (we hash a changed copy). Each must get AUTH_FAIL and a closed link,
+never the daemon's AUTH. tamper none is the control: the daemon's proof
+verifies, AUTH_DONE brings the link up, a KEEPALIVE is answered. tamper all
+runs the control, every field, and the control again.
+
+rangecheck sends HELLOs with out-of-range fields, each followed by a valid
+proof over exactly those bytes, and expects each link closed without the
+daemon's AUTH (counted as protocol_errors); HELLOs with the receiver's own
+listen address or nonce get AUTH_FAIL (auth_failures); HELLOs at the edges
+of every range bring the link up.
+
+secure-flip (secure mode) sends one good MSG to ENTITY over a sealed link,
+then on fresh links, each with a channel open to SINK, flips one bit of a header record, a header tag, a
+payload record, a payload tag, the first sealed frame (AUTH_DONE), sends a
+valid record whose header CRC field is not 0, and a CRC frame where a
+sealed one belongs: each link must be closed by the daemon.
+
+accept plays the acceptor, listening on HOST:PORT for a msgrd to dial it:
+the daemon's dialler proof must verify, come only after our whole HELLO,
+and its frames after our AUTH must open (good); an AUTH that is the
+dialler-role proof (reflect) or an AUTH_DONE from us (authdone) must be
+refused with AUTH_FAIL; a HELLO from us out of range (window, linkid) must
+close the link before the daemon proves anything.
 """
+import hashlib
+import hmac
 import os
+import select
 import socket
 import struct
 import sys
+import threading
 import time
+
+try:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    HAVE_CRYPTO = True
+except ImportError:
+    HAVE_CRYPTO = False
+
 
 def _table():
     t = []
@@ -40,7 +111,9 @@ def _table():
         t.append(c)
     return t
 
+
 TABLE = _table()
+
 
 def crc32c(data, crc=0):
     crc ^= 0xFFFFFFFF
@@ -48,240 +121,1135 @@ def crc32c(data, crc=0):
         crc = TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
     return crc ^ 0xFFFFFFFF
 
+
 assert crc32c(b"123456789") == 0xE3069283
 
 HELLO, AUTH, AUTH_DONE, AUTH_FAIL = 1, 2, 3, 4
 OPEN, OPEN_OK, OPEN_FAIL, MSG, ACK, RESET = 16, 17, 18, 19, 20, 21
 KEEPALIVE, KEEPALIVE_ACK, CLOSE = 32, 33, 40
+NAMES = {1: "HELLO", 2: "AUTH", 3: "AUTH_DONE", 4: "AUTH_FAIL", 16: "OPEN", 17: "OPEN_OK",
+         18: "OPEN_FAIL", 19: "MSG", 20: "ACK", 21: "RESET", 32: "KEEPALIVE",
+         33: "KEEPALIVE_ACK", 40: "CLOSE"}
 
-def banner(vmin=1, vmax=1):
-    return b"MSGRWIRE" + struct.pack("<HHI", vmin, vmax, 0)
+VERSION = 2
+MODES = {"none": 0, "hmac": 1, "secure": 2}
+DIALLER_PROOF = b"msgrd-v2 dialler proof"
+ACCEPTOR_PROOF = b"msgrd-v2 acceptor proof"
+INFO_D2A = b"msgrd-v2 dialler to acceptor"
+INFO_A2D = b"msgrd-v2 acceptor to dialler"
+TAG_LEN = 16
+ME = "10.255.0.1:1"  # our listen address: sorts below 127.*, so our channel ids are even
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.stdout.flush()
+    os._exit(1)
+
+
+def need_crypto():
+    if not HAVE_CRYPTO:
+        print("SKIP: python3-cryptography missing")
+        sys.exit(77)
+
+
+def name(t):
+    return NAMES.get(t, str(t))
+
+
+def banner(vmin=VERSION, vmax=VERSION, features=0, magic=b"MSGRWIRE"):
+    return magic + struct.pack("<HHI", vmin, vmax, features)
+
+
+def lstr(s):
+    if isinstance(s, str):
+        s = s.encode()
+    return struct.pack("<H", len(s)) + s
+
 
 def frame(ftype, chan=0, seq=0, ack=0, payload=b"", length=None, hdr_crc=None, payload_crc=None):
+    """A CRC frame (section 2)."""
     hdr = struct.pack("<BBHIQQI", ftype, 0, 0, chan, seq, ack,
                       len(payload) if length is None else length)
     hdr += struct.pack("<I", crc32c(hdr) if hdr_crc is None else hdr_crc)
     return hdr + payload + struct.pack("<I", crc32c(payload) if payload_crc is None else payload_crc)
 
-def lstr(s):
-    return struct.pack("<H", len(s)) + s.encode()
 
-def hello(mode, listen, nonce=None):
-    if nonce is None:
-        nonce = int.from_bytes(os.urandom(8), "little")
-    link_id = int.from_bytes(os.urandom(8), "little") | 1  # we dial: we name the link
-    return frame(HELLO, payload=struct.pack("<QBIQQQ", nonce, mode, 1 << 20, 4 << 20, link_id, 0)
-                 + os.urandom(32) + lstr(listen))
+def rand64():
+    return int.from_bytes(os.urandom(8), "little") | 1
 
-class Reader:
-    """Frames from the daemon, after its banner."""
-    def __init__(self, sock):
-        self.s, self.buf = sock, b""
 
-    def need(self, n):
+# ---- HELLO payloads (section 2's table) ----
+
+HELLO_FIELDS = ("nonce", "mode", "max_message", "window", "link_id", "lost", "challenge", "listen")
+
+
+def hello_fields(mode, listen=ME, nonce=None):
+    """What an honest dialler says."""
+    return {"nonce": rand64() if nonce is None else nonce, "mode": mode, "max_message": 1 << 20,
+            "window": 4 << 20, "link_id": rand64(), "lost": 0, "challenge": os.urandom(32),
+            "listen": listen, "trailing": b""}
+
+
+def hello_encode(h):
+    return (struct.pack("<QBIQQQ", h["nonce"], h["mode"], h["max_message"], h["window"],
+                        h["link_id"], h["lost"])
+            + h["challenge"] + lstr(h["listen"]) + h.get("trailing", b""))
+
+
+def hello_decode(p):
+    if len(p) < 37 + 32 + 2:
+        fail("the daemon's HELLO is %d bytes, too short: %s" % (len(p), p.hex()))
+    nonce, mode, maxm, win, lid, lost = struct.unpack_from("<QBIQQQ", p, 0)
+    chal = p[37:69]
+    (n,) = struct.unpack_from("<H", p, 69)
+    listen = p[71:71 + n]
+    if len(listen) != n:
+        fail("the daemon's HELLO: listen address cut short")
+    return {"nonce": nonce, "mode": mode, "max_message": maxm, "window": win, "link_id": lid,
+            "lost": lost, "challenge": chal, "listen": listen.decode("latin-1"),
+            "trailing": p[71 + n:]}
+
+
+def hello_check_acceptor(h, dialled):
+    """An acceptor's HELLO must be in range (section 3, step 2)."""
+    bad = []
+    if h["nonce"] == 0:
+        bad.append("nonce 0")
+    if h["mode"] > 2:
+        bad.append("mode %d" % h["mode"])
+    if not 1024 <= h["max_message"] <= 1 << 30:
+        bad.append("max_message %d" % h["max_message"])
+    if not 4096 <= h["window"] <= 1 << 30:
+        bad.append("window %d" % h["window"])
+    if h["link_id"] or h["lost"]:
+        bad.append("link id %d / lost %d from an acceptor" % (h["link_id"], h["lost"]))
+    if h["trailing"]:
+        bad.append("%d trailing bytes" % len(h["trailing"]))
+    if dialled and h["listen"] != dialled:
+        bad.append("listen address %s, but we dialled %s" % (h["listen"], dialled))
+    if bad:
+        fail("the daemon's HELLO is out of spec: " + ", ".join(bad))
+
+
+# ---- keys, transcript, proofs, secure records (sections 3 and 3a) ----
+
+def read_keyring(path):
+    """[cluster] key = <64 hex>, optional next_key = <64 hex>: (key, next_key or None)."""
+    section, keys = None, {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line[0] in "#;":
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                section = line[1:-1].strip()
+                continue
+            if "=" not in line or section != "cluster":
+                continue
+            k, v = (x.strip() for x in line.split("=", 1))
+            if k in ("key", "next_key"):
+                if len(v) != 64:
+                    fail("keyring %s: %s is not 64 hex digits" % (path, k))
+                keys[k] = bytes.fromhex(v)
+    if "key" not in keys:
+        fail("keyring %s: no [cluster] key" % path)
+    return keys["key"], keys.get("next_key")
+
+
+def transcript_hash(d_banner, a_banner, d_hello, a_hello):
+    t = (d_banner + a_banner + struct.pack("<I", len(d_hello)) + d_hello
+         + struct.pack("<I", len(a_hello)) + a_hello)
+    return hashlib.sha256(t).digest()
+
+
+def proof(key, label, h):
+    return hmac.new(key, label + h, hashlib.sha256).digest()
+
+
+def direction_key(ikm, h, info):
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=h, info=info).derive(ikm)
+
+
+class Records:
+    """One direction of secure mode: AES-256-GCM, nonce = 4 zero bytes || u64 counter."""
+
+    def __init__(self, key):
+        self.aead, self.ctr = AESGCM(key), 0
+
+    def nonce(self):
+        n = bytes(4) + struct.pack("<Q", self.ctr)
+        self.ctr += 1
+        return n
+
+    def seal(self, data):
+        return self.aead.encrypt(self.nonce(), data, None)
+
+    def open(self, rec):
+        return self.aead.decrypt(self.nonce(), rec, None)
+
+
+def flip(b, pos):
+    b = bytearray(b)
+    b[pos] ^= 0x10
+    return bytes(b)
+
+
+class Closed(ConnectionError):
+    """The daemon closed the link (EOF or reset)."""
+
+
+class Link:
+    """One link to the daemon, we the dialler."""
+
+    def __init__(self, host, port, mode="none", keys=(None, None), bind=None, timeout=3.0):
+        self.host, self.port, self.mode, self.timeout = host, port, mode, timeout
+        self.key, self.next_key = keys
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if bind:
+            self.s.bind((bind, 0))
+        self.s.settimeout(timeout)
+        self.s.connect((host, port))
+        self.s.settimeout(30)  # for sends; receives wait in select()
+        self.buf = b""
+        self.tx = self.rx = None  # Records once sealing starts each way
+        self.peer_hello = None
+
+    @classmethod
+    def accepted(cls, sock, mode, keys, timeout=5.0):
+        L = cls.__new__(cls)
+        L.s, L.mode, L.timeout = sock, mode, timeout
+        L.key, L.next_key = keys
+        L.s.settimeout(30)
+        L.buf, L.tx, L.rx, L.peer_hello = b"", None, None, None
+        return L
+
+    def sendall(self, b):
+        try:
+            self.s.sendall(b)
+        except (BrokenPipeError, ConnectionResetError):
+            raise Closed()
+
+    def need(self, n, timeout=None):
+        """n bytes; raises Closed on EOF or reset; fails on a timeout."""
+        deadline = time.monotonic() + (timeout or self.timeout)
         while len(self.buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout()
+            if not select.select([self.s], [], [], left)[0]:
+                raise socket.timeout()
             try:
-                d = self.s.recv(65536)
-            except (ConnectionResetError, socket.timeout):
+                d = self.s.recv(1 << 20)
+            except (ConnectionResetError, BrokenPipeError):
                 d = b""
             if not d:
-                return None
+                raise Closed()
             self.buf += d
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
-    def frame(self):
-        h = self.need(32)
-        if h is None:
-            return None
-        ftype, _, _, chan, seq, ack, length, _ = struct.unpack("<BBHIQQII", h)
-        body = self.need(length + 4)
-        if body is None:
-            return None
-        return ftype, chan, body[:length]
+    # frames out
 
-def closed_by_daemon(sock, timeout=3.0):
-    """True once the daemon closes the link (EOF or reset) within timeout."""
-    sock.settimeout(timeout)
-    try:
+    def frame_bytes(self, ftype, chan=0, seq=0, ack=0, payload=b"", damage=None, length=None,
+                    payload_crc=None, plain=False):
+        """The frame as this link sends it now: CRC framed, or sealed once
+        our AUTH is out in secure mode. damage (sealed only): hdr, hdrtag,
+        payload, payloadtag flip one bit there; crcfield puts a CRC in the
+        header's CRC field."""
+        if self.tx is None or plain:
+            return frame(ftype, chan, seq, ack, payload, length=length, payload_crc=payload_crc)
+        hdr = struct.pack("<BBHIQQI", ftype, 0, 0, chan, seq, ack,
+                          len(payload) if length is None else length)
+        hdr += struct.pack("<I", crc32c(hdr) if damage == "crcfield" else 0)
+        out = self.tx.seal(hdr)
+        if damage == "hdr":
+            out = flip(out, 0)
+        elif damage == "hdrtag":
+            out = flip(out, 32 + 5)
+        if payload:
+            rec = self.tx.seal(payload)
+            if damage == "payload":
+                rec = flip(rec, len(payload) // 2)
+            elif damage == "payloadtag":
+                rec = flip(rec, len(payload) + 3)
+            out += rec
+        return out
+
+    def send(self, *a, **kw):
+        self.sendall(self.frame_bytes(*a, **kw))
+
+    # frames in
+
+    def recv(self, timeout=None):
+        """(type, chan, seq, ack, payload); raises Closed at EOF."""
+        if self.rx is None:
+            h = self.need(32, timeout)
+            ftype, flags, res, chan, seq, ack, length, crc = struct.unpack("<BBHIQQII", h)
+            if crc32c(h[:28]) != crc:
+                fail("the daemon sent a header with a bad CRC: %s" % h.hex())
+            body = self.need(length + 4, timeout)
+            if crc32c(body[:length]) != struct.unpack("<I", body[length:])[0]:
+                fail("the daemon sent a %s whose payload CRC does not match" % name(ftype))
+            return ftype, chan, seq, ack, body[:length]
+        try:
+            h = self.rx.open(self.need(32 + TAG_LEN, timeout))
+        except InvalidTag:
+            fail("a sealed header record from the daemon does not open with our key for its "
+                 "direction (HKDF, nonce counter %d): the spec and the daemon disagree"
+                 % (self.rx.ctr - 1))
+        ftype, flags, res, chan, seq, ack, length, crc = struct.unpack("<BBHIQQII", h)
+        if crc:
+            fail("a sealed header from the daemon has CRC field %#x, not 0" % crc)
+        payload = b""
+        if length:
+            try:
+                payload = self.rx.open(self.need(length + TAG_LEN, timeout))
+            except InvalidTag:
+                fail("a sealed payload record (%s) from the daemon does not open" % name(ftype))
+        return ftype, chan, seq, ack, payload
+
+    def expect_closed(self, what, allowed=(AUTH_FAIL, CLOSE, KEEPALIVE, ACK, RESET, OPEN_OK,
+                                            OPEN_FAIL), timeout=3.0):
+        """Read until the daemon closes the link; fail on a frame type not
+        in allowed, or if it stays open. Returns the types seen."""
+        seen = []
+        deadline = time.monotonic() + timeout
         while True:
-            if not sock.recv(65536):
-                return True
-    except ConnectionResetError:
-        return True
-    except socket.timeout:
-        return False
+            try:
+                f = self.recv(max(0.05, deadline - time.monotonic()))
+            except Closed:
+                return seen
+            except socket.timeout:
+                fail("%s: the daemon kept the link open %.0f s (frames seen: %s)"
+                     % (what, timeout, [name(t) for t in seen]))
+            seen.append(f[0])
+            if f[0] not in allowed:
+                fail("%s: the daemon sent %s (frames seen: %s)"
+                     % (what, name(f[0]), [name(t) for t in seen]))
 
-def fail(msg):
-    print("FAIL: " + msg)
-    sys.exit(1)
+    def close(self):
+        self.s.close()
 
-def idle(host, port, n):
-    socks = [socket.create_connection((host, port), timeout=3) for _ in range(n)]
-    time.sleep(0.5)
-    closed = 0
-    for c in socks:
-        c.setblocking(False)
+    # the handshake
+
+    def handshake(self, fields=None, tamper=None, send_first=True, hello_bytes=None):
+        """The version 2 handshake as a dialler. tamper=(where, field):
+        where "out" changes our banner/HELLO on the wire (we hash the
+        original), "in" hashes a changed copy of the daemon's. Returns
+        ("up", None), or ("refused", reason) if the daemon sent AUTH_FAIL,
+        or ("closed", None)."""
+        mode = MODES[self.mode]
+        self.fields = fields or hello_fields(mode)
+        my_banner = banner()
+        my_hello = hello_encode(self.fields) if hello_bytes is None or callable(hello_bytes) \
+            else hello_bytes
+        wire_banner, wire_hello = my_banner, my_hello
+        if tamper and tamper[0] == "out":
+            wire_banner, wire_hello = tamper_out(tamper[1], my_banner, self.fields, mode)
+        try:
+            self.sendall(wire_banner)
+            if send_first:
+                self.sendall(frame(HELLO, payload=wire_hello))
+            peer_banner = self.need(16)
+            if peer_banner[:8] != b"MSGRWIRE":
+                fail("the daemon's banner has magic %r" % peer_banner[:8])
+            lo, hi, _ = struct.unpack("<HHI", peer_banner[8:])
+            if not lo <= VERSION <= hi:
+                fail("the daemon speaks versions %d to %d, not %d" % (lo, hi, VERSION))
+            if (lo, hi) != (VERSION, VERSION):
+                fail("the daemon offers versions %d to %d: version 2 only is the rule" % (lo, hi))
+            f = self.recv()
+            if f[0] != HELLO:
+                fail("the daemon's first frame is %s, not HELLO" % name(f[0]))
+            peer_hello = f[4]
+            self.peer_hello = hello_decode(peer_hello)
+            hello_check_acceptor(self.peer_hello, "%s:%d" % (self.host, self.port))
+            if not send_first:
+                if callable(hello_bytes):
+                    my_hello = wire_hello = hello_bytes(self.peer_hello)
+                self.sendall(frame(HELLO, payload=wire_hello))
+            if mode == 0:
+                self.send(AUTH_DONE)
+                f = self.recv()
+                if f[0] == AUTH_FAIL:
+                    return "refused", f[4][2:].decode("latin-1")
+                if f[0] != AUTH_DONE:
+                    fail("auth.mode none: the daemon sent %s, not AUTH_DONE" % name(f[0]))
+                return "up", None
+            hb, hh = peer_banner, peer_hello
+            if tamper and tamper[0] == "in":
+                hb, hh = tamper_in(tamper[1], peer_banner, self.peer_hello)
+            self.H = transcript_hash(my_banner, hb, my_hello, hh)
+            self.send(AUTH, payload=proof(self.key, DIALLER_PROOF, self.H))
+            if mode == 2:
+                self.tx = Records(direction_key(self.key, self.H, INFO_D2A))
+            f = self.recv()
+            if f[0] == AUTH_FAIL:
+                return "refused", f[4][2:].decode("latin-1")
+            if f[0] != AUTH:
+                fail("the daemon answered our proof with %s, not AUTH" % name(f[0]))
+            if tamper:
+                fail("the daemon took a proof over a changed transcript (%s %s) and sent its own"
+                     % tamper)
+            got = f[4]
+            ok = [k for k in (self.key, self.next_key)
+                  if k and hmac.compare_digest(got, proof(k, ACCEPTOR_PROOF, self.H))]
+            if not ok:
+                why = ""
+                if hmac.compare_digest(got, proof(self.key, DIALLER_PROOF, self.H)):
+                    why = " (it is the dialler's proof: the role is not bound)"
+                fail("the daemon's AUTH does not verify as HMAC-SHA256(K, \"msgrd-v2 acceptor "
+                     "proof\" || H) with key or next_key%s: the spec and the daemon disagree" % why)
+            if mode == 2:
+                # IKM: the dialler's proving key, ours, whichever key the daemon proved with
+                self.rx = Records(direction_key(self.key, self.H, INFO_A2D))
+            return "up", None
+        except Closed:
+            return "closed", None
+        except socket.timeout:
+            fail("handshake: the daemon went silent")
+
+    def finish(self, damage=None, plain=False):
+        """AUTH_DONE: our last handshake frame (in auth.mode none, sent already)."""
+        if MODES[self.mode]:
+            self.send(AUTH_DONE, damage=damage, plain=plain)
+
+    def keepalive_roundtrip(self, what, t=42):
+        self.send(KEEPALIVE, payload=struct.pack("<Q", t))
+        deadline = time.monotonic() + 3
+        while True:
+            try:
+                f = self.recv(max(0.05, deadline - time.monotonic()))
+            except Closed:
+                fail("%s: the daemon closed the link instead of answering KEEPALIVE" % what)
+            except socket.timeout:
+                fail("%s: no KEEPALIVE_ACK" % what)
+            if f[0] in (AUTH_FAIL, CLOSE):
+                fail("%s: the daemon sent %s %r" % (what, name(f[0]), f[4][2:]))
+            if f[0] == KEEPALIVE_ACK:
+                if f[4] != struct.pack("<Q", t):
+                    fail("%s: KEEPALIVE_ACK carries %s, not our time" % (what, f[4].hex()))
+                return
+
+
+def tamper_out(field, my_banner, fields, mode):
+    """Our banner and HELLO as they arrive after a change on the way, every
+    value still in range."""
+    b, h = my_banner, dict(fields)
+    if field == "lowest":
+        b = banner(1, VERSION)
+    elif field == "highest":
+        b = banner(VERSION, VERSION + 1)
+    elif field == "features":
+        b = banner(VERSION, VERSION, 1 << 7)
+    elif field == "nonce":
+        h["nonce"] ^= 1 << 40
+    elif field == "mode":
+        h["mode"] = 2 if mode == 1 else 1
+    elif field == "max_message":
+        h["max_message"] = 1 << 29
+    elif field == "window":
+        h["window"] = 64 << 10
+    elif field == "link_id":
+        h["link_id"] ^= 1 << 20
+    elif field == "lost":
+        h["lost"] = rand64()
+    elif field == "challenge":
+        h["challenge"] = flip(h["challenge"], 17)
+    elif field == "listen":
+        h["listen"] = "10.255.0.2:1"
+    else:
+        fail("tamper: unknown field " + field)
+    return b, hello_encode(h)
+
+
+def tamper_in(field, peer_banner, peer):
+    """A copy of the daemon's banner and HELLO, as if changed on the way to us."""
+    b, h = peer_banner, dict(peer)
+    lo, hi, feat = struct.unpack("<HHI", peer_banner[8:])
+    if field == "lowest":
+        b = banner(lo - 1, hi, feat)
+    elif field == "highest":
+        b = banner(lo, hi + 1, feat)
+    elif field == "features":
+        b = banner(lo, hi, feat ^ 1 << 7)
+    elif field == "nonce":
+        h["nonce"] ^= 1 << 40
+    elif field == "mode":
+        h["mode"] = 2 if h["mode"] == 1 else 1
+    elif field == "max_message":
+        h["max_message"] = 1024 if h["max_message"] != 1024 else 2048
+    elif field == "window":
+        h["window"] = 4096 if h["window"] != 4096 else 8192
+    elif field == "link_id":
+        h["link_id"] = rand64()
+    elif field == "lost":
+        h["lost"] = rand64()
+    elif field == "challenge":
+        h["challenge"] = flip(h["challenge"], 3)
+    elif field == "listen":
+        host, port = h["listen"].rsplit(":", 1)
+        h["listen"] = "%s:%d" % (host, int(port) + 1)
+    return b, hello_encode(h)
+
+
+# ---- kinds ----
+
+def idle(host, port, n, keep, binds, hold):
+    def dial(b):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if b:
+            s.bind((b, 0))
+        s.settimeout(3)
+        try:
+            s.connect((host, port))
+        except ConnectionResetError:  # accepted and closed at once, before connect() saw it
+            pass
+        s.setblocking(False)
+        return s
+
+    def gone(c):
         try:
             while True:
-                d = c.recv(65536)
-                if not d:
-                    closed += 1
-                    break
+                if not c.recv(65536):
+                    return True
         except BlockingIOError:
-            pass
-        except ConnectionResetError:
-            closed += 1
-    for c in socks:
-        c.close()
-    if closed < n - 64 or closed > n - 64 + 2:
-        fail("idle: %d of %d silent links closed at once, want %d" % (closed, n, n - 64))
-    print("ok idle: %d of %d silent links refused" % (closed, n))
+            return False
+        except (ConnectionResetError, OSError):
+            return True
 
-def redial(host, port, entity, me):
+    socks = [(b, dial(b)) for b in binds for _ in range(n)]
+    time.sleep(0.5)
+    live = [(b, c) for b, c in socks if not gone(c)]
+    total, closed = len(socks), len(socks) - len(live)
+    for b, c in socks:
+        if (b, c) not in live:
+            c.close()
+    if closed < total - keep or closed > total - keep + 2:
+        fail("idle: %d of %d silent links closed at once, want %d" % (closed, total, total - keep))
+    print("ok idle: %d of %d silent links refused" % (closed, total))
+    if not hold:
+        return
+    print("holding")
+    sys.stdout.flush()
+    end, redials = time.monotonic() + hold, 0
+    while time.monotonic() < end:
+        time.sleep(0.1)
+        for i, (b, c) in enumerate(live):
+            if gone(c):  # a handshake deadline: take the slot again
+                c.close()
+                live[i] = (b, dial(b))
+                redials += 1
+    print("held %d links for %d s (%d redials)" % (len(live), hold, redials))
+
+
+def relay(ah, ap, bh, bp):
+    """Issue 8's relay attack, with no key (see the module doc)."""
+    log = []
+    links = {"A": Link(ah, ap), "B": Link(bh, bp)}
+    for L in links.values():
+        L.sendall(banner(1, VERSION))  # and version 1, if anyone still speaks it
+    hellos = {}
+    for who, L in links.items():
+        try:
+            b = L.need(16)
+            lo, hi, _ = struct.unpack("<HHI", b[8:])
+            f = L.recv()
+        except (Closed, socket.timeout):
+            fail("relay: %s closed or went silent before its HELLO: no handshake to attack" % who)
+        if f[0] != HELLO:
+            fail("relay: %s's first frame is %s" % (who, name(f[0])))
+        hellos[who] = hello_decode(f[4])
+        log.append("%s speaks versions %d..%d, HELLO from %s" % (who, lo, hi, hellos[who]["listen"]))
+        if lo < VERSION:
+            log.append("%s still offers version %d" % (who, lo))
+    for who, other in (("A", "B"), ("B", "A")):
+        o = hellos[other]
+        claim = hello_fields(o["mode"], listen=o["listen"], nonce=o["nonce"])
+        claim.update(challenge=o["challenge"], max_message=o["max_message"], window=o["window"])
+        links[who].sendall(frame(HELLO, payload=hello_encode(claim)))
+        log.append("sent %s a HELLO as %s (its nonce and challenge)" % (who, o["listen"]))
+    proofs, a_took = [], False
+    alive = dict(links)
+    end = time.monotonic() + 1.0  # within the daemons' handshake deadline
+    while alive and time.monotonic() < end:
+        r, _, _ = select.select([L.s for L in alive.values()], [], [], 0.1)
+        for who in [w for w, L in alive.items() if L.s in r]:
+            L, other = alive[who], "B" if who == "A" else "A"
+            try:
+                while True:
+                    f = L.recv(0.05)
+                    log.append("%s sent %s" % (who, name(f[0])))
+                    if f[0] == AUTH:
+                        proofs.append(who)
+                    if who == "A" and f[0] == AUTH_DONE:
+                        a_took = True
+                    if other in alive and f[0] in (AUTH, AUTH_DONE):
+                        try:  # forward it, as if the other daemon had sent it
+                            alive[other].send(f[0], f[1], f[2], f[3], f[4])
+                            log.append("  forwarded to %s" % other)
+                        except OSError:
+                            pass
+            except socket.timeout:
+                pass
+            except Closed:
+                log.append("%s closed the link" % who)
+                del alive[who]
+    # still nobody proved anything: junk proofs must be refused, not answered
+    for who, L in alive.items():
+        try:
+            L.send(AUTH, payload=os.urandom(32))
+            seen = L.expect_closed("relay: %s after a junk proof" % who, allowed=(AUTH_FAIL, CLOSE, AUTH, AUTH_DONE))
+        except OSError:
+            seen = []
+        log.append("%s answered a junk proof with %s, then closed" % (who, [name(t) for t in seen]))
+        proofs += [who] * seen.count(AUTH)
+        a_took = a_took or (who == "A" and AUTH_DONE in seen)
+    for line in log:
+        print("  " + line)
+    if proofs or a_took:
+        fail("relay: %s%s" % ("proofs sent to an attacker who proved nothing, by %s; "
+                              % ", ".join(sorted(set(proofs))) if proofs else "",
+                              "A took the relayed link as B's (AUTH_DONE)" if a_took
+                              else "A did not take the link"))
+    print("ok relay: neither daemon proved itself to the attacker, A refused the link")
+
+
+TAMPER_FIELDS = ("nonce", "mode", "max_message", "window", "link_id", "lost", "challenge", "listen",
+                 "lowest", "highest", "features")
+
+
+def tamper(host, port, field, mode, keys):
+    if field == "all":  # the control, every field, the control again
+        for f in ("none",) + TAMPER_FIELDS + ("none",):
+            tamper(host, port, f, mode, keys)
+        return
+    if field == "none":
+        L = Link(host, port, mode, keys)
+        st, why = L.handshake()
+        if st != "up":
+            fail("tamper none: handshake %s (%s)" % (st, why))
+        L.finish()
+        L.keepalive_roundtrip("tamper none")
+        L.send(CLOSE, payload=lstr("done"))
+        print("ok tamper none: the daemon's proof verifies, the link is up (%s)" % mode)
+        return
+    if field not in TAMPER_FIELDS:
+        fail("tamper: unknown field " + field)
+    for where in ("out", "in"):
+        L = Link(host, port, mode, keys)
+        st, why = L.handshake(tamper=(where, field))
+        if st != "refused":
+            fail("tamper %s %s: handshake %s, want AUTH_FAIL" % (where, field, st))
+        L.expect_closed("tamper %s %s" % (where, field), allowed=(CLOSE,))
+        print("ok tamper %s %s: AUTH_FAIL (%s), link closed" % (field, where, why))
+        L.close()
+
+
+def rangecheck(host, port, mode, keys):
+    m = MODES[mode]
+    cases = [("nonce 0", "nonce", 0), ("mode 7", "mode", 7), ("max_message 0", "max_message", 0),
+             ("max_message 1023", "max_message", 1023),
+             ("max_message 2^31", "max_message", 1 << 31),
+             ("max_message 2^30+1", "max_message", (1 << 30) + 1),
+             ("window 0", "window", 0), ("window 4095", "window", 4095),
+             ("window 2^30+1", "window", (1 << 30) + 1), ("window 2^61", "window", 1 << 61),
+             ("link_id 0 from a dialler", "link_id", 0), ("trailing bytes", "trailing", b"\0"),
+             ("listen address without a port", "listen", "10.255.0.1"),
+             ("listen address with port 0", "listen", "10.255.0.1:0"),
+             ("listen address with a newline", "listen", "10.255.0.1\n<0>x:1"),
+             ("listen address of 300 bytes", "listen", "h" * 298 + ":1")]
+    for what, field, value in cases:
+        L = Link(host, port, mode, keys)
+        h = hello_fields(m)
+        h[field] = value
+        # a valid proof over exactly these bytes: only the range check can refuse it
+        st, why = L.handshake(fields=h)
+        if st == "up":
+            fail("rangecheck: a HELLO with %s was taken: the daemon sent its AUTH" % what)
+        if st == "refused":
+            # a range violation is a protocol error, not an authentication failure
+            fail("rangecheck: %s got AUTH_FAIL (%s); section 3.2 says close it as a protocol "
+                 "error" % (what, why))
+        print("ok rangecheck %s: link closed" % what)
+    # the receiver's own listen address or nonce: AUTH_FAIL (auth_failures)
+    for what in ("own listen address", "own nonce"):
+        L = Link(host, port, mode, keys)
+
+        def mine(peer, what=what):
+            h = hello_fields(m)
+            if what == "own nonce":
+                h["nonce"] = peer["nonce"]
+            else:
+                h["listen"] = peer["listen"]
+            L.fields = h
+            return hello_encode(h)
+        st, why = L.handshake(send_first=False, hello_bytes=mine)
+        if st != "refused":
+            fail("rangecheck: a HELLO with the daemon's %s: %s, want AUTH_FAIL" % (what, st))
+        L.expect_closed("rangecheck " + what, allowed=(CLOSE,))
+        print("ok rangecheck %s: AUTH_FAIL (%s)" % (what, why))
+    # the edges of every range are in it
+    for what, f in (("lowest", dict(max_message=1024, window=4096, lost=0)),
+                    ("highest", dict(max_message=1 << 30, window=1 << 30, lost=(1 << 64) - 1,
+                                     nonce=(1 << 64) - 1, link_id=(1 << 64) - 1))):
+        L = Link(host, port, mode, keys)
+        h = hello_fields(m)
+        h.update(f)
+        st, why = L.handshake(fields=h)
+        if st != "up":
+            fail("rangecheck: a HELLO with the %s values in range: %s (%s)" % (what, st, why))
+        L.finish()
+        L.keepalive_roundtrip("rangecheck " + what)
+        L.send(CLOSE, payload=lstr("done"))
+        L.close()
+        print("ok rangecheck: the %s values in range are taken" % what)
+
+
+def open_chan(L, entity, chan=2):
+    L.send(OPEN, chan=chan, payload=b"\x01" + bytes(8) + lstr("client.wire") + lstr(entity))
+
+
+def wait_open_ok(L, chan, what):
+    while True:
+        try:
+            f = L.recv()
+        except (Closed, socket.timeout):
+            fail("%s: link closed or silent before OPEN_OK" % what)
+        if f[0] in (OPEN_FAIL, RESET) and f[1] == chan:
+            fail("%s: %s for channel %d" % (what, name(f[0]), chan))
+        if f[0] == OPEN_OK and f[1] == chan:
+            return
+
+
+def secure_flip(host, port, entity, sink, keys):
+    # the control: a sealed link carries a message to ENTITY
+    L = Link(host, port, "secure", keys)
+    st, why = L.handshake()
+    if st != "up":
+        fail("secure-flip: handshake %s (%s)" % (st, why))
+    L.finish()
+    open_chan(L, entity)
+    L.send(MSG, chan=2, seq=1, payload=struct.pack("<I", 7) + b"good")
+    wait_open_ok(L, 2, "secure-flip control")
+    L.keepalive_roundtrip("secure-flip control")
+    L.send(CLOSE, payload=lstr("done"))
+    print("ok secure-flip: an unflipped sealed link carries the message")
+    # each flip on a fresh link, in a MSG on a channel open to SINK
+    for damage in ("hdr", "hdrtag", "payload", "payloadtag", "authdone", "crcfield", "plain"):
+        L = Link(host, port, "secure", keys)
+        st, why = L.handshake()
+        if st != "up":
+            fail("secure-flip %s: handshake %s (%s)" % (damage, st, why))
+        if damage == "authdone":
+            L.finish(damage="hdr")
+        elif damage == "plain":
+            L.finish(plain=True)  # a CRC frame where a sealed one belongs
+        else:
+            L.finish()
+            open_chan(L, sink, chan=4)
+            wait_open_ok(L, 4, "secure-flip " + damage)
+            L.send(MSG, chan=4, seq=1, payload=struct.pack("<I", 7) + b"flipped", damage=damage)
+        try:
+            L.send(KEEPALIVE, payload=struct.pack("<Q", 1))
+        except OSError:
+            pass
+        L.expect_closed("secure-flip " + damage, allowed=(RESET, ACK, KEEPALIVE, CLOSE))
+        print("ok secure-flip %s: link closed" % damage)
+        L.close()
+
+
+def redial(host, port, entity, mode, keys):
     nonce = 0x1234567890
     links = []
     for attempt in (1, 2):
-        s = socket.create_connection((host, port), timeout=3)
-        r = Reader(s)
-        s.sendall(banner() + hello(0, me, nonce) + frame(AUTH_DONE))
-        if r.need(16) is None:
-            fail("redial: no banner")
-        s.sendall(frame(OPEN, chan=2, payload=b"\x01" + bytes(8) + lstr("client.wire") + lstr(entity)))
+        L = Link(host, port, mode, keys)
+        st, why = L.handshake(fields=hello_fields(MODES[mode], nonce=nonce))
+        if st != "up":
+            fail("redial: link %d: handshake %s (%s)" % (attempt, st, why))
+        L.finish()
+        open_chan(L, entity)
         while True:
-            f = r.frame()
-            if f is None:
-                fail("redial: link %d closed before OPEN_OK" % attempt)
+            try:
+                f = L.recv()
+            except (Closed, socket.timeout):
+                fail("redial: link %d closed or silent before OPEN_OK" % attempt)
             if f[0] == RESET and f[1] == 2:
                 fail("redial: link %d got a RESET for channel 2 before OPEN_OK" % attempt)
             if f[0] == OPEN_OK and f[1] == 2:
                 break
-        links.append(s)
-    links[1].sendall(frame(KEEPALIVE, payload=struct.pack("<Q", 1)))
-    r = Reader(links[1])
+        links.append(L)
+    L = links[1]
+    L.send(KEEPALIVE, payload=struct.pack("<Q", 1))
     while True:
-        f = r.frame()
-        if f is None:
-            fail("redial: the new link closed")
+        try:
+            f = L.recv()
+        except (Closed, socket.timeout):
+            fail("redial: the new link closed or went silent")
         if f[0] == RESET:
             fail("redial: RESET %r on the new link" % (f,))
         if f[0] == KEEPALIVE_ACK:
             break
     print("ok redial: the new link's channel is open, no stale RESET")
-    links[1].sendall(frame(CLOSE, payload=lstr("done")))
+    L.send(CLOSE, payload=lstr("done"))
+
+
+def kaflood(host, port, mode, keys):
+    L = Link(host, port, mode, keys)
+    st, why = L.handshake()
+    if st != "up":
+        fail("kaflood: handshake %s (%s)" % (st, why))
+    L.finish()
+    t0 = time.monotonic()
+    if L.tx is None:
+        ka = L.frame_bytes(KEEPALIVE, payload=struct.pack("<Q", 42)) * 1000
+        for _ in range(50):
+            L.sendall(ka)
+    else:  # every record has its own nonce
+        for _ in range(50):
+            L.sendall(b"".join(L.frame_bytes(KEEPALIVE, payload=struct.pack("<Q", 42))
+                               for _ in range(1000)))
+    elapsed = time.monotonic() - t0
+    L.send(CLOSE, payload=lstr("done"))
+    acks = 0
+    while True:
+        try:
+            f = L.recv(10)
+        except Closed:
+            break
+        except socket.timeout:
+            fail("kaflood: the daemon did not close after our CLOSE")
+        acks += f[0] == KEEPALIVE_ACK
+    limit = elapsed / 0.010 + 5
+    if acks > limit:
+        fail("kaflood: %d answers to 50000 KEEPALIVEs in %.2f s" % (acks, elapsed))
+    print("ok kaflood: %d answers to 50000 KEEPALIVEs in %.2f s" % (acks, elapsed))
+
+
+def channel_damage(host, port, kind, entity, mode, keys):
+    """payloadcrc oversize gap unknown flood: see the module doc."""
+    L = Link(host, port, mode, keys)
+    st, why = L.handshake()
+    if st != "up":
+        fail("%s: handshake %s (%s)" % (kind, st, why))
+    L.finish()
+    open_chan(L, entity)
+    sealed = L.tx is not None
+    chan, want = 2, {"payloadcrc": -74, "oversize": -90, "gap": -104, "unknown": -104,
+                     "flood": -105}[kind]  # EBADMSG EMSGSIZE ECONNRESET ENOBUFS
+    if kind != "flood":
+        L.send(MSG, chan=2, seq=1, payload=struct.pack("<I", 7) + b"good")
+    if kind == "payloadcrc":
+        bad = struct.pack("<I", 7) + b"evil"
+        if sealed:  # no CRC to break: a flipped bit of the sealed payload
+            L.send(MSG, chan=2, seq=2, payload=bad, damage="payload")
+        else:
+            L.send(MSG, chan=2, seq=2, payload=bad, payload_crc=1)
+    elif kind == "oversize":  # the daemon runs with max_message = 1M
+        big = struct.pack("<I", 7) + bytes(2 << 20)
+        # with CRCs it is skipped unread, so its CRC is never checked; sealed,
+        # it is read through and its tag checked (section 3a)
+        L.send(MSG, chan=2, seq=2, payload=big, payload_crc=0)
+    elif kind == "gap":
+        L.send(MSG, chan=2, seq=3, payload=struct.pack("<I", 7) + b"late")
+    elif kind == "unknown":
+        chan = 40
+        L.send(MSG, chan=40, seq=1, payload=struct.pack("<I", 7) + b"lost")
+    else:
+        # the window means nothing to us: 1 MiB messages until reset
+        big = struct.pack("<I", 7) + bytes(1 << 20)
+        big_crc = None if sealed else crc32c(big)  # once: this CRC is pure Python, and slow
+        lock = threading.Lock()
+
+        def pump():
+            try:
+                for seq in range(1, 400):
+                    with lock:  # the sealing counter is shared with the reader's sends
+                        b = L.frame_bytes(MSG, chan=2, seq=seq, payload=big, payload_crc=big_crc)
+                    L.sendall(b)
+            except OSError:
+                pass
+        threading.Thread(target=pump, daemon=True).start()
+    if kind != "flood":
+        L.send(KEEPALIVE, payload=struct.pack("<Q", 42))
+    if kind == "payloadcrc" and sealed:
+        L.expect_closed("payloadcrc (sealed)")
+        print("ok payloadcrc: a flipped bit of a sealed payload closed the link")
+        return
+    got = []
+    while True:
+        try:
+            f = L.recv(10)
+        except Closed:
+            fail("%s: the daemon closed the link; seen %s" % (kind, [name(t) for t in got]))
+        except socket.timeout:
+            fail("%s: the daemon went silent; seen %s" % (kind, [name(t) for t in got]))
+        got.append(f[0])
+        if f[0] == RESET:
+            err = struct.unpack("<i", f[4][:4])[0]
+            if f[1] != chan or err != want:
+                fail("%s: RESET on channel %d with %d, want %d with %d" % (kind, f[1], err, chan, want))
+            if kind == "flood":
+                break
+        if f[0] == KEEPALIVE_ACK:
+            if RESET not in got or OPEN_OK not in got:
+                fail("%s: link alive but frames were %s" % (kind, [name(t) for t in got]))
+            break
+    print("ok %s: channel %d reset (%d), link alive (%s)" % (kind, chan, want, mode))
+    if kind != "flood":
+        L.send(CLOSE, payload=lstr("done"))
+
+
+def sessionflood(host, port, e1, e2, mode, keys):
+    """Channels that each stay far within their own bound must not add up
+    past the session's (net.session_buffer, 2M in the test; the receivers
+    never read and their pools hold 1M), and the bytes of a channel that
+    ended count until they are freed."""
+    L = Link(host, port, mode, keys)
+    st, why = L.handshake()
+    if st != "up":
+        fail("sessionflood: handshake %s (%s)" % (st, why))
+    L.finish()
+    for chan, e in ((2, e1), (4, e2)):
+        open_chan(L, e, chan)
+        wait_open_ok(L, chan, "sessionflood")
+    msg = struct.pack("<I", 7) + bytes(256 << 10)
+
+    def until_ack(what):
+        """RESETs seen, by channel, until the KEEPALIVE_ACK."""
+        L.send(KEEPALIVE, payload=struct.pack("<Q", 42))
+        resets = {}
+        while True:
+            try:
+                f = L.recv(10)
+            except (Closed, socket.timeout):
+                fail("sessionflood: %s: the link closed or went silent" % what)
+            if f[0] == RESET:
+                resets[f[1]] = struct.unpack("<i", f[4][:4])[0]
+            if f[0] == KEEPALIVE_ACK:
+                return resets
+
+    for seq in range(1, 9):  # 2 MiB: half in osd's pool, half waiting here
+        L.send(MSG, chan=2, seq=seq, payload=msg)
+    if until_ack("channel 2"):
+        fail("sessionflood: a reset before the session's bound")
+    for seq in range(1, 17):  # 4 MiB more, on a second channel
+        L.send(MSG, chan=4, seq=seq, payload=msg)
+    resets = until_ack("channel 4")
+    if resets != {4: -105}:
+        fail("sessionflood: resets %r, want channel 4 with ENOBUFS only" % resets)
+    # we end channel 2: its messages still wait for their receiver, so a
+    # new channel finds the session as full as before
+    L.send(RESET, chan=2, payload=struct.pack("<i", -104))
+    open_chan(L, e2, 6)
+    wait_open_ok(L, 6, "sessionflood")
+    L.send(MSG, chan=6, seq=1, payload=msg)
+    resets = until_ack("channel 6")
+    if resets != {6: -105}:
+        fail("sessionflood: resets %r after channel 2 ended, want channel 6 with ENOBUFS" % resets)
+    print("ok sessionflood: channels 4 and 6 reset at the session's bound, channel 2 kept (%s)" % mode)
+    L.send(CLOSE, payload=lstr("done"))
+
+
+def accept(host, port, case, mode, keys):
+    """We are the acceptor: msgrd dials us (a client connects to
+    HOST:PORT/osd.w). good: the daemon's dialler proof verifies, it waits
+    for our whole HELLO before proving, and after our AUTH its AUTH_DONE,
+    OPEN and MSG come (sealed in secure mode); we answer OPEN_OK. reflect:
+    our AUTH is the dialler-role proof over the same H; or we send
+    AUTH_DONE instead of AUTH (authdone). Both must get AUTH_FAIL and a closed link.
+    window, linkid: our HELLO is out of range (window 2^61, a link id from
+    the acceptor): the daemon must close the link without proving."""
+    m = MODES[mode]
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((host, port))
+    ls.listen(4)
+    print("listening")
+    sys.stdout.flush()
+    if not select.select([ls], [], [], 10)[0]:
+        fail("accept: the daemon did not dial us within 10 s")
+    sock, _ = ls.accept()
+    L = Link.accepted(sock, mode, keys)
+    mine = hello_fields(m, listen="%s:%d" % (host, port))
+    mine.update(link_id=0, lost=0)
+    if case == "window":  # an acceptor lifting the dialler's receive bound
+        mine["window"] = 1 << 61
+    elif case == "linkid":  # an acceptor names no link
+        mine["link_id"] = rand64()
+    my_banner, my_hello = banner(), hello_encode(mine)
+    L.sendall(my_banner)
+    try:
+        d_banner = L.need(16)
+        if d_banner != banner():
+            fail("accept: the daemon's banner is %s" % d_banner.hex())
+        f = L.recv()
+        if f[0] != HELLO:
+            fail("accept: the daemon's first frame is %s" % name(f[0]))
+        d_hello, h = f[4], hello_decode(f[4])
+        if not h["link_id"] or h["nonce"] == 0 or h["mode"] != m or h["trailing"]:
+            fail("accept: the daemon's HELLO as a dialler is out of spec: %r" % h)
+        # the dialler must not prove before it has our whole HELLO
+        try:
+            f = L.recv(0.3)
+            fail("accept: the daemon sent %s before our HELLO" % name(f[0]))
+        except socket.timeout:
+            pass
+        L.send(HELLO, payload=my_hello)
+        if m == 0:
+            fail("accept: auth.mode none has no proofs to test")
+        H = transcript_hash(d_banner, my_banner, d_hello, my_hello)
+        if case in ("window", "linkid"):
+            try:
+                seen = L.expect_closed("accept " + case, allowed=(CLOSE,))
+            except Closed:
+                seen = []
+            print("ok accept %s (%s): the daemon closed the link, no proof (%s)"
+                  % (case, mode, [name(t) for t in seen]))
+            return
+        f = L.recv()
+        if f[0] != AUTH:
+            fail("accept: the daemon answered our HELLO with %s, not AUTH" % name(f[0]))
+        ikm = [k for k in (L.key, L.next_key)
+               if k and hmac.compare_digest(f[4], proof(k, DIALLER_PROOF, H))]
+        if not ikm:
+            fail("accept: the daemon's AUTH does not verify as HMAC-SHA256(K, \"msgrd-v2 dialler "
+                 "proof\" || H): the spec and the daemon disagree")
+        ikm = ikm[0]
+        if m == 2:  # we open what follows its AUTH
+            L.rx = Records(direction_key(ikm, H, INFO_D2A))
+        if case == "good":
+            L.send(AUTH, payload=proof(L.key, ACCEPTOR_PROOF, H))
+            if m == 2:
+                L.tx = Records(direction_key(ikm, H, INFO_A2D))
+            got = []
+            while True:
+                f = L.recv()
+                got.append(f[0])
+                if f[0] == AUTH_FAIL:
+                    fail("accept: the daemon refused our proof: %r" % f[4][2:])
+                if f[0] == OPEN:
+                    L.send(OPEN_OK, chan=f[1], payload=struct.pack("<Q", rand64()))
+                if f[0] == MSG:
+                    break
+            if got[0] != AUTH_DONE:
+                fail("accept: after our AUTH came %s, not AUTH_DONE" % [name(t) for t in got])
+            if f[4][4:] != b"hello":
+                fail("accept: the message is %r" % f[4])
+            print("ok accept good (%s): proofs verify both ways, the daemon's frames open, "
+                  "got %r" % (mode, f[4][4:]))
+            time.sleep(0.5)
+            return
+        if case in ("window", "linkid"):
+            fail("accept %s: the daemon proved itself to an acceptor whose HELLO is out of range"
+                 % case)
+        if case == "reflect":
+            L.send(AUTH, payload=proof(L.key, DIALLER_PROOF, H))
+        elif case == "authdone":
+            L.send(AUTH_DONE)
+        else:
+            fail("accept: unknown case " + case)
+        seen = L.expect_closed("accept " + case, allowed=(AUTH_FAIL, CLOSE))
+        if AUTH_FAIL not in seen:
+            fail("accept %s: closed without AUTH_FAIL (%s)" % (case, [name(t) for t in seen]))
+        print("ok accept %s (%s): the daemon answered AUTH_FAIL%s and closed"
+              % (case, mode, " (sealed)" if L.rx else ""))
+    except Closed:
+        fail("accept %s: the daemon closed the link early" % case)
+    except socket.timeout:
+        fail("accept %s: the daemon went silent" % case)
+
 
 def main():
-    host, port, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    args, opts = [], {"--mode": None, "--keyring": None, "--bind": None, "--hold": "0"}
+    argv = sys.argv[1:]
+    while argv:
+        a = argv.pop(0)
+        if a in opts:
+            if not argv:
+                fail("%s needs a value" % a)
+            opts[a] = argv.pop(0)
+        else:
+            args.append(a)
+    if len(args) < 3:
+        fail("usage: wirepeer.py HOST PORT KIND [ARGS] [--mode M] [--keyring F] [--bind A] [--hold S]")
+    host, port, kind = args[0], int(args[1]), args[2]
+    rest = args[3:]
+    mode = opts["--mode"] or ("hmac" if kind in ("tamper", "rangecheck", "accept")
+                              else "secure" if kind == "secure-flip" else "none")
+    if mode not in MODES:
+        fail("--mode none|hmac|secure")
+    keys = (None, None)
+    if mode != "none" or kind == "relay":
+        if mode == "secure":
+            need_crypto()
+        if kind != "relay":
+            if not opts["--keyring"]:
+                fail("--mode %s needs --keyring" % mode)
+            keys = read_keyring(opts["--keyring"])
     if kind == "idle":
-        return idle(host, port, int(sys.argv[4]))
+        binds = (opts["--bind"] or "").split(",") if opts["--bind"] else [None]
+        return idle(host, port, int(rest[0]), int(rest[1]) if len(rest) > 1 else 8, binds,
+                    float(opts["--hold"]))
+    if kind == "accept":
+        return accept(host, port, rest[0], mode, keys)
+    if kind == "relay":
+        return relay(host, port, rest[0], int(rest[1]))
+    if kind == "tamper":
+        return tamper(host, port, rest[0], mode, keys)
+    if kind == "rangecheck":
+        return rangecheck(host, port, mode, keys)
+    if kind == "secure-flip":
+        return secure_flip(host, port, rest[0], rest[1], keys)
     if kind == "redial":
-        return redial(host, port, sys.argv[4], "10.255.0.1:1")
+        return redial(host, port, rest[0], mode, keys)
+    if kind == "kaflood":
+        return kaflood(host, port, mode, keys)
+    if kind == "sessionflood":
+        return sessionflood(host, port, rest[0], rest[1], mode, keys)
+    if kind in ("payloadcrc", "oversize", "gap", "unknown", "flood"):
+        return channel_damage(host, port, kind, rest[0], mode, keys)
+    # damage before or in the handshake, with CRC frames
     s = socket.create_connection((host, port), timeout=3)
-    me = "10.255.0.1:1"  # sorts below 127.*: our channel ids are even
     damage = {
         "garbage": b"GET / HTTP/1.0\r\n\r\n" + os.urandom(64),
         "badbanner": b"MSGRWIRX" + bytes(8),
         "version": banner(7, 9),
+        "v1only": banner(1, 1),  # version 1's handshake is not to be had
         "hdrcrc": banner() + frame(HELLO, payload=b"x" * 10, hdr_crc=0x12345678),
         "oversized": banner() + frame(HELLO, length=1 << 20),
         "badtype": banner() + frame(99),
         "early": banner() + frame(OPEN, chan=2, payload=b"\x01" + bytes(8) + lstr("client.z") + lstr("osd.z")),
-    }
-    if kind in damage:
-        s.sendall(damage[kind])
-        if not closed_by_daemon(s):
-            fail(kind + ": the daemon kept the link open")
-        print("ok " + kind + ": link closed")
-        return
-    r = Reader(s)
-    s.sendall(banner())
-    if r.need(16) is None or not r.buf == b"" and False:
-        fail("no banner")
-    if kind == "noauth":
         # claim auth.mode = hmac, then skip AUTH and say AUTH_DONE
-        s.sendall(hello(1, me) + frame(AUTH_DONE))
-        while True:
-            f = r.frame()
-            if f is None:
-                fail("noauth: closed without AUTH_FAIL")
-            if f[0] == AUTH_FAIL:
-                break
-            if f[0] not in (HELLO, AUTH):
-                fail("noauth: got frame type %d before AUTH_FAIL" % f[0])
-        if not closed_by_daemon(s):
-            fail("noauth: link left open")
+        "noauth": banner() + frame(HELLO, payload=hello_encode(hello_fields(1))) + frame(AUTH_DONE),
+    }
+    if kind not in damage:
+        fail("unknown kind " + kind)
+    s.sendall(damage[kind])
+    L = Link.__new__(Link)
+    L.s, L.buf, L.rx, L.timeout = s, b"", None, 3.0
+    if kind == "noauth":
+        try:
+            L.need(16)
+        except (Closed, socket.timeout):
+            fail("noauth: no banner")
+        seen = L.expect_closed("noauth", allowed=(HELLO, AUTH_FAIL, CLOSE))
+        if AUTH_FAIL not in seen:
+            fail("noauth: closed without AUTH_FAIL (%s)" % [name(t) for t in seen])
         print("ok noauth: AUTH_FAIL, link closed")
         return
-    if kind == "kaflood":
-        s.sendall(hello(0, me) + frame(AUTH_DONE))
-        t0 = time.monotonic()
-        ka = frame(KEEPALIVE, payload=struct.pack("<Q", 42)) * 1000
-        for _ in range(50):
-            s.sendall(ka)
-        elapsed = time.monotonic() - t0
-        s.sendall(frame(CLOSE, payload=lstr("done")))
-        acks = 0
+    s.settimeout(3)
+    try:
         while True:
-            f = r.frame()
-            if f is None:
+            if not s.recv(65536):
                 break
-            acks += f[0] == KEEPALIVE_ACK
-        limit = elapsed / 0.010 + 5
-        if acks > limit:
-            fail("kaflood: %d answers to 50000 KEEPALIVEs in %.2f s" % (acks, elapsed))
-        print("ok kaflood: %d answers to 50000 KEEPALIVEs in %.2f s" % (acks, elapsed))
-        return
-    if kind in ("payloadcrc", "oversize", "gap", "unknown", "flood"):
-        entity = sys.argv[4]
-        s.sendall(hello(0, me) + frame(AUTH_DONE))
-        s.sendall(frame(OPEN, chan=2, payload=b"\x01" + bytes(8) + lstr("client.wire") + lstr(entity)))
-        chan, want = 2, {"payloadcrc": -74, "oversize": -90, "gap": -104, "unknown": -104,
-                         "flood": -105}[kind]  # EBADMSG EMSGSIZE ECONNRESET ENOBUFS
-        if kind != "flood":
-            s.sendall(frame(MSG, chan=2, seq=1, payload=struct.pack("<I", 7) + b"good"))
-        if kind == "payloadcrc":
-            s.sendall(frame(MSG, chan=2, seq=2, payload=struct.pack("<I", 7) + b"evil", payload_crc=1))
-        elif kind == "oversize":  # the daemon runs with max_message = 1M
-            s.sendall(frame(MSG, chan=2, seq=2, payload=struct.pack("<I", 7) + bytes(2 << 20),
-                                payload_crc=0))  # skipped unread: its CRC is never checked
-        elif kind == "gap":
-            s.sendall(frame(MSG, chan=2, seq=3, payload=struct.pack("<I", 7) + b"late"))
-        elif kind == "unknown":
-            chan = 40
-            s.sendall(frame(MSG, chan=40, seq=1, payload=struct.pack("<I", 7) + b"lost"))
-        else:
-            # the window means nothing to us: 1 MiB messages until reset
-            import threading
-            big = struct.pack("<I", 7) + bytes(1 << 20)
-            big_crc = crc32c(big)  # once: this CRC is pure Python, and slow
-            def pump():
-                try:
-                    for seq in range(1, 400):
-                        s.sendall(frame(MSG, chan=2, seq=seq, payload=big, payload_crc=big_crc))
-                except OSError:
-                    pass
-            threading.Thread(target=pump, daemon=True).start()
-        s.sendall(frame(KEEPALIVE, payload=struct.pack("<Q", 42))) if kind != "flood" else None
-        got = []
-        while True:
-            f = r.frame()
-            if f is None:
-                fail("%s: the daemon closed the link; seen %s" % (kind, got))
-            got.append(f[0])
-            if f[0] == RESET:
-                err = struct.unpack("<i", f[2][:4])[0]
-                if f[1] != chan or err != want:
-                    fail("%s: RESET on channel %d with %d, want %d with %d" % (kind, f[1], err, chan, want))
-                if kind == "flood":
-                    break
-            if f[0] == KEEPALIVE_ACK:
-                if RESET not in got or OPEN_OK not in got:
-                    fail("%s: link alive but frames were %s" % (kind, got))
-                break
-        print("ok %s: channel %d reset (%d), link alive" % (kind, chan, want))
-        if kind != "flood":
-            s.sendall(frame(CLOSE, payload=lstr("done")))
-        return
-    fail("unknown kind " + kind)
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        fail(kind + ": the daemon kept the link open")
+    print("ok " + kind + ": link closed")
 
-main()
+
+if __name__ == "__main__":
+    main()
