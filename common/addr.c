@@ -44,7 +44,8 @@ int msgr__hostport_check(const char *s)
 	for (const char *p = s; p < colon; p++)
 		if (!isgraph((unsigned char)*p) || *p == '/')
 			return -EINVAL; /* also keeps control bytes out of logs */
-	if (!isdigit((unsigned char)colon[1]))
+	/* one spelling per port: sessions are named by these strings */
+	if (!isdigit((unsigned char)colon[1]) || colon[1] == '0')
 		return -EINVAL;
 	errno = 0;
 	port = strtol(colon + 1, &end, 10);

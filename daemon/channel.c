@@ -10,6 +10,7 @@
 #include "daemon.h"
 #include "frame.h"
 #include "msgr.h"
+#include "rxacct.h"
 #include "session.h"
 
 static void post_simple(struct msgr__dconn *k, uint16_t op, int error)
@@ -276,6 +277,7 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 
 	struct msgr__conf *conf = &dst->d->conf;
 	uint64_t cost, limit;
+	int err;
 
 	if (h->len < 4 || h->seq == 0) {
 		free(big);
@@ -325,10 +327,13 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 	/* and all of the session's channels together, counting what waits of
 	 * channels that ended, so that opening channel after channel, each
 	 * within its bound, does not add up to our memory */
-	if (msgr__rxacct_charge(msgr__session_rxacct(ch->sess), h->len, conf->session_buffer)) {
-		msgr__warn("session %s: channel %u (%s): net.session_buffer is full of messages "
-			   "from this peer that local applications have not taken; resetting it",
-			   msgr__session_peer(ch->sess), ch->wire_id, k->peer);
+	err = msgr__rxacct_charge(msgr__session_rxacct(ch->sess), h->len, conf->session_buffer,
+				  conf->receive_buffer);
+	if (err) {
+		msgr__warn("session %s: channel %u (%s): %s is full of messages %s that local "
+			   "applications have not taken; resetting it", msgr__session_peer(ch->sess),
+			   ch->wire_id, k->peer, err == -ENOBUFS ? "net.session_buffer" : "net.receive_buffer",
+			   err == -ENOBUFS ? "from this peer" : "from all peers");
 		free(big);
 		dst->d->stats.window_overruns++;
 		msgr__channel_reset(ch, NULL, -ENOBUFS);

@@ -16,7 +16,7 @@
 #include "common/bits.h"
 #include "common/log.h"
 #include "daemon.h"
-#include "session.h"
+#include "rxacct.h"
 #include "msgr.h"
 #include "shm/wake.h"
 

@@ -40,6 +40,7 @@ static const struct key keys[] = {
 	{ "net", "connect_timeout", K_MS, F(connect_timeout_ms), 100, 600000, "5s", 1 },
 	{ "net", "handshake_timeout", K_MS, F(handshake_timeout_ms), 100, 600000, "2s", 1 },
 	{ "net", "session_buffer", K_SIZE, F(session_buffer), 1 << 20, 1ULL << 40, "256M", 1 },
+	{ "net", "receive_buffer", K_SIZE, F(receive_buffer), 1 << 20, 1ULL << 40, "1G", 1 },
 	{ "net", "keepalive_interval", K_MS, F(keepalive_interval_ms), 100, 600000, "1s", 1 },
 	{ "net", "keepalive_timeout", K_MS, F(keepalive_timeout_ms), 200, 3600000, "10s", 1 },
 	{ "net", "links_per_session", K_U64, F(links_per_session), 1, 1, "1", 0 },

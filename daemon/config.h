@@ -29,8 +29,9 @@ struct msgr__conf {
 	int inject;                      /* global.inject: allow `msgrctl inject` */
 	uint64_t connect_timeout_ms;     /* net.connect_timeout: dial + handshake */
 	uint64_t handshake_timeout_ms;   /* net.handshake_timeout: an accepted link's, to AUTH */
-	uint64_t session_buffer;         /* net.session_buffer: bytes a session may hold
-					    for local receivers, all channels together */
+	uint64_t session_buffer;         /* net.session_buffer: bytes one peer's messages
+					    may take here, waiting for local receivers */
+	uint64_t receive_buffer;         /* net.receive_buffer: the same, all peers together */
 	uint64_t keepalive_interval_ms;  /* net.keepalive_interval: KEEPALIVE period */
 	uint64_t keepalive_timeout_ms;   /* net.keepalive_timeout: silence that ends a link */
 	uint64_t links_per_session;      /* net.links_per_session: 1 (the only value yet) */

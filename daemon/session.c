@@ -9,6 +9,7 @@
 #include <sys/random.h>
 
 #include "auth.h"
+#include "rxacct.h"
 #include "seal.h"
 #include "channel.h"
 #include "common/addr.h"
@@ -61,6 +62,8 @@ struct nlink {
 	size_t hello_mine_len, hello_theirs_len;
 	uint8_t h[MSGR__HASH_LEN];    /* the transcript's hash, once both HELLOs are in */
 	struct msgr__seal tx, rx;     /* secure mode's directions (owned; off until keyed) */
+	uint8_t dial_key[MSGR__KEY_LEN]; /* secure mode: the dialler's proving key, which
+					    both directions come from (wiped when freed) */
 	int sent_close;               /* our CLOSE is queued: nothing more goes out */
 	int drained;                  /* the peer's CLOSE ended our drain in order */
 	int fail_err;                 /* a failure to act on at the next flush */
@@ -104,7 +107,7 @@ struct msgr__session {
 	int dialing;                  /* one of them is our dial, not yet up */
 	int busy;                     /* nonzero while being walked: do not free */
 	struct obuf pending;          /* frames queued while no link is active */
-	struct msgr__rxacct *rx;      /* bytes received for local apps (holds a ref) */
+	struct msgr__rxacct *rx;      /* the peer's receive account (a reference) */
 	struct msgr__channel *chans[CHAN_BUCKETS];
 	uint32_t nchans;
 	uint32_t next_id;             /* ids handed out from our half */
@@ -139,6 +142,7 @@ struct msgr__net {
 	struct msgr__keyring kr;      /* cluster keys (auth.mode hmac or secure) */
 	struct nlink *links;
 	struct msgr__session *sessions;
+	struct msgr__rxacct *rx_total;  /* every peer's receive account (a reference) */
 	unsigned ticks;               /* on_tick calls, for the slower checks */
 	struct {                      /* links that failed here while up: a */
 		char peer[MSGR__HOSTPORT_MAX]; /* redial tells the peer, which */
@@ -346,11 +350,11 @@ static struct msgr__session *session_new(struct msgr__net *n, const char *peer)
 {
 	struct msgr__session *s = calloc(1, sizeof(*s));
 
-	if (!s || !(s->rx = calloc(1, sizeof(*s->rx)))) {
+	/* the peer's account, with what it left waiting when it last went */
+	if (!s || !(s->rx = msgr__rxacct_get(n->rx_total, peer))) {
 		free(s);
 		return NULL;
 	}
-	s->rx->refs = 1;
 	s->net = n;
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	s->lower = strcmp(n->d->conf.listen, peer) < 0;
@@ -390,24 +394,6 @@ static void session_maybe_free(struct msgr__session *s)
 struct msgr__rxacct *msgr__session_rxacct(struct msgr__session *s)
 {
 	return s->rx;
-}
-
-int msgr__rxacct_charge(struct msgr__rxacct *a, uint64_t n, uint64_t limit)
-{
-	if (a->bytes + n > limit)
-		return -ENOBUFS;
-	a->bytes += n;
-	a->refs++;
-	return 0;
-}
-
-void msgr__rxacct_release(struct msgr__rxacct *a, uint64_t n)
-{
-	if (!a)
-		return;
-	a->bytes -= n <= a->bytes ? n : a->bytes;
-	if (!--a->refs)
-		free(a);
 }
 
 /* The session lost what was in flight (its active link failed, or a link
@@ -861,6 +847,7 @@ static void link_gone(struct nlink *l, int err)
 	free(l->rbuf);
 	msgr__seal_fini(&l->tx);
 	msgr__seal_fini(&l->rx);
+	OPENSSL_cleanse(l->dial_key, sizeof(l->dial_key));
 	free(l);
 	if (!n->links)
 		uv_timer_stop(&n->tick);
@@ -990,10 +977,10 @@ static enum msgr__role my_role(const struct nlink *l)
 }
 
 /* Key one direction of secure mode from the dialler's proving key. */
-static int seal_key(struct nlink *l, struct msgr__seal *dir, const uint8_t *key, enum msgr__role from)
+static int seal_key(struct nlink *l, struct msgr__seal *dir, enum msgr__role from)
 {
 	uint8_t k[MSGR__KEY_LEN];
-	int err = msgr__auth_derive(key, l->h, from, k);
+	int err = msgr__auth_derive(l->dial_key, l->h, from, k);
 
 	if (!err)
 		err = msgr__seal_init(dir, k, dir == &l->tx);
@@ -1011,8 +998,11 @@ static int send_proof(struct nlink *l, const uint8_t *key)
 	msgr__auth_proof(l->net->kr.key, my_role(l), l->h, proof);
 	link_put(l, MSGR__F_AUTH, proof, sizeof(proof));
 	l->sent_auth = 1;
+	/* kept with the link: a SIGHUP may change the keyring before the
+	 * other direction is keyed from it */
+	memcpy(l->dial_key, key, sizeof(l->dial_key));
 	if (l->net->d->conf.auth_mode == MSGR__AUTH_SECURE)
-		return seal_key(l, &l->tx, key, my_role(l));
+		return seal_key(l, &l->tx, my_role(l));
 	return 0;
 }
 
@@ -1132,7 +1122,9 @@ static int on_auth(struct nlink *l, struct msgr__rd *r)
 	if (d->conf.auth_mode == MSGR__AUTH_SECURE) {
 		/* what follows the peer's proof is sealed; both directions'
 		 * keys come from the dialler's key, which only now both know */
-		if (seal_key(l, &l->rx, l->outbound ? l->net->kr.key : used, theirs))
+		if (!l->outbound)
+			memcpy(l->dial_key, used, sizeof(l->dial_key));
+		if (seal_key(l, &l->rx, theirs))
 			return -ENOMEM;
 		l->dec.rx = &l->rx;
 	}
@@ -1155,7 +1147,9 @@ static int on_link_frame(struct nlink *l, const struct msgr__frame_hdr *h, struc
 	struct msgr__daemon *d = l->net->d;
 	char why[256];
 
-	if (h->channel)
+	/* a link frame names no channel, sequence or ack; and before its
+	 * HELLO a peer may say nothing else (docs/PROTOCOL.md, section 3) */
+	if (h->channel || h->seq || h->ack || (!l->got_hello && h->type != MSGR__F_HELLO))
 		return -EPROTO;
 	switch (h->type) {
 	case MSGR__F_HELLO:
@@ -1327,7 +1321,12 @@ static void ev_accepted(void *core, struct msgr__link *tl)
 	 * handshake deadline, so only so many may wait at once, and fewer
 	 * from any one source, so one flooding host cannot keep every real
 	 * daemon out. */
-	n->ops->addr(tl, 1, remote, sizeof(remote));
+	if (n->ops->addr(tl, 1, remote, sizeof(remote))) {
+		/* reset while it waited to be accepted: nobody to talk to */
+		tl->ctx = NULL;
+		n->ops->close(tl, -ENOTCONN);
+		return;
+	}
 	for (struct nlink *o = n->links; o; o = o->next)
 		if (!o->outbound && o->state == L_HANDSHAKE) {
 			pending++;
@@ -1565,7 +1564,8 @@ int msgr__net_start(struct msgr__daemon *d, const struct msgr__transport_ops *op
 	struct msgr__net *n = calloc(1, sizeof(*n));
 	int rc;
 
-	if (!n) {
+	if (!n || !(n->rx_total = msgr__rxacct_total_new())) {
+		free(n);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
@@ -1599,9 +1599,11 @@ int msgr__net_start(struct msgr__daemon *d, const struct msgr__transport_ops *op
 fail_timer:
 	uv_close((uv_handle_t *)&n->tick, on_tick_closed);
 	msgr__keyring_wipe(&n->kr);
+	msgr__rxacct_release(n->rx_total, 0);
 	return rc;
 fail:
 	msgr__keyring_wipe(&n->kr);
+	msgr__rxacct_release(n->rx_total, 0);
 	free(n);
 	return rc;
 }
@@ -1647,6 +1649,7 @@ void msgr__net_stop(struct msgr__daemon *d)
 	while (n->links)
 		uv_run(d->loop, UV_RUN_ONCE);
 	msgr__keyring_wipe(&n->kr);
+	msgr__rxacct_release(n->rx_total, 0); /* outlives us while messages wait */
 	d->net = NULL;
 	uv_close((uv_handle_t *)&n->tick, on_tick_closed);
 }
@@ -1681,6 +1684,7 @@ struct json_object *msgr__net_sessions_json(struct msgr__daemon *d)
 		json_object_object_add(o, "state", json_object_new_string(
 			s->active ? "up" : s->nlinks ? "connecting" : "down"));
 		json_object_object_add(o, "channels", json_object_new_int64(s->nchans));
+		json_object_object_add(o, "waiting_bytes", json_object_new_int64((int64_t)s->rx->bytes));
 		json_object_object_add(o, "links_up", json_object_new_int64((int64_t)s->links_up));
 		json_object_object_add(o, "races", json_object_new_int64((int64_t)s->races));
 		json_object_object_add(o, "age_s", json_object_new_double((now - s->created_ns) / 1e9));

@@ -91,21 +91,8 @@ void msgr__session_chan_del(struct msgr__session *s, struct msgr__channel *ch);
 void msgr__session_forget(struct msgr__session *s, uint32_t id);
 int msgr__session_forgotten(const struct msgr__session *s, uint32_t id);
 
-/* A session's account of the bytes its peer sent that wait for local
- * applications, across all its channels (net.session_buffer bounds it).
- * Shared by the session and each outbox entry it charged: it lives until
- * the last of them lets go, so bytes of a channel (or session) that ended
- * count until they are really freed. */
-struct msgr__rxacct {
-	uint64_t bytes; /* charged and not yet released */
-	uint32_t refs;  /* the session's (while it lives) + one per charge */
-};
+/* The peer's receive account (rxacct.h), which the session holds. */
 struct msgr__rxacct *msgr__session_rxacct(struct msgr__session *s);
-/* Charge n bytes if the total stays within limit: 0, with a reference
- * taken, or -ENOBUFS. */
-int msgr__rxacct_charge(struct msgr__rxacct *a, uint64_t n, uint64_t limit);
-/* Give back n bytes and the reference a charge took (a NULL a: nothing). */
-void msgr__rxacct_release(struct msgr__rxacct *a, uint64_t n);
 
 /* The channel has input to acknowledge: an ACK goes out at the next flush
  * unless a MSG on it carries the ack first. */

@@ -320,10 +320,11 @@ run net-three-daemons t_net_three
 
 # Channels that each stay within their own bound must not add up past the
 # session's: net.session_buffer counts every message of one peer that
-# waits here for a local application, those of ended channels included.
+# waits here for a local application, those of ended channels and sessions
+# included, and net.receive_buffer those of all peers together.
 t_net_session_buffer() {
 	local w=$(dirname "$BASH_SOURCE")/wirepeer.py p1 p2
-	start_daemon sbuf --set auth.mode=none --set net.session_buffer=2M
+	start_daemon sbuf --set auth.mode=none --set net.session_buffer=2M --set net.receive_buffer=3M
 	mkfifo "$D_DIR/in1" "$D_DIR/in2"
 	# receivers that never read, with 1 MiB pools: the rest waits in msgrd
 	"$T" idle osd.sf1 1048576 <"$D_DIR/in1" >"$D_DIR/sf1.out" 2>&1 &
@@ -335,8 +336,9 @@ t_net_session_buffer() {
 	wait_line "$D_DIR/sf1.out" ready
 	wait_line "$D_DIR/sf2.out" ready
 	python3 "$w" 127.0.0.1 "$D_PORT" sessionflood osd.sf1 osd.sf2
-	pyjson "$D_CTL" 'd["stats"]["window_overruns"] == 2 and d["stats"]["link_errors"] == 0' status
+	pyjson "$D_CTL" 'd["stats"]["window_overruns"] == 4 and d["stats"]["link_errors"] == 0' status
 	grep -q "net.session_buffer is full" "$D_LOG"
+	grep -q "net.receive_buffer is full of messages from all peers" "$D_LOG"
 	exec 3>&- 4>&-
 	wait $p1 $p2
 	stop_daemon

@@ -139,6 +139,7 @@ INFO_D2A = b"msgrd-v2 dialler to acceptor"
 INFO_A2D = b"msgrd-v2 acceptor to dialler"
 TAG_LEN = 16
 ME = "10.255.0.1:1"  # our listen address: sorts below 127.*, so our channel ids are even
+ME2 = "10.255.0.2:1"  # another daemon we may claim to be, as any key holder can
 
 
 def fail(msg):
@@ -1001,6 +1002,21 @@ def channel_damage(host, port, kind, entity, mode, keys):
         L.send(CLOSE, payload=lstr("done"))
 
 
+def resets_until_ack(L, what):
+    """RESETs the daemon sends, by channel, until it answers a KEEPALIVE."""
+    L.send(KEEPALIVE, payload=struct.pack("<Q", 42))
+    resets = {}
+    while True:
+        try:
+            f = L.recv(10)
+        except (Closed, socket.timeout):
+            fail("%s: the link closed or went silent" % what)
+        if f[0] == RESET:
+            resets[f[1]] = struct.unpack("<i", f[4][:4])[0]
+        if f[0] == KEEPALIVE_ACK:
+            return resets
+
+
 def sessionflood(host, port, e1, e2, mode, keys):
     """Channels that each stay far within their own bound must not add up
     past the session's (net.session_buffer, 2M in the test; the receivers
@@ -1016,27 +1032,13 @@ def sessionflood(host, port, e1, e2, mode, keys):
         wait_open_ok(L, chan, "sessionflood")
     msg = struct.pack("<I", 7) + bytes(256 << 10)
 
-    def until_ack(what):
-        """RESETs seen, by channel, until the KEEPALIVE_ACK."""
-        L.send(KEEPALIVE, payload=struct.pack("<Q", 42))
-        resets = {}
-        while True:
-            try:
-                f = L.recv(10)
-            except (Closed, socket.timeout):
-                fail("sessionflood: %s: the link closed or went silent" % what)
-            if f[0] == RESET:
-                resets[f[1]] = struct.unpack("<i", f[4][:4])[0]
-            if f[0] == KEEPALIVE_ACK:
-                return resets
-
     for seq in range(1, 9):  # 2 MiB: half in osd's pool, half waiting here
         L.send(MSG, chan=2, seq=seq, payload=msg)
-    if until_ack("channel 2"):
+    if resets_until_ack(L, "sessionflood: channel 2"):
         fail("sessionflood: a reset before the session's bound")
     for seq in range(1, 17):  # 4 MiB more, on a second channel
         L.send(MSG, chan=4, seq=seq, payload=msg)
-    resets = until_ack("channel 4")
+    resets = resets_until_ack(L, "sessionflood: channel 4")
     if resets != {4: -105}:
         fail("sessionflood: resets %r, want channel 4 with ENOBUFS only" % resets)
     # we end channel 2: its messages still wait for their receiver, so a
@@ -1045,10 +1047,41 @@ def sessionflood(host, port, e1, e2, mode, keys):
     open_chan(L, e2, 6)
     wait_open_ok(L, 6, "sessionflood")
     L.send(MSG, chan=6, seq=1, payload=msg)
-    resets = until_ack("channel 6")
+    resets = resets_until_ack(L, "sessionflood: channel 6")
     if resets != {6: -105}:
         fail("sessionflood: resets %r after channel 2 ended, want channel 6 with ENOBUFS" % resets)
     print("ok sessionflood: channels 4 and 6 reset at the session's bound, channel 2 kept (%s)" % mode)
+    L.send(CLOSE, payload=lstr("done"))
+    L.close()
+
+    def session(listen):
+        """A new link (and session) as a daemon at listen, channel 2 to e2."""
+        L2 = Link(host, port, mode, keys)
+        st, why = L2.handshake(fields=hello_fields(MODES[mode], listen=listen))
+        if st != "up":
+            fail("sessionflood: handshake %s (%s)" % (st, why))
+        L2.finish()
+        open_chan(L2, e2, 2)
+        wait_open_ok(L2, 2, "sessionflood")
+        return L2
+
+    # the same peer, back with a new session: what it left still counts
+    L = session(ME)
+    L.send(MSG, chan=2, seq=1, payload=msg)
+    resets = resets_until_ack(L, "sessionflood: a new session")
+    if resets != {2: -105}:
+        fail("sessionflood: resets %r on a new session of the same peer, want ENOBUFS" % resets)
+    L.send(CLOSE, payload=lstr("done"))
+    L.close()
+    # another name: its own account has room, but all peers together
+    # (net.receive_buffer, 3M in the test) do not
+    L = session(ME2)
+    for seq in range(1, 9):
+        L.send(MSG, chan=2, seq=seq, payload=msg)
+    resets = resets_until_ack(L, "sessionflood: another peer")
+    if resets != {2: -105}:
+        fail("sessionflood: resets %r for another peer, want ENOBUFS at the total" % resets)
+    print("ok sessionflood: a peer back with a new session, and another peer, find the bytes still counted")
     L.send(CLOSE, payload=lstr("done"))
 
 

@@ -197,6 +197,7 @@ START_TEST(test_addr)
 	ck_assert_int_eq(msgr__hostport_check("[::1]:1"), 0);
 	ck_assert_int_eq(msgr__hostport_check("::1:6800"), -EINVAL);
 	ck_assert_int_eq(msgr__hostport_check("h:0"), -EINVAL);
+	ck_assert_int_eq(msgr__hostport_check("h:06800"), -EINVAL); /* one spelling per port */
 	ck_assert_int_eq(msgr__hostport_check("h:65536"), -EINVAL);
 	ck_assert_int_eq(msgr__hostport_check("h:12x"), -EINVAL);
 	ck_assert_int_eq(msgr__hostport_check(":12"), -EINVAL);
