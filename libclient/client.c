@@ -138,6 +138,7 @@ static int handshake(int sock, const char *entity, size_t pool_size,
 			     .msg_controllen = sizeof(cbuf) };
 	struct timeval tv = { 10, 0 };
 	struct cmsghdr *cm;
+	int send_err = 0;
 	ssize_t n;
 
 	memset(&req, 0, sizeof(req));
@@ -147,9 +148,24 @@ static int handshake(int sock, const char *entity, size_t pool_size,
 	req.pool_size = pool_size;
 	strcpy(req.entity, entity);
 	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (send(sock, &req, sizeof(req), MSG_NOSIGNAL) != sizeof(req))
-		return -errno;
+	if (send(sock, &req, sizeof(req), MSG_NOSIGNAL) != sizeof(req)) {
+		/* A daemon out of file descriptors answers and closes at once,
+		 * maybe before our request went: its answer says why. */
+		send_err = errno;
+		if (send_err != EPIPE && send_err != ECONNRESET)
+			return -send_err;
+	}
 	n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	if (n < 0 && errno == ECONNRESET) {
+		/* the daemon closed with our request unread: the reset comes
+		 * first, but an answer sent before it is still queued */
+		mh.msg_controllen = sizeof(cbuf);
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n < 0)
+			errno = ECONNRESET;
+	}
+	if (send_err && n != sizeof(*rep))
+		return -send_err;
 	if (n < 0)
 		return errno == EAGAIN ? -ETIMEDOUT : -errno;
 	fds[0] = fds[1] = fds[2] = -1;

@@ -35,6 +35,8 @@
  *   msgr-itest reset-wait MS       a pair exchanges, prints "ready", then both
  *                                  ends must see RESET (or DAEMON_LOST) within MS
  *   msgr-itest connect-fail PEER MS  CONNECT_FAILED within MS; prints the error
+ *   msgr-itest attach ENTITY MS    attach (and talk to ourselves) within MS, whatever
+ *                                  else holds the attach socket; prints the time
  *
  * With $ITEST_PEER_SOCKET set, every osd.* entity attaches to the daemon
  * behind that socket instead of $MSGR_SOCKET's, so the same scenarios run
@@ -48,7 +50,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/random.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1046,6 +1050,50 @@ static int sc_connect_fail(const char *peer, int ms)
 	return 0;
 }
 
+static void attach_too_slow(int sig)
+{
+	static const char m[] = "msgr-itest attach: FAIL: the attach did not finish in time\n";
+
+	(void)sig;
+	(void)!write(2, m, sizeof(m) - 1);
+	_exit(1);
+}
+
+/* An honest attach that must be served within ms while something else
+ * holds the attach socket. SIGALRM, because connect() itself may block
+ * when the daemon has stopped accepting. */
+static int sc_attach(const char *entity, int ms)
+{
+	struct itimerval it = { .it_value = { ms / 1000, (ms % 1000) * 1000 } }, off = { 0 };
+	struct msgr_attach_opts o = { .pool_size = 1 << 20 };
+	uint64_t t0 = now_ms(), took;
+	struct msgr_event ev;
+	msgr_client *c;
+	msgr_conn *k;
+	int err;
+
+	signal(SIGALRM, attach_too_slow);
+	setitimer(ITIMER_REAL, &it, NULL);
+	err = msgr_attach(entity, &o, &c);
+	CHECK(!err, "attach %s: %s", entity, msgr_strerror(err));
+	took = now_ms() - t0;
+	/* and it is served: a message to ourselves */
+	CHECK(!msgr_connect(c, msgr_addr(c), MSGR_LOSSY, &k), "connect to self");
+	CHECK(!msgr_send(k, 1, "x", 1), "send to self");
+	for (int seen = 0; seen < 3; seen++) {
+		next(c, &ev, 5000);
+		CHECK(ev.type == MSGR_EV_CONNECTED || ev.type == MSGR_EV_ACCEPTED ||
+			      ev.type == MSGR_EV_MESSAGE,
+		      "talking to ourselves: event %d (%s)", ev.type, msgr_strerror(ev.error));
+		if (ev.type == MSGR_EV_MESSAGE)
+			msgr_event_release(c, &ev);
+	}
+	setitimer(ITIMER_REAL, &off, NULL);
+	msgr_detach(c);
+	printf("ok attached in %llu ms\n", (unsigned long long)took);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1092,6 +1140,8 @@ int main(int argc, char **argv)
 		return sc_reset_wait(atoi(argv[2]));
 	if (!strcmp(scenario, "connect-fail") && argc == 4)
 		return sc_connect_fail(argv[2], atoi(argv[3]));
+	if (!strcmp(scenario, "attach") && argc == 4)
+		return sc_attach(argv[2], atoi(argv[3]));
 	fail("unknown scenario or wrong arguments");
 	return 1;
 }
