@@ -393,6 +393,26 @@ void msgr__dconn_credit_reset(struct msgr__dconn *k)
 	credit_publish(k);
 }
 
+int msgr__dconn_room(struct msgr__dclient *c, uint32_t others, const char *from,
+		     const char *to, int opener)
+{
+	struct msgr__daemon *d = c->d;
+	uint64_t held;
+	char note[64];
+
+	if (others < d->conf.max_conns_per_client)
+		return 1;
+	d->stats.conns_refused++;
+	/* one line for connectors at their limit, another for targets at
+	 * theirs, so neither hides the other */
+	if (msgr__ratelimit(opener ? &d->conns_rl : &d->peer_conns_rl, 10000, &held))
+		msgr__warn("connect from %s to %s refused: %s holds %u connections "
+			   "(global.max_conns_per_client = %llu)%s", from, to, c->entity, others,
+			   (unsigned long long)d->conf.max_conns_per_client,
+			   msgr__ratelimit_note(held, note, sizeof(note)));
+	return 0;
+}
+
 void msgr__dclient_doom(struct msgr__dclient *c, const char *reason)
 {
 	if (c->dropped || c->doomed)
@@ -571,6 +591,9 @@ static void handle_connect(struct msgr__dclient *c, const struct msgr__desc *cmd
 		return;
 	}
 	if (c->nconns >= MSGR__MAX_CONNS) {
+		/* global.max_conns_per_client refuses connects long before
+		 * (channel.c), and credit slots run out at 32768 ids of our
+		 * own: only a client that broke the rules gets here */
 		msgr__dclient_drop(c, MSGR__LOG_WARN, "more than %u connections open",
 				   MSGR__MAX_CONNS);
 		return;

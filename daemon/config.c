@@ -32,6 +32,7 @@ static const struct key keys[] = {
 	{ "global", "max_pool_size", K_SIZE, F(max_pool_size), 64 << 10, 1ULL << 30, "256M", 1 },
 	{ "global", "max_message", K_SIZE, F(max_message), 1024, 1ULL << 30, "16M", 1 },
 	{ "global", "max_clients", K_U64, F(max_clients), 1, 65536, "1024", 1 },
+	{ "global", "max_conns_per_client", K_U64, F(max_conns_per_client), 1, 65536, "16384", 1 },
 	{ "global", "channel_window", K_SIZE, F(channel_window), 4096, 1ULL << 30, "4M", 1 },
 	{ "global", "log_level", K_LOGLEVEL, F(log_level), 0, 0, "info", 1 },
 	{ "global", "inject", K_BOOL, F(inject), 0, 0, "false", 1 },

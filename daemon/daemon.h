@@ -26,6 +26,7 @@ struct msgr__stats {
 	uint64_t attach_shed;   /* attach connections closed before their request
 				   came, to make room (attach.c) */
 	uint64_t attach_nofd;   /* accepts that failed for want of a file descriptor */
+	uint64_t conns_refused; /* connects refused: global.max_conns_per_client */
 	uint64_t detaches;      /* clients gone, for any reason */
 	uint64_t violations;    /* clients disconnected for a bad segment or descriptor */
 	uint64_t msgs_local;    /* messages delivered between local entities */
@@ -71,7 +72,7 @@ struct msgr__daemon {
 				       one attach when we are out of fds; -1 if lost */
 	uv_timer_t attach_pause;    /* out of fds altogether: accepting resumes
 				       when it fires */
-	struct msgr__ratelimit nofd_rl, shed_rl; /* lines an attacker
+	struct msgr__ratelimit nofd_rl, shed_rl, conns_rl, peer_conns_rl; /* lines an attacker
 				       could repeat at will */
 	struct msgr__ctl *ctl;      /* control socket, owned */
 	struct msgr__net *net;      /* sessions, links, transport (session.c), owned */

@@ -130,5 +130,34 @@ t_attach_no_fds() {
 	stop_daemon
 }
 
+# global.max_conns_per_client: a connect past it fails with EMFILE for the
+# connector, a connect to an entity at it with ECONNREFUSED; one log line
+# each however many; it changes at run time.
+t_conn_cap() {
+	start_daemon cap --set global.max_conns_per_client=100
+	local peer=127.0.0.1:$D_PORT/osd.c
+	"$T" victim osd.c >"$D_DIR/v.out" 2>&1 &
+	wait_line "$D_DIR/v.out" ready
+	"$T" flood client.y "$peer" 150 hold >"$D_DIR/y.out" 2>&1 &
+	local y=$!
+	wait_line "$D_DIR/y.out" '^ok'
+	cat "$D_DIR/y.out"
+	grep -q '^ok connected=100 failed=50 error=Too many open files$' "$D_DIR/y.out"
+	[ "$(grep -c 'refused: client.y holds 100 connections' "$D_LOG")" = 1 ] || { cat "$D_LOG"; return 1; }
+	"$T" connect-fail "$peer" 5000 | tee "$D_DIR/cf.out"
+	grep -q 'Connection refused' "$D_DIR/cf.out"
+	grep 'refused: osd.c holds 100 connections' "$D_LOG"
+	"$BIN/msgrctl" config set global.max_conns_per_client 1000
+	"$T" ping "$peer" 5000
+	kill $y
+	"$BIN/msgrctl" --json status | python3 -c '
+import json, sys
+s = json.load(sys.stdin)["stats"]
+print("conns_refused", s["conns_refused"])
+assert s["conns_refused"] == 51, s'
+	stop_daemon
+}
+
 run attach-silent-flood-out-of-fds t_attach_silent_flood
 run attach-no-fds-refuse-pause t_attach_no_fds
+run conn-cap-per-client t_conn_cap

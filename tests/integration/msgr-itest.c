@@ -37,6 +37,16 @@
  *   msgr-itest connect-fail PEER MS  CONNECT_FAILED within MS; prints the error
  *   msgr-itest attach ENTITY MS    attach (and talk to ourselves) within MS, whatever
  *                                  else holds the attach socket; prints the time
+ *   msgr-itest flood ENTITY PEER N exit|hold
+ *                                  push N raw CONNECTs to PEER around msgr_connect's
+ *                                  reuse, as a hostile client can; exit at once, or
+ *                                  wait for every answer, print the counts and
+ *                                  hold the connections until killed
+ *   msgr-itest victim ENTITY       accept anything, close each handle on RESET as
+ *                                  msgr_conn_close(3) suggests, print "ok" with the
+ *                                  timings once all accepted handles are closed;
+ *                                  echo messages; run until killed
+ *   msgr-itest ping PEER MS        connect, and get an echo back within MS
  *
  * With $ITEST_PEER_SOCKET set, every osd.* entity attaches to the daemon
  * behind that socket instead of $MSGR_SOCKET's, so the same scenarios run
@@ -1037,9 +1047,12 @@ static int sc_connect_fail(const char *peer, int ms)
 	struct msgr_event ev;
 	msgr_conn *k;
 	uint64_t t0 = now_ms();
+	int err;
 
 	CHECK(!msgr_connect(c, peer, MSGR_LOSSY, &k), "connect");
-	CHECK(!msgr_send(k, 1, "queued", 6), "send while connecting");
+	/* a local refusal can beat the send: then it sees the reset */
+	err = msgr_send(k, 1, "queued", 6);
+	CHECK(!err || err == -ECONNRESET, "send while connecting: %s", msgr_strerror(err));
 	next(c, &ev, ms);
 	CHECK(ev.type == MSGR_EV_CONNECT_FAILED && ev.conn == k && ev.error < 0,
 	      "expected CONNECT_FAILED, got event %d (error %d)", ev.type, ev.error);
@@ -1094,6 +1107,172 @@ static int sc_attach(const char *entity, int ms)
 	return 0;
 }
 
+/* Wake the daemon if it sleeps (the library's msgr__wake_daemon is not
+ * exported). */
+static void flood_wake(msgr_client *c, _Atomic uint32_t *flag)
+{
+	uint64_t one = 1;
+
+	if (msgr__wake_take(flag))
+		(void)!write(c->efd_daemon, &one, sizeof(one));
+}
+
+/* Push n raw CONNECTs from c to peer: ids 1..n, credit slots 0..n-1,
+ * around msgr_connect's reuse of an open handle, as a hostile client can.
+ * The answers are read straight off the event ring, since the library
+ * knows none of these ids; with wait, until there is one for each. */
+struct flood {
+	int pushed, connected, failed, fail_err;
+};
+
+static void flood_push(msgr_client *c, const char *peer, int n, int wait, struct flood *f)
+{
+	uint64_t deadline = now_ms() + 60000;
+	size_t plen = strlen(peer);
+	void *buf = NULL;
+
+	CHECK(n > 0 && n <= MSGR__CREDIT_SPLIT, "flood: 1 to %d CONNECTs (a credit slot each)",
+	      MSGR__CREDIT_SPLIT);
+	memset(f, 0, sizeof(*f));
+	while (f->pushed < n || (wait && f->connected + f->failed < n)) {
+		struct msgr__desc d;
+		int progress = 0, err;
+
+		if (f->pushed < n && !buf) {
+			err = msgr_buf_alloc(c, plen, &buf);
+			CHECK(!err || err == -EAGAIN, "buf_alloc: %s", msgr_strerror(err));
+			if (buf)
+				memcpy(buf, peer, plen);
+		}
+		if (f->pushed < n && buf) {
+			memset(&d, 0, sizeof(d));
+			d.op = MSGR__OP_CONNECT;
+			d.mode = MSGR_LOSSY;
+			d.conn = (uint32_t)f->pushed + 1;
+			d.msg_type = (uint32_t)f->pushed;
+			d.off = (uint64_t)((unsigned char *)buf - c->txpool);
+			d.len = plen;
+			if (msgr__ring_push_mp(&c->cmd, &d) == 0) {
+				f->pushed++;
+				buf = NULL; /* the daemon gives it back through txdone */
+				progress = 1;
+				flood_wake(c, &c->hdr->daemon_sleeping);
+			}
+		}
+		while (msgr__ring_pop_sc(&c->evt, &d) == 0) {
+			if (d.op == MSGR__EV_CONNECTED)
+				f->connected++;
+			else if (d.op == MSGR__EV_CONNECT_FAILED)
+				f->failed++, f->fail_err = d.error;
+			progress = 1;
+			flood_wake(c, &c->hdr->daemon_wants_rx);
+		}
+		if (!progress) {
+			CHECK(now_ms() < deadline, "after 60 s: %d of %d pushed, %d connected, %d failed",
+			      f->pushed, n, f->connected, f->failed);
+			flood_wake(c, &c->hdr->daemon_sleeping);
+			usleep(100);
+		}
+	}
+}
+
+/* then: "exit" leaves as soon as all are pushed (the daemon resets every
+ * channel); "hold" waits for every answer, prints how many connected and
+ * failed, with the last failure's error, and keeps them until killed. */
+static int sc_flood(const char *entity, const char *peer, int n, const char *then)
+{
+	msgr_client *c = attach(entity, 0);
+	int hold = !strcmp(then, "hold");
+	struct flood f;
+
+	CHECK(hold || !strcmp(then, "exit"), "flood: exit or hold, not %s", then);
+	flood_push(c, peer, n, hold, &f);
+	if (!hold) {
+		printf("ok pushed %d\n", f.pushed);
+		exit(0); /* no detach: the daemon sees the socket hang up */
+	}
+	printf("ok connected=%d failed=%d error=%s\n", f.connected, f.failed,
+	       f.failed ? msgr_strerror(f.fail_err) : "none");
+	for (;;)
+		pause();
+	return 0;
+}
+
+static int sc_victim(const char *entity)
+{
+	msgr_client *c = attach(entity, 0);
+	uint64_t accepted = 0, resets = 0, t_first = 0, longest_us = 0;
+	struct msgr_event ev;
+	int reported = 0, err;
+
+	printf("ready\n");
+	for (;;) {
+		err = msgr_next(c, &ev, 1000);
+		if (err == -EAGAIN)
+			continue;
+		CHECK(!err, "msgr_next: %s", msgr_strerror(err));
+		switch (ev.type) {
+		case MSGR_EV_ACCEPTED:
+			accepted++;
+			break;
+		case MSGR_EV_RESET:
+		case MSGR_EV_REMOTE_RESET: {
+			struct timespec a, b;
+			uint64_t us;
+			if (!resets++)
+				t_first = now_ms();
+			clock_gettime(CLOCK_MONOTONIC, &a);
+			msgr_conn_close(ev.conn);
+			clock_gettime(CLOCK_MONOTONIC, &b);
+			us = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000 +
+			     (uint64_t)(b.tv_nsec - a.tv_nsec) / 1000;
+			if (us > longest_us)
+				longest_us = us;
+			break;
+		}
+		case MSGR_EV_MESSAGE:
+			err = msgr_send(ev.conn, ev.msg_type, ev.data, ev.len);
+			CHECK(!err, "echo: %s", msgr_strerror(err));
+			msgr_event_release(c, &ev);
+			break;
+		case MSGR_EV_DAEMON_LOST:
+			fail("the daemon went away");
+			break;
+		default:
+			break;
+		}
+		if (!reported && resets && resets == accepted) {
+			reported = 1;
+			printf("ok accepted=%llu closed=%llu in %llu ms, longest msgr_conn_close %llu us\n",
+			       (unsigned long long)accepted, (unsigned long long)resets,
+			       (unsigned long long)(now_ms() - t_first), (unsigned long long)longest_us);
+		}
+	}
+	return 0;
+}
+
+static int sc_ping(const char *peer, int ms)
+{
+	msgr_client *c = attach("client.ping", 1 << 20);
+	uint64_t t0 = now_ms();
+	struct msgr_event ev;
+	msgr_conn *k;
+
+	CHECK(!msgr_connect(c, peer, MSGR_LOSSY, &k), "connect");
+	CHECK(!msgr_send(k, 42, "ping", 4), "send");
+	next(c, &ev, ms);
+	CHECK(ev.type == MSGR_EV_CONNECTED, "expected CONNECTED, got event %d (%s)", ev.type,
+	      msgr_strerror(ev.error));
+	next(c, &ev, ms);
+	CHECK(ev.type == MSGR_EV_MESSAGE && ev.msg_type == 42 && ev.len == 4 &&
+		      !memcmp(ev.data, "ping", 4),
+	      "expected the echo, got event %d (%s)", ev.type, msgr_strerror(ev.error));
+	msgr_event_release(c, &ev);
+	msgr_detach(c);
+	printf("ok echo after %llu ms\n", (unsigned long long)(now_ms() - t0));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1142,6 +1321,12 @@ int main(int argc, char **argv)
 		return sc_connect_fail(argv[2], atoi(argv[3]));
 	if (!strcmp(scenario, "attach") && argc == 4)
 		return sc_attach(argv[2], atoi(argv[3]));
+	if (!strcmp(scenario, "flood") && argc == 6)
+		return sc_flood(argv[2], argv[3], atoi(argv[4]), argv[5]);
+	if (!strcmp(scenario, "victim") && argc == 3)
+		return sc_victim(argv[2]);
+	if (!strcmp(scenario, "ping") && argc == 4)
+		return sc_ping(argv[2], atoi(argv[3]));
 	fail("unknown scenario or wrong arguments");
 	return 1;
 }
