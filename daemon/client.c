@@ -698,11 +698,29 @@ static void handle_cmd(struct msgr__dclient *c, const struct msgr__desc *cmd)
 	}
 }
 
+/* Whether the client's next command may be served now. Past the outbox's
+ * soft limit only CLOSE is: a client's own commands are what fill its
+ * outbox, but a CLOSE frees a connection (its CLOSED event ends that
+ * connection's events), and the application may be closing handles in
+ * answer to the very events that filled it. Anything else waits until the
+ * client reads. */
+static int cmd_servable(struct msgr__dclient *c)
+{
+	struct msgr__desc cmd;
+
+	if (msgr__ring_peek_sc(&c->cmd, &cmd))
+		return 0;
+	return c->qlen < MSGR__OUTBOX_SOFT || cmd.op == MSGR__OP_CLOSE;
+}
+
 int msgr__dclient_pending(struct msgr__dclient *c)
 {
 	/* posted: events went out after this client's turn in the pass (a
-	 * peer dropped later in it); the next pass must send the wakeup */
-	return !c->dropped && (c->posted || c->doomed || msgr__ring_ready_sc(&c->cmd) ||
+	 * peer dropped later in it); the next pass must send the wakeup.
+	 * A command that may not be served yet is no reason to stay awake:
+	 * the client wakes us when it reads (daemon_wants_rx), or pushes
+	 * more (daemon_sleeping). */
+	return !c->dropped && (c->posted || c->doomed || cmd_servable(c) ||
 			       (c->qlen && msgr__ring_ready_sc(&c->rxfree)));
 }
 
@@ -724,9 +742,11 @@ int msgr__dclient_service(struct msgr__dclient *c)
 		}
 		work++;
 	}
-	/* A client with this many events unread gets no more commands served
-	 * until it reads: its own commands are what fill its outbox. */
-	for (int i = 0; i < CMD_BATCH && !c->dropped && c->qlen < MSGR__OUTBOX_SOFT; i++) {
+	/* A client with this many events unread gets only CLOSEs served
+	 * until it reads (cmd_servable). A client that changes the slot
+	 * between the peek and the pop gets one command served anyway: one
+	 * more event, within the hard limit. */
+	for (int i = 0; i < CMD_BATCH && !c->dropped && cmd_servable(c); i++) {
 		if (msgr__ring_pop_sc(&c->cmd, &cmd))
 			break;
 		handle_cmd(c, &cmd);

@@ -17,6 +17,18 @@ cpu_pct() {
 # than this even on a busy machine; an idle one takes about nothing.
 CPU_IDLE_MAX=10
 
+# wait_line_for SECS FILE TEXT [PID]: wait_line with a deadline of SECS,
+# given up early if PID (the process writing FILE) ends.
+wait_line_for() {
+	local end=$((SECONDS + $1))
+	while [ $SECONDS -lt $end ]; do
+		grep -q "$3" "$2" 2>/dev/null && return 0
+		[ -z "${4:-}" ] || kill -0 "$4" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "no '$3' in $2 after $(($1 - end + SECONDS)) s"; cat "$2"; return 1
+}
+
 # lowest_free_fd PID: RLIMIT_NOFILE bounds fd numbers, not how many are
 # open, so a limit of this leaves PID not one fd to open.
 lowest_free_fd() {
@@ -130,6 +142,56 @@ t_attach_no_fds() {
 	stop_daemon
 }
 
+# A client sends 32,768 raw CONNECTs to a victim and exits. The victim,
+# closing each handle on RESET, must finish within a deadline (the daemon
+# serves CLOSE even while the victim's outbox is over its limit, and
+# msgr_conn_close never waits for the command ring); the daemon must then
+# be idle, and a third client must reach the victim. The per-client limit
+# is raised so that every CONNECT lands, as before there was one: 32,768
+# RESETs are what push the victim's outbox past its limit (conn-cap tests
+# the limit).
+t_mass_reset() {
+	start_daemon mass --set global.max_conns_per_client=65536
+	local peer=127.0.0.1:$D_PORT/osd.v cpu lines t0
+	"$T" victim osd.v >"$D_DIR/v.out" 2>&1 &
+	wait_line "$D_DIR/v.out" ready
+	t0=$SECONDS
+	"$T" flood client.x "$peer" 32768 exit
+	wait_line_for 30 "$D_DIR/v.out" '^ok accepted=' || {
+		echo "daemon CPU over 2 s while the victim is stuck: $(cpu_pct "$D_PID" 2)%"; return 1; }
+	echo "victim: $(grep '^ok' "$D_DIR/v.out") ($((SECONDS - t0)) s after the flood ended)"
+	cpu=$(cpu_pct "$D_PID" 3)
+	echo "daemon CPU over 3 s afterwards: $cpu%"
+	[ "$cpu" -le $CPU_IDLE_MAX ] || { echo "the daemon spins"; return 1; }
+	"$T" ping "$peer" 5000
+	lines=$(wc -l <"$D_LOG")
+	echo "log: $lines lines"
+	[ "$lines" -le 20 ] || { echo "the log is flooded:"; sort "$D_LOG" | uniq -c | sort -rn | head; return 1; }
+	stop_daemon
+}
+
+# The three fixes one at a time, in one process (msgr-itest close-behind):
+# a CLOSE is served while its client's outbox is over the limit; a SEND
+# that may not be served yet lets the daemon sleep; msgr_conn_close returns
+# at once on a full command ring.
+t_close_behind() {
+	start_daemon behind --set global.max_conns_per_client=65536
+	local p cpu
+	mkfifo "$D_DIR/in"
+	"$T" close-behind 24576 <"$D_DIR/in" >"$D_DIR/cb.out" 2>&1 &
+	p=$!
+	exec 3>"$D_DIR/in"
+	wait_line_for 30 "$D_DIR/cb.out" blocked $p
+	cpu=$(cpu_pct "$D_PID" 2)
+	echo "daemon CPU over 2 s while a command waits on a full outbox: $cpu%"
+	echo go >&3
+	exec 3>&-
+	wait $p || { cat "$D_DIR/cb.out"; return 1; }
+	cat "$D_DIR/cb.out"
+	[ "$cpu" -le $CPU_IDLE_MAX ] || { echo "the daemon spins"; return 1; }
+	stop_daemon
+}
+
 # global.max_conns_per_client: a connect past it fails with EMFILE for the
 # connector, a connect to an entity at it with ECONNREFUSED; one log line
 # each however many; it changes at run time.
@@ -160,4 +222,6 @@ assert s["conns_refused"] == 51, s'
 
 run attach-silent-flood-out-of-fds t_attach_silent_flood
 run attach-no-fds-refuse-pause t_attach_no_fds
+run mass-reset-victim-closes t_mass_reset
+run close-behind-full-outbox t_close_behind
 run conn-cap-per-client t_conn_cap

@@ -47,6 +47,9 @@
  *                                  timings once all accepted handles are closed;
  *                                  echo messages; run until killed
  *   msgr-itest ping PEER MS        connect, and get an echo back within MS
+ *   msgr-itest close-behind N      msgr_conn_close while N flooded events wait unread:
+ *                                  served at once, no spin, never blocks ("blocked",
+ *                                  then a line on stdin)
  *
  * With $ITEST_PEER_SOCKET set, every osd.* entity attaches to the daemon
  * behind that socket instead of $MSGR_SOCKET's, so the same scenarios run
@@ -1198,10 +1201,116 @@ static int sc_flood(const char *entity, const char *peer, int n, const char *the
 	return 0;
 }
 
+static void close_blocked(int sig)
+{
+	static const char m[] = "msgr-itest close-behind: FAIL: msgr_conn_close blocked\n";
+
+	(void)sig;
+	(void)!write(2, m, sizeof(m) - 1);
+	_exit(1);
+}
+
+/* msgr_conn_close while our events pile up unread, as a flood's victim
+ * sees it. client.cbx floods client.cb with n CONNECTs (n past the
+ * outbox's soft limit plus the event ring), and client.cb reads nothing
+ * until the end. Each step fails on a daemon or library without one fix:
+ *  1. a CLOSE is served although the outbox is over its limit: the peer
+ *     (osd.cb) sees the RESET at once;
+ *  2. a SEND that may not be served yet does not keep the daemon awake:
+ *     "blocked", then a line on stdin, while the test measures its CPU;
+ *  3. with the command ring full behind that SEND, msgr_conn_close returns
+ *     at once, and its CLOSE goes once we read again: osd.cb gets every
+ *     message, then the RESET. */
+static int sc_close_behind(int n)
+{
+	msgr_client *v = attach("client.cb", 0), *w = attach("osd.cb", 0), *x = attach("client.cbx", 0);
+	struct itimerval it = { .it_value = { 5, 0 } }, off = { 0 };
+	msgr_conn *k[3], *wk[3];
+	struct msgr_event ev;
+	struct flood f;
+	int sent[3] = { 0 }, got[3] = { 0 }, reset2 = 0, err;
+	uint64_t t0, deadline;
+	char line[16];
+
+	for (int i = 0; i < 3; i++) {
+		CHECK(!msgr_connect(v, msgr_addr(w), (enum msgr_mode)(i + 1), &k[i]), "connect %d", i);
+		expect(v, &ev, MSGR_EV_CONNECTED);
+		expect(w, &ev, MSGR_EV_ACCEPTED);
+		wk[i] = ev.conn;
+	}
+	flood_push(x, msgr_addr(v), n, 1, &f);
+	CHECK(f.connected == n, "flood: %d of %d connected (error %s)", f.connected, n,
+	      msgr_strerror(f.fail_err));
+
+	/* 1 */
+	msgr_conn_close(k[0]);
+	err = msgr_next(w, &ev, 3000);
+	CHECK(!err && ev.type == MSGR_EV_RESET && ev.conn == wk[0],
+	      "the peer did not see, within 3 s, the close of a client with %d unread events (%s)",
+	      n, err ? msgr_strerror(err) : "another event");
+
+	/* 2 */
+	CHECK(!msgr_send(k[1], 0, "m", 1), "send");
+	sent[1]++;
+	printf("blocked\n");
+	CHECK(fgets(line, sizeof(line), stdin), "stdin closed");
+
+	/* 3: fill the command ring (the windows of two connections hold more) */
+	for (;;) {
+		int i = sent[1] <= sent[2] ? 1 : 2;
+		err = msgr_send(k[i], (uint32_t)sent[i], "m", 1);
+		if (err == -EAGAIN) {
+			i = 3 - i;
+			err = msgr_send(k[i], (uint32_t)sent[i], "m", 1);
+		}
+		if (err == -EAGAIN)
+			break;
+		CHECK(!err, "send: %s", msgr_strerror(err));
+		sent[i]++;
+	}
+	signal(SIGALRM, close_blocked);
+	setitimer(ITIMER_REAL, &it, NULL);
+	t0 = now_ms();
+	msgr_conn_close(k[2]);
+	setitimer(ITIMER_REAL, &off, NULL);
+	CHECK(atomic_load(&v->ncloses) == 1, "the close found room: the ring was not full (%d + %d sends)",
+	      sent[1], sent[2]);
+	printf("msgr_conn_close on a full ring returned after %llu ms (%d sends ahead of it)\n",
+	       (unsigned long long)(now_ms() - t0), sent[1] + sent[2]);
+
+	/* now read: everything moves */
+	deadline = now_ms() + 20000;
+	while (got[1] < sent[1] || !reset2 || atomic_load(&v->ncloses)) {
+		CHECK(now_ms() < deadline, "after 20 s: %d of %d and %d of %d messages, reset %d, "
+		      "%u closes waiting", got[1], sent[1], got[2], sent[2], reset2,
+		      (unsigned)atomic_load(&v->ncloses));
+		if (msgr_next(v, &ev, 0) == 0 && ev.type == MSGR_EV_MESSAGE)
+			msgr_event_release(v, &ev);
+		if (msgr_next(w, &ev, 1) != 0)
+			continue;
+		if (ev.type == MSGR_EV_MESSAGE) {
+			int i = ev.conn == wk[1] ? 1 : 2;
+			CHECK(ev.conn == wk[1] || ev.conn == wk[2], "message on the wrong handle");
+			CHECK(ev.msg_type == (uint32_t)got[i], "message %d of connection %d out of order", got[i], i);
+			got[i]++;
+			msgr_event_release(w, &ev);
+		} else {
+			CHECK(ev.type == MSGR_EV_RESET && ev.conn == wk[2], "unexpected event %d", ev.type);
+			CHECK(got[2] == sent[2], "RESET after %d of %d messages", got[2], sent[2]);
+			reset2 = 1;
+		}
+	}
+	msgr_detach(x);
+	msgr_detach(v);
+	msgr_detach(w);
+	printf("ok\n");
+	return 0;
+}
+
 static int sc_victim(const char *entity)
 {
 	msgr_client *c = attach(entity, 0);
-	uint64_t accepted = 0, resets = 0, t_first = 0, longest_us = 0;
+	uint64_t accepted = 0, resets = 0, t_first = 0, longest_us = 0, waited = 0;
 	struct msgr_event ev;
 	int reported = 0, err;
 
@@ -1228,6 +1337,10 @@ static int sc_victim(const char *entity)
 			     (uint64_t)(b.tv_nsec - a.tv_nsec) / 1000;
 			if (us > longest_us)
 				longest_us = us;
+			/* closes the library had to keep for later: the
+			 * command ring was full */
+			if (atomic_load(&c->ncloses) > waited)
+				waited = atomic_load(&c->ncloses);
 			break;
 		}
 		case MSGR_EV_MESSAGE:
@@ -1243,9 +1356,11 @@ static int sc_victim(const char *entity)
 		}
 		if (!reported && resets && resets == accepted) {
 			reported = 1;
-			printf("ok accepted=%llu closed=%llu in %llu ms, longest msgr_conn_close %llu us\n",
+			printf("ok accepted=%llu closed=%llu in %llu ms, longest msgr_conn_close %llu us, "
+			       "at most %llu closes waited for the command ring\n",
 			       (unsigned long long)accepted, (unsigned long long)resets,
-			       (unsigned long long)(now_ms() - t_first), (unsigned long long)longest_us);
+			       (unsigned long long)(now_ms() - t_first), (unsigned long long)longest_us,
+			       (unsigned long long)waited);
 		}
 	}
 	return 0;
@@ -1323,6 +1438,8 @@ int main(int argc, char **argv)
 		return sc_attach(argv[2], atoi(argv[3]));
 	if (!strcmp(scenario, "flood") && argc == 6)
 		return sc_flood(argv[2], argv[3], atoi(argv[4]), argv[5]);
+	if (!strcmp(scenario, "close-behind") && argc == 3)
+		return sc_close_behind(atoi(argv[2]));
 	if (!strcmp(scenario, "victim") && argc == 3)
 		return sc_victim(argv[2]);
 	if (!strcmp(scenario, "ping") && argc == 4)
