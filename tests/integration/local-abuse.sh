@@ -39,8 +39,9 @@ lowest_free_fd() {
 
 # silent_flood SOCK N SECS: open up to N attach connections that never send
 # a request (for at most 3 s), print "ready COUNT", hold them for SECS.
+# exec: run in the background, the job's pid is python's own, for kill.
 silent_flood() {
-	python3 - "$@" <<'PY'
+	exec python3 - "$@" <<'PY'
 import socket, sys, time
 path, n, hold = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 socks, end = [], time.time() + 3
