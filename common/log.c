@@ -66,3 +66,28 @@ void msgr__log(int level, const char *fmt, ...)
 	/* one write per line so lines from several processes do not interleave */
 	fprintf(stderr, "%s\n", line);
 }
+
+int msgr__ratelimit(struct msgr__ratelimit *rl, unsigned interval_ms, uint64_t *held)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (now < rl->next_ns) {
+		rl->held++;
+		return 0;
+	}
+	rl->next_ns = now + (uint64_t)interval_ms * 1000000u;
+	*held = rl->held;
+	rl->held = 0;
+	return 1;
+}
+
+const char *msgr__ratelimit_note(uint64_t held, char *buf, size_t len)
+{
+	if (!held)
+		return "";
+	snprintf(buf, len, " (%llu more since the last such line)", (unsigned long long)held);
+	return buf;
+}

@@ -9,6 +9,9 @@
 #ifndef MSGR_COMMON_LOG_H
 #define MSGR_COMMON_LOG_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 enum msgr__log_level {
 	MSGR__LOG_ERR = 3,
 	MSGR__LOG_WARN = 4,
@@ -23,6 +26,22 @@ void msgr__log_init(const char *ident);
 int msgr__log_level_parse(const char *s); /* level, or -EINVAL */
 const char *msgr__log_level_name(int level);
 void msgr__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* One log line per interval for a condition an attacker can repeat at will
+ * (a refused connection, an exhausted limit), so it cannot flood the log.
+ * Owned by the code that logs the condition; zero-initialised is ready. */
+struct msgr__ratelimit {
+	uint64_t next_ns;    /* CLOCK_MONOTONIC: no line before this */
+	uint64_t held;       /* occurrences not logged since the last line */
+};
+
+/* Nonzero if the caller may log now; then *held is how many occurrences
+ * were not logged since the last line (say so in the line). Zero counts
+ * this occurrence as held back. */
+int msgr__ratelimit(struct msgr__ratelimit *rl, unsigned interval_ms, uint64_t *held);
+
+/* " (N more since the last such line)", or "" if held is 0, in buf. */
+const char *msgr__ratelimit_note(uint64_t held, char *buf, size_t len);
 
 #define msgr__err(...) msgr__log(MSGR__LOG_ERR, __VA_ARGS__)
 #define msgr__warn(...) msgr__log(MSGR__LOG_WARN, __VA_ARGS__)

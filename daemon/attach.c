@@ -1,6 +1,8 @@
 #include "attach.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -13,10 +15,25 @@
 #include "daemon.h"
 #include "shm/attach.h"
 
-/* One accepted connection before its request has arrived. Owned by itself:
- * freed from its close callback. */
-struct pending {
+/* Attach connections that have not sent their request yet: at most this
+ * many. libmsgr sends its request right after connecting, so it is nearly
+ * always there when we accept and is served at once; only a silent or
+ * very slow connection waits here. Past the cap, or when file descriptors
+ * run out, the one that has waited longest is closed to make room. So
+ * silent connections hold at most this many fds, and never stop an honest
+ * attach from being served. */
+#define PENDING_MAX 64
+#define PENDING_TIMEOUT_MS 5000 /* a connection that never speaks is closed */
+#define ACCEPT_BATCH 64         /* accepts per wakeup: a connect storm shares the loop */
+#define ACCEPT_PAUSE_MS 100     /* out of fds, spare gone: look again after this */
+#define ATTACH_LOG_MS 10000     /* at most one line per condition this often */
+
+/* One accepted connection before its request has arrived. Owned by the
+ * daemon's pending list until pending_close(), then by itself: freed from
+ * its last close callback. */
+struct msgr__pending {
 	struct msgr__daemon *d;
+	struct msgr__pending *prev, *next; /* the daemon's list, oldest first */
 	int fd;
 	uv_poll_t poll;
 	uv_timer_t timer; /* a peer that never speaks is dropped */
@@ -25,7 +42,7 @@ struct pending {
 
 static void pending_closed(uv_handle_t *h)
 {
-	struct pending *p = h->data;
+	struct msgr__pending *p = h->data;
 
 	if (--p->closing == 0)
 		free(p);
@@ -33,13 +50,43 @@ static void pending_closed(uv_handle_t *h)
 
 /* uv_close() takes the fd out of epoll at once, so it must come before the
  * fd is closed or handed to a client's own poll handle. */
-static void pending_close(struct pending *p, int close_fd)
+static void pending_close(struct msgr__pending *p, int close_fd)
 {
+	struct msgr__daemon *d = p->d;
+
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		d->pending = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	else
+		d->pending_last = p->prev;
+	d->npending--;
 	p->closing = 2;
 	uv_close((uv_handle_t *)&p->poll, pending_closed);
 	uv_close((uv_handle_t *)&p->timer, pending_closed);
 	if (close_fd)
 		close(p->fd);
+}
+
+/* Close the connection that has waited longest for its request, to give
+ * its fd to someone else. why: what ran short, for the log. 0 if there was
+ * none. */
+static int shed_oldest(struct msgr__daemon *d, const char *why)
+{
+	uint64_t held;
+	char note[64];
+
+	if (!d->pending)
+		return 0;
+	d->stats.attach_shed++;
+	if (msgr__ratelimit(&d->shed_rl, ATTACH_LOG_MS, &held))
+		msgr__warn("attach socket: %s; closing the one that has waited longest "
+			   "without sending its request%s", why,
+			   msgr__ratelimit_note(held, note, sizeof(note)));
+	pending_close(d->pending, 1);
+	return 1;
 }
 
 static void reply(int fd, const struct msgr__attach_rep *rep, const int *fds, int nfds)
@@ -84,32 +131,51 @@ static int check_req(struct msgr__daemon *d, const struct msgr__attach_req *req,
 	return 0;
 }
 
-static void on_request(uv_poll_t *h, int status, int events)
+static int fd_shortage(int err)
 {
-	struct pending *p = h->data;
-	struct msgr__daemon *d = p->d;
+	return err == -EMFILE || err == -ENFILE;
+}
+
+/* Read and answer the attach request on fd. p is fd's pending entry, or
+ * NULL if it has none yet. -EAGAIN if the request has not arrived, and fd
+ * (and p) stay as they were; otherwise fd is consumed: it is a client's
+ * socket now, or it was answered and closed, and p is closed. */
+static int serve(struct msgr__daemon *d, int fd, struct msgr__pending *p)
+{
 	struct msgr__attach_req req;
 	struct msgr__attach_rep rep;
 	struct msgr__dclient *c;
-	int fds[3], err, fd = p->fd;
+	int fds[3], err;
 	ssize_t n;
 
 	memset(&req, 0, sizeof(req));
-	n = recv(p->fd, &req, sizeof(req), MSG_DONTWAIT | MSG_TRUNC);
+	n = recv(fd, &req, sizeof(req), MSG_DONTWAIT | MSG_TRUNC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
+		return -EAGAIN;
+	if (p)
+		pending_close(p, 0); /* from here on fd is ours alone */
+	if (n <= 0) {
+		close(fd);
+		return 0;
+	}
 	memset(&rep, 0, sizeof(rep));
 	rep.magic = MSGR__ATTACH_MAGIC;
 	rep.version = MSGR__ATTACH_VERSION;
-	if (n <= 0) {
-		pending_close(p, 1);
-		return;
-	}
-	pending_close(p, 0); /* from here on fd is ours alone */
 	err = check_req(d, &req, n);
-	if (!err)
-		err = msgr__dclient_create(d, fd, req.entity,
-					   req.pool_size ? req.pool_size : d->conf.pool_size, &c, fds);
+	if (!err) {
+		uint64_t pool = req.pool_size ? req.pool_size : d->conf.pool_size;
+		err = msgr__dclient_create(d, fd, req.entity, pool, &c, fds);
+		/* the segment and its two eventfds take three fds: silent
+		 * connections give theirs up before an honest client goes
+		 * without */
+		if (fd_shortage(err)) {
+			int shed = 0;
+			while (shed < 3 && shed_oldest(d, "out of file descriptors for a new client"))
+				shed++;
+			if (shed)
+				err = msgr__dclient_create(d, fd, req.entity, pool, &c, fds);
+		}
+	}
 	if (err) {
 		d->stats.attach_errors++;
 		msgr__info("attach refused for '%s': %s",
@@ -119,7 +185,7 @@ static void on_request(uv_poll_t *h, int status, int events)
 		rep.status = err;
 		reply(fd, &rep, NULL, 0);
 		close(fd);
-		return;
+		return 0;
 	}
 	d->stats.attaches++;
 	rep.nonce = c->nonce;
@@ -132,6 +198,14 @@ static void on_request(uv_poll_t *h, int status, int events)
 	close(fds[0]); /* the memfd: our mapping keeps the memory */
 	msgr__info("client %s attached (pid %d, pool %llu KiB)", c->entity, (int)c->pid,
 		   (unsigned long long)(c->pool_bytes >> 10));
+	return 0;
+}
+
+static void on_request(uv_poll_t *h, int status, int events)
+{
+	struct msgr__pending *p = h->data;
+
+	(void)serve(p->d, p->fd, p);
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -139,30 +213,139 @@ static void on_timeout(uv_timer_t *t)
 	pending_close(t->data, 1);
 }
 
+/* fd was accepted without its request: wait for it, within the cap. */
+static void wait_request(struct msgr__daemon *d, int fd)
+{
+	struct msgr__pending *p;
+
+	if (d->npending >= PENDING_MAX)
+		shed_oldest(d, "too many connections wait for their attach request");
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		close(fd);
+		return;
+	}
+	p->d = d;
+	p->fd = fd;
+	p->prev = d->pending_last;
+	if (d->pending_last)
+		d->pending_last->next = p;
+	else
+		d->pending = p;
+	d->pending_last = p;
+	d->npending++;
+	uv_poll_init(d->loop, &p->poll, fd);
+	uv_timer_init(d->loop, &p->timer);
+	p->poll.data = p->timer.data = p;
+	uv_poll_start(&p->poll, UV_READABLE, on_request);
+	uv_timer_start(&p->timer, on_timeout, PENDING_TIMEOUT_MS, 0);
+}
+
+static void on_accept(uv_poll_t *h, int status, int events);
+
+static void on_resume(uv_timer_t *t)
+{
+	struct msgr__daemon *d = t->data;
+
+	if (d->attach_spare < 0)
+		d->attach_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	uv_poll_start(&d->attach_poll, UV_READABLE, on_accept);
+}
+
+/* Stop accepting for ACCEPT_PAUSE_MS: the listening socket stays readable,
+ * and libuv would call on_accept again at once, for as long as accept()
+ * keeps failing. Connections wait in the backlog meanwhile. */
+static void pause_accepting(struct msgr__daemon *d)
+{
+	uv_poll_stop(&d->attach_poll);
+	uv_timer_start(&d->attach_pause, on_resume, ACCEPT_PAUSE_MS, 0);
+}
+
+/* accept() failed with err (EMFILE or ENFILE) while a connection waits:
+ * libuv would call us again at once, so make an fd free, cheapest first.
+ * Close the connection that has waited longest without a request; or give
+ * up the spare fd to accept one connection and refuse it with the error,
+ * so the client hears why at once instead of waiting; or, with neither,
+ * stop accepting for ACCEPT_PAUSE_MS. 1 if accept may be tried again now. */
+static int out_of_fds(struct msgr__daemon *d, int err)
+{
+	uint64_t held;
+	char note[64];
+	int fd;
+
+	d->stats.attach_nofd++;
+	if (msgr__ratelimit(&d->nofd_rl, ATTACH_LOG_MS, &held))
+		msgr__warn("attach socket: out of file descriptors (%s): silent attach "
+			   "connections are closed, then new ones refused, until fds are "
+			   "free%s", strerror(err), msgr__ratelimit_note(held, note, sizeof(note)));
+	if (shed_oldest(d, "out of file descriptors"))
+		return 1;
+	if (d->attach_spare >= 0) {
+		int aerr;
+		close(d->attach_spare);
+		fd = accept4(d->attach_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		aerr = errno;
+		if (fd >= 0) {
+			struct msgr__attach_rep rep = { .magic = MSGR__ATTACH_MAGIC,
+							.version = MSGR__ATTACH_VERSION,
+							.status = -err };
+			struct msgr__attach_req req;
+			d->stats.attach_errors++;
+			/* take the request if it came: closing a socket with
+			 * unread data resets the peer, which would then see
+			 * ECONNRESET before our answer */
+			(void)!recv(fd, &req, sizeof(req), MSG_DONTWAIT);
+			reply(fd, &rep, NULL, 0);
+			close(fd);
+		}
+		d->attach_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && d->attach_spare >= 0)
+			return 1;
+		if (fd < 0 && (aerr == EAGAIN || aerr == ECONNABORTED) && d->attach_spare >= 0)
+			return 0; /* nobody waits after all */
+	}
+	pause_accepting(d);
+	return 0;
+}
+
+/* Nonzero if a connection waits to be accepted. accept() takes its fd
+ * before it looks at the queue, so EMFILE says nothing about the queue. */
+static int someone_waits(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) == 1;
+}
+
 static void on_accept(uv_poll_t *h, int status, int events)
 {
 	struct msgr__daemon *d = h->data;
 
-	for (;;) {
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		int fd = accept4(d->attach_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct pending *p;
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				msgr__warn("attach socket: accept: %s", strerror(errno));
+			int err = errno;
+			if (err == EINTR || err == ECONNABORTED)
+				continue;
+			if (err == EAGAIN)
+				return;
+			if (err == EMFILE || err == ENFILE) {
+				if (someone_waits(d->attach_fd) && out_of_fds(d, err))
+					continue;
+				return;
+			}
+			/* ENOBUFS, ENOMEM: no fd to give back, but the same pause */
+			uint64_t held;
+			char note[64];
+			if (msgr__ratelimit(&d->nofd_rl, ATTACH_LOG_MS, &held))
+				msgr__warn("attach socket: accept: %s; accepting again in %d ms%s",
+					   strerror(err), ACCEPT_PAUSE_MS,
+					   msgr__ratelimit_note(held, note, sizeof(note)));
+			pause_accepting(d);
 			return;
 		}
-		p = calloc(1, sizeof(*p));
-		if (!p) {
-			close(fd);
-			continue;
-		}
-		p->d = d;
-		p->fd = fd;
-		uv_poll_init(d->loop, &p->poll, fd);
-		uv_timer_init(d->loop, &p->timer);
-		p->poll.data = p->timer.data = p;
-		uv_poll_start(&p->poll, UV_READABLE, on_request);
-		uv_timer_start(&p->timer, on_timeout, 5000, 0);
+		if (serve(d, fd, NULL) == -EAGAIN)
+			wait_request(d, fd);
 	}
 }
 
@@ -216,8 +399,10 @@ int msgr__attach_listen(struct msgr__daemon *d)
 		return err;
 	}
 	d->attach_fd = fd;
+	d->attach_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	uv_poll_init(d->loop, &d->attach_poll, fd);
-	d->attach_poll.data = d;
+	uv_timer_init(d->loop, &d->attach_pause);
+	d->attach_poll.data = d->attach_pause.data = d;
 	uv_poll_start(&d->attach_poll, UV_READABLE, on_accept);
 	return 0;
 }
@@ -226,7 +411,13 @@ void msgr__attach_close(struct msgr__daemon *d)
 {
 	if (d->attach_fd < 0)
 		return;
+	while (d->pending)
+		pending_close(d->pending, 1);
 	uv_close((uv_handle_t *)&d->attach_poll, NULL);
+	uv_close((uv_handle_t *)&d->attach_pause, NULL);
+	if (d->attach_spare >= 0)
+		close(d->attach_spare);
+	d->attach_spare = -1;
 	close(d->attach_fd);
 	unlink(d->conf.socket);
 	d->attach_fd = -1;

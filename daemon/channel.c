@@ -234,16 +234,17 @@ static int on_open(struct msgr__session *s, const struct msgr__frame_hdr *h, con
 	ch->peer_nonce = nonce;
 	msgr__session_chan_add(s, ch);
 	peer = msgr__dclient_find(d, dst);
-	if (!peer || peer->nconns >= MSGR__MAX_CONNS) {
+	snprintf(addr, sizeof(addr), "%s/%s", msgr__session_peer(s), src);
+	if (!peer || !msgr__dconn_room(peer, peer->nconns, addr, peer->addr, 0)) {
 		char why[MSGR__ENTITY_MAX + 64];
-		snprintf(why, sizeof(why), "%s is not attached here", dst);
-		msgr__debug("session %s: OPEN %u from %s for %s refused: not attached",
-			    msgr__session_peer(s), h->channel, src, dst);
+		snprintf(why, sizeof(why), "%s %s", dst,
+			 peer ? "has too many connections" : "is not attached here");
+		msgr__debug("session %s: OPEN %u from %s for %s refused: %s",
+			    msgr__session_peer(s), h->channel, src, dst, why);
 		remote_send_err(ch, MSGR__F_OPEN_FAIL, -ECONNREFUSED, why);
 		remote_free(ch);
 		return 0;
 	}
-	snprintf(addr, sizeof(addr), "%s/%s", msgr__session_peer(s), src);
 	acc = msgr__dconn_add(peer, accept_id(peer), mode, addr, MSGR__CREDIT_NONE);
 	memset(&e, 0, sizeof(e));
 	e.text = acc ? strdup(addr) : NULL;
@@ -474,6 +475,12 @@ void msgr__channel_connect(struct msgr__daemon *d, struct msgr__dconn *conn)
 	struct msgr__outbox_ent e;
 	uint32_t id;
 
+	/* conn is in c's table already: it is one of c's ids, the others
+	 * are what c held before; it stays there, failed, until c closes it */
+	if (!msgr__dconn_room(c, c->nconns - 1, c->addr, conn->peer, 1)) {
+		post_simple(conn, MSGR__EV_CONNECT_FAILED, -EMFILE);
+		return;
+	}
 	if (msgr__addr_split(conn->peer, hostport, entity)) {
 		msgr__info("client %s: connect to '%s': not HOST:PORT/TYPE.ID", c->entity, conn->peer);
 		post_simple(conn, MSGR__EV_CONNECT_FAILED, -EINVAL);
@@ -484,7 +491,7 @@ void msgr__channel_connect(struct msgr__daemon *d, struct msgr__dconn *conn)
 		return;
 	}
 	peer = msgr__dclient_find(d, entity);
-	if (!peer || peer->nconns >= MSGR__MAX_CONNS) {
+	if (!peer || !msgr__dconn_room(peer, peer->nconns, c->addr, conn->peer, 0)) {
 		post_simple(conn, MSGR__EV_CONNECT_FAILED, -ECONNREFUSED);
 		return;
 	}

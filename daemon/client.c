@@ -402,6 +402,26 @@ void msgr__dconn_credit_reset(struct msgr__dconn *k)
 	credit_publish(k);
 }
 
+int msgr__dconn_room(struct msgr__dclient *c, uint32_t others, const char *from,
+		     const char *to, int opener)
+{
+	struct msgr__daemon *d = c->d;
+	uint64_t held;
+	char note[64];
+
+	if (others < d->conf.max_conns_per_client)
+		return 1;
+	d->stats.conns_refused++;
+	/* one line for connectors at their limit, another for targets at
+	 * theirs, so neither hides the other */
+	if (msgr__ratelimit(opener ? &d->conns_rl : &d->peer_conns_rl, 10000, &held))
+		msgr__warn("connect from %s to %s refused: %s holds %u connections "
+			   "(global.max_conns_per_client = %llu)%s", from, to, c->entity, others,
+			   (unsigned long long)d->conf.max_conns_per_client,
+			   msgr__ratelimit_note(held, note, sizeof(note)));
+	return 0;
+}
+
 void msgr__dclient_doom(struct msgr__dclient *c, const char *reason)
 {
 	if (c->dropped || c->doomed)
@@ -579,6 +599,9 @@ static void handle_connect(struct msgr__dclient *c, const struct msgr__desc *cmd
 		return;
 	}
 	if (c->nconns >= MSGR__MAX_CONNS) {
+		/* global.max_conns_per_client refuses connects long before
+		 * (channel.c), and credit slots run out at 32768 ids of our
+		 * own: only a client that broke the rules gets here */
 		msgr__dclient_drop(c, MSGR__LOG_WARN, "more than %u connections open",
 				   MSGR__MAX_CONNS);
 		return;
@@ -683,11 +706,29 @@ static void handle_cmd(struct msgr__dclient *c, const struct msgr__desc *cmd)
 	}
 }
 
+/* Whether the client's next command may be served now. Past the outbox's
+ * soft limit only CLOSE is: a client's own commands are what fill its
+ * outbox, but a CLOSE frees a connection (its CLOSED event ends that
+ * connection's events), and the application may be closing handles in
+ * answer to the very events that filled it. Anything else waits until the
+ * client reads. */
+static int cmd_servable(struct msgr__dclient *c)
+{
+	struct msgr__desc cmd;
+
+	if (msgr__ring_peek_sc(&c->cmd, &cmd))
+		return 0;
+	return c->qlen < MSGR__OUTBOX_SOFT || cmd.op == MSGR__OP_CLOSE;
+}
+
 int msgr__dclient_pending(struct msgr__dclient *c)
 {
 	/* posted: events went out after this client's turn in the pass (a
-	 * peer dropped later in it); the next pass must send the wakeup */
-	return !c->dropped && (c->posted || c->doomed || msgr__ring_ready_sc(&c->cmd) ||
+	 * peer dropped later in it); the next pass must send the wakeup.
+	 * A command that may not be served yet is no reason to stay awake:
+	 * the client wakes us when it reads (daemon_wants_rx), or pushes
+	 * more (daemon_sleeping). */
+	return !c->dropped && (c->posted || c->doomed || cmd_servable(c) ||
 			       (c->qlen && msgr__ring_ready_sc(&c->rxfree)));
 }
 
@@ -709,9 +750,11 @@ int msgr__dclient_service(struct msgr__dclient *c)
 		}
 		work++;
 	}
-	/* A client with this many events unread gets no more commands served
-	 * until it reads: its own commands are what fill its outbox. */
-	for (int i = 0; i < CMD_BATCH && !c->dropped && c->qlen < MSGR__OUTBOX_SOFT; i++) {
+	/* A client with this many events unread gets only CLOSEs served
+	 * until it reads (cmd_servable). A client that changes the slot
+	 * between the peek and the pop gets one command served anyway: one
+	 * more event, within the hard limit. */
+	for (int i = 0; i < CMD_BATCH && !c->dropped && cmd_servable(c); i++) {
 		if (msgr__ring_pop_sc(&c->cmd, &cmd))
 			break;
 		handle_cmd(c, &cmd);

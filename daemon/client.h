@@ -62,8 +62,10 @@ struct msgr__outbox_ent {
 };
 
 #define MSGR__CONN_BUCKETS 256
-/* Connection ids one client may hold, opened and accepted together. It
- * bounds the daemon memory a client can make us spend. */
+/* Connection ids one client may ever hold, opened and accepted together:
+ * the most global.max_conns_per_client allows, and the number of credit
+ * slots. A CONNECT past it drops the client; connects past the
+ * configured limit are refused (msgr__dconn_room). */
 #define MSGR__MAX_CONNS 65536
 /* Events waiting in one client's outbox. Past the soft limit we stop taking
  * that client's commands (most of its events answer its own commands);
@@ -153,6 +155,13 @@ int msgr__dclient_pending(struct msgr__dclient *c);
 
 /* Queue an event for the client, posting it at once if nothing is ahead. */
 int msgr__dclient_post(struct msgr__dclient *c, const struct msgr__outbox_ent *e);
+
+/* Nonzero if c may take one more connection id, holding others besides
+ * it (global.max_conns_per_client). Otherwise the refusal of the connect
+ * from -> to is counted and logged, at most once every 10 s for connectors
+ * at their limit (opener) and once for targets at theirs. */
+int msgr__dconn_room(struct msgr__dclient *c, uint32_t others, const char *from,
+		     const char *to, int opener);
 
 /* Forget a connection id (its channel must already be gone). */
 void msgr__dconn_remove(struct msgr__dclient *c, struct msgr__dconn *k);

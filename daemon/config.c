@@ -33,6 +33,7 @@ static const struct key keys[] = {
 	{ "global", "max_message", K_SIZE, F(max_message), MSGR__CONF_MAX_MESSAGE_MIN,
 	  MSGR__CONF_MAX_MESSAGE_MAX, "16M", 1 },
 	{ "global", "max_clients", K_U64, F(max_clients), 1, 65536, "1024", 1 },
+	{ "global", "max_conns_per_client", K_U64, F(max_conns_per_client), 1, 65536, "16384", 1 },
 	{ "global", "channel_window", K_SIZE, F(channel_window), MSGR__CONF_WINDOW_MIN,
 	  MSGR__CONF_WINDOW_MAX, "4M", 1 },
 	{ "global", "log_level", K_LOGLEVEL, F(log_level), 0, 0, "info", 1 },

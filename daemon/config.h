@@ -23,6 +23,8 @@ struct msgr__conf {
 	uint64_t max_pool_size;          /* global.max_pool_size: cap on requests */
 	uint64_t max_message;            /* global.max_message: largest payload */
 	uint64_t max_clients;            /* global.max_clients */
+	uint64_t max_conns_per_client;   /* global.max_conns_per_client: connection ids
+					    one client may hold, opened and accepted */
 	uint64_t channel_window;         /* global.channel_window: bytes per connection
 					    waiting in the daemon before sends wait */
 	int log_level;                   /* global.log_level */

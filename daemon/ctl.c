@@ -96,6 +96,9 @@ static size_t collect(struct msgr__daemon *d, struct metric *m, size_t max)
 	if (n < max) m[n++] = (struct metric){ nm, hl, ty, (uint64_t)(val) }
 	M("attaches", "counter", d->stats.attaches, "Successful attaches since start.");
 	M("attach_errors", "counter", d->stats.attach_errors, "Refused attach requests.");
+	M("attach_shed", "counter", d->stats.attach_shed, "Attach connections closed before their request came, to make room for others.");
+	M("attach_nofd", "counter", d->stats.attach_nofd, "Accepts on the attach socket that failed for want of a file descriptor.");
+	M("conns_refused", "counter", d->stats.conns_refused, "Connects refused: an entity at global.max_conns_per_client.");
 	M("detaches", "counter", d->stats.detaches, "Clients gone, for any reason.");
 	M("violations", "counter", d->stats.violations, "Clients dropped for breaking the segment protocol.");
 	M("msgs_local", "counter", d->stats.msgs_local, "Messages delivered between local entities.");

@@ -11,9 +11,11 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/log.h"
 #include "config.h"
 
 struct msgr__dclient;
+struct msgr__pending;
 struct msgr__ctl;
 struct msgr__net;
 
@@ -21,6 +23,10 @@ struct msgr__net;
 struct msgr__stats {
 	uint64_t attaches;      /* successful attaches since start */
 	uint64_t attach_errors; /* refused attaches */
+	uint64_t attach_shed;   /* attach connections closed before their request
+				   came, to make room (attach.c) */
+	uint64_t attach_nofd;   /* accepts that failed for want of a file descriptor */
+	uint64_t conns_refused; /* connects refused: global.max_conns_per_client */
 	uint64_t detaches;      /* clients gone, for any reason */
 	uint64_t violations;    /* clients disconnected for a bad segment or descriptor */
 	uint64_t msgs_local;    /* messages delivered between local entities */
@@ -60,6 +66,15 @@ struct msgr__daemon {
 	uint64_t started_ns;        /* CLOCK_MONOTONIC at start */
 	int attach_fd;              /* listening SOCK_SEQPACKET socket */
 	uv_poll_t attach_poll;      /* readability of attach_fd */
+	struct msgr__pending *pending, *pending_last; /* attach connections waiting
+					for their request, oldest first (attach.c) */
+	uint32_t npending;
+	int attach_spare;           /* an fd on /dev/null, given up to accept and refuse
+				       one attach when we are out of fds; -1 if lost */
+	uv_timer_t attach_pause;    /* out of fds altogether: accepting resumes
+				       when it fires */
+	struct msgr__ratelimit nofd_rl, shed_rl, conns_rl, peer_conns_rl; /* lines an attacker
+				       could repeat at will */
 	struct msgr__ctl *ctl;      /* control socket, owned */
 	struct msgr__net *net;      /* sessions, links, transport (session.c), owned */
 	struct msgr__dclient *clients; /* registry: attached clients, owned */

@@ -301,6 +301,7 @@ int main(int argc, char **argv)
 
 	d->loop = uv_default_loop();
 	d->attach_fd = -1;
+	d->attach_spare = -1;
 	d->started_ns = msgr__now_ns();
 	uv_idle_init(d->loop, &d->spin);
 	d->spin.data = d;

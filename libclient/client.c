@@ -99,14 +99,38 @@ void msgr__tx_free(msgr_client *c, uint64_t off)
 	pthread_mutex_unlock(&c->lock);
 }
 
+void msgr__flush_closes(msgr_client *c)
+{
+	int pushed = 0;
+
+	if (!atomic_load_explicit(&c->ncloses, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&c->lock);
+	while (c->closes) {
+		struct msgr__desc d = { .op = MSGR__OP_CLOSE, .conn = c->closes->id };
+		if (msgr__ring_push_mp(&c->cmd, &d))
+			break;
+		/* unlinked before the lock goes, so the CLOSED event, which
+		 * frees the handle under the lock, finds it off the list */
+		c->closes = c->closes->close_next;
+		atomic_fetch_sub_explicit(&c->ncloses, 1, memory_order_relaxed);
+		pushed = 1;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (pushed)
+		msgr__wake_daemon(c, &c->hdr->daemon_sleeping);
+}
+
 int msgr__cmd_push(msgr_client *c, const struct msgr__desc *d)
 {
 	unsigned us = 20;
 
+	msgr__flush_closes(c);
 	while (msgr__ring_push_mp(&c->cmd, d)) {
 		if (atomic_load_explicit(&c->daemon_lost, memory_order_relaxed))
 			return -ENOTCONN;
-		/* SENDs may fail fast; CONNECT and CLOSE must get through */
+		/* SENDs may fail fast; CONNECT must get through (CLOSE never
+		 * waits: msgr_conn_close) */
 		if (d->op == MSGR__OP_SEND && !c->send_blocking)
 			return -EAGAIN;
 		if (msgr__daemon_gone(c))
@@ -138,6 +162,7 @@ static int handshake(int sock, const char *entity, size_t pool_size,
 			     .msg_controllen = sizeof(cbuf) };
 	struct timeval tv = { 10, 0 };
 	struct cmsghdr *cm;
+	int send_err = 0;
 	ssize_t n;
 
 	memset(&req, 0, sizeof(req));
@@ -147,9 +172,24 @@ static int handshake(int sock, const char *entity, size_t pool_size,
 	req.pool_size = pool_size;
 	strcpy(req.entity, entity);
 	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (send(sock, &req, sizeof(req), MSG_NOSIGNAL) != sizeof(req))
-		return -errno;
+	if (send(sock, &req, sizeof(req), MSG_NOSIGNAL) != sizeof(req)) {
+		/* A daemon out of file descriptors answers and closes at once,
+		 * maybe before our request went: its answer says why. */
+		send_err = errno;
+		if (send_err != EPIPE && send_err != ECONNRESET)
+			return -send_err;
+	}
 	n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	if (n < 0 && errno == ECONNRESET) {
+		/* the daemon closed with our request unread: the reset comes
+		 * first, but an answer sent before it is still queued */
+		mh.msg_controllen = sizeof(cbuf);
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n < 0)
+			errno = ECONNRESET;
+	}
+	if (send_err && n != sizeof(*rep))
+		return -send_err;
 	if (n < 0)
 		return errno == EAGAIN ? -ETIMEDOUT : -errno;
 	fds[0] = fds[1] = fds[2] = -1;
@@ -410,6 +450,9 @@ int msgr_next(msgr_client *c, struct msgr_event *ev, int timeout_ms)
 		uint64_t spin_end;
 		int n, wait;
 
+		/* reading events is what lets the daemon take commands again
+		 * when our events piled up: closes that waited for room go now */
+		msgr__flush_closes(c);
 		if (poll_ring(c, ev))
 			return 0;
 		if (atomic_load_explicit(&c->daemon_lost, memory_order_relaxed)) {
@@ -444,6 +487,10 @@ int msgr_next(msgr_client *c, struct msgr_event *ev, int timeout_ms)
 			int64_t left = deadline - now_ms();
 			wait = left > 0 ? (int)left : 0;
 		}
+		/* nothing tells us when the command ring has room again: look
+		 * every millisecond while closes wait for it */
+		if (atomic_load_explicit(&c->ncloses, memory_order_relaxed) && (wait < 0 || wait > 1))
+			wait = 1;
 		n = epoll_wait(c->epfd, ee, 2, wait);
 		for (int i = 0; i < n; i++) {
 			if (ee[i].data.u32 == 0) {

@@ -317,16 +317,33 @@ int msgr_send_buf(msgr_conn *k, uint32_t msg_type, void *buf, size_t len)
 void msgr_conn_close(msgr_conn *k)
 {
 	struct msgr__desc d;
+	msgr_client *c;
 
 	if (!k || atomic_exchange(&k->closed, 1))
 		return;
+	c = k->c;
 	memset(&d, 0, sizeof(d));
 	d.op = MSGR__OP_CLOSE;
 	d.conn = k->id;
 	/* The daemon answers with CLOSED after every earlier event for this id;
 	 * the event path frees the handle then. If the daemon is gone, the
-	 * handle waits for msgr_detach(). */
-	(void)msgr__cmd_push(k->c, &d);
+	 * handle waits for msgr_detach().
+	 * Never wait for room in the command ring: a daemon with too many of
+	 * our events unread takes no SEND or CONNECT until we read, and an
+	 * application that closes handles as it reads would wait forever.
+	 * A CLOSE that does not fit goes from a later call instead
+	 * (msgr__flush_closes: msgr_next, or any command). */
+	msgr__flush_closes(c);
+	if (msgr__ring_push_mp(&c->cmd, &d) == 0) {
+		msgr__wake_daemon(c, &c->hdr->daemon_sleeping);
+		return;
+	}
+	pthread_mutex_lock(&c->lock);
+	k->close_next = c->closes;
+	c->closes = k;
+	atomic_fetch_add_explicit(&c->ncloses, 1, memory_order_relaxed);
+	pthread_mutex_unlock(&c->lock);
+	msgr__wake_daemon(c, &c->hdr->daemon_sleeping);
 }
 
 const char *msgr_conn_peer(const msgr_conn *k)

@@ -30,6 +30,7 @@ struct msgr_conn {
 	_Atomic uint32_t credit_slot; /* the daemon's counter for it, once known */
 	_Atomic uint64_t sent;     /* payload bytes handed to the daemon */
 	struct msgr_conn *hnext;   /* id hash chain (under c->lock) */
+	struct msgr_conn *close_next; /* c->closes, while its CLOSE waits for room */
 	char peer[MSGR__ADDR_MAX];
 };
 
@@ -57,7 +58,7 @@ struct msgr_client {
 	uint64_t window;           /* flow-control window per connection (bytes) */
 	_Atomic uint64_t *credits; /* the daemon's per-connection counters */
 
-	pthread_mutex_t lock;      /* guards txp, txdone, conns, next_id */
+	pthread_mutex_t lock;      /* guards txp, txdone, conns, next_id, closes */
 	pthread_mutex_t connect_lock; /* one msgr_connect at a time, so a handle
 				      another thread can find has its CONNECT
 				      in the ring already */
@@ -67,6 +68,9 @@ struct msgr_client {
 	struct msgr_conn *conns[CONN_BUCKETS];
 	uint64_t slots[MSGR__CREDIT_SPLIT / 64]; /* credit slots of our own connects */
 	uint32_t next_id;
+	struct msgr_conn *closes;  /* closed handles whose CLOSE found the command ring
+				      full; sent by later calls (under lock) */
+	_Atomic uint32_t ncloses;  /* entries in closes, to look without the lock */
 
 	_Atomic int daemon_lost;   /* the attach socket hung up */
 	int lost_reported;         /* DAEMON_LOST was returned (event thread) */
@@ -83,6 +87,7 @@ void msgr__conn_forget(msgr_client *c, struct msgr_conn *k);    /* under lock */
 
 /* client.c */
 int msgr__cmd_push(msgr_client *c, const struct msgr__desc *d); /* waits if full */
+void msgr__flush_closes(msgr_client *c); /* send waiting CLOSEs that fit; any thread */
 int msgr__tx_alloc(msgr_client *c, size_t len, uint64_t *off);
 void msgr__tx_free(msgr_client *c, uint64_t off);
 void msgr__wake_daemon(msgr_client *c, _Atomic uint32_t *flag);

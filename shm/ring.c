@@ -104,6 +104,19 @@ int msgr__ring_pop_sc(struct msgr__ring *r, void *desc)
 	return 0;
 }
 
+int msgr__ring_peek_sc(const struct msgr__ring *r, void *desc)
+{
+	const struct slot_hdr *s = slot_at(r, r->pos);
+
+	/* acquire: pairs with the producer's release in push_*, as in pop_sc;
+	 * no release here, since the slot stays the producer's to reuse only
+	 * after a pop. */
+	if (atomic_load_explicit(&((struct slot_hdr *)s)->seq, memory_order_acquire) != r->pos + 1)
+		return -EAGAIN;
+	memcpy(desc, s + 1, r->payload_size);
+	return 0;
+}
+
 int msgr__ring_ready_sc(const struct msgr__ring *r)
 {
 	const struct slot_hdr *s = slot_at(r, r->pos);

@@ -66,6 +66,12 @@ int msgr__ring_writable_sp(const struct msgr__ring *r);
 /* 0 and a copy of the descriptor in desc, or -EAGAIN when empty. */
 int msgr__ring_pop_sc(struct msgr__ring *r, void *desc);
 
+/* 0 and a copy of the next descriptor, without taking it; -EAGAIN when
+ * empty. Consumer side only. A _mp producer may not change a published
+ * slot, but a hostile one can: a reader that acts on a peeked field must
+ * check it again in what pop_sc returns. */
+int msgr__ring_peek_sc(const struct msgr__ring *r, void *desc);
+
 /* Nonzero when a pop would succeed now. Consumer side only. */
 int msgr__ring_ready_sc(const struct msgr__ring *r);
 

@@ -54,7 +54,10 @@ t_kill9_churn() {
 	wait_line "$D_DIR/srv.out" ready
 	local peer=127.0.0.1:$D_PORT/osd.srv
 	churn_once() {
-		"$T" hold client.k "$peer" >"$D_DIR/hold.out" 2>&1 &
+		# emptied here, not by the job's own redirection, which may come
+		# after wait_line has found the last round's "ready"
+		: >"$D_DIR/hold.out"
+		"$T" hold client.k "$peer" >>"$D_DIR/hold.out" 2>&1 &
 		local h=$!
 		wait_line "$D_DIR/hold.out" ready >/dev/null
 		kill -9 $h; wait $h 2>/dev/null || true

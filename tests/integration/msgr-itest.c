@@ -36,6 +36,21 @@
  *   msgr-itest reset-wait MS       a pair exchanges, prints "ready", then both
  *                                  ends must see RESET (or DAEMON_LOST) within MS
  *   msgr-itest connect-fail PEER MS  CONNECT_FAILED within MS; prints the error
+ *   msgr-itest attach ENTITY MS    attach (and talk to ourselves) within MS, whatever
+ *                                  else holds the attach socket; prints the time
+ *   msgr-itest flood ENTITY PEER N exit|hold
+ *                                  push N raw CONNECTs to PEER around msgr_connect's
+ *                                  reuse, as a hostile client can; exit at once, or
+ *                                  wait for every answer, print the counts and
+ *                                  hold the connections until killed
+ *   msgr-itest victim ENTITY       accept anything, close each handle on RESET as
+ *                                  msgr_conn_close(3) suggests, print "ok" with the
+ *                                  timings once all accepted handles are closed;
+ *                                  echo messages; run until killed
+ *   msgr-itest ping PEER MS        connect, and get an echo back within MS
+ *   msgr-itest close-behind N      msgr_conn_close while N flooded events wait unread:
+ *                                  served at once, no spin, never blocks ("blocked",
+ *                                  then a line on stdin)
  *
  * With $ITEST_PEER_SOCKET set, every osd.* entity attaches to the daemon
  * behind that socket instead of $MSGR_SOCKET's, so the same scenarios run
@@ -49,7 +64,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/random.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1051,6 +1068,328 @@ static int sc_connect_fail(const char *peer, int ms)
 	return 0;
 }
 
+static void attach_too_slow(int sig)
+{
+	static const char m[] = "msgr-itest attach: FAIL: the attach did not finish in time\n";
+
+	(void)sig;
+	(void)!write(2, m, sizeof(m) - 1);
+	_exit(1);
+}
+
+/* An honest attach that must be served within ms while something else
+ * holds the attach socket. SIGALRM, because connect() itself may block
+ * when the daemon has stopped accepting. */
+static int sc_attach(const char *entity, int ms)
+{
+	struct itimerval it = { .it_value = { ms / 1000, (ms % 1000) * 1000 } }, off = { 0 };
+	struct msgr_attach_opts o = { .pool_size = 1 << 20 };
+	uint64_t t0 = now_ms(), took;
+	struct msgr_event ev;
+	msgr_client *c;
+	msgr_conn *k;
+	int err;
+
+	signal(SIGALRM, attach_too_slow);
+	setitimer(ITIMER_REAL, &it, NULL);
+	err = msgr_attach(entity, &o, &c);
+	CHECK(!err, "attach %s: %s", entity, msgr_strerror(err));
+	took = now_ms() - t0;
+	/* and it is served: a message to ourselves */
+	CHECK(!msgr_connect(c, msgr_addr(c), MSGR_LOSSY, &k), "connect to self");
+	CHECK(!msgr_send(k, 1, "x", 1), "send to self");
+	for (int seen = 0; seen < 3; seen++) {
+		next(c, &ev, 5000);
+		CHECK(ev.type == MSGR_EV_CONNECTED || ev.type == MSGR_EV_ACCEPTED ||
+			      ev.type == MSGR_EV_MESSAGE,
+		      "talking to ourselves: event %d (%s)", ev.type, msgr_strerror(ev.error));
+		if (ev.type == MSGR_EV_MESSAGE)
+			msgr_event_release(c, &ev);
+	}
+	setitimer(ITIMER_REAL, &off, NULL);
+	msgr_detach(c);
+	printf("ok attached in %llu ms\n", (unsigned long long)took);
+	return 0;
+}
+
+/* Wake the daemon if it sleeps (the library's msgr__wake_daemon is not
+ * exported). */
+static void flood_wake(msgr_client *c, _Atomic uint32_t *flag)
+{
+	uint64_t one = 1;
+
+	if (msgr__wake_take(flag))
+		(void)!write(c->efd_daemon, &one, sizeof(one));
+}
+
+/* Push n raw CONNECTs from c to peer: ids 1..n, credit slots 0..n-1,
+ * around msgr_connect's reuse of an open handle, as a hostile client can.
+ * The answers are read straight off the event ring, since the library
+ * knows none of these ids; with wait, until there is one for each. */
+struct flood {
+	int pushed, connected, failed, fail_err;
+};
+
+static void flood_push(msgr_client *c, const char *peer, int n, int wait, struct flood *f)
+{
+	uint64_t deadline = now_ms() + 60000;
+	size_t plen = strlen(peer);
+	void *buf = NULL;
+
+	CHECK(n > 0 && n <= MSGR__CREDIT_SPLIT, "flood: 1 to %d CONNECTs (a credit slot each)",
+	      MSGR__CREDIT_SPLIT);
+	memset(f, 0, sizeof(*f));
+	while (f->pushed < n || (wait && f->connected + f->failed < n)) {
+		struct msgr__desc d;
+		int progress = 0, err;
+
+		if (f->pushed < n && !buf) {
+			err = msgr_buf_alloc(c, plen, &buf);
+			CHECK(!err || err == -EAGAIN, "buf_alloc: %s", msgr_strerror(err));
+			if (buf)
+				memcpy(buf, peer, plen);
+		}
+		if (f->pushed < n && buf) {
+			memset(&d, 0, sizeof(d));
+			d.op = MSGR__OP_CONNECT;
+			d.mode = MSGR_LOSSY;
+			d.conn = (uint32_t)f->pushed + 1;
+			d.msg_type = (uint32_t)f->pushed;
+			d.off = (uint64_t)((unsigned char *)buf - c->txpool);
+			d.len = plen;
+			if (msgr__ring_push_mp(&c->cmd, &d) == 0) {
+				f->pushed++;
+				buf = NULL; /* the daemon gives it back through txdone */
+				progress = 1;
+				flood_wake(c, &c->hdr->daemon_sleeping);
+			}
+		}
+		while (msgr__ring_pop_sc(&c->evt, &d) == 0) {
+			if (d.op == MSGR__EV_CONNECTED)
+				f->connected++;
+			else if (d.op == MSGR__EV_CONNECT_FAILED)
+				f->failed++, f->fail_err = d.error;
+			progress = 1;
+			flood_wake(c, &c->hdr->daemon_wants_rx);
+		}
+		if (!progress) {
+			CHECK(now_ms() < deadline, "after 60 s: %d of %d pushed, %d connected, %d failed",
+			      f->pushed, n, f->connected, f->failed);
+			flood_wake(c, &c->hdr->daemon_sleeping);
+			usleep(100);
+		}
+	}
+}
+
+/* then: "exit" leaves as soon as all are pushed (the daemon resets every
+ * channel); "hold" waits for every answer, prints how many connected and
+ * failed, with the last failure's error, and keeps them until killed. */
+static int sc_flood(const char *entity, const char *peer, int n, const char *then)
+{
+	msgr_client *c = attach(entity, 0);
+	int hold = !strcmp(then, "hold");
+	struct flood f;
+
+	CHECK(hold || !strcmp(then, "exit"), "flood: exit or hold, not %s", then);
+	flood_push(c, peer, n, hold, &f);
+	if (!hold) {
+		printf("ok pushed %d\n", f.pushed);
+		exit(0); /* no detach: the daemon sees the socket hang up */
+	}
+	printf("ok connected=%d failed=%d error=%s\n", f.connected, f.failed,
+	       f.failed ? msgr_strerror(f.fail_err) : "none");
+	for (;;)
+		pause();
+	return 0;
+}
+
+static void close_blocked(int sig)
+{
+	static const char m[] = "msgr-itest close-behind: FAIL: msgr_conn_close blocked\n";
+
+	(void)sig;
+	(void)!write(2, m, sizeof(m) - 1);
+	_exit(1);
+}
+
+/* msgr_conn_close while our events pile up unread, as a flood's victim
+ * sees it. client.cbx floods client.cb with n CONNECTs (n past the
+ * outbox's soft limit plus the event ring), and client.cb reads nothing
+ * until the end. Each step fails on a daemon or library without one fix:
+ *  1. a CLOSE is served although the outbox is over its limit: the peer
+ *     (osd.cb) sees the RESET at once;
+ *  2. a SEND that may not be served yet does not keep the daemon awake:
+ *     "blocked", then a line on stdin, while the test measures its CPU;
+ *  3. with the command ring full behind that SEND, msgr_conn_close returns
+ *     at once, and its CLOSE goes once we read again: osd.cb gets every
+ *     message, then the RESET. */
+static int sc_close_behind(int n)
+{
+	msgr_client *v = attach("client.cb", 0), *w = attach("osd.cb", 0), *x = attach("client.cbx", 0);
+	struct itimerval it = { .it_value = { 5, 0 } }, off = { 0 };
+	msgr_conn *k[3], *wk[3];
+	struct msgr_event ev;
+	struct flood f;
+	int sent[3] = { 0 }, got[3] = { 0 }, reset2 = 0, err;
+	uint64_t t0, deadline;
+	char line[16];
+
+	for (int i = 0; i < 3; i++) {
+		CHECK(!msgr_connect(v, msgr_addr(w), (enum msgr_mode)(i + 1), &k[i]), "connect %d", i);
+		expect(v, &ev, MSGR_EV_CONNECTED);
+		expect(w, &ev, MSGR_EV_ACCEPTED);
+		wk[i] = ev.conn;
+	}
+	flood_push(x, msgr_addr(v), n, 1, &f);
+	CHECK(f.connected == n, "flood: %d of %d connected (error %s)", f.connected, n,
+	      msgr_strerror(f.fail_err));
+
+	/* 1 */
+	msgr_conn_close(k[0]);
+	err = msgr_next(w, &ev, 3000);
+	CHECK(!err && ev.type == MSGR_EV_RESET && ev.conn == wk[0],
+	      "the peer did not see, within 3 s, the close of a client with %d unread events (%s)",
+	      n, err ? msgr_strerror(err) : "another event");
+
+	/* 2 */
+	CHECK(!msgr_send(k[1], 0, "m", 1), "send");
+	sent[1]++;
+	printf("blocked\n");
+	CHECK(fgets(line, sizeof(line), stdin), "stdin closed");
+
+	/* 3: fill the command ring (the windows of two connections hold more) */
+	for (;;) {
+		int i = sent[1] <= sent[2] ? 1 : 2;
+		err = msgr_send(k[i], (uint32_t)sent[i], "m", 1);
+		if (err == -EAGAIN) {
+			i = 3 - i;
+			err = msgr_send(k[i], (uint32_t)sent[i], "m", 1);
+		}
+		if (err == -EAGAIN)
+			break;
+		CHECK(!err, "send: %s", msgr_strerror(err));
+		sent[i]++;
+	}
+	signal(SIGALRM, close_blocked);
+	setitimer(ITIMER_REAL, &it, NULL);
+	t0 = now_ms();
+	msgr_conn_close(k[2]);
+	setitimer(ITIMER_REAL, &off, NULL);
+	CHECK(atomic_load(&v->ncloses) == 1, "the close found room: the ring was not full (%d + %d sends)",
+	      sent[1], sent[2]);
+	printf("msgr_conn_close on a full ring returned after %llu ms (%d sends ahead of it)\n",
+	       (unsigned long long)(now_ms() - t0), sent[1] + sent[2]);
+
+	/* now read: everything moves */
+	deadline = now_ms() + 20000;
+	while (got[1] < sent[1] || !reset2 || atomic_load(&v->ncloses)) {
+		CHECK(now_ms() < deadline, "after 20 s: %d of %d and %d of %d messages, reset %d, "
+		      "%u closes waiting", got[1], sent[1], got[2], sent[2], reset2,
+		      (unsigned)atomic_load(&v->ncloses));
+		if (msgr_next(v, &ev, 0) == 0 && ev.type == MSGR_EV_MESSAGE)
+			msgr_event_release(v, &ev);
+		if (msgr_next(w, &ev, 1) != 0)
+			continue;
+		if (ev.type == MSGR_EV_MESSAGE) {
+			int i = ev.conn == wk[1] ? 1 : 2;
+			CHECK(ev.conn == wk[1] || ev.conn == wk[2], "message on the wrong handle");
+			CHECK(ev.msg_type == (uint32_t)got[i], "message %d of connection %d out of order", got[i], i);
+			got[i]++;
+			msgr_event_release(w, &ev);
+		} else {
+			CHECK(ev.type == MSGR_EV_RESET && ev.conn == wk[2], "unexpected event %d", ev.type);
+			CHECK(got[2] == sent[2], "RESET after %d of %d messages", got[2], sent[2]);
+			reset2 = 1;
+		}
+	}
+	msgr_detach(x);
+	msgr_detach(v);
+	msgr_detach(w);
+	printf("ok\n");
+	return 0;
+}
+
+static int sc_victim(const char *entity)
+{
+	msgr_client *c = attach(entity, 0);
+	uint64_t accepted = 0, resets = 0, t_first = 0, longest_us = 0, waited = 0;
+	struct msgr_event ev;
+	int reported = 0, err;
+
+	printf("ready\n");
+	for (;;) {
+		err = msgr_next(c, &ev, 1000);
+		if (err == -EAGAIN)
+			continue;
+		CHECK(!err, "msgr_next: %s", msgr_strerror(err));
+		switch (ev.type) {
+		case MSGR_EV_ACCEPTED:
+			accepted++;
+			break;
+		case MSGR_EV_RESET:
+		case MSGR_EV_REMOTE_RESET: {
+			struct timespec a, b;
+			uint64_t us;
+			if (!resets++)
+				t_first = now_ms();
+			clock_gettime(CLOCK_MONOTONIC, &a);
+			msgr_conn_close(ev.conn);
+			clock_gettime(CLOCK_MONOTONIC, &b);
+			us = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000 +
+			     (uint64_t)(b.tv_nsec - a.tv_nsec) / 1000;
+			if (us > longest_us)
+				longest_us = us;
+			/* closes the library had to keep for later: the
+			 * command ring was full */
+			if (atomic_load(&c->ncloses) > waited)
+				waited = atomic_load(&c->ncloses);
+			break;
+		}
+		case MSGR_EV_MESSAGE:
+			err = msgr_send(ev.conn, ev.msg_type, ev.data, ev.len);
+			CHECK(!err, "echo: %s", msgr_strerror(err));
+			msgr_event_release(c, &ev);
+			break;
+		case MSGR_EV_DAEMON_LOST:
+			fail("the daemon went away");
+			break;
+		default:
+			break;
+		}
+		if (!reported && resets && resets == accepted) {
+			reported = 1;
+			printf("ok accepted=%llu closed=%llu in %llu ms, longest msgr_conn_close %llu us, "
+			       "at most %llu closes waited for the command ring\n",
+			       (unsigned long long)accepted, (unsigned long long)resets,
+			       (unsigned long long)(now_ms() - t_first), (unsigned long long)longest_us,
+			       (unsigned long long)waited);
+		}
+	}
+	return 0;
+}
+
+static int sc_ping(const char *peer, int ms)
+{
+	msgr_client *c = attach("client.ping", 1 << 20);
+	uint64_t t0 = now_ms();
+	struct msgr_event ev;
+	msgr_conn *k;
+
+	CHECK(!msgr_connect(c, peer, MSGR_LOSSY, &k), "connect");
+	CHECK(!msgr_send(k, 42, "ping", 4), "send");
+	next(c, &ev, ms);
+	CHECK(ev.type == MSGR_EV_CONNECTED, "expected CONNECTED, got event %d (%s)", ev.type,
+	      msgr_strerror(ev.error));
+	next(c, &ev, ms);
+	CHECK(ev.type == MSGR_EV_MESSAGE && ev.msg_type == 42 && ev.len == 4 &&
+		      !memcmp(ev.data, "ping", 4),
+	      "expected the echo, got event %d (%s)", ev.type, msgr_strerror(ev.error));
+	msgr_event_release(c, &ev);
+	msgr_detach(c);
+	printf("ok echo after %llu ms\n", (unsigned long long)(now_ms() - t0));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1097,6 +1436,16 @@ int main(int argc, char **argv)
 		return sc_reset_wait(atoi(argv[2]));
 	if (!strcmp(scenario, "connect-fail") && argc == 4)
 		return sc_connect_fail(argv[2], atoi(argv[3]));
+	if (!strcmp(scenario, "attach") && argc == 4)
+		return sc_attach(argv[2], atoi(argv[3]));
+	if (!strcmp(scenario, "flood") && argc == 6)
+		return sc_flood(argv[2], argv[3], atoi(argv[4]), argv[5]);
+	if (!strcmp(scenario, "close-behind") && argc == 3)
+		return sc_close_behind(atoi(argv[2]));
+	if (!strcmp(scenario, "victim") && argc == 3)
+		return sc_victim(argv[2]);
+	if (!strcmp(scenario, "ping") && argc == 4)
+		return sc_ping(argv[2], atoi(argv[3]));
 	fail("unknown scenario or wrong arguments");
 	return 1;
 }

@@ -266,6 +266,41 @@ START_TEST(test_empty)
 }
 END_TEST
 
+/* peek shows the next descriptor without taking it: peeks repeat, the pop
+ * after them returns the same one, and a full ring stays full. */
+START_TEST(test_peek)
+{
+	enum { N = 4 };
+	push_fn push = pusher(_i);
+	struct tring t;
+	struct msgr__desc d, out, seen;
+
+	tring_new(&t, N, sizeof(struct msgr__desc));
+	ck_assert_int_eq(msgr__ring_peek_sc(&t.cons, &seen), -EAGAIN);
+	for (uint64_t k = 0; k < N; k++) {
+		make_desc(&d, k);
+		ck_assert_int_eq(push(&t.prod, &d), 0);
+	}
+	for (uint64_t k = 0; k < 3 * N; k++) {
+		make_desc(&d, k);
+		for (int i = 0; i < 3; i++) {
+			ck_assert_int_eq(msgr__ring_peek_sc(&t.cons, &seen), 0);
+			ck_assert_mem_eq(&seen, &d, sizeof(d));
+		}
+		if (k < N) {
+			struct msgr__desc x;
+			make_desc(&x, 999); /* peeking freed nothing */
+			ck_assert_int_eq(push(&t.prod, &x), -ENOBUFS);
+		}
+		ck_assert_int_eq(msgr__ring_pop_sc(&t.cons, &out), 0);
+		ck_assert_mem_eq(&out, &d, sizeof(d));
+		make_desc(&d, k + N);
+		ck_assert_int_eq(push(&t.prod, &d), 0);
+	}
+	tring_free(&t);
+}
+END_TEST
+
 START_TEST(test_fifo_full)
 {
 	enum { N = 16 };
@@ -1140,6 +1175,7 @@ static Suite *ring_suite(void)
 	tcase_add_test(tc, test_one_slot_ring);
 	tcase_add_loop_test(tc, test_empty, 0, 2);
 	tcase_add_loop_test(tc, test_fifo_full, 0, 2);
+	tcase_add_loop_test(tc, test_peek, 0, 2);
 	tcase_add_loop_test(tc, test_two_slot_ring, 0, 2);
 	tcase_add_loop_test(tc, test_payload_content, 0, 2);
 	tcase_add_loop_test(tc, test_wraparound, 0, 2);
