@@ -55,7 +55,7 @@ NET_SRC    := transports/tcp.c daemon/frame.c daemon/auth.c daemon/session.c
 CORE_SRC   := daemon/config.c daemon/client.c daemon/channel.c daemon/attach.c daemon/ctl.c \
               $(NET_SRC) $(SHM_SRC) $(COMMON_SRC)
 DAEMON_SRC := daemon/main.c $(CORE_SRC)
-CTL_SRC    := ctl/msgrctl.c
+CTL_SRC    := ctl/msgrctl.c common/log.c
 BENCH_SRC  := bench/msgr-bench.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))

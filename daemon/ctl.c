@@ -43,18 +43,29 @@ struct command {
 	const char *perm; /* "r", or "rw" for commands that change the daemon */
 };
 
+/* {"error": msg}. Errors often echo what the requester sent (a key, a value,
+ * an entity), and msgrctl prints them on a terminal: escaped as the log is,
+ * so a request cannot put control bytes on the operator's screen. */
+static struct json_object *error_text(const char *msg)
+{
+	struct json_object *o = json_object_new_object();
+	char esc[4 * 512 + 1];
+
+	msgr__log_escape(esc, sizeof(esc), msg, strlen(msg));
+	json_object_object_add(o, "error", json_object_new_string(esc));
+	return o;
+}
+
 static struct json_object *error_obj(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static struct json_object *error_obj(const char *fmt, ...)
 {
-	struct json_object *o = json_object_new_object();
 	char msg[512];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	json_object_object_add(o, "error", json_object_new_string(msg));
-	return o;
+	return error_text(msg);
 }
 
 /* A string argument of the request, or NULL. */
@@ -528,11 +539,11 @@ static void send_reply(struct ctl_conn *cc, const char *payload)
 
 static void send_error(struct ctl_conn *cc, const char *fmt, const char *arg)
 {
-	struct json_object *o = json_object_new_object();
+	struct json_object *o;
 	char msg[512];
 
 	snprintf(msg, sizeof(msg), fmt, arg);
-	json_object_object_add(o, "error", json_object_new_string(msg));
+	o = error_text(msg);
 	send_reply(cc, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 }

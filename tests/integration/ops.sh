@@ -190,3 +190,91 @@ PY
 	kill $py 2>/dev/null || true
 }
 run sd-notify-and-journal t_sd_notify
+
+# What clients and requesters send reaches the log and error replies
+# escaped: under the journal, a name carrying "\n<0>forged" must not start
+# a line of its own (an emergency-level entry), nor put control bytes on an
+# operator's terminal through msgrctl.
+t_log_injection() {
+	JOURNAL_STREAM=8:1 start_daemon inj
+	# libmsgr checks names before sending them, so speak the attach
+	# protocol by hand (struct msgr__attach_req in shm/attach.h)
+	python3 - "$D_SOCK" <<'PY'
+import socket, struct, sys
+names = [b"osd.1\n<0>forged", b"\r\n<0>forged2", b"osd.2\x1b[2J\n<3>forged3", b"osd.\xff\n<1>forged4"]
+for name in names:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sys.argv[1])
+    s.send(struct.pack("<IHHiIQ64s", 0x4d534741, 2, 0, 1, 0, 0, name))
+    s.settimeout(10)
+    magic, version, _, status = struct.unpack_from("<IHHi", s.recv(4096))
+    assert status == -22, (name, status)   # -EINVAL, as before
+    s.close()
+PY
+	for _ in $(seq 200); do
+		[ "$(grep -c 'attach refused for' "$D_LOG")" -ge 4 ] && break; sleep 0.05
+	done
+	[ "$(grep -c 'attach refused for' "$D_LOG")" -ge 4 ] || { cat "$D_LOG"; return 1; }
+	# every line is one of ours: "<N>" with a level msgrd uses, then text
+	if grep -anvE '^<[3-7]>[ -~]*$' "$D_LOG" || grep -an '^<[0-7]>forged' "$D_LOG"; then
+		echo "a line msgrd did not write, or a raw control byte, is in the log"; return 1
+	fi
+	grep -qF "attach refused for 'osd.1\\x0a<0>forged': Invalid argument" "$D_LOG"
+	grep -qF "attach refused for 'osd.2\\x1b[2J\\x0a<3>forged3'" "$D_LOG"
+	grep -qF "attach refused for 'osd.\\xff\\x0a<1>forged4'" "$D_LOG"
+	# control-socket errors that echo the request
+	expect_exit 1 "$BIN/msgrctl" config get $'x\n<0>forged' 2>"$D_DIR/err"
+	cat "$D_DIR/err"
+	grep -qF "unknown key 'x\\x0a<0>forged'" "$D_DIR/err"
+	if grep -q '^<0>' "$D_DIR/err"; then echo "msgrctl printed a forged line"; return 1; fi
+	expect_exit 1 "$BIN/msgrctl" config set global.poll_us $'\e[2J1' 2>"$D_DIR/err"
+	grep -qF "'\\x1b[2J1' is not a number" "$D_DIR/err"
+	if grep -q $'\e' "$D_DIR/err"; then echo "an escape byte reached the terminal"; return 1; fi
+	python3 - "$D_CTL" <<'PY'
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b'{"prefix": "nope\\u0007\\u001b]0;title\\u0007"}\0')
+n = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))[0]
+err = json.loads(s.recv(n, socket.MSG_WAITALL))["error"]
+assert err == "unknown command 'nope\\x07\\x1b]0;title\\x07' (try \"help\")", err
+PY
+	stop_daemon
+}
+run log-injection-escaped t_log_injection
+
+# msgrctl's tables show strings that clients and peers chose (the peer of a
+# connection as the client wrote it, a session's last error): a stand-in
+# daemon sends such strings, and none reaches the terminal raw.
+t_msgrctl_tables_escaped() {
+	python3 - "$RUN/fake.asok" <<'PY' &
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
+evil = "127.0.0.1:1/osd.1\x1b]0;pwned\x07\n<0>forged"
+replies = {
+    "conns": [{"entity": "client.a", "conn": 1, "peer": evil, "mode": "lossy", "state": "reset",
+               "direction": "out", "out_seq": 0, "in_seq": 0, "queued_msgs": 0, "queued_bytes": 0, "age_s": 1}],
+    "sessions": [{"peer": "127.0.0.1:1", "state": "connecting", "channels": 0, "links": [],
+                  "last_error": "closed: \x1b[2J\r\nforged"}],
+}
+for _ in range(2):
+    c, _ = s.accept()
+    req = b""
+    while not req.endswith(b"\0"):
+        req += c.recv(4096)
+    body = json.dumps(replies[json.loads(req[:-1])["prefix"]]).encode()
+    c.sendall(struct.pack(">I", len(body)) + body)
+    c.close()
+PY
+	local fake=$!
+	for _ in $(seq 100); do [ -S "$RUN/fake.asok" ] && break; sleep 0.05; done
+	"$BIN/msgrctl" -s "$RUN/fake.asok" conns >"$RUN/tables.out"
+	"$BIN/msgrctl" -s "$RUN/fake.asok" sessions >>"$RUN/tables.out"
+	wait $fake
+	cat -A "$RUN/tables.out"
+	if grep -q $'[\e\a\r]' "$RUN/tables.out" || grep -q '^<0>\|^forged' "$RUN/tables.out"; then
+		echo "msgrctl printed control bytes or a line of the peer's"; return 1
+	fi
+	grep -qF 'osd.1\x1b]0;pwned\x07\x0a<0>forged' "$RUN/tables.out"
+	grep -qF 'last error: closed: \x1b[2J\x0d\x0aforged' "$RUN/tables.out"
+}
+run msgrctl-tables-escaped t_msgrctl_tables_escaped
