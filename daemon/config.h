@@ -26,7 +26,11 @@ struct msgr__conf {
 	uint64_t channel_window;         /* global.channel_window: bytes per connection
 					    waiting in the daemon before sends wait */
 	int log_level;                   /* global.log_level */
-	int inject;                      /* global.inject: allow `msgrctl inject` */
+	int inject;                      /* global.inject: allow `msgrctl inject`; start-up only,
+					    so the control socket cannot switch it on */
+	uint64_t ctl_timeout_ms;         /* global.ctl_timeout: for a control request, and
+					    again for its reply */
+	uint64_t ctl_max_conns;          /* global.ctl_max_conns: open control connections */
 	uint64_t connect_timeout_ms;     /* net.connect_timeout: dial + handshake */
 	uint64_t keepalive_interval_ms;  /* net.keepalive_interval: KEEPALIVE period */
 	uint64_t keepalive_timeout_ms;   /* net.keepalive_timeout: silence that ends a link */

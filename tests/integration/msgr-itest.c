@@ -35,6 +35,8 @@
  *   msgr-itest reset-wait MS       a pair exchanges, prints "ready", then both
  *                                  ends must see RESET (or DAEMON_LOST) within MS
  *   msgr-itest connect-fail PEER MS  CONNECT_FAILED within MS; prints the error
+ *   msgr-itest attach ENTITY       attach and detach: "ok attached", or exit 2
+ *                                  with "refused: -ERRNO TEXT" ([policy] tests)
  *
  * With $ITEST_PEER_SOCKET set, every osd.* entity attaches to the daemon
  * behind that socket instead of $MSGR_SOCKET's, so the same scenarios run
@@ -1046,6 +1048,21 @@ static int sc_connect_fail(const char *peer, int ms)
 	return 0;
 }
 
+static int sc_attach(const char *entity)
+{
+	msgr_client *c;
+	int err = msgr_attach(entity, NULL, &c);
+
+	if (err) {
+		/* an expected outcome for the caller to check, not a failure */
+		printf("refused: %d %s\n", err, msgr_strerror(err));
+		return 2;
+	}
+	msgr_detach(c);
+	printf("ok attached\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1092,6 +1109,8 @@ int main(int argc, char **argv)
 		return sc_reset_wait(atoi(argv[2]));
 	if (!strcmp(scenario, "connect-fail") && argc == 4)
 		return sc_connect_fail(argv[2], atoi(argv[3]));
+	if (!strcmp(scenario, "attach") && argc == 3)
+		return sc_attach(argv[2]);
 	fail("unknown scenario or wrong arguments");
 	return 1;
 }

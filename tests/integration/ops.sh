@@ -63,13 +63,30 @@ t_sighup() {
 	stop_daemon
 }
 
+# Injection is set at start-up only: the control socket, open to msgrd's
+# group, cannot switch it on, and neither can a reload.
 t_inject() {
-	start_daemon inject
+	local conf=$RUN/inject.conf
+	printf '[global]\n' >"$conf"
+	start_daemon inject -c "$conf"
 	"$T" wait-lost client.victim >"$D_DIR/v.out" 2>&1 &
 	wait_line "$D_DIR/v.out" ready
 	expect_exit 1 "$BIN/msgrctl" inject detach client.victim 2>"$D_DIR/err"
 	grep -q "fault injection is disabled" "$D_DIR/err"
-	"$BIN/msgrctl" config set global.inject true
+	expect_exit 1 "$BIN/msgrctl" config set global.inject true 2>"$D_DIR/err"
+	grep -q "global.inject cannot change while msgrd runs" "$D_DIR/err"
+	printf '[global]\ninject = true\n' >"$conf"
+	kill -HUP "$D_PID"
+	wait_line "$D_LOG" 'reload: global.inject changed to true but takes effect only after a restart'
+	expect_exit 1 "$BIN/msgrctl" inject detach client.victim 2>"$D_DIR/err"
+	grep -q "fault injection is disabled" "$D_DIR/err"
+	"$BIN/msgrctl" config get global.inject | grep -q false
+	stop_daemon
+	wait_line "$D_DIR/v.out" "ok lost"
+
+	start_daemon inject2 --set global.inject=true
+	"$T" wait-lost client.victim >"$D_DIR/v.out" 2>&1 &
+	wait_line "$D_DIR/v.out" ready
 	expect_exit 1 "$BIN/msgrctl" inject detach client.nobody 2>"$D_DIR/err"
 	grep -q "no attached entity 'client.nobody'" "$D_DIR/err"
 	"$BIN/msgrctl" inject detach client.victim
@@ -241,6 +258,103 @@ PY
 	stop_daemon
 }
 run log-injection-escaped t_log_injection
+
+# A connection that sends no request is closed within global.ctl_timeout;
+# past global.ctl_max_conns the rest wait their turn in the backlog, so a
+# real request behind a crowd of silent ones is answered once they time
+# out, and the daemon sleeps meanwhile.
+t_ctl_idle() {
+	start_daemon ctlidle --set global.ctl_timeout=1s --set global.ctl_max_conns=4
+	local ticks0 ticks1 hz
+	hz=$(getconf CLK_TCK)
+	ticks0=$(awk '{ print $14 + $15 }' /proc/$D_PID/stat)
+	python3 - "$D_CTL" "$BIN/msgrctl" 10 >"$D_DIR/idle.out" 2>&1 <<'PY' &
+import socket, subprocess, sys, time
+path, msgrctl, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+t0 = time.monotonic()
+socks = []
+for i in range(n):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    socks.append(s)
+socks[1].sendall(b'{"prefix": "sta')   # half a request is no request
+# a real request, queued behind the silent ones
+ctl = subprocess.Popen([msgrctl, "-s", path, "status"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+closed = []
+for i, s in enumerate(socks):
+    s.settimeout(max(0.1, 30 - (time.monotonic() - t0)))
+    try:
+        got = s.recv(1)
+    except socket.timeout:
+        sys.exit(f"connection {i} still open after 30 s")
+    assert got == b"", (i, got)    # closed without a reply
+    closed.append(time.monotonic() - t0)
+out = ctl.communicate(timeout=30)[0].decode()
+print("closed after", " ".join(f"{t:.2f}" for t in closed), "s")
+# the first four were taken at once: closed at the 1 s deadline, not before
+assert 0.9 <= closed[0] <= 6, closed
+assert ctl.returncode == 0 and out.startswith("msgrd "), (ctl.returncode, out)
+PY
+	local py=$!
+	# the loop is not blocked while the control socket is full
+	sleep 0.3
+	"$T" attach client.during | grep -q 'ok attached'
+	wait $py || { cat "$D_DIR/idle.out"; return 1; }
+	cat "$D_DIR/idle.out"
+	ticks1=$(awk '{ print $14 + $15 }' /proc/$D_PID/stat)
+	echo "daemon CPU over the test: $((ticks1 - ticks0)) ticks of 1/$hz s"
+	# spinning would cost a whole core for the ~3 s the crowd takes
+	[ $((ticks1 - ticks0)) -lt $((hz * 3 / 4)) ] || { echo "the daemon spun"; return 1; }
+	grep -q 'control socket: 4 connections open (global.ctl_max_conns); the next waits' "$D_LOG"
+	"$BIN/msgrctl" --json status |
+		python3 -c 'import json,sys; s=json.load(sys.stdin)["stats"]; assert s["ctl_timeouts"] >= 10, s'
+	stop_daemon
+}
+run ctl-idle-timeout-and-cap t_ctl_idle
+
+# The control socket is open to msgrd's group, which is also who may
+# attach: members may read, but changes ("rw" commands) need root or the
+# user msgrd runs as. The daemon runs as nobody:nogroup here, as msgrd runs
+# as msgr:msgr, so all three kinds of requester can be tried.
+t_ctl_rw_privileges() {
+	[ "$(id -u)" = 0 ] || { echo "SKIP needs root to run msgrd and msgrctl as other users"; return 0; }
+	command -v setpriv >/dev/null || { echo "SKIP setpriv (util-linux) missing"; return 0; }
+	local own=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	# uid 1 (daemon) in msgrd's group only: what a client host user is
+	local member=(setpriv --reuid=1 --regid=1 --groups=65534)
+	chmod 755 "$RUN"
+	mkdir -p "$RUN/ctlrw" && chown 65534:65534 "$RUN/ctlrw"
+	D_WRAP="${own[*]}" start_daemon ctlrw --set auth.mode=none --set global.inject=true
+	[ "$(stat -c %U:%G "$D_CTL")" = nobody:nogroup ]
+	"$T" wait-lost client.victim >"$D_DIR/v.out" 2>&1 &   # root may attach
+	wait_line "$D_DIR/v.out" ready
+	# a member reads
+	"${member[@]}" "$BIN/msgrctl" -s "$D_CTL" status | grep -q '^msgrd '
+	"${member[@]}" "$BIN/msgrctl" -s "$D_CTL" clients | grep -q client.victim
+	"${member[@]}" "$BIN/msgrctl" -s "$D_CTL" config get global.poll_us | grep -q ' 0$'
+	"${member[@]}" "$BIN/msgrctl" -s "$D_CTL" config show | grep -q global.inject
+	"${member[@]}" "$BIN/msgrctl" -s "$D_CTL" help | grep -q 'config set'
+	# and changes nothing
+	expect_exit 1 "${member[@]}" "$BIN/msgrctl" -s "$D_CTL" config set global.poll_us 5 2>"$D_DIR/err"
+	grep -q "permission denied: 'config set' needs root or msgrd's user" "$D_DIR/err"
+	expect_exit 1 "${member[@]}" "$BIN/msgrctl" -s "$D_CTL" log level debug 2>"$D_DIR/err"
+	grep -q "permission denied: 'log level' needs root or msgrd's user" "$D_DIR/err"
+	expect_exit 1 "${member[@]}" "$BIN/msgrctl" -s "$D_CTL" inject detach client.victim 2>"$D_DIR/err"
+	grep -q "permission denied: 'inject' needs root or msgrd's user" "$D_DIR/err"
+	"$BIN/msgrctl" -s "$D_CTL" --json clients | grep -q '"client.victim"'
+	"$BIN/msgrctl" -s "$D_CTL" config get global.poll_us | grep -q ' 0$'
+	grep -q "control socket: refused 'config set' to pid [0-9]* (uid 1): needs root or msgrd's user" "$D_LOG"
+	# msgrd's own user and root may
+	"${own[@]}" "$BIN/msgrctl" -s "$D_CTL" config set global.poll_us 5 | grep -q 'global.poll_us = 5'
+	"$BIN/msgrctl" -s "$D_CTL" config set global.poll_us 6 | grep -q 'global.poll_us = 6 (was 5)'
+	# but nobody turns injection on or off in a running daemon
+	expect_exit 1 "$BIN/msgrctl" -s "$D_CTL" config set global.inject false 2>"$D_DIR/err"
+	grep -q "global.inject cannot change while msgrd runs" "$D_DIR/err"
+	"${own[@]}" "$BIN/msgrctl" -s "$D_CTL" inject detach client.victim | grep -q detached
+	wait_line "$D_DIR/v.out" "ok lost"
+	stop_daemon
+}
+run ctl-rw-needs-root-or-msgrd-user t_ctl_rw_privileges
 
 # msgrctl's tables show strings that clients and peers chose (the peer of a
 # connection as the client wrote it, a session's last error): a stand-in
