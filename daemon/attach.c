@@ -107,6 +107,8 @@ static void on_request(uv_poll_t *h, int status, int events)
 	}
 	pending_close(p, 0); /* from here on fd is ours alone */
 	err = check_req(d, &req, n);
+	if (!err) /* [policy]: may this process's user take this name? */
+		err = msgr__policy_attach(&d->conf.policy, fd, req.entity);
 	if (!err)
 		err = msgr__dclient_create(d, fd, req.entity,
 					   req.pool_size ? req.pool_size : d->conf.pool_size, &c, fds);

@@ -189,6 +189,10 @@ void msgr__conf_defaults(struct msgr__conf *c)
 int msgr__conf_set(struct msgr__conf *c, const char *section, const char *key,
 		   const char *value, char *err, size_t errlen)
 {
+	/* [policy] has free-form keys (entity name patterns), so it is no
+	 * row of the table; the INI file and --set reach it here alike */
+	if (!strcmp(section, "policy"))
+		return msgr__policy_add(&c->policy, key, value, err, errlen);
 	for (size_t i = 0; i < NKEYS; i++)
 		if (!strcmp(keys[i].section, section) && !strcmp(keys[i].name, key))
 			return set_key(c, &keys[i], value, err, errlen);

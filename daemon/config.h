@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "common/addr.h"
+#include "policy.h"
 
 /* Value type; owned by whoever declares it (main.c holds the daemon's). */
 struct msgr__conf {
@@ -37,6 +38,9 @@ struct msgr__conf {
 	uint64_t links_per_session;      /* net.links_per_session: 1 (the only value yet) */
 	char keyring[108];               /* auth.keyring: cluster key file (network) */
 	int auth_mode;                   /* auth.mode: MSGR__AUTH_HMAC or MSGR__AUTH_NONE */
+	struct msgr__policy policy;      /* [policy]: who may attach as which entity; not in
+					    the key table (its keys are patterns), set
+					    through msgr__conf_set like the rest */
 };
 
 enum { MSGR__AUTH_NONE = 0, MSGR__AUTH_HMAC = 1 };
@@ -44,7 +48,8 @@ enum { MSGR__AUTH_NONE = 0, MSGR__AUTH_HMAC = 1 };
 void msgr__conf_defaults(struct msgr__conf *c);
 
 /* Set one key from text. 0, or -ENOENT (unknown key) / -EINVAL (bad value)
- * with a message in err. */
+ * with a message in err. In section "policy" the key is an entity name
+ * pattern and the rule is added to c->policy (see policy.h). */
 int msgr__conf_set(struct msgr__conf *c, const char *section, const char *key,
 		   const char *value, char *err, size_t errlen);
 

@@ -276,6 +276,12 @@ static struct json_object *cmd_config_show(struct msgr__daemon *d, struct json_o
 		msgr__conf_key_value(&d->conf, i, val, sizeof(val));
 		json_object_object_add(o, name, json_object_new_string(val));
 	}
+	/* the [policy] rules, in the order they are tried */
+	for (uint32_t i = 0; i < d->conf.policy.n; i++) {
+		char name[160];
+		snprintf(name, sizeof(name), "policy.%s", d->conf.policy.rule[i].pattern);
+		json_object_object_add(o, name, json_object_new_string(d->conf.policy.rule[i].text));
+	}
 	return o;
 }
 

@@ -356,6 +356,68 @@ t_ctl_rw_privileges() {
 }
 run ctl-rw-needs-root-or-msgrd-user t_ctl_rw_privileges
 
+# [policy]: which users may attach as which names, checked by the kernel's
+# credentials of the attaching process. Without it anyone who can connect
+# may be anyone (every other test runs that way).
+t_attach_policy() {
+	[ "$(id -u)" = 0 ] || { echo "SKIP needs root to attach as other users"; return 0; }
+	command -v setpriv >/dev/null || { echo "SKIP setpriv (util-linux) missing"; return 0; }
+	local conf=$RUN/policy.conf
+	# nobody, with root's group as a supplementary one (the attach socket
+	# is root:root 0660 here, as msgr:msgr is in production)
+	local nobody=(setpriv --reuid=65534 --regid=65534 --groups=0)
+	local nobody1=(setpriv --reuid=65534 --regid=65534 --groups=0,65533)
+	# a bad rule stops start-up with file:line
+	printf '[global]\npoll_us = 0\n[policy]\nosd.* = no-such-user-here\n' >"$conf"
+	expect_exit 2 "$BIN/msgrd" -c "$conf" >"$RUN/policy.err" 2>&1
+	grep -q "policy.conf:4: policy.osd.\*: no user 'no-such-user-here'" "$RUN/policy.err"
+	printf '[policy]\nosd.[0-9 = root\n' >"$conf"
+	expect_exit 2 "$BIN/msgrd" -c "$conf" >"$RUN/policy.err" 2>&1
+	grep -q "policy.conf:2: policy: pattern 'osd.\[0-9' has an unclosed '\['" "$RUN/policy.err"
+
+	cat >"$conf" <<'CONF'
+[policy]
+client.admin = root
+osd.*        = user:nobody
+client.grp*  = group:root      ; nobody's supplementary group
+mds.*        = group:65533, 4242
+CONF
+	chmod 755 "$RUN"
+	start_daemon policy -c "$conf"
+	chmod 755 "$D_DIR"
+	"${nobody[@]}" "$T" attach osd.1 | grep -qx 'ok attached'
+	"${nobody[@]}" "$T" attach client.grp1 | grep -qx 'ok attached'
+	"${nobody1[@]}" "$T" attach mds.a | grep -qx 'ok attached'
+	"${nobody[@]}" "$T" attach rgw.1 | grep -qx 'ok attached'   # no rule: open
+	"$T" attach client.admin | grep -qx 'ok attached'
+	# refused, with EPERM on the client's side
+	expect_exit 2 "${nobody[@]}" "$T" attach client.admin >"$D_DIR/out"
+	grep -qx 'refused: -1 Operation not permitted' "$D_DIR/out"
+	expect_exit 2 "$T" attach osd.2 >"$D_DIR/out"     # root is not implied
+	grep -qx 'refused: -1 Operation not permitted' "$D_DIR/out"
+	expect_exit 2 "${nobody[@]}" "$T" attach mds.b >"$D_DIR/out"
+	# and a reason in the log
+	grep -q "attach as 'osd.2' refused by \[policy\] osd.\* = user:nobody: pid [0-9]*, uid 0, gid 0" "$D_LOG"
+	grep -q "attach as 'client.admin' refused by \[policy\] client.admin = root: pid [0-9]*, uid 65534" "$D_LOG"
+	grep -q "attach refused for 'mds.b': Operation not permitted" "$D_LOG"
+	"$BIN/msgrctl" config show | grep -qE '^policy.osd.\* +user:nobody$'
+	[ "$("$BIN/msgrctl" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["stats"]["attach_errors"])')" = 3 ]
+	# a reload applies new rules to later attaches
+	printf '[policy]\nosd.* = root\n' >"$conf"
+	kill -HUP "$D_PID"
+	wait_line "$D_LOG" 'reload: \[policy\] changed: 1 rule'
+	"$T" attach osd.2 | grep -qx 'ok attached'
+	expect_exit 2 "${nobody[@]}" "$T" attach osd.1 >/dev/null
+	"${nobody[@]}" "$T" attach client.admin | grep -qx 'ok attached'
+	# and a bad one changes nothing
+	printf '[policy]\nosd.* = no-such-user-here\n' >"$conf"
+	kill -HUP "$D_PID"
+	wait_line "$D_LOG" "policy.conf:2: policy.osd.\*: no user 'no-such-user-here'; keeping the running configuration"
+	"$T" attach osd.2 | grep -qx 'ok attached'
+	stop_daemon
+}
+run attach-policy t_attach_policy
+
 # msgrctl's tables show strings that clients and peers chose (the peer of a
 # connection as the client wrote it, a session's last error): a stand-in
 # daemon sends such strings, and none reaches the terminal raw.
