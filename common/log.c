@@ -40,11 +40,43 @@ const char *msgr__log_level_name(int level)
 	return names[level];
 }
 
+size_t msgr__log_escape(char *dst, size_t dstlen, const char *src, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	if (!dstlen)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char b = (unsigned char)src[i];
+		if (b >= 0x20 && b < 0x7f && b != '\\') {
+			if (o + 1 >= dstlen)
+				break;
+			dst[o++] = (char)b;
+		} else if (b == '\\') {
+			if (o + 2 >= dstlen)
+				break;
+			dst[o++] = '\\';
+			dst[o++] = '\\';
+		} else {
+			if (o + 4 >= dstlen)
+				break;
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[b >> 4];
+			dst[o++] = hex[b & 15];
+		}
+	}
+	dst[o] = 0;
+	return o;
+}
+
 void msgr__log(int level, const char *fmt, ...)
 {
-	char line[1024];
+	/* room for the prefix and a message whose every byte is escaped */
+	char msg[1024], line[128 + 4 * sizeof(msg)];
 	va_list ap;
-	int n;
+	int n, m;
 
 	if (level > msgr__log_level)
 		return;
@@ -59,10 +91,16 @@ void msgr__log(int level, const char *fmt, ...)
 			     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, log_ident,
 			     msgr__log_level_name(level));
 	}
+	if (n < 0 || (size_t)n >= sizeof(line))
+		n = 0;
 	va_start(ap, fmt);
-	if (n >= 0 && (size_t)n < sizeof(line))
-		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	m = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	if (m < 0)
+		m = 0;
+	/* after formatting, so every argument is covered whatever its format */
+	msgr__log_escape(line + n, sizeof(line) - (size_t)n, msg,
+			 (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1);
 	/* one write per line so lines from several processes do not interleave */
 	fprintf(stderr, "%s\n", line);
 }

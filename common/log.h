@@ -5,6 +5,11 @@
  * priority prefix so the journal records the level; otherwise lines carry a
  * timestamp and the level name. Nothing is logged per message at the default
  * level (info).
+ *
+ * Messages often carry what clients and peers sent (entity names, addresses,
+ * reasons), so msgr__log() escapes every message after formatting it: no
+ * caller can forget, and no sender can start a line of its own (a forged
+ * "<0>" priority under the journal, or a fake second entry elsewhere).
  */
 #ifndef MSGR_COMMON_LOG_H
 #define MSGR_COMMON_LOG_H
@@ -42,6 +47,14 @@ int msgr__ratelimit(struct msgr__ratelimit *rl, unsigned interval_ms, uint64_t *
 
 /* " (N more since the last such line)", or "" if held is 0, in buf. */
 const char *msgr__ratelimit_note(uint64_t held, char *buf, size_t len);
+
+/* Copy len bytes of src to dst as printable ASCII: a byte below 0x20, 0x7f
+ * or a byte from 0x80 up becomes \xNN, and a backslash becomes \\, so the
+ * text reads back unambiguously. UTF-8 is escaped too: names and addresses
+ * are ASCII, and passing it would admit C1 controls and bidi overrides. An
+ * escape is never cut in half; dst is NUL-terminated when dstlen > 0.
+ * Returns the bytes written, not counting the NUL. Pure; any thread. */
+size_t msgr__log_escape(char *dst, size_t dstlen, const char *src, size_t len);
 
 #define msgr__err(...) msgr__log(MSGR__LOG_ERR, __VA_ARGS__)
 #define msgr__warn(...) msgr__log(MSGR__LOG_WARN, __VA_ARGS__)

@@ -24,6 +24,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "msgr.h"
 
 #define DEFAULT_CTL "/run/msgrd/msgrd.asok"
@@ -304,6 +305,41 @@ static void print_sessions(struct json_object *a)
 		printf("(no sessions: no other msgrd has been reached, or reached us)\n");
 }
 
+/* Escape, in place, every string of a reply that is printed for people.
+ * Some hold what clients and peers sent (a connection's peer as the client
+ * wrote it, a session's last error), and a terminal would act on their
+ * control bytes; --json output is escaped by JSON itself. */
+static void sanitize(struct json_object *o)
+{
+	if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, key, v) {
+			(void)key;
+			sanitize(v);
+		}
+	} else if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			sanitize(json_object_array_get_idx(o, i));
+	} else if (json_object_is_type(o, json_type_string)) {
+		const unsigned char *s = (const unsigned char *)json_object_get_string(o);
+		size_t n = (size_t)json_object_get_string_len(o), i;
+		char *esc;
+		/* printable ASCII stays as it is, backslashes too: the
+		 * daemon's errors arrive escaped already */
+		for (i = 0; i < n && s[i] >= 0x20 && s[i] < 0x7f; i++)
+			;
+		if (i == n)
+			return;
+		esc = malloc(4 * n + 1);
+		if (!esc) {
+			json_object_set_string(o, "?");
+			return;
+		}
+		msgr__log_escape(esc, 4 * n + 1, (const char *)s, n);
+		json_object_set_string(o, esc);
+		free(esc);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -390,6 +426,8 @@ int main(int argc, char **argv)
 		free(reply);
 		return 1;
 	}
+	if (!json)
+		sanitize(o);
 	if (json_object_is_type(o, json_type_object) && json_object_object_get_ex(o, "error", &e)) {
 		fprintf(stderr, "msgrctl: %s\n", json_object_get_string(e));
 		rc = 1;

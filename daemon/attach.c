@@ -162,6 +162,8 @@ static int serve(struct msgr__daemon *d, int fd, struct msgr__pending *p)
 	rep.magic = MSGR__ATTACH_MAGIC;
 	rep.version = MSGR__ATTACH_VERSION;
 	err = check_req(d, &req, n);
+	if (!err) /* [policy]: may this process's user take this name? */
+		err = msgr__policy_attach(&d->conf.policy, fd, req.entity);
 	if (!err) {
 		uint64_t pool = req.pool_size ? req.pool_size : d->conf.pool_size;
 		err = msgr__dclient_create(d, fd, req.entity, pool, &c, fds);

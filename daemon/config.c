@@ -37,7 +37,9 @@ static const struct key keys[] = {
 	{ "global", "channel_window", K_SIZE, F(channel_window), MSGR__CONF_WINDOW_MIN,
 	  MSGR__CONF_WINDOW_MAX, "4M", 1 },
 	{ "global", "log_level", K_LOGLEVEL, F(log_level), 0, 0, "info", 1 },
-	{ "global", "inject", K_BOOL, F(inject), 0, 0, "false", 1 },
+	{ "global", "inject", K_BOOL, F(inject), 0, 0, "false", 0 },
+	{ "global", "ctl_timeout", K_MS, F(ctl_timeout_ms), 100, 600000, "5s", 1 },
+	{ "global", "ctl_max_conns", K_U64, F(ctl_max_conns), 1, 1024, "16", 1 },
 	{ "net", "connect_timeout", K_MS, F(connect_timeout_ms), 100, 600000, "5s", 1 },
 	{ "net", "handshake_timeout", K_MS, F(handshake_timeout_ms), 100, 600000, "2s", 1 },
 	{ "net", "session_buffer", K_SIZE, F(session_buffer), 1 << 20, 1ULL << 40, "256M", 1 },
@@ -196,6 +198,10 @@ void msgr__conf_defaults(struct msgr__conf *c)
 int msgr__conf_set(struct msgr__conf *c, const char *section, const char *key,
 		   const char *value, char *err, size_t errlen)
 {
+	/* [policy] has free-form keys (entity name patterns), so it is no
+	 * row of the table; the INI file and --set reach it here alike */
+	if (!strcmp(section, "policy"))
+		return msgr__policy_add(&c->policy, key, value, err, errlen);
 	for (size_t i = 0; i < NKEYS; i++)
 		if (!strcmp(keys[i].section, section) && !strcmp(keys[i].name, key))
 			return set_key(c, &keys[i], value, err, errlen);

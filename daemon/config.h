@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "common/addr.h"
+#include "policy.h"
 
 /* Value type; owned by whoever declares it (main.c holds the daemon's). */
 struct msgr__conf {
@@ -28,7 +29,11 @@ struct msgr__conf {
 	uint64_t channel_window;         /* global.channel_window: bytes per connection
 					    waiting in the daemon before sends wait */
 	int log_level;                   /* global.log_level */
-	int inject;                      /* global.inject: allow `msgrctl inject` */
+	int inject;                      /* global.inject: allow `msgrctl inject`; start-up only,
+					    so the control socket cannot switch it on */
+	uint64_t ctl_timeout_ms;         /* global.ctl_timeout: for a control request, and
+					    again for its reply */
+	uint64_t ctl_max_conns;          /* global.ctl_max_conns: open control connections */
 	uint64_t connect_timeout_ms;     /* net.connect_timeout: dial + handshake */
 	uint64_t handshake_timeout_ms;   /* net.handshake_timeout: an accepted link's, to AUTH */
 	uint64_t session_buffer;         /* net.session_buffer: bytes one peer's messages
@@ -39,6 +44,9 @@ struct msgr__conf {
 	uint64_t links_per_session;      /* net.links_per_session: 1 (the only value yet) */
 	char keyring[108];               /* auth.keyring: cluster key file (network) */
 	int auth_mode;                   /* auth.mode: MSGR__AUTH_* */
+	struct msgr__policy policy;      /* [policy]: who may attach as which entity; not in
+					    the key table (its keys are patterns), set
+					    through msgr__conf_set like the rest */
 };
 
 /* auth.mode; the values are also HELLO's auth mode byte. */
@@ -55,7 +63,8 @@ const char *msgr__auth_mode_name(int mode);
 void msgr__conf_defaults(struct msgr__conf *c);
 
 /* Set one key from text. 0, or -ENOENT (unknown key) / -EINVAL (bad value)
- * with a message in err. */
+ * with a message in err. In section "policy" the key is an entity name
+ * pattern and the rule is added to c->policy (see policy.h). */
 int msgr__conf_set(struct msgr__conf *c, const char *section, const char *key,
 		   const char *value, char *err, size_t errlen);
 

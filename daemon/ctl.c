@@ -21,16 +21,25 @@
 #define CTL_REQ_MAX 65536
 
 struct msgr__ctl {
-	uv_pipe_t srv; /* listening socket; owned */
+	uv_pipe_t srv;   /* listening socket; owned; first, so ctl_freed frees the struct */
+	uint32_t nconns; /* connections open (not yet freed) */
+	int held;        /* libuv holds an accepted connection we have not taken: we
+			    were at global.ctl_max_conns; taken when one closes */
+	uint64_t held_logged; /* uv_now when "the next waits" was last logged */
 };
 
-/* One control connection. Owned by itself; freed in its close callback. */
+/* One control connection. Owned by itself; freed when both handles have
+ * closed (conn_close). */
 struct ctl_conn {
 	uv_pipe_t pipe;
+	uv_timer_t timer; /* global.ctl_timeout for the request, then for the reply */
 	struct msgr__daemon *d;
-	char *buf;     /* request bytes so far */
+	char *buf;        /* request bytes so far */
 	size_t len, cap;
-	int answered;  /* a reply is being written; ignore further input */
+	int answered;     /* a reply is being written; ignore further input */
+	int closing;      /* handles not yet closed; 0 while open */
+	int privileged;   /* root or msgrd's user: may run "rw" commands */
+	int pid, uid;     /* the peer, by SO_PEERCRED, for the log */
 };
 
 /* A command. sig is in Ceph's notation: literal words, then arguments as
@@ -43,18 +52,29 @@ struct command {
 	const char *perm; /* "r", or "rw" for commands that change the daemon */
 };
 
+/* {"error": msg}. Errors often echo what the requester sent (a key, a value,
+ * an entity), and msgrctl prints them on a terminal: escaped as the log is,
+ * so a request cannot put control bytes on the operator's screen. */
+static struct json_object *error_text(const char *msg)
+{
+	struct json_object *o = json_object_new_object();
+	char esc[4 * 512 + 1];
+
+	msgr__log_escape(esc, sizeof(esc), msg, strlen(msg));
+	json_object_object_add(o, "error", json_object_new_string(esc));
+	return o;
+}
+
 static struct json_object *error_obj(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static struct json_object *error_obj(const char *fmt, ...)
 {
-	struct json_object *o = json_object_new_object();
 	char msg[512];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	json_object_object_add(o, "error", json_object_new_string(msg));
-	return o;
+	return error_text(msg);
 }
 
 /* A string argument of the request, or NULL. */
@@ -129,6 +149,7 @@ static size_t collect(struct msgr__daemon *d, struct metric *m, size_t max)
 	M("bytes_net_in", "counter", d->stats.bytes_net_in, "Payload bytes received from peer daemons.");
 	M("msgs_net_dropped", "counter", d->stats.msgs_net_dropped, "Messages received for a channel already gone, or out of order.");
 	M("window_overruns", "counter", d->stats.window_overruns, "Channels reset because the peer sent past any window.");
+	M("ctl_timeouts", "counter", d->stats.ctl_timeouts, "Control connections closed for sending no request within global.ctl_timeout.");
 	M("clients", "gauge", d->nclients, "Attached clients.");
 	M("conns", "gauge", conns, "Open connection handles of all clients.");
 	M("outbox_events", "gauge", queued, "Events waiting for room in a client's rings.");
@@ -258,6 +279,12 @@ static struct json_object *cmd_config_show(struct msgr__daemon *d, struct json_o
 		msgr__conf_key_name(i, name, sizeof(name));
 		msgr__conf_key_value(&d->conf, i, val, sizeof(val));
 		json_object_object_add(o, name, json_object_new_string(val));
+	}
+	/* the [policy] rules, in the order they are tried */
+	for (uint32_t i = 0; i < d->conf.policy.n; i++) {
+		char name[160];
+		snprintf(name, sizeof(name), "policy.%s", d->conf.policy.rule[i].pattern);
+		json_object_object_add(o, name, json_object_new_string(d->conf.policy.rule[i].text));
 	}
 	return o;
 }
@@ -491,12 +518,35 @@ static void sig_prefix(const char *sig, char *buf, size_t len)
 	snprintf(buf, len, "%.*s", (int)n, sig);
 }
 
+static void take(struct msgr__ctl *ctl, struct msgr__daemon *d);
+
 static void on_closed(uv_handle_t *h)
 {
 	struct ctl_conn *cc = h->data;
+	struct msgr__ctl *ctl = cc->d->ctl; /* NULL once the listener is closed */
 
+	if (--cc->closing)
+		return;
+	if (ctl) {
+		ctl->nconns--;
+		if (ctl->held && ctl->nconns < cc->d->conf.ctl_max_conns) {
+			ctl->held = 0;
+			take(ctl, cc->d);
+		}
+	}
 	free(cc->buf);
 	free(cc);
+}
+
+/* Close both handles; safe to call again (a timeout during a write, then
+ * the write's cancellation). */
+static void conn_close(struct ctl_conn *cc)
+{
+	if (cc->closing)
+		return;
+	cc->closing = 2;
+	uv_close((uv_handle_t *)&cc->pipe, on_closed);
+	uv_close((uv_handle_t *)&cc->timer, on_closed);
 }
 
 static void on_written(uv_write_t *w, int status)
@@ -504,7 +554,19 @@ static void on_written(uv_write_t *w, int status)
 	struct ctl_conn *cc = w->data;
 
 	free(w);
-	uv_close((uv_handle_t *)&cc->pipe, on_closed);
+	conn_close(cc);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+	struct ctl_conn *cc = t->data;
+
+	if (!cc->answered) {
+		cc->d->stats.ctl_timeouts++;
+		msgr__debug("control socket: pid %d sent no request within global.ctl_timeout; closed",
+			    cc->pid);
+	}
+	conn_close(cc);
 }
 
 static void send_reply(struct ctl_conn *cc, const char *payload)
@@ -516,8 +578,11 @@ static void send_reply(struct ctl_conn *cc, const char *payload)
 	uv_buf_t b;
 
 	cc->answered = 1;
+	/* the reply gets its own deadline: a requester that does not read
+	 * must not hold its slot either */
+	uv_timer_start(&cc->timer, on_timeout, cc->d->conf.ctl_timeout_ms, 0);
 	if (!w) {
-		uv_close((uv_handle_t *)&cc->pipe, on_closed);
+		conn_close(cc);
 		return;
 	}
 	memcpy(p, &be, 4);
@@ -526,17 +591,17 @@ static void send_reply(struct ctl_conn *cc, const char *payload)
 	w->data = cc;
 	if (uv_write(w, (uv_stream_t *)&cc->pipe, &b, 1, on_written)) {
 		free(w);
-		uv_close((uv_handle_t *)&cc->pipe, on_closed);
+		conn_close(cc);
 	}
 }
 
 static void send_error(struct ctl_conn *cc, const char *fmt, const char *arg)
 {
-	struct json_object *o = json_object_new_object();
+	struct json_object *o;
 	char msg[512];
 
 	snprintf(msg, sizeof(msg), fmt, arg);
-	json_object_object_add(o, "error", json_object_new_string(msg));
+	o = error_text(msg);
 	send_reply(cc, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 }
@@ -558,6 +623,15 @@ static void handle_request(struct ctl_conn *cc, const char *text)
 		sig_prefix(commands[i].sig, lit, sizeof(lit));
 		if (strcmp(lit, prefix))
 			continue;
+		/* the socket is open to msgrd's group, which is also the group
+		 * that may attach: changes need more than that */
+		if (!strcmp(commands[i].perm, "rw") && !cc->privileged) {
+			msgr__notice("control socket: refused '%s' to pid %d (uid %d): needs root or msgrd's user",
+				     lit, cc->pid, cc->uid);
+			send_error(cc, "permission denied: '%s' needs root or msgrd's user", lit);
+			json_object_put(req);
+			return;
+		}
 		out = commands[i].run(cc->d, req, &plain);
 		if (plain) {
 			send_reply(cc, plain);
@@ -600,7 +674,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	if (cc->answered)
 		return;
 	if (n < 0) {
-		uv_close((uv_handle_t *)&cc->pipe, on_closed);
+		conn_close(cc);
 		return;
 	}
 	cc->len += (size_t)n;
@@ -629,7 +703,10 @@ static int peer_allowed(struct ctl_conn *cc)
 	if (uv_fileno((uv_handle_t *)&cc->pipe, &fd) ||
 	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len))
 		return 0;
-	if (cred.uid == 0 || cred.uid == geteuid() || cred.gid == getegid())
+	cc->pid = (int)cred.pid;
+	cc->uid = (int)cred.uid;
+	cc->privileged = cred.uid == 0 || cred.uid == geteuid();
+	if (cc->privileged || cred.gid == getegid())
 		return 1;
 	{
 		/* supplementary groups too: members of msgrd's group may ask */
@@ -645,21 +722,27 @@ static int peer_allowed(struct ctl_conn *cc)
 	return 0;
 }
 
-static void on_connection(uv_stream_t *srv, int status)
+/* Take the connection libuv has accepted for us. */
+static void take(struct msgr__ctl *ctl, struct msgr__daemon *d)
 {
-	struct msgr__daemon *d = srv->data;
-	struct ctl_conn *cc;
+	struct ctl_conn *cc = calloc(1, sizeof(*cc));
 
-	if (status < 0)
+	if (!cc) {
+		/* leave it with libuv, as at the cap: tried again when a
+		 * connection closes */
+		msgr__err("control socket: out of memory; accepting again when a connection closes");
+		ctl->held = 1;
 		return;
-	cc = calloc(1, sizeof(*cc));
-	if (!cc)
-		return;
+	}
 	cc->d = d;
 	uv_pipe_init(d->loop, &cc->pipe, 0);
-	cc->pipe.data = cc;
-	if (uv_accept(srv, (uv_stream_t *)&cc->pipe)) {
-		uv_close((uv_handle_t *)&cc->pipe, on_closed);
+	uv_timer_init(d->loop, &cc->timer);
+	cc->pipe.data = cc->timer.data = cc;
+	ctl->nconns++;
+	/* from accept, a request must arrive within global.ctl_timeout */
+	uv_timer_start(&cc->timer, on_timeout, d->conf.ctl_timeout_ms, 0);
+	if (uv_accept((uv_stream_t *)&ctl->srv, (uv_stream_t *)&cc->pipe)) {
+		conn_close(cc);
 		return;
 	}
 	if (!peer_allowed(cc)) {
@@ -667,6 +750,30 @@ static void on_connection(uv_stream_t *srv, int status)
 		return;
 	}
 	uv_read_start((uv_stream_t *)&cc->pipe, on_alloc, on_read);
+}
+
+static void on_connection(uv_stream_t *srv, int status)
+{
+	struct msgr__daemon *d = srv->data;
+	struct msgr__ctl *ctl = d->ctl;
+
+	if (status < 0 || !ctl)
+		return;
+	if (ctl->nconns >= d->conf.ctl_max_conns) {
+		/* Leave it with libuv: while it holds an accepted connection
+		 * it stops watching the listening socket (uv__server_io), so
+		 * the rest wait in the kernel's backlog, in order, without a
+		 * busy loop; on_closed takes it when a slot frees. Logged once
+		 * a minute at most: a crowd would repeat it at every slot. */
+		if (!ctl->held_logged || uv_now(d->loop) - ctl->held_logged >= 60000) {
+			ctl->held_logged = uv_now(d->loop);
+			msgr__info("control socket: %u connections open (global.ctl_max_conns); the next waits",
+				   ctl->nconns);
+		}
+		ctl->held = 1;
+		return;
+	}
+	take(ctl, d);
 }
 
 static void ctl_freed(uv_handle_t *h);

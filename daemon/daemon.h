@@ -58,6 +58,8 @@ struct msgr__stats {
 	uint64_t bytes_net_in;
 	uint64_t msgs_net_dropped;  /* received for a channel already gone, or out of order */
 	uint64_t window_overruns;   /* channels reset: the peer sent past any window */
+	/* control socket (ctl.c) */
+	uint64_t ctl_timeouts;      /* connections closed: no request within global.ctl_timeout */
 };
 
 struct msgr__daemon {

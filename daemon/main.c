@@ -144,6 +144,19 @@ static int apply(struct msgr__daemon *d, const struct msgr__conf *next, const ch
 		}
 		changed++;
 	}
+	/* [policy] has no keys in the table; it applies to later attaches
+	 * (entities already attached keep their names) */
+	if (memcmp(&d->conf.policy, &next->policy, sizeof(next->policy))) {
+		d->conf.policy = next->policy;
+		msgr__notice("%s: [policy] changed: %u rule%s", why, next->policy.n,
+			     next->policy.n == 1 ? "" : "s");
+		if (used < len) {
+			int w = snprintf(msg + used, len - used, "%s[policy] changed", changed ? "; " : "");
+			if (w > 0)
+				used += (size_t)w;
+		}
+		changed++;
+	}
 	msgr__log_level = d->conf.log_level;
 	if (!changed && len)
 		snprintf(msg, len, "nothing changed");

@@ -51,6 +51,8 @@
  *   msgr-itest close-behind N      msgr_conn_close while N flooded events wait unread:
  *                                  served at once, no spin, never blocks ("blocked",
  *                                  then a line on stdin)
+ *   msgr-itest try-attach ENTITY   attach and detach: "ok attached", or exit 2
+ *                                  with "refused: -ERRNO TEXT" ([policy] tests)
  *
  * With $ITEST_PEER_SOCKET set, every osd.* entity attaches to the daemon
  * behind that socket instead of $MSGR_SOCKET's, so the same scenarios run
@@ -1390,6 +1392,21 @@ static int sc_ping(const char *peer, int ms)
 	return 0;
 }
 
+static int sc_try_attach(const char *entity)
+{
+	msgr_client *c;
+	int err = msgr_attach(entity, NULL, &c);
+
+	if (err) {
+		/* an expected outcome for the caller to check, not a failure */
+		printf("refused: %d %s\n", err, msgr_strerror(err));
+		return 2;
+	}
+	msgr_detach(c);
+	printf("ok attached\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1446,6 +1463,8 @@ int main(int argc, char **argv)
 		return sc_victim(argv[2]);
 	if (!strcmp(scenario, "ping") && argc == 4)
 		return sc_ping(argv[2], atoi(argv[3]));
+	if (!strcmp(scenario, "try-attach") && argc == 3)
+		return sc_try_attach(argv[2]);
 	fail("unknown scenario or wrong arguments");
 	return 1;
 }

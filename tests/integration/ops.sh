@@ -63,13 +63,30 @@ t_sighup() {
 	stop_daemon
 }
 
+# Injection is set at start-up only: the control socket, open to msgrd's
+# group, cannot switch it on, and neither can a reload.
 t_inject() {
-	start_daemon inject
+	local conf=$RUN/inject.conf
+	printf '[global]\n' >"$conf"
+	start_daemon inject -c "$conf"
 	"$T" wait-lost client.victim >"$D_DIR/v.out" 2>&1 &
 	wait_line "$D_DIR/v.out" ready
 	expect_exit 1 "$BIN/msgrctl" inject detach client.victim 2>"$D_DIR/err"
 	grep -q "fault injection is disabled" "$D_DIR/err"
-	"$BIN/msgrctl" config set global.inject true
+	expect_exit 1 "$BIN/msgrctl" config set global.inject true 2>"$D_DIR/err"
+	grep -q "global.inject cannot change while msgrd runs" "$D_DIR/err"
+	printf '[global]\ninject = true\n' >"$conf"
+	kill -HUP "$D_PID"
+	wait_line "$D_LOG" 'reload: global.inject changed to true but takes effect only after a restart'
+	expect_exit 1 "$BIN/msgrctl" inject detach client.victim 2>"$D_DIR/err"
+	grep -q "fault injection is disabled" "$D_DIR/err"
+	"$BIN/msgrctl" config get global.inject | grep -q false
+	stop_daemon
+	wait_line "$D_DIR/v.out" "ok lost"
+
+	start_daemon inject2 --set global.inject=true
+	"$T" wait-lost client.victim >"$D_DIR/v.out" 2>&1 &
+	wait_line "$D_DIR/v.out" ready
 	expect_exit 1 "$BIN/msgrctl" inject detach client.nobody 2>"$D_DIR/err"
 	grep -q "no attached entity 'client.nobody'" "$D_DIR/err"
 	"$BIN/msgrctl" inject detach client.victim
@@ -190,3 +207,250 @@ PY
 	kill $py 2>/dev/null || true
 }
 run sd-notify-and-journal t_sd_notify
+
+# What clients and requesters send reaches the log and error replies
+# escaped: under the journal, a name carrying "\n<0>forged" must not start
+# a line of its own (an emergency-level entry), nor put control bytes on an
+# operator's terminal through msgrctl.
+t_log_injection() {
+	JOURNAL_STREAM=8:1 start_daemon inj
+	# libmsgr checks names before sending them, so speak the attach
+	# protocol by hand (struct msgr__attach_req in shm/attach.h)
+	python3 - "$D_SOCK" <<'PY'
+import socket, struct, sys
+names = [b"osd.1\n<0>forged", b"\r\n<0>forged2", b"osd.2\x1b[2J\n<3>forged3", b"osd.\xff\n<1>forged4"]
+for name in names:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sys.argv[1])
+    s.send(struct.pack("<IHHiIQ64s", 0x4d534741, 2, 0, 1, 0, 0, name))
+    s.settimeout(10)
+    magic, version, _, status = struct.unpack_from("<IHHi", s.recv(4096))
+    assert status == -22, (name, status)   # -EINVAL, as before
+    s.close()
+PY
+	for _ in $(seq 200); do
+		[ "$(grep -c 'attach refused for' "$D_LOG")" -ge 4 ] && break; sleep 0.05
+	done
+	[ "$(grep -c 'attach refused for' "$D_LOG")" -ge 4 ] || { cat "$D_LOG"; return 1; }
+	# every line is one of ours: "<N>" with a level msgrd uses, then text
+	if grep -anvE '^<[3-7]>[ -~]*$' "$D_LOG" || grep -an '^<[0-7]>forged' "$D_LOG"; then
+		echo "a line msgrd did not write, or a raw control byte, is in the log"; return 1
+	fi
+	grep -qF "attach refused for 'osd.1\\x0a<0>forged': Invalid argument" "$D_LOG"
+	grep -qF "attach refused for 'osd.2\\x1b[2J\\x0a<3>forged3'" "$D_LOG"
+	grep -qF "attach refused for 'osd.\\xff\\x0a<1>forged4'" "$D_LOG"
+	# control-socket errors that echo the request
+	expect_exit 1 "$BIN/msgrctl" config get $'x\n<0>forged' 2>"$D_DIR/err"
+	cat "$D_DIR/err"
+	grep -qF "unknown key 'x\\x0a<0>forged'" "$D_DIR/err"
+	if grep -q '^<0>' "$D_DIR/err"; then echo "msgrctl printed a forged line"; return 1; fi
+	expect_exit 1 "$BIN/msgrctl" config set global.poll_us $'\e[2J1' 2>"$D_DIR/err"
+	grep -qF "'\\x1b[2J1' is not a number" "$D_DIR/err"
+	if grep -q $'\e' "$D_DIR/err"; then echo "an escape byte reached the terminal"; return 1; fi
+	python3 - "$D_CTL" <<'PY'
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b'{"prefix": "nope\\u0007\\u001b]0;title\\u0007"}\0')
+n = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))[0]
+err = json.loads(s.recv(n, socket.MSG_WAITALL))["error"]
+assert err == "unknown command 'nope\\x07\\x1b]0;title\\x07' (try \"help\")", err
+PY
+	stop_daemon
+}
+run log-injection-escaped t_log_injection
+
+# A connection that sends no request is closed within global.ctl_timeout;
+# past global.ctl_max_conns the rest wait their turn in the backlog, so a
+# real request behind a crowd of silent ones is answered once they time
+# out, and the daemon sleeps meanwhile.
+t_ctl_idle() {
+	start_daemon ctlidle --set global.ctl_timeout=1s --set global.ctl_max_conns=4
+	local ticks0 ticks1 hz
+	hz=$(getconf CLK_TCK)
+	ticks0=$(awk '{ print $14 + $15 }' /proc/$D_PID/stat)
+	python3 - "$D_CTL" "$BIN/msgrctl" 10 >"$D_DIR/idle.out" 2>&1 <<'PY' &
+import socket, subprocess, sys, time
+path, msgrctl, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+t0 = time.monotonic()
+socks = []
+for i in range(n):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    socks.append(s)
+socks[1].sendall(b'{"prefix": "sta')   # half a request is no request
+# a real request, queued behind the silent ones
+ctl = subprocess.Popen([msgrctl, "-s", path, "status"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+closed = []
+for i, s in enumerate(socks):
+    s.settimeout(max(0.1, 30 - (time.monotonic() - t0)))
+    try:
+        got = s.recv(1)
+    except socket.timeout:
+        sys.exit(f"connection {i} still open after 30 s")
+    assert got == b"", (i, got)    # closed without a reply
+    closed.append(time.monotonic() - t0)
+out = ctl.communicate(timeout=30)[0].decode()
+print("closed after", " ".join(f"{t:.2f}" for t in closed), "s")
+# the first four were taken at once: closed at the 1 s deadline, not before
+assert 0.9 <= closed[0] <= 6, closed
+assert ctl.returncode == 0 and out.startswith("msgrd "), (ctl.returncode, out)
+PY
+	local py=$!
+	# the loop is not blocked while the control socket is full
+	sleep 0.3
+	"$T" try-attach client.during | grep -q 'ok attached'
+	wait $py || { cat "$D_DIR/idle.out"; return 1; }
+	cat "$D_DIR/idle.out"
+	ticks1=$(awk '{ print $14 + $15 }' /proc/$D_PID/stat)
+	echo "daemon CPU over the test: $((ticks1 - ticks0)) ticks of 1/$hz s"
+	# spinning would cost a whole core for the ~3 s the crowd takes
+	[ $((ticks1 - ticks0)) -lt $((hz * 3 / 4)) ] || { echo "the daemon spun"; return 1; }
+	grep -q 'control socket: 4 connections open (global.ctl_max_conns); the next waits' "$D_LOG"
+	"$BIN/msgrctl" --json status |
+		python3 -c 'import json,sys; s=json.load(sys.stdin)["stats"]; assert s["ctl_timeouts"] >= 10, s'
+	stop_daemon
+}
+run ctl-idle-timeout-and-cap t_ctl_idle
+
+# The control socket is open to msgrd's group, which is also who may
+# attach: members may read, but changes ("rw" commands) need root or the
+# user msgrd runs as. The daemon runs as nobody:nogroup here, as msgrd runs
+# as msgr:msgr, so all three kinds of requester can be tried.
+t_ctl_rw_privileges() {
+	[ "$(id -u)" = 0 ] || { echo "SKIP needs root to run msgrd and msgrctl as other users"; return 0; }
+	command -v setpriv >/dev/null || { echo "SKIP setpriv (util-linux) missing"; return 0; }
+	local own=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+	# uid 1 (daemon) in msgrd's group only: what a client host user is
+	local member=(setpriv --reuid=1 --regid=1 --groups=65534)
+	chmod 755 "$RUN"
+	mkdir -p "$RUN/ctlrw" && chown 65534:65534 "$RUN/ctlrw"
+	D_WRAP="${own[*]}" start_daemon ctlrw --set auth.mode=none --set global.inject=true
+	[ "$(stat -c %U:%G "$D_CTL")" = nobody:nogroup ]
+	"$T" wait-lost client.victim >"$D_DIR/v.out" 2>&1 &   # root may attach
+	wait_line "$D_DIR/v.out" ready
+	# a member reads
+	"${member[@]}" "$BIN/msgrctl" -s "$D_CTL" status | grep -q '^msgrd '
+	"${member[@]}" "$BIN/msgrctl" -s "$D_CTL" clients | grep -q client.victim
+	"${member[@]}" "$BIN/msgrctl" -s "$D_CTL" config get global.poll_us | grep -q ' 0$'
+	"${member[@]}" "$BIN/msgrctl" -s "$D_CTL" config show | grep -q global.inject
+	"${member[@]}" "$BIN/msgrctl" -s "$D_CTL" help | grep -q 'config set'
+	# and changes nothing
+	expect_exit 1 "${member[@]}" "$BIN/msgrctl" -s "$D_CTL" config set global.poll_us 5 2>"$D_DIR/err"
+	grep -q "permission denied: 'config set' needs root or msgrd's user" "$D_DIR/err"
+	expect_exit 1 "${member[@]}" "$BIN/msgrctl" -s "$D_CTL" log level debug 2>"$D_DIR/err"
+	grep -q "permission denied: 'log level' needs root or msgrd's user" "$D_DIR/err"
+	expect_exit 1 "${member[@]}" "$BIN/msgrctl" -s "$D_CTL" inject detach client.victim 2>"$D_DIR/err"
+	grep -q "permission denied: 'inject' needs root or msgrd's user" "$D_DIR/err"
+	"$BIN/msgrctl" -s "$D_CTL" --json clients | grep -q '"client.victim"'
+	"$BIN/msgrctl" -s "$D_CTL" config get global.poll_us | grep -q ' 0$'
+	grep -q "control socket: refused 'config set' to pid [0-9]* (uid 1): needs root or msgrd's user" "$D_LOG"
+	# msgrd's own user and root may
+	"${own[@]}" "$BIN/msgrctl" -s "$D_CTL" config set global.poll_us 5 | grep -q 'global.poll_us = 5'
+	"$BIN/msgrctl" -s "$D_CTL" config set global.poll_us 6 | grep -q 'global.poll_us = 6 (was 5)'
+	# but nobody turns injection on or off in a running daemon
+	expect_exit 1 "$BIN/msgrctl" -s "$D_CTL" config set global.inject false 2>"$D_DIR/err"
+	grep -q "global.inject cannot change while msgrd runs" "$D_DIR/err"
+	"${own[@]}" "$BIN/msgrctl" -s "$D_CTL" inject detach client.victim | grep -q detached
+	wait_line "$D_DIR/v.out" "ok lost"
+	stop_daemon
+}
+run ctl-rw-needs-root-or-msgrd-user t_ctl_rw_privileges
+
+# [policy]: which users may attach as which names, checked by the kernel's
+# credentials of the attaching process. Without it anyone who can connect
+# may be anyone (every other test runs that way).
+t_attach_policy() {
+	[ "$(id -u)" = 0 ] || { echo "SKIP needs root to attach as other users"; return 0; }
+	command -v setpriv >/dev/null || { echo "SKIP setpriv (util-linux) missing"; return 0; }
+	local conf=$RUN/policy.conf
+	# nobody, with root's group as a supplementary one (the attach socket
+	# is root:root 0660 here, as msgr:msgr is in production)
+	local nobody=(setpriv --reuid=65534 --regid=65534 --groups=0)
+	local nobody1=(setpriv --reuid=65534 --regid=65534 --groups=0,65533)
+	# a bad rule stops start-up with file:line
+	printf '[global]\npoll_us = 0\n[policy]\nosd.* = no-such-user-here\n' >"$conf"
+	expect_exit 2 "$BIN/msgrd" -c "$conf" >"$RUN/policy.err" 2>&1
+	grep -q "policy.conf:4: policy.osd.\*: no user 'no-such-user-here'" "$RUN/policy.err"
+	printf '[policy]\nosd.[0-9 = root\n' >"$conf"
+	expect_exit 2 "$BIN/msgrd" -c "$conf" >"$RUN/policy.err" 2>&1
+	grep -q "policy.conf:2: policy: pattern 'osd.\[0-9' has an unclosed '\['" "$RUN/policy.err"
+
+	cat >"$conf" <<'CONF'
+[policy]
+client.admin = root
+osd.*        = user:nobody
+client.grp*  = group:root      ; nobody's supplementary group
+mds.*        = group:65533, 4242
+CONF
+	chmod 755 "$RUN"
+	start_daemon policy -c "$conf"
+	chmod 755 "$D_DIR"
+	"${nobody[@]}" "$T" try-attach osd.1 | grep -qx 'ok attached'
+	"${nobody[@]}" "$T" try-attach client.grp1 | grep -qx 'ok attached'
+	"${nobody1[@]}" "$T" try-attach mds.a | grep -qx 'ok attached'
+	"${nobody[@]}" "$T" try-attach rgw.1 | grep -qx 'ok attached'   # no rule: open
+	"$T" try-attach client.admin | grep -qx 'ok attached'
+	# refused, with EPERM on the client's side
+	expect_exit 2 "${nobody[@]}" "$T" try-attach client.admin >"$D_DIR/out"
+	grep -qx 'refused: -1 Operation not permitted' "$D_DIR/out"
+	expect_exit 2 "$T" try-attach osd.2 >"$D_DIR/out"     # root is not implied
+	grep -qx 'refused: -1 Operation not permitted' "$D_DIR/out"
+	expect_exit 2 "${nobody[@]}" "$T" try-attach mds.b >"$D_DIR/out"
+	# and a reason in the log
+	grep -q "attach as 'osd.2' refused by \[policy\] osd.\* = user:nobody: pid [0-9]*, uid 0, gid 0" "$D_LOG"
+	grep -q "attach as 'client.admin' refused by \[policy\] client.admin = root: pid [0-9]*, uid 65534" "$D_LOG"
+	grep -q "attach refused for 'mds.b': Operation not permitted" "$D_LOG"
+	"$BIN/msgrctl" config show | grep -qE '^policy.osd.\* +user:nobody$'
+	[ "$("$BIN/msgrctl" --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["stats"]["attach_errors"])')" = 3 ]
+	# a reload applies new rules to later attaches
+	printf '[policy]\nosd.* = root\n' >"$conf"
+	kill -HUP "$D_PID"
+	wait_line "$D_LOG" 'reload: \[policy\] changed: 1 rule'
+	"$T" try-attach osd.2 | grep -qx 'ok attached'
+	expect_exit 2 "${nobody[@]}" "$T" try-attach osd.1 >/dev/null
+	"${nobody[@]}" "$T" try-attach client.admin | grep -qx 'ok attached'
+	# and a bad one changes nothing
+	printf '[policy]\nosd.* = no-such-user-here\n' >"$conf"
+	kill -HUP "$D_PID"
+	wait_line "$D_LOG" "policy.conf:2: policy.osd.\*: no user 'no-such-user-here'; keeping the running configuration"
+	"$T" try-attach osd.2 | grep -qx 'ok attached'
+	stop_daemon
+}
+run attach-policy t_attach_policy
+
+# msgrctl's tables show strings that clients and peers chose (the peer of a
+# connection as the client wrote it, a session's last error): a stand-in
+# daemon sends such strings, and none reaches the terminal raw.
+t_msgrctl_tables_escaped() {
+	python3 - "$RUN/fake.asok" <<'PY' &
+import json, socket, struct, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
+evil = "127.0.0.1:1/osd.1\x1b]0;pwned\x07\n<0>forged"
+replies = {
+    "conns": [{"entity": "client.a", "conn": 1, "peer": evil, "mode": "lossy", "state": "reset",
+               "direction": "out", "out_seq": 0, "in_seq": 0, "queued_msgs": 0, "queued_bytes": 0, "age_s": 1}],
+    "sessions": [{"peer": "127.0.0.1:1", "state": "connecting", "channels": 0, "links": [],
+                  "last_error": "closed: \x1b[2J\r\nforged"}],
+}
+for _ in range(2):
+    c, _ = s.accept()
+    req = b""
+    while not req.endswith(b"\0"):
+        req += c.recv(4096)
+    body = json.dumps(replies[json.loads(req[:-1])["prefix"]]).encode()
+    c.sendall(struct.pack(">I", len(body)) + body)
+    c.close()
+PY
+	local fake=$!
+	for _ in $(seq 100); do [ -S "$RUN/fake.asok" ] && break; sleep 0.05; done
+	"$BIN/msgrctl" -s "$RUN/fake.asok" conns >"$RUN/tables.out"
+	"$BIN/msgrctl" -s "$RUN/fake.asok" sessions >>"$RUN/tables.out"
+	wait $fake
+	cat -A "$RUN/tables.out"
+	if grep -q $'[\e\a\r]' "$RUN/tables.out" || grep -q '^<0>\|^forged' "$RUN/tables.out"; then
+		echo "msgrctl printed control bytes or a line of the peer's"; return 1
+	fi
+	grep -qF 'osd.1\x1b]0;pwned\x07\x0a<0>forged' "$RUN/tables.out"
+	grep -qF 'last error: closed: \x1b[2J\x0d\x0aforged' "$RUN/tables.out"
+}
+run msgrctl-tables-escaped t_msgrctl_tables_escaped

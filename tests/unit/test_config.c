@@ -181,6 +181,25 @@ START_TEST(test_net_keys)
 }
 END_TEST
 
+/* The control socket's keys, and global.inject: set at start-up only, so
+ * the control socket cannot switch injection on. */
+START_TEST(test_ctl_keys)
+{
+	struct msgr__conf c;
+
+	msgr__conf_defaults(&c);
+	ck_assert_uint_eq(c.ctl_timeout_ms, 5000);
+	ck_assert_uint_eq(c.ctl_max_conns, 16);
+	ck_assert_int_eq(c.inject, 0);
+	ck_assert_int_eq(msgr__conf_key_live((size_t)msgr__conf_find("global.inject")), 0);
+	ck_assert_int_eq(msgr__conf_key_live((size_t)msgr__conf_find("global.ctl_timeout")), 1);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.ctl_timeout=50ms", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.ctl_max_conns=0", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.ctl_max_conns=2", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.ctl_max_conns, 2);
+}
+END_TEST
+
 START_TEST(test_addr)
 {
 	char hp[MSGR__HOSTPORT_MAX], ent[MSGR__ENTITY_MAX];
@@ -220,5 +239,6 @@ int main(void)
 	tcase_add_test(tc, test_addr);
 	tcase_add_test(tc, test_shipped_file);
 	tcase_add_test(tc, test_net_keys);
+	tcase_add_test(tc, test_ctl_keys);
 	return unit_run(s);
 }
