@@ -1,8 +1,10 @@
 #include "addr.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 int msgr__entity_check(const char *s)
@@ -52,6 +54,33 @@ int msgr__hostport_check(const char *s)
 	if (errno || *end || port < 1 || port > 65535)
 		return -EINVAL;
 	return 0;
+}
+
+void msgr__source_key(const char *hostport, char out[MSGR__HOSTPORT_MAX])
+{
+	const char *colon = strrchr(hostport, ':');
+	size_t hlen = colon ? (size_t)(colon - hostport) : strlen(hostport);
+	char host[MSGR__HOSTPORT_MAX];
+	unsigned char a[16];
+
+	if (hlen >= sizeof(host))
+		hlen = sizeof(host) - 1;
+	memcpy(host, hostport, hlen);
+	host[hlen] = 0;
+	if (hlen > 2 && host[0] == '[' && host[hlen - 1] == ']') {
+		host[hlen - 1] = 0;
+		if (inet_pton(AF_INET6, host + 1, a) == 1) {
+			static const unsigned char mapped[12] = { [10] = 0xff, [11] = 0xff };
+			if (!memcmp(a, mapped, sizeof(mapped)))
+				snprintf(out, MSGR__HOSTPORT_MAX, "%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
+			else
+				snprintf(out, MSGR__HOSTPORT_MAX, "%02x%02x:%02x%02x:%02x%02x:%02x%02x::/64",
+					 a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
+			return;
+		}
+		host[hlen - 1] = ']';
+	}
+	snprintf(out, MSGR__HOSTPORT_MAX, "%s", host);
 }
 
 int msgr__addr_split(const char *addr, char hostport[MSGR__HOSTPORT_MAX],

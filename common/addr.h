@@ -19,6 +19,13 @@ int msgr__entity_check(const char *s);
 /* 0 if s is HOST:PORT with a port in 1..65535 (HOST may be [v6]). */
 int msgr__hostport_check(const char *s);
 
+/* The source a "HOST:PORT" (as a transport reports a peer's) counts as, for
+ * limits per source: an IPv4 host as it is, an IPv6 host by its /64, which
+ * one host commonly holds whole (an IPv4-mapped address counts as IPv4).
+ * Writes a key that compares equal for the same source; out has
+ * MSGR__HOSTPORT_MAX bytes. */
+void msgr__source_key(const char *hostport, char out[MSGR__HOSTPORT_MAX]);
+
 /* Split "HOST:PORT/TYPE.ID" into its two halves (copied into the buffers).
  * -EINVAL if either half is malformed. */
 int msgr__addr_split(const char *addr, char hostport[MSGR__HOSTPORT_MAX],

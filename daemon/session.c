@@ -76,6 +76,7 @@ struct nlink {
 	uint64_t peer_lost;           /* inbound: the link its dialler lost to us */
 	char peer_listen[MSGR__HOSTPORT_MAX]; /* from HELLO (or what we dialled) */
 	char remote[MSGR__HOSTPORT_MAX];      /* the socket's peer address */
+	char src[MSGR__HOSTPORT_MAX];         /* its source, for limits (msgr__source_key) */
 	struct msgr__frame_dec dec;
 	uint8_t *rbuf;                /* receive buffer, RBUF_LEN, owned */
 	uint8_t small[SMALL_LEN];     /* payload of the control frame being read */
@@ -144,6 +145,10 @@ struct msgr__net {
 	struct msgr__session *sessions;
 	struct msgr__rxacct *rx_total;  /* every peer's receive account (a reference) */
 	unsigned ticks;               /* on_tick calls, for the slower checks */
+	/* sources that brought a link up lately: a flood of strangers cannot
+	 * take their handshake slots (each still has its own per-source cap) */
+	char known[64][MSGR__HOSTPORT_MAX];
+	unsigned nknown;
 	struct {                      /* links that failed here while up: a */
 		char peer[MSGR__HOSTPORT_MAX]; /* redial tells the peer, which */
 		uint64_t id;          /* may not have noticed (PROTOCOL.md 4) */
@@ -570,6 +575,22 @@ static struct nlink *link_new(struct msgr__net *n, struct msgr__link *tl, int ou
 	return l;
 }
 
+static int source_known(const struct msgr__net *n, const char *src)
+{
+	for (unsigned i = 0; i < sizeof(n->known) / sizeof(n->known[0]); i++)
+		if (!strcmp(n->known[i], src))
+			return 1;
+	return 0;
+}
+
+static void source_learn(struct msgr__net *n, const char *src)
+{
+	if (!src[0] || source_known(n, src))
+		return;
+	snprintf(n->known[n->nknown++ % (sizeof(n->known) / sizeof(n->known[0]))],
+		 sizeof(n->known[0]), "%s", src);
+}
+
 static uint64_t lost_lookup(const struct msgr__net *n, const char *peer)
 {
 	for (unsigned i = 0; i < sizeof(n->lost) / sizeof(n->lost[0]); i++)
@@ -870,6 +891,7 @@ static void link_up(struct nlink *l)
 
 	l->state = L_UP;
 	l->up_ns = msgr__now_ns();
+	source_learn(l->net, l->src);
 	if (l->outbound)
 		s->dialing = 0;
 	if (s->peer_nonce && s->peer_nonce != l->peer_nonce) {
@@ -1300,20 +1322,11 @@ static int on_skip(void *owner, const struct msgr__frame_hdr *h)
 
 /* ---- transport callbacks ---- */
 
-/* Whether two "HOST:PORT" strings have the same HOST. */
-static int same_host(const char *a, const char *b)
-{
-	const char *ca = strrchr(a, ':'), *cb = strrchr(b, ':');
-	size_t la = ca ? (size_t)(ca - a) : strlen(a), lb = cb ? (size_t)(cb - b) : strlen(b);
-
-	return la == lb && !memcmp(a, b, la);
-}
-
 static void ev_accepted(void *core, struct msgr__link *tl)
 {
 	struct msgr__net *n = core;
 	struct nlink *l;
-	char remote[MSGR__HOSTPORT_MAX];
+	char remote[MSGR__HOSTPORT_MAX], src[MSGR__HOSTPORT_MAX];
 	int pending = 0, from_src = 0;
 
 	n->d->stats.links_accepted++;
@@ -1327,12 +1340,15 @@ static void ev_accepted(void *core, struct msgr__link *tl)
 		n->ops->close(tl, -ENOTCONN);
 		return;
 	}
+	msgr__source_key(remote, src);
 	for (struct nlink *o = n->links; o; o = o->next)
 		if (!o->outbound && o->state == L_HANDSHAKE) {
 			pending++;
-			from_src += same_host(o->remote, remote);
+			from_src += !strcmp(o->src, src);
 		}
-	if (pending >= MAX_HANDSHAKES || from_src >= MAX_HANDSHAKES_SRC) {
+	/* a source that authenticated lately is exempt from the total: the
+	 * strangers holding every slot must not keep a real peer out */
+	if ((pending >= MAX_HANDSHAKES && !source_known(n, src)) || from_src >= MAX_HANDSHAKES_SRC) {
 		n->d->stats.links_refused++;
 		tl->ctx = NULL;
 		n->ops->close(tl, -EBUSY);
@@ -1345,6 +1361,7 @@ static void ev_accepted(void *core, struct msgr__link *tl)
 		return;
 	}
 	snprintf(l->remote, sizeof(l->remote), "%s", remote);
+	snprintf(l->src, sizeof(l->src), "%s", src);
 	/* anybody's until AUTH: a shorter leash than our own dials get */
 	l->deadline_ns = msgr__now_ns() + n->d->conf.handshake_timeout_ms * 1000000ull;
 	msgr__debug("link from %s accepted", l->remote);
@@ -1365,6 +1382,7 @@ static void ev_connected(void *core, struct msgr__link *tl, int err)
 		return;
 	}
 	l->net->ops->addr(tl, 1, l->remote, sizeof(l->remote));
+	msgr__source_key(l->remote, l->src);
 	link_start(l);
 }
 

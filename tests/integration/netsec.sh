@@ -161,9 +161,21 @@ t_net_sec_flood() {
 	wait $idle || true
 	# the flood's links are gone once A has read their EOF
 	for _ in $(seq 100); do [ "$(links_on "$A_PORT")" -le 1 ] && break; sleep 0.05; done
-	python3 "$WP" 127.0.0.1 "$A_PORT" idle 9 64 \
-		--bind 127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,127.0.0.9,127.0.0.10,127.0.0.11,127.0.0.12
+	python3 "$WP" 127.0.0.1 "$A_PORT" idle 9 64 --hold 15 \
+		--bind 127.0.0.3,127.0.0.4,127.0.0.5,127.0.0.6,127.0.0.7,127.0.0.8,127.0.0.9,127.0.0.10,127.0.0.11,127.0.0.12 \
+		>"$A_DIR/idle2.out" 2>&1 &
+	idle=$!
+	wait_line "$A_DIR/idle2.out" holding
 	pyjson "$A_CTL" 'd["stats"]["links_refused"] == 72 + 26' status
+	# every slot is a stranger's now; B brought a link up before, so when
+	# its link dies and it dials again, it is let in all the same
+	ss -K dst 127.0.0.1 sport = :"$A_PORT" >/dev/null
+	MSGR_SOCKET=$B_SOCK ITEST_PEER_SOCKET=$A_SOCK "$T" pingpong-pair 1
+	pyjson "$A_CTL" 'len(d) == 1 and d[0]["state"] == "up" and d[0]["links"][0]["direction"] == "in"' sessions
+	pyjson "$A_CTL" 'd["stats"]["links_refused"] == 72 + 26 and d["stats"]["link_errors"] >= 1' status
+	kill -0 $idle # still holding
+	kill $idle
+	wait $idle || true
 	stop_pair
 }
 run net-sec-handshake-flood t_net_sec_flood

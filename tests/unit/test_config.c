@@ -217,6 +217,26 @@ START_TEST(test_addr)
 	ck_assert_int_eq(msgr__hostport_check("::1:6800"), -EINVAL);
 	ck_assert_int_eq(msgr__hostport_check("h:0"), -EINVAL);
 	ck_assert_int_eq(msgr__hostport_check("h:06800"), -EINVAL); /* one spelling per port */
+	{
+		char k1[MSGR__HOSTPORT_MAX], k2[MSGR__HOSTPORT_MAX];
+		msgr__source_key("10.0.0.1:5000", k1);
+		ck_assert_str_eq(k1, "10.0.0.1");
+		msgr__source_key("10.0.0.1:5001", k2);
+		ck_assert_str_eq(k1, k2);
+		msgr__source_key("10.0.0.2:5000", k2);
+		ck_assert_str_ne(k1, k2);
+		/* one IPv6 host holds a /64: any address in it is one source */
+		msgr__source_key("[2001:db8:1:2::1]:6800", k1);
+		msgr__source_key("[2001:db8:1:2:ffff:1:2:3]:9", k2);
+		ck_assert_str_eq(k1, k2);
+		ck_assert_str_eq(k1, "2001:0db8:0001:0002::/64");
+		msgr__source_key("[2001:db8:1:3::1]:6800", k2);
+		ck_assert_str_ne(k1, k2);
+		msgr__source_key("[::ffff:10.0.0.1]:1", k2);
+		ck_assert_str_eq(k2, "10.0.0.1");
+		msgr__source_key("[not-v6]:1", k2);
+		ck_assert_str_eq(k2, "[not-v6]");
+	}
 	ck_assert_int_eq(msgr__hostport_check("h:65536"), -EINVAL);
 	ck_assert_int_eq(msgr__hostport_check("h:12x"), -EINVAL);
 	ck_assert_int_eq(msgr__hostport_check(":12"), -EINVAL);
