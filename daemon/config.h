@@ -55,10 +55,10 @@ const char *msgr__auth_mode_name(int mode);
 
 /* Ranges of keys a peer's HELLO announces too, so they are checked there
  * against the same bounds. */
-#define MSGR__CONF_MAX_MESSAGE_MIN 1024ull
-#define MSGR__CONF_MAX_MESSAGE_MAX (1ull << 30)
-#define MSGR__CONF_WINDOW_MIN 4096ull
-#define MSGR__CONF_WINDOW_MAX (1ull << 30)
+#define MSGR__MAXMSG_MIN 1024ull
+#define MSGR__MAXMSG_MAX (1ull << 30)
+#define MSGR__WINDOW_MIN 4096ull
+#define MSGR__WINDOW_MAX (1ull << 30)
 
 void msgr__conf_defaults(struct msgr__conf *c);
 

@@ -1060,9 +1060,9 @@ static int on_hello(struct nlink *l, struct msgr__rd *r)
 		return hello_bad(l, "nonce (0)");
 	if (mode > MSGR__AUTH_SECURE)
 		return hello_bad(l, "auth mode");
-	if (l->peer_max_msg < MSGR__CONF_MAX_MESSAGE_MIN || l->peer_max_msg > MSGR__CONF_MAX_MESSAGE_MAX)
+	if (l->peer_max_msg < MSGR__MAXMSG_MIN || l->peer_max_msg > MSGR__MAXMSG_MAX)
 		return hello_bad(l, "max message");
-	if (l->peer_window < MSGR__CONF_WINDOW_MIN || l->peer_window > MSGR__CONF_WINDOW_MAX)
+	if (l->peer_window < MSGR__WINDOW_MIN || l->peer_window > MSGR__WINDOW_MAX)
 		return hello_bad(l, "channel window");
 	if (msgr__hostport_check(listen))
 		return hello_bad(l, "listen address");
