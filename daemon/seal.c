@@ -4,8 +4,6 @@
 #include <openssl/evp.h>
 #include <string.h>
 
-#include "frame.h"
-
 int msgr__seal_init(struct msgr__seal *s, const uint8_t key[32], int encrypt)
 {
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
@@ -36,7 +34,10 @@ int msgr__seal_begin(struct msgr__seal *s)
 
 	if (s->ctr >= s->limit)
 		return -E2BIG;
-	msgr__put_uint(iv + 4, s->ctr++, 8);
+	/* 4 zero bytes, then the counter little-endian (PROTOCOL.md 3a) */
+	for (int i = 0; i < 8; i++)
+		iv[4 + i] = (uint8_t)(s->ctr >> (8 * i));
+	s->ctr++;
 	return EVP_CipherInit_ex(s->ctx, NULL, NULL, NULL, iv, s->encrypt) == 1 ? 0 : -EIO;
 }
 
