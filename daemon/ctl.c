@@ -240,7 +240,7 @@ static struct json_object *cmd_conns(struct msgr__daemon *d, struct json_object 
 				json_object_object_add(o, "direction",
 						       json_object_new_string(k->accepted ? "in" : "out"));
 				json_object_object_add(o, "transport",
-						       json_object_new_string(remote ? "tcp" : "local"));
+						       json_object_new_string(remote ? msgr__net_transport(d) : "local"));
 				/* local channels number messages by count: out_seq is
 				 * the last sent, in_seq the last delivered; remote ones
 				 * show their wire sequence numbers */

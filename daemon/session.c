@@ -137,6 +137,7 @@ struct held {
 struct msgr__net {
 	struct msgr__daemon *d;
 	const struct msgr__transport_ops *ops;
+	const char *tname;            /* the transport's name ("tcp"), for JSON */
 	struct msgr__transport *t;
 	uv_timer_t tick;              /* keepalives, deadlines */
 	uint64_t nonce;               /* this daemon instance */
@@ -1589,6 +1590,7 @@ int msgr__net_start(struct msgr__daemon *d, const struct msgr__transport_ops *op
 	}
 	n->d = d;
 	n->ops = ops;
+	n->tname = ops->name;
 	if (d->conf.auth_mode != MSGR__AUTH_NONE) {
 		rc = msgr__keyring_load(d->conf.keyring, &n->kr, err, errlen);
 		if (rc)
@@ -1682,6 +1684,11 @@ int msgr__net_inject_kill(struct msgr__daemon *d, const char *peer)
 	return 0;
 }
 
+const char *msgr__net_transport(struct msgr__daemon *d)
+{
+	return d->net ? d->net->tname : "none";
+}
+
 static const char *state_name(enum lstate st)
 {
 	static const char *const names[] = { "connecting", "handshake", "up", "draining", "closing" };
@@ -1712,7 +1719,7 @@ struct json_object *msgr__net_sessions_json(struct msgr__daemon *d)
 			if (l->s != s)
 				continue;
 			lo = json_object_new_object();
-			json_object_object_add(lo, "transport", json_object_new_string(n->ops->name));
+			json_object_object_add(lo, "transport", json_object_new_string(n->tname));
 			json_object_object_add(lo, "direction",
 					       json_object_new_string(l->outbound ? "out" : "in"));
 			json_object_object_add(lo, "state", json_object_new_string(state_name(l->state)));

@@ -42,6 +42,8 @@ t_net_lossy() {
 	"$T" pingpong-pair 1
 	pyjson "$A_CTL" 'len(d) == 1 and d[0]["peer"] == "'"$B_ADDR"'" and d[0]["state"] == "up" and len(d[0]["links"]) == 1' sessions
 	pyjson "$B_CTL" 'len(d) == 1 and d[0]["peer"] == "'"$A_ADDR"'" and d[0]["links"][0]["direction"] == "in"' sessions
+	pyjson "$A_CTL" 'd[0]["links"][0]["transport"] == "tcp"' sessions
+	"$BIN/msgrctl" sessions | grep -q "^$B_ADDR .* tcp "
 	pyjson "$A_CTL" 'd["stats"]["msgs_net_out"] > 1000 and d["stats"]["msgs_net_in"] > 100 and d["stats"]["msgs_local"] == 0' status
 	pyjson "$B_CTL" 'd["stats"]["bad_header_crc"] == 0 and d["stats"]["protocol_errors"] == 0 and d["stats"]["link_errors"] == 0' status
 	[ "$(links_on "$B_PORT")" = 1 ]

@@ -200,6 +200,20 @@ START_TEST(test_ctl_keys)
 }
 END_TEST
 
+/* net.transport takes registered names only, at start-up only. */
+START_TEST(test_transport_key)
+{
+	struct msgr__conf c;
+
+	msgr__conf_defaults(&c);
+	ck_assert_str_eq(c.transport, "tcp");
+	ck_assert_int_eq(msgr__conf_key_live((size_t)msgr__conf_find("net.transport")), 0);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.transport=rdma", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "net.transport: 'rdma' is not a transport built into msgrd (known: tcp)");
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.transport=tcp", err, sizeof(err)), 0);
+}
+END_TEST
+
 START_TEST(test_addr)
 {
 	char hp[MSGR__HOSTPORT_MAX], ent[MSGR__ENTITY_MAX];
@@ -260,5 +274,6 @@ int main(void)
 	tcase_add_test(tc, test_shipped_file);
 	tcase_add_test(tc, test_net_keys);
 	tcase_add_test(tc, test_ctl_keys);
+	tcase_add_test(tc, test_transport_key);
 	return unit_run(s);
 }
