@@ -3,7 +3,8 @@
  * (tcp.c today, rdma.c later). The core includes only this file; a transport
  * fills in struct msgr__transport_ops and never sees sessions or channels.
  * The core finds a transport by name in the registry (transport.c, the
- * key net.transport), never by including its file.
+ * key net.transport), never by including its file. transports/fault.h is an
+ * interceptor with this same interface that wraps any of them.
  *
  * Completion-based, so TCP and RDMA look alike to the core:
  *   - send: the core posts a list of buffers (frames it has encoded) and
