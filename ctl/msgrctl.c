@@ -187,14 +187,14 @@ static void print_conns(struct json_object *a)
 	size_t n = json_object_array_length(a);
 	char qb[32];
 
-	printf("%-16s %-10s %-32s %-8s %-6s %-3s %9s %9s %7s %9s %7s\n", "ENTITY", "CONN", "PEER",
-	       "MODE", "STATE", "DIR", "OUT_SEQ", "IN_SEQ", "QUEUED", "Q_BYTES", "AGE");
+	printf("%-16s %-10s %-32s %-8s %-6s %-3s %-9s %9s %9s %7s %9s %7s\n", "ENTITY", "CONN", "PEER",
+	       "MODE", "STATE", "DIR", "TRANSPORT", "OUT_SEQ", "IN_SEQ", "QUEUED", "Q_BYTES", "AGE");
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *o = json_object_array_get_idx(a, i);
 		human_bytes(jnum(o, "queued_bytes"), qb, sizeof(qb));
-		printf("%-16s %-10s %-32s %-8s %-6s %-3s %9s %9s %7s %9s %6.0fs\n", jstr(o, "entity"),
+		printf("%-16s %-10s %-32s %-8s %-6s %-3s %-9s %9s %9s %7s %9s %6.0fs\n", jstr(o, "entity"),
 		       jstr(o, "conn"), jstr(o, "peer"), jstr(o, "mode"), jstr(o, "state"),
-		       jstr(o, "direction"), jstr(o, "out_seq"), jstr(o, "in_seq"), jstr(o, "queued_msgs"),
+		       jstr(o, "direction"), jstr(o, "transport"), jstr(o, "out_seq"), jstr(o, "in_seq"), jstr(o, "queued_msgs"),
 		       qb, jnum(o, "age_s"));
 	}
 	if (!n)
@@ -282,8 +282,8 @@ static void print_sessions(struct json_object *a)
 {
 	size_t n = json_object_array_length(a);
 
-	printf("%-22s %-10s %8s  %-4s %-9s %-22s %12s %12s %9s\n", "PEER", "STATE", "CHANNELS",
-	       "DIR", "LINK", "REMOTE", "BYTES_OUT", "BYTES_IN", "RTT_US");
+	printf("%-22s %-10s %8s  %-4s %-9s %-9s %-22s %12s %12s %9s\n", "PEER", "STATE", "CHANNELS",
+	       "DIR", "LINK", "TRANSPORT", "REMOTE", "BYTES_OUT", "BYTES_IN", "RTT_US");
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *o = json_object_array_get_idx(a, i), *links;
 		size_t nl = 0;
@@ -291,11 +291,16 @@ static void print_sessions(struct json_object *a)
 			nl = json_object_array_length(links);
 		printf("%-22s %-10s %8s", jstr(o, "peer"), jstr(o, "state"), jstr(o, "channels"));
 		for (size_t j = 0; j < nl; j++) {
-			struct json_object *l = json_object_array_get_idx(links, j);
+			struct json_object *l = json_object_array_get_idx(links, j), *inj;
+			char tr[32];
+			/* "tcp+fault": tcp, through the fault interceptor */
+			snprintf(tr, sizeof(tr), "%s%s", jstr(l, "transport"),
+				 json_object_object_get_ex(l, "inject", &inj) &&
+				 json_object_get_boolean(inj) ? "+fault" : "");
 			if (j)
 				printf("%-22s %-10s %8s", "", "", "");
-			printf("  %-4s %-9s %-22s %12s %12s %9.0f\n", jstr(l, "direction"), jstr(l, "state"),
-			       jstr(l, "remote"), jstr(l, "bytes_out"), jstr(l, "bytes_in"),
+			printf("  %-4s %-9s %-9s %-22s %12s %12s %9.0f\n", jstr(l, "direction"), jstr(l, "state"),
+			       tr, jstr(l, "remote"), jstr(l, "bytes_out"), jstr(l, "bytes_in"),
 			       json_object_get_double(json_object_object_get(l, "rtt_us")));
 		}
 		if (!nl)

@@ -8,8 +8,9 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "transports/transport.h"
 
-enum ktype { K_HOSTPORT, K_PATH, K_U64, K_SIZE, K_LOGLEVEL, K_BOOL, K_MS, K_AUTH };
+enum ktype { K_HOSTPORT, K_PATH, K_U64, K_SIZE, K_LOGLEVEL, K_BOOL, K_MS, K_AUTH, K_TRANSPORT };
 
 struct key {
 	const char *section, *name;
@@ -45,6 +46,9 @@ static const struct key keys[] = {
 	{ "net", "keepalive_interval", K_MS, F(keepalive_interval_ms), 100, 600000, "1s", 1 },
 	{ "net", "keepalive_timeout", K_MS, F(keepalive_timeout_ms), 200, 3600000, "10s", 1 },
 	{ "net", "links_per_session", K_U64, F(links_per_session), 1, 1, "1", 0 },
+	{ "net", "transport", K_TRANSPORT, F(transport), 0, 0, "tcp", 0 },
+	{ "net", "inject_socket_failures", K_U64, F(fault.socket_failures), 0, 1000000000, "0", 1 },
+	{ "net", "inject_delay", K_MS, F(fault.delay_ms), 0, 60000, "0", 1 },
 	{ "auth", "keyring", K_PATH, F(keyring), 0, 0, "/etc/msgrd/keyring", 0 },
 	{ "auth", "mode", K_AUTH, F(auth_mode), 0, 0, "hmac", 0 },
 };
@@ -145,6 +149,15 @@ static int set_key(struct msgr__conf *c, const struct key *k, const char *v, cha
 		*(uint64_t *)field = n;
 		return 0;
 	}
+	case K_TRANSPORT:
+		if (!msgr__transport_find(v)) {
+			char names[128];
+			msgr__transport_names(names, sizeof(names));
+			snprintf(err, errlen, "%s.%s: '%s' is not a transport built into msgrd (known: %s)",
+				 k->section, k->name, v, names);
+			return -EINVAL;
+		}
+		break; /* a registered name fits: they are short */
 	case K_AUTH:
 		if (!strcmp(v, "hmac"))
 			*(int *)field = MSGR__AUTH_HMAC;
@@ -272,6 +285,14 @@ int msgr__conf_check(const struct msgr__conf *c, char *err, size_t errlen)
 			 "net.keepalive_timeout (%llums) must be longer than net.keepalive_interval (%llums)",
 			 (unsigned long long)c->keepalive_timeout_ms,
 			 (unsigned long long)c->keepalive_interval_ms);
+		return -EINVAL;
+	}
+	/* fault injection is for test clusters: nobody turns it on by
+	 * accident, nor from the control socket (global.inject is start-up
+	 * only); 0, off, is the one value allowed without it */
+	if (!c->inject && (c->fault.socket_failures || c->fault.delay_ms)) {
+		snprintf(err, errlen, "%s: fault injection needs global.inject = true (set at start-up)",
+			 c->fault.socket_failures ? "net.inject_socket_failures" : "net.inject_delay");
 		return -EINVAL;
 	}
 	if (c->pool_size > c->max_pool_size) {

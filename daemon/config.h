@@ -13,6 +13,7 @@
 
 #include "common/addr.h"
 #include "policy.h"
+#include "transports/fault.h"
 
 /* Value type; owned by whoever declares it (main.c holds the daemon's). */
 struct msgr__conf {
@@ -42,6 +43,10 @@ struct msgr__conf {
 	uint64_t keepalive_interval_ms;  /* net.keepalive_interval: KEEPALIVE period */
 	uint64_t keepalive_timeout_ms;   /* net.keepalive_timeout: silence that ends a link */
 	uint64_t links_per_session;      /* net.links_per_session: 1 (the only value yet) */
+	char transport[16];              /* net.transport: a registered name (transport.c) */
+	struct msgr__fault_conf fault;   /* net.inject_socket_failures, net.inject_delay: the
+					    fault interceptor reads them live; nonzero only
+					    with global.inject (msgr__conf_check) */
 	char keyring[108];               /* auth.keyring: cluster key file (network) */
 	int auth_mode;                   /* auth.mode: MSGR__AUTH_* */
 	struct msgr__policy policy;      /* [policy]: who may attach as which entity; not in

@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "msgr.h"
 #include "session.h"
+#include "transports/fault.h"
 
 #define CTL_REQ_MAX 65536
 
@@ -149,6 +150,7 @@ static size_t collect(struct msgr__daemon *d, struct metric *m, size_t max)
 	M("bytes_net_in", "counter", d->stats.bytes_net_in, "Payload bytes received from peer daemons.");
 	M("msgs_net_dropped", "counter", d->stats.msgs_net_dropped, "Messages received for a channel already gone, or out of order.");
 	M("window_overruns", "counter", d->stats.window_overruns, "Channels reset because the peer sent past any window.");
+	M("injected_failures", "counter", d->stats.injected_failures, "Links reset by the fault interceptor: net.inject_socket_failures and inject kill-link.");
 	M("ctl_timeouts", "counter", d->stats.ctl_timeouts, "Control connections closed for sending no request within global.ctl_timeout.");
 	M("clients", "gauge", d->nclients, "Attached clients.");
 	M("conns", "gauge", conns, "Open connection handles of all clients.");
@@ -240,7 +242,7 @@ static struct json_object *cmd_conns(struct msgr__daemon *d, struct json_object 
 				json_object_object_add(o, "direction",
 						       json_object_new_string(k->accepted ? "in" : "out"));
 				json_object_object_add(o, "transport",
-						       json_object_new_string(remote ? "tcp" : "local"));
+						       json_object_new_string(remote ? msgr__net_transport(d) : "local"));
 				/* local channels number messages by count: out_seq is
 				 * the last sent, in_seq the last delivered; remote ones
 				 * show their wire sequence numbers */
@@ -403,8 +405,9 @@ static struct json_object *cmd_inject(struct msgr__daemon *d, struct json_object
 	if (!d->conf.inject)
 		return error_obj("fault injection is disabled (set global.inject = true)");
 	if (what && !strcmp(what, "kill-link")) {
-		/* at the transport boundary, as a reset from the network would */
-		if (!target || msgr__net_inject_kill(d, target))
+		/* by the fault interceptor (global.inject puts it under every
+		 * link), as a reset from the network would */
+		if (!target || msgr__fault_kill(msgr__net_active_link(d, target)))
 			return error_obj("inject kill-link: no session with a link up to '%s'",
 					 target ? target : "");
 		o = json_object_new_object();

@@ -58,6 +58,8 @@ struct msgr__stats {
 	uint64_t bytes_net_in;
 	uint64_t msgs_net_dropped;  /* received for a channel already gone, or out of order */
 	uint64_t window_overruns;   /* channels reset: the peer sent past any window */
+	uint64_t injected_failures; /* links reset by the fault interceptor (transports/fault.c):
+				       net.inject_socket_failures and inject kill-link */
 	/* control socket (ctl.c) */
 	uint64_t ctl_timeouts;      /* connections closed: no request within global.ctl_timeout */
 };

@@ -340,7 +340,8 @@ int main(int argc, char **argv)
 		msgr__attach_close(d);
 		return 1;
 	}
-	rc = msgr__net_start(d, &msgr__tcp_ops, err, sizeof(err));
+	/* config.c let only a registered name through */
+	rc = msgr__net_start(d, msgr__transport_find(d->conf.transport), err, sizeof(err));
 	if (rc) {
 		msgr__err("%s", err);
 		msgr__ctl_close(d);

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "daemon.h"
 #include "shm/segment.h"
+#include "transports/fault.h"
 #include "transports/transport.h"
 
 #define TICK_MS 50              /* keepalive and deadline resolution */
@@ -136,7 +137,9 @@ struct held {
 /* The daemon's network side. Owned by the daemon (d->net). */
 struct msgr__net {
 	struct msgr__daemon *d;
-	const struct msgr__transport_ops *ops;
+	const struct msgr__transport_ops *ops; /* what links are called through: the
+					  transport's, or the fault interceptor's */
+	const char *tname;            /* the transport under it ("tcp"), for JSON */
 	struct msgr__transport *t;
 	uv_timer_t tick;              /* keepalives, deadlines */
 	uint64_t nonce;               /* this daemon instance */
@@ -1589,6 +1592,7 @@ int msgr__net_start(struct msgr__daemon *d, const struct msgr__transport_ops *op
 	}
 	n->d = d;
 	n->ops = ops;
+	n->tname = ops->name;
 	if (d->conf.auth_mode != MSGR__AUTH_NONE) {
 		rc = msgr__keyring_load(d->conf.keyring, &n->kr, err, errlen);
 		if (rc)
@@ -1603,7 +1607,16 @@ int msgr__net_start(struct msgr__daemon *d, const struct msgr__transport_ops *op
 	}
 	uv_timer_init(d->loop, &n->tick);
 	n->tick.data = n;
-	rc = n->ops->init(&n->t, d->loop, &events, n, err, errlen);
+	if (d->conf.inject) {
+		/* every link through the interceptor, so net.inject_* and
+		 * `inject kill-link` act at the transport boundary; it reads
+		 * the live configuration itself */
+		n->ops = &msgr__fault_ops;
+		rc = msgr__fault_init(&n->t, ops, &d->conf.fault, &d->stats.injected_failures,
+				      d->loop, &events, n, err, errlen);
+	} else {
+		rc = n->ops->init(&n->t, d->loop, &events, n, err, errlen);
+	}
 	if (rc)
 		goto fail_timer;
 	rc = n->ops->listen(n->t, d->conf.listen);
@@ -1672,14 +1685,16 @@ void msgr__net_stop(struct msgr__daemon *d)
 	uv_close((uv_handle_t *)&n->tick, on_tick_closed);
 }
 
-int msgr__net_inject_kill(struct msgr__daemon *d, const char *peer)
+struct msgr__link *msgr__net_active_link(struct msgr__daemon *d, const char *peer)
 {
 	struct msgr__session *s = d->net ? session_find(d->net, peer) : NULL;
 
-	if (!s || !s->active)
-		return -ENOENT;
-	link_close(s->active, -ECONNABORTED, "killed by inject");
-	return 0;
+	return s && s->active ? s->active->tl : NULL;
+}
+
+const char *msgr__net_transport(struct msgr__daemon *d)
+{
+	return d->net ? d->net->tname : "none";
 }
 
 static const char *state_name(enum lstate st)
@@ -1712,7 +1727,9 @@ struct json_object *msgr__net_sessions_json(struct msgr__daemon *d)
 			if (l->s != s)
 				continue;
 			lo = json_object_new_object();
-			json_object_object_add(lo, "transport", json_object_new_string(n->ops->name));
+			json_object_object_add(lo, "transport", json_object_new_string(n->tname));
+			json_object_object_add(lo, "inject",
+					       json_object_new_boolean(n->ops == &msgr__fault_ops));
 			json_object_object_add(lo, "direction",
 					       json_object_new_string(l->outbound ? "out" : "in"));
 			json_object_object_add(lo, "state", json_object_new_string(state_name(l->state)));

@@ -31,9 +31,11 @@ struct msgr__channel;
 struct json_object;
 
 struct msgr__transport_ops;
+struct msgr__link;
 
-/* Start the network side over the given transport (main.c passes
- * msgr__tcp_ops; the fuzzer a fake): load the key, start the transport,
+/* Start the network side over the given transport (main.c passes the one
+ * net.transport names; the fuzzer a fake), through the fault interceptor
+ * when global.inject = true: load the key, start the transport,
  * listen on global.listen. 0, or a negative errno with the reason in err. */
 int msgr__net_start(struct msgr__daemon *d, const struct msgr__transport_ops *ops, char *err,
 		    size_t errlen);
@@ -53,9 +55,14 @@ void msgr__net_flush(struct msgr__daemon *d);
 /* `sessions` for the control socket: an array of sessions and their links. */
 struct json_object *msgr__net_sessions_json(struct msgr__daemon *d);
 
-/* Abort the active link to peer HOST:PORT as a transport fault would
- * (inject). 0 or -ENOENT. */
-int msgr__net_inject_kill(struct msgr__daemon *d, const char *peer);
+/* The transport link that carries the session with peer HOST:PORT now,
+ * or NULL. Only for handing to the transport layer (msgrctl inject
+ * kill-link gives it to the fault interceptor); valid until control goes
+ * back to the loop. */
+struct msgr__link *msgr__net_active_link(struct msgr__daemon *d, const char *peer);
+
+/* The name of the transport links use ("tcp"), or "none" before start. */
+const char *msgr__net_transport(struct msgr__daemon *d);
 
 /* The session for peer HOST:PORT, created (and its link dialled) if there
  * is none. NULL with *err when it cannot be reached at all: out of memory,

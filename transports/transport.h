@@ -2,8 +2,9 @@
  * transport.h - the interface between the daemon's core and a transport
  * (tcp.c today, rdma.c later). The core includes only this file; a transport
  * fills in struct msgr__transport_ops and never sees sessions or channels.
- * The core finds a transport through its ops table (msgr__tcp_ops), never by
- * including its file.
+ * The core finds a transport by name in the registry (transport.c, the
+ * key net.transport), never by including its file. transports/fault.h is an
+ * interceptor with this same interface that wraps any of them.
  *
  * Completion-based, so TCP and RDMA look alike to the core:
  *   - send: the core posts a list of buffers (frames it has encoded) and
@@ -125,7 +126,14 @@ struct msgr__transport_ops {
 	void (*fini)(struct msgr__transport *t);
 };
 
-/* The transports built into this msgrd. */
+/* The transports built into this msgrd: their ops tables, and the
+ * registry (transport.c) that finds one by its name. A new transport (rdma)
+ * adds its table here and one line to the registry's list. */
 extern const struct msgr__transport_ops msgr__tcp_ops;
+
+/* The transport registered as name ("tcp"), or NULL. */
+const struct msgr__transport_ops *msgr__transport_find(const char *name);
+/* The registered names, comma-separated ("tcp"), for messages. */
+void msgr__transport_names(char *buf, size_t len);
 
 #endif

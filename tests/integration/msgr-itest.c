@@ -749,6 +749,106 @@ static int sc_pingpong_pair(int secs)
 	return 0;
 }
 
+/* Lossy ping-pong between client.churn and osd.churn for secs while the
+ * daemons reset links under it (net.inject_socket_failures): each side
+ * takes RESET (or CONNECT_FAILED) as the end of that connection, closes
+ * it and goes on with a new one. What does arrive must be intact, and on
+ * each connection in order with nothing twice: every ping carries its
+ * number on that connection, and the pong must answer the ping in flight.
+ * Prints the round trips and the resets seen; fails only on damage, on
+ * disorder, or when nothing moves for 10 s. */
+static int sc_churn(int secs)
+{
+	msgr_client *ca = attach("client.churn", 4 << 20), *cb = attach("osd.churn", 4 << 20);
+	struct { msgr_conn *k; uint32_t next; } in[64]; /* osd.churn's connections */
+	unsigned char buf[2048];
+	struct msgr_event ev;
+	msgr_conn *a = NULL;
+	uint32_t seq = 0, trips = 0, resets_a = 0, resets_b = 0;
+	uint64_t end = now_ms() + (uint64_t)secs * 1000, moved = now_ms();
+	int nin = 0, waiting = 0;
+
+	printf("ready\n");
+	fflush(stdout);
+	while (now_ms() < end) {
+		CHECK(now_ms() - moved < 10000, "nothing moved for 10 s (%u round trips, %u resets)",
+		      trips, resets_a + resets_b);
+		if (!a) {
+			CHECK(!msgr_connect(ca, msgr_addr(cb), MSGR_LOSSY, &a), "connect");
+			seq = 0;
+			waiting = 0;
+		}
+		if (!waiting) {
+			size_t len = (seq * 37) % sizeof(buf);
+			int err;
+			fill(buf, len, seq);
+			err = msgr_send(a, seq, buf, len);
+			if (err == -ECONNRESET) { /* the RESET event is on its way */
+				waiting = 1;
+			} else {
+				CHECK(!err, "ping %u: %s", seq, msgr_strerror(err));
+				waiting = 1;
+			}
+		}
+		if (msgr_next(cb, &ev, 1) == 0) {
+			int i;
+			for (i = 0; i < nin && in[i].k != ev.conn; i++)
+				;
+			if (ev.type == MSGR_EV_ACCEPTED) {
+				CHECK(nin < 64, "too many connections at once");
+				in[nin].k = ev.conn;
+				in[nin++].next = 0;
+			} else if (ev.type == MSGR_EV_RESET) {
+				CHECK(i < nin, "RESET on an unknown handle");
+				msgr_conn_close(in[i].k);
+				in[i] = in[--nin];
+				resets_b++;
+			} else if (ev.type == MSGR_EV_MESSAGE) {
+				CHECK(i < nin, "message on an unknown handle");
+				CHECK(ev.msg_type == in[i].next, "ping %u where %u was next (lost, twice or out of order)",
+				      ev.msg_type, in[i].next);
+				CHECK(ev.len == (ev.msg_type * 37) % sizeof(buf) &&
+					      verify(ev.data, ev.len, ev.msg_type), "ping %u damaged", ev.msg_type);
+				in[i].next++;
+				/* echo it; a reset connection refuses, and its RESET follows */
+				int err = msgr_send(ev.conn, ev.msg_type, ev.data, ev.len);
+				CHECK(!err || err == -ECONNRESET, "pong: %s", msgr_strerror(err));
+				msgr_event_release(cb, &ev);
+			} else {
+				fail("osd.churn: unexpected event %d", ev.type);
+			}
+		}
+		if (msgr_next(ca, &ev, 1) == 0) {
+			if (ev.type == MSGR_EV_CONNECTED) {
+				CHECK(ev.conn == a, "CONNECTED on an old handle");
+			} else if (ev.type == MSGR_EV_RESET || ev.type == MSGR_EV_CONNECT_FAILED) {
+				CHECK(ev.conn == a, "event %d on an old handle", ev.type);
+				msgr_conn_close(a);
+				a = NULL;
+				resets_a++;
+				moved = now_ms();
+			} else if (ev.type == MSGR_EV_MESSAGE) {
+				CHECK(ev.conn == a && waiting, "pong nobody waited for");
+				CHECK(ev.msg_type == seq && ev.len == (seq * 37) % sizeof(buf) &&
+					      verify(ev.data, ev.len, seq), "pong %u damaged or out of order (want %u)",
+				      ev.msg_type, seq);
+				msgr_event_release(ca, &ev);
+				seq++;
+				trips++;
+				waiting = 0;
+				moved = now_ms();
+			} else {
+				fail("client.churn: unexpected event %d", ev.type);
+			}
+		}
+	}
+	msgr_detach(ca);
+	msgr_detach(cb);
+	printf("ok %u round trips, %u resets (client %u, osd %u)\n", trips, resets_a + resets_b,
+	       resets_a, resets_b);
+	return 0;
+}
+
 /* Reach into the library's private view of the segment: the test knows the
  * layout because it is linked with the same sources. */
 #include "../../libclient/internal.h"
@@ -1439,6 +1539,8 @@ int main(int argc, char **argv)
 		return sc_wait_lost(argv[2]);
 	if (!strcmp(scenario, "pingpong-pair") && argc == 3)
 		return sc_pingpong_pair(atoi(argv[2]));
+	if (!strcmp(scenario, "churn") && argc == 3)
+		return sc_churn(atoi(argv[2]));
 	if (!strcmp(scenario, "vandal") && argc == 4)
 		return sc_vandal(argv[2], argv[3]);
 	if (!strcmp(scenario, "errors"))

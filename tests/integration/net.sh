@@ -42,6 +42,8 @@ t_net_lossy() {
 	"$T" pingpong-pair 1
 	pyjson "$A_CTL" 'len(d) == 1 and d[0]["peer"] == "'"$B_ADDR"'" and d[0]["state"] == "up" and len(d[0]["links"]) == 1' sessions
 	pyjson "$B_CTL" 'len(d) == 1 and d[0]["peer"] == "'"$A_ADDR"'" and d[0]["links"][0]["direction"] == "in"' sessions
+	pyjson "$A_CTL" 'd[0]["links"][0]["transport"] == "tcp" and not d[0]["links"][0]["inject"]' sessions
+	"$BIN/msgrctl" sessions | grep -q "^$B_ADDR .* tcp "
 	pyjson "$A_CTL" 'd["stats"]["msgs_net_out"] > 1000 and d["stats"]["msgs_net_in"] > 100 and d["stats"]["msgs_local"] == 0' status
 	pyjson "$B_CTL" 'd["stats"]["bad_header_crc"] == 0 and d["stats"]["protocol_errors"] == 0 and d["stats"]["link_errors"] == 0' status
 	[ "$(links_on "$B_PORT")" = 1 ]
@@ -208,6 +210,101 @@ t_net_inject_kill() {
 	stop_pair
 }
 run net-link-killed-inject t_net_inject_kill
+
+# The fault interceptor (transports/fault.c, under every link when
+# global.inject = true): with net.inject_socket_failures = 20 on both
+# daemons, about one send or receive in 20 resets its link. A lossy
+# ping-pong sees the resets, goes on over new links, and never sees a
+# damaged, doubled or reordered message; perf dump counts what was injected,
+# the counter stands still with the key at 0 and rises when it is set again.
+t_net_inject_failures() {
+	start_pair churn --set global.inject=true --set net.inject_socket_failures=20
+	"$T" churn 4 | tee "$A_DIR/churn.out"
+	grep -qE '^ok [1-9][0-9]* round trips, ([2-9]|[1-9][0-9]+) resets' "$A_DIR/churn.out"
+	pyjson "$A_CTL" 'd["msgrd"]["injected_failures"] >= 2' perf dump
+	pyjson "$B_CTL" 'd["msgrd"]["injected_failures"] >= 1' perf dump
+	"$BIN/msgrctl" metrics | grep -qE '^msgrd_injected_failures_total [1-9]'
+	grep -q "fault: resetting the link to .* (injected on a" "$A_LOG"
+	# off, live: nothing more is injected and nothing resets
+	MSGR_CTL_SOCKET=$A_CTL "$BIN/msgrctl" config set net.inject_socket_failures 0
+	MSGR_CTL_SOCKET=$B_CTL "$BIN/msgrctl" config set net.inject_socket_failures 0
+	local a0 b0 a1
+	a0=$(MSGR_CTL_SOCKET=$A_CTL "$BIN/msgrctl" --json perf dump | python3 -c 'import json,sys; print(json.load(sys.stdin)["msgrd"]["injected_failures"])')
+	b0=$(MSGR_CTL_SOCKET=$B_CTL "$BIN/msgrctl" --json perf dump | python3 -c 'import json,sys; print(json.load(sys.stdin)["msgrd"]["injected_failures"])')
+	"$T" churn 2 | tee "$A_DIR/churn0.out"
+	grep -qE '^ok [1-9][0-9]* round trips, 0 resets' "$A_DIR/churn0.out"
+	pyjson "$A_CTL" 'd["msgrd"]["injected_failures"] == '"$a0" perf dump
+	pyjson "$B_CTL" 'd["msgrd"]["injected_failures"] == '"$b0" perf dump
+	# sessions and conns say which transport, and that it is intercepted
+	"$T" server osd.srv -1 >"$A_DIR/srv.out" 2>&1 &
+	local srv=$!
+	wait_line "$A_DIR/srv.out" ready
+	"$T" hold client.h "$B_ADDR/osd.srv" >"$A_DIR/hold.out" 2>&1 &
+	local hold=$!
+	wait_line "$A_DIR/hold.out" ready
+	pyjson "$A_CTL" 'len(d) == 1 and all(l["transport"] == "tcp" and l["inject"] for l in d[0]["links"])' sessions
+	"$BIN/msgrctl" sessions | grep -q " tcp+fault "
+	pyjson "$A_CTL" '[c["transport"] for c in d if c["entity"] == "client.h"] == ["tcp"]' conns
+	"$BIN/msgrctl" conns | grep -q "^client.h .* tcp "
+	kill "$hold" "$srv"; wait "$hold" "$srv" 2>/dev/null || true
+	# and on again: the counter rises
+	MSGR_CTL_SOCKET=$A_CTL "$BIN/msgrctl" config set net.inject_socket_failures 10
+	"$T" churn 2 | tee "$A_DIR/churn1.out"
+	grep -qE '^ok [0-9]+ round trips, [1-9][0-9]* resets' "$A_DIR/churn1.out"
+	a1=$(MSGR_CTL_SOCKET=$A_CTL "$BIN/msgrctl" --json perf dump | python3 -c 'import json,sys; print(json.load(sys.stdin)["msgrd"]["injected_failures"])')
+	echo "injected on A: $a0, then $a1"
+	[ "$a1" -gt "$a0" ]
+	stop_pair
+}
+run net-inject-socket-failures t_net_inject_failures
+
+# net.inject_delay holds what each daemon receives up to 20 ms: a ping-pong
+# over two daemons still gets every message, in order and intact (msgr-itest
+# checks each), with no reset, but far fewer round trips in the same time.
+t_net_inject_delay() {
+	local n0 n1
+	start_pair delay --set global.inject=true
+	"$T" pingpong-pair 2 | tee "$A_DIR/pp0.out"
+	n0=$(sed -nE 's/^ok ([0-9]+) round trips/\1/p' "$A_DIR/pp0.out")
+	MSGR_CTL_SOCKET=$A_CTL "$BIN/msgrctl" config set net.inject_delay 20ms
+	MSGR_CTL_SOCKET=$B_CTL "$BIN/msgrctl" config set net.inject_delay 20ms
+	"$T" pingpong-pair 2 | tee "$A_DIR/pp1.out"
+	n1=$(sed -nE 's/^ok ([0-9]+) round trips/\1/p' "$A_DIR/pp1.out")
+	echo "round trips in 2 s: $n0 without the delay, $n1 with up to 20 ms each way"
+	# two holds of 10 ms on average per round trip: at most ~100 in 2 s
+	[ "$n1" -ge 5 ] && [ "$n1" -le 250 ] && [ "$((n1 * 3))" -lt "$n0" ]
+	pyjson "$A_CTL" 'd["stats"]["link_errors"] == 0 and d["stats"]["msgs_net_dropped"] == 0' status
+	pyjson "$B_CTL" 'd["stats"]["link_errors"] == 0 and d["stats"]["msgs_net_dropped"] == 0' status
+	pyjson "$A_CTL" 'd["msgrd"]["injected_failures"] == 0' perf dump
+	pyjson "$A_CTL" 'len(d) == 1 and d[0]["links_up"] == 1' sessions
+	stop_pair
+}
+run net-inject-delay t_net_inject_delay
+
+# Every injection key is refused without global.inject, at start-up and by
+# config set; net.transport takes only a built-in name, at start-up only.
+t_net_inject_refused() {
+	local out=$RUN/refused.out k
+	for k in net.inject_socket_failures=20 net.inject_delay=5ms; do
+		expect_exit 2 "$BIN/msgrd" --set "$k" --set global.socket="$RUN/r.sock" \
+			--set global.ctl_socket="$RUN/r.asok" >"$out" 2>&1
+		grep -q "${k%%=*}: fault injection needs global.inject = true" "$out"
+	done
+	expect_exit 2 "$BIN/msgrd" --set net.transport=rdma --set global.socket="$RUN/r.sock" \
+		--set global.ctl_socket="$RUN/r.asok" >"$out" 2>&1
+	grep -q "net.transport: 'rdma' is not a transport built into msgrd (known: tcp)" "$out"
+	start_daemon noinject --set net.transport=tcp --set net.inject_delay=0
+	expect_exit 1 "$BIN/msgrctl" config set net.inject_socket_failures 20 2>"$D_DIR/err"
+	grep -q "net.inject_socket_failures: fault injection needs global.inject = true" "$D_DIR/err"
+	expect_exit 1 "$BIN/msgrctl" config set net.inject_delay 5ms 2>"$D_DIR/err"
+	grep -q "net.inject_delay: fault injection needs global.inject = true" "$D_DIR/err"
+	expect_exit 1 "$BIN/msgrctl" config set net.transport tcp 2>"$D_DIR/err"
+	grep -q "net.transport cannot change while msgrd runs" "$D_DIR/err"
+	"$BIN/msgrctl" config get net.transport | grep -q tcp
+	"$BIN/msgrctl" config get net.inject_socket_failures | grep -q 0
+	stop_daemon
+}
+run net-inject-refused t_net_inject_refused
 
 t_net_peer_killed() {
 	reset_after_fault peerkill 'kill -9 $B_PID'

@@ -200,6 +200,40 @@ START_TEST(test_ctl_keys)
 }
 END_TEST
 
+/* net.transport takes registered names only; the injection keys are live,
+ * and any nonzero value is refused unless global.inject is on, in whatever
+ * order the keys were set. */
+START_TEST(test_transport_keys)
+{
+	struct msgr__conf c;
+
+	msgr__conf_defaults(&c);
+	ck_assert_str_eq(c.transport, "tcp");
+	ck_assert_uint_eq(c.fault.socket_failures, 0);
+	ck_assert_uint_eq(c.fault.delay_ms, 0);
+	ck_assert_int_eq(msgr__conf_check(&c, err, sizeof(err)), 0);
+	ck_assert_int_eq(msgr__conf_key_live((size_t)msgr__conf_find("net.transport")), 0);
+	ck_assert_int_eq(msgr__conf_key_live((size_t)msgr__conf_find("net.inject_socket_failures")), 1);
+	ck_assert_int_eq(msgr__conf_key_live((size_t)msgr__conf_find("net.inject_delay")), 1);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.transport=rdma", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "net.transport: 'rdma' is not a transport built into msgrd (known: tcp)");
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.transport=tcp", err, sizeof(err)), 0);
+
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.inject_socket_failures=20", err, sizeof(err)), 0);
+	ck_assert_int_eq(msgr__conf_check(&c, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "net.inject_socket_failures: fault injection needs global.inject = true (set at start-up)");
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.inject_socket_failures=0", err, sizeof(err)), 0);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.inject_delay=250ms", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.fault.delay_ms, 250);
+	ck_assert_int_eq(msgr__conf_check(&c, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "net.inject_delay: "));
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.inject=true", err, sizeof(err)), 0);
+	ck_assert_int_eq(msgr__conf_check(&c, err, sizeof(err)), 0);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.inject_delay=2m", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.inject_socket_failures=-1", err, sizeof(err)), -EINVAL);
+}
+END_TEST
+
 START_TEST(test_addr)
 {
 	char hp[MSGR__HOSTPORT_MAX], ent[MSGR__ENTITY_MAX];
@@ -260,5 +294,6 @@ int main(void)
 	tcase_add_test(tc, test_shipped_file);
 	tcase_add_test(tc, test_net_keys);
 	tcase_add_test(tc, test_ctl_keys);
+	tcase_add_test(tc, test_transport_keys);
 	return unit_run(s);
 }
