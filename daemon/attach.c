@@ -13,7 +13,7 @@
 #include "client.h"
 #include "common/log.h"
 #include "daemon.h"
-#include "shm/attach.h"
+#include "shm/attach_msg.h"
 
 /* Attach connections that have not sent their request yet: at most this
  * many. libmsgr sends its request right after connecting, so it is nearly

@@ -46,10 +46,10 @@ struct obuf {
 	size_t len, cap;
 };
 
-/* The core's state for one transport link. Owned by the net from dial or
- * accept until the transport's closed() (the only place it is freed). */
+/* A link: the core's state over one transport connection. Owned by the net
+ * from dial or accept until the transport's closed() (the only place it is freed). */
 struct nlink {
-	struct msgr__link *tl;        /* the transport's link (alive while we are) */
+	struct msgr__tconn *tl;       /* the transport connection under it (alive while we are) */
 	struct msgr__net *net;
 	struct msgr__session *s;      /* set at dial, or when HELLO names the peer */
 	struct nlink *next, *prev;    /* net->links */
@@ -544,7 +544,7 @@ static const char *link_name(const struct nlink *l)
 	return l->peer_listen[0] ? l->peer_listen : l->remote;
 }
 
-static struct nlink *link_new(struct msgr__net *n, struct msgr__link *tl, int outbound)
+static struct nlink *link_new(struct msgr__net *n, struct msgr__tconn *tl, int outbound)
 {
 	struct nlink *l = calloc(1, sizeof(*l));
 	struct msgr__banner mine = { MSGR__WIRE_VERSION, MSGR__WIRE_VERSION, 0 };
@@ -1322,7 +1322,7 @@ static int on_skip(void *owner, const struct msgr__frame_hdr *h)
 
 /* ---- transport callbacks ---- */
 
-static void ev_accepted(void *core, struct msgr__link *tl)
+static void ev_accepted(void *core, struct msgr__tconn *tl)
 {
 	struct msgr__net *n = core;
 	struct nlink *l;
@@ -1368,7 +1368,7 @@ static void ev_accepted(void *core, struct msgr__link *tl)
 	link_start(l);
 }
 
-static void ev_connected(void *core, struct msgr__link *tl, int err)
+static void ev_connected(void *core, struct msgr__tconn *tl, int err)
 {
 	struct nlink *l = tl->ctx;
 
@@ -1386,7 +1386,7 @@ static void ev_connected(void *core, struct msgr__link *tl, int err)
 	link_start(l);
 }
 
-static void ev_received(void *core, struct msgr__link *tl, void *buf, size_t len)
+static void ev_received(void *core, struct msgr__tconn *tl, void *buf, size_t len)
 {
 	struct nlink *l = tl->ctx;
 	struct msgr__net *n = l->net;
@@ -1414,7 +1414,7 @@ static void ev_received(void *core, struct msgr__link *tl, void *buf, size_t len
 	msgr__net_flush(d);
 }
 
-static void ev_sent(void *core, struct msgr__link *tl, void *cookie, int err)
+static void ev_sent(void *core, struct msgr__tconn *tl, void *cookie, int err)
 {
 	struct nlink *l = tl->ctx;
 
@@ -1423,7 +1423,7 @@ static void ev_sent(void *core, struct msgr__link *tl, void *cookie, int err)
 	free(cookie);
 }
 
-static void ev_closed(void *core, struct msgr__link *tl, int err)
+static void ev_closed(void *core, struct msgr__tconn *tl, int err)
 {
 	struct nlink *l = tl->ctx;
 
@@ -1447,7 +1447,7 @@ static const struct msgr__transport_events events = {
 static int dial(struct msgr__session *s)
 {
 	struct msgr__net *n = s->net;
-	struct msgr__link *tl;
+	struct msgr__tconn *tl;
 	struct nlink *l;
 	int err = n->ops->dial(n->t, s->peer, &tl);
 

@@ -16,7 +16,7 @@
 
 #include "common/bits.h"
 #include "internal.h"
-#include "shm/attach.h"
+#include "shm/attach_msg.h"
 #include "shm/wake.h"
 
 #define DEFAULT_POLL_US 0 /* spinning pays only with a free core; see msgr-bench */

@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include "msgr.h"
-#include "shm/attach.h"
+#include "shm/attach_msg.h"
 
 static const char *scenario = "?";
 
