@@ -56,8 +56,9 @@ struct msgr__channel {
 	uint64_t delivered;         /* last seq in the application's event ring */
 	uint64_t ack_sent;          /* last ack value sent to the peer */
 	uint64_t peer_ack;          /* last ack the peer sent */
-	struct msgr__unacked *unacked; /* ring of sent, unacknowledged messages */
-	uint32_t ua_head, ua_len, ua_cap;
+	struct msgr__unacked *unacked; /* sent, unacknowledged messages, oldest
+					  first (common/vec.h FIFO), owned */
+	size_t ua_head, ua_len, ua_cap;
 	uint64_t ua_bytes;          /* their window bytes: in flight to the peer */
 	uint64_t in_bytes;          /* window bytes taken in, not yet in the app's ring */
 };

@@ -14,6 +14,7 @@
 #include "channel.h"
 #include "client.h"
 #include "common/log.h"
+#include "common/vec.h"
 #include "daemon.h"
 #include "msgr.h"
 #include "session.h"
@@ -653,15 +654,9 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
 	struct ctl_conn *cc = h->data;
 
-	if (cc->cap - cc->len < 4096) {
-		size_t ncap = cc->cap ? cc->cap * 2 : 8192;
-		char *nb = realloc(cc->buf, ncap);
-		if (!nb) {
-			*b = uv_buf_init(NULL, 0);
-			return;
-		}
-		cc->buf = nb;
-		cc->cap = ncap;
+	if (msgr__vec_reserve(&cc->buf, &cc->cap, cc->len + 4096, 1, 8192)) {
+		*b = uv_buf_init(NULL, 0);
+		return;
 	}
 	*b = uv_buf_init(cc->buf + cc->len, (unsigned)(cc->cap - cc->len - 1));
 }

@@ -14,7 +14,9 @@
 #include "channel.h"
 #include "common/addr.h"
 #include "common/crc32c.h"
+#include "common/list.h"
 #include "common/log.h"
+#include "common/vec.h"
 #include "daemon.h"
 #include "shm/segment.h"
 #include "transports/transport.h"
@@ -177,17 +179,7 @@ static const struct msgr__frame_ops frame_ops = { get_buf, on_frame, on_skip };
 
 static int obuf_reserve(struct obuf *b, size_t more)
 {
-	if (b->cap - b->len >= more)
-		return 0;
-	size_t ncap = b->cap ? b->cap : 4096;
-	while (ncap - b->len < more)
-		ncap *= 2;
-	uint8_t *n = realloc(b->p, ncap);
-	if (!n)
-		return -ENOMEM;
-	b->p = n;
-	b->cap = ncap;
-	return 0;
+	return msgr__vec_reserve(&b->p, &b->cap, b->len + more, 1, 4096);
 }
 
 /* Encode one frame at the end of b, sealed with tx if that is on. */
@@ -513,14 +505,8 @@ int msgr__session_forgotten(const struct msgr__session *s, uint32_t id)
 
 void msgr__session_ack_later(struct msgr__session *s, uint32_t id)
 {
-	if (s->nack == s->capack) {
-		size_t ncap = s->capack ? s->capack * 2 : 64;
-		uint32_t *q = realloc(s->ackq, ncap * sizeof(*q));
-		if (!q)
-			return; /* the next MSG on the channel carries the ack */
-		s->ackq = q;
-		s->capack = ncap;
-	}
+	if (msgr__vec_reserve(&s->ackq, &s->capack, s->nack + 1, sizeof(*s->ackq), 64))
+		return; /* the next MSG on the channel carries the ack */
 	s->ackq[s->nack++] = id;
 	msgr__daemon_schedule(s->net->d);
 }
@@ -831,12 +817,7 @@ static void link_gone(struct nlink *l, int err)
 	struct msgr__net *n = l->net;
 	struct msgr__session *s = l->s;
 
-	if (l->prev)
-		l->prev->next = l->next;
-	else
-		n->links = l->next;
-	if (l->next)
-		l->next->prev = l->prev;
+	msgr__list_unlink(&n->links, l);
 	if (s) {
 		if (l->up_ns && err && !l->drained)
 			lost_record(n, s->peer, l->id);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/addr.h"
+#include "common/list.h"
 #include "common/log.h"
 #include "transports/transport.h"
 
@@ -76,12 +77,7 @@ static void on_close(uv_handle_t *h)
 
 	if (!l->silent)
 		t->ev->closed(t->core, &l->pub, l->err);
-	if (l->prev)
-		l->prev->next = l->next;
-	else
-		t->conns = l->next;
-	if (l->next)
-		l->next->prev = l->prev;
+	msgr__list_unlink(&t->conns, l);
 	free(l);
 	release(t);
 }
