@@ -577,3 +577,8 @@ void msgr__channel_reset(struct msgr__channel *ch, struct msgr__dconn *from, int
 	}
 	free(ch);
 }
+
+unsigned msgr__channel_mode_in_effect(const struct msgr__channel *ch)
+{
+	return ch->sess ? MSGR_LOSSY : ch->mode;
+}

@@ -102,4 +102,11 @@ void msgr__channel_open_timeout(struct msgr__channel *ch);
 /* Send a standalone ACK if input is still unacknowledged. */
 void msgr__channel_flush_ack(struct msgr__channel *ch);
 
+/* The mode ch really behaves in (enum msgr_mode), which is not always the
+ * mode asked for: a remote channel keeps no unacknowledged messages for
+ * replay and nobody reconnects it, so every link fault resets it, whatever
+ * the mode. Lossless and peer modes hold only on the host until the
+ * lossless issue brings replay. */
+unsigned msgr__channel_mode_in_effect(const struct msgr__channel *ch);
+
 #endif

@@ -233,9 +233,13 @@ static struct json_object *cmd_conns(struct msgr__daemon *d, struct json_object 
 				json_object_object_add(o, "entity", json_object_new_string(c->entity));
 				json_object_object_add(o, "conn", json_object_new_int64(k->id));
 				json_object_object_add(o, "peer", json_object_new_string(k->peer));
-				json_object_object_add(o, "mode", json_object_new_string(mode_name(k->mode)));
 				struct msgr__channel *ch = k->ch;
 				int remote = ch && ch->sess;
+				/* what was asked, and what holds (channel.h): they
+				 * differ across daemons until lossless modes land */
+				json_object_object_add(o, "mode", json_object_new_string(mode_name(k->mode)));
+				json_object_object_add(o, "mode_in_effect", ch ? json_object_new_string(mode_name(
+					msgr__channel_mode_in_effect(ch))) : NULL);
 				json_object_object_add(o, "state", json_object_new_string(
 					!ch ? "reset" : remote && !ch->open ? "connecting" : "open"));
 				json_object_object_add(o, "direction",
