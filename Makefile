@@ -48,7 +48,7 @@ PC_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 PC_LIBS   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 
 SHM_SRC    := shm/ring.c shm/pool.c shm/segment.c
-COMMON_SRC := common/log.c common/addr.c common/crc32c.c
+COMMON_SRC := common/log.c common/addr.c common/crc32c.c common/vec.c
 LIB_SRC    := libclient/client.c libclient/conn.c libclient/strerror.c $(SHM_SRC) common/addr.c
 NET_SRC    := transports/transport.c transports/tcp.c transports/fault.c daemon/frame.c daemon/seal.c daemon/auth.c daemon/rxacct.c daemon/session.c
 # Everything of msgrd but main(): the fuzzers link it with a fake transport.

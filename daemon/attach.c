@@ -11,9 +11,10 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "common/list.h"
 #include "common/log.h"
 #include "daemon.h"
-#include "shm/attach.h"
+#include "shm/attach_msg.h"
 
 /* Attach connections that have not sent their request yet: at most this
  * many. libmsgr sends its request right after connecting, so it is nearly
@@ -54,14 +55,7 @@ static void pending_close(struct msgr__pending *p, int close_fd)
 {
 	struct msgr__daemon *d = p->d;
 
-	if (p->prev)
-		p->prev->next = p->next;
-	else
-		d->pending = p->next;
-	if (p->next)
-		p->next->prev = p->prev;
-	else
-		d->pending_last = p->prev;
+	msgr__list_unlink_tail(&d->pending, &d->pending_last, p);
 	d->npending--;
 	p->closing = 2;
 	uv_close((uv_handle_t *)&p->poll, pending_closed);

@@ -7,6 +7,7 @@
 
 #include "client.h"
 #include "common/log.h"
+#include "common/vec.h"
 #include "daemon.h"
 #include "frame.h"
 #include "msgr.h"
@@ -136,25 +137,16 @@ static void send_remote(struct msgr__channel *ch, struct msgr__dconn *from,
 		msgr__channel_reset(ch, NULL, -ENOBUFS);
 		return;
 	}
-	if (ch->ua_len == ch->ua_cap) {
-		uint32_t ncap = ch->ua_cap ? ch->ua_cap * 2 : 16;
-		struct msgr__unacked *n = malloc(ncap * sizeof(*n));
-		if (!n) {
-			msgr__dclient_tx_done(c, desc->off);
-			msgr__channel_reset(ch, NULL, -ENOMEM);
-			return;
-		}
-		for (uint32_t i = 0; i < ch->ua_len; i++)
-			n[i] = ch->unacked[(ch->ua_head + i) % ch->ua_cap];
-		free(ch->unacked);
-		ch->unacked = n;
-		ch->ua_cap = ncap;
-		ch->ua_head = 0;
+	if (msgr__fifo_reserve(&ch->unacked, &ch->ua_cap, ch->ua_head, ch->ua_len,
+			       sizeof(*ch->unacked), 16)) {
+		msgr__dclient_tx_done(c, desc->off);
+		msgr__channel_reset(ch, NULL, -ENOMEM);
+		return;
 	}
 	msgr__put_uint(type, desc->msg_type, 4);
 	msgr__session_send(s, MSGR__F_MSG, ch->wire_id, ++ch->out_seq, ch->delivered, iov, 2);
 	ch->ack_sent = ch->delivered;
-	ch->unacked[(ch->ua_head + ch->ua_len++) % ch->ua_cap] = (struct msgr__unacked){
+	ch->unacked[msgr__fifo_at(ch->ua_head, ch->ua_len++, ch->ua_cap)] = (struct msgr__unacked){
 		ch->out_seq, cost
 	};
 	ch->ua_bytes += cost;
@@ -176,7 +168,7 @@ static void ack_in(struct msgr__channel *ch, uint64_t ack)
 	while (ch->ua_len && ch->unacked[ch->ua_head].seq <= ack) {
 		bytes += ch->unacked[ch->ua_head].bytes;
 		ch->ua_bytes -= ch->unacked[ch->ua_head].bytes;
-		ch->ua_head = (ch->ua_head + 1) % ch->ua_cap;
+		ch->ua_head = msgr__fifo_at(ch->ua_head, 1, ch->ua_cap);
 		ch->ua_len--;
 	}
 	if (bytes && ch->end[0])
@@ -584,4 +576,9 @@ void msgr__channel_reset(struct msgr__channel *ch, struct msgr__dconn *from, int
 			post_simple(k, MSGR__EV_RESET, error);
 	}
 	free(ch);
+}
+
+unsigned msgr__channel_mode_in_effect(const struct msgr__channel *ch)
+{
+	return ch->sess ? MSGR_LOSSY : ch->mode;
 }

@@ -56,8 +56,9 @@ struct msgr__channel {
 	uint64_t delivered;         /* last seq in the application's event ring */
 	uint64_t ack_sent;          /* last ack value sent to the peer */
 	uint64_t peer_ack;          /* last ack the peer sent */
-	struct msgr__unacked *unacked; /* ring of sent, unacknowledged messages */
-	uint32_t ua_head, ua_len, ua_cap;
+	struct msgr__unacked *unacked; /* sent, unacknowledged messages, oldest
+					  first (common/vec.h FIFO), owned */
+	size_t ua_head, ua_len, ua_cap;
 	uint64_t ua_bytes;          /* their window bytes: in flight to the peer */
 	uint64_t in_bytes;          /* window bytes taken in, not yet in the app's ring */
 };
@@ -100,5 +101,12 @@ void msgr__channel_open_timeout(struct msgr__channel *ch);
 
 /* Send a standalone ACK if input is still unacknowledged. */
 void msgr__channel_flush_ack(struct msgr__channel *ch);
+
+/* The mode ch really behaves in (enum msgr_mode), which is not always the
+ * mode asked for: a remote channel keeps no unacknowledged messages for
+ * replay and nobody reconnects it, so every link fault resets it, whatever
+ * the mode. Lossless and peer modes hold only on the host until the
+ * lossless issue brings replay. */
+unsigned msgr__channel_mode_in_effect(const struct msgr__channel *ch);
 
 #endif

@@ -14,7 +14,9 @@
 
 #include "channel.h"
 #include "common/bits.h"
+#include "common/list.h"
 #include "common/log.h"
+#include "common/vec.h"
 #include "daemon.h"
 #include "rxacct.h"
 #include "msgr.h"
@@ -109,15 +111,8 @@ void msgr__dconn_remove(struct msgr__dclient *c, struct msgr__dconn *k)
 		free(k);
 		return;
 	}
-	if (c->nfree_slots == c->cap_free_slots) {
-		uint32_t ncap = c->cap_free_slots ? c->cap_free_slots * 2 : 64;
-		uint32_t *n = realloc(c->free_slots, ncap * sizeof(*n));
-		if (n) {
-			c->free_slots = n;
-			c->cap_free_slots = ncap;
-		}
-	}
-	if (c->nfree_slots < c->cap_free_slots)
+	if (!msgr__vec_reserve(&c->free_slots, &c->cap_free_slots, c->nfree_slots + 1,
+			       sizeof(*c->free_slots), 64))
 		c->free_slots[c->nfree_slots++] = k->credit_slot; /* else the slot is lost, harmlessly */
 	free(k);
 }
@@ -260,7 +255,7 @@ static void unpin(struct msgr__dclient *c)
 {
 	for (struct msgr__dclient *o = c->d->clients; o; o = o->next)
 		for (size_t i = 0; i < o->qlen; i++) {
-			struct msgr__outbox_ent *e = &o->q[(o->qhead + i) % o->qcap];
+			struct msgr__outbox_ent *e = &o->q[msgr__fifo_at(o->qhead, i, o->qcap)];
 			char *copy;
 			if (e->src != c)
 				continue;
@@ -293,12 +288,7 @@ void msgr__dclient_drop(struct msgr__dclient *c, int level, const char *fmt, ...
 	d->stats.detaches++;
 
 	/* out of the registry first, so nothing new is routed here */
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		d->clients = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	msgr__list_unlink(&d->clients, c);
 	d->nclients--;
 
 	unpin(c);
@@ -311,7 +301,7 @@ void msgr__dclient_drop(struct msgr__dclient *c, int level, const char *fmt, ...
 		}
 	while (c->qlen) {
 		outbox_discard(&c->q[c->qhead]);
-		c->qhead = (c->qhead + 1) % c->qcap;
+		c->qhead = msgr__fifo_at(c->qhead, 1, c->qcap);
 		c->qlen--;
 	}
 
@@ -532,7 +522,7 @@ static int outbox_flush(struct msgr__dclient *c)
 			msgr__wake_disarm(&c->hdr->daemon_wants_rx);
 		}
 		queued_account(c, &c->q[c->qhead], 0);
-		c->qhead = (c->qhead + 1) % c->qcap;
+		c->qhead = msgr__fifo_at(c->qhead, 1, c->qcap);
 		c->qlen--;
 		n++;
 	}
@@ -561,21 +551,11 @@ int msgr__dclient_post(struct msgr__dclient *c, const struct msgr__outbox_ent *e
 		msgr__dclient_ref(tmp.src);
 	if (c->qlen == 0 && post_now(c, &tmp) == 0)
 		return 0;
-	if (c->qlen == c->qcap) {
-		size_t ncap = c->qcap ? c->qcap * 2 : 64;
-		struct msgr__outbox_ent *nq = malloc(ncap * sizeof(*nq));
-		if (!nq) {
-			outbox_discard(&tmp);
-			return -ENOMEM;
-		}
-		for (size_t i = 0; i < c->qlen; i++)
-			nq[i] = c->q[(c->qhead + i) % c->qcap];
-		free(c->q);
-		c->q = nq;
-		c->qcap = ncap;
-		c->qhead = 0;
+	if (msgr__fifo_reserve(&c->q, &c->qcap, c->qhead, c->qlen, sizeof(*c->q), 64)) {
+		outbox_discard(&tmp);
+		return -ENOMEM;
 	}
-	c->q[(c->qhead + c->qlen) % c->qcap] = tmp;
+	c->q[msgr__fifo_at(c->qhead, c->qlen, c->qcap)] = tmp;
 	c->qlen++;
 	queued_account(c, &tmp, 1);
 	/* Events from the network are posted outside a poll pass: make sure

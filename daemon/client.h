@@ -110,14 +110,14 @@ struct msgr__dclient {
 	uint64_t *slot_used;         /* bit per credit slot the client picked, in use */
 	uint32_t next_slot;          /* accept-side credit slots never used start here */
 	uint32_t *free_slots;        /* credit slots given back, owned */
-	uint32_t nfree_slots, cap_free_slots;
+	size_t nfree_slots, cap_free_slots;
 	uint64_t *tx_held;           /* bit per TX chunk: an allocation we hold */
 
 	struct msgr__dconn *conns[MSGR__CONN_BUCKETS];
 	uint32_t nconns;
 	uint32_t next_accept_id;
 
-	struct msgr__outbox_ent *q;  /* outbox ring buffer, owned */
+	struct msgr__outbox_ent *q;  /* outbox, oldest first (common/vec.h FIFO), owned */
 	size_t qcap, qhead, qlen;
 	int posted;                  /* posted events since the last wakeup check */
 

@@ -14,6 +14,7 @@
 #include "channel.h"
 #include "client.h"
 #include "common/log.h"
+#include "common/vec.h"
 #include "daemon.h"
 #include "msgr.h"
 #include "session.h"
@@ -234,9 +235,13 @@ static struct json_object *cmd_conns(struct msgr__daemon *d, struct json_object 
 				json_object_object_add(o, "entity", json_object_new_string(c->entity));
 				json_object_object_add(o, "conn", json_object_new_int64(k->id));
 				json_object_object_add(o, "peer", json_object_new_string(k->peer));
-				json_object_object_add(o, "mode", json_object_new_string(mode_name(k->mode)));
 				struct msgr__channel *ch = k->ch;
 				int remote = ch && ch->sess;
+				/* what was asked, and what holds (channel.h): they
+				 * differ across daemons until lossless modes land */
+				json_object_object_add(o, "mode", json_object_new_string(mode_name(k->mode)));
+				json_object_object_add(o, "mode_in_effect", ch ? json_object_new_string(mode_name(
+					msgr__channel_mode_in_effect(ch))) : NULL);
 				json_object_object_add(o, "state", json_object_new_string(
 					!ch ? "reset" : remote && !ch->open ? "connecting" : "open"));
 				json_object_object_add(o, "direction",
@@ -656,15 +661,9 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
 	struct ctl_conn *cc = h->data;
 
-	if (cc->cap - cc->len < 4096) {
-		size_t ncap = cc->cap ? cc->cap * 2 : 8192;
-		char *nb = realloc(cc->buf, ncap);
-		if (!nb) {
-			*b = uv_buf_init(NULL, 0);
-			return;
-		}
-		cc->buf = nb;
-		cc->cap = ncap;
+	if (msgr__vec_reserve(&cc->buf, &cc->cap, cc->len + 4096, 1, 8192)) {
+		*b = uv_buf_init(NULL, 0);
+		return;
 	}
 	*b = uv_buf_init(cc->buf + cc->len, (unsigned)(cc->cap - cc->len - 1));
 }

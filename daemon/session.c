@@ -14,7 +14,9 @@
 #include "channel.h"
 #include "common/addr.h"
 #include "common/crc32c.h"
+#include "common/list.h"
 #include "common/log.h"
+#include "common/vec.h"
 #include "daemon.h"
 #include "shm/segment.h"
 #include "transports/fault.h"
@@ -47,10 +49,10 @@ struct obuf {
 	size_t len, cap;
 };
 
-/* The core's state for one transport link. Owned by the net from dial or
- * accept until the transport's closed() (the only place it is freed). */
+/* A link: the core's state over one transport connection. Owned by the net
+ * from dial or accept until the transport's closed() (the only place it is freed). */
 struct nlink {
-	struct msgr__link *tl;        /* the transport's link (alive while we are) */
+	struct msgr__tconn *tl;       /* the transport connection under it (alive while we are) */
 	struct msgr__net *net;
 	struct msgr__session *s;      /* set at dial, or when HELLO names the peer */
 	struct nlink *next, *prev;    /* net->links */
@@ -180,17 +182,7 @@ static const struct msgr__frame_ops frame_ops = { get_buf, on_frame, on_skip };
 
 static int obuf_reserve(struct obuf *b, size_t more)
 {
-	if (b->cap - b->len >= more)
-		return 0;
-	size_t ncap = b->cap ? b->cap : 4096;
-	while (ncap - b->len < more)
-		ncap *= 2;
-	uint8_t *n = realloc(b->p, ncap);
-	if (!n)
-		return -ENOMEM;
-	b->p = n;
-	b->cap = ncap;
-	return 0;
+	return msgr__vec_reserve(&b->p, &b->cap, b->len + more, 1, 4096);
 }
 
 /* Encode one frame at the end of b, sealed with tx if that is on. */
@@ -516,14 +508,8 @@ int msgr__session_forgotten(const struct msgr__session *s, uint32_t id)
 
 void msgr__session_ack_later(struct msgr__session *s, uint32_t id)
 {
-	if (s->nack == s->capack) {
-		size_t ncap = s->capack ? s->capack * 2 : 64;
-		uint32_t *q = realloc(s->ackq, ncap * sizeof(*q));
-		if (!q)
-			return; /* the next MSG on the channel carries the ack */
-		s->ackq = q;
-		s->capack = ncap;
-	}
+	if (msgr__vec_reserve(&s->ackq, &s->capack, s->nack + 1, sizeof(*s->ackq), 64))
+		return; /* the next MSG on the channel carries the ack */
 	s->ackq[s->nack++] = id;
 	msgr__daemon_schedule(s->net->d);
 }
@@ -547,7 +533,7 @@ static const char *link_name(const struct nlink *l)
 	return l->peer_listen[0] ? l->peer_listen : l->remote;
 }
 
-static struct nlink *link_new(struct msgr__net *n, struct msgr__link *tl, int outbound)
+static struct nlink *link_new(struct msgr__net *n, struct msgr__tconn *tl, int outbound)
 {
 	struct nlink *l = calloc(1, sizeof(*l));
 	struct msgr__banner mine = { MSGR__WIRE_VERSION, MSGR__WIRE_VERSION, 0 };
@@ -834,12 +820,7 @@ static void link_gone(struct nlink *l, int err)
 	struct msgr__net *n = l->net;
 	struct msgr__session *s = l->s;
 
-	if (l->prev)
-		l->prev->next = l->next;
-	else
-		n->links = l->next;
-	if (l->next)
-		l->next->prev = l->prev;
+	msgr__list_unlink(&n->links, l);
 	if (s) {
 		if (l->up_ns && err && !l->drained)
 			lost_record(n, s->peer, l->id);
@@ -1325,7 +1306,7 @@ static int on_skip(void *owner, const struct msgr__frame_hdr *h)
 
 /* ---- transport callbacks ---- */
 
-static void ev_accepted(void *core, struct msgr__link *tl)
+static void ev_accepted(void *core, struct msgr__tconn *tl)
 {
 	struct msgr__net *n = core;
 	struct nlink *l;
@@ -1371,7 +1352,7 @@ static void ev_accepted(void *core, struct msgr__link *tl)
 	link_start(l);
 }
 
-static void ev_connected(void *core, struct msgr__link *tl, int err)
+static void ev_connected(void *core, struct msgr__tconn *tl, int err)
 {
 	struct nlink *l = tl->ctx;
 
@@ -1389,7 +1370,7 @@ static void ev_connected(void *core, struct msgr__link *tl, int err)
 	link_start(l);
 }
 
-static void ev_received(void *core, struct msgr__link *tl, void *buf, size_t len)
+static void ev_received(void *core, struct msgr__tconn *tl, void *buf, size_t len)
 {
 	struct nlink *l = tl->ctx;
 	struct msgr__net *n = l->net;
@@ -1417,7 +1398,7 @@ static void ev_received(void *core, struct msgr__link *tl, void *buf, size_t len
 	msgr__net_flush(d);
 }
 
-static void ev_sent(void *core, struct msgr__link *tl, void *cookie, int err)
+static void ev_sent(void *core, struct msgr__tconn *tl, void *cookie, int err)
 {
 	struct nlink *l = tl->ctx;
 
@@ -1426,7 +1407,7 @@ static void ev_sent(void *core, struct msgr__link *tl, void *cookie, int err)
 	free(cookie);
 }
 
-static void ev_closed(void *core, struct msgr__link *tl, int err)
+static void ev_closed(void *core, struct msgr__tconn *tl, int err)
 {
 	struct nlink *l = tl->ctx;
 
@@ -1450,7 +1431,7 @@ static const struct msgr__transport_events events = {
 static int dial(struct msgr__session *s)
 {
 	struct msgr__net *n = s->net;
-	struct msgr__link *tl;
+	struct msgr__tconn *tl;
 	struct nlink *l;
 	int err = n->ops->dial(n->t, s->peer, &tl);
 
@@ -1685,7 +1666,7 @@ void msgr__net_stop(struct msgr__daemon *d)
 	uv_close((uv_handle_t *)&n->tick, on_tick_closed);
 }
 
-struct msgr__link *msgr__net_active_link(struct msgr__daemon *d, const char *peer)
+struct msgr__tconn *msgr__net_active_link(struct msgr__daemon *d, const char *peer)
 {
 	struct msgr__session *s = d->net ? session_find(d->net, peer) : NULL;
 

@@ -31,7 +31,7 @@ struct msgr__channel;
 struct json_object;
 
 struct msgr__transport_ops;
-struct msgr__link;
+struct msgr__tconn;
 
 /* Start the network side over the given transport (main.c passes the one
  * net.transport names; the fuzzer a fake), through the fault interceptor
@@ -59,7 +59,7 @@ struct json_object *msgr__net_sessions_json(struct msgr__daemon *d);
  * or NULL. Only for handing to the transport layer (msgrctl inject
  * kill-link gives it to the fault interceptor); valid until control goes
  * back to the loop. */
-struct msgr__link *msgr__net_active_link(struct msgr__daemon *d, const char *peer);
+struct msgr__tconn *msgr__net_active_link(struct msgr__daemon *d, const char *peer);
 
 /* The name of the transport links use ("tcp"), or "none" before start. */
 const char *msgr__net_transport(struct msgr__daemon *d);

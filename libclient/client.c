@@ -16,7 +16,7 @@
 
 #include "common/bits.h"
 #include "internal.h"
-#include "shm/attach.h"
+#include "shm/attach_msg.h"
 #include "shm/wake.h"
 
 #define DEFAULT_POLL_US 0 /* spinning pays only with a free core; see msgr-bench */
@@ -116,6 +116,14 @@ void msgr__flush_closes(msgr_client *c)
 		atomic_fetch_sub_explicit(&c->ncloses, 1, memory_order_relaxed);
 		pushed = 1;
 	}
+	while (!c->closes && c->norphans) {
+		struct msgr__desc d = { .op = MSGR__OP_CLOSE, .conn = c->orphans[c->norphans - 1] };
+		if (msgr__ring_push_mp(&c->cmd, &d))
+			break;
+		c->norphans--;
+		atomic_fetch_sub_explicit(&c->ncloses, 1, memory_order_relaxed);
+		pushed = 1;
+	}
 	pthread_mutex_unlock(&c->lock);
 	if (pushed)
 		msgr__wake_daemon(c, &c->hdr->daemon_sleeping);
@@ -152,6 +160,40 @@ static const char *default_socket(const struct msgr_attach_opts *o)
 	return env && *env ? env : MSGR_DEFAULT_SOCKET;
 }
 
+/* Take the fds of an SCM_RIGHTS reply: the three we expect into fds, or
+ * none. The kernel installs every fd that came on receipt, so any other
+ * count, or a second message of fds, is closed here: they are ours now. */
+static void take_fds(struct msghdr *mh, int fds[3])
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		size_t n;
+		int fd;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		if (n == 3 && fds[0] < 0) {
+			memcpy(fds, CMSG_DATA(cm), 3 * sizeof(int));
+			continue;
+		}
+		for (size_t i = 0; i < n; i++) {
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+			close(fd);
+		}
+	}
+}
+
+static void close_fds(int fds[3])
+{
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+}
+
+/* 0 and the three fds of the reply, or a negative errno and none: an error
+ * return closes what the daemon sent with its refusal. */
 static int handshake(int sock, const char *entity, size_t pool_size,
 		     struct msgr__attach_rep *rep, int fds[3])
 {
@@ -161,10 +203,10 @@ static int handshake(int sock, const char *entity, size_t pool_size,
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
 			     .msg_controllen = sizeof(cbuf) };
 	struct timeval tv = { 10, 0 };
-	struct cmsghdr *cm;
-	int send_err = 0;
+	int send_err = 0, err;
 	ssize_t n;
 
+	fds[0] = fds[1] = fds[2] = -1;
 	memset(&req, 0, sizeof(req));
 	req.magic = MSGR__ATTACH_MAGIC;
 	req.version = MSGR__ATTACH_VERSION;
@@ -188,23 +230,25 @@ static int handshake(int sock, const char *entity, size_t pool_size,
 		if (n < 0)
 			errno = ECONNRESET;
 	}
-	if (send_err && n != sizeof(*rep))
-		return -send_err;
 	if (n < 0)
-		return errno == EAGAIN ? -ETIMEDOUT : -errno;
-	fds[0] = fds[1] = fds[2] = -1;
-	cm = CMSG_FIRSTHDR(&mh);
-	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-	    cm->cmsg_len == CMSG_LEN(3 * sizeof(int)))
-		memcpy(fds, CMSG_DATA(cm), 3 * sizeof(int));
-	if (n != sizeof(*rep) || rep->magic != MSGR__ATTACH_MAGIC)
-		return -EPROTO;
-	if (rep->version != MSGR__ATTACH_VERSION)
-		return -EPROTONOSUPPORT;
-	if (rep->status)
-		return rep->status < 0 ? rep->status : -EPROTO;
-	if (fds[0] < 0 || (mh.msg_flags & MSG_CTRUNC))
-		return -EPROTO;
+		return send_err ? -send_err : errno == EAGAIN ? -ETIMEDOUT : -errno;
+	take_fds(&mh, fds);
+	if (send_err && n != sizeof(*rep))
+		err = -send_err;
+	else if (n != sizeof(*rep) || rep->magic != MSGR__ATTACH_MAGIC)
+		err = -EPROTO;
+	else if (rep->version != MSGR__ATTACH_VERSION)
+		err = -EPROTONOSUPPORT;
+	else if (rep->status)
+		err = rep->status < 0 ? rep->status : -EPROTO;
+	else if (fds[0] < 0 || (mh.msg_flags & MSG_CTRUNC))
+		err = -EPROTO;
+	else
+		err = 0;
+	if (err) {
+		close_fds(fds);
+		return err;
+	}
 	tv.tv_sec = 0;
 	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	return 0;
@@ -361,12 +405,33 @@ static void rx_release(msgr_client *c, uint64_t off)
 	msgr__wake_daemon(c, &c->hdr->daemon_wants_rx);
 }
 
+/* An ACCEPTED connection we could make no handle for: no application can
+ * ever close it, so we close it for it, or the daemon would keep the
+ * channel (and the peer its connection) until we detach. The daemon's
+ * CLOSED answer finds no handle and is dropped, as are any messages for the
+ * id before it. Never waits, as msgr_conn_close does not. */
+static void close_orphan(msgr_client *c, uint32_t id)
+{
+	struct msgr__desc d = { .op = MSGR__OP_CLOSE, .conn = id };
+
+	msgr__flush_closes(c);
+	if (msgr__ring_push_mp(&c->cmd, &d)) {
+		pthread_mutex_lock(&c->lock);
+		if (c->norphans < MSGR__ORPHANS_MAX) {
+			c->orphans[c->norphans++] = id;
+			atomic_fetch_add_explicit(&c->ncloses, 1, memory_order_relaxed);
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	msgr__wake_daemon(c, &c->hdr->daemon_sleeping);
+}
+
 /* Turn one descriptor into an event. 1 if ev is filled, 0 if it was
  * consumed silently (a closed handle, a CLOSED confirmation). */
 static int translate(msgr_client *c, const struct msgr__desc *d, struct msgr_event *ev)
 {
 	struct msgr_conn *k;
-	int has_buf = d->op == MSGR__EV_MESSAGE || d->op == MSGR__EV_ACCEPTED;
+	int has_buf = d->op == MSGR__EV_MESSAGE || d->op == MSGR__EV_ACCEPTED, orphan = 0;
 
 	if (has_buf && (d->off >= c->pool_size || d->len > c->pool_size - d->off))
 		return 0; /* cannot happen with a sane daemon; drop it */
@@ -377,7 +442,10 @@ static int translate(msgr_client *c, const struct msgr__desc *d, struct msgr_eve
 		size_t n = d->len < sizeof(peer) - 1 ? d->len : sizeof(peer) - 1;
 		memcpy(peer, c->rxpool + d->off, n);
 		peer[n] = 0;
-		k = k ? NULL : msgr__conn_new(c, d->conn, (enum msgr_mode)d->mode, peer, CONN_OPEN);
+		if (k)
+			k = NULL; /* an id we hold already: a daemon bug; ignored */
+		else if (!(k = msgr__conn_new(c, d->conn, (enum msgr_mode)d->mode, peer, CONN_OPEN)))
+			orphan = 1;
 		if (k && d->msg_type >= MSGR__CREDIT_SPLIT && d->msg_type < MSGR__CREDIT_SLOTS)
 			atomic_store(&k->credit_slot, d->msg_type);
 	} else if (d->op == MSGR__EV_CLOSED && k) {
@@ -387,6 +455,8 @@ static int translate(msgr_client *c, const struct msgr__desc *d, struct msgr_eve
 	pthread_mutex_unlock(&c->lock);
 	if (d->op == MSGR__EV_ACCEPTED)
 		rx_release(c, d->off);
+	if (orphan)
+		close_orphan(c, d->conn);
 	if (!k || atomic_load_explicit(&k->closed, memory_order_relaxed)) {
 		if (d->op == MSGR__EV_MESSAGE)
 			rx_release(c, d->off);

@@ -241,7 +241,10 @@ int msgr_sendv(msgr_conn *k, uint32_t msg_type, const struct iovec *iov, int iov
 	for (int i = 0; i < iovcnt; i++) {
 		if (iov[i].iov_len && !iov[i].iov_base)
 			return -EINVAL;
-		len += iov[i].iov_len;
+		/* a sum that wraps would pass the size checks small and then
+		 * copy the real lengths into the pool */
+		if (__builtin_add_overflow(len, iov[i].iov_len, &len))
+			return -EMSGSIZE;
 	}
 	err = window_wait(k, len);
 	if (err)

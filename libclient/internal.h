@@ -35,6 +35,10 @@ struct msgr_conn {
 };
 
 #define CONN_BUCKETS 256
+/* Orphans waiting for room in the command ring. Past this many (that many
+ * failed allocations while the daemon takes no commands) the channel stays
+ * open until detach; nothing else goes wrong. */
+#define MSGR__ORPHANS_MAX 64
 
 /* Owned by the application from msgr_attach() to msgr_detach(). */
 struct msgr_client {
@@ -70,7 +74,12 @@ struct msgr_client {
 	uint32_t next_id;
 	struct msgr_conn *closes;  /* closed handles whose CLOSE found the command ring
 				      full; sent by later calls (under lock) */
-	_Atomic uint32_t ncloses;  /* entries in closes, to look without the lock */
+	uint32_t orphans[MSGR__ORPHANS_MAX]; /* ids of ACCEPTED connections we had no
+				      memory to make a handle for, whose CLOSE
+				      found the ring full (under lock) */
+	uint32_t norphans;
+	_Atomic uint32_t ncloses;  /* entries in closes and orphans, to look without
+				      the lock */
 
 	_Atomic int daemon_lost;   /* the attach socket hung up */
 	int lost_reported;         /* DAEMON_LOST was returned (event thread) */

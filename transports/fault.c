@@ -45,8 +45,8 @@ struct held {
 /* Allocated by dial() or when the inner transport accepts; freed once our
  * closed() has returned (emit_closed), since the core uses pub until then. */
 struct fault_link {
-	struct msgr__link pub;        /* first: the core's pointer is a cast away */
-	struct msgr__link *in;        /* the inner link; NULL once its closed() came */
+	struct msgr__tconn pub;        /* first: the core's pointer is a cast away */
+	struct msgr__tconn *in;        /* the inner link; NULL once its closed() came */
 	struct msgr__transport *t;
 	struct fault_link *prev, *next; /* t->links */
 	void *cbuf;                   /* the core's posted buffer, or NULL */
@@ -241,7 +241,7 @@ static void on_timer(uv_timer_t *h)
 
 /* ---- events from the inner transport ----------------------------------- */
 
-static struct fault_link *link_new(struct msgr__transport *t, struct msgr__link *in)
+static struct fault_link *link_new(struct msgr__transport *t, struct msgr__tconn *in)
 {
 	struct fault_link *fl = calloc(1, sizeof(*fl));
 
@@ -260,7 +260,7 @@ static struct fault_link *link_new(struct msgr__transport *t, struct msgr__link 
 	return fl;
 }
 
-static void in_accepted(void *core, struct msgr__link *in)
+static void in_accepted(void *core, struct msgr__tconn *in)
 {
 	struct msgr__transport *t = core;
 	struct fault_link *fl = link_new(t, in);
@@ -273,7 +273,7 @@ static void in_accepted(void *core, struct msgr__link *in)
 	t->ev->accepted(t->core, &fl->pub);
 }
 
-static void in_connected(void *core, struct msgr__link *in, int err)
+static void in_connected(void *core, struct msgr__tconn *in, int err)
 {
 	struct msgr__transport *t = core;
 	struct fault_link *fl = in->ctx;
@@ -282,7 +282,7 @@ static void in_connected(void *core, struct msgr__link *in, int err)
 		t->ev->connected(t->core, &fl->pub, err);
 }
 
-static void in_received(void *core, struct msgr__link *in, void *buf, size_t len)
+static void in_received(void *core, struct msgr__tconn *in, void *buf, size_t len)
 {
 	struct msgr__transport *t = core;
 	struct fault_link *fl = in->ctx;
@@ -328,7 +328,7 @@ static void in_received(void *core, struct msgr__link *in, void *buf, size_t len
 	arm(t);
 }
 
-static void in_sent(void *core, struct msgr__link *in, void *cookie, int err)
+static void in_sent(void *core, struct msgr__tconn *in, void *cookie, int err)
 {
 	struct msgr__transport *t = core;
 	struct fault_link *fl = in->ctx;
@@ -337,7 +337,7 @@ static void in_sent(void *core, struct msgr__link *in, void *cookie, int err)
 		t->ev->sent(t->core, &fl->pub, cookie, err);
 }
 
-static void in_closed(void *core, struct msgr__link *in, int err)
+static void in_closed(void *core, struct msgr__tconn *in, int err)
 {
 	struct msgr__transport *t = core;
 	struct fault_link *fl = in->ctx;
@@ -403,9 +403,9 @@ static int fault_listen(struct msgr__transport *t, const char *hostport)
 	return t->inner_ops->listen(t->inner, hostport);
 }
 
-static int fault_dial(struct msgr__transport *t, const char *hostport, struct msgr__link **out)
+static int fault_dial(struct msgr__transport *t, const char *hostport, struct msgr__tconn **out)
 {
-	struct msgr__link *in;
+	struct msgr__tconn *in;
 	struct fault_link *fl;
 	int r = t->inner_ops->dial(t->inner, hostport, &in);
 
@@ -421,7 +421,7 @@ static int fault_dial(struct msgr__transport *t, const char *hostport, struct ms
 	return 0;
 }
 
-static int fault_send(struct msgr__link *pub, const struct iovec *iov, int n, void *cookie)
+static int fault_send(struct msgr__tconn *pub, const struct iovec *iov, int n, void *cookie)
 {
 	struct fault_link *fl = (struct fault_link *)pub;
 	int r;
@@ -436,14 +436,14 @@ static int fault_send(struct msgr__link *pub, const struct iovec *iov, int n, vo
 	return r;
 }
 
-static size_t fault_send_queued(struct msgr__link *pub)
+static size_t fault_send_queued(struct msgr__tconn *pub)
 {
 	struct fault_link *fl = (struct fault_link *)pub;
 
 	return fl->in ? fl->t->inner_ops->send_queued(fl->in) : 0;
 }
 
-static int fault_post_recv(struct msgr__link *pub, void *buf, size_t len)
+static int fault_post_recv(struct msgr__tconn *pub, void *buf, size_t len)
 {
 	struct fault_link *fl = (struct fault_link *)pub;
 	struct msgr__transport *t = fl->t;
@@ -477,14 +477,14 @@ static int fault_reg_mem(struct msgr__transport *t, void *base, size_t len)
 	return t->inner_ops->reg_mem(t->inner, base, len);
 }
 
-static int fault_addr(struct msgr__link *pub, int peer, char *buf, size_t len)
+static int fault_addr(struct msgr__tconn *pub, int peer, char *buf, size_t len)
 {
 	struct fault_link *fl = (struct fault_link *)pub;
 
 	return fl->in ? fl->t->inner_ops->addr(fl->in, peer, buf, len) : -ENOTCONN;
 }
 
-static void fault_close(struct msgr__link *pub, int err)
+static void fault_close(struct msgr__tconn *pub, int err)
 {
 	struct fault_link *fl = (struct fault_link *)pub;
 
@@ -513,7 +513,7 @@ static void fault_fini(struct msgr__transport *t)
 		arm(t);
 }
 
-int msgr__fault_kill(struct msgr__link *l)
+int msgr__fault_kill(struct msgr__tconn *l)
 {
 	struct fault_link *fl = (struct fault_link *)l;
 

@@ -57,6 +57,6 @@ int msgr__fault_init(struct msgr__transport **t, const struct msgr__transport_op
 /* Reset link l now, as the network would. 0; -EINVAL if l is not the
  * interceptor's; -ENOTCONN if it is closing or gone already. Its closed()
  * comes later, from the loop. */
-int msgr__fault_kill(struct msgr__link *l);
+int msgr__fault_kill(struct msgr__tconn *l);
 
 #endif

@@ -1,12 +1,13 @@
 /*
  * tcp.c - the TCP transport: transport.h on libuv streams.
  *
- * One uv_tcp_t per link. A send is one uv_write; bytes are read into the one
- * buffer the core posted (libuv's alloc callback hands it out), and with no
- * buffer posted the link stops reading, which is the back pressure. Every
- * call into the core comes from a libuv callback, never from the call that
- * started it, and closed() comes from the uv_close callback, which libuv runs
- * after every write callback: so closed() is always the last word on a link.
+ * One uv_tcp_t per connection. A send is one uv_write; bytes are read into
+ * the one buffer the core posted (libuv's alloc callback hands it out), and
+ * with no buffer posted the connection stops reading, which is the back
+ * pressure. Every call into the core comes from a libuv callback, never from
+ * the call that started it, and closed() comes from the uv_close callback,
+ * which libuv runs after every write callback: so closed() is always the last
+ * word on a connection.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -17,13 +18,14 @@
 #include <unistd.h>
 
 #include "common/addr.h"
+#include "common/list.h"
 #include "common/log.h"
 #include "transports/transport.h"
 
 #define TCP_BACKLOG 128
 
 /* Owned by the core from init to fini. fini only starts the teardown: the
- * listener and the links are libuv handles whose memory must outlive their
+ * listener and the connections are libuv handles whose memory must outlive their
  * uv_close, so the last close callback frees the transport. */
 struct msgr__transport {
 	uv_loop_t *loop;                         /* borrowed; outlives us */
@@ -31,25 +33,25 @@ struct msgr__transport {
 	void *core;                              /* passed back in every event */
 	uv_tcp_t listener;      /* initialised at init so fini can always close it */
 	int listening;          /* listen() succeeded; there is one listener */
-	struct tcp_link *links; /* every link not yet freed, for fini to abort */
-	unsigned handles;       /* listener + links not yet freed; 0 frees us */
+	struct tcp_conn *conns; /* every connection not yet freed, for fini to abort */
+	unsigned handles;       /* listener + connections not yet freed; 0 frees us */
 };
 
 /* Allocated by dial() or for an accepted connection; freed by on_close()
  * once closed() has returned, since the core may use pub until then. */
-struct tcp_link {
-	struct msgr__link pub;  /* first: the core's pointer is a cast away */
+struct tcp_conn {
+	struct msgr__tconn pub; /* first: the core's pointer is a cast away */
 	uv_tcp_t h;             /* h.data points back here */
 	uv_connect_t conn;      /* the dial; libuv holds it until on_connect */
 	uv_shutdown_t shut;     /* the graceful close; held until on_shutdown */
 	struct msgr__transport *t;
-	struct tcp_link *prev, *next; /* t->links */
+	struct tcp_conn *prev, *next; /* t->conns */
 	void *rbuf;             /* the core's posted receive buffer, or NULL */
 	size_t rlen;
-	int err;                /* why the link went down, for closed() */
+	int err;                /* why the connection went down, for closed() */
 	unsigned up : 1;        /* connected: reads and writes are possible */
 	unsigned reading : 1;   /* uv_read_start is in effect */
-	unsigned closing : 1;   /* close() was asked or the link failed */
+	unsigned closing : 1;   /* close() was asked or the connection failed */
 	unsigned uvclosed : 1;  /* uv_close was called; err is final */
 	unsigned silent : 1;    /* never shown to the core, so no closed() */
 };
@@ -70,17 +72,12 @@ static void release(struct msgr__transport *t)
 
 static void on_close(uv_handle_t *h)
 {
-	struct tcp_link *l = h->data;
+	struct tcp_conn *l = h->data;
 	struct msgr__transport *t = l->t;
 
 	if (!l->silent)
 		t->ev->closed(t->core, &l->pub, l->err);
-	if (l->prev)
-		l->prev->next = l->next;
-	else
-		t->links = l->next;
-	if (l->next)
-		l->next->prev = l->prev;
+	msgr__list_unlink(&t->conns, l);
 	free(l);
 	release(t);
 }
@@ -89,7 +86,7 @@ static void on_close(uv_handle_t *h)
  * a RST rather than a FIN. uv_tcp_close_reset refuses while a shutdown is in
  * flight (a guard for other platforms), but an abort that overtakes a
  * graceful close still means "at once", so set the zero linger by hand. */
-static void link_down(struct tcp_link *l, int err, int rst)
+static void conn_down(struct tcp_conn *l, int err, int rst)
 {
 	struct linger lg = { 1, 0 };
 	uv_os_fd_t fd;
@@ -106,9 +103,9 @@ static void link_down(struct tcp_link *l, int err, int rst)
 	uv_close((uv_handle_t *)&l->h, on_close);
 }
 
-static struct tcp_link *link_new(struct msgr__transport *t)
+static struct tcp_conn *conn_new(struct msgr__transport *t)
 {
-	struct tcp_link *l = calloc(1, sizeof(*l));
+	struct tcp_conn *l = calloc(1, sizeof(*l));
 
 	if (!l || uv_tcp_init(t->loop, &l->h)) {
 		free(l);
@@ -117,10 +114,10 @@ static struct tcp_link *link_new(struct msgr__transport *t)
 	l->h.data = l;
 	l->t = t;
 	l->pub.ops = &msgr__tcp_ops;
-	l->next = t->links;
-	if (t->links)
-		t->links->prev = l;
-	t->links = l;
+	l->next = t->conns;
+	if (t->conns)
+		t->conns->prev = l;
+	t->conns = l;
 	t->handles++;
 	uv_tcp_nodelay(&l->h, 1); /* frames are small and latency-bound */
 	return l;
@@ -148,7 +145,7 @@ static int parse_hostport(const char *hp, struct sockaddr_storage *ss)
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	struct tcp_link *l = h->data;
+	struct tcp_conn *l = h->data;
 
 	/* Length 0 (nothing posted) makes libuv report UV_ENOBUFS. */
 	*buf = (uv_buf_t){ .base = l->rbuf, .len = l->rbuf ? l->rlen : 0 };
@@ -156,7 +153,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-	struct tcp_link *l = s->data;
+	struct tcp_conn *l = s->data;
 	void *rbuf = l->rbuf;
 
 	if (n == 0) /* EAGAIN: the buffer stays posted */
@@ -174,7 +171,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		n = e ? -e : -ENOTCONN;
 	}
 	if (n < 0 && n != UV_ENOBUFS) {
-		link_down(l, (int)n, 0);
+		conn_down(l, (int)n, 0);
 		return;
 	}
 	if (n > 0) {
@@ -187,9 +184,9 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	}
 }
 
-static int tcp_post_recv(struct msgr__link *pub, void *buf, size_t len)
+static int tcp_post_recv(struct msgr__tconn *pub, void *buf, size_t len)
 {
-	struct tcp_link *l = (struct tcp_link *)pub;
+	struct tcp_conn *l = (struct tcp_conn *)pub;
 	int r = 0;
 
 	if (l->closing)
@@ -198,7 +195,7 @@ static int tcp_post_recv(struct msgr__link *pub, void *buf, size_t len)
 		return -EINVAL;
 	l->rbuf = buf;
 	l->rlen = len;
-	if (l->up && !l->reading) { /* a dialled link starts in on_connect */
+	if (l->up && !l->reading) { /* a dialled connection starts in on_connect */
 		r = uv_read_start((uv_stream_t *)&l->h, on_alloc, on_read);
 		l->reading = r == 0;
 		if (r)
@@ -236,7 +233,7 @@ out:
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct msgr__transport *t = server->data;
-	struct tcp_link *l;
+	struct tcp_conn *l;
 
 	if (status < 0) {
 		msgr__warn("tcp: accept: %s", uv_strerror(status));
@@ -244,14 +241,14 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	/* Without a handle to accept into, libuv stops watching the listener
 	 * until someone does: out of memory here stops accepting for good. */
-	l = link_new(t);
+	l = conn_new(t);
 	if (!l) {
 		msgr__err("tcp: accept: out of memory, no longer accepting");
 		return;
 	}
 	if (uv_accept(server, (uv_stream_t *)&l->h)) {
 		l->silent = 1;
-		link_down(l, 0, 0);
+		conn_down(l, 0, 0);
 		return;
 	}
 	l->up = 1;
@@ -294,14 +291,14 @@ out:
 
 static void on_connect(uv_connect_t *req, int status)
 {
-	struct tcp_link *l = req->handle->data;
+	struct tcp_conn *l = req->handle->data;
 
 	/* A dial the core closed first gets no connected(): the core has given
 	 * up on it and waits only for closed(). */
 	if (l->closing)
 		return;
 	if (status < 0) {
-		link_down(l, status, 0); /* closed() follows connected() */
+		conn_down(l, status, 0); /* closed() follows connected() */
 	} else {
 		l->up = 1;
 		if (l->rbuf) /* posted before the connection was up */
@@ -310,22 +307,22 @@ static void on_connect(uv_connect_t *req, int status)
 	l->t->ev->connected(l->t->core, &l->pub, status);
 }
 
-static int tcp_dial(struct msgr__transport *t, const char *hostport, struct msgr__link **out)
+static int tcp_dial(struct msgr__transport *t, const char *hostport, struct msgr__tconn **out)
 {
 	struct sockaddr_storage ss;
-	struct tcp_link *l;
+	struct tcp_conn *l;
 	int r = parse_hostport(hostport, &ss);
 
 	if (r)
 		return r;
-	l = link_new(t);
+	l = conn_new(t);
 	if (!l)
 		return -ENOMEM;
 	l->pub.outbound = 1;
 	r = uv_tcp_connect(&l->conn, &l->h, (struct sockaddr *)&ss, on_connect);
 	if (r) {
 		l->silent = 1;
-		link_down(l, r, 0);
+		conn_down(l, r, 0);
 		return r;
 	}
 	*out = &l->pub;
@@ -337,19 +334,19 @@ static int tcp_dial(struct msgr__transport *t, const char *hostport, struct msgr
 static void on_write(uv_write_t *req, int status)
 {
 	struct tcp_wreq *w = (struct tcp_wreq *)req;
-	struct tcp_link *l = req->handle->data;
+	struct tcp_conn *l = req->handle->data;
 	void *cookie = w->cookie;
 
 	free(w);
 	l->t->ev->sent(l->t->core, &l->pub, cookie, status);
-	/* A failed write means a dead socket, even on a link nobody reads. */
+	/* A failed write means a dead socket, even on a connection nobody reads. */
 	if (status < 0)
-		link_down(l, status, 0);
+		conn_down(l, status, 0);
 }
 
-static int tcp_send(struct msgr__link *pub, const struct iovec *iov, int n, void *cookie)
+static int tcp_send(struct msgr__tconn *pub, const struct iovec *iov, int n, void *cookie)
 {
-	struct tcp_link *l = (struct tcp_link *)pub;
+	struct tcp_conn *l = (struct tcp_conn *)pub;
 	struct tcp_wreq *w;
 	int r;
 
@@ -369,9 +366,9 @@ static int tcp_send(struct msgr__link *pub, const struct iovec *iov, int n, void
 	return r;
 }
 
-static size_t tcp_send_queued(struct msgr__link *pub)
+static size_t tcp_send_queued(struct msgr__tconn *pub)
 {
-	return uv_stream_get_write_queue_size((uv_stream_t *)&((struct tcp_link *)pub)->h);
+	return uv_stream_get_write_queue_size((uv_stream_t *)&((struct tcp_conn *)pub)->h);
 }
 
 /* ---- the rest ----------------------------------------------------------- */
@@ -381,9 +378,9 @@ static int tcp_reg_mem(struct msgr__transport *t, void *base, size_t len)
 	return 0; /* the kernel copies; there is nothing to register */
 }
 
-static int tcp_addr(struct msgr__link *pub, int peer, char *buf, size_t len)
+static int tcp_addr(struct msgr__tconn *pub, int peer, char *buf, size_t len)
 {
-	struct tcp_link *l = (struct tcp_link *)pub;
+	struct tcp_conn *l = (struct tcp_conn *)pub;
 	struct sockaddr_storage ss;
 	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
@@ -413,29 +410,29 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 	 * not sent yet, so throw away what the peer sent since we stopped
 	 * reading. (Bytes arriving after this still cause a RST; only a
 	 * lingering close, reading until the peer's FIN, would avoid that.)
-	 * UV_ECANCELED: an abort overtook us and link_down does nothing. */
+	 * UV_ECANCELED: an abort overtook us and conn_down does nothing. */
 	if (status == 0 && uv_fileno((uv_handle_t *)req->handle, &fd) == 0)
 		while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
 			;
-	link_down(req->handle->data, status, 0);
+	conn_down(req->handle->data, status, 0);
 }
 
-static void tcp_close(struct msgr__link *pub, int err)
+static void tcp_close(struct msgr__tconn *pub, int err)
 {
-	struct tcp_link *l = (struct tcp_link *)pub;
+	struct tcp_conn *l = (struct tcp_conn *)pub;
 
 	if (err || !l->up) {
-		link_down(l, err, err != 0);
+		conn_down(l, err, err != 0);
 		return;
 	}
 	if (l->closing)
 		return;
 	l->closing = 1;
-	if (l->reading) /* the core wants no more bytes on a link it closes */
+	if (l->reading) /* the core wants no more bytes on a connection it closes */
 		uv_read_stop((uv_stream_t *)&l->h);
 	l->reading = 0;
 	if (uv_shutdown(&l->shut, (uv_stream_t *)&l->h, on_shutdown))
-		link_down(l, 0, 0);
+		conn_down(l, 0, 0);
 }
 
 static void on_listener_close(uv_handle_t *h)
@@ -447,8 +444,8 @@ static void tcp_fini(struct msgr__transport *t)
 {
 	uv_close((uv_handle_t *)&t->listener, on_listener_close);
 	/* No callback runs from here, so the list holds still while we walk
-	 * it; links leave it in on_close. */
-	for (struct tcp_link *l = t->links; l; l = l->next)
+	 * it; connections leave it in on_close. */
+	for (struct tcp_conn *l = t->conns; l; l = l->next)
 		tcp_close(&l->pub, -ECANCELED);
 }
 

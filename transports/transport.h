@@ -33,8 +33,9 @@
  * ibv_get_device_list fails with ENOSYS) fails init with one clear line in
  * err, and the daemon runs without it.
  *
- * Lifetime of a link: it exists from dial() (or just before accepted()) until
- * closed() has returned; the transport frees it then. Every link gets exactly
+ * Lifetime of a connection (struct msgr__tconn; the core's link sits on one):
+ * it exists from dial() (or just before accepted()) until closed() has
+ * returned; the transport frees it then. Every connection gets exactly
  * one closed(), whatever happened, and every sent() comes before it: a failed
  * dial gets connected(err) and then closed(err); a dial the core closes
  * before it connects gets no connected() at all. After close(l, 0) the sends
@@ -46,9 +47,9 @@
  *
  * RDMA fits without a change to the core: init opens the device (or fails
  * with "no RDMA device" and the daemon runs on TCP alone), listen and dial
- * are rdma_cm's, accepted()/connected() come from its event channel, a link
- * is a queue pair whose send and receive completions come from one
- * completion channel under uv_poll. reg_mem registers the pools once
+ * are rdma_cm's, accepted()/connected() come from its event channel, a
+ * connection is a queue pair whose send and receive completions come from
+ * one completion channel under uv_poll. reg_mem registers the pools once
  * (ibv_reg_mr); send posts the core's iovecs as one work request's SGEs, so
  * frames go out without a copy; post_recv posts receive work requests.
  * Credit for the peer's receive queue is the transport's business, below
@@ -69,29 +70,31 @@
 
 struct msgr__transport; /* one instance of a transport on one loop, opaque */
 
-/* A transport connection. Transports embed this as the first member of
- * their own link struct; the core reads and writes only these fields. */
-struct msgr__link {
-	void *ctx;                                 /* the core's (session.c's link state) */
+/* A transport connection (not a link: the core's link, in session.c, is
+ * its own state over one of these). Transports embed this as the first
+ * member of their own connection struct; the core reads and writes only
+ * these fields. */
+struct msgr__tconn {
+	void *ctx;                                 /* the core's (session.c's struct nlink) */
 	const struct msgr__transport_ops *ops;     /* set by the transport */
 	int outbound;                              /* 1 if we dialled it */
 };
 
 /* What a transport tells the core. The core passes these at init. */
 struct msgr__transport_events {
-	/* A new inbound link; the core sets l->ctx and posts a buffer. */
-	void (*accepted)(void *core, struct msgr__link *l);
+	/* A new inbound connection; the core sets l->ctx and posts a buffer. */
+	void (*accepted)(void *core, struct msgr__tconn *l);
 	/* dial() finished: 0, or a negative errno (then closed() follows). */
-	void (*connected)(void *core, struct msgr__link *l, int err);
+	void (*connected)(void *core, struct msgr__tconn *l, int err);
 	/* len bytes arrived at the start of the buffer last posted. */
-	void (*received)(void *core, struct msgr__link *l, void *buf, size_t len);
+	void (*received)(void *core, struct msgr__tconn *l, void *buf, size_t len);
 	/* A send finished (0), failed or was cancelled (negative errno). */
-	void (*sent)(void *core, struct msgr__link *l, void *cookie, int err);
-	/* The link is gone: 0 after close(l, 0) drained, else why: an orderly
+	void (*sent)(void *core, struct msgr__tconn *l, void *cookie, int err);
+	/* The connection is gone: 0 after close(l, 0) drained, else why: an orderly
 	 * EOF from the peer is -ENOTCONN; a reset -ECONNRESET (or -EPIPE when
 	 * it follows an EOF); the core's own close(l, err) gives err back.
-	 * Last call for the link. */
-	void (*closed)(void *core, struct msgr__link *l, int err);
+	 * Last call for the connection. */
+	void (*closed)(void *core, struct msgr__tconn *l, int err);
 };
 
 struct msgr__transport_ops {
@@ -99,29 +102,29 @@ struct msgr__transport_ops {
 	/* 0, or a negative errno and one line in err (no device, ...). */
 	int (*init)(struct msgr__transport **t, uv_loop_t *loop,
 		    const struct msgr__transport_events *ev, void *core, char *err, size_t errlen);
-	/* Accept links on "HOST:PORT" (one listener per transport; -EBUSY for
+	/* Accept connections on "HOST:PORT" (one listener per transport; -EBUSY for
 	 * a second). 0 or a negative errno; -EADDRINUSE can be retried. */
 	int (*listen)(struct msgr__transport *t, const char *hostport);
-	/* Start a link to "HOST:PORT" (numeric host). On 0, *out is the new link
-	 * and connected() will follow; on error there is no link. */
-	int (*dial)(struct msgr__transport *t, const char *hostport, struct msgr__link **out);
+	/* Start a connection to "HOST:PORT" (numeric host). On 0, *out is the new
+	 * connection and connected() will follow; on error there is none. */
+	int (*dial)(struct msgr__transport *t, const char *hostport, struct msgr__tconn **out);
 	/* Post iov[0..n) as one send; the iovec array itself is copied, the
 	 * bytes are not. cookie comes back in sent(). */
-	int (*send)(struct msgr__link *l, const struct iovec *iov, int n, void *cookie);
+	int (*send)(struct msgr__tconn *l, const struct iovec *iov, int n, void *cookie);
 	/* Bytes queued in the transport and not yet handed to the network. */
-	size_t (*send_queued)(struct msgr__link *l);
+	size_t (*send_queued)(struct msgr__tconn *l);
 	/* Give the transport the buffer to receive into next. */
-	int (*post_recv)(struct msgr__link *l, void *buf, size_t len);
+	int (*post_recv)(struct msgr__tconn *l, void *buf, size_t len);
 	/* Memory that send/post_recv buffers will come from (RDMA registers it
 	 * once; TCP does nothing). */
 	int (*reg_mem)(struct msgr__transport *t, void *base, size_t len);
 	/* "HOST:PORT" of the peer (peer = 1) or of our end (0); -ENOSPC if buf
 	 * is too small. */
-	int (*addr)(struct msgr__link *l, int peer, char *buf, size_t len);
+	int (*addr)(struct msgr__tconn *l, int peer, char *buf, size_t len);
 	/* err 0: send what is queued, then close; otherwise abort at once (TCP
 	 * sends a RST). Idempotent. */
-	void (*close)(struct msgr__link *l, int err);
-	/* Stop listening and abort every link; their closed() runs from the
+	void (*close)(struct msgr__tconn *l, int err);
+	/* Stop listening and abort every connection; their closed() runs from the
 	 * loop, after which the transport frees itself. */
 	void (*fini)(struct msgr__transport *t);
 };

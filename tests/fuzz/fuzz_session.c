@@ -54,7 +54,7 @@ int msgr__daemon_set(struct msgr__daemon *d, const char *arg, char *msg, size_t 
 /* ---- a transport with one inbound link, fed from the input ---- */
 
 struct fake {
-	struct msgr__link pub;
+	struct msgr__tconn pub;
 	void *rbuf;       /* posted receive buffer */
 	size_t rlen;
 	int closed;       /* the core called close() */
@@ -79,12 +79,12 @@ static int f_init(struct msgr__transport **t, uv_loop_t *loop, const struct msgr
 }
 
 static int f_listen(struct msgr__transport *t, const char *hp) { return 0; }
-static int f_dial(struct msgr__transport *t, const char *hp, struct msgr__link **out) { return -ECONNREFUSED; }
-static size_t f_queued(struct msgr__link *l) { return 0; }
+static int f_dial(struct msgr__transport *t, const char *hp, struct msgr__tconn **out) { return -ECONNREFUSED; }
+static size_t f_queued(struct msgr__tconn *l) { return 0; }
 static int f_reg(struct msgr__transport *t, void *b, size_t n) { return 0; }
 static void f_fini(struct msgr__transport *t) {}
 
-static int f_send(struct msgr__link *l, const struct iovec *iov, int n, void *cookie)
+static int f_send(struct msgr__tconn *l, const struct iovec *iov, int n, void *cookie)
 {
 	struct fake *f = (struct fake *)l;
 
@@ -100,7 +100,7 @@ static int f_send(struct msgr__link *l, const struct iovec *iov, int n, void *co
 	return 0;
 }
 
-static int f_post(struct msgr__link *l, void *buf, size_t len)
+static int f_post(struct msgr__tconn *l, void *buf, size_t len)
 {
 	struct fake *f = (struct fake *)l;
 
@@ -109,13 +109,13 @@ static int f_post(struct msgr__link *l, void *buf, size_t len)
 	return 0;
 }
 
-static int f_addr(struct msgr__link *l, int peer, char *buf, size_t len)
+static int f_addr(struct msgr__tconn *l, int peer, char *buf, size_t len)
 {
 	snprintf(buf, len, "10.9.9.9:4242");
 	return 0;
 }
 
-static void f_close(struct msgr__link *l, int err)
+static void f_close(struct msgr__tconn *l, int err)
 {
 	struct fake *f = (struct fake *)l;
 

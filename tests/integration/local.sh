@@ -153,6 +153,28 @@ PY
 	stop_daemon
 }
 
+# libmsgr's own error paths (tests/integration/msgr-libfaults.c)
+LF=$BUILD/tests/msgr-libfaults
+
+t_lib_attach_fds() {
+	"$LF" attach-fds
+}
+
+t_lib_sendv_overflow() {
+	start_daemon sendv
+	"$LF" sendv-overflow
+	stop_daemon
+}
+
+# The daemon must also have forgotten the channel nobody took: no channel
+# left once the connecting side has seen its RESET.
+t_lib_accept_nomem() {
+	start_daemon nomem
+	"$LF" accept-nomem
+	"$BIN/msgrctl" --json conns | python3 -c 'import json, sys; c = json.load(sys.stdin); assert not c, c'
+	stop_daemon
+}
+
 run local-delivery-all-modes t_local_modes
 run reset-when-peer-killed t_reset_on_kill
 run daemon-lost t_daemon_lost
@@ -160,3 +182,6 @@ run kill9-client-100x-no-leak t_kill9_churn
 run vandal-client-isolated t_vandal
 run config-errors t_config_errors
 run msgrctl t_msgrctl
+run lib-attach-fd-leak t_lib_attach_fds
+run lib-sendv-overflow t_lib_sendv_overflow
+run lib-accept-nomem t_lib_accept_nomem

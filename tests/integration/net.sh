@@ -52,6 +52,26 @@ t_net_lossy() {
 }
 run net-lossy-two-daemons t_net_lossy
 
+# Across daemons every channel is lossy today, whatever was asked: `conns`
+# says so on both ends, beside the mode asked for, and a link fault resets
+# the lossless channel as it would a lossy one.
+t_net_honest_modes() {
+	start_pair honest --set global.inject=true
+	"$T" server osd.srv 1 >"$B_DIR/srv.out" 2>&1 &
+	wait_line "$B_DIR/srv.out" ready
+	"$T" hold client.h "$B_ADDR/osd.srv" >"$A_DIR/hold.out" 2>&1 &   # lossless
+	wait_line "$A_DIR/hold.out" ready
+	pyjson "$A_CTL" 'len(d) == 1 and d[0]["mode"] == "lossless" and d[0]["mode_in_effect"] == "lossy"' conns
+	pyjson "$B_CTL" 'len(d) == 1 and d[0]["mode"] == "lossless" and d[0]["mode_in_effect"] == "lossy"' conns
+	MSGR_CTL_SOCKET=$A_CTL "$BIN/msgrctl" conns | tee "$A_DIR/conns.txt"
+	grep -q '^ENTITY .* MODE  *IN_EFFECT  *STATE ' "$A_DIR/conns.txt"
+	grep -q '^client.h .* lossless  *lossy  *open ' "$A_DIR/conns.txt"
+	MSGR_CTL_SOCKET=$A_CTL "$BIN/msgrctl" inject kill-link "$B_ADDR"
+	wait_line "$B_DIR/srv.out" "ok reset"
+	stop_pair
+}
+run net-honest-modes t_net_honest_modes
+
 # Threads sending messages bigger than the window on one connection: libmsgr
 # reserves the window, so the daemon's check never resets an honest client.
 t_net_window_threads() {

@@ -17,7 +17,8 @@ t_ceph_cli() {
 import json,sys
 d = json.load(sys.stdin)
 assert sorted(c["entity"] for c in d) == ["client.c", "osd.ceph"], d
-assert all(c["mode"] == "lossless" and c["state"] == "open" for c in d), d'
+assert all(c["mode"] == "lossless" and c["state"] == "open" for c in d), d
+assert all(c["mode_in_effect"] == "lossless" for c in d), d  # on one host, it holds'
 	ceph daemon "$D_CTL" config set global.poll_us 9 | grep -q 'global.poll_us = 9 (was 0)'
 	ceph daemon "$D_CTL" config get global.poll_us | grep -q '"global.poll_us": "9"'
 	stop_daemon

@@ -39,7 +39,7 @@
 
 /* One inner link; the test plays the network by calling its events. */
 struct fake_link {
-	struct msgr__link pub;   /* first */
+	struct msgr__tconn pub;   /* first */
 	int used;
 	void *rbuf;              /* posted by the interceptor, or NULL */
 	size_t rlen;
@@ -91,13 +91,13 @@ static struct fake_link *fake_new(int outbound)
 	return NULL;
 }
 
-static int fake_dial(struct msgr__transport *t, const char *hp, struct msgr__link **out)
+static int fake_dial(struct msgr__transport *t, const char *hp, struct msgr__tconn **out)
 {
 	*out = &fake_new(1)->pub;
 	return 0;
 }
 
-static int fake_send(struct msgr__link *l, const struct iovec *iov, int n, void *cookie)
+static int fake_send(struct msgr__tconn *l, const struct iovec *iov, int n, void *cookie)
 {
 	struct fake_link *f = (struct fake_link *)l;
 
@@ -107,12 +107,12 @@ static int fake_send(struct msgr__link *l, const struct iovec *iov, int n, void 
 	return 0;
 }
 
-static size_t fake_send_queued(struct msgr__link *l)
+static size_t fake_send_queued(struct msgr__tconn *l)
 {
 	return 0;
 }
 
-static int fake_post_recv(struct msgr__link *l, void *buf, size_t len)
+static int fake_post_recv(struct msgr__tconn *l, void *buf, size_t len)
 {
 	struct fake_link *f = (struct fake_link *)l;
 
@@ -128,13 +128,13 @@ static int fake_reg_mem(struct msgr__transport *t, void *base, size_t len)
 	return 0;
 }
 
-static int fake_addr(struct msgr__link *l, int peer, char *buf, size_t len)
+static int fake_addr(struct msgr__tconn *l, int peer, char *buf, size_t len)
 {
 	snprintf(buf, len, "192.0.2.1:6800");
 	return 0;
 }
 
-static void fake_close(struct msgr__link *l, int err)
+static void fake_close(struct msgr__tconn *l, int err)
 {
 	struct fake_link *f = (struct fake_link *)l;
 
@@ -193,7 +193,7 @@ static void fake_recv(struct fake_link *f, const void *p, size_t len)
 /* ---- the core's side ------------------------------------------------------ */
 
 struct tlink {
-	struct msgr__link *l;
+	struct msgr__tconn *l;
 	int nconnected, nclosed, close_err;
 	int nsent, nsent_at_close, sent_after_close, recv_after_close;
 	size_t rxlen;
@@ -213,7 +213,7 @@ static int nlinks, in_call, reentered;
 static int call_r_;
 #define CALLV(expr) do { in_call = 1; expr; in_call = 0; } while (0)
 
-static void ev_accepted(void *core, struct msgr__link *l)
+static void ev_accepted(void *core, struct msgr__tconn *l)
 {
 	struct tlink *tl = &links[nlinks++];
 
@@ -222,7 +222,7 @@ static void ev_accepted(void *core, struct msgr__link *l)
 	l->ctx = tl;
 }
 
-static void ev_connected(void *core, struct msgr__link *l, int err)
+static void ev_connected(void *core, struct msgr__tconn *l, int err)
 {
 	struct tlink *tl = l->ctx;
 
@@ -230,7 +230,7 @@ static void ev_connected(void *core, struct msgr__link *l, int err)
 	tl->nconnected++;
 }
 
-static void ev_received(void *core, struct msgr__link *l, void *buf, size_t len)
+static void ev_received(void *core, struct msgr__tconn *l, void *buf, size_t len)
 {
 	struct tlink *tl = l->ctx;
 
@@ -246,7 +246,7 @@ static void ev_received(void *core, struct msgr__link *l, void *buf, size_t len)
 	ck_assert_int_eq(msgr__fault_ops.post_recv(l, tl->rbuf, sizeof(tl->rbuf)), 0);
 }
 
-static void ev_sent(void *core, struct msgr__link *l, void *cookie, int err)
+static void ev_sent(void *core, struct msgr__tconn *l, void *cookie, int err)
 {
 	struct tlink *tl = l->ctx;
 
@@ -255,7 +255,7 @@ static void ev_sent(void *core, struct msgr__link *l, void *cookie, int err)
 	tl->sent_after_close += tl->nclosed;
 }
 
-static void ev_closed(void *core, struct msgr__link *l, int err)
+static void ev_closed(void *core, struct msgr__tconn *l, int err)
 {
 	struct tlink *tl = l->ctx;
 
@@ -320,7 +320,7 @@ static void teardown(void)
 /* A link dialled through the interceptor, connected, with a buffer posted. */
 static struct tlink *up(struct fake_link **inner)
 {
-	struct msgr__link *l;
+	struct msgr__tconn *l;
 	struct tlink *tl = &links[nlinks++];
 
 	ck_assert_int_eq(CALL(ops->dial(ft, "192.0.2.1:6800", &l)), 0);

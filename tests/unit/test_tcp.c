@@ -66,7 +66,7 @@ struct tsend {
  * so the counts can be read after closed() has freed the link. */
 struct tlink {
 	struct side *side;
-	struct msgr__link *l;  /* NULL from closed() on */
+	struct msgr__tconn *l;  /* NULL from closed() on */
 	int used;
 	int nconnected, connect_err, connect_seq;
 	int nclosed, close_err, close_seq;
@@ -135,7 +135,7 @@ static int post(struct tlink *tl)
 
 /* ---- the core's side of the events ---------------------------------------- */
 
-static struct tlink *tl_new(struct side *s, struct msgr__link *l)
+static struct tlink *tl_new(struct side *s, struct msgr__tconn *l)
 {
 	for (int i = 0; i < MAXL; i++) {
 		struct tlink *tl = &s->links[i];
@@ -153,7 +153,7 @@ static struct tlink *tl_new(struct side *s, struct msgr__link *l)
 	return NULL;
 }
 
-static void ev_accepted(void *core, struct msgr__link *l)
+static void ev_accepted(void *core, struct msgr__tconn *l)
 {
 	struct tlink *tl = tl_new(core, l);
 
@@ -164,7 +164,7 @@ static void ev_accepted(void *core, struct msgr__link *l)
 		ck_assert_int_eq(post(tl), 0);
 }
 
-static void ev_connected(void *core, struct msgr__link *l, int err)
+static void ev_connected(void *core, struct msgr__tconn *l, int err)
 {
 	struct tlink *tl = l->ctx;
 
@@ -174,7 +174,7 @@ static void ev_connected(void *core, struct msgr__link *l, int err)
 	tl->connect_seq = ++seq;
 }
 
-static void ev_received(void *core, struct msgr__link *l, void *buf, size_t len)
+static void ev_received(void *core, struct msgr__tconn *l, void *buf, size_t len)
 {
 	struct tlink *tl = l->ctx;
 
@@ -194,7 +194,7 @@ static void ev_received(void *core, struct msgr__link *l, void *buf, size_t len)
 		ck_assert_int_eq(post(tl), 0);
 }
 
-static void ev_sent(void *core, struct msgr__link *l, void *cookie, int err)
+static void ev_sent(void *core, struct msgr__tconn *l, void *cookie, int err)
 {
 	struct tlink *tl = l->ctx;
 	struct tsend *ts = cookie;
@@ -213,7 +213,7 @@ static void ev_sent(void *core, struct msgr__link *l, void *cookie, int err)
 	tl->sent_after_close += tl->nclosed;
 }
 
-static void ev_closed(void *core, struct msgr__link *l, int err)
+static void ev_closed(void *core, struct msgr__tconn *l, int err)
 {
 	struct tlink *tl = l->ctx;
 
@@ -325,7 +325,7 @@ static int count_links(struct side *s)
 
 static struct tlink *dial(const char *to)
 {
-	struct msgr__link *l = NULL;
+	struct msgr__tconn *l = NULL;
 	struct tlink *tl;
 
 	ck_assert_int_eq(CALL(ops->dial(A.t, to, &l)), 0);
@@ -633,7 +633,7 @@ START_TEST(test_addresses)
 {
 	static const char *bad[] = { "localhost:80", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536",
 				     "::1:80", "[::1]", "[nope]:80", "1.2.3:80", "" };
-	struct msgr__link *l = NULL;
+	struct msgr__tconn *l = NULL;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ck_assert_msg(CALL(ops->dial(A.t, bad[i], &l)) == -EINVAL, "dial %s", bad[i]);

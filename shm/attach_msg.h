@@ -1,5 +1,6 @@
 /*
- * attach.h - the attach handshake on the daemon's Unix socket.
+ * attach_msg.h - the messages of the attach handshake on the daemon's Unix
+ * socket (daemon/attach.c is the socket itself).
  *
  * The socket is SOCK_SEQPACKET, so each struct below is one datagram.
  *   client -> daemon   struct msgr__attach_req
@@ -9,8 +10,8 @@
  * The connection then stays open with no further traffic; its hang-up tells
  * either side that the other is gone.
  */
-#ifndef MSGR_SHM_ATTACH_H
-#define MSGR_SHM_ATTACH_H
+#ifndef MSGR_SHM_ATTACH_MSG_H
+#define MSGR_SHM_ATTACH_MSG_H
 
 #include <stdint.h>
 
