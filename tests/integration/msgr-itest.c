@@ -74,35 +74,8 @@
 
 #include "msgr.h"
 
-static const char *scenario = "?";
-
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "msgr-itest %s: FAIL: ", scenario);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	if (getenv("ITEST_HANG_ON_FAIL")) /* leave the state for msgrctl to look at */
-		sleep((unsigned)atoi(getenv("ITEST_HANG_ON_FAIL")));
-	exit(1);
-}
-
-#define CHECK(cond, ...)                     \
-	do {                                 \
-		if (!(cond))                 \
-			fail(__VA_ARGS__);   \
-	} while (0)
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+#define ITEST_PROG "msgr-itest"
+#include "itest.h"
 
 static msgr_client *attach(const char *entity, size_t pool)
 {

@@ -34,25 +34,8 @@
 #include "msgr.h"
 #include "shm/attach_msg.h"
 
-static const char *scenario = "?";
-
-static void fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "msgr-libfaults %s: FAIL: ", scenario);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-#define CHECK(cond, ...)                   \
-	do {                               \
-		if (!(cond))               \
-			fail(__VA_ARGS__); \
-	} while (0)
+#define ITEST_PROG "msgr-libfaults"
+#include "itest.h"
 
 /* calloc that fails while fail_calloc is set. libmsgr's calls reach this
  * one, the executable's, before libc's. Built on malloc so free() and the
