@@ -117,7 +117,8 @@ uint32_t msgr__frame_limit(uint8_t type, uint32_t max_msg)
 	return 0;
 }
 
-void msgr__frame_hdr_encode(uint8_t out[MSGR__FRAME_HDR_LEN], const struct msgr__frame_hdr *h)
+/* The header's fields; crc goes in the last four bytes as it is. */
+static void hdr_put(uint8_t out[MSGR__FRAME_HDR_LEN], const struct msgr__frame_hdr *h, uint32_t crc)
 {
 	out[0] = h->type;
 	out[1] = h->flags;
@@ -126,6 +127,12 @@ void msgr__frame_hdr_encode(uint8_t out[MSGR__FRAME_HDR_LEN], const struct msgr_
 	msgr__put_uint(out + 8, h->seq, 8);
 	msgr__put_uint(out + 16, h->ack, 8);
 	msgr__put_uint(out + 24, h->len, 4);
+	msgr__put_uint(out + 28, crc, 4);
+}
+
+void msgr__frame_hdr_encode(uint8_t out[MSGR__FRAME_HDR_LEN], const struct msgr__frame_hdr *h)
+{
+	hdr_put(out, h, 0);
 	msgr__put_uint(out + 28, msgr__crc32c(0, out, 28), 4);
 }
 
@@ -143,8 +150,8 @@ int msgr__frame_encode(uint8_t *out, struct msgr__seal *tx, const struct msgr__f
 	uint32_t crc = 0;
 	int err;
 
-	msgr__frame_hdr_encode(out, h);
 	if (!tx) {
+		msgr__frame_hdr_encode(out, h);
 		for (int i = 0; i < nparts; i++) {
 			memcpy(p, parts[i].iov_base, parts[i].iov_len);
 			crc = msgr__crc32c(crc, p, parts[i].iov_len); /* over our copy */
@@ -153,7 +160,7 @@ int msgr__frame_encode(uint8_t *out, struct msgr__seal *tx, const struct msgr__f
 		msgr__put_uint(p, crc, 4);
 		return 0;
 	}
-	msgr__put_uint(out + 28, 0, 4); /* the tag protects the header instead */
+	hdr_put(out, h, 0); /* no CRC: the tag protects the header instead */
 	if ((err = msgr__seal_begin(tx)) || (err = msgr__seal_update(tx, out, out, MSGR__FRAME_HDR_LEN)) ||
 	    (err = msgr__seal_end(tx, p)))
 		return err;
