@@ -368,6 +368,14 @@ t_attach_policy() {
 	# is root:root 0660 here, as msgr:msgr is in production)
 	local nobody=(setpriv --reuid=65534 --regid=65534 --groups=0)
 	local nobody1=(setpriv --reuid=65534 --regid=65534 --groups=0,65533)
+	# the program and its library, where nobody can reach them: the
+	# checkout may be in a directory only root may enter (a mktemp -d
+	# clone); the rpath is $ORIGIN/../lib
+	local T=$RUN/policy-bin/tests/msgr-itest
+	mkdir -p "$RUN/policy-bin/tests"
+	cp -a "$BUILD/tests/msgr-itest" "$RUN/policy-bin/tests/"
+	cp -a "$BIN/../lib" "$RUN/policy-bin/lib"
+	chmod 755 "$RUN"
 	# a bad rule stops start-up with file:line
 	printf '[global]\npoll_us = 0\n[policy]\nosd.* = no-such-user-here\n' >"$conf"
 	expect_exit 2 "$BIN/msgrd" -c "$conf" >"$RUN/policy.err" 2>&1
