@@ -74,7 +74,7 @@ static int shed_oldest(struct msgr__daemon *d, const char *why)
 
 	if (!d->pending)
 		return 0;
-	d->stats.attach_shed++;
+	d->stats.client.attach_shed++;
 	if (msgr__ratelimit(&d->shed_rl, ATTACH_LOG_MS, &held))
 		msgr__warn("attach socket: %s; closing the one that has waited longest "
 			   "without sending its request%s", why,
@@ -114,11 +114,11 @@ static int check_req(struct msgr__daemon *d, const struct msgr__attach_req *req,
 	if (req->flags || memchr(req->entity, 0, sizeof(req->entity)) == NULL ||
 	    msgr__entity_check(req->entity))
 		return -EINVAL;
-	if (req->pool_size > d->conf.max_pool_size)
+	if (req->pool_size > d->conf.client.max_pool_size)
 		return -E2BIG;
 	if (d->stopping)
 		return -ESHUTDOWN;
-	if (d->nclients >= d->conf.max_clients)
+	if (d->nclients >= d->conf.client.max_clients)
 		return -EUSERS;
 	if (msgr__dclient_find(d, req->entity))
 		return -EADDRINUSE;
@@ -159,7 +159,7 @@ static int serve(struct msgr__daemon *d, int fd, struct msgr__pending *p)
 	if (!err) /* [policy]: may this process's user take this name? */
 		err = msgr__policy_attach(&d->conf.policy, fd, req.entity);
 	if (!err) {
-		uint64_t pool = req.pool_size ? req.pool_size : d->conf.pool_size;
+		uint64_t pool = req.pool_size ? req.pool_size : d->conf.client.pool_size;
 		err = msgr__dclient_create(d, fd, req.entity, pool, &c, fds);
 		/* the segment and its two eventfds take three fds: silent
 		 * connections give theirs up before an honest client goes
@@ -173,7 +173,7 @@ static int serve(struct msgr__daemon *d, int fd, struct msgr__pending *p)
 		}
 	}
 	if (err) {
-		d->stats.attach_errors++;
+		d->stats.client.attach_errors++;
 		msgr__info("attach refused for '%s': %s",
 			   n == (ssize_t)sizeof(req) && memchr(req.entity, 0, sizeof(req.entity))
 				   ? req.entity : "(malformed request)",
@@ -183,7 +183,7 @@ static int serve(struct msgr__daemon *d, int fd, struct msgr__pending *p)
 		close(fd);
 		return 0;
 	}
-	d->stats.attaches++;
+	d->stats.client.attaches++;
 	rep.nonce = c->nonce;
 	rep.seg_size = c->size;
 	rep.max_message = c->max_message;
@@ -269,7 +269,7 @@ static int out_of_fds(struct msgr__daemon *d, int err)
 	char note[64];
 	int fd;
 
-	d->stats.attach_nofd++;
+	d->stats.client.attach_nofd++;
 	if (msgr__ratelimit(&d->nofd_rl, ATTACH_LOG_MS, &held))
 		msgr__warn("attach socket: out of file descriptors (%s): silent attach "
 			   "connections are closed, then new ones refused, until fds are "
@@ -286,7 +286,7 @@ static int out_of_fds(struct msgr__daemon *d, int err)
 							.version = MSGR__ATTACH_VERSION,
 							.status = -err };
 			struct msgr__attach_req req;
-			d->stats.attach_errors++;
+			d->stats.client.attach_errors++;
 			/* take the request if it came: closing a socket with
 			 * unread data resets the peer, which would then see
 			 * ECONNRESET before our answer */
@@ -385,8 +385,8 @@ int msgr__attach_listen(struct msgr__daemon *d)
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	err = msgr__unix_bind(fd, d->conf.socket);
-	if (!err && chmod(d->conf.socket, 0660))
+	err = msgr__unix_bind(fd, d->conf.client.socket);
+	if (!err && chmod(d->conf.client.socket, 0660))
 		err = -errno;
 	if (!err && listen(fd, 128))
 		err = -errno;
@@ -415,6 +415,6 @@ void msgr__attach_close(struct msgr__daemon *d)
 		close(d->attach_spare);
 	d->attach_spare = -1;
 	close(d->attach_fd);
-	unlink(d->conf.socket);
+	unlink(d->conf.client.socket);
 	d->attach_fd = -1;
 }

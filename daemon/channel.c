@@ -152,8 +152,8 @@ static void send_remote(struct msgr__channel *ch, struct msgr__dconn *from,
 	ch->ua_bytes += cost;
 	/* the frame holds a copy: the application may reuse its buffer */
 	msgr__dclient_tx_done(c, desc->off);
-	c->d->stats.msgs_net_out++;
-	c->d->stats.bytes_net_out += desc->len;
+	c->d->stats.chan.msgs_net_out++;
+	c->d->stats.chan.bytes_net_out += desc->len;
 }
 
 /* The peer has everything up to ack in its application's ring: give the
@@ -285,7 +285,7 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 			   (unsigned long long)h->seq,
 			   !ch->open ? "before OPEN_OK" : "out of sequence");
 		free(big);
-		dst->d->stats.msgs_net_dropped++;
+		dst->d->stats.chan.msgs_net_dropped++;
 		msgr__channel_reset(ch, NULL, -ECONNRESET);
 		return 0;
 	}
@@ -302,33 +302,33 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 	 * one it attached with, so the bound is generous). */
 	cost = msgr__pool_cost_bytes(h->len - 4, dst->params.chunk_shift);
 	limit = msgr__session_peer_window(ch->sess);
-	if (limit < conf->channel_window)
-		limit = conf->channel_window;
+	if (limit < conf->net.channel_window)
+		limit = conf->net.channel_window;
 	limit *= 4;
 	if (limit < (64u << 20))
 		limit = 64u << 20;
-	limit += conf->max_message;
+	limit += conf->net.max_message;
 	if (ch->in_bytes && ch->in_bytes + cost > limit) {
 		msgr__warn("session %s: channel %u (%s): the peer sent past any window "
 			   "(%llu bytes waiting); resetting it", msgr__session_peer(ch->sess),
 			   ch->wire_id, k->peer, (unsigned long long)ch->in_bytes);
 		free(big);
-		dst->d->stats.window_overruns++;
+		dst->d->stats.chan.window_overruns++;
 		msgr__channel_reset(ch, NULL, -ENOBUFS);
 		return 0;
 	}
 	/* and all of the session's channels together, counting what waits of
 	 * channels that ended, so that opening channel after channel, each
 	 * within its bound, does not add up to our memory */
-	err = msgr__rxacct_charge(msgr__session_rxacct(ch->sess), h->len, conf->session_buffer,
-				  conf->receive_buffer);
+	err = msgr__rxacct_charge(msgr__session_rxacct(ch->sess), h->len, conf->chan.session_buffer,
+				  conf->chan.receive_buffer);
 	if (err) {
 		msgr__warn("session %s: channel %u (%s): %s is full of messages %s that local "
 			   "applications have not taken; resetting it", msgr__session_peer(ch->sess),
 			   ch->wire_id, k->peer, err == -ENOBUFS ? "net.session_buffer" : "net.receive_buffer",
 			   err == -ENOBUFS ? "from this peer" : "from all peers");
 		free(big);
-		dst->d->stats.window_overruns++;
+		dst->d->stats.chan.window_overruns++;
 		msgr__channel_reset(ch, NULL, -ENOBUFS);
 		return 0;
 	}
@@ -347,8 +347,8 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 	k->bytes_in += e.ev.len;
 	dst->msgs_recv++;
 	dst->bytes_recv += e.ev.len;
-	dst->d->stats.msgs_net_in++;
-	dst->d->stats.bytes_net_in += e.ev.len;
+	dst->d->stats.chan.msgs_net_in++;
+	dst->d->stats.chan.bytes_net_in += e.ev.len;
 	msgr__dclient_post(dst, &e);
 	return 0;
 }
@@ -379,7 +379,7 @@ int msgr__channel_on_frame(struct msgr__session *s, const struct msgr__frame_hdr
 	ch = msgr__session_chan_find(s, h->channel);
 	if (!ch) {
 		if (h->type == MSGR__F_MSG)
-			msgr__session_daemon(s)->stats.msgs_net_dropped++;
+			msgr__session_daemon(s)->stats.chan.msgs_net_dropped++;
 		free(big);
 		unknown(s, h->channel, h->type);
 		return 0;
@@ -478,7 +478,7 @@ void msgr__channel_connect(struct msgr__daemon *d, struct msgr__dconn *conn)
 		post_simple(conn, MSGR__EV_CONNECT_FAILED, -EINVAL);
 		return;
 	}
-	if (strcmp(hostport, d->conf.listen)) {
+	if (strcmp(hostport, d->conf.net.listen)) {
 		connect_remote(d, conn, hostport, entity);
 		return;
 	}
@@ -554,8 +554,8 @@ void msgr__channel_send(struct msgr__dconn *from, const struct msgr__desc *desc)
 	to->bytes_in += desc->len;
 	dst->msgs_recv++;
 	dst->bytes_recv += desc->len;
-	dst->d->stats.msgs_local++;
-	dst->d->stats.bytes_local += desc->len;
+	dst->d->stats.chan.msgs_local++;
+	dst->d->stats.chan.bytes_local += desc->len;
 	msgr__dclient_post(dst, &e);
 }
 

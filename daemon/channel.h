@@ -33,6 +33,26 @@ struct msgr__dconn;
 struct msgr__session;
 struct msgr__frame_hdr;
 
+/* Settings of the channel layer. Value type, owned by the loop's
+ * configuration and lent to the layer (read afresh at every use). */
+struct msgr__chan_conf {
+	uint64_t session_buffer; /* net.session_buffer: bytes one peer's messages may
+				    take here, waiting for local receivers */
+	uint64_t receive_buffer; /* net.receive_buffer: the same, all peers together */
+};
+
+/* Counters of the channel layer, shown by `perf dump`. Owned by the loop. */
+struct msgr__chan_stats {
+	uint64_t msgs_local;       /* messages delivered between local entities */
+	uint64_t bytes_local;      /* their payload bytes */
+	uint64_t msgs_net_out;     /* messages sent to peer daemons */
+	uint64_t bytes_net_out;
+	uint64_t msgs_net_in;      /* messages received from peer daemons */
+	uint64_t bytes_net_in;
+	uint64_t msgs_net_dropped; /* received for a channel already gone, or out of order */
+	uint64_t window_overruns;  /* channels reset: the peer sent past any window */
+};
+
 /* A sent message the peer has not acknowledged yet: its window share. */
 struct msgr__unacked {
 	uint64_t seq;

@@ -143,7 +143,7 @@ int msgr__dclient_create(struct msgr__daemon *d, int sock, const char *entity,
 	c->sock = sock;
 	c->efd_daemon = c->efd_client = -1;
 	snprintf(c->entity, sizeof(c->entity), "%s", entity);
-	snprintf(c->addr, sizeof(c->addr), "%s/%s", d->conf.listen, entity);
+	snprintf(c->addr, sizeof(c->addr), "%s/%s", d->conf.net.listen, entity);
 	if (getrandom(&c->nonce, sizeof(c->nonce), 0) != sizeof(c->nonce)) {
 		err = -errno;
 		goto fail;
@@ -159,8 +159,8 @@ int msgr__dclient_create(struct msgr__daemon *d, int sock, const char *entity,
 	msgr__seg_layout(&c->params, &c->lo);
 	c->size = c->lo.size;
 	c->pool_bytes = (uint64_t)c->params.pool_chunks << c->params.chunk_shift;
-	c->max_message = d->conf.max_message; /* later config changes apply to new clients */
-	c->window = d->conf.channel_window;
+	c->max_message = d->conf.net.max_message; /* later config changes apply to new clients */
+	c->window = d->conf.net.channel_window;
 
 	memfd = memfd_create("msgr-segment", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (memfd < 0 || ftruncate(memfd, (off_t)c->size) ||
@@ -284,8 +284,8 @@ void msgr__dclient_drop(struct msgr__dclient *c, int level, const char *fmt, ...
 	va_end(ap);
 	msgr__log(level, "client %s (pid %d): detached: %s", c->entity, (int)c->pid, c->reason);
 	if (level <= MSGR__LOG_WARN)
-		d->stats.violations++;
-	d->stats.detaches++;
+		d->stats.client.violations++;
+	d->stats.client.detaches++;
 
 	/* out of the registry first, so nothing new is routed here */
 	msgr__list_unlink(&d->clients, c);
@@ -339,7 +339,7 @@ static void on_efd(uv_poll_t *h, int status, int events)
 	uint64_t v;
 
 	if (read(c->efd_daemon, &v, sizeof(v)) > 0)
-		c->d->stats.wakeups_recv++;
+		c->d->stats.client.wakeups_recv++;
 	msgr__daemon_kick(c->d);
 }
 
@@ -399,15 +399,15 @@ int msgr__dconn_room(struct msgr__dclient *c, uint32_t others, const char *from,
 	uint64_t held;
 	char note[64];
 
-	if (others < d->conf.max_conns_per_client)
+	if (others < d->conf.client.max_conns_per_client)
 		return 1;
-	d->stats.conns_refused++;
+	d->stats.client.conns_refused++;
 	/* one line for connectors at their limit, another for targets at
 	 * theirs, so neither hides the other */
 	if (msgr__ratelimit(opener ? &d->conns_rl : &d->peer_conns_rl, 10000, &held))
 		msgr__warn("connect from %s to %s refused: %s holds %u connections "
 			   "(global.max_conns_per_client = %llu)%s", from, to, c->entity, others,
-			   (unsigned long long)d->conf.max_conns_per_client,
+			   (unsigned long long)d->conf.client.max_conns_per_client,
 			   msgr__ratelimit_note(held, note, sizeof(note)));
 	return 0;
 }
@@ -645,7 +645,7 @@ static void handle_send(struct msgr__dclient *c, const struct msgr__desc *cmd)
 	c->msgs_sent++;
 	c->bytes_sent += cmd->len;
 	if (!k->ch) {
-		c->d->stats.msgs_dropped++;
+		c->d->stats.client.msgs_dropped++;
 		msgr__dclient_tx_done(c, cmd->off);
 		return;
 	}
@@ -747,7 +747,7 @@ int msgr__dclient_service(struct msgr__dclient *c)
 		if (msgr__wake_take(&c->hdr->client_sleeping)) {
 			uint64_t one = 1;
 			if (write(c->efd_client, &one, sizeof(one)) == sizeof(one))
-				c->d->stats.wakeups_sent++;
+				c->d->stats.client.wakeups_sent++;
 		}
 	}
 	msgr__dclient_unref(c);

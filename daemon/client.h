@@ -27,6 +27,33 @@ struct msgr__rxacct;
 struct msgr__daemon;
 struct msgr__channel;
 
+/* Settings of the clients layer. Value type, owned by the loop's
+ * configuration and lent to the layer (read afresh at every use). */
+struct msgr__client_conf {
+	char socket[108];              /* global.socket: attach socket path */
+	uint64_t poll_us;              /* global.poll_us: busy-poll before sleeping */
+	uint64_t pool_size;            /* global.pool_size: default per-client pool */
+	uint64_t max_pool_size;        /* global.max_pool_size: cap on requests */
+	uint64_t max_clients;          /* global.max_clients */
+	uint64_t max_conns_per_client; /* global.max_conns_per_client: connection ids
+					  one client may hold, opened and accepted */
+};
+
+/* Counters of the clients layer, shown by `perf dump`. Owned by the loop. */
+struct msgr__client_stats {
+	uint64_t attaches;      /* successful attaches since start */
+	uint64_t attach_errors; /* refused attaches */
+	uint64_t attach_shed;   /* attach connections closed before their request
+				   came, to make room (attach.c) */
+	uint64_t attach_nofd;   /* accepts that failed for want of a file descriptor */
+	uint64_t conns_refused; /* connects refused: global.max_conns_per_client */
+	uint64_t detaches;      /* clients gone, for any reason */
+	uint64_t violations;    /* clients disconnected for a bad segment or descriptor */
+	uint64_t msgs_dropped;  /* sends on a reset channel, given back unsent */
+	uint64_t wakeups_sent;  /* eventfd writes to clients */
+	uint64_t wakeups_recv;  /* eventfd wakeups from clients */
+};
+
 /* One connection id of a client. Owned by its client's table; lives until
  * the application closes it (CLOSE command) or the client goes away. */
 struct msgr__dconn {

@@ -25,32 +25,32 @@ struct key {
 #define F(f) offsetof(struct msgr__conf, f), sizeof(((struct msgr__conf *)0)->f)
 
 static const struct key keys[] = {
-	{ "global", "listen", K_HOSTPORT, F(listen), 0, 0, "127.0.0.1:6800", 0 },
-	{ "global", "socket", K_PATH, F(socket), 0, 0, "/run/msgrd/msgrd.sock", 0 },
+	{ "global", "listen", K_HOSTPORT, F(net.listen), 0, 0, "127.0.0.1:6800", 0 },
+	{ "global", "socket", K_PATH, F(client.socket), 0, 0, "/run/msgrd/msgrd.sock", 0 },
 	{ "global", "ctl_socket", K_PATH, F(ctl_socket), 0, 0, "/run/msgrd/msgrd.asok", 0 },
-	{ "global", "poll_us", K_U64, F(poll_us), 0, 1000000, "0", 1 },
-	{ "global", "pool_size", K_SIZE, F(pool_size), 64 << 10, 1ULL << 30, "32M", 1 },
-	{ "global", "max_pool_size", K_SIZE, F(max_pool_size), 64 << 10, 1ULL << 30, "256M", 1 },
-	{ "global", "max_message", K_SIZE, F(max_message), MSGR__MAXMSG_MIN, MSGR__MAXMSG_MAX, "16M", 1 },
-	{ "global", "max_clients", K_U64, F(max_clients), 1, 65536, "1024", 1 },
-	{ "global", "max_conns_per_client", K_U64, F(max_conns_per_client), 1, 65536, "16384", 1 },
-	{ "global", "channel_window", K_SIZE, F(channel_window), MSGR__WINDOW_MIN, MSGR__WINDOW_MAX, "4M", 1 },
+	{ "global", "poll_us", K_U64, F(client.poll_us), 0, 1000000, "0", 1 },
+	{ "global", "pool_size", K_SIZE, F(client.pool_size), 64 << 10, 1ULL << 30, "32M", 1 },
+	{ "global", "max_pool_size", K_SIZE, F(client.max_pool_size), 64 << 10, 1ULL << 30, "256M", 1 },
+	{ "global", "max_message", K_SIZE, F(net.max_message), MSGR__MAXMSG_MIN, MSGR__MAXMSG_MAX, "16M", 1 },
+	{ "global", "max_clients", K_U64, F(client.max_clients), 1, 65536, "1024", 1 },
+	{ "global", "max_conns_per_client", K_U64, F(client.max_conns_per_client), 1, 65536, "16384", 1 },
+	{ "global", "channel_window", K_SIZE, F(net.channel_window), MSGR__WINDOW_MIN, MSGR__WINDOW_MAX, "4M", 1 },
 	{ "global", "log_level", K_LOGLEVEL, F(log_level), 0, 0, "info", 1 },
 	{ "global", "inject", K_BOOL, F(inject), 0, 0, "false", 0 },
 	{ "global", "ctl_timeout", K_MS, F(ctl_timeout_ms), 100, 600000, "5s", 1 },
 	{ "global", "ctl_max_conns", K_U64, F(ctl_max_conns), 1, 1024, "16", 1 },
-	{ "net", "connect_timeout", K_MS, F(connect_timeout_ms), 100, 600000, "5s", 1 },
-	{ "net", "handshake_timeout", K_MS, F(handshake_timeout_ms), 100, 600000, "2s", 1 },
-	{ "net", "session_buffer", K_SIZE, F(session_buffer), 1 << 20, 1ULL << 40, "256M", 1 },
-	{ "net", "receive_buffer", K_SIZE, F(receive_buffer), 1 << 20, 1ULL << 40, "1G", 1 },
-	{ "net", "keepalive_interval", K_MS, F(keepalive_interval_ms), 100, 600000, "1s", 1 },
-	{ "net", "keepalive_timeout", K_MS, F(keepalive_timeout_ms), 200, 3600000, "10s", 1 },
-	{ "net", "links_per_session", K_U64, F(links_per_session), 1, 1, "1", 0 },
-	{ "net", "transport", K_TRANSPORT, F(transport), 0, 0, "tcp", 0 },
-	{ "net", "inject_socket_failures", K_U64, F(fault.socket_failures), 0, 1000000000, "0", 1 },
-	{ "net", "inject_delay", K_MS, F(fault.delay_ms), 0, 60000, "0", 1 },
-	{ "auth", "keyring", K_PATH, F(keyring), 0, 0, "/etc/msgrd/keyring", 0 },
-	{ "auth", "mode", K_AUTH, F(auth_mode), 0, 0, "hmac", 0 },
+	{ "net", "connect_timeout", K_MS, F(net.connect_timeout_ms), 100, 600000, "5s", 1 },
+	{ "net", "handshake_timeout", K_MS, F(net.handshake_timeout_ms), 100, 600000, "2s", 1 },
+	{ "net", "session_buffer", K_SIZE, F(chan.session_buffer), 1 << 20, 1ULL << 40, "256M", 1 },
+	{ "net", "receive_buffer", K_SIZE, F(chan.receive_buffer), 1 << 20, 1ULL << 40, "1G", 1 },
+	{ "net", "keepalive_interval", K_MS, F(net.keepalive_interval_ms), 100, 600000, "1s", 1 },
+	{ "net", "keepalive_timeout", K_MS, F(net.keepalive_timeout_ms), 200, 3600000, "10s", 1 },
+	{ "net", "links_per_session", K_U64, F(net.links_per_session), 1, 1, "1", 0 },
+	{ "net", "transport", K_TRANSPORT, F(net.transport), 0, 0, "tcp", 0 },
+	{ "net", "inject_socket_failures", K_U64, F(net.fault.socket_failures), 0, 1000000000, "0", 1 },
+	{ "net", "inject_delay", K_MS, F(net.fault.delay_ms), 0, 60000, "0", 1 },
+	{ "auth", "keyring", K_PATH, F(net.keyring), 0, 0, "/etc/msgrd/keyring", 0 },
+	{ "auth", "mode", K_AUTH, F(net.auth_mode), 0, 0, "hmac", 0 },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -280,24 +280,24 @@ int msgr__conf_load(struct msgr__conf *c, const char *path, char *err, size_t er
 
 int msgr__conf_check(const struct msgr__conf *c, char *err, size_t errlen)
 {
-	if (c->keepalive_timeout_ms <= c->keepalive_interval_ms) {
+	if (c->net.keepalive_timeout_ms <= c->net.keepalive_interval_ms) {
 		snprintf(err, errlen,
 			 "net.keepalive_timeout (%llums) must be longer than net.keepalive_interval (%llums)",
-			 (unsigned long long)c->keepalive_timeout_ms,
-			 (unsigned long long)c->keepalive_interval_ms);
+			 (unsigned long long)c->net.keepalive_timeout_ms,
+			 (unsigned long long)c->net.keepalive_interval_ms);
 		return -EINVAL;
 	}
 	/* fault injection is for test clusters: nobody turns it on by
 	 * accident, nor from the control socket (global.inject is start-up
 	 * only); 0, off, is the one value allowed without it */
-	if (!c->inject && (c->fault.socket_failures || c->fault.delay_ms)) {
+	if (!c->inject && (c->net.fault.socket_failures || c->net.fault.delay_ms)) {
 		snprintf(err, errlen, "%s: fault injection needs global.inject = true (set at start-up)",
-			 c->fault.socket_failures ? "net.inject_socket_failures" : "net.inject_delay");
+			 c->net.fault.socket_failures ? "net.inject_socket_failures" : "net.inject_delay");
 		return -EINVAL;
 	}
-	if (c->pool_size > c->max_pool_size) {
+	if (c->client.pool_size > c->client.max_pool_size) {
 		snprintf(err, errlen, "global.pool_size (%llu) is larger than global.max_pool_size (%llu)",
-			 (unsigned long long)c->pool_size, (unsigned long long)c->max_pool_size);
+			 (unsigned long long)c->client.pool_size, (unsigned long long)c->client.max_pool_size);
 		return -EINVAL;
 	}
 	return 0;

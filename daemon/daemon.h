@@ -19,49 +19,13 @@ struct msgr__pending;
 struct msgr__ctl;
 struct msgr__net;
 
-/* Process-wide counters, shown by `msgrctl status`. */
+/* Process-wide counters, shown by `msgrctl status` and `perf dump`: one
+ * struct per layer, lent to that layer. */
 struct msgr__stats {
-	uint64_t attaches;      /* successful attaches since start */
-	uint64_t attach_errors; /* refused attaches */
-	uint64_t attach_shed;   /* attach connections closed before their request
-				   came, to make room (attach.c) */
-	uint64_t attach_nofd;   /* accepts that failed for want of a file descriptor */
-	uint64_t conns_refused; /* connects refused: global.max_conns_per_client */
-	uint64_t detaches;      /* clients gone, for any reason */
-	uint64_t violations;    /* clients disconnected for a bad segment or descriptor */
-	uint64_t msgs_local;    /* messages delivered between local entities */
-	uint64_t bytes_local;   /* their payload bytes */
-	uint64_t msgs_dropped;  /* sends on a reset channel, given back unsent */
-	uint64_t wakeups_sent;  /* eventfd writes to clients */
-	uint64_t wakeups_recv;  /* eventfd wakeups from clients */
-	/* network (session.c, channel.c) */
-	uint64_t links_dialled;     /* outbound links started */
-	uint64_t links_accepted;    /* inbound links accepted */
-	uint64_t links_refused;     /* inbound links closed at once: too many in handshake */
-	uint64_t dial_failures;     /* dials that never connected */
-	uint64_t link_errors;       /* links ended by an error (reset, timeout, bad input) */
-	uint64_t handshake_timeouts;/* links with no session in time (connect_timeout, handshake_timeout) */
-	uint64_t keepalive_timeouts;/* links silent for net.keepalive_timeout */
-	uint64_t auth_failures;     /* authentication refused, either way */
-	uint64_t races;             /* connection races resolved */
-	uint64_t bad_banner;        /* wrong magic before anything else */
-	uint64_t no_version;        /* no protocol version in common */
-	uint64_t bad_header_crc;    /* frame header CRC mismatch */
-	uint64_t bad_type;          /* unknown frame type, flags or reserved bits */
-	uint64_t oversized;         /* frame over its type's size limit */
-	uint64_t bad_payload_crc;   /* payload CRC mismatch (channel reset) */
-	uint64_t bad_tag;           /* secure mode: a record that does not authenticate */
-	uint64_t protocol_errors;   /* frames out of place or malformed */
-	uint64_t msgs_net_out;      /* messages sent to peer daemons */
-	uint64_t bytes_net_out;
-	uint64_t msgs_net_in;       /* messages received from peer daemons */
-	uint64_t bytes_net_in;
-	uint64_t msgs_net_dropped;  /* received for a channel already gone, or out of order */
-	uint64_t window_overruns;   /* channels reset: the peer sent past any window */
-	uint64_t injected_failures; /* links reset by the fault interceptor (transports/fault.c):
-				       net.inject_socket_failures and inject kill-link */
-	/* control socket (ctl.c) */
-	uint64_t ctl_timeouts;      /* connections closed: no request within global.ctl_timeout */
+	struct msgr__client_stats client; /* client.h */
+	struct msgr__chan_stats chan;     /* channel.h */
+	struct msgr__net_stats net;       /* link.h */
+	uint64_t ctl_timeouts;      /* control connections closed: no request within global.ctl_timeout */
 };
 
 struct msgr__daemon {

@@ -55,7 +55,7 @@ static void pass(struct msgr__daemon *d)
 		d->last_work_ns = now;
 		return; /* always look again after work: it may have posted more */
 	}
-	if (now - d->last_work_ns < d->conf.poll_us * 1000)
+	if (now - d->last_work_ns < d->conf.client.poll_us * 1000)
 		return;
 	/* Sleep: ask every client for a signal, then look once more. */
 	for (c = d->clients; c; c = c->next)
@@ -176,7 +176,7 @@ int msgr__daemon_set(struct msgr__daemon *d, const char *arg, char *msg, size_t 
 static void report_status(struct msgr__daemon *d)
 {
 	d->status_clients = d->nclients;
-	sd_notifyf(0, "STATUS=serving %s, %u client%s attached", d->conf.listen, d->nclients,
+	sd_notifyf(0, "STATUS=serving %s, %u client%s attached", d->conf.net.listen, d->nclients,
 		   d->nclients == 1 ? "" : "s");
 }
 
@@ -327,11 +327,11 @@ int main(int argc, char **argv)
 		uv_signal_start(&d->sigs[i], on_signal, signums[i]);
 	}
 
-	make_parent_dir(d->conf.socket);
+	make_parent_dir(d->conf.client.socket);
 	make_parent_dir(d->conf.ctl_socket);
 	rc = msgr__attach_listen(d);
 	if (rc) {
-		msgr__err("attach socket %s: %s", d->conf.socket, strerror(-rc));
+		msgr__err("attach socket %s: %s", d->conf.client.socket, strerror(-rc));
 		return 1;
 	}
 	rc = msgr__ctl_listen(d);
@@ -341,7 +341,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* config.c let only a registered name through */
-	rc = msgr__net_start(d, msgr__transport_find(d->conf.transport), err, sizeof(err));
+	rc = msgr__net_start(d, msgr__transport_find(d->conf.net.transport), err, sizeof(err));
 	if (rc) {
 		msgr__err("%s", err);
 		msgr__ctl_close(d);
@@ -349,7 +349,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	msgr__notice("msgrd %s ready: %s, attach socket %s, control socket %s", MSGR_VERSION_STRING,
-		     d->conf.listen, d->conf.socket, d->conf.ctl_socket);
+		     d->conf.net.listen, d->conf.client.socket, d->conf.ctl_socket);
 	sd_notify(0, "READY=1");
 	report_status(d);
 	{

@@ -167,7 +167,7 @@ static void link_close(struct nlink *l, int err, const char *why);
  * net.connect_timeout: its handshake, a drain, a graceful close. */
 static uint64_t connect_deadline(const struct msgr__net *n)
 {
-	return msgr__now_ns() + n->d->conf.connect_timeout_ms * 1000000ull;
+	return msgr__now_ns() + n->d->conf.net.connect_timeout_ms * 1000000ull;
 }
 static void active_lost(struct msgr__session *s, struct nlink *l, int err);
 static void session_maybe_free(struct msgr__session *s);
@@ -357,7 +357,7 @@ static struct msgr__session *session_new(struct msgr__net *n, const char *peer)
 	}
 	s->net = n;
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
-	s->lower = strcmp(n->d->conf.listen, peer) < 0;
+	s->lower = strcmp(n->d->conf.net.listen, peer) < 0;
 	s->created_ns = msgr__now_ns();
 	/* Channel ids start somewhere new in every incarnation of a session,
 	 * so a late frame about a channel of the last one cannot name a
@@ -548,7 +548,7 @@ static struct nlink *link_new(struct msgr__net *n, struct msgr__tconn *tl, int o
 	l->state = outbound ? L_CONNECTING : L_HANDSHAKE;
 	l->created_ns = l->last_rx_ns = msgr__now_ns();
 	l->deadline_ns = connect_deadline(n);
-	msgr__frame_dec_init(&l->dec, &mine, (uint32_t)n->d->conf.max_message, &frame_ops, l);
+	msgr__frame_dec_init(&l->dec, &mine, (uint32_t)n->d->conf.net.max_message, &frame_ops, l);
 	if (getrandom(l->my_chal, sizeof(l->my_chal), 0) != sizeof(l->my_chal)) {
 		free(l->rbuf);
 		free(l);
@@ -618,14 +618,14 @@ static void link_start(struct nlink *l)
 	msgr__banner_encode(l->out.p + l->out.len, &mine);
 	l->out.len += MSGR__BANNER_LEN;
 	p += msgr__put_uint(p, l->net->nonce, 8);
-	p += msgr__put_uint(p, (uint64_t)d->conf.auth_mode, 1);
-	p += msgr__put_uint(p, d->conf.max_message, 4);
-	p += msgr__put_uint(p, d->conf.channel_window, 8);
+	p += msgr__put_uint(p, (uint64_t)d->conf.net.auth_mode, 1);
+	p += msgr__put_uint(p, d->conf.net.max_message, 4);
+	p += msgr__put_uint(p, d->conf.net.channel_window, 8);
 	p += msgr__put_uint(p, l->outbound ? l->id : 0, 8);
 	p += msgr__put_uint(p, l->outbound ? lost_lookup(l->net, l->peer_listen) : 0, 8);
 	memcpy(p, l->my_chal, MSGR__CHALLENGE_LEN);
 	p += MSGR__CHALLENGE_LEN;
-	p += msgr__put_str(p, d->conf.listen, MSGR__HOSTPORT_MAX);
+	p += msgr__put_str(p, d->conf.net.listen, MSGR__HOSTPORT_MAX);
 	l->hello_mine_len = (size_t)(p - l->hello_mine);
 	link_put(l, MSGR__F_HELLO, l->hello_mine, l->hello_mine_len);
 	if (l->net->ops->post_recv(l->tl, l->rbuf, RBUF_LEN))
@@ -644,7 +644,7 @@ static void link_close(struct nlink *l, int err, const char *why)
 		snprintf(l->s->last_error, sizeof(l->s->last_error), "%s", why);
 	l->close_err = err;
 	if (err)
-		l->net->d->stats.link_errors++;
+		l->net->d->stats.net.link_errors++;
 	else
 		link_flush(l); /* a graceful close sends what is queued (CLOSE, AUTH_FAIL) */
 	l->state = L_CLOSING;
@@ -723,7 +723,7 @@ static int held_add(struct msgr__session *s, struct nlink *l, int kind,
 		    const struct msgr__frame_hdr *h, const void *payload, void *big)
 {
 	struct held *x;
-	uint64_t cap = (64u << 20) + l->net->d->conf.max_message;
+	uint64_t cap = (64u << 20) + l->net->d->conf.net.max_message;
 
 	if (kind == HELD_FRAME && s->held_bytes + h->len > cap) {
 		/* a hand-over lasts a round trip; a peer that sends this much
@@ -912,7 +912,7 @@ static void link_up(struct nlink *l)
 		return;
 	}
 	s->races++;
-	l->net->d->stats.races++;
+	l->net->d->stats.net.races++;
 	if (!s->lower) {
 		msgr__info("session %s: a second link (race); the peer decides", s->peer);
 		return; /* a spare until the peer closes one of the two */
@@ -963,7 +963,7 @@ static void maybe_up(struct nlink *l)
 
 static void auth_fail(struct nlink *l, const char *why)
 {
-	l->net->d->stats.auth_failures++;
+	l->net->d->stats.net.auth_failures++;
 	msgr__warn("link %s (%s): authentication failed: %s", link_name(l), l->remote, why);
 	link_put_reason(l, MSGR__F_AUTH_FAIL, why);
 	link_close(l, 0, "authentication failed"); /* graceful: AUTH_FAIL must get out */
@@ -1007,7 +1007,7 @@ static int send_proof(struct nlink *l, const uint8_t *key)
 	/* kept with the link: a SIGHUP may change the keyring before the
 	 * other direction is keyed from it */
 	memcpy(l->dial_key, key, sizeof(l->dial_key));
-	if (l->net->d->conf.auth_mode == MSGR__AUTH_SECURE)
+	if (l->net->d->conf.net.auth_mode == MSGR__AUTH_SECURE)
 		return seal_key(l, &l->tx, my_role(l));
 	return 0;
 }
@@ -1065,7 +1065,7 @@ static int on_hello(struct nlink *l, struct msgr__rd *r)
 	else
 		msgr__auth_transcript(l->dec.their_banner, my_banner, l->hello_theirs,
 				      l->hello_theirs_len, l->hello_mine, l->hello_mine_len, l->h);
-	if (!strcmp(listen, d->conf.listen) || l->peer_nonce == n->nonce) {
+	if (!strcmp(listen, d->conf.net.listen) || l->peer_nonce == n->nonce) {
 		auth_fail(l, l->peer_nonce == n->nonce ? "the peer has our own instance nonce"
 						       : "the peer has our own listen address");
 		return 1;
@@ -1078,10 +1078,10 @@ static int on_hello(struct nlink *l, struct msgr__rd *r)
 		return 1;
 	}
 	snprintf(l->peer_listen, sizeof(l->peer_listen), "%s", listen);
-	if (mode != (unsigned)d->conf.auth_mode) {
+	if (mode != (unsigned)d->conf.net.auth_mode) {
 		char why[128];
 		snprintf(why, sizeof(why), "the peer runs with auth.mode = %s and we with %s",
-			 msgr__auth_mode_name((int)mode), msgr__auth_mode_name(d->conf.auth_mode));
+			 msgr__auth_mode_name((int)mode), msgr__auth_mode_name(d->conf.net.auth_mode));
 		auth_fail(l, why);
 		return 1;
 	}
@@ -1093,7 +1093,7 @@ static int on_hello(struct nlink *l, struct msgr__rd *r)
 		l->s = s;
 		s->nlinks++;
 	}
-	if (d->conf.auth_mode == MSGR__AUTH_NONE) {
+	if (d->conf.net.auth_mode == MSGR__AUTH_NONE) {
 		link_put(l, MSGR__F_AUTH_DONE, NULL, 0);
 		l->sent_done = 1;
 	} else if (l->outbound && send_proof(l, n->kr.key)) {
@@ -1113,7 +1113,7 @@ static int on_auth(struct nlink *l, struct msgr__rd *r)
 	enum msgr__role theirs = l->outbound ? MSGR__ROLE_ACCEPTOR : MSGR__ROLE_DIALLER;
 
 	msgr__rd_bytes(r, proof, sizeof(proof));
-	if (r->bad || r->n || !l->got_hello || d->conf.auth_mode == MSGR__AUTH_NONE)
+	if (r->bad || r->n || !l->got_hello || d->conf.net.auth_mode == MSGR__AUTH_NONE)
 		return -EPROTO;
 	if (l->got_auth || (l->outbound && !l->sent_auth)) {
 		auth_fail(l, "the peer sent AUTH out of turn");
@@ -1125,7 +1125,7 @@ static int on_auth(struct nlink *l, struct msgr__rd *r)
 		return 1;
 	}
 	l->got_auth = 1;
-	if (d->conf.auth_mode == MSGR__AUTH_SECURE) {
+	if (d->conf.net.auth_mode == MSGR__AUTH_SECURE) {
 		/* what follows the peer's proof is sealed; both directions'
 		 * keys come from the dialler's key, which only now both know */
 		if (!l->outbound)
@@ -1165,7 +1165,7 @@ static int on_link_frame(struct nlink *l, const struct msgr__frame_hdr *h, struc
 	case MSGR__F_AUTH_DONE:
 		if (r->n || !l->got_hello || l->got_done)
 			return -EPROTO;
-		if (d->conf.auth_mode != MSGR__AUTH_NONE && (l->outbound || !l->got_auth)) {
+		if (d->conf.net.auth_mode != MSGR__AUTH_NONE && (l->outbound || !l->got_auth)) {
 			/* only a dialler sends it, after its AUTH and ours */
 			auth_fail(l, "the peer sent AUTH_DONE without proving itself (no AUTH)");
 			return 1;
@@ -1175,7 +1175,7 @@ static int on_link_frame(struct nlink *l, const struct msgr__frame_hdr *h, struc
 		return 0;
 	case MSGR__F_AUTH_FAIL:
 		msgr__rd_str(r, why, sizeof(why));
-		d->stats.auth_failures++;
+		d->stats.net.auth_failures++;
 		msgr__warn("link %s (%s): the peer refused us: %s", link_name(l), l->remote,
 			   r->bad ? "(no reason given)" : why);
 		link_close(l, -EACCES, "refused by the peer");
@@ -1234,7 +1234,7 @@ static int on_frame(void *owner, const struct msgr__frame_hdr *h, void *payload,
 		return 1;
 	l->frames_in++;
 	if (!payload_ok) {
-		d->stats.bad_payload_crc++;
+		d->stats.net.bad_payload_crc++;
 		if ((l->state == L_UP || l->state == L_DRAINING) && h->channel) {
 			/* the channel's problem only: the link's framing is intact;
 			 * in its turn, if the link's frames are being held */
@@ -1270,7 +1270,7 @@ static int on_frame(void *owner, const struct msgr__frame_hdr *h, void *payload,
 	}
 	if (rc < 0) {
 		char why[96];
-		d->stats.protocol_errors++;
+		d->stats.net.protocol_errors++;
 		if (rc == -ENOBUFS || rc == -ENOMEM)
 			snprintf(why, sizeof(why), "more sent during a hand-over than we hold");
 		else
@@ -1288,7 +1288,7 @@ static int on_skip(void *owner, const struct msgr__frame_hdr *h)
 {
 	struct nlink *l = owner;
 
-	l->net->d->stats.oversized++;
+	l->net->d->stats.net.oversized++;
 	if ((l->state != L_UP && l->state != L_DRAINING) || !h->channel) {
 		link_close(l, -EPROTO, "oversized MSG before the session");
 		return 1;
@@ -1313,7 +1313,7 @@ static void ev_accepted(void *core, struct msgr__tconn *tl)
 	char remote[MSGR__HOSTPORT_MAX], src[MSGR__HOSTPORT_MAX];
 	int pending = 0, from_src = 0;
 
-	n->d->stats.links_accepted++;
+	n->d->stats.net.links_accepted++;
 	/* Before AUTH a link is anybody's: each costs buffers until its
 	 * handshake deadline, so only so many may wait at once, and fewer
 	 * from any one source, so one flooding host cannot keep every real
@@ -1333,7 +1333,7 @@ static void ev_accepted(void *core, struct msgr__tconn *tl)
 	/* a source that authenticated lately is exempt from the total: the
 	 * strangers holding every slot must not keep a real peer out */
 	if ((pending >= MAX_HANDSHAKES && !source_known(n, src)) || from_src >= MAX_HANDSHAKES_SRC) {
-		n->d->stats.links_refused++;
+		n->d->stats.net.links_refused++;
 		tl->ctx = NULL;
 		n->ops->close(tl, -EBUSY);
 		return;
@@ -1347,7 +1347,7 @@ static void ev_accepted(void *core, struct msgr__tconn *tl)
 	snprintf(l->remote, sizeof(l->remote), "%s", remote);
 	snprintf(l->src, sizeof(l->src), "%s", src);
 	/* anybody's until AUTH: a shorter leash than our own dials get */
-	l->deadline_ns = msgr__now_ns() + n->d->conf.handshake_timeout_ms * 1000000ull;
+	l->deadline_ns = msgr__now_ns() + n->d->conf.net.handshake_timeout_ms * 1000000ull;
 	msgr__debug("link from %s accepted", l->remote);
 	link_start(l);
 }
@@ -1357,7 +1357,7 @@ static void ev_connected(void *core, struct msgr__tconn *tl, int err)
 	struct nlink *l = tl->ctx;
 
 	if (err) {
-		l->net->d->stats.dial_failures++;
+		l->net->d->stats.net.dial_failures++;
 		msgr__info("link %s: connect: %s", l->peer_listen, strerror(-err));
 		if (l->s)
 			snprintf(l->s->last_error, sizeof(l->s->last_error), "connect: %s", strerror(-err));
@@ -1382,13 +1382,13 @@ static void ev_received(void *core, struct msgr__tconn *tl, void *buf, size_t le
 		return;
 	if (msgr__frame_dec_feed(&l->dec, buf, len) < 0 && l->state != L_CLOSING) {
 		switch (l->dec.err) {
-		case MSGR__DEC_BAD_BANNER: d->stats.bad_banner++; break;
-		case MSGR__DEC_NO_VERSION: d->stats.no_version++; break;
-		case MSGR__DEC_BAD_HEADER_CRC: d->stats.bad_header_crc++; break;
-		case MSGR__DEC_BAD_TYPE: d->stats.bad_type++; break;
-		case MSGR__DEC_OVERSIZED: d->stats.oversized++; break;
-		case MSGR__DEC_BAD_TAG: d->stats.bad_tag++; break;
-		default: d->stats.protocol_errors++; break;
+		case MSGR__DEC_BAD_BANNER: d->stats.net.bad_banner++; break;
+		case MSGR__DEC_NO_VERSION: d->stats.net.no_version++; break;
+		case MSGR__DEC_BAD_HEADER_CRC: d->stats.net.bad_header_crc++; break;
+		case MSGR__DEC_BAD_TYPE: d->stats.net.bad_type++; break;
+		case MSGR__DEC_OVERSIZED: d->stats.net.oversized++; break;
+		case MSGR__DEC_BAD_TAG: d->stats.net.bad_tag++; break;
+		default: d->stats.net.protocol_errors++; break;
 		}
 		msgr__warn("link %s (%s): %s", link_name(l), l->remote, msgr__dec_err_name(l->dec.err));
 		link_close(l, -EPROTO, msgr__dec_err_name(l->dec.err));
@@ -1415,7 +1415,7 @@ static void ev_closed(void *core, struct msgr__tconn *tl, int err)
 		return;
 	if (l->state != L_CLOSING && err) {
 		/* the transport saw it first: reset, EOF, ... */
-		l->net->d->stats.link_errors++;
+		l->net->d->stats.net.link_errors++;
 		msgr__info("link %s (%s): %s", link_name(l), l->remote, strerror(-err));
 	}
 	if (l->s && l->s->active == l)
@@ -1437,7 +1437,7 @@ static int dial(struct msgr__session *s)
 
 	if (err)
 		return err;
-	n->d->stats.links_dialled++;
+	n->d->stats.net.links_dialled++;
 	l = link_new(n, tl, 1);
 	if (!l) {
 		n->ops->close(tl, -ENOMEM);
@@ -1498,14 +1498,14 @@ static void on_tick(uv_timer_t *t)
 			if (l->state == L_DRAINING) {
 				link_close(l, -ETIMEDOUT, "the peer did not finish the hand-over");
 			} else {
-				n->d->stats.handshake_timeouts++;
+				n->d->stats.net.handshake_timeouts++;
 				link_close(l, -ETIMEDOUT, l->outbound ? "no session within net.connect_timeout"
 								     : "no session within net.handshake_timeout");
 			}
 			continue;
 		}
-		if (now - l->last_rx_ns >= conf->keepalive_timeout_ms * 1000000ull) {
-			n->d->stats.keepalive_timeouts++;
+		if (now - l->last_rx_ns >= conf->net.keepalive_timeout_ms * 1000000ull) {
+			n->d->stats.net.keepalive_timeouts++;
 			msgr__notice("link %s: nothing heard for %llu ms (net.keepalive_timeout)",
 				     link_name(l), (unsigned long long)(now - l->last_rx_ns) / 1000000);
 			link_close(l, -ETIMEDOUT, "keepalive timeout");
@@ -1515,14 +1515,14 @@ static void on_tick(uv_timer_t *t)
 		if (queued < l->out_queued)
 			l->out_since_ns = now; /* draining, however slowly */
 		l->out_queued = queued;
-		if (queued && now - l->out_since_ns >= conf->keepalive_timeout_ms * 1000000ull) {
+		if (queued && now - l->out_since_ns >= conf->net.keepalive_timeout_ms * 1000000ull) {
 			/* it talks but does not read: what we queue for it would
 			 * only grow */
-			n->d->stats.keepalive_timeouts++;
+			n->d->stats.net.keepalive_timeouts++;
 			link_close(l, -ETIMEDOUT, "the peer has not read for net.keepalive_timeout");
 			continue;
 		}
-		if (now - l->last_ka_ns >= conf->keepalive_interval_ms * 1000000ull) {
+		if (now - l->last_ka_ns >= conf->net.keepalive_interval_ms * 1000000ull) {
 			uint8_t ts[8];
 			msgr__put_uint(ts, now, 8);
 			link_put(l, MSGR__F_KEEPALIVE, ts, 8);
@@ -1530,7 +1530,7 @@ static void on_tick(uv_timer_t *t)
 		}
 	}
 	if (++n->ticks % (1000 / TICK_MS) == 0)
-		open_deadlines(n, now, conf->connect_timeout_ms * 1000000ull);
+		open_deadlines(n, now, conf->net.connect_timeout_ms * 1000000ull);
 	msgr__net_flush(n->d);
 }
 
@@ -1574,12 +1574,12 @@ int msgr__net_start(struct msgr__daemon *d, const struct msgr__transport_ops *op
 	n->d = d;
 	n->ops = ops;
 	n->tname = ops->name;
-	if (d->conf.auth_mode != MSGR__AUTH_NONE) {
-		rc = msgr__keyring_load(d->conf.keyring, &n->kr, err, errlen);
+	if (d->conf.net.auth_mode != MSGR__AUTH_NONE) {
+		rc = msgr__keyring_load(d->conf.net.keyring, &n->kr, err, errlen);
 		if (rc)
 			goto fail;
 	} else {
-		msgr__warn("auth.mode = none: any host that reaches %s gets a session", d->conf.listen);
+		msgr__warn("auth.mode = none: any host that reaches %s gets a session", d->conf.net.listen);
 	}
 	if (getrandom(&n->nonce, sizeof(n->nonce), 0) != sizeof(n->nonce)) {
 		rc = -errno;
@@ -1593,16 +1593,16 @@ int msgr__net_start(struct msgr__daemon *d, const struct msgr__transport_ops *op
 		 * `inject kill-link` act at the transport boundary; it reads
 		 * the live configuration itself */
 		n->ops = &msgr__fault_ops;
-		rc = msgr__fault_init(&n->t, ops, &d->conf.fault, &d->stats.injected_failures,
+		rc = msgr__fault_init(&n->t, ops, &d->conf.net.fault, &d->stats.net.injected_failures,
 				      d->loop, &events, n, err, errlen);
 	} else {
 		rc = n->ops->init(&n->t, d->loop, &events, n, err, errlen);
 	}
 	if (rc)
 		goto fail_timer;
-	rc = n->ops->listen(n->t, d->conf.listen);
+	rc = n->ops->listen(n->t, d->conf.net.listen);
 	if (rc) {
-		snprintf(err, errlen, "listen on %s (global.listen): %s", d->conf.listen, strerror(-rc));
+		snprintf(err, errlen, "listen on %s (global.listen): %s", d->conf.net.listen, strerror(-rc));
 		n->ops->fini(n->t);
 		goto fail_timer;
 	}
@@ -1626,13 +1626,13 @@ int msgr__net_reload_keyring(struct msgr__daemon *d, char *err, size_t errlen)
 	struct msgr__keyring kr;
 	int rc;
 
-	if (!n || d->conf.auth_mode == MSGR__AUTH_NONE)
+	if (!n || d->conf.net.auth_mode == MSGR__AUTH_NONE)
 		return 0;
-	rc = msgr__keyring_load(d->conf.keyring, &kr, err, errlen);
+	rc = msgr__keyring_load(d->conf.net.keyring, &kr, err, errlen);
 	if (rc)
 		return rc;
 	if (memcmp(&kr, &n->kr, sizeof(kr)))
-		msgr__notice("reload: auth.keyring %s: new keys (%s next_key)", d->conf.keyring,
+		msgr__notice("reload: auth.keyring %s: new keys (%s next_key)", d->conf.net.keyring,
 			     kr.has_next ? "with a" : "no");
 	msgr__keyring_wipe(&n->kr);
 	n->kr = kr;

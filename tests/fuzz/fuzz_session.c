@@ -167,9 +167,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(f, "%02x", fuzz_seal_key[i]);
 	fprintf(f, "\n");
 	fclose(f);
-	snprintf(dmn.conf.keyring, sizeof(dmn.conf.keyring), "%s", path);
-	dmn.conf.auth_mode = MSGR__AUTH_SECURE;
-	dmn.conf.max_message = 65536;
+	snprintf(dmn.conf.net.keyring, sizeof(dmn.conf.net.keyring), "%s", path);
+	dmn.conf.net.auth_mode = MSGR__AUTH_SECURE;
+	dmn.conf.net.max_message = 65536;
 	dmn.loop = uv_default_loop();
 	if (msgr__net_start(&dmn, &fake_ops, err, sizeof(err)))
 		abort();
@@ -280,7 +280,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * they are, bit 2 fix payload CRCs too, bit 3 no OPEN in the prologue,
 	 * bit 4 secure mode (with the prologue) */
 	secure = (data[0] & 0x11) == 0x10;
-	dmn.conf.auth_mode = secure ? MSGR__AUTH_SECURE : MSGR__AUTH_NONE;
+	dmn.conf.net.auth_mode = secure ? MSGR__AUTH_SECURE : MSGR__AUTH_NONE;
 	memset(&link1, 0, sizeof(link1));
 	tev->accepted(tcore, &link1.pub);
 	pass();
@@ -289,7 +289,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!(data[0] & 1)) {
 		const uint8_t *hello;
 		size_t hlen;
-		n = hello_put(buf, dmn.conf.auth_mode, &hello, &hlen);
+		n = hello_put(buf, dmn.conf.net.auth_mode, &hello, &hlen);
 		if (secure && secure_auth(hello, hlen, buf, buf, &n, &tx))
 			abort(); /* the daemon must have sent its banner and HELLO */
 		if (!secure)

@@ -31,11 +31,11 @@ START_TEST(test_defaults)
 	struct msgr__conf c;
 
 	msgr__conf_defaults(&c);
-	ck_assert_str_eq(c.listen, "127.0.0.1:6800");
-	ck_assert_str_eq(c.socket, "/run/msgrd/msgrd.sock");
+	ck_assert_str_eq(c.net.listen, "127.0.0.1:6800");
+	ck_assert_str_eq(c.client.socket, "/run/msgrd/msgrd.sock");
 	ck_assert_str_eq(c.ctl_socket, "/run/msgrd/msgrd.asok");
-	ck_assert_uint_eq(c.pool_size, 32u << 20);
-	ck_assert_uint_eq(c.max_message, 16u << 20);
+	ck_assert_uint_eq(c.client.pool_size, 32u << 20);
+	ck_assert_uint_eq(c.net.max_message, 16u << 20);
 	ck_assert_int_eq(c.log_level, MSGR__LOG_INFO);
 }
 END_TEST
@@ -46,11 +46,11 @@ START_TEST(test_set)
 
 	msgr__conf_defaults(&c);
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.poll_us=7", err, sizeof(err)), 0);
-	ck_assert_uint_eq(c.poll_us, 7);
+	ck_assert_uint_eq(c.client.poll_us, 7);
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.pool_size=4M", err, sizeof(err)), 0);
-	ck_assert_uint_eq(c.pool_size, 4u << 20);
+	ck_assert_uint_eq(c.client.pool_size, 4u << 20);
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.listen=[::1]:7000", err, sizeof(err)), 0);
-	ck_assert_str_eq(c.listen, "[::1]:7000");
+	ck_assert_str_eq(c.net.listen, "[::1]:7000");
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.log_level=debug", err, sizeof(err)), 0);
 	ck_assert_int_eq(c.log_level, MSGR__LOG_DEBUG);
 
@@ -67,8 +67,8 @@ START_TEST(test_set)
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.listen=host", err, sizeof(err)), -EINVAL);
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.log_level=loud", err, sizeof(err)), -EINVAL);
 	/* a rejected value leaves the old one */
-	ck_assert_uint_eq(c.poll_us, 7);
-	ck_assert_uint_eq(c.pool_size, 4u << 20);
+	ck_assert_uint_eq(c.client.poll_us, 7);
+	ck_assert_uint_eq(c.client.pool_size, 4u << 20);
 }
 END_TEST
 
@@ -80,8 +80,8 @@ START_TEST(test_file)
 	msgr__conf_defaults(&c);
 	p = write_tmp("; comment\n[global]\nlisten = 10.0.0.1:6801\npoll_us = 0\n");
 	ck_assert_int_eq(msgr__conf_load(&c, p, err, sizeof(err)), 0);
-	ck_assert_str_eq(c.listen, "10.0.0.1:6801");
-	ck_assert_uint_eq(c.poll_us, 0);
+	ck_assert_str_eq(c.net.listen, "10.0.0.1:6801");
+	ck_assert_uint_eq(c.client.poll_us, 0);
 	unlink(p);
 
 	p = write_tmp("[global]\npoll_us = 1\n\nmax_clients = 0\n");
@@ -125,7 +125,7 @@ START_TEST(test_shipped_file)
 	fclose(out);
 	msgr__conf_defaults(&def);
 	msgr__conf_defaults(&c);
-	c.poll_us = 12345; /* must be overwritten by the file */
+	c.client.poll_us = 12345; /* must be overwritten by the file */
 	ck_assert_int_eq(msgr__conf_load(&c, path, err, sizeof(err)), 0);
 	ck_assert_int_eq(keys, (int)msgr__conf_nkeys());
 	ck_assert_int_eq(memcmp(&c, &def, sizeof(c)), 0);
@@ -142,16 +142,16 @@ START_TEST(test_net_keys)
 	int i;
 
 	msgr__conf_defaults(&c);
-	ck_assert_uint_eq(c.connect_timeout_ms, 5000);
-	ck_assert_uint_eq(c.keepalive_interval_ms, 1000);
-	ck_assert_uint_eq(c.keepalive_timeout_ms, 10000);
-	ck_assert_int_eq(c.auth_mode, MSGR__AUTH_HMAC);
+	ck_assert_uint_eq(c.net.connect_timeout_ms, 5000);
+	ck_assert_uint_eq(c.net.keepalive_interval_ms, 1000);
+	ck_assert_uint_eq(c.net.keepalive_timeout_ms, 10000);
+	ck_assert_int_eq(c.net.auth_mode, MSGR__AUTH_HMAC);
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.connect_timeout=250ms", err, sizeof(err)), 0);
-	ck_assert_uint_eq(c.connect_timeout_ms, 250);
+	ck_assert_uint_eq(c.net.connect_timeout_ms, 250);
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.connect_timeout=2m", err, sizeof(err)), 0);
-	ck_assert_uint_eq(c.connect_timeout_ms, 120000);
+	ck_assert_uint_eq(c.net.connect_timeout_ms, 120000);
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.connect_timeout=1500", err, sizeof(err)), 0);
-	ck_assert_uint_eq(c.connect_timeout_ms, 1500);
+	ck_assert_uint_eq(c.net.connect_timeout_ms, 1500);
 	i = msgr__conf_find("net.connect_timeout");
 	msgr__conf_key_value(&c, (size_t)i, val, sizeof(val));
 	ck_assert_str_eq(val, "1500ms");
@@ -167,11 +167,11 @@ START_TEST(test_net_keys)
 					    sizeof(err)), -EINVAL);
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.links_per_session=2", err, sizeof(err)), -EINVAL);
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "auth.mode=none", err, sizeof(err)), 0);
-	ck_assert_int_eq(c.auth_mode, MSGR__AUTH_NONE);
+	ck_assert_int_eq(c.net.auth_mode, MSGR__AUTH_NONE);
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "auth.mode=kerberos", err, sizeof(err)), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "is not hmac, secure or none"));
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "auth.mode=secure", err, sizeof(err)), 0);
-	ck_assert_int_eq(c.auth_mode, MSGR__AUTH_SECURE);
+	ck_assert_int_eq(c.net.auth_mode, MSGR__AUTH_SECURE);
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.session_buffer=512K", err, sizeof(err)), -EINVAL);
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.handshake_timeout=1s", err, sizeof(err)), 0);
 	ck_assert_int_eq(msgr__conf_check(&c, err, sizeof(err)), 0);
@@ -208,9 +208,9 @@ START_TEST(test_transport_keys)
 	struct msgr__conf c;
 
 	msgr__conf_defaults(&c);
-	ck_assert_str_eq(c.transport, "tcp");
-	ck_assert_uint_eq(c.fault.socket_failures, 0);
-	ck_assert_uint_eq(c.fault.delay_ms, 0);
+	ck_assert_str_eq(c.net.transport, "tcp");
+	ck_assert_uint_eq(c.net.fault.socket_failures, 0);
+	ck_assert_uint_eq(c.net.fault.delay_ms, 0);
 	ck_assert_int_eq(msgr__conf_check(&c, err, sizeof(err)), 0);
 	ck_assert_int_eq(msgr__conf_key_live((size_t)msgr__conf_find("net.transport")), 0);
 	ck_assert_int_eq(msgr__conf_key_live((size_t)msgr__conf_find("net.inject_socket_failures")), 1);
@@ -224,7 +224,7 @@ START_TEST(test_transport_keys)
 	ck_assert_str_eq(err, "net.inject_socket_failures: fault injection needs global.inject = true (set at start-up)");
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.inject_socket_failures=0", err, sizeof(err)), 0);
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.inject_delay=250ms", err, sizeof(err)), 0);
-	ck_assert_uint_eq(c.fault.delay_ms, 250);
+	ck_assert_uint_eq(c.net.fault.delay_ms, 250);
 	ck_assert_int_eq(msgr__conf_check(&c, err, sizeof(err)), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "net.inject_delay: "));
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.inject=true", err, sizeof(err)), 0);
