@@ -12,6 +12,7 @@
 #include "frame.h"
 #include "msgr.h"
 #include "rxacct.h"
+#include "net.h"
 #include "session.h"
 
 static void post_simple(struct msgr__dconn *k, uint16_t op, int error)
@@ -53,7 +54,7 @@ static void remote_send(struct msgr__channel *ch, uint8_t type, uint64_t seq, co
 {
 	struct iovec iov = { (void *)p, len };
 
-	msgr__session_send(ch->sess, type, ch->wire_id, seq, ch->delivered, &iov, len ? 1 : 0);
+	msgr__session_send(ch->sess, type, ch->sc.id, seq, ch->delivered, &iov, len ? 1 : 0);
 	ch->ack_sent = ch->delivered;
 }
 
@@ -72,8 +73,8 @@ static void remote_free(struct msgr__channel *ch)
 {
 	if (ch->end[0])
 		ch->end[0]->ch = NULL;
-	msgr__session_forget(ch->sess, ch->wire_id);
-	msgr__session_chan_del(ch->sess, ch);
+	msgr__session_forget(ch->sess, ch->sc.id);
+	msgr__session_chan_del(ch->sess, &ch->sc);
 	free(ch->unacked);
 	free(ch);
 }
@@ -84,7 +85,7 @@ static void connect_remote(struct msgr__daemon *d, struct msgr__dconn *conn, con
 	struct msgr__dclient *c = conn->client;
 	struct msgr__channel *ch = calloc(1, sizeof(*ch));
 	int err = -ENOMEM;
-	struct msgr__session *s = ch ? msgr__session_get(d, hostport, &err) : NULL;
+	struct msgr__session *s = ch ? msgr__session_get(msgr__net_sessions(d->net), hostport, &err) : NULL;
 	uint8_t buf[1 + 8 + 2 + MSGR__ENTITY_MAX + 2 + MSGR__ENTITY_MAX], *p = buf;
 
 	if (!s) {
@@ -96,17 +97,17 @@ static void connect_remote(struct msgr__daemon *d, struct msgr__dconn *conn, con
 	ch->mode = conn->mode;
 	ch->created_ns = conn->created_ns;
 	ch->sess = s;
-	ch->wire_id = msgr__session_chan_id(s);
+	ch->sc.id = msgr__session_chan_id(s);
 	ch->opener = 1;
 	ch->end[0] = conn;
 	conn->ch = ch;
-	msgr__session_chan_add(s, ch);
+	msgr__session_chan_add(s, &ch->sc);
 	p += msgr__put_uint(p, conn->mode, 1);
 	p += msgr__put_uint(p, c->nonce, 8);
 	p += msgr__put_str(p, c->entity, MSGR__ENTITY_MAX);
 	p += msgr__put_str(p, entity, MSGR__ENTITY_MAX);
 	remote_send(ch, MSGR__F_OPEN, 0, buf, (size_t)(p - buf));
-	msgr__debug("channel %s -> %s/%s: OPEN %u sent", c->addr, hostport, entity, ch->wire_id);
+	msgr__debug("channel %s -> %s/%s: OPEN %u sent", c->addr, hostport, entity, ch->sc.id);
 }
 
 static void send_remote(struct msgr__channel *ch, struct msgr__dconn *from,
@@ -144,7 +145,7 @@ static void send_remote(struct msgr__channel *ch, struct msgr__dconn *from,
 		return;
 	}
 	msgr__put_uint(type, desc->msg_type, 4);
-	msgr__session_send(s, MSGR__F_MSG, ch->wire_id, ++ch->out_seq, ch->delivered, iov, 2);
+	msgr__session_send(s, MSGR__F_MSG, ch->sc.id, ++ch->out_seq, ch->delivered, iov, 2);
 	ch->ack_sent = ch->delivered;
 	ch->unacked[msgr__fifo_at(ch->ua_head, ch->ua_len++, ch->ua_cap)] = (struct msgr__unacked){
 		ch->out_seq, cost
@@ -184,18 +185,18 @@ void msgr__channel_delivered(struct msgr__dconn *k, uint64_t seq, uint64_t len)
 		return;
 	ch->in_bytes -= cost <= ch->in_bytes ? cost : ch->in_bytes;
 	ch->delivered = seq;
-	msgr__session_ack_later(ch->sess, ch->wire_id);
+	msgr__session_ack_later(ch->sess, ch->sc.id);
 }
 
-void msgr__channel_flush_ack(struct msgr__channel *ch)
+static void flush_ack(struct msgr__channel *ch)
 {
 	if (ch->delivered > ch->ack_sent)
 		remote_send(ch, MSGR__F_ACK, 0, NULL, 0);
 }
 
-static int on_open(struct msgr__session *s, const struct msgr__frame_hdr *h, const uint8_t *p)
+static int on_open(struct msgr__daemon *d, struct msgr__session *s, const struct msgr__frame_hdr *h,
+		   const uint8_t *p)
 {
-	struct msgr__daemon *d = msgr__session_daemon(s);
 	char src[MSGR__ENTITY_MAX], dst[MSGR__ENTITY_MAX], addr[MSGR__ADDR_MAX];
 	struct msgr__rd r = { p, h->len, 0 };
 	uint16_t mode = (uint16_t)msgr__rd_uint(&r, 1);
@@ -221,10 +222,10 @@ static int on_open(struct msgr__session *s, const struct msgr__frame_hdr *h, con
 	ch->mode = mode;
 	ch->created_ns = msgr__now_ns();
 	ch->sess = s;
-	ch->wire_id = h->channel;
+	ch->sc.id = h->channel;
 	ch->open = 1;
 	ch->peer_nonce = nonce;
-	msgr__session_chan_add(s, ch);
+	msgr__session_chan_add(s, &ch->sc);
 	peer = msgr__dclient_find(d, dst);
 	snprintf(addr, sizeof(addr), "%s/%s", msgr__session_peer(s), src);
 	if (!peer || !msgr__dconn_room(peer, peer->nconns, addr, peer->addr, 0)) {
@@ -281,7 +282,7 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 		 * frames in order, hand-overs included, so the peer lost
 		 * messages or broke the protocol. A lossy channel says so. */
 		msgr__warn("session %s: channel %u (%s): message %llu %s; resetting it",
-			   msgr__session_peer(ch->sess), ch->wire_id, k->peer,
+			   msgr__session_peer(ch->sess), ch->sc.id, k->peer,
 			   (unsigned long long)h->seq,
 			   !ch->open ? "before OPEN_OK" : "out of sequence");
 		free(big);
@@ -311,7 +312,7 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 	if (ch->in_bytes && ch->in_bytes + cost > limit) {
 		msgr__warn("session %s: channel %u (%s): the peer sent past any window "
 			   "(%llu bytes waiting); resetting it", msgr__session_peer(ch->sess),
-			   ch->wire_id, k->peer, (unsigned long long)ch->in_bytes);
+			   ch->sc.id, k->peer, (unsigned long long)ch->in_bytes);
 		free(big);
 		dst->d->stats.chan.window_overruns++;
 		msgr__channel_reset(ch, NULL, -ENOBUFS);
@@ -325,7 +326,7 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 	if (err) {
 		msgr__warn("session %s: channel %u (%s): %s is full of messages %s that local "
 			   "applications have not taken; resetting it", msgr__session_peer(ch->sess),
-			   ch->wire_id, k->peer, err == -ENOBUFS ? "net.session_buffer" : "net.receive_buffer",
+			   ch->sc.id, k->peer, err == -ENOBUFS ? "net.session_buffer" : "net.receive_buffer",
 			   err == -ENOBUFS ? "from this peer" : "from all peers");
 		free(big);
 		dst->d->stats.chan.window_overruns++;
@@ -369,17 +370,24 @@ static void unknown(struct msgr__session *s, uint32_t id, uint8_t type)
 	msgr__session_forget(s, id);
 }
 
-int msgr__channel_on_frame(struct msgr__session *s, const struct msgr__frame_hdr *h,
-			   const void *payload, void *big)
+/* The channel behind a session's table entry. */
+static struct msgr__channel *of_sc(struct msgr__sess_chan *sc)
 {
+	return sc ? (struct msgr__channel *)((char *)sc - offsetof(struct msgr__channel, sc)) : NULL;
+}
+
+static int on_frame(void *ctx, struct msgr__session *s, const struct msgr__frame_hdr *h,
+		    const void *payload, void *big)
+{
+	struct msgr__daemon *d = ctx;
 	struct msgr__channel *ch;
 
 	if (h->type == MSGR__F_OPEN)
-		return on_open(s, h, payload);
-	ch = msgr__session_chan_find(s, h->channel);
+		return on_open(d, s, h, payload);
+	ch = of_sc(msgr__session_chan_find(s, h->channel));
 	if (!ch) {
 		if (h->type == MSGR__F_MSG)
-			msgr__session_daemon(s)->stats.chan.msgs_net_dropped++;
+			d->stats.chan.msgs_net_dropped++;
 		free(big);
 		unknown(s, h->channel, h->type);
 		return 0;
@@ -415,48 +423,63 @@ int msgr__channel_on_frame(struct msgr__session *s, const struct msgr__frame_hdr
 	return -EPROTO;
 }
 
-void msgr__channel_bad_crc(struct msgr__session *s, uint32_t id)
+/* A frame came without its payload (CRC mismatch, or over our
+ * max_message): its channel ends, not the link. */
+static void on_frame_lost(void *ctx, struct msgr__session *s, uint32_t id, int err)
 {
-	struct msgr__channel *ch = msgr__session_chan_find(s, id);
+	struct msgr__channel *ch = of_sc(msgr__session_chan_find(s, id));
 
 	if (ch) {
-		msgr__warn("session %s: channel %u (%s): payload CRC mismatch; resetting it",
-			   msgr__session_peer(s), id, ch->end[0]->peer);
-		msgr__channel_reset(ch, NULL, -EBADMSG);
+		msgr__warn("session %s: channel %u (%s): %s; resetting it", msgr__session_peer(s), id,
+			   ch->end[0]->peer, err == -EBADMSG ? "payload CRC mismatch"
+							   : "a message over global.max_message");
+		msgr__channel_reset(ch, NULL, err);
 	} else {
 		unknown(s, id, MSGR__F_MSG); /* an OPEN, perhaps: the opener must hear */
 	}
 }
 
-void msgr__channel_oversized(struct msgr__session *s, uint32_t id)
+static void on_chan_lost(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc, int err,
+			 int notify)
 {
-	struct msgr__channel *ch = msgr__session_chan_find(s, id);
+	struct msgr__channel *ch = of_sc(sc);
 
-	if (ch) {
-		msgr__warn("session %s: channel %u (%s): a message over global.max_message; "
-			   "resetting it", msgr__session_peer(s), id, ch->end[0]->peer);
-		msgr__channel_reset(ch, NULL, -EMSGSIZE);
-	} else {
-		unknown(s, id, MSGR__F_MSG);
-	}
-}
-
-void msgr__channel_session_down(struct msgr__channel *ch, int err, int notify)
-{
 	post_simple(ch->end[0], ch->open ? MSGR__EV_RESET : MSGR__EV_CONNECT_FAILED, err);
 	if (notify)
 		remote_send_err(ch, MSGR__F_RESET, err, NULL);
 	remote_free(ch);
 }
 
-void msgr__channel_open_timeout(struct msgr__channel *ch)
+static void on_flush_ack(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc)
 {
+	flush_ack(of_sc(sc));
+}
+
+/* A channel we opened that the peer never answered (it is up but silent
+ * about it, or the link it went on vanished in a hand-over) fails rather
+ * than wait forever. */
+static void on_chan_tick(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc,
+			 uint64_t now)
+{
+	struct msgr__daemon *d = ctx;
+	struct msgr__channel *ch = of_sc(sc);
+
+	if (!ch->opener || ch->open || now - ch->created_ns < d->conf.net.connect_timeout_ms * 1000000ull)
+		return;
 	msgr__info("client %s: connect to %s: no answer within net.connect_timeout",
 		   ch->end[0]->client->entity, ch->end[0]->peer);
 	post_simple(ch->end[0], MSGR__EV_CONNECT_FAILED, -ETIMEDOUT);
 	remote_send_err(ch, MSGR__F_RESET, -ETIMEDOUT, NULL);
 	remote_free(ch);
 }
+
+const struct msgr__session_events msgr__channel_session_events = {
+	.frame = on_frame,
+	.frame_lost = on_frame_lost,
+	.chan_lost = on_chan_lost,
+	.flush_ack = on_flush_ack,
+	.chan_tick = on_chan_tick,
+};
 
 void msgr__channel_connect(struct msgr__daemon *d, struct msgr__dconn *conn)
 {

@@ -25,6 +25,7 @@
 
 #include <stdint.h>
 
+#include "session.h"
 #include "shm/segment.h"
 
 struct msgr__daemon;
@@ -66,8 +67,7 @@ struct msgr__channel {
 	uint64_t created_ns;
 	/* remote channels only */
 	struct msgr__session *sess; /* NULL for a local channel */
-	struct msgr__channel *hnext;/* the session's hash chain */
-	uint32_t wire_id;
+	struct msgr__sess_chan sc;  /* its entry in the session's table; sc.id is its wire id */
 	int opener;                 /* we sent the OPEN */
 	int open;                   /* OPEN_OK seen (always 1 for the accepting side) */
 	uint64_t peer_nonce;        /* instance of the remote entity */
@@ -98,29 +98,9 @@ void msgr__channel_reset(struct msgr__channel *ch, struct msgr__dconn *from, int
  * application's event ring: it may now be acknowledged. */
 void msgr__channel_delivered(struct msgr__dconn *k, uint64_t seq, uint64_t len);
 
-/* ---- for session.c ---- */
-
-/* A channel frame (OPEN..RESET) from an authenticated link. big is the MSG
- * payload buffer, which this call takes over. 0, or -EPROTO when the peer
- * broke the protocol (the link closes). */
-int msgr__channel_on_frame(struct msgr__session *s, const struct msgr__frame_hdr *h,
-			   const void *payload, void *big);
-
-/* A channel frame's payload failed its CRC: reset that channel only. */
-void msgr__channel_bad_crc(struct msgr__session *s, uint32_t id);
-
-/* A MSG over our max_message was skipped: reset that channel only. */
-void msgr__channel_oversized(struct msgr__session *s, uint32_t id);
-
-/* The session lost what was in flight: a lossy channel ends (CONNECT_FAILED
- * or RESET with err) and leaves the session; notify: tell the peer too. */
-void msgr__channel_session_down(struct msgr__channel *ch, int err, int notify);
-
-/* A channel we opened got no answer within net.connect_timeout. */
-void msgr__channel_open_timeout(struct msgr__channel *ch);
-
-/* Send a standalone ACK if input is still unacknowledged. */
-void msgr__channel_flush_ack(struct msgr__channel *ch);
+/* What the sessions layer tells channels (registered on the sessions
+ * layer by the loop, with the daemon as ctx). */
+extern const struct msgr__session_events msgr__channel_session_events;
 
 /* The mode ch really behaves in (enum msgr_mode), which is not always the
  * mode asked for: a remote channel keeps no unacknowledged messages for

@@ -303,13 +303,6 @@ int msgr__conf_check(const struct msgr__conf *c, char *err, size_t errlen)
 	return 0;
 }
 
-const char *msgr__auth_mode_name(int mode)
-{
-	static const char *const names[] = { "none", "hmac", "secure" };
-
-	return mode >= 0 && mode <= MSGR__AUTH_SECURE ? names[mode] : "unknown";
-}
-
 size_t msgr__conf_nkeys(void)
 {
 	return NKEYS;

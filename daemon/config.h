@@ -35,7 +35,6 @@ struct msgr__conf {
 					    through msgr__conf_set like the rest */
 };
 
-const char *msgr__auth_mode_name(int mode);
 
 void msgr__conf_defaults(struct msgr__conf *c);
 

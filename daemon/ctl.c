@@ -17,7 +17,7 @@
 #include "common/vec.h"
 #include "daemon.h"
 #include "msgr.h"
-#include "session.h"
+#include "net.h"
 #include "transports/fault.h"
 
 #define CTL_REQ_MAX 65536
@@ -247,7 +247,7 @@ static struct json_object *cmd_conns(struct msgr__daemon *d, struct json_object 
 				json_object_object_add(o, "direction",
 						       json_object_new_string(k->accepted ? "in" : "out"));
 				json_object_object_add(o, "transport",
-						       json_object_new_string(remote ? msgr__net_transport(d) : "local"));
+						       json_object_new_string(remote ? msgr__net_transport(d->net) : "local"));
 				/* local channels number messages by count: out_seq is
 				 * the last sent, in_seq the last delivered; remote ones
 				 * show their wire sequence numbers */
@@ -261,7 +261,7 @@ static struct json_object *cmd_conns(struct msgr__daemon *d, struct json_object 
 					json_object_object_add(o, "peer_ack", json_object_new_int64((int64_t)ch->peer_ack));
 					json_object_object_add(o, "delivered", json_object_new_int64((int64_t)ch->delivered));
 					json_object_object_add(o, "ack_sent", json_object_new_int64((int64_t)ch->ack_sent));
-					json_object_object_add(o, "wire_id", json_object_new_int64(ch->wire_id));
+					json_object_object_add(o, "wire_id", json_object_new_int64(ch->sc.id));
 				}
 				json_object_object_add(o, "credit", json_object_new_int64((int64_t)k->credit));
 				json_object_object_add(o, "queued_msgs", json_object_new_int64((int64_t)k->queued_msgs));
@@ -306,7 +306,7 @@ static struct json_object *cmd_version(struct msgr__daemon *d, struct json_objec
 
 static struct json_object *cmd_sessions(struct msgr__daemon *d, struct json_object *req, char **text)
 {
-	return msgr__net_sessions_json(d);
+	return msgr__net_sessions_json(d->net);
 }
 
 static struct json_object *cmd_perf_dump(struct msgr__daemon *d, struct json_object *req, char **text)
@@ -412,7 +412,7 @@ static struct json_object *cmd_inject(struct msgr__daemon *d, struct json_object
 	if (what && !strcmp(what, "kill-link")) {
 		/* by the fault interceptor (global.inject puts it under every
 		 * link), as a reset from the network would */
-		if (!target || msgr__fault_kill(msgr__net_active_link(d, target)))
+		if (!target || msgr__fault_kill(msgr__net_active_link(d->net, target)))
 			return error_obj("inject kill-link: no session with a link up to '%s'",
 					 target ? target : "");
 		o = json_object_new_object();

@@ -12,10 +12,19 @@
 #ifndef MSGR_DAEMON_LINK_H
 #define MSGR_DAEMON_LINK_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
+#include <uv.h>
 
 #include "common/addr.h"
+#include "link_state.h"
 #include "transports/fault.h"
+
+struct json_object;
+struct msgr__frame_hdr;
+struct msgr__transport_ops;
+struct msgr__tconn;
 
 /* Settings of the network side. Value type, owned by the loop's
  * configuration (config.h); the key each field comes from is named. */
@@ -39,6 +48,7 @@ struct msgr__net_conf {
 
 /* auth.mode; the values are also HELLO's auth mode byte. */
 enum { MSGR__AUTH_NONE = 0, MSGR__AUTH_HMAC = 1, MSGR__AUTH_SECURE = 2 };
+const char *msgr__auth_mode_name(int mode); /* "none", "hmac", "secure" */
 
 /* Ranges of keys a peer's HELLO announces too, so they are checked there
  * against the same bounds as the configuration. */
@@ -69,5 +79,144 @@ struct msgr__net_stats {
 	uint64_t injected_failures; /* links reset by the fault interceptor (transports/fault.c):
 				       net.inject_socket_failures and inject kill-link */
 };
+
+
+/* One link. Owned by its struct msgr__links from dial or accept until the
+ * transport's closed() (then the session hears gone() and it is freed).
+ * Opaque above this layer. */
+struct msgr__link;
+
+/* Every link of the daemon: the transport they run on, listening, the
+ * daemon's instance nonce and keys, and the limits on links still in their
+ * handshake. Owned by the sessions layer (net.c), from msgr__links_start()
+ * to msgr__links_stop(). Loop thread only. */
+struct msgr__links;
+
+/* What a link learnt in its handshake: set before the session hears of it
+ * (named, up), read-only above this layer, valid while the link lives. */
+struct msgr__link_info {
+	int outbound;                         /* we dialled it */
+	uint64_t id;                          /* the dialler's name for it (its HELLO) */
+	uint64_t peer_lost;                   /* accepted: the link its dialler lost to us */
+	uint64_t peer_nonce;                  /* the peer daemon's instance */
+	uint32_t peer_max_msg;                /* largest MSG payload the peer takes */
+	uint64_t peer_window;                 /* the peer's global.channel_window */
+	char peer_listen[MSGR__HOSTPORT_MAX]; /* from HELLO, or what we dialled */
+	char remote[MSGR__HOSTPORT_MAX];      /* the socket's peer address */
+};
+
+/* How a link tells the layer above (sessions) what happened. Registered
+ * once at msgr__links_start(); ctx is passed back. No callback comes from
+ * inside a call the session made on the same link, except closing() from
+ * msgr__link_close() and the calls that close a link. */
+struct msgr__link_events {
+	/* An accepted link's HELLO names the peer daemon: adopt it (set its
+	 * owner). 0, or a negative errno to close it. */
+	int (*named)(void *ctx, struct msgr__link *l, const char *listen);
+	/* Authenticated both ways: it may carry the session's frames. */
+	void (*up)(void *ctx, struct msgr__link *l);
+	/* A channel frame (OPEN..RESET) on an up or draining link, in order.
+	 * big is a MSG's payload buffer, which the callee takes. 0, or a
+	 * negative errno to close the link as a protocol error (-ENOBUFS:
+	 * the peer sent more than a hand-over may hold). */
+	int (*frame)(void *ctx, struct msgr__link *l, const struct msgr__frame_hdr *h,
+		     const void *payload, void *big);
+	/* A channel frame that came without its payload: a CRC mismatch
+	 * (-EBADMSG) or over global.max_message (-EMSGSIZE). Its channel
+	 * ends, not the link; 0 or a negative errno as for frame. */
+	int (*frame_lost)(void *ctx, struct msgr__link *l, const struct msgr__frame_hdr *h, int err);
+	/* The peer's CLOSE on an up link: it ends this one in order (we
+	 * answer with ours, then closing() follows). */
+	void (*peer_left)(void *ctx, struct msgr__link *l);
+	/* The peer's CLOSE ended our drain: everything it sent here is in. */
+	void (*drained)(void *ctx, struct msgr__link *l);
+	/* We close l now (err 0: in order), for why. */
+	void (*closing)(void *ctx, struct msgr__link *l, int err, const char *why);
+	/* The transport is done with l: the last call about it; err is why it
+	 * ended (0: in order); was_up: it was up once; l is freed on return. */
+	void (*gone)(void *ctx, struct msgr__link *l, int err, int was_up);
+	/* A received buffer was taken in: send what it produced (acks,
+	 * answers) now rather than at the end of the loop turn. */
+	void (*batch_end)(void *ctx);
+	/* Once a second while any link exists: for deadlines above links. */
+	void (*second)(void *ctx, uint64_t now);
+	/* Work waits for the end of this loop turn (a failure to act on, frames
+	 * to flush): make sure msgr__links_flush() runs. */
+	void (*schedule)(void *ctx);
+};
+
+/* Start the link layer (its clock runs deadlines and keepalives while any
+ * link exists): load the keys (auth.mode hmac or secure), pick the
+ * instance nonce, start the transport ops names (through the fault
+ * interceptor when inject), listen on conf->listen. conf and stats are
+ * borrowed until stop. 0, or a negative errno with the reason in err. */
+int msgr__links_start(struct msgr__links **out, uv_loop_t *loop, const struct msgr__net_conf *conf,
+		      struct msgr__net_stats *stats, const struct msgr__transport_ops *ops, int inject,
+		      const struct msgr__link_events *ev, void *ctx, char *err, size_t errlen);
+
+/* Tell every peer we go (CLOSE), give that a second, stop the transport and
+ * run the loop until every link is gone; then free everything. */
+void msgr__links_stop(struct msgr__links *ls, uv_loop_t *loop);
+
+/* Read auth.keyring again (SIGHUP): links from now on prove and check with
+ * its keys. 0, or a negative errno with the reason in err (old keys kept). */
+int msgr__links_reload_keyring(struct msgr__links *ls, char *err, size_t errlen);
+
+/* Act on failures noted in this turn, then hand each link's queued bytes to
+ * the transport: one send per link. */
+void msgr__links_flush(struct msgr__links *ls);
+
+
+/* Dial peer HOST:PORT for owner; lost is the id of the link to it that
+ * failed here while up (0: none), which the HELLO tells the peer. 0, or a
+ * negative errno when the dial is refused at once (no callback follows). */
+int msgr__link_dial(struct msgr__links *ls, const char *peer, uint64_t lost, void *owner,
+		    struct msgr__link **out);
+
+/* The transport's name ("tcp"), and whether the fault interceptor wraps it. */
+const char *msgr__links_transport(const struct msgr__links *ls);
+int msgr__links_injecting(const struct msgr__links *ls);
+
+/* Walk every link (any order): for (l = first(ls); l; l = next(l)). */
+struct msgr__link *msgr__links_first(struct msgr__links *ls);
+struct msgr__link *msgr__link_next_of(struct msgr__link *l);
+
+/* Queue one channel frame on an up or draining link (sealed in secure
+ * mode); payload = parts. A failure (out of memory, nonce counter used up)
+ * closes the link at the next flush. */
+void msgr__link_send(struct msgr__link *l, uint8_t type, uint32_t channel, uint64_t seq,
+		     uint64_t ack, const struct iovec *parts, int nparts);
+/* Queue frames encoded plainly by msgr__frames_put (what waited for a link),
+ * sealing each if the link seals. */
+void msgr__link_send_frames(struct msgr__link *l, const uint8_t *frames, size_t len);
+/* Bytes queued on l for the next flush (a session flushes early past a MiB). */
+size_t msgr__link_queued(const struct msgr__link *l);
+void msgr__link_flush(struct msgr__link *l);
+
+/* End l in order: our CLOSE is its last frame; the peer's CLOSE ends it. */
+void msgr__link_drain(struct msgr__link *l);
+/* Close l now (err 0: in order, sending what is queued). */
+void msgr__link_close(struct msgr__link *l, int err, const char *why);
+
+enum msgr__link_state msgr__link_state(const struct msgr__link *l);
+/* It was up, or its close began while up or draining. */
+int msgr__link_was_up(const struct msgr__link *l);
+const struct msgr__link_info *msgr__link_info(const struct msgr__link *l);
+void *msgr__link_owner(const struct msgr__link *l);
+void msgr__link_set_owner(struct msgr__link *l, void *owner);
+/* The transport connection under l, for the fault interceptor's kill. */
+struct msgr__tconn *msgr__link_tconn(struct msgr__link *l);
+/* One link for `sessions`: transport, direction, state, counters. */
+struct json_object *msgr__link_json(const struct msgr__link *l, int active);
+
+/* A growable buffer of encoded frames (the session's queue while it has no
+ * link). Owned by whoever embeds it; free p when done. */
+struct msgr__fbuf {
+	uint8_t *p;
+	size_t len, cap;
+};
+/* Encode one plain frame at the end of b. 0 or -ENOMEM. */
+int msgr__frames_put(struct msgr__fbuf *b, uint8_t type, uint32_t channel, uint64_t seq,
+		     uint64_t ack, const struct iovec *parts, int nparts);
 
 #endif

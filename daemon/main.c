@@ -17,7 +17,8 @@
 #include "ctl.h"
 #include "daemon.h"
 #include "msgr.h"
-#include "session.h"
+#include "channel.h"
+#include "net.h"
 #include "transports/transport.h"
 #include "shm/wake.h"
 
@@ -49,7 +50,7 @@ static void pass(struct msgr__daemon *d)
 		work += msgr__dclient_service(c);
 	}
 	msgr__dclient_reap(d);
-	msgr__net_flush(d); /* what this pass queued for peer daemons, one send per link */
+	msgr__net_flush(d->net); /* what this pass queued for peer daemons, one send per link */
 	now = msgr__now_ns();
 	if (work) {
 		d->last_work_ns = now;
@@ -82,6 +83,11 @@ void msgr__daemon_schedule(struct msgr__daemon *d)
 		d->last_work_ns = msgr__now_ns();
 		uv_idle_start(&d->spin, on_spin);
 	}
+}
+
+static void on_schedule(void *d)
+{
+	msgr__daemon_schedule(d);
 }
 
 void msgr__daemon_kick(struct msgr__daemon *d)
@@ -202,7 +208,7 @@ static void reload(struct msgr__daemon *d)
 	}
 	if (!apply(d, &next, "reload", err, sizeof(err)))
 		msgr__notice("reload: %s: nothing changed", d->conf_path ? d->conf_path : "(no file)");
-	if (msgr__net_reload_keyring(d, err, sizeof(err)))
+	if (msgr__net_reload_keyring(d->net, err, sizeof(err)))
 		msgr__err("reload: %s; keeping the keys we had", err);
 out:
 	sd_notify(0, "READY=1");
@@ -341,7 +347,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* config.c let only a registered name through */
-	rc = msgr__net_start(d, msgr__transport_find(d->conf.net.transport), err, sizeof(err));
+	rc = msgr__net_start(&d->net, d->loop, &d->conf.net, &d->stats.net,
+			     msgr__transport_find(d->conf.net.transport), d->conf.inject, on_schedule, d,
+			     err, sizeof(err));
+	if (!rc)
+		msgr__sessions_set_events(msgr__net_sessions(d->net), &msgr__channel_session_events, d);
 	if (rc) {
 		msgr__err("%s", err);
 		msgr__ctl_close(d);
@@ -366,7 +376,8 @@ int main(int argc, char **argv)
 	msgr__ctl_close(d);
 	while (d->clients)
 		msgr__dclient_drop(d->clients, MSGR__LOG_DEBUG, "daemon shutting down");
-	msgr__net_stop(d);
+	msgr__net_stop(d->net);
+	d->net = NULL;
 	uv_walk(d->loop, close_walk, NULL);
 	uv_run(d->loop, UV_RUN_DEFAULT);
 	uv_loop_close(d->loop);
