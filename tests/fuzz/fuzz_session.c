@@ -29,7 +29,8 @@
 #include "fix_crcs.h"
 #include "seal_frames.h"
 #include "daemon/auth.h"
-#include "daemon/session.h"
+#include "daemon/channel.h"
+#include "daemon/net.h"
 #include "transports/transport.h"
 
 /* ---- main.c's loop glue, reduced to what the core calls ---- */
@@ -42,6 +43,11 @@ void msgr__daemon_schedule(struct msgr__daemon *d)
 }
 
 void msgr__daemon_kick(struct msgr__daemon *d)
+{
+	scheduled = 1;
+}
+
+static void on_schedule(void *ctx)
 {
 	scheduled = 1;
 }
@@ -140,7 +146,7 @@ static void pass(void)
 		msgr__dclient_service(c);
 	}
 	msgr__dclient_reap(&dmn);
-	msgr__net_flush(&dmn);
+	msgr__net_flush(dmn.net);
 	for (int i = 0; i < link1.ncookies; i++)
 		tev->sent(tcore, &link1.pub, link1.cookies[i], 0);
 	link1.ncookies = 0;
@@ -171,8 +177,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	dmn.conf.net.auth_mode = MSGR__AUTH_SECURE;
 	dmn.conf.net.max_message = 65536;
 	dmn.loop = uv_default_loop();
-	if (msgr__net_start(&dmn, &fake_ops, err, sizeof(err)))
+	if (msgr__net_start(&dmn.net, dmn.loop, &dmn.conf.net, &dmn.stats.net, &fake_ops, 0, on_schedule,
+			    NULL, err, sizeof(err)))
 		abort();
+	msgr__sessions_set_events(msgr__net_sessions(dmn.net), &msgr__channel_session_events, &dmn);
 	unlink(path);
 	return 0;
 }
