@@ -50,7 +50,7 @@ PC_LIBS   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 SHM_SRC    := shm/ring.c shm/pool.c shm/segment.c
 COMMON_SRC := common/log.c common/addr.c common/crc32c.c common/vec.c
 LIB_SRC    := libclient/client.c libclient/conn.c libclient/strerror.c $(SHM_SRC) common/addr.c
-NET_SRC    := transports/transport.c transports/tcp.c transports/fault.c daemon/frame.c daemon/seal.c daemon/auth.c daemon/rxacct.c daemon/link_state.c daemon/link.c daemon/handshake.c daemon/session_state.c daemon/session.c daemon/net.c
+NET_SRC    := transports/transport.c transports/tcp.c transports/fault.c daemon/frame.c daemon/seal.c daemon/auth.c daemon/rxacct.c daemon/link_state.c daemon/link.c daemon/link_in.c daemon/links.c daemon/handshake.c daemon/session_state.c daemon/session.c daemon/handover.c daemon/net.c
 # Everything of msgrd but main(): the fuzzers link it with a fake transport.
 CORE_SRC   := daemon/config.c daemon/policy.c daemon/client.c daemon/channel.c daemon/attach.c daemon/ctl.c \
               $(NET_SRC) $(SHM_SRC) $(COMMON_SRC)

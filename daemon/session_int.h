@@ -1,0 +1,93 @@
+/*
+ * session_int.h - what the sessions layer's files share (session.c: the
+ * tables of sessions and channels, sending, acks; handover.c: how a
+ * session follows its links: dials, races, hand-over, loss). Never
+ * included outside the layer: above it, a session is opaque.
+ */
+#ifndef MSGR_DAEMON_SESSION_INT_H
+#define MSGR_DAEMON_SESSION_INT_H
+
+#include "frame.h"
+#include "session.h"
+
+#define FLUSH_EARLY (1u << 20)  /* queued bytes that make a link send mid-turn */
+#define CHAN_BUCKETS 256
+#define NRECENT 64
+#define NLOST 16
+
+/* Owned by its struct msgr__sessions; see session.h for its lifetime. */
+struct msgr__session {
+	struct msgr__sessions *ss;
+	struct msgr__session *next;   /* ss->sessions */
+	enum msgr__session_state state; /* assigned only by step(), from msgr__session_next() */
+	char peer[MSGR__HOSTPORT_MAX];/* the peer daemon's listen address */
+	int lower;                    /* our listen address sorts below the peer's: we
+					 decide races */
+	uint64_t peer_nonce;          /* peer daemon instance last seen (0: none yet) */
+	uint32_t peer_max_msg;        /* from the active link's HELLO (0: unknown) */
+	uint64_t peer_window;         /* likewise (0: unknown) */
+	struct msgr__link *active;    /* the link frames go on (states up, draining, racing) */
+	struct msgr__link *drain;     /* a race loser still being read (state draining) */
+	struct msgr__link *dial;      /* our dial, until it is up or gone */
+	struct held *held, **held_tail; /* channel frames waiting for the drain, in order */
+	uint64_t held_bytes;          /* their payloads */
+	int nlinks;                   /* links that belong to it, until their gone() */
+	int busy;                     /* nonzero while being walked: do not free */
+	struct msgr__fbuf pending;    /* frames queued while no link is active */
+	struct msgr__rxacct *rx;      /* the peer's receive account (a reference) */
+	struct msgr__sess_chan *chans[CHAN_BUCKETS];
+	uint32_t nchans;
+	uint32_t next_id;             /* ids handed out from our half */
+	uint32_t *ackq;               /* channel ids with input to acknowledge */
+	size_t nack, capack;
+	uint32_t recent[NRECENT];     /* ids of channels we ended lately, whose */
+	unsigned nrecent;             /*   late frames need no RESET in answer */
+	uint64_t created_ns;
+	uint64_t links_up, races;     /* for `sessions` */
+	char last_error[128];         /* why the last link went */
+};
+
+/* A channel frame from the kept link while the drained one still has the
+ * peer's earlier frames. Owned by the session's hold queue. */
+enum { HELD_FRAME, HELD_LOST };
+
+struct held {
+	struct held *next;
+	struct msgr__link *from;      /* cleared if that link goes first */
+	int kind;                     /* a frame, or a channel-level loss in its place */
+	int err;                      /* HELD_LOST: -EBADMSG or -EMSGSIZE */
+	struct msgr__frame_hdr h;
+	void *payload;                /* a copy (or the MSG buffer), owned */
+};
+
+/* The layer. Owned by net.c. */
+struct msgr__sessions {
+	const struct msgr__net_conf *conf;  /* borrowed from the loop */
+	struct msgr__net_stats *stats;      /* likewise */
+	struct msgr__links *ls;             /* the link layer below */
+	const struct msgr__session_events *ev; /* the channels layer's */
+	void *ctx;
+	void (*schedule)(void *);           /* the loop's */
+	void *sctx;
+	struct msgr__session *sessions;
+	struct msgr__rxacct *rx_total;  /* every peer's receive account (a reference) */
+	struct {                      /* links that failed here while up: a */
+		char peer[MSGR__HOSTPORT_MAX]; /* redial tells the peer, which */
+		uint64_t id;          /* may not have noticed (PROTOCOL.md 4) */
+	} lost[NLOST];
+	unsigned nlost;
+};
+
+struct msgr__session *msgr__session_find(struct msgr__sessions *ss, const char *peer);
+/* A new session for peer, in state idle; NULL when out of memory. */
+struct msgr__session *msgr__session_new(struct msgr__sessions *ss, const char *peer);
+/* Free s if nothing keeps it: no link, no channel, nobody walking it. */
+void msgr__session_maybe_free(struct msgr__session *s);
+/* The id of the last link to peer that failed here while up (0: none),
+ * which our next dial's HELLO names. */
+uint64_t msgr__session_lost_lookup(const struct msgr__sessions *ss, const char *peer);
+void msgr__session_lost_record(struct msgr__sessions *ss, const char *peer, uint64_t id);
+/* Take sc out of s's table; 0 if it was not there. */
+int msgr__session_chan_unlink(struct msgr__session *s, struct msgr__sess_chan *sc);
+
+#endif
