@@ -52,7 +52,7 @@ COMMON_SRC := common/log.c common/addr.c common/crc32c.c common/vec.c
 LIB_SRC    := libclient/client.c libclient/conn.c libclient/strerror.c $(SHM_SRC) common/addr.c
 NET_SRC    := transports/transport.c transports/tcp.c transports/fault.c daemon/frame.c daemon/seal.c daemon/auth.c daemon/rxacct.c daemon/link_state.c daemon/link.c daemon/link_in.c daemon/links.c daemon/handshake.c daemon/session_state.c daemon/session.c daemon/handover.c daemon/net.c
 # Everything of msgrd but main(): the fuzzers link it with a fake transport.
-CORE_SRC   := daemon/config.c daemon/policy.c daemon/client.c daemon/channel.c daemon/attach.c daemon/ctl.c \
+CORE_SRC   := daemon/config.c daemon/policy.c daemon/client.c daemon/channel_state.c daemon/channel.c daemon/attach.c daemon/ctl.c \
               $(NET_SRC) $(SHM_SRC) $(COMMON_SRC)
 DAEMON_SRC := daemon/main.c $(CORE_SRC)
 CTL_SRC    := ctl/msgrctl.c common/log.c
@@ -140,7 +140,7 @@ $(BENCH): $(call obj,$(BENCH_SRC)) $(LIBMSGR_SO)
 $(BENCH): $(call obj,$(SHM_SRC))
 
 # Unit tests link the internal objects they test directly.
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(SHM_SRC) $(COMMON_SRC) daemon/config.c daemon/policy.c daemon/frame.c daemon/seal.c daemon/auth.c daemon/handshake.c daemon/link_state.c daemon/session_state.c transports/transport.c transports/tcp.c transports/fault.c)
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(SHM_SRC) $(COMMON_SRC) daemon/config.c daemon/policy.c daemon/frame.c daemon/seal.c daemon/auth.c daemon/handshake.c daemon/link_state.c daemon/session_state.c daemon/channel_state.c transports/transport.c transports/tcp.c transports/fault.c)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(call PC_LIBS,check inih libuv libcrypto)
 
