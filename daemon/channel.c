@@ -6,9 +6,12 @@
 #include <sys/uio.h>
 
 #include "client.h"
+#include "conntab.h"
+#include "link.h"
+#include "outbox.h"
 #include "common/log.h"
 #include "common/vec.h"
-#include "daemon.h"
+#include "daemon.h" /* only for msgr__session_daemon(s)->reg in on_open */
 #include "frame.h"
 #include "msgr.h"
 #include "rxacct.h"
@@ -152,8 +155,8 @@ static void send_remote(struct msgr__channel *ch, struct msgr__dconn *from,
 	ch->ua_bytes += cost;
 	/* the frame holds a copy: the application may reuse its buffer */
 	msgr__dclient_tx_done(c, desc->off);
-	c->d->stats.chan.msgs_net_out++;
-	c->d->stats.chan.bytes_net_out += desc->len;
+	c->reg->chan_stats->msgs_net_out++;
+	c->reg->chan_stats->bytes_net_out += desc->len;
 }
 
 /* The peer has everything up to ack in its application's ring: give the
@@ -225,7 +228,7 @@ static int on_open(struct msgr__session *s, const struct msgr__frame_hdr *h, con
 	ch->open = 1;
 	ch->peer_nonce = nonce;
 	msgr__session_chan_add(s, ch);
-	peer = msgr__dclient_find(d, dst);
+	peer = msgr__dclient_find(&d->reg, dst);
 	snprintf(addr, sizeof(addr), "%s/%s", msgr__session_peer(s), src);
 	if (!peer || !msgr__dconn_room(peer, peer->nconns, addr, peer->addr, 0)) {
 		char why[MSGR__ENTITY_MAX + 64];
@@ -268,7 +271,8 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 	struct msgr__dclient *dst = k->client;
 	struct msgr__outbox_ent e;
 
-	struct msgr__conf *conf = &dst->d->conf;
+	const struct msgr__net_conf *net = dst->reg->net_conf;
+	const struct msgr__chan_conf *cc = dst->reg->chan_conf;
 	uint64_t cost, limit;
 	int err;
 
@@ -285,7 +289,7 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 			   (unsigned long long)h->seq,
 			   !ch->open ? "before OPEN_OK" : "out of sequence");
 		free(big);
-		dst->d->stats.chan.msgs_net_dropped++;
+		dst->reg->chan_stats->msgs_net_dropped++;
 		msgr__channel_reset(ch, NULL, -ECONNRESET);
 		return 0;
 	}
@@ -302,33 +306,33 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 	 * one it attached with, so the bound is generous). */
 	cost = msgr__pool_cost_bytes(h->len - 4, dst->params.chunk_shift);
 	limit = msgr__session_peer_window(ch->sess);
-	if (limit < conf->net.channel_window)
-		limit = conf->net.channel_window;
+	if (limit < net->channel_window)
+		limit = net->channel_window;
 	limit *= 4;
 	if (limit < (64u << 20))
 		limit = 64u << 20;
-	limit += conf->net.max_message;
+	limit += net->max_message;
 	if (ch->in_bytes && ch->in_bytes + cost > limit) {
 		msgr__warn("session %s: channel %u (%s): the peer sent past any window "
 			   "(%llu bytes waiting); resetting it", msgr__session_peer(ch->sess),
 			   ch->wire_id, k->peer, (unsigned long long)ch->in_bytes);
 		free(big);
-		dst->d->stats.chan.window_overruns++;
+		dst->reg->chan_stats->window_overruns++;
 		msgr__channel_reset(ch, NULL, -ENOBUFS);
 		return 0;
 	}
 	/* and all of the session's channels together, counting what waits of
 	 * channels that ended, so that opening channel after channel, each
 	 * within its bound, does not add up to our memory */
-	err = msgr__rxacct_charge(msgr__session_rxacct(ch->sess), h->len, conf->chan.session_buffer,
-				  conf->chan.receive_buffer);
+	err = msgr__rxacct_charge(msgr__session_rxacct(ch->sess), h->len, cc->session_buffer,
+				  cc->receive_buffer);
 	if (err) {
 		msgr__warn("session %s: channel %u (%s): %s is full of messages %s that local "
 			   "applications have not taken; resetting it", msgr__session_peer(ch->sess),
 			   ch->wire_id, k->peer, err == -ENOBUFS ? "net.session_buffer" : "net.receive_buffer",
 			   err == -ENOBUFS ? "from this peer" : "from all peers");
 		free(big);
-		dst->d->stats.chan.window_overruns++;
+		dst->reg->chan_stats->window_overruns++;
 		msgr__channel_reset(ch, NULL, -ENOBUFS);
 		return 0;
 	}
@@ -347,8 +351,8 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 	k->bytes_in += e.ev.len;
 	dst->msgs_recv++;
 	dst->bytes_recv += e.ev.len;
-	dst->d->stats.chan.msgs_net_in++;
-	dst->d->stats.chan.bytes_net_in += e.ev.len;
+	dst->reg->chan_stats->msgs_net_in++;
+	dst->reg->chan_stats->bytes_net_in += e.ev.len;
 	msgr__dclient_post(dst, &e);
 	return 0;
 }
@@ -478,11 +482,11 @@ void msgr__channel_connect(struct msgr__daemon *d, struct msgr__dconn *conn)
 		post_simple(conn, MSGR__EV_CONNECT_FAILED, -EINVAL);
 		return;
 	}
-	if (strcmp(hostport, d->conf.net.listen)) {
+	if (strcmp(hostport, c->reg->net_conf->listen)) {
 		connect_remote(d, conn, hostport, entity);
 		return;
 	}
-	peer = msgr__dclient_find(d, entity);
+	peer = msgr__dclient_find(c->reg, entity);
 	if (!peer || !msgr__dconn_room(peer, peer->nconns, c->addr, conn->peer, 0)) {
 		post_simple(conn, MSGR__EV_CONNECT_FAILED, -ECONNREFUSED);
 		return;
@@ -554,8 +558,8 @@ void msgr__channel_send(struct msgr__dconn *from, const struct msgr__desc *desc)
 	to->bytes_in += desc->len;
 	dst->msgs_recv++;
 	dst->bytes_recv += desc->len;
-	dst->d->stats.chan.msgs_local++;
-	dst->d->stats.chan.bytes_local += desc->len;
+	dst->reg->chan_stats->msgs_local++;
+	dst->reg->chan_stats->bytes_local += desc->len;
 	msgr__dclient_post(dst, &e);
 }
 

@@ -24,11 +24,13 @@
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "daemon/client.h"
+#include "daemon/cmd.h"
 #include "daemon/daemon.h"
 #include "daemon/frame.h"
 #include "fix_crcs.h"
 #include "seal_frames.h"
 #include "daemon/auth.h"
+#include "daemon/registry.h"
 #include "daemon/session.h"
 #include "transports/transport.h"
 
@@ -36,19 +38,16 @@
 
 static int scheduled;
 
+/* session.c's up-call by name */
 void msgr__daemon_schedule(struct msgr__daemon *d)
 {
 	scheduled = 1;
 }
 
-void msgr__daemon_kick(struct msgr__daemon *d)
+/* the clients layer's schedule and kick hooks */
+static void hook_schedule(void *ctx)
 {
 	scheduled = 1;
-}
-
-int msgr__daemon_set(struct msgr__daemon *d, const char *arg, char *msg, size_t len)
-{
-	return -EINVAL;
 }
 
 /* ---- a transport with one inbound link, fed from the input ---- */
@@ -135,11 +134,11 @@ static struct msgr__daemon dmn;
 
 static void pass(void)
 {
-	for (struct msgr__dclient *c = dmn.clients, *next; c; c = next) {
+	for (struct msgr__dclient *c = dmn.reg.clients, *next; c; c = next) {
 		next = c->next;
 		msgr__dclient_service(c);
 	}
-	msgr__dclient_reap(&dmn);
+	msgr__dclient_reap(&dmn.reg);
 	msgr__net_flush(&dmn);
 	for (int i = 0; i < link1.ncookies; i++)
 		tev->sent(tcore, &link1.pub, link1.cookies[i], 0);
@@ -171,6 +170,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	dmn.conf.net.auth_mode = MSGR__AUTH_SECURE;
 	dmn.conf.net.max_message = 65536;
 	dmn.loop = uv_default_loop();
+	dmn.reg = (struct msgr__registry){
+		.loop = dmn.loop,
+		.conf = &dmn.conf.client,
+		.net_conf = &dmn.conf.net,
+		.chan_conf = &dmn.conf.chan,
+		.stats = &dmn.stats.client,
+		.chan_stats = &dmn.stats.chan,
+		.schedule = { hook_schedule, NULL },
+		.kick = { hook_schedule, NULL },
+		.net = &dmn,
+	};
 	if (msgr__net_start(&dmn, &fake_ops, err, sizeof(err)))
 		abort();
 	unlink(path);
@@ -272,8 +282,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* an attached entity for OPENs to find: osd.f */
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
 		abort();
-	if (msgr__dclient_create(&dmn, sv[0], "osd.f", 64 << 10, &c, fds))
+	if (msgr__dclient_create(&dmn.reg, sv[0], "osd.f", 64 << 10, &c, fds))
 		abort();
+	msgr__dclient_start(c);
 	close(fds[0]);
 
 	/* control byte: bit 0 raw input (no prologue), bit 1 keep the CRCs as
