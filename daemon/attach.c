@@ -11,9 +11,11 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "cmd.h"
 #include "common/list.h"
 #include "common/log.h"
-#include "daemon.h"
+#include "policy.h"
+#include "registry.h"
 #include "shm/attach_msg.h"
 
 /* Attach connections that have not sent their request yet: at most this
@@ -30,15 +32,39 @@
 #define ATTACH_LOG_MS 10000     /* at most one line per condition this often */
 
 /* One accepted connection before its request has arrived. Owned by the
- * daemon's pending list until pending_close(), then by itself: freed from
- * its last close callback. */
+ * listener's pending list until pending_close(), then by itself: freed
+ * from its last close callback. */
 struct msgr__pending {
-	struct msgr__daemon *d;
-	struct msgr__pending *prev, *next; /* the daemon's list, oldest first */
+	struct msgr__attach *a;
+	struct msgr__pending *prev, *next; /* the listener's list, oldest first */
 	int fd;
 	uv_poll_t poll;
 	uv_timer_t timer; /* a peer that never speaks is dropped */
 	int closing;
+};
+
+/* The attach listener. Owned by the loop, from msgr__attach_listen() to
+ * msgr__attach_close(); then by itself, freed when its handles have
+ * closed. */
+struct msgr__attach {
+	struct msgr__registry *reg;      /* where clients go; its settings are
+					    global.socket and the attach limits */
+	const struct msgr__policy *policy; /* [policy], lent by the loop (read at
+					    every attach: a reload changes it) */
+	const int *stopping;             /* the loop's: shutting down, refuse attaches */
+	int fd;                          /* listening SOCK_SEQPACKET socket */
+	uv_poll_t poll;                  /* readability of fd */
+	struct msgr__pending *pending, *pending_last; /* connections waiting for
+					    their request, oldest first; owned */
+	uint32_t npending;
+	int spare;                       /* an fd on /dev/null, given up to accept and
+					    refuse one attach when we are out of
+					    fds; -1 if lost */
+	uv_timer_t pause;                /* out of fds altogether: accepting resumes
+					    when it fires */
+	int closing;                     /* handles not yet closed, after close */
+	struct msgr__ratelimit nofd_rl, shed_rl; /* lines an attacker could repeat
+					    at will */
 };
 
 static void pending_closed(uv_handle_t *h)
@@ -53,10 +79,10 @@ static void pending_closed(uv_handle_t *h)
  * fd is closed or handed to a client's own poll handle. */
 static void pending_close(struct msgr__pending *p, int close_fd)
 {
-	struct msgr__daemon *d = p->d;
+	struct msgr__attach *a = p->a;
 
-	msgr__list_unlink_tail(&d->pending, &d->pending_last, p);
-	d->npending--;
+	msgr__list_unlink_tail(&a->pending, &a->pending_last, p);
+	a->npending--;
 	p->closing = 2;
 	uv_close((uv_handle_t *)&p->poll, pending_closed);
 	uv_close((uv_handle_t *)&p->timer, pending_closed);
@@ -67,19 +93,19 @@ static void pending_close(struct msgr__pending *p, int close_fd)
 /* Close the connection that has waited longest for its request, to give
  * its fd to someone else. why: what ran short, for the log. 0 if there was
  * none. */
-static int shed_oldest(struct msgr__daemon *d, const char *why)
+static int shed_oldest(struct msgr__attach *a, const char *why)
 {
 	uint64_t held;
 	char note[64];
 
-	if (!d->pending)
+	if (!a->pending)
 		return 0;
-	d->stats.client.attach_shed++;
-	if (msgr__ratelimit(&d->shed_rl, ATTACH_LOG_MS, &held))
+	a->reg->stats->attach_shed++;
+	if (msgr__ratelimit(&a->shed_rl, ATTACH_LOG_MS, &held))
 		msgr__warn("attach socket: %s; closing the one that has waited longest "
 			   "without sending its request%s", why,
 			   msgr__ratelimit_note(held, note, sizeof(note)));
-	pending_close(d->pending, 1);
+	pending_close(a->pending, 1);
 	return 1;
 }
 
@@ -105,7 +131,7 @@ static void reply(int fd, const struct msgr__attach_rep *rep, const int *fds, in
 	(void)sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-static int check_req(struct msgr__daemon *d, const struct msgr__attach_req *req, ssize_t n)
+static int check_req(struct msgr__attach *a, const struct msgr__attach_req *req, ssize_t n)
 {
 	if (n != (ssize_t)sizeof(*req) || req->magic != MSGR__ATTACH_MAGIC)
 		return -EPROTO;
@@ -114,13 +140,13 @@ static int check_req(struct msgr__daemon *d, const struct msgr__attach_req *req,
 	if (req->flags || memchr(req->entity, 0, sizeof(req->entity)) == NULL ||
 	    msgr__entity_check(req->entity))
 		return -EINVAL;
-	if (req->pool_size > d->conf.client.max_pool_size)
+	if (req->pool_size > a->reg->conf->max_pool_size)
 		return -E2BIG;
-	if (d->stopping)
+	if (*a->stopping)
 		return -ESHUTDOWN;
-	if (d->nclients >= d->conf.client.max_clients)
+	if (a->reg->nclients >= a->reg->conf->max_clients)
 		return -EUSERS;
-	if (msgr__dclient_find(d, req->entity))
+	if (msgr__dclient_find(a->reg, req->entity))
 		return -EADDRINUSE;
 	return 0;
 }
@@ -134,7 +160,7 @@ static int fd_shortage(int err)
  * NULL if it has none yet. -EAGAIN if the request has not arrived, and fd
  * (and p) stay as they were; otherwise fd is consumed: it is a client's
  * socket now, or it was answered and closed, and p is closed. */
-static int serve(struct msgr__daemon *d, int fd, struct msgr__pending *p)
+static int serve(struct msgr__attach *a, int fd, struct msgr__pending *p)
 {
 	struct msgr__attach_req req;
 	struct msgr__attach_rep rep;
@@ -155,25 +181,25 @@ static int serve(struct msgr__daemon *d, int fd, struct msgr__pending *p)
 	memset(&rep, 0, sizeof(rep));
 	rep.magic = MSGR__ATTACH_MAGIC;
 	rep.version = MSGR__ATTACH_VERSION;
-	err = check_req(d, &req, n);
+	err = check_req(a, &req, n);
 	if (!err) /* [policy]: may this process's user take this name? */
-		err = msgr__policy_attach(&d->conf.policy, fd, req.entity);
+		err = msgr__policy_attach(a->policy, fd, req.entity);
 	if (!err) {
-		uint64_t pool = req.pool_size ? req.pool_size : d->conf.client.pool_size;
-		err = msgr__dclient_create(d, fd, req.entity, pool, &c, fds);
+		uint64_t pool = req.pool_size ? req.pool_size : a->reg->conf->pool_size;
+		err = msgr__dclient_create(a->reg, fd, req.entity, pool, &c, fds);
 		/* the segment and its two eventfds take three fds: silent
 		 * connections give theirs up before an honest client goes
 		 * without */
 		if (fd_shortage(err)) {
 			int shed = 0;
-			while (shed < 3 && shed_oldest(d, "out of file descriptors for a new client"))
+			while (shed < 3 && shed_oldest(a, "out of file descriptors for a new client"))
 				shed++;
 			if (shed)
-				err = msgr__dclient_create(d, fd, req.entity, pool, &c, fds);
+				err = msgr__dclient_create(a->reg, fd, req.entity, pool, &c, fds);
 		}
 	}
 	if (err) {
-		d->stats.client.attach_errors++;
+		a->reg->stats->attach_errors++;
 		msgr__info("attach refused for '%s': %s",
 			   n == (ssize_t)sizeof(req) && memchr(req.entity, 0, sizeof(req.entity))
 				   ? req.entity : "(malformed request)",
@@ -183,7 +209,8 @@ static int serve(struct msgr__daemon *d, int fd, struct msgr__pending *p)
 		close(fd);
 		return 0;
 	}
-	d->stats.client.attaches++;
+	a->reg->stats->attaches++;
+	msgr__dclient_start(c);
 	rep.nonce = c->nonce;
 	rep.seg_size = c->size;
 	rep.max_message = c->max_message;
@@ -201,7 +228,7 @@ static void on_request(uv_poll_t *h, int status, int events)
 {
 	struct msgr__pending *p = h->data;
 
-	(void)serve(p->d, p->fd, p);
+	(void)serve(p->a, p->fd, p);
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -210,28 +237,28 @@ static void on_timeout(uv_timer_t *t)
 }
 
 /* fd was accepted without its request: wait for it, within the cap. */
-static void wait_request(struct msgr__daemon *d, int fd)
+static void wait_request(struct msgr__attach *a, int fd)
 {
 	struct msgr__pending *p;
 
-	if (d->npending >= PENDING_MAX)
-		shed_oldest(d, "too many connections wait for their attach request");
+	if (a->npending >= PENDING_MAX)
+		shed_oldest(a, "too many connections wait for their attach request");
 	p = calloc(1, sizeof(*p));
 	if (!p) {
 		close(fd);
 		return;
 	}
-	p->d = d;
+	p->a = a;
 	p->fd = fd;
-	p->prev = d->pending_last;
-	if (d->pending_last)
-		d->pending_last->next = p;
+	p->prev = a->pending_last;
+	if (a->pending_last)
+		a->pending_last->next = p;
 	else
-		d->pending = p;
-	d->pending_last = p;
-	d->npending++;
-	uv_poll_init(d->loop, &p->poll, fd);
-	uv_timer_init(d->loop, &p->timer);
+		a->pending = p;
+	a->pending_last = p;
+	a->npending++;
+	uv_poll_init(a->reg->loop, &p->poll, fd);
+	uv_timer_init(a->reg->loop, &p->timer);
 	p->poll.data = p->timer.data = p;
 	uv_poll_start(&p->poll, UV_READABLE, on_request);
 	uv_timer_start(&p->timer, on_timeout, PENDING_TIMEOUT_MS, 0);
@@ -241,20 +268,20 @@ static void on_accept(uv_poll_t *h, int status, int events);
 
 static void on_resume(uv_timer_t *t)
 {
-	struct msgr__daemon *d = t->data;
+	struct msgr__attach *a = t->data;
 
-	if (d->attach_spare < 0)
-		d->attach_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	uv_poll_start(&d->attach_poll, UV_READABLE, on_accept);
+	if (a->spare < 0)
+		a->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	uv_poll_start(&a->poll, UV_READABLE, on_accept);
 }
 
 /* Stop accepting for ACCEPT_PAUSE_MS: the listening socket stays readable,
  * and libuv would call on_accept again at once, for as long as accept()
  * keeps failing. Connections wait in the backlog meanwhile. */
-static void pause_accepting(struct msgr__daemon *d)
+static void pause_accepting(struct msgr__attach *a)
 {
-	uv_poll_stop(&d->attach_poll);
-	uv_timer_start(&d->attach_pause, on_resume, ACCEPT_PAUSE_MS, 0);
+	uv_poll_stop(&a->poll);
+	uv_timer_start(&a->pause, on_resume, ACCEPT_PAUSE_MS, 0);
 }
 
 /* accept() failed with err (EMFILE or ENFILE) while a connection waits:
@@ -263,30 +290,30 @@ static void pause_accepting(struct msgr__daemon *d)
  * up the spare fd to accept one connection and refuse it with the error,
  * so the client hears why at once instead of waiting; or, with neither,
  * stop accepting for ACCEPT_PAUSE_MS. 1 if accept may be tried again now. */
-static int out_of_fds(struct msgr__daemon *d, int err)
+static int out_of_fds(struct msgr__attach *a, int err)
 {
 	uint64_t held;
 	char note[64];
 	int fd;
 
-	d->stats.client.attach_nofd++;
-	if (msgr__ratelimit(&d->nofd_rl, ATTACH_LOG_MS, &held))
+	a->reg->stats->attach_nofd++;
+	if (msgr__ratelimit(&a->nofd_rl, ATTACH_LOG_MS, &held))
 		msgr__warn("attach socket: out of file descriptors (%s): silent attach "
 			   "connections are closed, then new ones refused, until fds are "
 			   "free%s", strerror(err), msgr__ratelimit_note(held, note, sizeof(note)));
-	if (shed_oldest(d, "out of file descriptors"))
+	if (shed_oldest(a, "out of file descriptors"))
 		return 1;
-	if (d->attach_spare >= 0) {
+	if (a->spare >= 0) {
 		int aerr;
-		close(d->attach_spare);
-		fd = accept4(d->attach_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		close(a->spare);
+		fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		aerr = errno;
 		if (fd >= 0) {
 			struct msgr__attach_rep rep = { .magic = MSGR__ATTACH_MAGIC,
 							.version = MSGR__ATTACH_VERSION,
 							.status = -err };
 			struct msgr__attach_req req;
-			d->stats.client.attach_errors++;
+			a->reg->stats->attach_errors++;
 			/* take the request if it came: closing a socket with
 			 * unread data resets the peer, which would then see
 			 * ECONNRESET before our answer */
@@ -294,13 +321,13 @@ static int out_of_fds(struct msgr__daemon *d, int err)
 			reply(fd, &rep, NULL, 0);
 			close(fd);
 		}
-		d->attach_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (fd >= 0 && d->attach_spare >= 0)
+		a->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && a->spare >= 0)
 			return 1;
-		if (fd < 0 && (aerr == EAGAIN || aerr == ECONNABORTED) && d->attach_spare >= 0)
+		if (fd < 0 && (aerr == EAGAIN || aerr == ECONNABORTED) && a->spare >= 0)
 			return 0; /* nobody waits after all */
 	}
-	pause_accepting(d);
+	pause_accepting(a);
 	return 0;
 }
 
@@ -315,10 +342,10 @@ static int someone_waits(int fd)
 
 static void on_accept(uv_poll_t *h, int status, int events)
 {
-	struct msgr__daemon *d = h->data;
+	struct msgr__attach *a = h->data;
 
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		int fd = accept4(d->attach_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			int err = errno;
 			if (err == EINTR || err == ECONNABORTED)
@@ -326,22 +353,22 @@ static void on_accept(uv_poll_t *h, int status, int events)
 			if (err == EAGAIN)
 				return;
 			if (err == EMFILE || err == ENFILE) {
-				if (someone_waits(d->attach_fd) && out_of_fds(d, err))
+				if (someone_waits(a->fd) && out_of_fds(a, err))
 					continue;
 				return;
 			}
 			/* ENOBUFS, ENOMEM: no fd to give back, but the same pause */
 			uint64_t held;
 			char note[64];
-			if (msgr__ratelimit(&d->nofd_rl, ATTACH_LOG_MS, &held))
+			if (msgr__ratelimit(&a->nofd_rl, ATTACH_LOG_MS, &held))
 				msgr__warn("attach socket: accept: %s; accepting again in %d ms%s",
 					   strerror(err), ACCEPT_PAUSE_MS,
 					   msgr__ratelimit_note(held, note, sizeof(note)));
-			pause_accepting(d);
+			pause_accepting(a);
 			return;
 		}
-		if (serve(d, fd, NULL) == -EAGAIN)
-			wait_request(d, fd);
+		if (serve(a, fd, NULL) == -EAGAIN)
+			wait_request(a, fd);
 	}
 }
 
@@ -378,43 +405,63 @@ int msgr__unix_bind(int fd, const char *path)
 	return 0;
 }
 
-int msgr__attach_listen(struct msgr__daemon *d)
+int msgr__attach_listen(struct msgr__registry *reg, const struct msgr__policy *policy,
+			const int *stopping, struct msgr__attach **out)
 {
+	const char *path = reg->conf->socket;
+	struct msgr__attach *a;
 	int fd, err;
 
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	if (fd < 0) {
+		free(a);
 		return -errno;
-	err = msgr__unix_bind(fd, d->conf.client.socket);
-	if (!err && chmod(d->conf.client.socket, 0660))
+	}
+	err = msgr__unix_bind(fd, path);
+	if (!err && chmod(path, 0660))
 		err = -errno;
 	if (!err && listen(fd, 128))
 		err = -errno;
 	if (err) {
 		close(fd);
+		free(a);
 		return err;
 	}
-	d->attach_fd = fd;
-	d->attach_spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	uv_poll_init(d->loop, &d->attach_poll, fd);
-	uv_timer_init(d->loop, &d->attach_pause);
-	d->attach_poll.data = d->attach_pause.data = d;
-	uv_poll_start(&d->attach_poll, UV_READABLE, on_accept);
+	a->reg = reg;
+	a->policy = policy;
+	a->stopping = stopping;
+	a->fd = fd;
+	a->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	uv_poll_init(reg->loop, &a->poll, fd);
+	uv_timer_init(reg->loop, &a->pause);
+	a->poll.data = a->pause.data = a;
+	uv_poll_start(&a->poll, UV_READABLE, on_accept);
+	*out = a;
 	return 0;
 }
 
-void msgr__attach_close(struct msgr__daemon *d)
+static void attach_closed(uv_handle_t *h)
 {
-	if (d->attach_fd < 0)
+	struct msgr__attach *a = h->data;
+
+	if (--a->closing == 0)
+		free(a);
+}
+
+void msgr__attach_close(struct msgr__attach *a)
+{
+	if (!a)
 		return;
-	while (d->pending)
-		pending_close(d->pending, 1);
-	uv_close((uv_handle_t *)&d->attach_poll, NULL);
-	uv_close((uv_handle_t *)&d->attach_pause, NULL);
-	if (d->attach_spare >= 0)
-		close(d->attach_spare);
-	d->attach_spare = -1;
-	close(d->attach_fd);
-	unlink(d->conf.client.socket);
-	d->attach_fd = -1;
+	while (a->pending)
+		pending_close(a->pending, 1);
+	a->closing = 2;
+	uv_close((uv_handle_t *)&a->poll, attach_closed);
+	uv_close((uv_handle_t *)&a->pause, attach_closed);
+	if (a->spare >= 0)
+		close(a->spare);
+	close(a->fd);
+	unlink(a->reg->conf->socket);
 }

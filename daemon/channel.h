@@ -1,6 +1,6 @@
 /*
- * channel.h - one ordered, bidirectional message stream between two entity
- * instances, in one mode.
+ * channel.h - the channels layer: one ordered, bidirectional message stream
+ * between two entity instances, in one mode.
  *
  * Local channels have both ends on this daemon; delivery is a copy from the
  * sender's TX pool into the receiver's RX pool when the receiver's outbox
@@ -15,9 +15,16 @@
  * receiving application's event ring (remote). So the window bounds the
  * bytes of one channel anywhere between the two applications.
  *
+ * Layers: below are sessions (session.h), reached by calls; above are the
+ * attached clients, told what happened only through the callbacks they
+ * register (struct msgr__chan_events). A channel knows a client only as an
+ * end (struct msgr__chan_end) that the client layer embeds in its
+ * connection, and an owner (struct msgr__chan_owner) it embeds in its
+ * client.
+ *
  * Lifetime: created by msgr__channel_connect() or an OPEN from the peer;
  * freed when either end closes, its client goes, the peer resets it, or the
- * session loses its link (lossy). Every dconn->ch pointing here is cleared
+ * session loses its link (lossy). Every end's ch pointing here is cleared
  * first, and a remote channel leaves its session's table.
  */
 #ifndef MSGR_DAEMON_CHANNEL_H
@@ -25,14 +32,11 @@
 
 #include <stdint.h>
 
+#include "channel_state.h"
+#include "link.h"
 #include "session.h"
-#include "shm/segment.h"
 
-struct msgr__daemon;
-struct msgr__dclient;
-struct msgr__dconn;
-struct msgr__session;
-struct msgr__frame_hdr;
+struct msgr__rxacct;
 
 /* Settings of the channel layer. Value type, owned by the loop's
  * configuration and lent to the layer (read afresh at every use). */
@@ -54,59 +58,103 @@ struct msgr__chan_stats {
 	uint64_t window_overruns;  /* channels reset: the peer sent past any window */
 };
 
-/* A sent message the peer has not acknowledged yet: its window share. */
-struct msgr__unacked {
-	uint64_t seq;
-	uint64_t bytes; /* whole pool chunks, as the window counts them */
+/* What a channel needs to know of an attached entity. Owned by the client
+ * layer (embedded in its client), set at attach, unchanged after; it
+ * outlives every channel end of the client. */
+struct msgr__chan_owner {
+	const char *entity;          /* TYPE.ID */
+	const char *addr;            /* HOST:PORT/TYPE.ID */
+	uint64_t nonce;              /* instance nonce of this attach */
+	const unsigned char *txpool; /* its TX pool, where its sends' payloads are */
+	uint64_t pool_bytes;         /* bytes in each of its pools */
+	unsigned chunk_shift;        /* log2 of its pools' chunk size */
+	uint64_t window;             /* the channel_window it was told at attach */
+	uint64_t max_message;        /* the max_message it was told at attach */
 };
 
-struct msgr__channel {
-	struct msgr__dconn *end[2]; /* local: [0] connecting, [1] accepting side;
-				       remote: [0] our end, [1] NULL */
-	uint16_t mode;              /* enum msgr_mode */
+/* One end of a channel: an application's connection handle as channels see
+ * it. Owned by the client layer (embedded in its connection); lives until
+ * the application closes the handle or goes. */
+struct msgr__chan_end {
+	struct msgr__channel *ch;               /* NULL once the channel is gone */
+	const struct msgr__chan_owner *owner;   /* the entity it belongs to */
+	uint16_t mode;                          /* enum msgr_mode, as asked */
 	uint64_t created_ns;
-	/* remote channels only */
-	struct msgr__session *sess; /* NULL for a local channel */
-	struct msgr__sess_chan sc;  /* its entry in the session's table; sc.id is its wire id */
-	int opener;                 /* we sent the OPEN */
-	int open;                   /* OPEN_OK seen (always 1 for the accepting side) */
-	uint64_t peer_nonce;        /* instance of the remote entity */
-	uint64_t out_seq;           /* last seq sent */
-	uint64_t in_seq;            /* last seq taken in */
-	uint64_t delivered;         /* last seq in the application's event ring */
-	uint64_t ack_sent;          /* last ack value sent to the peer */
-	uint64_t peer_ack;          /* last ack the peer sent */
-	struct msgr__unacked *unacked; /* sent, unacknowledged messages, oldest
-					  first (common/vec.h FIFO), owned */
-	size_t ua_head, ua_len, ua_cap;
-	uint64_t ua_bytes;          /* their window bytes: in flight to the peer */
-	uint64_t in_bytes;          /* window bytes taken in, not yet in the app's ring */
+	const char *peer;                       /* the other end's address */
 };
 
-/* Handle a CONNECT command: resolve the peer, open the channel, and post
- * CONNECTED/ACCEPTED or CONNECT_FAILED. conn is the caller's new dconn. */
-void msgr__channel_connect(struct msgr__daemon *d, struct msgr__dconn *conn);
+/* A message for an end (msgr__chan_events.deliver). */
+struct msgr__chan_msg {
+	uint32_t msg_type;
+	uint64_t len;                 /* payload bytes */
+	/* from a local sender: its payload stays in the sender's TX pool */
+	struct msgr__chan_end *src;   /* the sending end, or NULL */
+	uint64_t src_off;             /*   its offset in src's owner's TX pool */
+	/* from the network: */
+	void *buf;                    /* malloc'd; the payload starts at skip. Taken over */
+	uint32_t skip;
+	uint64_t seq;                 /* its wire seq, to acknowledge once in the ring */
+	struct msgr__rxacct *acct;    /* the session account buf is charged to (a reference) */
+	uint64_t acct_bytes;          /*   and how much */
+};
 
-/* Handle a SEND from one end (payload at off in the sender's TX pool). */
-void msgr__channel_send(struct msgr__dconn *from, const struct msgr__desc *desc);
+/* How channels tell the clients layer what happened. Registered at
+ * msgr__chans_new(); ctx is passed back. */
+struct msgr__chan_events {
+	/* Tell end e: MSGR__EV_CONNECTED, MSGR__EV_CONNECT_FAILED or
+	 * MSGR__EV_RESET (err); the last two also release a sender waiting on
+	 * the end's window. */
+	void (*notify)(void *ctx, struct msgr__chan_end *e, uint16_t op, int err);
+	/* A message for end `to` (the callee takes m's buffer and reference). */
+	void (*deliver)(void *ctx, struct msgr__chan_end *to, const struct msgr__chan_msg *m);
+	/* The TX pool allocation at off of end from's owner is no longer needed. */
+	void (*tx_done)(void *ctx, struct msgr__chan_end *from, uint64_t off);
+	/* bytes of end e's sends are no longer in flight: widen its window. */
+	void (*credit)(void *ctx, struct msgr__chan_end *e, uint64_t bytes);
+	/* Someone at address from opens a channel in mode to the local entity
+	 * `entity`: create the accepting end and tell its application
+	 * (ACCEPTED). NULL with *err (-ECONNREFUSED: not attached here or at
+	 * its connection limit, with why; -ENOMEM) if it cannot. */
+	struct msgr__chan_end *(*accept)(void *ctx, const char *entity, uint16_t mode,
+					 const char *from, int *err, const char **why);
+};
 
-/* Tear the channel down: the other end gets RESET with error (the peer
- * daemon too, for a remote channel). from is the end that asked, or NULL. */
-void msgr__channel_reset(struct msgr__channel *ch, struct msgr__dconn *from, int error);
+/* The layer. Owned by the loop, from msgr__chans_new() to its exit; conf,
+ * net (listen, connect_timeout, ...) and stats are borrowed for that long.
+ * It registers itself on the sessions layer ss (may be NULL in tests that
+ * need no network). NULL when out of memory. */
+struct msgr__chans *msgr__chans_new(const struct msgr__chan_conf *conf,
+				    const struct msgr__net_conf *net, struct msgr__chan_stats *stats,
+				    struct msgr__sessions *ss, const struct msgr__chan_events *ev,
+				    void *ctx);
+void msgr__chans_free(struct msgr__chans *cs);
 
-/* A message (len payload bytes) taken in from the network reached the
- * application's event ring: it may now be acknowledged. */
-void msgr__channel_delivered(struct msgr__dconn *k, uint64_t seq, uint64_t len);
+/* Open a channel from end (its owner, mode and peer set; ch NULL) to the
+ * address end->peer: on this host, or through the session to its daemon.
+ * The end hears CONNECTED or CONNECT_FAILED (notify), perhaps before this
+ * returns. */
+void msgr__channel_connect(struct msgr__chans *cs, struct msgr__chan_end *end);
 
-/* What the sessions layer tells channels (registered on the sessions
- * layer by the loop, with the daemon as ctx). */
-extern const struct msgr__session_events msgr__channel_session_events;
+/* A SEND from end from (which has a channel): msg_type and len bytes at off
+ * in its owner's TX pool. */
+void msgr__channel_send(struct msgr__chan_end *from, uint32_t msg_type, uint64_t off, uint64_t len);
 
-/* The mode ch really behaves in (enum msgr_mode), which is not always the
- * mode asked for: a remote channel keeps no unacknowledged messages for
- * replay and nobody reconnects it, so every link fault resets it, whatever
- * the mode. Lossless and peer modes hold only on the host until the
- * lossless issue brings replay. */
-unsigned msgr__channel_mode_in_effect(const struct msgr__channel *ch);
+/* End from's channel ends (its application closed it, or went): the other
+ * end hears RESET with err (the peer daemon too, for a remote channel). */
+void msgr__channel_close(struct msgr__chan_end *from, int err);
+
+/* A message (len payload bytes, wire seq) taken in from the network
+ * reached end e's application: it may now be acknowledged. */
+void msgr__channel_delivered(struct msgr__chan_end *e, uint64_t seq, uint64_t len);
+
+/* What `conns` shows of an end's channel. */
+struct msgr__chan_info {
+	const char *state;       /* msgr__channel_state_name(), "closed" once gone */
+	unsigned mode_in_effect; /* enum msgr_mode; 0 once gone */
+	int remote;              /* it crosses to another daemon */
+	uint64_t out_seq, in_seq, unacked_msgs, peer_ack, delivered, ack_sent;
+	uint32_t wire_id;
+};
+void msgr__channel_info(const struct msgr__chan_end *e, struct msgr__chan_info *out);
 
 #endif

@@ -1,31 +1,45 @@
 /*
- * client.h - one attached application entity, as the daemon sees it.
+ * client.h - the clients layer's data: the registry of attached clients,
+ * one attached application entity as the daemon sees it, its connection
+ * ids and its outbox entries; and what every part of the layer needs of a
+ * client (references, the TX pool, dooming).
  *
- * Lifetime: created by attach.c when a handshake succeeds and linked into the
- * daemon's registry. It leaves the registry when its socket hangs up, when it
- * detaches, or when it breaks the segment protocol (msgr__dclient_drop). The
- * struct and its mapping then live on while references remain: each message
- * waiting in another client's outbox holds one on its source client, because
- * the payload is still in the source's TX pool.
+ * The types live together because each points at the others (a client at
+ * its registry, a connection id and an outbox entry at their client); the
+ * code that works on them is one file pair per concept, each above this
+ * one: conntab (connection ids and credit slots), outbox (events waiting
+ * for the client's rings), registry (create and drop), cmd (serving the
+ * command ring). The layer below (channels) reaches clients through these
+ * headers; the loop above owns the registry and registers its hooks.
+ *
+ * Lifetime of a client: created by registry.c when an attach handshake
+ * succeeds, and linked into the registry. It leaves the registry when its
+ * socket hangs up, when it detaches, or when it breaks the segment
+ * protocol (msgr__dclient_drop). The struct and its mapping then live on
+ * while references remain: each message waiting in another client's
+ * outbox holds one on its source client, because the payload is still in
+ * the source's TX pool.
  *
  * Everything the daemon reads from the segment is copied out and validated
- * here before it is used; a bad value drops this client and only this one.
+ * before it is used; a bad value drops this client and only this one.
+ * Loop thread only.
  */
 #ifndef MSGR_DAEMON_CLIENT_H
 #define MSGR_DAEMON_CLIENT_H
 
+#include <stddef.h>
 #include <sys/types.h>
 #include <uv.h>
 
+#include "channel.h"
 #include "common/addr.h"
+#include "common/log.h"
 #include "shm/pool.h"
 #include "shm/ring.h"
 #include "shm/segment.h"
 
 struct msgr__rxacct;
-
-struct msgr__daemon;
-struct msgr__channel;
+struct msgr__net_conf;
 
 /* Settings of the clients layer. Value type, owned by the loop's
  * configuration and lent to the layer (read afresh at every use). */
@@ -54,16 +68,49 @@ struct msgr__client_stats {
 	uint64_t wakeups_recv;  /* eventfd wakeups from clients */
 };
 
+/* Something only the layer above can do, registered by it: call fn(ctx).
+ * Value type; ctx is the registrant's and outlives the registration. */
+struct msgr__hook {
+	void (*fn)(void *ctx);
+	void *ctx;
+};
+
+/* The clients layer: every attached client, and what the layer is lent.
+ * Owned by the loop (main.c embeds it), which fills every field before the
+ * first attach and keeps the pointed-to settings and counters alive for as
+ * long as the registry. Only the clients layer changes the list. */
+struct msgr__registry {
+	uv_loop_t *loop;                /* the loop the clients' handles run on */
+	struct msgr__dclient *clients;  /* attached clients, newest first; each
+					   holds a reference for being here */
+	uint32_t nclients;              /* entries in clients */
+	uint32_t next_client_id;        /* the last id given, for msgrctl */
+	const struct msgr__client_conf *conf;   /* [global] keys of this layer */
+	const struct msgr__net_conf *net_conf;  /* global.listen, max_message and
+						   channel_window, which clients are told */
+	struct msgr__client_stats *stats;       /* this layer's counters */
+	struct msgr__ratelimit conns_rl, peer_conns_rl; /* refused connects, by the
+					   connecting side and by the target */
+	struct msgr__hook schedule;     /* make sure a poll pass runs soon (work was
+					   created outside a pass); cheap when
+					   already spinning */
+	struct msgr__hook kick;         /* a client signalled: start polling now */
+	struct msgr__chans *chans;      /* the channels layer below (set once the
+					   network is up, before the first attach is
+					   served); it tells us through
+					   msgr__registry_chan_events */
+};
+
 /* One connection id of a client. Owned by its client's table; lives until
  * the application closes it (CLOSE command) or the client goes away. */
 struct msgr__dconn {
 	uint32_t id;                 /* the id the application knows it by */
-	uint16_t mode;               /* enum msgr_mode */
 	uint16_t accepted;           /* 1 if the peer connected to us */
 	struct msgr__dclient *client;/* owner (not a reference) */
-	struct msgr__channel *ch;    /* NULL once the channel is gone */
+	struct msgr__chan_end end;   /* the channel's view: its channel (NULL once
+					gone), mode, age, peer (which points at
+					peer below) and owner */
 	struct msgr__dconn *hnext;   /* hash chain */
-	uint64_t created_ns;
 	uint64_t msgs_out, bytes_out;/* sent by this end */
 	uint64_t msgs_in, bytes_in;  /* delivered to this end */
 	uint64_t queued_msgs, queued_bytes; /* waiting in this client's outbox */
@@ -102,7 +149,8 @@ struct msgr__outbox_ent {
 #define MSGR__OUTBOX_HARD (1u << 20)
 
 struct msgr__dclient {
-	struct msgr__daemon *d;
+	struct msgr__registry *reg;  /* the registry it attached to (not a reference:
+					the registry outlives every client) */
 	struct msgr__dclient *next, *prev; /* registry links while attached */
 	uint32_t id;                 /* daemon-local number, for msgrctl */
 	int refs;                    /* registry + outbox entries + closing handles */
@@ -148,65 +196,46 @@ struct msgr__dclient {
 	size_t qcap, qhead, qlen;
 	int posted;                  /* posted events since the last wakeup check */
 
+	struct msgr__chan_owner owner; /* what channels know of it (set at create) */
+
 	uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv;
 	char reason[160];            /* why it was dropped */
 };
 
-/* Create a client for an accepted attach connection (attach.c). On success
- * the client owns sock and is in the registry; *fds gets the three fds to
- * pass (memfd, efd_daemon, efd_client); the caller closes fds[0] after
- * sending. */
-int msgr__dclient_create(struct msgr__daemon *d, int sock, const char *entity,
-			 uint64_t pool_size, struct msgr__dclient **out, int fds[3]);
+/* The connection an end of a channel belongs to. */
+static inline struct msgr__dconn *msgr__dconn_of(struct msgr__chan_end *e)
+{
+	return (struct msgr__dconn *)((char *)e - offsetof(struct msgr__dconn, end));
+}
 
-/* Take the client out of service: reset its channels, give back what it
- * held, close its handles. Logs reason at the given level. Idempotent. */
-void msgr__dclient_drop(struct msgr__dclient *c, int level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+void msgr__dclient_ref(struct msgr__dclient *c);
+/* Drop a reference; the last one unmaps the segment and frees the client. */
+void msgr__dclient_unref(struct msgr__dclient *c);
+
+/* The attached client named entity, or NULL. */
+struct msgr__dclient *msgr__dclient_find(struct msgr__registry *reg, const char *entity);
 
 /* Mark the client for dropping at the end of the current poll pass, for
  * code that runs while other clients' state is in use. */
 void msgr__dclient_doom(struct msgr__dclient *c, const char *reason);
 
-/* Drop every doomed client (the poll pass calls this when it is safe). */
-void msgr__dclient_reap(struct msgr__daemon *d);
-
-void msgr__dclient_ref(struct msgr__dclient *c);
-void msgr__dclient_unref(struct msgr__dclient *c);
-
-/* One poll pass over the client's rings. Returns the amount of work done. */
-int msgr__dclient_service(struct msgr__dclient *c);
-
-/* Nonzero if the client has commands waiting (used before sleeping). */
-int msgr__dclient_pending(struct msgr__dclient *c);
-
-/* Queue an event for the client, posting it at once if nothing is ahead. */
-int msgr__dclient_post(struct msgr__dclient *c, const struct msgr__outbox_ent *e);
-
-/* Nonzero if c may take one more connection id, holding others besides
- * it (global.max_conns_per_client). Otherwise the refusal of the connect
- * from -> to is counted and logged, at most once every 10 s for connectors
- * at their limit (opener) and once for targets at theirs. */
-int msgr__dconn_room(struct msgr__dclient *c, uint32_t others, const char *from,
-		     const char *to, int opener);
-
-/* Forget a connection id (its channel must already be gone). */
-void msgr__dconn_remove(struct msgr__dclient *c, struct msgr__dconn *k);
-
-/* The connection's channel is gone: tell a sender waiting on its window. */
-void msgr__dconn_credit_reset(struct msgr__dconn *k);
-
-/* bytes of the connection's sends are no longer in flight: widen its window. */
-void msgr__dconn_credit_add(struct msgr__dconn *k, uint64_t bytes);
+/* Take the allocation of len bytes at off in the client's TX pool, which a
+ * command names: 0, -EFAULT if it is not one of the pool's, -EBUSY if we
+ * hold it already. */
+int msgr__dclient_tx_claim(struct msgr__dclient *c, uint64_t off, uint64_t len);
 
 /* The application is done with an allocation in the client's TX pool. */
 void msgr__dclient_tx_done(struct msgr__dclient *c, uint64_t off);
 
-struct msgr__dclient *msgr__dclient_find(struct msgr__daemon *d, const char *entity);
-struct msgr__dconn *msgr__dconn_find(struct msgr__dclient *c, uint32_t id);
-/* slot: the credit slot the application chose, or MSGR__CREDIT_NONE to
- * pick one from the daemon's half. NULL if none is free or out of memory. */
-struct msgr__dconn *msgr__dconn_add(struct msgr__dclient *c, uint32_t id, uint16_t mode,
-				    const char *peer, uint32_t slot);
+/* The registry's hooks (registered by the loop). */
+static inline void msgr__registry_schedule(struct msgr__registry *reg)
+{
+	reg->schedule.fn(reg->schedule.ctx);
+}
+
+static inline void msgr__registry_kick(struct msgr__registry *reg)
+{
+	reg->kick.fn(reg->kick.ctx);
+}
 
 #endif

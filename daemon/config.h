@@ -14,6 +14,7 @@
 #include "common/addr.h"
 #include "channel.h"
 #include "client.h"
+#include "ctl.h"
 #include "link.h"
 #include "policy.h"
 
@@ -23,13 +24,10 @@ struct msgr__conf {
 	struct msgr__net_conf net;       /* links and sessions (link.h) */
 	struct msgr__chan_conf chan;     /* channels (channel.h) */
 	struct msgr__client_conf client; /* attached clients (client.h) */
-	char ctl_socket[108];            /* global.ctl_socket: control socket path */
+	struct msgr__ctl_conf ctl;       /* the control socket (ctl.h) */
 	int log_level;                   /* global.log_level */
 	int inject;                      /* global.inject: allow `msgrctl inject`; start-up only,
 					    so the control socket cannot switch it on */
-	uint64_t ctl_timeout_ms;         /* global.ctl_timeout: for a control request, and
-					    again for its reply */
-	uint64_t ctl_max_conns;          /* global.ctl_max_conns: open control connections */
 	struct msgr__policy policy;      /* [policy]: who may attach as which entity; not in
 					    the key table (its keys are patterns), set
 					    through msgr__conf_set like the rest */

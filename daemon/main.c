@@ -13,9 +13,11 @@
 
 #include "attach.h"
 #include "client.h"
+#include "cmd.h"
 #include "common/log.h"
 #include "ctl.h"
 #include "daemon.h"
+#include "registry.h"
 #include "msgr.h"
 #include "channel.h"
 #include "net.h"
@@ -45,11 +47,11 @@ static void pass(struct msgr__daemon *d)
 	uint64_t now;
 	int work = 0;
 
-	for (c = d->clients; c; c = next) {
+	for (c = d->reg.clients; c; c = next) {
 		next = c->next; /* service may drop c */
 		work += msgr__dclient_service(c);
 	}
-	msgr__dclient_reap(d);
+	msgr__dclient_reap(&d->reg);
 	msgr__net_flush(d->net); /* what this pass queued for peer daemons, one send per link */
 	now = msgr__now_ns();
 	if (work) {
@@ -59,11 +61,11 @@ static void pass(struct msgr__daemon *d)
 	if (now - d->last_work_ns < d->conf.client.poll_us * 1000)
 		return;
 	/* Sleep: ask every client for a signal, then look once more. */
-	for (c = d->clients; c; c = c->next)
+	for (c = d->reg.clients; c; c = c->next)
 		msgr__wake_arm(&c->hdr->daemon_sleeping);
-	for (c = d->clients; c; c = c->next)
+	for (c = d->reg.clients; c; c = c->next)
 		if (msgr__dclient_pending(c)) {
-			for (struct msgr__dclient *k = d->clients; k; k = k->next)
+			for (struct msgr__dclient *k = d->reg.clients; k; k = k->next)
 				msgr__wake_disarm(&k->hdr->daemon_sleeping);
 			d->last_work_ns = now;
 			return;
@@ -90,11 +92,23 @@ static void on_schedule(void *d)
 	msgr__daemon_schedule(d);
 }
 
-void msgr__daemon_kick(struct msgr__daemon *d)
+/* Start busy-polling client rings now (a client signalled). */
+static void kick(struct msgr__daemon *d)
 {
 	msgr__daemon_schedule(d);
 	d->last_work_ns = msgr__now_ns();
 	pass(d);
+}
+
+/* The clients layer's hooks. */
+static void hook_schedule(void *ctx)
+{
+	msgr__daemon_schedule(ctx);
+}
+
+static void hook_kick(void *ctx)
+{
+	kick(ctx);
 }
 
 static void on_heartbeat(uv_timer_t *t)
@@ -104,7 +118,7 @@ static void on_heartbeat(uv_timer_t *t)
 
 	struct msgr__dclient *c, *next;
 
-	for (c = d->clients; c; c = next) {
+	for (c = d->reg.clients; c; c = next) {
 		next = c->next;
 		/* A client that overwrote its header has broken the contract
 		 * even if no descriptor of its ever looked bad. */
@@ -114,7 +128,7 @@ static void on_heartbeat(uv_timer_t *t)
 		}
 		atomic_store_explicit(&c->hdr->daemon_heartbeat_ns, now, memory_order_relaxed);
 	}
-	if (d->status_clients != d->nclients)
+	if (d->status_clients != d->reg.nclients)
 		report_status(d);
 }
 
@@ -169,21 +183,63 @@ static int apply(struct msgr__daemon *d, const struct msgr__conf *next, const ch
 	return changed;
 }
 
-int msgr__daemon_set(struct msgr__daemon *d, const char *arg, char *msg, size_t len)
-{
-	struct msgr__conf next = d->conf;
+/* ---- the control socket's hooks: the configuration is the loop's ---- */
 
-	if (msgr__conf_set_arg(&next, arg, msg, len) || msgr__conf_check(&next, msg, len))
+static int hook_config_get(void *ctx, const char *key, char *val, size_t len)
+{
+	struct msgr__daemon *d = ctx;
+	int i = msgr__conf_find(key);
+
+	if (i < 0)
+		return -ENOENT;
+	msgr__conf_key_value(&d->conf, (size_t)i, val, len);
+	return 0;
+}
+
+/* Apply "key=value" to the running daemon, for keys that may change at
+ * run time only. On success msg says what changed; on error, why not. */
+static int hook_config_set(void *ctx, const char *key, const char *value, char *msg, size_t len)
+{
+	struct msgr__daemon *d = ctx;
+	struct msgr__conf next = d->conf;
+	char line[512];
+	int i = msgr__conf_find(key);
+
+	if (i < 0)
+		return -ENOENT;
+	if (!msgr__conf_key_live((size_t)i))
+		return -EROFS;
+	snprintf(line, sizeof(line), "%s=%s", key, value);
+	if (msgr__conf_set_arg(&next, line, msg, len) || msgr__conf_check(&next, msg, len))
 		return -EINVAL;
 	apply(d, &next, "config set", msg, len);
 	return 0;
 }
 
+static int hook_config_entry(void *ctx, size_t i, char *name, size_t nlen, char *val, size_t vlen)
+{
+	struct msgr__daemon *d = ctx;
+	size_t nkeys = msgr__conf_nkeys();
+
+	if (i < nkeys) {
+		msgr__conf_key_name(i, name, nlen);
+		msgr__conf_key_value(&d->conf, i, val, vlen);
+		return 0;
+	}
+	/* then the [policy] rules, in the order they are tried */
+	i -= nkeys;
+	if (i >= d->conf.policy.n)
+		return -ENOENT;
+	snprintf(name, nlen, "policy.%s", d->conf.policy.rule[i].pattern);
+	snprintf(val, vlen, "%s", d->conf.policy.rule[i].text);
+	return 0;
+}
+
 static void report_status(struct msgr__daemon *d)
 {
-	d->status_clients = d->nclients;
-	sd_notifyf(0, "STATUS=serving %s, %u client%s attached", d->conf.net.listen, d->nclients,
-		   d->nclients == 1 ? "" : "s");
+	d->status_clients = d->reg.nclients;
+	sd_notifyf(0, "STATUS=serving %s, %u client%s attached", d->conf.net.listen, d->reg.nclients,
+		   d->reg.nclients == 1 ? "" : "s");
 }
 
 static void reload(struct msgr__daemon *d)
@@ -319,9 +375,16 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	d->loop = uv_default_loop();
-	d->attach_fd = -1;
-	d->attach_spare = -1;
 	d->started_ns = msgr__now_ns();
+	d->reg = (struct msgr__registry){
+		.loop = d->loop,
+		.conf = &d->conf.client,
+		.net_conf = &d->conf.net,
+		.stats = &d->stats.client,
+		.schedule = { hook_schedule, d },
+		.kick = { hook_kick, d },
+		/* .chans once the network is up, below */
+	};
 	uv_idle_init(d->loop, &d->spin);
 	d->spin.data = d;
 	uv_timer_init(d->loop, &d->heartbeat);
@@ -334,32 +397,49 @@ int main(int argc, char **argv)
 	}
 
 	make_parent_dir(d->conf.client.socket);
-	make_parent_dir(d->conf.ctl_socket);
-	rc = msgr__attach_listen(d);
+	make_parent_dir(d->conf.ctl.socket);
+	rc = msgr__attach_listen(&d->reg, &d->conf.policy, &d->stopping, &d->attach);
 	if (rc) {
 		msgr__err("attach socket %s: %s", d->conf.client.socket, strerror(-rc));
 		return 1;
 	}
-	rc = msgr__ctl_listen(d);
+	{
+		const struct msgr__ctl_env env = {
+			.reg = &d->reg,
+			.chan_stats = &d->stats.chan,
+			.net_stats = &d->stats.net,
+			.ctl_stats = &d->stats.ctl,
+			.inject = &d->conf.inject,
+			.started_ns = d->started_ns,
+			.net = &d->net,
+			.hooks = { hook_config_get, hook_config_set, hook_config_entry, d },
+		};
+		rc = msgr__ctl_listen(d->loop, &d->conf.ctl, &d->stats.ctl, &env, &d->ctl);
+	}
 	if (rc) {
-		msgr__err("control socket %s: %s", d->conf.ctl_socket, strerror(-rc));
-		msgr__attach_close(d);
+		msgr__err("control socket %s: %s", d->conf.ctl.socket, strerror(-rc));
+		msgr__attach_close(d->attach);
 		return 1;
 	}
 	/* config.c let only a registered name through */
 	rc = msgr__net_start(&d->net, d->loop, &d->conf.net, &d->stats.net,
 			     msgr__transport_find(d->conf.net.transport), d->conf.inject, on_schedule, d,
 			     err, sizeof(err));
-	if (!rc)
-		msgr__sessions_set_events(msgr__net_sessions(d->net), &msgr__channel_session_events, d);
+	if (!rc && !(d->reg.chans = msgr__chans_new(&d->conf.chan, &d->conf.net, &d->stats.chan,
+						      msgr__net_sessions(d->net),
+						      &msgr__registry_chan_events, &d->reg))) {
+		snprintf(err, sizeof(err), "out of memory");
+		msgr__net_stop(d->net);
+		rc = -ENOMEM;
+	}
 	if (rc) {
 		msgr__err("%s", err);
-		msgr__ctl_close(d);
-		msgr__attach_close(d);
+		msgr__ctl_close(d->ctl);
+		msgr__attach_close(d->attach);
 		return 1;
 	}
 	msgr__notice("msgrd %s ready: %s, attach socket %s, control socket %s", MSGR_VERSION_STRING,
-		     d->conf.net.listen, d->conf.client.socket, d->conf.ctl_socket);
+		     d->conf.net.listen, d->conf.client.socket, d->conf.ctl.socket);
 	sd_notify(0, "READY=1");
 	report_status(d);
 	{
@@ -372,12 +452,16 @@ int main(int argc, char **argv)
 
 	uv_run(d->loop, UV_RUN_DEFAULT);
 
-	msgr__attach_close(d);
-	msgr__ctl_close(d);
-	while (d->clients)
-		msgr__dclient_drop(d->clients, MSGR__LOG_DEBUG, "daemon shutting down");
+	msgr__attach_close(d->attach);
+	d->attach = NULL;
+	msgr__ctl_close(d->ctl);
+	d->ctl = NULL;
+	while (d->reg.clients)
+		msgr__dclient_drop(d->reg.clients, MSGR__LOG_DEBUG, "daemon shutting down");
 	msgr__net_stop(d->net);
 	d->net = NULL;
+	msgr__chans_free(d->reg.chans);
+	d->reg.chans = NULL;
 	uv_walk(d->loop, close_walk, NULL);
 	uv_run(d->loop, UV_RUN_DEFAULT);
 	uv_loop_close(d->loop);

@@ -24,6 +24,7 @@
 #include "common/crc32c.h"
 #include "common/log.h"
 #include "daemon/client.h"
+#include "daemon/cmd.h"
 #include "daemon/daemon.h"
 #include "daemon/frame.h"
 #include "fix_crcs.h"
@@ -31,18 +32,21 @@
 #include "daemon/auth.h"
 #include "daemon/channel.h"
 #include "daemon/net.h"
+#include "daemon/registry.h"
 #include "transports/transport.h"
 
 /* ---- main.c's loop glue, reduced to what the core calls ---- */
 
 static int scheduled;
 
+/* session.c's up-call by name */
 void msgr__daemon_schedule(struct msgr__daemon *d)
 {
 	scheduled = 1;
 }
 
-void msgr__daemon_kick(struct msgr__daemon *d)
+/* the clients layer's schedule and kick hooks */
+static void hook_schedule(void *ctx)
 {
 	scheduled = 1;
 }
@@ -50,11 +54,6 @@ void msgr__daemon_kick(struct msgr__daemon *d)
 static void on_schedule(void *ctx)
 {
 	scheduled = 1;
-}
-
-int msgr__daemon_set(struct msgr__daemon *d, const char *arg, char *msg, size_t len)
-{
-	return -EINVAL;
 }
 
 /* ---- a transport with one inbound link, fed from the input ---- */
@@ -141,11 +140,11 @@ static struct msgr__daemon dmn;
 
 static void pass(void)
 {
-	for (struct msgr__dclient *c = dmn.clients, *next; c; c = next) {
+	for (struct msgr__dclient *c = dmn.reg.clients, *next; c; c = next) {
 		next = c->next;
 		msgr__dclient_service(c);
 	}
-	msgr__dclient_reap(&dmn);
+	msgr__dclient_reap(&dmn.reg);
 	msgr__net_flush(dmn.net);
 	for (int i = 0; i < link1.ncookies; i++)
 		tev->sent(tcore, &link1.pub, link1.cookies[i], 0);
@@ -177,10 +176,21 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	dmn.conf.net.auth_mode = MSGR__AUTH_SECURE;
 	dmn.conf.net.max_message = 65536;
 	dmn.loop = uv_default_loop();
+	dmn.reg = (struct msgr__registry){
+		.loop = dmn.loop,
+		.conf = &dmn.conf.client,
+		.net_conf = &dmn.conf.net,
+		.stats = &dmn.stats.client,
+		.schedule = { hook_schedule, NULL },
+		.kick = { hook_schedule, NULL },
+	};
 	if (msgr__net_start(&dmn.net, dmn.loop, &dmn.conf.net, &dmn.stats.net, &fake_ops, 0, on_schedule,
 			    NULL, err, sizeof(err)))
 		abort();
-	msgr__sessions_set_events(msgr__net_sessions(dmn.net), &msgr__channel_session_events, &dmn);
+	dmn.reg.chans = msgr__chans_new(&dmn.conf.chan, &dmn.conf.net, &dmn.stats.chan,
+					msgr__net_sessions(dmn.net), &msgr__registry_chan_events, &dmn.reg);
+	if (!dmn.reg.chans)
+		abort();
 	unlink(path);
 	return 0;
 }
@@ -280,8 +290,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* an attached entity for OPENs to find: osd.f */
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
 		abort();
-	if (msgr__dclient_create(&dmn, sv[0], "osd.f", 64 << 10, &c, fds))
+	if (msgr__dclient_create(&dmn.reg, sv[0], "osd.f", 64 << 10, &c, fds))
 		abort();
+	msgr__dclient_start(c);
 	close(fds[0]);
 
 	/* control byte: bit 0 raw input (no prologue), bit 1 keep the CRCs as

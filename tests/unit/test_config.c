@@ -33,7 +33,7 @@ START_TEST(test_defaults)
 	msgr__conf_defaults(&c);
 	ck_assert_str_eq(c.net.listen, "127.0.0.1:6800");
 	ck_assert_str_eq(c.client.socket, "/run/msgrd/msgrd.sock");
-	ck_assert_str_eq(c.ctl_socket, "/run/msgrd/msgrd.asok");
+	ck_assert_str_eq(c.ctl.socket, "/run/msgrd/msgrd.asok");
 	ck_assert_uint_eq(c.client.pool_size, 32u << 20);
 	ck_assert_uint_eq(c.net.max_message, 16u << 20);
 	ck_assert_int_eq(c.log_level, MSGR__LOG_INFO);
@@ -188,15 +188,15 @@ START_TEST(test_ctl_keys)
 	struct msgr__conf c;
 
 	msgr__conf_defaults(&c);
-	ck_assert_uint_eq(c.ctl_timeout_ms, 5000);
-	ck_assert_uint_eq(c.ctl_max_conns, 16);
+	ck_assert_uint_eq(c.ctl.timeout_ms, 5000);
+	ck_assert_uint_eq(c.ctl.max_conns, 16);
 	ck_assert_int_eq(c.inject, 0);
 	ck_assert_int_eq(msgr__conf_key_live((size_t)msgr__conf_find("global.inject")), 0);
 	ck_assert_int_eq(msgr__conf_key_live((size_t)msgr__conf_find("global.ctl_timeout")), 1);
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.ctl_timeout=50ms", err, sizeof(err)), -EINVAL);
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.ctl_max_conns=0", err, sizeof(err)), -EINVAL);
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.ctl_max_conns=2", err, sizeof(err)), 0);
-	ck_assert_uint_eq(c.ctl_max_conns, 2);
+	ck_assert_uint_eq(c.ctl.max_conns, 2);
 }
 END_TEST
 

@@ -1,0 +1,21 @@
+/*
+ * cmd.h - serving a client: its command ring (CONNECT, SEND, CLOSE), its
+ * returned RX buffers, its outbox and wakeups, once per poll pass; and
+ * watching its attach socket (hang-up: the client is gone) and its
+ * eventfd (the client has work for us). Loop thread only.
+ */
+#ifndef MSGR_DAEMON_CMD_H
+#define MSGR_DAEMON_CMD_H
+
+#include "client.h"
+
+/* Start watching a client made by msgr__dclient_create (registry.h). */
+void msgr__dclient_start(struct msgr__dclient *c);
+
+/* One poll pass over the client's rings. Returns the amount of work done. */
+int msgr__dclient_service(struct msgr__dclient *c);
+
+/* Nonzero if the client has work waiting (checked before sleeping). */
+int msgr__dclient_pending(struct msgr__dclient *c);
+
+#endif

@@ -1,0 +1,545 @@
+/*
+ * ctl_cmds.c - the control socket's commands (ctl_cmds.h).
+ */
+#include "ctl_cmds.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "client.h"
+#include "common/log.h"
+#include "link.h"
+#include "msgr.h"
+#include "registry.h"
+#include "net.h"
+#include "transports/fault.h"
+
+/* A command. sig is in Ceph's notation: literal words, then arguments as
+ * name=NAME,type=CephString[,req=false]. A handler returns JSON, or sets
+ * *text for a plain-text reply, or returns an {"error": ...} object. */
+struct command {
+	const char *sig;
+	const char *help;
+	struct json_object *(*run)(const struct msgr__ctl_env *e, struct json_object *req, char **text);
+	const char *perm; /* "r", or "rw" for commands that change the daemon */
+};
+
+/* {"error": msg}. Errors often echo what the requester sent (a key, a value,
+ * an entity), and msgrctl prints them on a terminal: escaped as the log is,
+ * so a request cannot put control bytes on the operator's screen. */
+static struct json_object *error_text(const char *msg)
+{
+	struct json_object *o = json_object_new_object();
+	char esc[4 * 512 + 1];
+
+	msgr__log_escape(esc, sizeof(esc), msg, strlen(msg));
+	json_object_object_add(o, "error", json_object_new_string(esc));
+	return o;
+}
+
+static struct json_object *error_obj(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static struct json_object *error_obj(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return error_text(msg);
+}
+
+/* A string argument of the request, or NULL. */
+static const char *arg(struct json_object *req, const char *name)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(req, name, &v))
+		return NULL;
+	/* Ceph's CLI sends n=N arguments as arrays; take the first word */
+	if (json_object_is_type(v, json_type_array))
+		v = json_object_array_length(v) ? json_object_array_get_idx(v, 0) : NULL;
+	return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static const char *mode_name(unsigned m)
+{
+	return m == MSGR_LOSSY ? "lossy" : m == MSGR_LOSSLESS ? "lossless" : m == MSGR_PEER ? "peer" : "?";
+}
+
+/* Counters and gauges, shared by status, perf dump and metrics. */
+#define MAX_METRICS 64
+struct metric {
+	const char *name, *help, *type;
+	uint64_t value;
+};
+
+static size_t collect(const struct msgr__ctl_env *e, struct metric *m, size_t max)
+{
+	uint64_t conns = 0, queued = 0, rx_used = 0;
+	size_t n = 0;
+
+	for (struct msgr__dclient *c = e->reg->clients; c; c = c->next) {
+		conns += c->nconns;
+		queued += c->qlen;
+		rx_used += (uint64_t)c->rxp.used << c->params.chunk_shift;
+	}
+#define M(nm, ty, val, hl) \
+	if (n < max) m[n++] = (struct metric){ nm, hl, ty, (uint64_t)(val) }
+	M("attaches", "counter", e->reg->stats->attaches, "Successful attaches since start.");
+	M("attach_errors", "counter", e->reg->stats->attach_errors, "Refused attach requests.");
+	M("attach_shed", "counter", e->reg->stats->attach_shed, "Attach connections closed before their request came, to make room for others.");
+	M("attach_nofd", "counter", e->reg->stats->attach_nofd, "Accepts on the attach socket that failed for want of a file descriptor.");
+	M("conns_refused", "counter", e->reg->stats->conns_refused, "Connects refused: an entity at global.max_conns_per_client.");
+	M("detaches", "counter", e->reg->stats->detaches, "Clients gone, for any reason.");
+	M("violations", "counter", e->reg->stats->violations, "Clients dropped for breaking the segment protocol.");
+	M("msgs_local", "counter", e->chan_stats->msgs_local, "Messages delivered between local entities.");
+	M("bytes_local", "counter", e->chan_stats->bytes_local, "Payload bytes delivered between local entities.");
+	M("msgs_dropped", "counter", e->reg->stats->msgs_dropped, "Sends on reset connections, given back unsent.");
+	M("wakeups_sent", "counter", e->reg->stats->wakeups_sent, "Eventfd wakeups sent to clients.");
+	M("wakeups_recv", "counter", e->reg->stats->wakeups_recv, "Eventfd wakeups received from clients.");
+	M("links_dialled", "counter", e->net_stats->links_dialled, "Links to peer daemons started by us.");
+	M("links_accepted", "counter", e->net_stats->links_accepted, "Links from peer daemons accepted.");
+	M("links_refused", "counter", e->net_stats->links_refused, "Inbound links closed at once: 64 were already in their handshake.");
+	M("dial_failures", "counter", e->net_stats->dial_failures, "Dials that never connected.");
+	M("link_errors", "counter", e->net_stats->link_errors, "Links ended by an error (reset, timeout, bad input).");
+	M("handshake_timeouts", "counter", e->net_stats->handshake_timeouts, "Links without a session within net.connect_timeout (dialled) or net.handshake_timeout (accepted).");
+	M("keepalive_timeouts", "counter", e->net_stats->keepalive_timeouts, "Links silent for net.keepalive_timeout.");
+	M("auth_failures", "counter", e->net_stats->auth_failures, "Authentications refused, by us or the peer.");
+	M("races", "counter", e->net_stats->races, "Connection races resolved (one of two links closed).");
+	M("bad_banner", "counter", e->net_stats->bad_banner, "Links closed for a wrong banner magic.");
+	M("no_version", "counter", e->net_stats->no_version, "Links closed for no common protocol version.");
+	M("bad_header_crc", "counter", e->net_stats->bad_header_crc, "Links closed for a frame header CRC mismatch.");
+	M("bad_type", "counter", e->net_stats->bad_type, "Links closed for an unknown frame type, flags or reserved bits.");
+	M("oversized", "counter", e->net_stats->oversized, "Links closed for a frame over its size limit.");
+	M("bad_payload_crc", "counter", e->net_stats->bad_payload_crc, "Payload CRC mismatches (the channel is reset).");
+	M("bad_tag", "counter", e->net_stats->bad_tag, "Links closed for a sealed record that does not authenticate (auth.mode = secure).");
+	M("protocol_errors", "counter", e->net_stats->protocol_errors, "Links closed for a frame out of place or malformed.");
+	M("msgs_net_out", "counter", e->chan_stats->msgs_net_out, "Messages sent to peer daemons.");
+	M("bytes_net_out", "counter", e->chan_stats->bytes_net_out, "Payload bytes sent to peer daemons.");
+	M("msgs_net_in", "counter", e->chan_stats->msgs_net_in, "Messages received from peer daemons.");
+	M("bytes_net_in", "counter", e->chan_stats->bytes_net_in, "Payload bytes received from peer daemons.");
+	M("msgs_net_dropped", "counter", e->chan_stats->msgs_net_dropped, "Messages received for a channel already gone, or out of order.");
+	M("window_overruns", "counter", e->chan_stats->window_overruns, "Channels reset because the peer sent past any window.");
+	M("injected_failures", "counter", e->net_stats->injected_failures, "Links reset by the fault interceptor: net.inject_socket_failures and inject kill-link.");
+	M("ctl_timeouts", "counter", e->ctl_stats->timeouts, "Control connections closed for sending no request within global.ctl_timeout.");
+	M("clients", "gauge", e->reg->nclients, "Attached clients.");
+	M("conns", "gauge", conns, "Open connection handles of all clients.");
+	M("outbox_events", "gauge", queued, "Events waiting for room in a client's rings.");
+	M("rx_pool_used_bytes", "gauge", rx_used, "Bytes of client RX pools holding unreleased messages.");
+	M("uptime_seconds", "gauge", (msgr__now_ns() - e->started_ns) / 1000000000ULL, "Seconds since start.");
+#undef M
+	return n;
+}
+
+static struct json_object *cmd_status(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	struct json_object *o = json_object_new_object(), *s = json_object_new_object();
+	uint64_t now = msgr__now_ns();
+
+	json_object_object_add(o, "version", json_object_new_string(MSGR_VERSION_STRING));
+	json_object_object_add(o, "pid", json_object_new_int(getpid()));
+	json_object_object_add(o, "listen", json_object_new_string(e->reg->net_conf->listen));
+	json_object_object_add(o, "socket", json_object_new_string(e->reg->conf->socket));
+	json_object_object_add(o, "uptime_s", json_object_new_double((now - e->started_ns) / 1e9));
+	json_object_object_add(o, "clients", json_object_new_int((int)e->reg->nclients));
+	json_object_object_add(o, "workers", json_object_new_int(1));
+	json_object_object_add(o, "poll_us", json_object_new_int64((int64_t)e->reg->conf->poll_us));
+	{
+		struct metric m[MAX_METRICS];
+		size_t n = collect(e, m, MAX_METRICS);
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(m[i].type, "counter"))
+				json_object_object_add(s, m[i].name,
+						       json_object_new_int64((int64_t)m[i].value));
+	}
+	json_object_object_add(o, "stats", s);
+	return o;
+}
+
+static struct json_object *cmd_clients(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	struct json_object *a = json_object_new_array();
+	uint64_t now = msgr__now_ns();
+	char nonce[17];
+
+	for (struct msgr__dclient *c = e->reg->clients; c; c = c->next) {
+		struct json_object *o = json_object_new_object();
+		uint64_t hb = atomic_load_explicit(&c->hdr->client_heartbeat_ns, memory_order_relaxed);
+		snprintf(nonce, sizeof(nonce), "%016llx", (unsigned long long)c->nonce);
+		json_object_object_add(o, "id", json_object_new_int((int)c->id));
+		json_object_object_add(o, "entity", json_object_new_string(c->entity));
+		json_object_object_add(o, "addr", json_object_new_string(c->addr));
+		json_object_object_add(o, "nonce", json_object_new_string(nonce));
+		json_object_object_add(o, "pid", json_object_new_int((int)c->pid));
+		json_object_object_add(o, "uid", json_object_new_int((int)c->uid));
+		json_object_object_add(o, "age_s", json_object_new_double((now - c->attached_ns) / 1e9));
+		json_object_object_add(o, "conns", json_object_new_int((int)c->nconns));
+		json_object_object_add(o, "pool_bytes", json_object_new_int64((int64_t)c->pool_bytes));
+		json_object_object_add(o, "rx_pool_used",
+				       json_object_new_int64((int64_t)c->rxp.used << c->params.chunk_shift));
+		json_object_object_add(o, "outbox", json_object_new_int64((int64_t)c->qlen));
+		/* a command waiting while the daemon sleeps would be a lost wakeup */
+		json_object_object_add(o, "cmd_waiting", json_object_new_boolean(msgr__ring_ready_sc(&c->cmd)));
+		json_object_object_add(o, "msgs_sent", json_object_new_int64((int64_t)c->msgs_sent));
+		json_object_object_add(o, "msgs_recv", json_object_new_int64((int64_t)c->msgs_recv));
+		json_object_object_add(o, "bytes_sent", json_object_new_int64((int64_t)c->bytes_sent));
+		json_object_object_add(o, "bytes_recv", json_object_new_int64((int64_t)c->bytes_recv));
+		/* the client writes its heartbeat; it is shown, never trusted */
+		json_object_object_add(o, "heartbeat_age_s",
+				       json_object_new_double(hb && hb <= now ? (now - hb) / 1e9 : -1));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static struct json_object *cmd_conns(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	struct json_object *a = json_object_new_array();
+	uint64_t now = msgr__now_ns();
+
+	for (struct msgr__dclient *c = e->reg->clients; c; c = c->next)
+		for (int b = 0; b < MSGR__CONN_BUCKETS; b++)
+			for (struct msgr__dconn *k = c->conns[b]; k; k = k->hnext) {
+				struct json_object *o = json_object_new_object();
+				json_object_object_add(o, "entity", json_object_new_string(c->entity));
+				json_object_object_add(o, "conn", json_object_new_int64(k->id));
+				json_object_object_add(o, "peer", json_object_new_string(k->peer));
+				struct msgr__chan_info ci;
+				msgr__channel_info(&k->end, &ci);
+				/* what was asked, and what holds (channel.h): they
+				 * differ across daemons until lossless modes land */
+				json_object_object_add(o, "mode", json_object_new_string(mode_name(k->end.mode)));
+				json_object_object_add(o, "mode_in_effect", ci.mode_in_effect
+					? json_object_new_string(mode_name(ci.mode_in_effect)) : NULL);
+				json_object_object_add(o, "state", json_object_new_string(ci.state));
+				json_object_object_add(o, "direction",
+						       json_object_new_string(k->accepted ? "in" : "out"));
+				json_object_object_add(o, "transport", json_object_new_string(
+					ci.remote ? msgr__net_transport(*e->net) : "local"));
+				/* local channels number messages by count: out_seq is
+				 * the last sent, in_seq the last delivered; remote ones
+				 * show their wire sequence numbers */
+				json_object_object_add(o, "out_seq", json_object_new_int64(
+					(int64_t)(ci.remote ? ci.out_seq : k->msgs_out)));
+				json_object_object_add(o, "in_seq", json_object_new_int64(
+					(int64_t)(ci.remote ? ci.in_seq : k->msgs_in)));
+				if (ci.remote) {
+					/* the window's view: sent and not yet acknowledged */
+					json_object_object_add(o, "unacked_msgs", json_object_new_int64((int64_t)ci.unacked_msgs));
+					json_object_object_add(o, "peer_ack", json_object_new_int64((int64_t)ci.peer_ack));
+					json_object_object_add(o, "delivered", json_object_new_int64((int64_t)ci.delivered));
+					json_object_object_add(o, "ack_sent", json_object_new_int64((int64_t)ci.ack_sent));
+					json_object_object_add(o, "wire_id", json_object_new_int64(ci.wire_id));
+				}
+				json_object_object_add(o, "credit", json_object_new_int64((int64_t)k->credit));
+				json_object_object_add(o, "queued_msgs", json_object_new_int64((int64_t)k->queued_msgs));
+				json_object_object_add(o, "queued_bytes", json_object_new_int64((int64_t)k->queued_bytes));
+				json_object_object_add(o, "msgs_out", json_object_new_int64((int64_t)k->msgs_out));
+				json_object_object_add(o, "msgs_in", json_object_new_int64((int64_t)k->msgs_in));
+				json_object_object_add(o, "bytes_out", json_object_new_int64((int64_t)k->bytes_out));
+				json_object_object_add(o, "bytes_in", json_object_new_int64((int64_t)k->bytes_in));
+				json_object_object_add(o, "age_s",
+						       json_object_new_double((now - k->end.created_ns) / 1e9));
+				json_object_array_add(a, o);
+			}
+	return a;
+}
+
+static struct json_object *cmd_config_show(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	struct json_object *o = json_object_new_object();
+	char name[160], val[256];
+
+	/* every key, then the [policy] rules in the order they are tried */
+	for (size_t i = 0; e->hooks.config_entry(e->hooks.ctx, i, name, sizeof(name), val, sizeof(val)) == 0; i++)
+		json_object_object_add(o, name, json_object_new_string(val));
+	return o;
+}
+
+static struct json_object *cmd_version(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "version", json_object_new_string(MSGR_VERSION_STRING));
+	return o;
+}
+
+static struct json_object *cmd_sessions(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	return msgr__net_sessions_json(*e->net);
+}
+
+static struct json_object *cmd_perf_dump(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	struct json_object *o = json_object_new_object(), *g = json_object_new_object();
+	struct metric m[MAX_METRICS];
+	size_t n = collect(e, m, MAX_METRICS);
+
+	for (size_t i = 0; i < n; i++)
+		json_object_object_add(g, m[i].name, json_object_new_int64((int64_t)m[i].value));
+	json_object_object_add(o, "msgrd", g);
+	return o;
+}
+
+/* Prometheus text exposition: counters get the conventional _total. */
+static struct json_object *cmd_metrics(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	struct metric m[MAX_METRICS];
+	size_t n = collect(e, m, MAX_METRICS), len = 0, cap = 8192;
+	char *buf = malloc(cap);
+
+	if (!buf)
+		return error_obj("out of memory");
+	buf[0] = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *sfx = strcmp(m[i].type, "counter") ? "" : "_total";
+		int w = snprintf(buf + len, cap - len,
+				 "# HELP msgrd_%s%s %s\n# TYPE msgrd_%s%s %s\nmsgrd_%s%s %llu\n",
+				 m[i].name, sfx, m[i].help, m[i].name, sfx, m[i].type, m[i].name, sfx,
+				 (unsigned long long)m[i].value);
+		if (w < 0 || (size_t)w >= cap - len)
+			break;
+		len += (size_t)w;
+	}
+	*text = buf;
+	return NULL;
+}
+
+static struct json_object *cmd_config_get(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	const char *key = arg(req, "key");
+	struct json_object *o;
+	char val[256];
+
+	if (!key)
+		return error_obj("config get: missing KEY (section.key)");
+	if (e->hooks.config_get(e->hooks.ctx, key, val, sizeof(val)))
+		return error_obj("unknown key '%s'", key);
+	o = json_object_new_object();
+	json_object_object_add(o, key, json_object_new_string(val));
+	return o;
+}
+
+static struct json_object *cmd_config_set(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	const char *key = arg(req, "key"), *val = arg(req, "value");
+	struct json_object *o;
+	char msg[512];
+	int err;
+
+	if (!key || !val)
+		return error_obj("config set: need KEY (section.key) and VALUE");
+	err = e->hooks.config_set(e->hooks.ctx, key, val, msg, sizeof(msg));
+	if (err == -ENOENT)
+		return error_obj("unknown key '%s'", key);
+	if (err == -EROFS)
+		return error_obj("%s cannot change while msgrd runs; set it in the file and restart", key);
+	if (err)
+		return error_obj("%s", msg);
+	o = json_object_new_object();
+	json_object_object_add(o, "success", json_object_new_string(msg));
+	return o;
+}
+
+static struct json_object *cmd_log_level(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	const char *lvl = arg(req, "level");
+	struct json_object *o;
+	char msg[512], val[64];
+
+	if (lvl) {
+		/* the key exists and is live: only a bad value fails */
+		snprintf(val, sizeof(val), "%.40s", lvl);
+		if (e->hooks.config_set(e->hooks.ctx, "global.log_level", val, msg, sizeof(msg)))
+			return error_obj("%s", msg);
+	}
+	if (e->hooks.config_get(e->hooks.ctx, "global.log_level", val, sizeof(val)))
+		return error_obj("global.log_level: not found");
+	o = json_object_new_object();
+	json_object_object_add(o, "log_level", json_object_new_string(val));
+	return o;
+}
+
+static struct json_object *cmd_inject(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	const char *what = arg(req, "fault"), *target = arg(req, "target");
+	struct msgr__dclient *c;
+	struct json_object *o;
+
+	if (!*e->inject)
+		return error_obj("fault injection is disabled (set global.inject = true)");
+	if (what && !strcmp(what, "kill-link")) {
+		/* by the fault interceptor (global.inject puts it under every
+		 * link), as a reset from the network would */
+		if (!target || msgr__fault_kill(msgr__net_active_link(*e->net, target)))
+			return error_obj("inject kill-link: no session with a link up to '%s'",
+					 target ? target : "");
+		o = json_object_new_object();
+		json_object_object_add(o, "success", json_object_new_string("link killed"));
+		return o;
+	}
+	if (!what || strcmp(what, "detach"))
+		return error_obj("inject: unknown fault '%s' (known: detach ENTITY, kill-link HOST:PORT)",
+				 what ? what : "");
+	if (!target || !(c = msgr__dclient_find(e->reg, target)))
+		return error_obj("inject detach: no attached entity '%s'", target ? target : "");
+	msgr__dclient_drop(c, MSGR__LOG_NOTICE, "fault injection (msgrctl inject detach)");
+	msgr__registry_schedule(e->reg);
+	o = json_object_new_object();
+	json_object_object_add(o, "success", json_object_new_string("detached"));
+	return o;
+}
+
+static struct json_object *cmd_help(const struct msgr__ctl_env *e, struct json_object *req, char **text);
+static struct json_object *cmd_descriptions(const struct msgr__ctl_env *e, struct json_object *req, char **text);
+
+static const struct command commands[] = {
+	{ "status", "daemon status and counters", cmd_status, "r" },
+	{ "clients", "attached entities", cmd_clients, "r" },
+	{ "conns", "connections (channels) of every attached entity", cmd_conns, "r" },
+	{ "sessions", "sessions with other daemons: links, bytes, rtt", cmd_sessions, "r" },
+	{ "perf dump", "every counter, as JSON", cmd_perf_dump, "r" },
+	{ "metrics", "every counter, in the Prometheus text format", cmd_metrics, "r" },
+	{ "config show", "the running configuration", cmd_config_show, "r" },
+	{ "config get name=key,type=CephString", "one configuration key (section.key)", cmd_config_get, "r" },
+	{ "config set name=key,type=CephString name=value,type=CephString",
+	  "change a key that may change at run time", cmd_config_set, "rw" },
+	{ "log level name=level,type=CephString,req=false", "show or set the log level", cmd_log_level, "rw" },
+	{ "inject name=fault,type=CephString name=target,type=CephString",
+	  "inject a fault (needs global.inject = true): detach ENTITY, kill-link HOST:PORT", cmd_inject, "rw" },
+	{ "version", "msgrd version", cmd_version, "r" },
+	{ "help", "list available commands", cmd_help, "r" },
+	{ "get_command_descriptions", "list commands in Ceph's format", cmd_descriptions, "r" },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static struct json_object *cmd_help(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	struct json_object *o = json_object_new_object();
+
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		char words[160];
+		snprintf(words, sizeof(words), "%s", commands[i].sig);
+		for (char *w = strstr(words, "name="); w; w = strstr(w, "name=")) {
+			/* "config get name=key,type=..." reads as "config get <key>" */
+			char *end = w + strcspn(w, " "), *comma = strchr(w, ',');
+			size_t nl = (size_t)((comma && comma < end ? comma : end) - (w + 5));
+			char tmp[160];
+			snprintf(tmp, sizeof(tmp), "<%.*s>%s", (int)nl, w + 5, end);
+			strcpy(w, tmp);
+			w += nl + 2;
+		}
+		json_object_object_add(o, words, json_object_new_string(commands[i].help));
+	}
+	return o;
+}
+
+static struct json_object *cmd_descriptions(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	struct json_object *o = json_object_new_object();
+	char key[16];
+
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		struct json_object *c = json_object_new_object(), *sig = json_object_new_array();
+		char words[160], *w, *save = NULL;
+		snprintf(words, sizeof(words), "%s", commands[i].sig);
+		for (w = strtok_r(words, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+			char *kv, *save2 = NULL;
+			struct json_object *a;
+			if (!strchr(w, '=')) {
+				json_object_array_add(sig, json_object_new_string(w));
+				continue;
+			}
+			a = json_object_new_object();
+			for (kv = strtok_r(w, ",", &save2); kv; kv = strtok_r(NULL, ",", &save2)) {
+				char *eq = strchr(kv, '=');
+				*eq = 0;
+				json_object_object_add(a, kv, json_object_new_string(eq + 1));
+			}
+			json_object_array_add(sig, a);
+		}
+		json_object_object_add(c, "sig", sig);
+		json_object_object_add(c, "help", json_object_new_string(commands[i].help));
+		json_object_object_add(c, "module", json_object_new_string("msgrd"));
+		json_object_object_add(c, "perm", json_object_new_string(commands[i].perm));
+		json_object_object_add(c, "flags", json_object_new_int(0));
+		snprintf(key, sizeof(key), "cmd%03zu", i);
+		json_object_object_add(o, key, c);
+	}
+	return o;
+}
+
+/* The literal words of a signature, before its first argument. */
+static void sig_prefix(const char *sig, char *buf, size_t len)
+{
+	const char *eq = strchr(sig, '=');
+	size_t n = strlen(sig);
+
+	if (eq) {
+		while (eq > sig && eq[-1] != ' ')
+			eq--;
+		n = (size_t)(eq - sig);
+		while (n && sig[n - 1] == ' ')
+			n--;
+	}
+	snprintf(buf, len, "%.*s", (int)n, sig);
+}
+
+char *msgr__ctl_error_reply(const char *fmt, const char *arg)
+{
+	struct json_object *o;
+	char msg[512], *out;
+
+	snprintf(msg, sizeof(msg), fmt, arg);
+	o = error_text(msg);
+	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return out;
+}
+
+char *msgr__ctl_run(const struct msgr__ctl_env *e, const char *text, int privileged, int pid,
+		    int uid)
+{
+	struct json_object *req = json_tokener_parse(text), *pfx, *out;
+	const char *prefix;
+	char *reply;
+
+	if (!req || !json_object_is_type(req, json_type_object) ||
+	    !json_object_object_get_ex(req, "prefix", &pfx) || !json_object_is_type(pfx, json_type_string)) {
+		json_object_put(req);
+		return msgr__ctl_error_reply("request is not a JSON object with a \"prefix\" string: %s", text);
+	}
+	prefix = json_object_get_string(pfx);
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		char lit[160], *plain = NULL;
+		sig_prefix(commands[i].sig, lit, sizeof(lit));
+		if (strcmp(lit, prefix))
+			continue;
+		/* the socket is open to msgrd's group, which is also the group
+		 * that may attach: changes need more than that */
+		if (!strcmp(commands[i].perm, "rw") && !privileged) {
+			msgr__notice("control socket: refused '%s' to pid %d (uid %d): needs root or msgrd's user",
+				     lit, pid, uid);
+			json_object_put(req);
+			return msgr__ctl_error_reply("permission denied: '%s' needs root or msgrd's user", lit);
+		}
+		out = commands[i].run(e, req, &plain);
+		reply = plain ? plain
+			      : strdup(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY |
+									   JSON_C_TO_STRING_SPACED |
+									   JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(out);
+		json_object_put(req);
+		return reply;
+	}
+	reply = msgr__ctl_error_reply("unknown command '%s' (try \"help\")", prefix);
+	json_object_put(req);
+	return reply;
+}
