@@ -160,7 +160,13 @@ $(EXAMPLE): $(BUILD)/obj/examples/hello.o $(LIBMSGR_SO)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $< -L$(BUILD)/lib -lmsgr -Wl,-rpath,'$$ORIGIN/../lib'
 
-check: check-unit check-integration check-tsan check-fuzz check-asan
+check: check-layers check-unit check-integration check-tsan check-fuzz check-asan
+
+# Calls and includes inside the daemon go down only (tests/layers.txt): first, as it is fast.
+.PHONY: check-layers
+check-layers: $(call obj,$(sort $(shell find daemon transports common shm -name '*.c' 2>/dev/null)))
+	@CC='$(CC)' bash tests/check-layers.sh --self-test
+	@BUILD='$(BUILD)' bash tests/check-layers.sh
 
 check-unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_DEFAULT_TIMEOUT=600 $$t; done
