@@ -53,7 +53,7 @@ LIB_SRC    := libclient/client.c libclient/conn.c libclient/strerror.c $(SHM_SRC
 NET_SRC    := transports/transport.c transports/tcp.c transports/fault.c daemon/frame.c daemon/seal.c daemon/auth.c daemon/rxacct.c daemon/link_state.c daemon/link.c daemon/link_in.c daemon/links.c daemon/handshake.c daemon/session_state.c daemon/session.c daemon/handover.c daemon/net.c
 # Everything of msgrd but main(): the fuzzers link it with a fake transport.
 CORE_SRC   := daemon/config.c daemon/policy.c daemon/client.c daemon/conntab.c daemon/outbox.c daemon/registry.c \
-              daemon/cmd.c daemon/channel_state.c daemon/channel.c daemon/attach.c daemon/ctl.c daemon/ctl_cmds.c \
+              daemon/cmd.c daemon/channel_state.c daemon/channel.c daemon/chans.c daemon/attach.c daemon/ctl.c daemon/ctl_cmds.c \
               $(NET_SRC) $(SHM_SRC) $(COMMON_SRC)
 DAEMON_SRC := daemon/main.c $(CORE_SRC)
 CTL_SRC    := ctl/msgrctl.c common/log.c

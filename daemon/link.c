@@ -1,7 +1,6 @@
 #include "link_int.h"
 
 #include <errno.h>
-#include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -430,22 +429,4 @@ void msgr__link_set_owner(struct msgr__link *l, void *owner)
 struct msgr__tconn *msgr__link_tconn(struct msgr__link *l)
 {
 	return l->tl;
-}
-
-struct json_object *msgr__link_json(const struct msgr__link *l, int active)
-{
-	struct json_object *lo = json_object_new_object();
-
-	json_object_object_add(lo, "transport", json_object_new_string(l->ls->tname));
-	json_object_object_add(lo, "inject", json_object_new_boolean(msgr__links_injecting(l->ls)));
-	json_object_object_add(lo, "direction", json_object_new_string(l->info.outbound ? "out" : "in"));
-	json_object_object_add(lo, "state", json_object_new_string(msgr__link_state_name(l->state)));
-	json_object_object_add(lo, "active", json_object_new_boolean(active));
-	json_object_object_add(lo, "remote", json_object_new_string(l->info.remote));
-	json_object_object_add(lo, "bytes_out", json_object_new_int64((int64_t)l->bytes_out));
-	json_object_object_add(lo, "bytes_in", json_object_new_int64((int64_t)l->bytes_in));
-	json_object_object_add(lo, "frames_out", json_object_new_int64((int64_t)l->frames_out));
-	json_object_object_add(lo, "frames_in", json_object_new_int64((int64_t)l->frames_in));
-	json_object_object_add(lo, "rtt_us", json_object_new_double(l->rtt_ns / 1e3));
-	return lo;
 }

@@ -1,6 +1,7 @@
 #include "link_int.h"
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,4 +386,22 @@ int msgr__links_injecting(const struct msgr__links *ls)
 struct msgr__link *msgr__links_first(struct msgr__links *ls)
 {
 	return ls->links;
+}
+
+struct json_object *msgr__link_json(const struct msgr__link *l, int active)
+{
+	struct json_object *lo = json_object_new_object();
+
+	json_object_object_add(lo, "transport", json_object_new_string(l->ls->tname));
+	json_object_object_add(lo, "inject", json_object_new_boolean(msgr__links_injecting(l->ls)));
+	json_object_object_add(lo, "direction", json_object_new_string(l->info.outbound ? "out" : "in"));
+	json_object_object_add(lo, "state", json_object_new_string(msgr__link_state_name(l->state)));
+	json_object_object_add(lo, "active", json_object_new_boolean(active));
+	json_object_object_add(lo, "remote", json_object_new_string(l->info.remote));
+	json_object_object_add(lo, "bytes_out", json_object_new_int64((int64_t)l->bytes_out));
+	json_object_object_add(lo, "bytes_in", json_object_new_int64((int64_t)l->bytes_in));
+	json_object_object_add(lo, "frames_out", json_object_new_int64((int64_t)l->frames_out));
+	json_object_object_add(lo, "frames_in", json_object_new_int64((int64_t)l->frames_in));
+	json_object_object_add(lo, "rtt_us", json_object_new_double(l->rtt_ns / 1e3));
+	return lo;
 }

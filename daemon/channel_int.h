@@ -1,0 +1,76 @@
+/*
+ * channel_int.h - what the channels layer's files share (channel.c: one
+ * channel, its state machine's driver, opening and sending; chans.c: the
+ * layer, and what its sessions tell it). Never included outside the layer:
+ * above it, a channel is opaque.
+ */
+#ifndef MSGR_DAEMON_CHANNEL_INT_H
+#define MSGR_DAEMON_CHANNEL_INT_H
+
+#include <stddef.h>
+
+#include "channel.h"
+#include "frame.h"
+
+struct unacked {
+	uint64_t seq;
+	uint64_t bytes; /* whole pool chunks, as the window counts them */
+};
+
+/* See channel.h for the lifetime. */
+struct msgr__channel {
+	struct msgr__chans *cs;
+	enum msgr__channel_state state; /* assigned only by step(), from msgr__channel_next() */
+	struct msgr__chan_end *end[2]; /* local: [0] connecting, [1] accepting side;
+				       remote: [0] our end, [1] NULL */
+	uint16_t mode;              /* enum msgr_mode */
+	uint64_t created_ns;
+	/* remote channels only */
+	struct msgr__session *sess; /* NULL for a local channel */
+	struct msgr__sess_chan sc;  /* its entry in the session's table; sc.id is its wire id */
+	uint64_t peer_nonce;        /* instance of the remote entity */
+	uint64_t out_seq;           /* last seq sent */
+	uint64_t in_seq;            /* last seq taken in */
+	uint64_t delivered;         /* last seq in the application's event ring */
+	uint64_t ack_sent;          /* last ack value sent to the peer */
+	uint64_t peer_ack;          /* last ack the peer sent */
+	struct unacked *unacked;    /* sent, unacknowledged messages, oldest first
+				       (common/vec.h FIFO), owned */
+	size_t ua_head, ua_len, ua_cap;
+	uint64_t ua_bytes;          /* their window bytes: in flight to the peer */
+	uint64_t in_bytes;          /* window bytes taken in, not yet in the app's ring */
+};
+
+struct msgr__chans {
+	const struct msgr__chan_conf *conf; /* borrowed from the loop */
+	const struct msgr__net_conf *net;   /* likewise: listen, limits, timeouts */
+	struct msgr__chan_stats *stats;     /* likewise */
+	struct msgr__sessions *ss;          /* the layer below, or NULL */
+	const struct msgr__chan_events *ev; /* the clients layer's */
+	void *ctx;
+};
+
+static inline void msgr__chans_notify(struct msgr__chans *cs, struct msgr__chan_end *e, uint16_t op,
+				      int err)
+{
+	cs->ev->notify(cs->ctx, e, op, err);
+}
+
+/* Move ch by ev and run the actions (channel.c): the only place a channel's
+ * state is assigned. -EPROTO if the peer broke the protocol, else the
+ * actions. ch may be freed on return. */
+int msgr__channel_step(struct msgr__channel *ch, enum msgr__channel_event ev, int err,
+		       struct msgr__chan_end *skip);
+/* Reset ch here, telling both sides (err). */
+void msgr__channel_reset(struct msgr__channel *ch, int err);
+/* A channel starting in state st (open, or opening); NULL without memory. */
+struct msgr__channel *msgr__channel_new(struct msgr__chans *cs, uint16_t mode, uint64_t created_ns,
+					enum msgr__channel_state st);
+/* Forget ch: its ends' pointers, the session's table, its memory. */
+void msgr__channel_free(struct msgr__channel *ch);
+/* A frame for ch to the peer daemon, carrying our ack; one with an errno
+ * (and for OPEN_FAIL a reason). */
+void msgr__channel_wire(struct msgr__channel *ch, uint8_t type, uint64_t seq, const void *p, size_t len);
+void msgr__channel_wire_err(struct msgr__channel *ch, uint8_t type, int err, const char *why);
+
+#endif
