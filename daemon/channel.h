@@ -99,7 +99,9 @@ struct msgr__chan_msg {
 };
 
 /* How channels tell the clients layer what happened. Registered at
- * msgr__chans_new(); ctx is passed back. */
+ * msgr__chans_new(); ctx is passed back. No callback may free an end or
+ * its owner before it returns (a client that must go is dropped at the end
+ * of the poll pass): the channel still points at both. */
 struct msgr__chan_events {
 	/* Tell end e: MSGR__EV_CONNECTED, MSGR__EV_CONNECT_FAILED or
 	 * MSGR__EV_RESET (err); the last two also release a sender waiting on
