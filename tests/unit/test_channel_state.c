@@ -4,46 +4,18 @@
  * opener's and the acceptor's lives walked end to end, a few rules that
  * hold over the whole table, and the names `msgrctl conns` shows. */
 #include <check.h>
-#include <stdio.h>
-#include <string.h>
 
 #include "daemon/channel_state.h"
+#include "tests/unit/fsm_check.h"
 #include "tests/unit/unit.h"
 
-/* ---- formatting, for failure messages ---- */
-
+/* The action bits in channel_state.h's order, for failure messages. */
 static const char *const action_names[] = {
 	"CONNECTED", "DELIVER", "FAILED", "RESET", "SEND_RESET", "PROTO", "FREE",
 };
-#define NACTIONS (sizeof(action_names) / sizeof(action_names[0]))
-
-/* "FAILED|FREE", "0", or a bit this test does not know as "bit N". */
-static const char *actions_str(unsigned a, char *buf, size_t len)
-{
-	size_t n = 0;
-
-	buf[0] = '\0';
-	if (!a)
-		return "0";
-	for (unsigned i = 0; i < 32; i++)
-		if (a & (1u << i)) {
-			if (i < NACTIONS)
-				n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "|" : "", action_names[i]);
-			else
-				n += (size_t)snprintf(buf + n, len - n, "%sbit %u", n ? "|" : "", i);
-			if (n >= len)
-				break;
-		}
-	return buf;
-}
+FSM_MACHINE(chan_fsm, channel, MSGR__CHAN_NSTATES, MSGR__CE_NEVENTS, action_names);
 
 /* ---- the expected table ---- */
-
-struct want {
-	enum msgr__channel_state next;
-	unsigned actions;
-	int set; /* written out below: a pair left out fails */
-};
 
 #define W(st, a) { MSGR__CHAN_##st, (a), 1 }
 #define CE(ev) [MSGR__CE_##ev]
@@ -56,7 +28,7 @@ struct want {
 #define END (CA(RESET) | CA(FREE))
 #define END_TELL (CA(RESET) | CA(SEND_RESET) | CA(FREE))
 
-static const struct want table[MSGR__CHAN_NSTATES][MSGR__CE_NEVENTS] = {
+static const struct fsm_want table[MSGR__CHAN_NSTATES][MSGR__CE_NEVENTS] = {
 	/* We sent OPEN (a remote channel only); the peer daemon's answer is
 	 * awaited. Sends are framed behind the OPEN meanwhile. */
 	[MSGR__CHAN_OPENING] = {
@@ -114,38 +86,9 @@ static const struct want table[MSGR__CHAN_NSTATES][MSGR__CE_NEVENTS] = {
 
 START_TEST(every_pair)
 {
-	char got_a[256], want_a[256];
-	char first[600] = "";
-	unsigned pairs = 0, bad = 0;
-
-	for (unsigned s = 0; s < MSGR__CHAN_NSTATES; s++)
-		for (unsigned e = 0; e < MSGR__CE_NEVENTS; e++) {
-			enum msgr__channel_state st = (enum msgr__channel_state)s;
-			enum msgr__channel_event ev = (enum msgr__channel_event)e;
-			const struct want *w = &table[s][e];
-			struct msgr__channel_step got = msgr__channel_next(st, ev);
-			char msg[sizeof(first)];
-
-			pairs++;
-			if (!w->set)
-				snprintf(msg, sizeof(msg), "%s + %s: no expectation in the table",
-					 msgr__channel_state_name(st), msgr__channel_event_name(ev));
-			else if (got.next != w->next || got.actions != w->actions)
-				snprintf(msg, sizeof(msg), "%s + %s: got %s [%s], want %s [%s]",
-					 msgr__channel_state_name(st), msgr__channel_event_name(ev),
-					 msgr__channel_state_name(got.next),
-					 actions_str(got.actions, got_a, sizeof(got_a)),
-					 msgr__channel_state_name(w->next),
-					 actions_str(w->actions, want_a, sizeof(want_a)));
-			else
-				continue;
-			fprintf(stderr, "channel_state: %s\n", msg);
-			if (!bad++)
-				snprintf(first, sizeof(first), "%s", msg);
-		}
-	ck_assert_uint_eq(pairs, (unsigned)MSGR__CHAN_NSTATES * MSGR__CE_NEVENTS);
-	ck_assert_uint_eq(pairs, 24);
-	ck_assert_msg(!bad, "%u of %u pairs wrong; the first: %s", bad, pairs, first);
+	/* the machine is the size the table was written for */
+	ck_assert_uint_eq((unsigned)MSGR__CHAN_NSTATES * MSGR__CE_NEVENTS, 24);
+	fsm_every_pair(&chan_fsm, &table[0][0]);
 }
 END_TEST
 
@@ -156,7 +99,7 @@ START_TEST(rules)
 	char got_a[256];
 
 	/* the test names every action bit the header has */
-	ck_assert_uint_eq(1u << (NACTIONS - 1), (unsigned)MSGR__CA_FREE);
+	ck_assert_uint_eq(1u << (chan_fsm.nactions - 1), (unsigned)MSGR__CA_FREE);
 
 	for (unsigned s = 0; s < MSGR__CHAN_NSTATES; s++)
 		for (unsigned e = 0; e < MSGR__CE_NEVENTS; e++) {
@@ -167,10 +110,10 @@ START_TEST(rules)
 			const char *sn = msgr__channel_state_name(st);
 			const char *en = msgr__channel_event_name(ev);
 
-			actions_str(a, got_a, sizeof(got_a));
+			fsm_actions_str(&chan_fsm, a, got_a, sizeof(got_a));
 			ck_assert_msg(got.next < MSGR__CHAN_NSTATES, "%s + %s: goes to state %u", sn,
 				      en, (unsigned)got.next);
-			ck_assert_msg(!(a & ~((1u << NACTIONS) - 1)), "%s + %s: unknown action [%s]",
+			ck_assert_msg(!(a & ~((1u << chan_fsm.nactions) - 1)), "%s + %s: unknown action [%s]",
 				      sn, en, got_a);
 			/* the driver frees exactly what enters closed; nothing
 			 * leaves it */
@@ -212,37 +155,9 @@ END_TEST
 
 /* ---- scenarios ---- */
 
-struct move {
-	enum msgr__channel_event ev;
-	enum msgr__channel_state next;
-	unsigned actions;
-};
-
 #define M(ev, st, a) { MSGR__CE_##ev, MSGR__CHAN_##st, (a) }
 
-static void walk(const char *name, enum msgr__channel_state st, const struct move *m, size_t n)
-{
-	char got_a[256], want_a[256];
-
-	for (size_t i = 0; i < n; i++) {
-		struct msgr__channel_step got = msgr__channel_next(st, m[i].ev);
-
-		ck_assert_msg(got.next == m[i].next && got.actions == m[i].actions,
-			      "%s, step %zu: %s + %s: got %s [%s], want %s [%s]", name, i + 1,
-			      msgr__channel_state_name(st), msgr__channel_event_name(m[i].ev),
-			      msgr__channel_state_name(got.next),
-			      actions_str(got.actions, got_a, sizeof(got_a)),
-			      msgr__channel_state_name(m[i].next),
-			      actions_str(m[i].actions, want_a, sizeof(want_a)));
-		st = got.next;
-	}
-}
-
-#define WALK(name, from, ...)                                                       \
-	do {                                                                         \
-		static const struct move m_[] = { __VA_ARGS__ };                     \
-		walk(name, MSGR__CHAN_##from, m_, sizeof(m_) / sizeof(m_[0]));       \
-	} while (0)
+#define WALK(name, from, ...) FSM_WALK(&chan_fsm, name, MSGR__CHAN_##from, __VA_ARGS__)
 
 START_TEST(opener_opens)
 {
@@ -361,26 +276,7 @@ START_TEST(names)
 		"timeout",
 	};
 
-	for (unsigned i = 0; i < MSGR__CHAN_NSTATES; i++) {
-		const char *n = msgr__channel_state_name((enum msgr__channel_state)i);
-		ck_assert_msg(n && strcmp(n, "?"), "channel state %u has no name", i);
-		ck_assert_msg(states[i] && !strcmp(n, states[i]),
-			      "channel state %u is named %s, want %s", i, n,
-			      states[i] ? states[i] : "(none)");
-	}
-	for (unsigned i = 0; i < MSGR__CE_NEVENTS; i++) {
-		const char *n = msgr__channel_event_name((enum msgr__channel_event)i);
-		ck_assert_msg(n && strcmp(n, "?"), "channel event %u has no name", i);
-		ck_assert_msg(events[i] && !strcmp(n, events[i]),
-			      "channel event %u is named %s, want %s", i, n,
-			      events[i] ? events[i] : "(none)");
-	}
-	ck_assert_str_eq(msgr__channel_state_name(MSGR__CHAN_NSTATES), "?");
-	ck_assert_str_eq(msgr__channel_state_name((enum msgr__channel_state)(MSGR__CHAN_NSTATES + 1)), "?");
-	ck_assert_str_eq(msgr__channel_state_name((enum msgr__channel_state)1000), "?");
-	ck_assert_str_eq(msgr__channel_event_name(MSGR__CE_NEVENTS), "?");
-	ck_assert_str_eq(msgr__channel_event_name((enum msgr__channel_event)(MSGR__CE_NEVENTS + 1)), "?");
-	ck_assert_str_eq(msgr__channel_event_name((enum msgr__channel_event)1000), "?");
+	fsm_names(&chan_fsm, states, events);
 }
 END_TEST
 

@@ -3,49 +3,20 @@
  * (link_state.h, docs/PROTOCOL.md section 3, link.c's driver), a few
  * handshakes walked end to end, and the names msgrctl shows. */
 #include <check.h>
-#include <stdio.h>
-#include <string.h>
 
 #include "daemon/link_state.h"
+#include "tests/unit/fsm_check.h"
 #include "tests/unit/unit.h"
 
-/* ---- formatting, for failure messages ---- */
-
+/* The action bits in link_state.h's order, for failure messages. */
 static const char *const action_names[] = {
 	"HELLO", "PROVE", "VERIFY", "DONE", "UP", "AUTH_FAIL", "REFUSED",
 	"PROTO", "SEND_CLOSE", "PEER_LEFT", "DRAINED", "CLOSE", "ABORT", "GONE",
 };
-#define NACTIONS (sizeof(action_names) / sizeof(action_names[0]))
 
-/* "HELLO|PROVE", "0", or a bit this test does not know as "bit N". */
-static const char *actions_str(unsigned a, char *buf, size_t len)
-{
-	size_t n = 0;
-
-	buf[0] = '\0';
-	if (!a)
-		return "0";
-	for (unsigned i = 0; i < 32; i++)
-		if (a & (1u << i)) {
-			if (i < NACTIONS)
-				n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "|" : "", action_names[i]);
-			else
-				n += (size_t)snprintf(buf + n, len - n, "%sbit %u", n ? "|" : "", i);
-			if (n >= len)
-				break;
-		}
-	return buf;
-}
+FSM_MACHINE(link_fsm, link, MSGR__LINK_NSTATES, MSGR__LE_NEVENTS, action_names);
 
 /* ---- the expected table ---- */
-
-/* set: written out below. A pair left out of the table fails, rather than
- * quietly expecting {connecting, 0}. */
-struct want {
-	enum msgr__link_state next;
-	unsigned actions;
-	int set;
-};
 
 #define W(st, a) { MSGR__LINK_##st, (a), 1 }
 #define LE(ev) [MSGR__LE_##ev]
@@ -70,7 +41,7 @@ struct want {
 	LE(HELLO_OPEN) = W(CLOSING, CLOSE_PROTO),     \
 	LE(HELLO_BAD) = W(CLOSING, CLOSE_PROTO)
 
-static const struct want table[MSGR__LINK_NSTATES][MSGR__LE_NEVENTS] = {
+static const struct fsm_want table[MSGR__LINK_NSTATES][MSGR__LE_NEVENTS] = {
 	/* Our dial. No frame can come before it connects, so anything but
 	 * its outcome, our close or the deadline is out of place. */
 	[MSGR__LINK_CONNECTING] = {
@@ -227,75 +198,14 @@ static const struct want table[MSGR__LINK_NSTATES][MSGR__LE_NEVENTS] = {
 
 START_TEST(every_pair)
 {
-	char got_a[256], want_a[256];
-	char first[600] = "";
-	unsigned pairs = 0, bad = 0;
-
-	for (unsigned s = 0; s < MSGR__LINK_NSTATES; s++)
-		for (unsigned e = 0; e < MSGR__LE_NEVENTS; e++) {
-			enum msgr__link_state st = (enum msgr__link_state)s;
-			enum msgr__link_event ev = (enum msgr__link_event)e;
-			const struct want *w = &table[s][e];
-			struct msgr__link_step got = msgr__link_next(st, ev);
-			char msg[sizeof(first)];
-
-			pairs++;
-			if (!w->set)
-				snprintf(msg, sizeof(msg), "%s + %s: no expectation in the table",
-					 msgr__link_state_name(st), msgr__link_event_name(ev));
-			else if (got.next != w->next || got.actions != w->actions)
-				snprintf(msg, sizeof(msg), "%s + %s: got %s [%s], want %s [%s]",
-					 msgr__link_state_name(st), msgr__link_event_name(ev),
-					 msgr__link_state_name(got.next),
-					 actions_str(got.actions, got_a, sizeof(got_a)),
-					 msgr__link_state_name(w->next),
-					 actions_str(w->actions, want_a, sizeof(want_a)));
-			else
-				continue;
-			fprintf(stderr, "link_state: %s\n", msg);
-			if (!bad++)
-				snprintf(first, sizeof(first), "%s", msg);
-		}
-	ck_assert_uint_eq(pairs, (unsigned)MSGR__LINK_NSTATES * MSGR__LE_NEVENTS);
-	ck_assert_msg(!bad, "%u of %u pairs wrong; the first: %s", bad, pairs, first);
+	fsm_every_pair(&link_fsm, &table[0][0]);
 }
 END_TEST
 
 /* ---- scenarios ---- */
 
-struct move {
-	enum msgr__link_event ev;
-	enum msgr__link_state next;
-	unsigned actions;
-};
-
 #define M(ev, st, a) { MSGR__LE_##ev, MSGR__LINK_##st, (a) }
-
-/* Walk moves from st, as the driver would: each move's state is where the
- * next starts. */
-static void walk(const char *name, enum msgr__link_state st, const struct move *m, size_t n)
-{
-	char got_a[256], want_a[256];
-
-	for (size_t i = 0; i < n; i++) {
-		struct msgr__link_step got = msgr__link_next(st, m[i].ev);
-
-		ck_assert_msg(got.next == m[i].next && got.actions == m[i].actions,
-			      "%s, step %zu: %s + %s: got %s [%s], want %s [%s]", name, i + 1,
-			      msgr__link_state_name(st), msgr__link_event_name(m[i].ev),
-			      msgr__link_state_name(got.next),
-			      actions_str(got.actions, got_a, sizeof(got_a)),
-			      msgr__link_state_name(m[i].next),
-			      actions_str(m[i].actions, want_a, sizeof(want_a)));
-		st = got.next;
-	}
-}
-
-#define WALK(name, from, ...)                                                       \
-	do {                                                                         \
-		static const struct move m_[] = { __VA_ARGS__ };                     \
-		walk(name, MSGR__LINK_##from, m_, sizeof(m_) / sizeof(m_[0]));       \
-	} while (0)
+#define WALK(name, from, ...) FSM_WALK(&link_fsm, name, MSGR__LINK_##from, __VA_ARGS__)
 
 START_TEST(dialler_hmac)
 {
@@ -402,24 +312,7 @@ START_TEST(names)
 		"peer_close", "drain", "close", "deadline", "closed",
 	};
 
-	for (unsigned i = 0; i < MSGR__LINK_NSTATES; i++) {
-		const char *n = msgr__link_state_name((enum msgr__link_state)i);
-		ck_assert_msg(n && strcmp(n, "?"), "link state %u has no name", i);
-		ck_assert_msg(states[i] && !strcmp(n, states[i]), "link state %u is named %s, want %s",
-			      i, n, states[i] ? states[i] : "(none)");
-	}
-	for (unsigned i = 0; i < MSGR__LE_NEVENTS; i++) {
-		const char *n = msgr__link_event_name((enum msgr__link_event)i);
-		ck_assert_msg(n && strcmp(n, "?"), "link event %u has no name", i);
-		ck_assert_msg(events[i] && !strcmp(n, events[i]), "link event %u is named %s, want %s",
-			      i, n, events[i] ? events[i] : "(none)");
-	}
-	ck_assert_str_eq(msgr__link_state_name(MSGR__LINK_NSTATES), "?");
-	ck_assert_str_eq(msgr__link_state_name((enum msgr__link_state)(MSGR__LINK_NSTATES + 1)), "?");
-	ck_assert_str_eq(msgr__link_state_name((enum msgr__link_state)1000), "?");
-	ck_assert_str_eq(msgr__link_event_name(MSGR__LE_NEVENTS), "?");
-	ck_assert_str_eq(msgr__link_event_name((enum msgr__link_event)(MSGR__LE_NEVENTS + 1)), "?");
-	ck_assert_str_eq(msgr__link_event_name((enum msgr__link_event)1000), "?");
+	fsm_names(&link_fsm, states, events);
 }
 END_TEST
 

@@ -4,46 +4,19 @@
  * race rule and link faults walked end to end, and the names msgrctl
  * shows. */
 #include <check.h>
-#include <stdio.h>
-#include <string.h>
 
 #include "daemon/session_state.h"
+#include "tests/unit/fsm_check.h"
 #include "tests/unit/unit.h"
 
-/* ---- formatting, for failure messages ---- */
-
+/* The action bits in session_state.h's order, for failure messages. */
 static const char *const action_names[] = {
 	"DROP_ACTIVE", "CLOSE_OLD", "CLOSE_OTHERS", "CLOSE_NEW", "RACE", "DRAIN_NEW",
 	"DOWN", "NOTIFY", "RELEASE", "ACTIVATE", "ACTIVATE_SPARE",
 };
-#define NACTIONS (sizeof(action_names) / sizeof(action_names[0]))
-
-static const char *actions_str(unsigned a, char *buf, size_t len)
-{
-	size_t n = 0;
-
-	buf[0] = '\0';
-	if (!a)
-		return "0";
-	for (unsigned i = 0; i < 32; i++)
-		if (a & (1u << i)) {
-			if (i < NACTIONS)
-				n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "|" : "", action_names[i]);
-			else
-				n += (size_t)snprintf(buf + n, len - n, "%sbit %u", n ? "|" : "", i);
-			if (n >= len)
-				break;
-		}
-	return buf;
-}
+FSM_MACHINE(session_fsm, session, MSGR__SESS_NSTATES, MSGR__SE_NEVENTS, action_names);
 
 /* ---- the expected table ---- */
-
-struct want {
-	enum msgr__session_state next;
-	unsigned actions;
-	int set; /* written out below: a pair left out fails */
-};
 
 #define W(st, a) { MSGR__SESS_##st, (a), 1 }
 #define SE(ev) [MSGR__SE_##ev]
@@ -73,7 +46,7 @@ struct want {
 	SE(LOST_WAIT) = W(CONNECTING, LOST),              \
 	SE(LOST_ALL) = W(IDLE, LOST)
 
-static const struct want table[MSGR__SESS_NSTATES][MSGR__SE_NEVENTS] = {
+static const struct fsm_want table[MSGR__SESS_NSTATES][MSGR__SE_NEVENTS] = {
 	/* No link at all. The events about an active link, a race or a
 	 * drain cannot come: they change nothing. */
 	[MSGR__SESS_IDLE] = {
@@ -166,73 +139,15 @@ static const struct want table[MSGR__SESS_NSTATES][MSGR__SE_NEVENTS] = {
 
 START_TEST(every_pair)
 {
-	char got_a[256], want_a[256];
-	char first[600] = "";
-	unsigned pairs = 0, bad = 0;
-
-	for (unsigned s = 0; s < MSGR__SESS_NSTATES; s++)
-		for (unsigned e = 0; e < MSGR__SE_NEVENTS; e++) {
-			enum msgr__session_state st = (enum msgr__session_state)s;
-			enum msgr__session_event ev = (enum msgr__session_event)e;
-			const struct want *w = &table[s][e];
-			struct msgr__session_step got = msgr__session_next(st, ev);
-			char msg[sizeof(first)];
-
-			pairs++;
-			if (!w->set)
-				snprintf(msg, sizeof(msg), "%s + %s: no expectation in the table",
-					 msgr__session_state_name(st), msgr__session_event_name(ev));
-			else if (got.next != w->next || got.actions != w->actions)
-				snprintf(msg, sizeof(msg), "%s + %s: got %s [%s], want %s [%s]",
-					 msgr__session_state_name(st), msgr__session_event_name(ev),
-					 msgr__session_state_name(got.next),
-					 actions_str(got.actions, got_a, sizeof(got_a)),
-					 msgr__session_state_name(w->next),
-					 actions_str(w->actions, want_a, sizeof(want_a)));
-			else
-				continue;
-			fprintf(stderr, "session_state: %s\n", msg);
-			if (!bad++)
-				snprintf(first, sizeof(first), "%s", msg);
-		}
-	ck_assert_uint_eq(pairs, (unsigned)MSGR__SESS_NSTATES * MSGR__SE_NEVENTS);
-	ck_assert_msg(!bad, "%u of %u pairs wrong; the first: %s", bad, pairs, first);
+	fsm_every_pair(&session_fsm, &table[0][0]);
 }
 END_TEST
 
 /* ---- scenarios ---- */
 
-struct move {
-	enum msgr__session_event ev;
-	enum msgr__session_state next;
-	unsigned actions;
-};
-
 #define M(ev, st, a) { MSGR__SE_##ev, MSGR__SESS_##st, (a) }
 
-static void walk(const char *name, enum msgr__session_state st, const struct move *m, size_t n)
-{
-	char got_a[256], want_a[256];
-
-	for (size_t i = 0; i < n; i++) {
-		struct msgr__session_step got = msgr__session_next(st, m[i].ev);
-
-		ck_assert_msg(got.next == m[i].next && got.actions == m[i].actions,
-			      "%s, step %zu: %s + %s: got %s [%s], want %s [%s]", name, i + 1,
-			      msgr__session_state_name(st), msgr__session_event_name(m[i].ev),
-			      msgr__session_state_name(got.next),
-			      actions_str(got.actions, got_a, sizeof(got_a)),
-			      msgr__session_state_name(m[i].next),
-			      actions_str(m[i].actions, want_a, sizeof(want_a)));
-		st = got.next;
-	}
-}
-
-#define WALK(name, from, ...)                                                       \
-	do {                                                                         \
-		static const struct move m_[] = { __VA_ARGS__ };                     \
-		walk(name, MSGR__SESS_##from, m_, sizeof(m_) / sizeof(m_[0]));       \
-	} while (0)
+#define WALK(name, from, ...) FSM_WALK(&session_fsm, name, MSGR__SESS_##from, __VA_ARGS__)
 
 START_TEST(first_link)
 {
@@ -324,26 +239,7 @@ START_TEST(names)
 		"lost_spare", "lost_wait", "lost_all", "spare_gone", "gone_last",
 	};
 
-	for (unsigned i = 0; i < MSGR__SESS_NSTATES; i++) {
-		const char *n = msgr__session_state_name((enum msgr__session_state)i);
-		ck_assert_msg(n && strcmp(n, "?"), "session state %u has no name", i);
-		ck_assert_msg(states[i] && !strcmp(n, states[i]),
-			      "session state %u is named %s, want %s", i, n,
-			      states[i] ? states[i] : "(none)");
-	}
-	for (unsigned i = 0; i < MSGR__SE_NEVENTS; i++) {
-		const char *n = msgr__session_event_name((enum msgr__session_event)i);
-		ck_assert_msg(n && strcmp(n, "?"), "session event %u has no name", i);
-		ck_assert_msg(events[i] && !strcmp(n, events[i]),
-			      "session event %u is named %s, want %s", i, n,
-			      events[i] ? events[i] : "(none)");
-	}
-	ck_assert_str_eq(msgr__session_state_name(MSGR__SESS_NSTATES), "?");
-	ck_assert_str_eq(msgr__session_state_name((enum msgr__session_state)(MSGR__SESS_NSTATES + 1)), "?");
-	ck_assert_str_eq(msgr__session_state_name((enum msgr__session_state)1000), "?");
-	ck_assert_str_eq(msgr__session_event_name(MSGR__SE_NEVENTS), "?");
-	ck_assert_str_eq(msgr__session_event_name((enum msgr__session_event)(MSGR__SE_NEVENTS + 1)), "?");
-	ck_assert_str_eq(msgr__session_event_name((enum msgr__session_event)1000), "?");
+	fsm_names(&session_fsm, states, events);
 }
 END_TEST
 
