@@ -319,7 +319,6 @@ void msgr__link_step(struct msgr__link *l, enum msgr__link_event ev, int err, co
 	if (a & MSGR__LA_DONE)
 		msgr__link_put(l, MSGR__F_AUTH_DONE, NULL, 0);
 	if (a & MSGR__LA_UP) {
-		l->up_ns = msgr__now_ns();
 		source_learn(ls, l->src);
 		ls->ev->up(ls->ctx, l);
 		if (MOVED())

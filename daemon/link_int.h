@@ -44,7 +44,7 @@ struct msgr__link {
 	uint8_t *big;                 /* MSG payload being read, owned until handed on */
 	struct msgr__fbuf out;        /* frames for the next flush */
 	char src[MSGR__HOSTPORT_MAX]; /* its source, for limits (msgr__source_key) */
-	uint64_t created_ns, up_ns, last_rx_ns, last_ka_ns, deadline_ns;
+	uint64_t created_ns, last_rx_ns, last_ka_ns, deadline_ns;
 	uint64_t last_ka_ack_ns;      /* when we last answered a KEEPALIVE */
 	uint64_t out_since_ns;        /* the transport queue has not moved since */
 	size_t out_queued;            /* its size at the last tick */
