@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/uio.h>
 
 #include "common/log.h"
@@ -34,8 +35,6 @@ void msgr__channel_wire_err(struct msgr__channel *ch, uint8_t type, int err, con
 	msgr__channel_wire(ch, type, 0, buf, n);
 }
 
-/* A negative errno from the wire, or fallback if it is not one. */
-
 /* ---- the state machine's driver ---- */
 
 /* Forget ch: its ends' pointers, the session's table, its memory. */
@@ -48,8 +47,68 @@ void msgr__channel_free(struct msgr__channel *ch)
 		msgr__session_forget(ch->sess, ch->sc.id);
 		msgr__session_chan_del(ch->sess, &ch->sc);
 	}
+	/* messages kept for replay give their pool buffers back */
+	for (size_t i = 0; ch->retain && ch->end[0] && i < ch->ua_len; i++)
+		ch->cs->ev->tx_done(ch->cs->ctx, ch->end[0],
+				    ch->unacked[msgr__fifo_at(ch->ua_head, i, ch->ua_cap)].off);
 	free(ch->unacked);
 	free(ch);
+}
+
+/* A MSG frame for a kept message. */
+static void send_kept(struct msgr__channel *ch, const struct unacked *u)
+{
+	uint8_t type[4];
+	struct iovec iov[2] = { { type, 4 },
+				{ (void *)(ch->end[0]->owner->txpool + u->off), u->len } };
+
+	msgr__put_uint(type, u->msg_type, 4);
+	msgr__session_send(ch->sess, MSGR__F_MSG, ch->sc.id, u->seq, ch->delivered, iov, 2);
+	ch->ack_sent = ch->delivered;
+}
+
+/* The peer has everything up to ack in its application's ring: give the
+ * sender its window back, and a kept message its pool buffer. */
+void msgr__channel_ack_in(struct msgr__channel *ch, uint64_t ack)
+{
+	uint64_t bytes = 0;
+
+	if (ack <= ch->peer_ack || ack > ch->out_seq)
+		return;
+	ch->peer_ack = ack;
+	while (ch->ua_len && ch->unacked[ch->ua_head].seq <= ack) {
+		struct unacked *u = &ch->unacked[ch->ua_head];
+		bytes += u->bytes;
+		ch->ua_bytes -= u->bytes;
+		if (ch->retain && ch->end[0])
+			ch->cs->ev->tx_done(ch->cs->ctx, ch->end[0], u->off);
+		ch->ua_head = msgr__fifo_at(ch->ua_head, 1, ch->ua_cap);
+		ch->ua_len--;
+	}
+	if (bytes && ch->end[0])
+		ch->cs->ev->credit(ch->cs->ctx, ch->end[0], bytes);
+}
+
+/* After a resume: what the peer delivered is done with; the rest goes
+ * again, in order, from the sender's pool. */
+static void replay(struct msgr__channel *ch)
+{
+	msgr__channel_ack_in(ch, ch->peer_delivered);
+	for (size_t i = 0; i < ch->ua_len; i++)
+		send_kept(ch, &ch->unacked[msgr__fifo_at(ch->ua_head, i, ch->ua_cap)]);
+	ch->cs->stats->replayed_msgs += ch->ua_len;
+}
+
+/* Whether a channel in standby is worth a dial: lossless ones dial from the
+ * side that opened them only (a server never dials its clients), peer ones
+ * when they have something to send, and one still opening always. */
+static int wants_link(const struct msgr__channel *ch)
+{
+	if (!ch->peer_nonce)
+		return 1;
+	if (ch->mode == MSGR_PEER)
+		return ch->ua_len > 0;
+	return !ch->accepted;
 }
 
 /*
@@ -65,17 +124,30 @@ int msgr__channel_step(struct msgr__channel *ch, enum msgr__channel_event ev, in
 	struct msgr__channel_step st = msgr__channel_next(ch->state, ev);
 	unsigned a = st.actions;
 
+	if (st.next == MSGR__CHAN_STANDBY && ch->state != MSGR__CHAN_STANDBY)
+		ch->standby_ns = msgr__now_ns();
 	ch->state = st.next;
 	if (a & MSGR__CA_PROTO)
 		return -EPROTO;
 	if (a & MSGR__CA_CONNECTED)
 		msgr__chans_notify(ch->cs, ch->end[0], MSGR__EV_CONNECTED, 0);
-	for (int i = 0; i < 2; i++)
-		if (ch->end[i] && ch->end[i] != skip && (a & (MSGR__CA_FAILED | MSGR__CA_RESET)))
-			msgr__chans_notify(ch->cs, ch->end[i],
-			       a & MSGR__CA_FAILED ? MSGR__EV_CONNECT_FAILED : MSGR__EV_RESET, err);
+	for (int i = 0; i < 2; i++) {
+		uint16_t op = a & MSGR__CA_FAILED ? MSGR__EV_CONNECT_FAILED
+			      : a & MSGR__CA_RESET ? MSGR__EV_RESET
+			      : a & MSGR__CA_REMOTE_RESET ? MSGR__EV_REMOTE_RESET : 0;
+		if (ch->end[i] && ch->end[i] != skip && op)
+			msgr__chans_notify(ch->cs, ch->end[i], op, err);
+	}
+	if (a & MSGR__CA_REMOTE_RESET)
+		ch->cs->stats->remote_resets++;
 	if ((a & MSGR__CA_SEND_RESET) && ch->sess)
 		msgr__channel_wire_err(ch, MSGR__F_RESET, err, NULL);
+	if (a & MSGR__CA_SEND_OPEN)
+		msgr__channel_send_open(ch);
+	if (a & MSGR__CA_REPLAY)
+		replay(ch);
+	if ((a & MSGR__CA_NEED_LINK) && wants_link(ch))
+		msgr__session_need_link(ch->sess);
 	if (a & MSGR__CA_FREE)
 		msgr__channel_free(ch);
 	return (int)a;
@@ -116,7 +188,6 @@ static void connect_remote(struct msgr__chans *cs, struct msgr__chan_end *end, c
 	struct msgr__channel *ch = msgr__channel_new(cs, end->mode, end->created_ns, MSGR__CHAN_OPENING);
 	int err = -ENOMEM;
 	struct msgr__session *s = ch && cs->ss ? msgr__session_get(cs->ss, hostport, &err) : NULL;
-	uint8_t buf[1 + 8 + 2 + MSGR__ENTITY_MAX + 2 + MSGR__ENTITY_MAX], *p = buf;
 
 	if (!s) {
 		free(ch);
@@ -127,14 +198,31 @@ static void connect_remote(struct msgr__chans *cs, struct msgr__chan_end *end, c
 	ch->sess = s;
 	ch->sc.id = msgr__session_chan_id(s);
 	ch->end[0] = end;
+	ch->retain = msgr__channel_retains(end->mode);
+	snprintf(ch->dst, sizeof(ch->dst), "%s", entity);
+	while (!ch->cookie && getrandom(&ch->cookie, sizeof(ch->cookie), 0) == sizeof(ch->cookie))
+		; /* nonzero: 0 means "none" on the wire */
+	if (!ch->cookie)
+		ch->cookie = msgr__now_ns();
 	end->ch = ch;
 	msgr__session_chan_add(s, &ch->sc);
-	p += msgr__put_uint(p, end->mode, 1);
+	msgr__channel_send_open(ch);
+	msgr__debug("channel %s -> %s/%s: OPEN %u sent", o->addr, hostport, entity, ch->sc.id);
+}
+
+/* OPEN: u8 mode, u64 our entity's nonce, our entity, theirs, u64 cookie. */
+void msgr__channel_send_open(struct msgr__channel *ch)
+{
+	const struct msgr__chan_owner *o = ch->end[0]->owner;
+	uint8_t buf[1 + 8 + 2 + MSGR__ENTITY_MAX + 2 + MSGR__ENTITY_MAX + 8], *p = buf;
+
+	p += msgr__put_uint(p, ch->mode, 1);
 	p += msgr__put_uint(p, o->nonce, 8);
 	p += msgr__put_str(p, o->entity, MSGR__ENTITY_MAX);
-	p += msgr__put_str(p, entity, MSGR__ENTITY_MAX);
+	p += msgr__put_str(p, ch->dst, MSGR__ENTITY_MAX);
+	p += msgr__put_uint(p, ch->cookie, 8);
+	ch->created_ns = msgr__now_ns(); /* its answer is due within net.connect_timeout */
 	msgr__channel_wire(ch, MSGR__F_OPEN, 0, buf, (size_t)(p - buf));
-	msgr__debug("channel %s -> %s/%s: OPEN %u sent", o->addr, hostport, entity, ch->sc.id);
 }
 
 void msgr__channel_connect(struct msgr__chans *cs, struct msgr__chan_end *end)
@@ -207,15 +295,24 @@ static void send_remote(struct msgr__channel *ch, struct msgr__chan_end *from, u
 		msgr__channel_reset(ch, -ENOMEM);
 		return;
 	}
-	msgr__put_uint(type, msg_type, 4);
-	msgr__session_send(ch->sess, MSGR__F_MSG, ch->sc.id, ++ch->out_seq, ch->delivered, iov, 2);
-	ch->ack_sent = ch->delivered;
 	ch->unacked[msgr__fifo_at(ch->ua_head, ch->ua_len++, ch->ua_cap)] = (struct unacked){
-		ch->out_seq, cost
+		++ch->out_seq, cost, off, len, msg_type
 	};
 	ch->ua_bytes += cost;
-	/* the frame holds a copy: the application may reuse its buffer */
-	cs->ev->tx_done(cs->ctx, from, off);
+	if (ch->retain) {
+		/* kept in the pool until the peer acks it; while the channel
+		 * waits for a link it goes out with the replay, not now */
+		if (ch->state == MSGR__CHAN_OPEN || ch->state == MSGR__CHAN_OPENING)
+			send_kept(ch, &ch->unacked[msgr__fifo_at(ch->ua_head, ch->ua_len - 1, ch->ua_cap)]);
+		else if (ch->state == MSGR__CHAN_STANDBY && wants_link(ch))
+			msgr__session_need_link(ch->sess); /* a peer channel wakes from standby */
+	} else {
+		msgr__put_uint(type, msg_type, 4);
+		msgr__session_send(ch->sess, MSGR__F_MSG, ch->sc.id, ch->out_seq, ch->delivered, iov, 2);
+		ch->ack_sent = ch->delivered;
+		/* the frame holds a copy: the application may reuse its buffer */
+		cs->ev->tx_done(cs->ctx, from, off);
+	}
 	cs->stats->msgs_net_out++;
 	cs->stats->bytes_net_out += len;
 }
@@ -270,7 +367,7 @@ void msgr__channel_info(const struct msgr__chan_end *e, struct msgr__chan_info *
 	 * nobody reconnects it, so every link fault resets it, whatever the
 	 * mode: lossless and peer modes hold only on the host until the
 	 * lossless issue brings replay */
-	out->mode_in_effect = ch->sess ? MSGR_LOSSY : ch->mode;
+	out->mode_in_effect = ch->mode;
 	out->remote = ch->sess != NULL;
 	out->out_seq = ch->out_seq;
 	out->in_seq = ch->in_seq;

@@ -44,6 +44,8 @@ struct msgr__chan_conf {
 	uint64_t session_buffer; /* net.session_buffer: bytes one peer's messages may
 				    take here, waiting for local receivers */
 	uint64_t receive_buffer; /* net.receive_buffer: the same, all peers together */
+	uint64_t resume_timeout_ms; /* net.resume_timeout: how long an accepted lossless
+				       channel waits in standby for its client */
 };
 
 /* Counters of the channel layer, shown by `perf dump`. Owned by the loop. */
@@ -56,6 +58,10 @@ struct msgr__chan_stats {
 	uint64_t bytes_net_in;
 	uint64_t msgs_net_dropped; /* received for a channel already gone, or out of order */
 	uint64_t window_overruns;  /* channels reset: the peer sent past any window */
+	uint64_t resumes;          /* channels resumed on a new link after a fault */
+	uint64_t replayed_msgs;    /* messages sent again after a resume */
+	uint64_t dup_dropped;      /* messages received twice (replays), dropped */
+	uint64_t remote_resets;    /* channels ended because their remote instance is gone */
 };
 
 /* What a channel needs to know of an attached entity. Owned by the client

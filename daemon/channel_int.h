@@ -14,7 +14,11 @@
 
 struct unacked {
 	uint64_t seq;
-	uint64_t bytes; /* whole pool chunks, as the window counts them */
+	uint64_t bytes;    /* whole pool chunks, as the window counts them */
+	/* lossless and peer channels keep the message itself, in the
+	 * sender's TX pool, until the peer acknowledges it (retain) */
+	uint64_t off, len; /* the payload in the owner's TX pool */
+	uint32_t msg_type;
 };
 
 /* See channel.h for the lifetime. */
@@ -28,7 +32,20 @@ struct msgr__channel {
 	/* remote channels only */
 	struct msgr__session *sess; /* NULL for a local channel */
 	struct msgr__sess_chan sc;  /* its entry in the session's table; sc.id is its wire id */
-	uint64_t peer_nonce;        /* instance of the remote entity */
+	uint64_t peer_nonce;        /* instance of the remote entity (0: not known yet,
+				       so it never opened) */
+	uint64_t cookie;            /* chosen by the opener: with the two entity
+				       nonces, the channel's identity across links */
+	int accepted;               /* the peer opened it (its role, not its state:
+				       a lossless server side never dials) */
+	int retain;                 /* lossless or peer, to another daemon: keeps its
+				       messages until acked and survives link faults */
+	uint64_t matched;           /* the resume round from the peer that listed it */
+	uint64_t peer_delivered;    /*   and the highest seq it said it delivered */
+	int resume_opened;          /*   and it told us of its end first (our OPEN_OK
+				       was lost with the link) */
+	uint64_t standby_ns;        /* when it lost its link (standby) */
+	char dst[MSGR__ENTITY_MAX]; /* opener: the remote entity, for an OPEN sent again */
 	uint64_t out_seq;           /* last seq sent */
 	uint64_t in_seq;            /* last seq taken in */
 	uint64_t delivered;         /* last seq in the application's event ring */
@@ -49,6 +66,13 @@ struct msgr__chans {
 	const struct msgr__chan_events *ev; /* the clients layer's */
 	void *ctx;
 };
+
+/* A channel that keeps its messages for replay: lossless or peer mode, to
+ * another daemon. */
+static inline int msgr__channel_retains(uint16_t mode)
+{
+	return mode == 2 /* MSGR_LOSSLESS */ || mode == 3 /* MSGR_PEER */;
+}
 
 static inline void msgr__chans_notify(struct msgr__chans *cs, struct msgr__chan_end *e, uint16_t op,
 				      int err)
@@ -72,5 +96,9 @@ void msgr__channel_free(struct msgr__channel *ch);
  * (and for OPEN_FAIL a reason). */
 void msgr__channel_wire(struct msgr__channel *ch, uint8_t type, uint64_t seq, const void *p, size_t len);
 void msgr__channel_wire_err(struct msgr__channel *ch, uint8_t type, int err, const char *why);
+/* The peer acknowledged everything up to ack. */
+void msgr__channel_ack_in(struct msgr__channel *ch, uint64_t ack);
+/* Send OPEN for ch (again, after a fault that may have lost it). */
+void msgr__channel_send_open(struct msgr__channel *ch);
 
 #endif

@@ -42,20 +42,32 @@ static int on_open(struct msgr__chans *cs, struct msgr__session *s, const struct
 	uint8_t ok[8];
 	int err = -ENOMEM;
 
+	uint64_t cookie;
+
 	msgr__rd_str(&r, src, sizeof(src));
 	msgr__rd_str(&r, dst, sizeof(dst));
+	cookie = msgr__rd_uint(&r, 8);
 	if (r.bad || r.n)
 		return -EPROTO;
 	if (mode < MSGR_LOSSY || mode > MSGR_PEER || msgr__entity_check(src) ||
-	    msgr__entity_check(dst) || !msgr__session_chan_theirs(s, h->channel) ||
-	    msgr__session_chan_find(s, h->channel))
+	    msgr__entity_check(dst) || !msgr__session_chan_theirs(s, h->channel) || !cookie)
 		return -EPROTO;
+	ch = of_sc(msgr__session_chan_find(s, h->channel));
+	if (ch) {
+		/* An OPEN sent again after a fault: the channel is ours
+		 * already, and its application has had its ACCEPTED. The
+		 * resume that came first settled it; nothing to do. */
+		return ch->cookie == cookie && ch->peer_nonce == nonce ? 0 : -EPROTO;
+	}
 	ch = msgr__channel_new(cs, mode, msgr__now_ns(), MSGR__CHAN_OPEN);
 	if (!ch)
 		return -ENOMEM;
 	ch->sess = s;
 	ch->sc.id = h->channel;
 	ch->peer_nonce = nonce;
+	ch->cookie = cookie;
+	ch->accepted = 1;
+	ch->retain = msgr__channel_retains(mode);
 	msgr__session_chan_add(s, &ch->sc);
 	snprintf(addr, sizeof(addr), "%s/%s", msgr__session_peer(s), src);
 	acc = cs->ev->accept(cs->ctx, dst, mode, addr, &err, &why);
@@ -72,23 +84,6 @@ static int on_open(struct msgr__chans *cs, struct msgr__session *s, const struct
 	msgr__channel_wire(ch, MSGR__F_OPEN_OK, 0, ok, 8);
 	msgr__debug("channel %s -> %s open (remote, mode %u)", addr, acc->owner->addr, mode);
 	return 0;
-}
-
-static void ack_in(struct msgr__channel *ch, uint64_t ack)
-{
-	uint64_t bytes = 0;
-
-	if (ack <= ch->peer_ack || ack > ch->out_seq)
-		return;
-	ch->peer_ack = ack;
-	while (ch->ua_len && ch->unacked[ch->ua_head].seq <= ack) {
-		bytes += ch->unacked[ch->ua_head].bytes;
-		ch->ua_bytes -= ch->unacked[ch->ua_head].bytes;
-		ch->ua_head = msgr__fifo_at(ch->ua_head, 1, ch->ua_cap);
-		ch->ua_len--;
-	}
-	if (bytes && ch->end[0])
-		ch->cs->ev->credit(ch->cs->ctx, ch->end[0], bytes);
 }
 
 static void flush_ack(struct msgr__channel *ch)
@@ -126,16 +121,33 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 		free(big);
 		return -EPROTO;
 	}
-	if (ch->state != MSGR__CHAN_OPEN || h->seq != ch->in_seq + 1) {
+	if (h->seq <= ch->in_seq && ch->state != MSGR__CHAN_OPENING) {
+		/* a replay of what we have: after a fault the peer sends again
+		 * everything after what reached the application's ring */
+		free(big);
+		cs->stats->dup_dropped++;
+		return 0;
+	}
+	if (h->seq != ch->in_seq + 1 && ch->retain &&
+	    (ch->state == MSGR__CHAN_STANDBY || ch->state == MSGR__CHAN_RESUMING)) {
+		/* past a gap while the channel waits for its resume: frames
+		 * held behind a drain whose link died before them. Never
+		 * skipped ahead: they come again with the replay. */
+		free(big);
+		cs->stats->msgs_net_dropped++;
+		return 0;
+	}
+	if (ch->state == MSGR__CHAN_OPENING || h->seq != ch->in_seq + 1) {
 		/* Before OPEN_OK, or not the next one: links carry a session's
 		 * frames in order, hand-overs included, so the peer lost
 		 * messages or broke the protocol. A lossy channel says so. */
 		msgr__warn("session %s: channel %u (%s): message %llu %s; resetting it",
 			   msgr__session_peer(ch->sess), ch->sc.id, k->peer, (unsigned long long)h->seq,
-			   ch->state != MSGR__CHAN_OPEN ? "before OPEN_OK" : "out of sequence");
+			   ch->state == MSGR__CHAN_OPENING ? "before OPEN_OK" : "out of sequence");
 		free(big);
 		cs->stats->msgs_net_dropped++;
-		msgr__channel_step(ch, ch->state == MSGR__CHAN_OPEN ? MSGR__CE_RESET : MSGR__CE_MSG, -ECONNRESET, NULL);
+		msgr__channel_step(ch, ch->state == MSGR__CHAN_OPENING ? MSGR__CE_MSG : MSGR__CE_RESET,
+				   -ECONNRESET, NULL);
 		return 0;
 	}
 	ch->in_seq = h->seq;
@@ -208,6 +220,128 @@ static void unknown(struct msgr__session *s, uint32_t id, uint8_t type)
 	msgr__session_forget(s, id);
 }
 
+/* ---- resume (docs/PROTOCOL.md, section 5a) ---- */
+
+#define RESUME_ENTRY (4 + 8 + 8 + 8 + 1)
+#define RESUME_PER_FRAME 128 /* entries in one RESUME: within its 4 KiB limit */
+enum { ROUND_INIT = 0, ROUND_ANSWER = 1 };
+
+/* Send a resume round: every kept channel of the session, many to a frame,
+ * then RESUME_END. Those open or waiting go to resuming, and leave it at
+ * the peer's next RESUME_END; one still opening is listed (so the peer
+ * does not take it for gone) but waits for its OPEN_OK. */
+static void send_round(struct msgr__session *s, int kind)
+{
+	uint8_t buf[3 + RESUME_PER_FRAME * RESUME_ENTRY], *p = buf + 3, end[5];
+	uint32_t n = 0, total = 0;
+	struct iovec iov;
+
+	for (struct msgr__sess_chan *sc = msgr__session_chan_next(s, NULL); sc;
+	     sc = msgr__session_chan_next(s, sc)) {
+		struct msgr__channel *ch = of_sc(sc);
+		if (!ch->retain)
+			continue;
+		msgr__channel_step(ch, MSGR__CE_RESUME, 0, NULL);
+		p += msgr__put_uint(p, ch->sc.id, 4);
+		p += msgr__put_uint(p, ch->cookie, 8);
+		p += msgr__put_uint(p, ch->end[0] ? ch->end[0]->owner->nonce : 0, 8);
+		p += msgr__put_uint(p, ch->delivered, 8);
+		p += msgr__put_uint(p, ch->peer_nonce ? 1 : 0, 1); /* 1: it opened */
+		total++;
+		if (++n == RESUME_PER_FRAME) {
+			msgr__put_uint(buf, n, 2);
+			buf[2] = (uint8_t)kind;
+			iov = (struct iovec){ buf, (size_t)(p - buf) };
+			msgr__session_send(s, MSGR__F_RESUME, 0, 0, 0, &iov, 1);
+			p = buf + 3;
+			n = 0;
+		}
+	}
+	if (n) {
+		msgr__put_uint(buf, n, 2);
+		buf[2] = (uint8_t)kind;
+		iov = (struct iovec){ buf, (size_t)(p - buf) };
+		msgr__session_send(s, MSGR__F_RESUME, 0, 0, 0, &iov, 1);
+	}
+	/* the count lets a reader of a capture check it saw the whole list */
+	msgr__put_uint(end, total, 4);
+	end[4] = (uint8_t)kind;
+	iov = (struct iovec){ end, 5 };
+	msgr__session_send(s, MSGR__F_RESUME_END, 0, 0, 0, &iov, 1);
+}
+
+/* The peer's list, or part of it: each of our resuming channels it names
+ * is matched for this round. An init round gets our answer first. */
+static int on_resume(struct msgr__chans *cs, struct msgr__session *s, const struct msgr__frame_hdr *h,
+		     const uint8_t *p)
+{
+	struct msgr__rd r = { p, h->len, 0 };
+	uint32_t n = (uint32_t)msgr__rd_uint(&r, 2);
+	unsigned kind = (unsigned)msgr__rd_uint(&r, 1);
+	uint64_t round = msgr__session_resume_round(s);
+
+	if (r.bad || !n || n > RESUME_PER_FRAME || kind > ROUND_ANSWER ||
+	    r.n != (size_t)n * RESUME_ENTRY)
+		return -EPROTO;
+	if (kind == ROUND_INIT && msgr__session_resume_answer(s))
+		send_round(s, ROUND_ANSWER); /* the peer lost a link: we settle too */
+	while (n--) {
+		uint32_t id = (uint32_t)msgr__rd_uint(&r, 4);
+		uint64_t cookie = msgr__rd_uint(&r, 8), nonce = msgr__rd_uint(&r, 8);
+		uint64_t delivered = msgr__rd_uint(&r, 8);
+		unsigned opened = (unsigned)msgr__rd_uint(&r, 1);
+		struct msgr__channel *ch = of_sc(msgr__session_chan_find(s, id));
+
+		if (opened > 1)
+			return -EPROTO;
+		/* the same channel: id, cookie, and the instance we know of
+		 * its remote end (if we know it yet) */
+		if (!ch || ch->state != MSGR__CHAN_RESUMING || ch->cookie != cookie || !nonce ||
+		    (ch->peer_nonce && ch->peer_nonce != nonce) || delivered > ch->out_seq)
+			continue;
+		ch->matched = round;
+		ch->peer_delivered = delivered;
+		if (!ch->peer_nonce && opened) {
+			ch->peer_nonce = nonce; /* its OPEN_OK was lost with the link */
+			ch->resume_opened = 1;
+		}
+	}
+	return 0;
+}
+
+/* The peer's round is complete: our resuming channels it named go on from
+ * what it delivered; those it did not name are gone at its end (or never
+ * got there: their OPEN goes again). */
+static int on_resume_end(struct msgr__chans *cs, struct msgr__session *s,
+			 const struct msgr__frame_hdr *h, const uint8_t *p)
+{
+	uint64_t round = msgr__session_resume_round(s);
+	struct msgr__sess_chan *sc, *next;
+	unsigned kind = h->len == 5 ? p[4] : 2;
+
+	if (kind > ROUND_ANSWER)
+		return -EPROTO;
+	if (kind == ROUND_INIT && msgr__session_resume_answer(s))
+		send_round(s, ROUND_ANSWER); /* an init round with nothing in it */
+	for (sc = msgr__session_chan_next(s, NULL); sc; sc = next) {
+		struct msgr__channel *ch = of_sc(sc);
+		int opened = ch->peer_nonce != 0, first = ch->resume_opened;
+		next = msgr__session_chan_next(s, sc); /* the step may free ch */
+		if (ch->state != MSGR__CHAN_RESUMING)
+			continue;
+		ch->resume_opened = 0;
+		if (ch->matched == round) {
+			cs->stats->resumes++;
+			msgr__channel_step(ch, first ? MSGR__CE_RESUME_OPEN : MSGR__CE_RESUME_OK, 0, NULL);
+		} else {
+			msgr__channel_step(ch, opened ? MSGR__CE_RESUME_GONE : MSGR__CE_RESUME_LOST_OPEN,
+					   -ECONNRESET, NULL);
+		}
+	}
+	msgr__session_resume_end(s, kind == ROUND_INIT);
+	return 0;
+}
+
 static int on_frame(void *ctx, struct msgr__session *s, const struct msgr__frame_hdr *h,
 		    const void *payload, void *big)
 {
@@ -216,6 +350,10 @@ static int on_frame(void *ctx, struct msgr__session *s, const struct msgr__frame
 
 	if (h->type == MSGR__F_OPEN)
 		return on_open(cs, s, h, payload);
+	if (h->type == MSGR__F_RESUME)
+		return on_resume(cs, s, h, payload);
+	if (h->type == MSGR__F_RESUME_END)
+		return on_resume_end(cs, s, h, payload);
 	ch = of_sc(msgr__session_chan_find(s, h->channel));
 	if (!ch) {
 		if (h->type == MSGR__F_MSG)
@@ -224,16 +362,17 @@ static int on_frame(void *ctx, struct msgr__session *s, const struct msgr__frame
 		unknown(s, h->channel, h->type);
 		return 0;
 	}
-	ack_in(ch, h->ack);
+	msgr__channel_ack_in(ch, h->ack);
 	switch (h->type) {
 	case MSGR__F_MSG:
 		return on_msg(ch, h, big);
 	case MSGR__F_ACK:
 		return h->len ? -EPROTO : 0;
 	case MSGR__F_OPEN_OK:
-		if (h->len != 8)
+		if (h->len != 8 || !msgr__get_uint(payload, 8))
 			return -EPROTO;
-		ch->peer_nonce = msgr__get_uint(payload, 8);
+		if (ch->state == MSGR__CHAN_OPENING)
+			ch->peer_nonce = msgr__get_uint(payload, 8);
 		return msgr__channel_step(ch, MSGR__CE_OPEN_OK, 0, NULL) < 0 ? -EPROTO : 0;
 	case MSGR__F_OPEN_FAIL:
 		if (ch->state == MSGR__CHAN_OPENING)
@@ -264,10 +403,29 @@ static void on_frame_lost(void *ctx, struct msgr__session *s, uint32_t id, int e
 	}
 }
 
+/* The session lost what was in flight. A lossy channel ends; a lossless or
+ * peer one waits for a link and a resume, unless the peer daemon restarted
+ * (its entities are new instances) or refused us outright. */
 static void on_chan_lost(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc, int err,
-			 int notify_peer)
+			 int how)
 {
-	msgr__channel_step(of_sc(sc), notify_peer ? MSGR__CE_LOST_NOTIFY : MSGR__CE_LOST, err, NULL);
+	struct msgr__channel *ch = of_sc(sc);
+
+	if (how == MSGR__LOST_RESTART)
+		msgr__channel_step(ch, ch->retain ? MSGR__CE_PEER_GONE : MSGR__CE_LOST, err, NULL);
+	else if (ch->retain && err != -EACCES) {
+		msgr__session_chan_add(s, &ch->sc); /* it stays */
+		msgr__channel_step(ch, MSGR__CE_SUSPEND, err, NULL);
+	}
+	else
+		msgr__channel_step(ch, how == MSGR__LOST_NOTIFY ? MSGR__CE_LOST_NOTIFY : MSGR__CE_LOST,
+				   err, NULL);
+}
+
+/* A link after a loss: settle the kept channels with the peer. */
+static void on_resumed(void *ctx, struct msgr__session *s)
+{
+	send_round(s, ROUND_INIT);
 }
 
 static void on_flush_ack(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc)
@@ -284,8 +442,19 @@ static void on_chan_tick(void *ctx, struct msgr__session *s, struct msgr__sess_c
 	struct msgr__chans *cs = ctx;
 	struct msgr__channel *ch = of_sc(sc);
 
+	if (ch->state == MSGR__CHAN_STANDBY && ch->accepted &&
+	    ch->mode == MSGR_LOSSLESS && now - ch->standby_ns >= cs->conf->resume_timeout_ms * 1000000ull) {
+		/* its client never came back: a server keeps it this long */
+		msgr__info("session %s: channel %u (%s): no resume within net.resume_timeout; resetting it",
+			   msgr__session_peer(s), ch->sc.id, ch->end[0]->peer);
+		msgr__channel_step(ch, MSGR__CE_EXPIRE, -ETIMEDOUT, NULL);
+		return;
+	}
+	/* a lossless or peer connect keeps trying while the peer is out of
+	 * reach; only a peer that is up and silent about it fails it */
 	if (ch->state != MSGR__CHAN_OPENING ||
-	    now - ch->created_ns < cs->net->connect_timeout_ms * 1000000ull)
+	    now - ch->created_ns < cs->net->connect_timeout_ms * 1000000ull ||
+	    (ch->retain && msgr__session_state(s) != MSGR__SESS_UP))
 		return;
 	msgr__info("client %s: connect to %s: no answer within net.connect_timeout",
 		   ch->end[0]->owner->entity, ch->end[0]->peer);
@@ -298,6 +467,7 @@ static const struct msgr__session_events session_events = {
 	.chan_lost = on_chan_lost,
 	.flush_ack = on_flush_ack,
 	.chan_tick = on_chan_tick,
+	.resumed = on_resumed,
 };
 
 /* ---- the layer ---- */

@@ -45,6 +45,9 @@ static const struct key keys[] = {
 	{ "net", "receive_buffer", K_SIZE, F(chan.receive_buffer), 1 << 20, 1ULL << 40, "1G", 1 },
 	{ "net", "keepalive_interval", K_MS, F(net.keepalive_interval_ms), 100, 600000, "1s", 1 },
 	{ "net", "keepalive_timeout", K_MS, F(net.keepalive_timeout_ms), 200, 3600000, "10s", 1 },
+	{ "net", "reconnect_backoff_min", K_MS, F(net.reconnect_backoff_min_ms), 10, 60000, "100ms", 1 },
+	{ "net", "reconnect_backoff_max", K_MS, F(net.reconnect_backoff_max_ms), 10, 600000, "5s", 1 },
+	{ "net", "resume_timeout", K_MS, F(chan.resume_timeout_ms), 100, 86400000, "5m", 1 },
 	{ "net", "links_per_session", K_U64, F(net.links_per_session), 1, 1, "1", 0 },
 	{ "net", "transport", K_TRANSPORT, F(net.transport), 0, 0, "tcp", 0 },
 	{ "net", "inject_socket_failures", K_U64, F(net.fault.socket_failures), 0, 1000000000, "0", 1 },
@@ -285,6 +288,13 @@ int msgr__conf_check(const struct msgr__conf *c, char *err, size_t errlen)
 			 "net.keepalive_timeout (%llums) must be longer than net.keepalive_interval (%llums)",
 			 (unsigned long long)c->net.keepalive_timeout_ms,
 			 (unsigned long long)c->net.keepalive_interval_ms);
+		return -EINVAL;
+	}
+	if (c->net.reconnect_backoff_min_ms > c->net.reconnect_backoff_max_ms) {
+		snprintf(err, errlen,
+			 "net.reconnect_backoff_min (%llums) must not be longer than net.reconnect_backoff_max (%llums)",
+			 (unsigned long long)c->net.reconnect_backoff_min_ms,
+			 (unsigned long long)c->net.reconnect_backoff_max_ms);
 		return -EINVAL;
 	}
 	/* fault injection is for test clusters: nobody turns it on by

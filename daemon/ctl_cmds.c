@@ -128,6 +128,11 @@ static size_t collect(const struct msgr__ctl_env *e, struct metric *m, size_t ma
 	M("msgs_net_dropped", "counter", e->chan_stats->msgs_net_dropped, "Messages received for a channel already gone, or out of order.");
 	M("window_overruns", "counter", e->chan_stats->window_overruns, "Channels reset because the peer sent past any window.");
 	M("injected_failures", "counter", e->net_stats->injected_failures, "Links reset by the fault interceptor: net.inject_socket_failures and inject kill-link.");
+	M("resumes", "counter", e->chan_stats->resumes, "Lossless and peer channels resumed on a new link after a fault.");
+	M("replayed_msgs", "counter", e->chan_stats->replayed_msgs, "Messages sent again after a resume.");
+	M("dup_dropped", "counter", e->chan_stats->dup_dropped, "Messages received twice (replays after a fault), dropped.");
+	M("remote_resets", "counter", e->chan_stats->remote_resets, "Channels ended because their remote instance is gone (REMOTE_RESET).");
+	M("redials", "counter", e->net_stats->redials, "Dials for kept channels after a link was lost.");
 	M("ctl_timeouts", "counter", e->ctl_stats->timeouts, "Control connections closed for sending no request within global.ctl_timeout.");
 	M("clients", "gauge", e->reg->nclients, "Attached clients.");
 	M("conns", "gauge", conns, "Open connection handles of all clients.");

@@ -21,7 +21,7 @@ struct msgr__seal;
 #define MSGR__WIRE_MAGIC "MSGRWIRE"
 /* The one version spoken: lowest = highest, so a peer cannot talk a daemon
  * down to an older handshake (docs/PROTOCOL.md, section 1). */
-#define MSGR__WIRE_VERSION 2
+#define MSGR__WIRE_VERSION 3
 #define MSGR__BANNER_LEN 16
 #define MSGR__FRAME_HDR_LEN 32
 #define MSGR__FRAME_TRAILER_LEN 4
@@ -37,6 +37,8 @@ enum msgr__frame_type {
 	MSGR__F_MSG = 19,
 	MSGR__F_ACK = 20,
 	MSGR__F_RESET = 21,
+	MSGR__F_RESUME = 22,     /* channel 0: the channels we keep, after a fault */
+	MSGR__F_RESUME_END = 23, /* channel 0: that list is complete */
 	MSGR__F_KEEPALIVE = 32,
 	MSGR__F_KEEPALIVE_ACK = 33,
 	MSGR__F_CLOSE = 40,

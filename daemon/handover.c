@@ -17,7 +17,7 @@ static void held_release(struct msgr__session *s);
 
 /* ---- dials ---- */
 
-static int dial(struct msgr__session *s)
+int msgr__session_dial(struct msgr__session *s)
 {
 	struct msgr__link *l;
 	int err = msgr__link_dial(s->ss->ls, s->peer, msgr__session_lost_lookup(s->ss, s->peer), s, &l);
@@ -41,7 +41,7 @@ struct msgr__session *msgr__session_get(struct msgr__sessions *ss, const char *p
 		return NULL;
 	if (s->active || s->dial)
 		return s;
-	err = dial(s);
+	err = msgr__session_dial(s);
 	if (!err)
 		return s;
 	/* Refused before any packet left (not a numeric HOST:PORT, no
@@ -161,22 +161,31 @@ static int other_live(struct msgr__session *s, const struct msgr__link *l)
  * waited for a link is dropped. notify: a link to the peer survives, so
  * tell it too (RESET per channel, queued for the next active link); without
  * one the peer sees the fault itself. */
-static void session_down(struct msgr__session *s, int err, int notify)
+static void session_down(struct msgr__session *s, int err, int how)
 {
 	struct msgr__sessions *ss = s->ss;
+	struct msgr__sess_chan *all = NULL, *sc;
 
 	s->busy++;
 	free(s->pending.p);
 	memset(&s->pending, 0, sizeof(s->pending));
 	s->nack = 0;
+	/* a resume round cut off by the loss is void: the next starts afresh */
+	s->round++;
+	s->answered = 0;
+	/* Every channel out of the table first, then each told: one that goes
+	 * on (lossless, peer) adds itself back, and none can make this loop
+	 * spin by failing to leave. */
 	for (int b = 0; b < CHAN_BUCKETS; b++)
-		while (s->chans[b]) {
-			/* out of the table first: a channel that failed to leave
-			 * could not make this loop spin */
-			struct msgr__sess_chan *sc = s->chans[b];
+		while ((sc = s->chans[b])) {
 			msgr__session_chan_unlink(s, sc);
-			ss->ev->chan_lost(ss->ctx, s, sc, err, notify);
+			sc->hnext = all;
+			all = sc;
 		}
+	while ((sc = all)) {
+		all = sc->hnext;
+		ss->ev->chan_lost(ss->ctx, s, sc, err, how);
+	}
 	/* frames held behind a drain came on the link that survives: take
 	 * them in now, against the new state (their channels are gone, and a
 	 * frame for a channel that is gone gets a RESET back) */
@@ -186,8 +195,9 @@ static void session_down(struct msgr__session *s, int err, int notify)
 	msgr__session_maybe_free(s);
 }
 
-/* Frames go out on l from now on, starting with what waited for a link. */
-static void activate(struct msgr__session *s, struct msgr__link *l)
+/* Frames go out on l from now on, starting with what waited for a link;
+ * after a loss (anything but an orderly hand-over), kept channels resume. */
+static void activate(struct msgr__session *s, struct msgr__link *l, int after_loss)
 {
 	const struct msgr__link_info *in = msgr__link_info(l);
 
@@ -202,6 +212,9 @@ static void activate(struct msgr__session *s, struct msgr__link *l)
 		free(s->pending.p);
 		memset(&s->pending, 0, sizeof(s->pending));
 	}
+	msgr__session_link_came(s);
+	if (after_loss)
+		s->ss->ev->resumed(s->ss->ctx, s);
 	s->ss->schedule(s->ss->sctx);
 }
 
@@ -241,19 +254,24 @@ static void step(struct msgr__session *s, enum msgr__session_event ev, struct ms
 		s->drain = l;
 		msgr__link_drain(l);
 	}
-	if (a & MSGR__SA_DOWN)
-		session_down(s, err, !!(a & MSGR__SA_NOTIFY));
+	if (a & MSGR__SA_DOWN) {
+		session_down(s, err, ev == MSGR__SE_UP_RESTART ? MSGR__LOST_RESTART
+				     : a & MSGR__SA_NOTIFY ? MSGR__LOST_NOTIFY : MSGR__LOST_PLAIN);
+		/* a link stays (a drained one died): kept channels resume on it */
+		if (s->active && !(a & (MSGR__SA_ACTIVATE | MSGR__SA_ACTIVATE_SPARE)))
+			s->ss->ev->resumed(s->ss->ctx, s);
+	}
 	if (a & MSGR__SA_RELEASE) {
 		s->drain = NULL;
 		held_release(s);
 	}
 	if (a & MSGR__SA_ACTIVATE)
-		activate(s, l);
+		activate(s, l, 1);
 	if (a & MSGR__SA_ACTIVATE_SPARE) {
 		/* session_down closes no link, so the spare is still there */
 		struct msgr__link *spare = spare_link(s, old);
 		if (spare)
-			activate(s, spare);
+			activate(s, spare, ev != MSGR__SE_MOVE_SPARE);
 	}
 	s->busy--;
 	msgr__session_maybe_free(s);
@@ -392,6 +410,8 @@ static void on_gone(void *ctx, struct msgr__link *l, int err, int was_up)
 		s->dial = NULL;
 	s->nlinks--;
 	held_drop(s, l);
+	if (!was_up)
+		msgr__session_link_failed(s);
 	if (s->drain == l)
 		/* it died before the peer's CLOSE (which ends a drain) */
 		step(s, MSGR__SE_DRAIN_LOST, l, err ? err : -ECONNRESET);

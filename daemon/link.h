@@ -38,6 +38,9 @@ struct msgr__net_conf {
 	uint64_t keepalive_interval_ms;  /* net.keepalive_interval: KEEPALIVE period */
 	uint64_t keepalive_timeout_ms;   /* net.keepalive_timeout: silence that ends a link */
 	uint64_t links_per_session;      /* net.links_per_session: 1 (the only value yet) */
+	uint64_t reconnect_backoff_min_ms; /* net.reconnect_backoff_min: the wait before the
+					      second redial (the first is at once) */
+	uint64_t reconnect_backoff_max_ms; /* net.reconnect_backoff_max: the longest wait */
 	char transport[16];              /* net.transport: a registered name (transport.c) */
 	struct msgr__fault_conf fault;   /* net.inject_socket_failures, net.inject_delay: the
 					    fault interceptor reads them live; nonzero only
@@ -78,6 +81,7 @@ struct msgr__net_stats {
 	uint64_t protocol_errors;   /* frames out of place or malformed */
 	uint64_t injected_failures; /* links reset by the fault interceptor (transports/fault.c):
 				       net.inject_socket_failures and inject kill-link */
+	uint64_t redials;           /* dials for kept channels after a link was lost */
 };
 
 

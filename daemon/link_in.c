@@ -177,7 +177,8 @@ static int on_frame(void *owner, const struct msgr__frame_hdr *h, void *payload,
 	}
 	if (h->type < MSGR__F_OPEN || h->type >= MSGR__F_KEEPALIVE)
 		return on_link_frame(l, h, &r);
-	if (!carries(l) || !h->channel)
+	/* channel frames name a channel; a resume names many in its payload */
+	if (!carries(l) || !h->channel != (h->type == MSGR__F_RESUME || h->type == MSGR__F_RESUME_END))
 		return malformed(l, h);
 	big = h->type == MSGR__F_MSG ? l->big : NULL;
 	l->big = NULL;

@@ -19,7 +19,7 @@ int msgr__net_start(struct msgr__net **out, uv_loop_t *loop, const struct msgr__
 	struct msgr__net *n = calloc(1, sizeof(*n));
 	int rc;
 
-	if (!n || !(n->ss = msgr__sessions_new(conf, stats, schedule, sctx))) {
+	if (!n || !(n->ss = msgr__sessions_new(loop, conf, stats, schedule, sctx))) {
 		free(n);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
@@ -51,6 +51,7 @@ void msgr__net_stop(struct msgr__net *n)
 {
 	if (!n)
 		return;
+	msgr__sessions_stop(n->ss);
 	msgr__links_stop(n->ls, n->loop);
 	msgr__sessions_free(n->ss);
 	free(n);

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
+#include <uv.h>
 
 #include "link.h"
 #include "session_state.h"
@@ -50,10 +51,15 @@ struct msgr__session_events {
 	/* A frame for channel id came without its payload: CRC mismatch
 	 * (-EBADMSG) or over global.max_message (-EMSGSIZE). */
 	void (*frame_lost)(void *ctx, struct msgr__session *s, uint32_t id, int err);
-	/* The session lost what was in flight: the channel ends (and leaves
-	 * the table); notify: a link survives, tell the peer too. */
+	/* The session lost what was in flight (how: MSGR__LOST_*). The channel
+	 * is out of the table already: one that goes on must add itself back
+	 * (msgr__session_chan_add) before returning. */
 	void (*chan_lost)(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc, int err,
-			  int notify);
+			  int how);
+	/* A link carries the session again after a loss (a new link, or a
+	 * spare after the active one failed; not an orderly hand-over): kept
+	 * channels settle with the peer now (msgr__session_resume_begin). */
+	void (*resumed)(void *ctx, struct msgr__session *s);
 	/* The channel asked for an ack (msgr__session_ack_later): send it if
 	 * it is still owed. */
 	void (*flush_ack)(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc);
@@ -62,11 +68,18 @@ struct msgr__session_events {
 			  uint64_t now);
 };
 
+/* How a session lost what was in flight (chan_lost). */
+enum {
+	MSGR__LOST_PLAIN,   /* no link to the peer survives; it sees the fault itself */
+	MSGR__LOST_NOTIFY,  /* a link survives: the peer may not have seen the fault */
+	MSGR__LOST_RESTART, /* the peer daemon restarted: its entities are new instances */
+};
+
 /* ---- the layer (net.c drives it) ---- */
 
 /* conf and stats are borrowed for the layer's life; schedule(sctx) asks the
  * loop for a flush at the end of this turn. NULL when out of memory. */
-struct msgr__sessions *msgr__sessions_new(const struct msgr__net_conf *conf,
+struct msgr__sessions *msgr__sessions_new(uv_loop_t *loop, const struct msgr__net_conf *conf,
 					  struct msgr__net_stats *stats,
 					  void (*schedule)(void *), void *sctx);
 /* What the link layer tells (msgr__links_start's events; ctx = sessions). */
@@ -82,6 +95,8 @@ void msgr__sessions_tick(struct msgr__sessions *ss, uint64_t now);
 struct json_object *msgr__sessions_json(struct msgr__sessions *ss);
 /* The active link of the session with peer, or NULL. */
 struct msgr__link *msgr__sessions_active(struct msgr__sessions *ss, const char *peer);
+/* The daemon is going: no more redials. */
+void msgr__sessions_stop(struct msgr__sessions *ss);
 /* After msgr__links_stop: every link is gone, and with it every session
  * that had no channel; the channels layer has ended the rest. */
 void msgr__sessions_free(struct msgr__sessions *ss);
@@ -122,6 +137,24 @@ void msgr__session_chan_del(struct msgr__session *s, struct msgr__sess_chan *sc)
  * frames for it are dropped quietly instead of answered with RESET. */
 void msgr__session_forget(struct msgr__session *s, uint32_t id);
 int msgr__session_forgotten(const struct msgr__session *s, uint32_t id);
+
+/* The resume exchange (docs/PROTOCOL.md, section 5a) is the session's:
+ * after a loss a daemon sends an init round (RESUME frames, RESUME_END);
+ * the other answers an init round with an answer round. Entries the peer
+ * sends match round msgr__session_resume_round(); its RESUME_END settles
+ * them (msgr__session_resume_end), and the next round starts.
+ * msgr__session_resume_answer() is 1 once per peer init round: our answer
+ * goes out now. */
+uint64_t msgr__session_resume_round(const struct msgr__session *s);
+int msgr__session_resume_answer(struct msgr__session *s);
+void msgr__session_resume_end(struct msgr__session *s, int init);
+/* A kept channel wants a link: dial if there is none, at once the first
+ * time after a link was up, then with backoff (net.reconnect_backoff_min
+ * to _max), until a link is up. */
+void msgr__session_need_link(struct msgr__session *s);
+/* Walk the channel table: first with prev NULL; NULL at the end. */
+struct msgr__sess_chan *msgr__session_chan_next(struct msgr__session *s,
+						const struct msgr__sess_chan *prev);
 
 /* The channel has input to acknowledge: flush_ack comes at the next flush
  * unless a MSG on it carries the ack first. */

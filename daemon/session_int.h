@@ -8,6 +8,8 @@
 #define MSGR_DAEMON_SESSION_INT_H
 
 #include "frame.h"
+#include <uv.h>
+
 #include "session.h"
 
 #define FLUSH_EARLY (1u << 20)  /* queued bytes that make a link send mid-turn */
@@ -44,6 +46,13 @@ struct msgr__session {
 	unsigned nrecent;             /*   late frames need no RESET in answer */
 	uint64_t created_ns;
 	uint64_t links_up, races;     /* for `sessions` */
+	uint64_t round;               /* resume rounds from the peer settled (its
+					 RESUME_ENDs): entries match round + 1 */
+	int answered;                 /* our answer to the peer's open init round
+					 is out */
+	int want_link;                /* a kept channel asked for a link since the last one */
+	uint64_t redial_at_ns;        /* a redial is due then (0: none) */
+	uint64_t backoff_ms;          /* the wait before the next one (0: at once) */
 	char last_error[128];         /* why the last link went */
 };
 
@@ -70,6 +79,8 @@ struct msgr__sessions {
 	void (*schedule)(void *);           /* the loop's */
 	void *sctx;
 	struct msgr__session *sessions;
+	uv_timer_t redial;            /* runs while a redial is due */
+	int stopping;                 /* the daemon goes: no more dials */
 	struct msgr__rxacct *rx_total;  /* every peer's receive account (a reference) */
 	struct {                      /* links that failed here while up: a */
 		char peer[MSGR__HOSTPORT_MAX]; /* redial tells the peer, which */
@@ -87,6 +98,14 @@ void msgr__session_maybe_free(struct msgr__session *s);
  * which our next dial's HELLO names. */
 uint64_t msgr__session_lost_lookup(const struct msgr__sessions *ss, const char *peer);
 void msgr__session_lost_record(struct msgr__sessions *ss, const char *peer, uint64_t id);
+/* A link became active: no redial is due, and the backoff starts over. */
+void msgr__session_link_came(struct msgr__session *s);
+/* A link of s went without coming up: dial again if a kept channel wants
+ * one (with backoff). */
+void msgr__session_link_failed(struct msgr__session *s);
+/* Dial s's peer now (handover.c). 0, or a negative errno. */
+int msgr__session_dial(struct msgr__session *s);
+
 /* Take sc out of s's table; 0 if it was not there. */
 int msgr__session_chan_unlink(struct msgr__session *s, struct msgr__sess_chan *sc);
 

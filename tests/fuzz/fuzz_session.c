@@ -241,8 +241,12 @@ static size_t prologue(uint8_t *p, int open)
 	size_t n = put_frame(p, MSGR__F_AUTH_DONE, NULL, 0);
 
 	if (open) {
-		static const uint8_t o[] = { 1, 9, 9, 9, 9, 9, 9, 9, 9, 8, 0, 'c', 'l', 'i', 'e', 'n',
-					     't', '.', 'z', 5, 0, 'o', 's', 'd', '.', 'f' };
+		/* lossless (2), so the fuzzer reaches retention, dups and
+		 * resumes (RESUME frames on channel 0 act on this channel);
+		 * the last 8 bytes are the cookie */
+		static const uint8_t o[] = { 2, 9, 9, 9, 9, 9, 9, 9, 9, 8, 0, 'c', 'l', 'i', 'e', 'n',
+					     't', '.', 'z', 5, 0, 'o', 's', 'd', '.', 'f',
+					     1, 0, 0, 0, 0, 0, 0, 0 };
 		struct msgr__frame_hdr h = { .type = MSGR__F_OPEN, .channel = 2, .len = sizeof(o) };
 		uint32_t crc = msgr__crc32c(0, o, sizeof(o));
 		msgr__frame_hdr_encode(p + n, &h);

@@ -131,7 +131,7 @@ NAMES = {1: "HELLO", 2: "AUTH", 3: "AUTH_DONE", 4: "AUTH_FAIL", 16: "OPEN", 17: 
          18: "OPEN_FAIL", 19: "MSG", 20: "ACK", 21: "RESET", 32: "KEEPALIVE",
          33: "KEEPALIVE_ACK", 40: "CLOSE"}
 
-VERSION = 2
+VERSION = 3
 MODES = {"none": 0, "hmac": 1, "secure": 2}
 DIALLER_PROOF = b"msgrd-v2 dialler proof"
 ACCEPTOR_PROOF = b"msgrd-v2 acceptor proof"
@@ -459,7 +459,7 @@ class Link:
             if not lo <= VERSION <= hi:
                 fail("the daemon speaks versions %d to %d, not %d" % (lo, hi, VERSION))
             if (lo, hi) != (VERSION, VERSION):
-                fail("the daemon offers versions %d to %d: version 2 only is the rule" % (lo, hi))
+                fail("the daemon offers versions %d to %d: version %d only is the rule" % (lo, hi, VERSION))
             f = self.recv()
             if f[0] != HELLO:
                 fail("the daemon's first frame is %s, not HELLO" % name(f[0]))
@@ -809,7 +809,9 @@ def rangecheck(host, port, mode, keys):
 
 
 def open_chan(L, entity, chan=2):
-    L.send(OPEN, chan=chan, payload=b"\x01" + bytes(8) + lstr("client.wire") + lstr(entity))
+    # mode lossy, our entity's nonce, names, and the channel cookie (version 3)
+    L.send(OPEN, chan=chan, payload=b"\x01" + struct.pack("<Q", 7) + lstr("client.wire") + lstr(entity)
+           + struct.pack("<Q", 1))
 
 
 def wait_open_ok(L, chan, what):
