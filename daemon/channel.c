@@ -135,6 +135,9 @@ int msgr__channel_step(struct msgr__channel *ch, enum msgr__channel_event ev, in
 		uint16_t op = a & MSGR__CA_FAILED ? MSGR__EV_CONNECT_FAILED
 			      : a & MSGR__CA_RESET ? MSGR__EV_RESET
 			      : a & MSGR__CA_REMOTE_RESET ? MSGR__EV_REMOTE_RESET : 0;
+		/* an opener that never heard CONNECTED hears that it failed */
+		if (op && op != MSGR__EV_CONNECT_FAILED && ch->sess && !ch->peer_nonce && i == 0)
+			op = MSGR__EV_CONNECT_FAILED;
 		if (ch->end[i] && ch->end[i] != skip && op)
 			msgr__chans_notify(ch->cs, ch->end[i], op, err);
 	}
@@ -363,11 +366,7 @@ void msgr__channel_info(const struct msgr__chan_end *e, struct msgr__chan_info *
 	out->state = msgr__channel_state_name(ch ? ch->state : MSGR__CHAN_CLOSED);
 	if (!ch)
 		return;
-	/* a remote channel keeps no unacknowledged messages for replay and
-	 * nobody reconnects it, so every link fault resets it, whatever the
-	 * mode: lossless and peer modes hold only on the host until the
-	 * lossless issue brings replay */
-	out->mode_in_effect = ch->mode;
+	out->mode_in_effect = ch->mode; /* every mode holds across hosts too */
 	out->remote = ch->sess != NULL;
 	out->out_seq = ch->out_seq;
 	out->in_seq = ch->in_seq;

@@ -21,9 +21,14 @@ struct msgr__channel_step msgr__channel_next(enum msgr__channel_state st,
 	case MSGR__CE_OPEN_OK:
 		if (st == MSGR__CHAN_OPENING)
 			return STEP(MSGR__CHAN_OPEN, MSGR__CA_CONNECTED);
+		/* the answer to an OPEN that went out before the fault, held
+		 * behind a drain: it opened (the driver lets it through only
+		 * for a channel that had not) and waits for its resume */
+		if (held(st))
+			return STEP(st, MSGR__CA_CONNECTED);
 		return STEP(st, MSGR__CA_PROTO); /* the accepting side, or twice */
 	case MSGR__CE_OPEN_FAIL:
-		if (st == MSGR__CHAN_OPENING)
+		if (st == MSGR__CHAN_OPENING || held(st))
 			return STEP(MSGR__CHAN_CLOSED, MSGR__CA_FAILED | MSGR__CA_FREE);
 		return STEP(st, MSGR__CA_PROTO);
 	case MSGR__CE_MSG:

@@ -52,7 +52,10 @@ enum msgr__channel_event {
 	MSGR__CE_NEVENTS
 };
 
-/* What to do, in this order (channel.c runs them). */
+/* What to do, in this order (channel.c runs them). A channel in standby or
+ * resuming may never have opened (its OPEN_OK did not come before the
+ * fault): the driver tells its end CONNECT_FAILED where the table says
+ * RESET or REMOTE_RESET, since that end never heard CONNECTED. */
 enum {
 	MSGR__CA_CONNECTED = 1 << 0,  /* tell the connecting end: CONNECTED */
 	MSGR__CA_DELIVER = 1 << 1,    /* hand the message to the receiving end */

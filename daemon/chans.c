@@ -236,8 +236,17 @@ static void send_round(struct msgr__session *s, int kind)
 	uint32_t n = 0, total = 0;
 	struct iovec iov;
 
-	for (struct msgr__sess_chan *sc = msgr__session_chan_next(s, NULL); sc;
-	     sc = msgr__session_chan_next(s, sc)) {
+	struct msgr__sess_chan *sc;
+
+	/* an init round with nothing in it would say nothing: a peer that
+	 * keeps channels we do not learns it from our RESETs */
+	for (sc = msgr__session_chan_next(s, NULL); kind == ROUND_INIT && sc;
+	     sc = msgr__session_chan_next(s, sc))
+		if (of_sc(sc)->retain)
+			break;
+	if (kind == ROUND_INIT && !sc)
+		return;
+	for (sc = msgr__session_chan_next(s, NULL); sc; sc = msgr__session_chan_next(s, sc)) {
 		struct msgr__channel *ch = of_sc(sc);
 		if (!ch->retain)
 			continue;
@@ -369,9 +378,9 @@ static int on_frame(void *ctx, struct msgr__session *s, const struct msgr__frame
 	case MSGR__F_ACK:
 		return h->len ? -EPROTO : 0;
 	case MSGR__F_OPEN_OK:
-		if (h->len != 8 || !msgr__get_uint(payload, 8))
-			return -EPROTO;
-		if (ch->state == MSGR__CHAN_OPENING)
+		if (h->len != 8 || !msgr__get_uint(payload, 8) || (ch->peer_nonce && !ch->accepted))
+			return -EPROTO; /* an opener hears OPEN_OK once */
+		if (!ch->accepted)
 			ch->peer_nonce = msgr__get_uint(payload, 8);
 		return msgr__channel_step(ch, MSGR__CE_OPEN_OK, 0, NULL) < 0 ? -EPROTO : 0;
 	case MSGR__F_OPEN_FAIL:
@@ -381,7 +390,10 @@ static int on_frame(void *ctx, struct msgr__session *s, const struct msgr__frame
 		return msgr__channel_step(ch, MSGR__CE_OPEN_FAIL, wire_errno(payload, h->len, -ECONNREFUSED), NULL) < 0
 			       ? -EPROTO : 0;
 	case MSGR__F_RESET:
-		msgr__channel_step(ch, MSGR__CE_PEER_RESET, wire_errno(payload, h->len, -ECONNRESET), NULL);
+		/* a kept channel's remote end closed or its entity went: what
+		 * it kept can never reach that instance again */
+		msgr__channel_step(ch, ch->retain && ch->state != MSGR__CHAN_OPENING ? MSGR__CE_PEER_GONE
+				   : MSGR__CE_PEER_RESET, wire_errno(payload, h->len, -ECONNRESET), NULL);
 		return 0;
 	}
 	return -EPROTO;

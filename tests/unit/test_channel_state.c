@@ -104,12 +104,13 @@ static const struct fsm_want table[MSGR__CHAN_NSTATES][MSGR__CE_NEVENTS] = {
 	/* Lossless or peer, the session lost its link: sent messages are
 	 * kept for replay, new ones wait in the pool. */
 	[MSGR__CHAN_STANDBY] = {
-		/* SUSPECT (today's behaviour): a channel that suspended while
-		 * opening can still get its OPEN_OK (or OPEN_FAIL) in standby,
-		 * e.g. a frame held behind a drain released after the loss
-		 * (handover.c session_down) - and it closes the link. */
-		CE(OPEN_OK) = W(STANDBY, CA(PROTO)),
-		CE(OPEN_FAIL) = W(STANDBY, CA(PROTO)),
+		/* a channel that suspended while opening can still get its
+		 * OPEN_OK (or OPEN_FAIL) here: a frame held behind a drain,
+		 * released after the loss (handover.c session_down). It
+		 * opened (the driver lets OPEN_OK through only once), or it
+		 * was refused. */
+		CE(OPEN_OK) = W(STANDBY, CA(CONNECTED)),
+		CE(OPEN_FAIL) = W(CLOSED, FAIL),
 		/* a peer that had not seen the fault yet may still send;
 		 * sequence numbers keep delivery exactly once */
 		CE(MSG) = W(STANDBY, CA(DELIVER)),
@@ -136,9 +137,9 @@ static const struct fsm_want table[MSGR__CHAN_NSTATES][MSGR__CE_NEVENTS] = {
 	/* A link is up again and our round is out; the peer's RESUME_END
 	 * settles the channel. */
 	[MSGR__CHAN_RESUMING] = {
-		/* SUSPECT (today's behaviour): as in standby */
-		CE(OPEN_OK) = W(RESUMING, CA(PROTO)),
-		CE(OPEN_FAIL) = W(RESUMING, CA(PROTO)),
+		/* as in standby */
+		CE(OPEN_OK) = W(RESUMING, CA(CONNECTED)),
+		CE(OPEN_FAIL) = W(CLOSED, FAIL),
 		CE(MSG) = W(RESUMING, CA(DELIVER)),
 		/* SUSPECT (today's behaviour): as in standby, RESET even for
 		 * a channel that never opened */
@@ -251,7 +252,8 @@ START_TEST(rules)
 			 * instance is gone (the peer forgot the channel, or
 			 * restarted) */
 			if (a & CA(FAILED))
-				ck_assert_msg(st == MSGR__CHAN_OPENING &&
+				ck_assert_msg((st == MSGR__CHAN_OPENING ||
+					       (held(st) && ev == MSGR__CE_OPEN_FAIL)) &&
 					      !(a & (CA(RESET) | CA(REMOTE_RESET))),
 					      "%s + %s: FAILED [%s]", sn, en, got_a);
 			if (a & CA(RESET))
@@ -318,12 +320,15 @@ START_TEST(rules)
 			if (got.next == MSGR__CHAN_OPENING && st != MSGR__CHAN_OPENING)
 				ck_assert_msg(a & CA(SEND_OPEN), "%s + %s: to opening without SEND_OPEN [%s]",
 					      sn, en, got_a);
-			/* CONNECTED is heard once, entering open: from opening
-			 * (OPEN_OK) or a resume standing for the lost OPEN_OK */
+			/* CONNECTED is heard once: entering open from opening
+			 * (OPEN_OK), a resume standing for the lost OPEN_OK, or
+			 * a late OPEN_OK while the channel waits for its resume */
 			if (a & CA(CONNECTED))
-				ck_assert_msg(got.next == MSGR__CHAN_OPEN &&
-					      ((st == MSGR__CHAN_OPENING && ev == MSGR__CE_OPEN_OK) ||
-					       (st == MSGR__CHAN_RESUMING && ev == MSGR__CE_RESUME_OPEN)),
+				ck_assert_msg((got.next == MSGR__CHAN_OPEN &&
+					       ((st == MSGR__CHAN_OPENING && ev == MSGR__CE_OPEN_OK) ||
+						(st == MSGR__CHAN_RESUMING && ev == MSGR__CE_RESUME_OPEN))) ||
+					      ((st == MSGR__CHAN_STANDBY || st == MSGR__CHAN_RESUMING) &&
+					       ev == MSGR__CE_OPEN_OK && got.next == st),
 					      "%s + %s: CONNECTED [%s] to %s", sn, en, got_a, nn);
 			if (st == MSGR__CHAN_OPENING && got.next == MSGR__CHAN_OPEN)
 				ck_assert_msg(a & CA(CONNECTED), "opening + %s: to open without CONNECTED",
@@ -575,20 +580,24 @@ START_TEST(peer_restart)
 }
 END_TEST
 
-START_TEST(suspect_held_never_opened)
+START_TEST(held_never_opened)
 {
-	/* Today's behaviour, suspected wrong (reported, not changed): held
-	 * states forget whether the channel ever opened. */
-	/* an end that never heard CONNECTED hears REMOTE_RESET, not
-	 * CONNECT_FAILED, when the peer restarts while it waits */
+	/* Held states do not remember whether the channel opened: the table
+	 * says REMOTE_RESET, and the driver (channel.c) tells an end that
+	 * never heard CONNECTED CONNECT_FAILED instead. */
 	WALK("opening, suspended, the peer restarts", OPENING,
 	     M(SUSPEND, STANDBY, CA(NEED_LINK)),
 	     M(PEER_GONE, CLOSED, GONE));
 	/* an OPEN_OK held behind a drain and released after the loss
-	 * (handover.c session_down) closes the link instead of opening */
+	 * (handover.c session_down): it opened, and waits for its resume */
 	WALK("opening, suspended, a late OPEN_OK", OPENING,
 	     M(SUSPEND, STANDBY, CA(NEED_LINK)),
-	     M(OPEN_OK, STANDBY, CA(PROTO)));
+	     M(OPEN_OK, STANDBY, CA(CONNECTED)),
+	     M(RESUME, RESUMING, 0),
+	     M(RESUME_OK, OPEN, CA(REPLAY)));
+	WALK("opening, suspended, a late OPEN_FAIL", OPENING,
+	     M(SUSPEND, STANDBY, CA(NEED_LINK)),
+	     M(OPEN_FAIL, CLOSED, FAIL));
 }
 END_TEST
 
@@ -655,7 +664,7 @@ int main(void)
 	tcase_add_test(tc, open_lost);
 	tcase_add_test(tc, server_expiry);
 	tcase_add_test(tc, peer_restart);
-	tcase_add_test(tc, suspect_held_never_opened);
+	tcase_add_test(tc, held_never_opened);
 	tcase_add_test(tc, closed_is_inert);
 	tcase_add_test(tc, names);
 	return unit_run(s);
