@@ -34,8 +34,8 @@ t_demo() {
 		[ "$(stat -c %u "$b/demo/hostA/msgrd.log")" = 65534 ] # it really ran as nobody
 	fi
 	grep -q '\[client.1\] answer type 121: "GOODBYE"' "$RUN/demo.out"
-	# asked lossless; between the demo's two hosts that is lossy in effect
-	grep -q 'osd.1 .*lossless  *lossy  *open' "$RUN/demo.out"
+	# asked lossless, and lossless in effect between the demo's two hosts
+	grep -q 'osd.1 .*lossless  *lossless  *open' "$RUN/demo.out"
 	# the conversation crossed an authenticated session, seen from both hosts
 	[ "$(grep -cE '^127\.0\.0\.1:[0-9]+ +up +1  (in|out) +up ' "$RUN/demo.out")" = 2 ]
 	grep -q 'session 127.0.0.1:[0-9]*: link up (dialled' "$RUN/demo.out"
