@@ -84,11 +84,12 @@ run() {
 	  trap 'rc=$?; trap - ERR; set +e; kill -9 "${PIDS[@]}" $(jobs -p) 2>/dev/null; wait 2>/dev/null; exit $rc' EXIT
 	  "$@" ) >"$out" 2>&1
 	rc=$?
-	if [ $rc = 0 ]; then
+	# a test that said SKIP did not pass, whatever it returned
+	if grep -q '^SKIP' "$out"; then
+		printf "SKIP  %-34s %s\n" "$name" "$(grep -m1 '^SKIP' "$out")"
+	elif [ $rc = 0 ]; then
 		local ms=$((($(date +%s%N) - t0) / 1000000))
 		printf "PASS  %-34s %3d.%01ds\n" "$name" $((ms / 1000)) $((ms % 1000 / 100))
-	elif grep -q '^SKIP' "$out"; then
-		printf "SKIP  %-34s %s\n" "$name" "$(grep -m1 '^SKIP' "$out")"
 	else
 		printf "FAIL  %-34s\n" "$name"; sed 's/^/      /' "$out" | tail -40
 		FAILED=1

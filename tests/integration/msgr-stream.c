@@ -3,12 +3,15 @@
  * the lossless and peer mode tests under faults (issue 10,
  * tests/integration/lossless.sh).
  *
- *   msgr-stream serve ENTITY [CONNS]
+ *   msgr-stream serve ENTITY [RUNS]
  *	attach ENTITY ($MSGR_SOCKET selects the daemon), print "ready ADDR",
  *	accept connections and run the server end of the stream on each: check
  *	what arrives, and stream back as many messages as the HELLO asked for.
- *	Exit after CONNS connections completed (or on SIGTERM/SIGINT, or at the
- *	deadline, which is a failure when CONNS was given and not reached).
+ *	Exit once RUNS runners have completed and no connection has been open
+ *	for STREAM_LINGER_MS (default 2000; for a runner whose BYE_ACK a reset
+ *	took), or on SIGTERM/SIGINT, or at the deadline (STREAM_TIMEOUT + 15 s,
+ *	so that a runner's comes first); these fail when RUNS was given and not
+ *	reached.
  *
  *   msgr-stream run ENTITY PEER_ADDR MODE N [MAXSIZE]
  *	attach ENTITY, connect to PEER_ADDR (HOST:PORT/TYPE.ID) in MODE
@@ -18,24 +21,38 @@
  * Each side prints one JSON line at the end (the last line on stdout):
  *   {"role":..,"entity":..,"mode":..,"sent":..,"received":..,"conns":..,
  *    "completed":..,"resets":..,"remote_resets":..,"connect_failed":..,
- *    "dups":..,"gaps":..,"reorders":..,"bad":..,"seconds":..,"ok":..}
+ *    "dups":..,"gaps":..,"reorders":..,"bad":..,"violations":..,
+ *    "seconds":..,"ok":..}
  * and exits 0 when every check held, 1 otherwise; each violation is also
- * told on stderr, naming the connection and the seq.
+ * told on stderr, naming the connection and the seq. "sent" counts the
+ * messages msgr_send took, "received" the intact ones taken in order (or
+ * late); "conns" the connections (incarnations), "completed" the runs that
+ * got to their end (BYE); "gaps" the messages skipped over.
  *
- * Environment: STREAM_TIMEOUT (seconds, default 120): past it, the program
- * says where it stood, prints its JSON line and fails, so a hung run cannot
- * block make check. STREAM_POOL: the attach pool size in bytes (default:
- * the daemon's global.pool_size).
+ * Environment:
+ *   STREAM_TIMEOUT    seconds (default 120); past it the program says where
+ *                     it stood, prints its JSON line and fails, so that a
+ *                     hung run cannot block make check (serve: 15 s more)
+ *   STREAM_POOL       the attach pool size in bytes (default: the daemon's
+ *                     global.pool_size)
+ *   STREAM_LINGER_MS  serve RUNS: how long to stay once they are complete
+ *   STREAM_MISBEHAVE  dup|skip|swap|flip:SEQ (run only): break our own
+ *                     stream once at SEQ, to show that the checks work
  *
  * The protocol on one connection (one "incarnation"):
- *   runner -> server  HELLO {mode, conn_id, S, R, maxsize}: the runner will
- *                     send S data messages and wants R back. conn_id is
- *                     random, new for every connection.
+ *   runner -> server  HELLO {mode, conn_id, S, R, maxsize, run_id}: the
+ *                     runner will send S data messages and wants R back.
+ *                     conn_id is random, new for every connection; run_id
+ *                     is random, one per runner process.
  *   both ways         DATA seq 1..S (runner->server), 1..R (server->runner)
  *   server -> runner  DONE {conn_id, received} once the server has seq S
- *   runner            closes the connection once it has R and DONE; the
- *                     server takes the RESET that follows as the normal end
- *                     of a complete connection.
+ *   runner -> server  BYE once it has R, has sent S and has DONE: the
+ *                     server counts the run complete (once per run_id)
+ *   server -> runner  BYE_ACK; the runner closes the connection and ends,
+ *                     and the server takes the RESET that follows a BYE
+ *                     as the normal end.
+ * A reset before BYE_ACK (lossy) just means one more incarnation, which
+ * has nothing left to move but the HELLO, DONE, BYE and BYE_ACK.
  * A DATA payload is: u64 seq, u32 len (the whole payload), u32 CRC32C of
  * the payload without this field, u64 conn_id, then filler. Length and
  * filler follow from (conn_id, direction, seq), so a resend of one that
@@ -52,7 +69,9 @@
  * for what it still lacks (N minus what it received) and sends what it has
  * not yet sent (messages sent on a connection that was reset count as sent:
  * at most once). So a lossy run checks "never a duplicate, never a reorder,
- * nothing damaged" within each incarnation, and counts the resets. A
+ * nothing damaged" within each incarnation, and counts the resets; a gap
+ * fails it too, since a lossy channel that loses a message is reset, so
+ * each incarnation must deliver a prefix of what was sent on it. A
  * lossless run on a daemon that resets anyway goes on the same way, so that
  * its JSON line says how many resets there were, and then fails.
  */
@@ -75,12 +94,15 @@
 #define MT_DATA 0x53540001u
 #define MT_HELLO 0x53540002u
 #define MT_DONE 0x53540003u
+#define MT_BYE 0x53540004u
+#define MT_BYE_ACK 0x53540005u
 #define MAGIC 0x6d737472u /* "mstr" */
 
 #define HDR 24		 /* seq, len, crc, conn_id */
 #define SMALL_MAX 4096   /* most messages are at most this */
-#define HELLO_LEN 48
+#define HELLO_LEN 56
 #define DONE_LEN 24
+#define BYE_LEN 16
 #define MAX_REPORTS 20   /* violations told on stderr; the rest only counted */
 #define SEND_BATCH 16    /* sends per connection before looking at events */
 #define EVENT_BATCH 256  /* events handled before sending again */
@@ -224,28 +246,44 @@ static struct {
 	uint64_t violations; /* everything that fails the run */
 	uint64_t reports;
 	uint64_t t0;
-	uint64_t seed;
 } st;
 
 static uint64_t deadline_ms;
 static volatile sig_atomic_t stop_signal;
 
-static void violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void violation(const char *fmt, ...)
+static void vreport(int always, const char *fmt, va_list ap)
 {
-	va_list ap;
-
 	st.violations++;
-	if (st.reports++ >= MAX_REPORTS) {
+	if (!always && st.reports++ >= MAX_REPORTS) {
 		if (st.reports == MAX_REPORTS + 1)
 			fprintf(stderr, "%s %s: (further violations only counted)\n", ITEST_PROG, scenario);
 		return;
 	}
 	fprintf(stderr, "%s %s: VIOLATION: ", ITEST_PROG, scenario);
-	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
-	va_end(ap);
 	fputc('\n', stderr);
+}
+
+/* A broken check: counted, and told on stderr (the first MAX_REPORTS). */
+static void violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void violation(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(0, fmt, ap);
+	va_end(ap);
+}
+
+/* The end of a run that did not finish: always told. */
+static void unfinished(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void unfinished(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(1, fmt, ap);
+	va_end(ap);
 }
 
 static void print_json(void)
@@ -255,7 +293,7 @@ static void print_json(void)
 	printf("{\"role\":\"%s\",\"entity\":\"%s\",\"mode\":\"%s\",\"sent\":%llu,\"received\":%llu,"
 	       "\"conns\":%llu,\"completed\":%llu,\"resets\":%llu,\"remote_resets\":%llu,"
 	       "\"connect_failed\":%llu,\"dups\":%llu,\"gaps\":%llu,\"reorders\":%llu,\"bad\":%llu,"
-	       "\"violations\":%llu,\"seconds\":%llu.%03llu,\"seed\":%llu,\"ok\":%s}\n",
+	       "\"violations\":%llu,\"seconds\":%llu.%03llu,\"ok\":%s}\n",
 	       st.role, st.entity, st.mode, (unsigned long long)st.sent,
 	       (unsigned long long)st.received, (unsigned long long)st.conns,
 	       (unsigned long long)st.completed, (unsigned long long)st.resets,
@@ -263,7 +301,7 @@ static void print_json(void)
 	       (unsigned long long)st.dups, (unsigned long long)st.gaps,
 	       (unsigned long long)st.reorders, (unsigned long long)st.bad,
 	       (unsigned long long)st.violations, (unsigned long long)(ms / 1000),
-	       (unsigned long long)(ms % 1000), (unsigned long long)st.seed,
+	       (unsigned long long)(ms % 1000),
 	       st.violations ? "false" : "true");
 	fflush(stdout);
 }
@@ -439,10 +477,84 @@ static void rx_data(struct rx *r, const char *what, const unsigned char *p, size
 /* Send DATA messages seq *next.. up to count on k, at most SEND_BATCH.
  * Returns 1 when the library said EAGAIN, 0 otherwise; *dead is set when
  * the connection refuses (it was reset: its event follows). */
+/* STREAM_MISBEHAVE=KIND:SEQ makes the runner's first connection break the
+ * stream once at seq SEQ, so that the test can see that the receiver
+ * catches it: dup (SEQ sent twice), skip (never sent), swap (SEQ+1 before
+ * SEQ), flip (one byte of SEQ changed after its CRC). */
+static struct {
+	enum { MB_NONE, MB_DUP, MB_SKIP, MB_SWAP, MB_FLIP } kind;
+	uint64_t seq;
+	int armed;
+} mb;
+
+static void misbehave_parse(void)
+{
+	const char *s = getenv("STREAM_MISBEHAVE");
+	static const char *const names[] = { "", "dup:", "skip:", "swap:", "flip:" };
+
+	if (!s || !*s)
+		return;
+	for (int i = 1; i < 5; i++)
+		if (!strncmp(s, names[i], strlen(names[i]))) {
+			mb.kind = i;
+			mb.seq = strtoull(s + strlen(names[i]), NULL, 10);
+		}
+	if (!mb.kind || !mb.seq)
+		fail("STREAM_MISBEHAVE=%s: dup|skip|swap|flip:SEQ", s);
+}
+
+/* Send what misbehaving asks instead of seq *next; 1 when it did. */
+static int tx_misbehave(msgr_conn *k, unsigned char *buf, uint64_t conn_id, enum dir d, uint64_t *next,
+			uint64_t count, size_t maxsize)
+{
+	size_t len;
+	int err = 0;
+
+	if (!mb.armed || *next != mb.seq || (mb.kind == MB_SWAP && *next >= count))
+		return 0;
+	mb.armed = 0;
+	fprintf(stderr, "%s %s: STREAM_MISBEHAVE: breaking the stream at seq %llu\n", ITEST_PROG, scenario,
+		(unsigned long long)*next);
+	switch (mb.kind) {
+	case MB_DUP:
+		len = msg_build(buf, conn_id, d, *next, maxsize);
+		err = msgr_send(k, MT_DATA, buf, len);
+		break;
+	case MB_SKIP:
+		break;
+	case MB_SWAP:
+		len = msg_build(buf, conn_id, d, *next + 1, maxsize);
+		err = msgr_send(k, MT_DATA, buf, len);
+		if (!err) {
+			len = msg_build(buf, conn_id, d, *next, maxsize);
+			err = msgr_send(k, MT_DATA, buf, len);
+		}
+		*next += 2;
+		st.sent += 2;
+		break;
+	case MB_FLIP:
+		len = msg_build(buf, conn_id, d, *next, maxsize);
+		buf[len - 1] ^= 0x40;
+		err = msgr_send(k, MT_DATA, buf, len);
+		*next += 1;
+		st.sent++;
+		break;
+	default:
+		break;
+	}
+	if (mb.kind == MB_SKIP)
+		(*next)++;
+	if (err)
+		fail("STREAM_MISBEHAVE: send: %s (the stream must have room)", msgr_strerror(err));
+	return 1;
+}
+
 static int tx_some(msgr_conn *k, unsigned char *buf, uint64_t conn_id, enum dir d, uint64_t *next,
 		   uint64_t count, size_t maxsize, int *dead, const char *what)
 {
 	for (int i = 0; i < SEND_BATCH && *next <= count; i++) {
+		if (tx_misbehave(k, buf, conn_id, d, next, count, maxsize))
+			continue;
 		size_t len = msg_build(buf, conn_id, d, *next, maxsize);
 		int err = msgr_send(k, MT_DATA, buf, len);
 
@@ -477,6 +589,9 @@ struct sconn {
 	uint64_t next_send;
 	size_t maxsize;
 	int done_sent;
+	int bye;             /* the runner said BYE: a RESET now is its close */
+	int ack_pending;     /* BYE_ACK still to send */
+	uint64_t run_id;
 	int dead;            /* a send said ECONNRESET */
 	struct rx rx;
 	char what[96];
@@ -485,6 +600,41 @@ struct sconn {
 static int sconn_complete(const struct sconn *s)
 {
 	return s->hello && s->rx.next > s->rx.count && s->next_send > s->to_send && s->done_sent;
+}
+
+/* The runs (run_id) that said BYE: each counts once in st.completed. */
+static uint64_t *runs_done;
+static size_t nruns_done;
+
+static void run_done(uint64_t run_id)
+{
+	for (size_t i = 0; i < nruns_done; i++)
+		if (runs_done[i] == run_id)
+			return;
+	runs_done = realloc(runs_done, (nruns_done + 1) * sizeof(*runs_done));
+	if (!runs_done)
+		fail("out of memory");
+	runs_done[nruns_done++] = run_id;
+	st.completed++;
+}
+
+static void serve_bye(struct sconn *s, const unsigned char *p, size_t len)
+{
+	if (!s->hello || s->bye || len != BYE_LEN || get32(p) != MAGIC || get64(p + 8) != s->conn_id) {
+		st.bad++;
+		violation("%s: a bad, misplaced or second BYE", s->what);
+		return;
+	}
+	if (!sconn_complete(s)) {
+		st.bad++;
+		violation("%s: BYE before the connection was complete (received up to seq %llu of %llu, "
+			  "sent %llu of %llu%s)", s->what, (unsigned long long)(s->rx.next - 1),
+			  (unsigned long long)s->rx.count, (unsigned long long)(s->next_send - 1),
+			  (unsigned long long)s->to_send, s->done_sent ? "" : ", DONE not sent");
+	}
+	s->bye = 1;
+	s->ack_pending = 1;
+	run_done(s->run_id);
 }
 
 static void serve_hello(struct sconn *s, const unsigned char *p, size_t len, const char *entity)
@@ -506,8 +656,9 @@ static void serve_hello(struct sconn *s, const unsigned char *p, size_t len, con
 	s->to_send = get64(p + 24);
 	s->next_send = 1;
 	s->maxsize = (size_t)get64(p + 32);
+	s->run_id = get64(p + 40);
 	snprintf(s->what, sizeof(s->what), "%s<-%s %s conn %016llx incarnation %u", entity,
-		 msgr_conn_peer(s->k), mode_name(s->mode), (unsigned long long)s->conn_id, get32(p + 40));
+		 msgr_conn_peer(s->k), mode_name(s->mode), (unsigned long long)s->conn_id, get32(p + 48));
 	rx_init(&s->rx, s->conn_id, TO_SERVER, get64(p + 16), s->maxsize);
 }
 
@@ -518,6 +669,7 @@ static int sc_serve(const char *entity, long want)
 	size_t nconns = 0, cap = 0, maxbuf = 0;
 	unsigned char *buf = NULL;
 	struct msgr_event ev;
+	uint64_t linger = 0, linger_ms = env_u64("STREAM_LINGER_MS", 2000);
 	int err;
 
 	st.role = "serve";
@@ -526,26 +678,41 @@ static int sc_serve(const char *entity, long want)
 	printf("ready %s\n", msgr_addr(c));
 	fflush(stdout);
 	st.t0 = now_ms();
-	while (want < 0 || st.completed < (uint64_t)want) {
+	for (;;) {
 		int blocked = 0, busy = 0;
 
+		/* every run we wait for is complete and its connection closed:
+		 * stay a little, for a runner whose BYE_ACK a reset took */
+		if (want >= 0 && st.completed >= (uint64_t)want && !nconns) {
+			if (!linger)
+				linger = now_ms() + linger_ms;
+			else if (now_ms() >= linger)
+				break;
+		} else {
+			linger = 0;
+		}
 		if (stop_signal) {
 			if (want >= 0)
-				violation("stopped by signal %d with %llu of %ld connections complete",
+				unfinished("stopped by signal %d with %llu of %ld runs complete",
 					  (int)stop_signal, (unsigned long long)st.completed, want);
 			break;
 		}
 		if (past_deadline()) {
 			if (want >= 0)
-				violation("deadline (STREAM_TIMEOUT) with %llu of %ld connections complete",
+				unfinished("deadline (STREAM_TIMEOUT) with %llu of %ld runs complete",
 					  (unsigned long long)st.completed, want);
 			for (size_t i = 0; i < nconns; i++)
-				fprintf(stderr, "%s %s: at the deadline: %s: received up to seq %llu of %llu, "
-					"sent up to %llu of %llu%s\n", ITEST_PROG, scenario, conns[i].what,
-					(unsigned long long)(conns[i].rx.next - 1),
-					(unsigned long long)conns[i].rx.count,
-					(unsigned long long)(conns[i].next_send - 1),
-					(unsigned long long)conns[i].to_send, conns[i].done_sent ? ", DONE sent" : "");
+				if (conns[i].hello)
+					fprintf(stderr, "%s %s: at the deadline: %s: received up to seq %llu of %llu, "
+						"sent up to %llu of %llu%s%s\n", ITEST_PROG, scenario, conns[i].what,
+						(unsigned long long)(conns[i].rx.next - 1),
+						(unsigned long long)conns[i].rx.count,
+						(unsigned long long)(conns[i].next_send - 1),
+						(unsigned long long)conns[i].to_send,
+						conns[i].done_sent ? ", DONE sent" : "", conns[i].bye ? ", BYE came" : "");
+				else
+					fprintf(stderr, "%s %s: at the deadline: %s\n", ITEST_PROG, scenario,
+						conns[i].what);
 			break;
 		}
 		/* send on every connection that has something to send */
@@ -565,6 +732,21 @@ static int sc_serve(const char *entity, long want)
 				blocked |= tx_some(s->k, buf, s->conn_id, TO_RUNNER, &s->next_send, s->to_send,
 						   s->maxsize, &s->dead, s->what);
 				busy = 1;
+			}
+			if (s->ack_pending && !s->dead) {
+				unsigned char b[BYE_LEN] = { 0 };
+
+				put32(b, MAGIC);
+				put64(b + 8, s->conn_id);
+				err = msgr_send(s->k, MT_BYE_ACK, b, sizeof(b));
+				if (err == -EAGAIN)
+					blocked = 1;
+				else if (err == -ECONNRESET)
+					s->dead = 1;
+				else if (err)
+					FATAL("%s: send BYE_ACK: %s", s->what, msgr_strerror(err));
+				else
+					s->ack_pending = 0;
 			}
 			if (!s->done_sent && !s->dead && s->rx.next > s->rx.count) {
 				unsigned char d[DONE_LEN] = { 0 };
@@ -614,12 +796,14 @@ static int sc_serve(const char *entity, long want)
 					violation("a message on a handle never accepted");
 				} else if (ev.msg_type == MT_HELLO) {
 					serve_hello(&conns[i], ev.data, ev.len, entity);
-				} else if (ev.msg_type == MT_DATA && conns[i].hello) {
+				} else if (ev.msg_type == MT_DATA && conns[i].hello && !conns[i].bye) {
 					rx_data(&conns[i].rx, conns[i].what, ev.data, ev.len);
+				} else if (ev.msg_type == MT_BYE) {
+					serve_bye(&conns[i], ev.data, ev.len);
 				} else {
 					st.bad++;
-					violation("%s: a message of type %08x before its HELLO or of no known type",
-						  conns[i].what, ev.msg_type);
+					violation("%s: a message of type %08x out of place (before HELLO, after BYE, "
+						  "or of no known type)", conns[i].what, ev.msg_type);
 				}
 				msgr_event_release(c, &ev);
 				break;
@@ -631,8 +815,8 @@ static int sc_serve(const char *entity, long want)
 					violation("%s on a handle never accepted", event_name(ev.type));
 					break;
 				}
-				if (sconn_complete(&conns[i]) && ev.type == MSGR_EV_RESET) {
-					st.completed++; /* the runner closed it when it had everything */
+				if (conns[i].bye && ev.type == MSGR_EV_RESET) {
+					/* the runner closed it when it had everything */
 				} else {
 					struct sconn *s = &conns[i];
 
@@ -666,6 +850,7 @@ static int sc_serve(const char *entity, long want)
 		rx_free(&conns[i].rx);
 	free(conns);
 	free(buf);
+	free(runs_done);
 	msgr_detach(c);
 	return finish();
 }
@@ -680,9 +865,9 @@ static int sc_run(const char *entity, const char *peer, const char *mode_s, uint
 	unsigned char *buf;
 	struct rx rx = { 0 };
 	struct msgr_event ev;
-	uint64_t conn_id = 0, send_n = 0, next_send = 1;
+	uint64_t conn_id = 0, send_n = 0, next_send = 1, run_id;
 	uint32_t incarnation = 0;
-	int hello_sent = 0, dead = 0, done = 0, connected = 0, err;
+	int hello_sent = 0, dead = 0, done = 0, connected = 0, bye_sent = 0, err;
 	char what[160];
 
 	if (!mode)
@@ -695,22 +880,26 @@ static int sc_run(const char *entity, const char *peer, const char *mode_s, uint
 	st.role = "run";
 	st.entity = entity;
 	st.mode = mode_s;
+	misbehave_parse();
+	mb.armed = mb.kind != MB_NONE;
+	if (getrandom(&run_id, sizeof(run_id), 0) != sizeof(run_id))
+		fail("getrandom: %s", strerror(errno));
 	c = attach(entity);
 	st.t0 = now_ms();
-	for (;;) {
+	while (!st.completed) {
 		int blocked = 0;
 
 		if (stop_signal)
 			FATAL("stopped by signal %d", (int)stop_signal);
 		if (past_deadline()) {
-			violation("deadline (STREAM_TIMEOUT): sent %llu of %llu, received %llu of %llu; on %s: "
-				  "sent up to seq %llu of %llu%s, received up to %llu of %llu%s%s",
+			unfinished("deadline (STREAM_TIMEOUT): sent %llu of %llu, received %llu of %llu; on %s: "
+				  "sent up to seq %llu of %llu%s, received up to %llu of %llu%s%s%s",
 				  (unsigned long long)st.sent, (unsigned long long)n,
 				  (unsigned long long)st.received, (unsigned long long)n, k ? what : "no connection",
 				  (unsigned long long)(next_send - 1), (unsigned long long)send_n,
 				  hello_sent ? "" : " (HELLO not sent)", (unsigned long long)(rx.next - 1),
 				  (unsigned long long)rx.count, done ? ", DONE came" : "",
-				  connected ? "" : ", never CONNECTED");
+				  connected ? "" : ", never CONNECTED", bye_sent ? ", BYE sent" : "");
 			break;
 		}
 		if (!k) {
@@ -725,7 +914,7 @@ static int sc_run(const char *entity, const char *peer, const char *mode_s, uint
 			st.conns++;
 			send_n = n - st.sent;
 			next_send = 1;
-			hello_sent = dead = done = connected = 0;
+			hello_sent = dead = done = connected = bye_sent = 0;
 			snprintf(what, sizeof(what), "%s->%s %s conn %016llx incarnation %u", entity, peer,
 				 mode_s, (unsigned long long)conn_id, incarnation);
 			rx_init(&rx, conn_id, TO_RUNNER, n - st.received, maxsize);
@@ -739,7 +928,8 @@ static int sc_run(const char *entity, const char *peer, const char *mode_s, uint
 			put64(h + 16, send_n);
 			put64(h + 24, rx.count);
 			put64(h + 32, maxsize);
-			put32(h + 40, incarnation);
+			put64(h + 40, run_id);
+			put32(h + 48, incarnation);
 			err = msgr_send(k, MT_HELLO, h, sizeof(h));
 			if (err == -EAGAIN)
 				blocked = 1;
@@ -752,10 +942,21 @@ static int sc_run(const char *entity, const char *peer, const char *mode_s, uint
 		}
 		if (hello_sent && !dead && next_send <= send_n)
 			blocked |= tx_some(k, buf, conn_id, TO_SERVER, &next_send, send_n, maxsize, &dead, what);
-		if (hello_sent && !dead && next_send > send_n && done && rx.next > rx.count) {
-			/* everything both ways on this connection: the end */
-			st.completed++;
-			break;
+		if (hello_sent && !dead && !bye_sent && next_send > send_n && done && rx.next > rx.count) {
+			/* everything both ways on this connection: say BYE */
+			unsigned char b[BYE_LEN] = { 0 };
+
+			put32(b, MAGIC);
+			put64(b + 8, conn_id);
+			err = msgr_send(k, MT_BYE, b, sizeof(b));
+			if (err == -EAGAIN)
+				blocked = 1;
+			else if (err == -ECONNRESET)
+				dead = 1;
+			else if (err)
+				FATAL("%s: send BYE: %s", what, msgr_strerror(err));
+			else
+				bye_sent = 1;
 		}
 		for (int i = 0; i < EVENT_BATCH; i++) {
 			int idle = dead || (hello_sent && next_send > send_n);
@@ -784,6 +985,15 @@ static int sc_run(const char *entity, const char *peer, const char *mode_s, uint
 			case MSGR_EV_MESSAGE:
 				if (ev.msg_type == MT_DATA) {
 					rx_data(&rx, what, ev.data, ev.len);
+				} else if (ev.msg_type == MT_BYE_ACK) {
+					const unsigned char *p = ev.data;
+
+					if (!bye_sent || ev.len != BYE_LEN || get32(p) != MAGIC || get64(p + 8) != conn_id) {
+						st.bad++;
+						violation("%s: a bad or unasked-for BYE_ACK", what);
+					} else {
+						st.completed++; /* the end */
+					}
 				} else if (ev.msg_type == MT_DONE) {
 					const unsigned char *p = ev.data;
 
@@ -850,8 +1060,6 @@ int main(int argc, char **argv)
 	crc_init();
 	if (crc32c(0, "123456789", 9) != 0xe3069283u)
 		fail("CRC32C self-test");
-	if (getrandom(&st.seed, sizeof(st.seed), 0) != sizeof(st.seed))
-		st.seed = (uint64_t)time(NULL);
 	st.role = st.entity = st.mode = "?";
 	secs = env_u64("STREAM_TIMEOUT", 120);
 	deadline_ms = now_ms() + secs * 1000;
@@ -861,8 +1069,10 @@ int main(int argc, char **argv)
 		snprintf(scen, sizeof(scen), "%s %s", argv[1], argv[2]);
 		scenario = scen;
 	}
-	if (argc >= 3 && argc <= 4 && !strcmp(argv[1], "serve"))
+	if (argc >= 3 && argc <= 4 && !strcmp(argv[1], "serve")) {
+		deadline_ms += 15000;
 		return sc_serve(argv[2], argc == 4 ? atol(argv[3]) : -1);
+	}
 	if (argc >= 6 && argc <= 7 && !strcmp(argv[1], "run")) {
 		uint64_t n = strtoull(argv[5], NULL, 10);
 		size_t maxsize = argc == 7 ? (size_t)strtoull(argv[6], NULL, 10) : 256 << 10;
