@@ -44,7 +44,7 @@ void msgr__channel_free(struct msgr__channel *ch)
 		if (ch->end[i])
 			ch->end[i]->ch = NULL;
 	if (ch->sess) {
-		msgr__session_forget(ch->sess, ch->sc.id);
+		msgr__session_forget(ch->sess, ch->sc.id, ch->retain ? ch->cookie : 0);
 		msgr__session_chan_del(ch->sess, &ch->sc);
 	}
 	/* messages kept for replay give their pool buffers back */
@@ -160,6 +160,16 @@ void msgr__channel_close(struct msgr__chan_end *from, int err)
 {
 	if (from->ch)
 		msgr__channel_step(from->ch, MSGR__CE_RESET, err, from);
+}
+
+void msgr__channel_gone(struct msgr__chan_end *from)
+{
+	struct msgr__channel *ch = from->ch;
+
+	if (!ch)
+		return;
+	/* the local end of a local channel hears a plain RESET, as before */
+	msgr__channel_step(ch, MSGR__CE_RESET, ch->sess ? -ESHUTDOWN : -ECONNRESET, from);
 }
 
 /* Reset ch here, telling both sides (err). */

@@ -151,6 +151,12 @@ void msgr__channel_send(struct msgr__chan_end *from, uint32_t msg_type, uint64_t
  * end hears RESET with err (the peer daemon too, for a remote channel). */
 void msgr__channel_close(struct msgr__chan_end *from, int err);
 
+/* End from's channel because its entity went (detached, died, or was
+ * dropped): like msgr__channel_close, but the peer daemon is told the
+ * entity is gone (RESET with ESHUTDOWN), so a lossless or peer end there
+ * hears REMOTE_RESET rather than RESET (docs/PROTOCOL.md 5a). */
+void msgr__channel_gone(struct msgr__chan_end *from);
+
 /* A message (len payload bytes, wire seq) taken in from the network
  * reached end e's application: it may now be acknowledged. */
 void msgr__channel_delivered(struct msgr__chan_end *e, uint64_t seq, uint64_t len);

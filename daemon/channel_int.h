@@ -41,6 +41,7 @@ struct msgr__channel {
 	int retain;                 /* lossless or peer, to another daemon: keeps its
 				       messages until acked and survives link faults */
 	uint64_t matched;           /* the resume round from the peer that listed it */
+	uint64_t peer_closed;       /* the round that said its remote end closed it */
 	uint64_t peer_delivered;    /*   and the highest seq it said it delivered */
 	int resume_opened;          /*   and it told us of its end first (our OPEN_OK
 				       was lost with the link) */

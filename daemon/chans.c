@@ -217,7 +217,7 @@ static void unknown(struct msgr__session *s, uint32_t id, uint8_t type)
 		return;
 	msgr__put_uint(e, (uint32_t)-ECONNRESET, 4);
 	msgr__session_send(s, MSGR__F_RESET, id, 0, 0, &iov, 1);
-	msgr__session_forget(s, id);
+	msgr__session_forget(s, id, 0);
 }
 
 /* ---- resume (docs/PROTOCOL.md, section 5a) ---- */
@@ -225,19 +225,63 @@ static void unknown(struct msgr__session *s, uint32_t id, uint8_t type)
 #define RESUME_ENTRY (4 + 8 + 8 + 8 + 1)
 #define RESUME_PER_FRAME 128 /* entries in one RESUME: within its 4 KiB limit */
 enum { ROUND_INIT = 0, ROUND_ANSWER = 1 };
+enum { RESUME_OPENED = 1, /* the sender has the other end's nonce */
+       RESUME_CLOSED = 2, /* the sender's end closed it: its RESET went with a link */
+};
 
 /* Send a resume round: every kept channel of the session, many to a frame,
  * then RESUME_END. Those open or waiting go to resuming, and leave it at
  * the peer's next RESUME_END; one still opening is listed (so the peer
  * does not take it for gone) but waits for its OPEN_OK. */
+/* A round being written: entries go out 128 to a frame. */
+struct round {
+	struct msgr__session *s;
+	uint8_t buf[3 + RESUME_PER_FRAME * RESUME_ENTRY], *p;
+	uint32_t n, total;
+	int kind;
+};
+
+static void round_flush(struct round *r)
+{
+	struct iovec iov = { r->buf, (size_t)(r->p - r->buf) };
+
+	if (!r->n)
+		return;
+	msgr__put_uint(r->buf, r->n, 2);
+	r->buf[2] = (uint8_t)r->kind;
+	msgr__session_send(r->s, MSGR__F_RESUME, 0, 0, 0, &iov, 1);
+	r->p = r->buf + 3;
+	r->n = 0;
+}
+
+static void round_add(struct round *r, uint32_t id, uint64_t cookie, uint64_t nonce,
+		      uint64_t delivered, unsigned flags)
+{
+	r->p += msgr__put_uint(r->p, id, 4);
+	r->p += msgr__put_uint(r->p, cookie, 8);
+	r->p += msgr__put_uint(r->p, nonce, 8);
+	r->p += msgr__put_uint(r->p, delivered, 8);
+	r->p += msgr__put_uint(r->p, flags, 1);
+	r->total++;
+	if (++r->n == RESUME_PER_FRAME)
+		round_flush(r);
+}
+
+/* Send a resume round: every kept channel of the session, then the kept
+ * channels we ended lately (their RESET may have been lost with the link),
+ * then RESUME_END. Those open or waiting go to resuming, and leave it at
+ * the peer's next RESUME_END; one still opening is listed (so the peer
+ * does not take it for gone) but waits for its OPEN_OK. */
 static void send_round(struct msgr__session *s, int kind)
 {
-	uint8_t buf[3 + RESUME_PER_FRAME * RESUME_ENTRY], *p = buf + 3, end[5];
-	uint32_t n = 0, total = 0;
-	struct iovec iov;
-
+	struct round r = { .s = s, .kind = kind };
 	struct msgr__sess_chan *sc;
+	uint8_t end[5];
+	struct iovec iov = { end, 5 };
+	uint64_t cookie;
+	uint32_t id;
 
+	r.p = r.buf + 3;
 	/* an init round with nothing in it would say nothing: a peer that
 	 * keeps channels we do not learns it from our RESETs */
 	for (sc = msgr__session_chan_next(s, NULL); kind == ROUND_INIT && sc;
@@ -251,31 +295,16 @@ static void send_round(struct msgr__session *s, int kind)
 		if (!ch->retain)
 			continue;
 		msgr__channel_step(ch, MSGR__CE_RESUME, 0, NULL);
-		p += msgr__put_uint(p, ch->sc.id, 4);
-		p += msgr__put_uint(p, ch->cookie, 8);
-		p += msgr__put_uint(p, ch->end[0] ? ch->end[0]->owner->nonce : 0, 8);
-		p += msgr__put_uint(p, ch->delivered, 8);
-		p += msgr__put_uint(p, ch->peer_nonce ? 1 : 0, 1); /* 1: it opened */
-		total++;
-		if (++n == RESUME_PER_FRAME) {
-			msgr__put_uint(buf, n, 2);
-			buf[2] = (uint8_t)kind;
-			iov = (struct iovec){ buf, (size_t)(p - buf) };
-			msgr__session_send(s, MSGR__F_RESUME, 0, 0, 0, &iov, 1);
-			p = buf + 3;
-			n = 0;
-		}
+		round_add(&r, ch->sc.id, ch->cookie, ch->end[0] ? ch->end[0]->owner->nonce : 0,
+			  ch->delivered, ch->peer_nonce ? RESUME_OPENED : 0);
 	}
-	if (n) {
-		msgr__put_uint(buf, n, 2);
-		buf[2] = (uint8_t)kind;
-		iov = (struct iovec){ buf, (size_t)(p - buf) };
-		msgr__session_send(s, MSGR__F_RESUME, 0, 0, 0, &iov, 1);
-	}
+	for (unsigned i = 0; !msgr__session_forgotten_kept(s, i, &id, &cookie); i++)
+		if (cookie && !msgr__session_chan_find(s, id))
+			round_add(&r, id, cookie, 0, 0, RESUME_CLOSED);
+	round_flush(&r);
 	/* the count lets a reader of a capture check it saw the whole list */
-	msgr__put_uint(end, total, 4);
+	msgr__put_uint(end, r.total, 4);
 	end[4] = (uint8_t)kind;
-	iov = (struct iovec){ end, 5 };
 	msgr__session_send(s, MSGR__F_RESUME_END, 0, 0, 0, &iov, 1);
 }
 
@@ -298,11 +327,17 @@ static int on_resume(struct msgr__chans *cs, struct msgr__session *s, const stru
 		uint32_t id = (uint32_t)msgr__rd_uint(&r, 4);
 		uint64_t cookie = msgr__rd_uint(&r, 8), nonce = msgr__rd_uint(&r, 8);
 		uint64_t delivered = msgr__rd_uint(&r, 8);
-		unsigned opened = (unsigned)msgr__rd_uint(&r, 1);
+		unsigned flags = (unsigned)msgr__rd_uint(&r, 1), opened = flags & RESUME_OPENED;
 		struct msgr__channel *ch = of_sc(msgr__session_chan_find(s, id));
 
-		if (opened > 1)
+		if (flags > RESUME_CLOSED)
 			return -EPROTO;
+		if (flags == RESUME_CLOSED) {
+			/* the remote end closed it: RESET, as if its frame had come */
+			if (ch && ch->state == MSGR__CHAN_RESUMING && ch->cookie == cookie)
+				ch->peer_closed = round;
+			continue;
+		}
 		/* the same channel: id, cookie, and the instance we know of
 		 * its remote end (if we know it yet) */
 		if (!ch || ch->state != MSGR__CHAN_RESUMING || ch->cookie != cookie || !nonce ||
@@ -339,7 +374,9 @@ static int on_resume_end(struct msgr__chans *cs, struct msgr__session *s,
 		if (ch->state != MSGR__CHAN_RESUMING)
 			continue;
 		ch->resume_opened = 0;
-		if (ch->matched == round) {
+		if (ch->peer_closed == round) {
+			msgr__channel_step(ch, MSGR__CE_PEER_RESET, -ECONNRESET, NULL);
+		} else if (ch->matched == round) {
 			cs->stats->resumes++;
 			msgr__channel_step(ch, first ? MSGR__CE_RESUME_OPEN : MSGR__CE_RESUME_OK, 0, NULL);
 		} else {
@@ -389,12 +426,19 @@ static int on_frame(void *ctx, struct msgr__session *s, const struct msgr__frame
 				   ch->end[0]->owner->entity, ch->end[0]->peer);
 		return msgr__channel_step(ch, MSGR__CE_OPEN_FAIL, wire_errno(payload, h->len, -ECONNREFUSED), NULL) < 0
 			       ? -EPROTO : 0;
-	case MSGR__F_RESET:
-		/* a kept channel's remote end closed or its entity went: what
-		 * it kept can never reach that instance again */
-		msgr__channel_step(ch, ch->retain && ch->state != MSGR__CHAN_OPENING ? MSGR__CE_PEER_GONE
-				   : MSGR__CE_PEER_RESET, wire_errno(payload, h->len, -ECONNRESET), NULL);
+	case MSGR__F_RESET: {
+		/* ESHUTDOWN: the remote entity went (detached or died), so a
+		 * kept channel's messages can never reach that instance: its
+		 * application hears REMOTE_RESET; otherwise the remote end
+		 * closed it or it broke there, and RESET says so */
+		int err = wire_errno(payload, h->len, -ECONNRESET);
+		if (err == -ESHUTDOWN && ch->retain && ch->state != MSGR__CHAN_OPENING)
+			msgr__channel_step(ch, MSGR__CE_PEER_GONE, -ECONNRESET, NULL);
+		else
+			msgr__channel_step(ch, MSGR__CE_PEER_RESET, err == -ESHUTDOWN ? -ECONNRESET : err,
+					   NULL);
 		return 0;
+	}
 	}
 	return -EPROTO;
 }

@@ -153,7 +153,7 @@ void msgr__dclient_drop(struct msgr__dclient *c, int level, const char *fmt, ...
 	for (int b = 0; b < MSGR__CONN_BUCKETS; b++)
 		while (c->conns[b]) {
 			struct msgr__dconn *k = c->conns[b];
-			msgr__channel_close(&k->end, -ECONNRESET);
+			msgr__channel_gone(&k->end);
 			msgr__dconn_remove(c, k);
 		}
 	msgr__outbox_clear(c);

@@ -181,16 +181,29 @@ void msgr__session_chan_del(struct msgr__session *s, struct msgr__sess_chan *sc)
 	msgr__session_maybe_free(s);
 }
 
-void msgr__session_forget(struct msgr__session *s, uint32_t id)
+void msgr__session_forget(struct msgr__session *s, uint32_t id, uint64_t cookie)
 {
-	s->recent[s->nrecent++ % NRECENT] = id;
+	unsigned i = s->nrecent++ % NRECENT;
+
+	s->recent[i].id = id;
+	s->recent[i].cookie = cookie;
 }
 
 int msgr__session_forgotten(const struct msgr__session *s, uint32_t id)
 {
 	for (unsigned i = 0; i < NRECENT; i++)
-		if (s->recent[i] == id)
+		if (s->recent[i].id == id)
 			return 1;
+	return 0;
+}
+
+int msgr__session_forgotten_kept(const struct msgr__session *s, unsigned i, uint32_t *id,
+				 uint64_t *cookie)
+{
+	if (i >= NRECENT)
+		return -ENOENT;
+	*id = s->recent[i].id;
+	*cookie = s->recent[i].cookie;
 	return 0;
 }
 

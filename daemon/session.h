@@ -134,9 +134,15 @@ void msgr__session_chan_add(struct msgr__session *s, struct msgr__sess_chan *sc)
 void msgr__session_chan_del(struct msgr__session *s, struct msgr__sess_chan *sc);
 
 /* Remember that we ended channel id lately (a small ring), so that late
- * frames for it are dropped quietly instead of answered with RESET. */
-void msgr__session_forget(struct msgr__session *s, uint32_t id);
+ * frames for it are dropped quietly instead of answered with RESET; a kept
+ * channel's cookie too, so a resume round can tell the peer it ended (its
+ * RESET may have been lost with a link). */
+void msgr__session_forget(struct msgr__session *s, uint32_t id, uint64_t cookie);
 int msgr__session_forgotten(const struct msgr__session *s, uint32_t id);
+/* Entry i (0, 1, ... until -ENOENT) of that ring: id, and the cookie of a
+ * kept channel (lossless, peer) ended here, or 0. */
+int msgr__session_forgotten_kept(const struct msgr__session *s, unsigned i, uint32_t *id,
+				 uint64_t *cookie);
 
 /* The resume exchange (docs/PROTOCOL.md, section 5a) is the session's:
  * after a loss a daemon sends an init round (RESUME frames, RESUME_END);
