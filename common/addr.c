@@ -25,6 +25,50 @@ int msgr__entity_check(const char *s)
 	return 0;
 }
 
+#define PAT_ERR(...)                                         \
+	do {                                                 \
+		if (err)                                     \
+			snprintf(err, errlen, __VA_ARGS__);  \
+		return -EINVAL;                              \
+	} while (0)
+
+int msgr__entity_pattern_check(const char *pat, char *err, size_t errlen)
+{
+	size_t n = strnlen(pat, MSGR__ENTITY_MAX);
+
+	if (!n || n >= MSGR__ENTITY_MAX)
+		PAT_ERR("pattern '%.*s' is empty or longer than %d bytes", MSGR__ENTITY_MAX - 1, pat,
+			MSGR__ENTITY_MAX - 1);
+	for (const char *p = pat; *p; p++) {
+		if (*p == '[') {
+			/* a bracket expression: "[!" or "[^", at least one
+			 * character, then "]"; an unclosed one would make
+			 * fnmatch match the '[' literally, never a name */
+			const char *q = p + 1;
+			if (*q == '!' || *q == '^')
+				q++;
+			if (*q == ']')
+				q++;
+			while (*q && *q != ']')
+				q++;
+			if (!*q)
+				PAT_ERR("pattern '%s' has an unclosed '['", pat);
+			for (const char *r = p + 1; r < q; r++)
+				if (!isalnum((unsigned char)*r) && !strchr("_.-!^]", *r))
+					PAT_ERR("pattern '%s': '%c' cannot be in an entity name", pat,
+						isprint((unsigned char)*r) ? *r : '?');
+			p = q;
+			continue;
+		}
+		if (!isalnum((unsigned char)*p) && !strchr("_.-*?", *p))
+			PAT_ERR("pattern '%s': '%c' cannot be in an entity name", pat,
+				isprint((unsigned char)*p) ? *p : '?');
+	}
+	return 0;
+}
+
+#undef PAT_ERR
+
 int msgr__hostport_check(const char *s)
 {
 	const char *colon;

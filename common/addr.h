@@ -16,6 +16,14 @@
  * MSGR__ENTITY_MAX bytes in all. -EINVAL otherwise. */
 int msgr__entity_check(const char *s);
 
+/* 0 if pat is a glob over entity names: 1 to MSGR__ENTITY_MAX - 1 bytes of
+ * entity name characters and the fnmatch(3) characters * ? and [...] (with
+ * every bracket closed). -EINVAL otherwise, and, if err is not NULL, a line
+ * in err saying what is wrong ("pattern 'osd.[0-9' has an unclosed '['").
+ * Anything else could never match a valid name, so it is a typo. Used by
+ * [policy] and msgr_accept_modes(3) alike. */
+int msgr__entity_pattern_check(const char *pat, char *err, size_t errlen);
+
 /* 0 if s is HOST:PORT with a port in 1..65535 (HOST may be [v6]). */
 int msgr__hostport_check(const char *s);
 

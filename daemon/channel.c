@@ -245,7 +245,7 @@ void msgr__channel_connect(struct msgr__chans *cs, struct msgr__chan_end *end)
 	struct msgr__channel *ch;
 	struct msgr__chan_end *acc;
 	const char *why;
-	int err;
+	int err = -ENOMEM; /* accept's, or no channel */
 
 	if (msgr__addr_split(end->peer, hostport, entity)) {
 		msgr__info("client %s: connect to '%s': not HOST:PORT/TYPE.ID", o->entity, end->peer);
@@ -259,9 +259,9 @@ void msgr__channel_connect(struct msgr__chans *cs, struct msgr__chan_end *end)
 	ch = msgr__channel_new(cs, end->mode, end->created_ns, MSGR__CHAN_OPEN);
 	acc = ch ? cs->ev->accept(cs->ctx, entity, end->mode, o->addr, &err, &why) : NULL;
 	if (!acc) {
-		/* not attached, at its limit, or out of memory */
+		/* not attached, at its limit, a refused mode, or out of memory */
 		free(ch);
-		msgr__chans_notify(cs, end, MSGR__EV_CONNECT_FAILED, -ECONNREFUSED);
+		msgr__chans_notify(cs, end, MSGR__EV_CONNECT_FAILED, err);
 		return;
 	}
 	ch->end[0] = end;

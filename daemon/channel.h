@@ -122,7 +122,9 @@ struct msgr__chan_events {
 	/* Someone at address from opens a channel in mode to the local entity
 	 * `entity`: create the accepting end and tell its application
 	 * (ACCEPTED). NULL with *err (-ECONNREFUSED: not attached here or at
-	 * its connection limit, with why; -ENOMEM) if it cannot. */
+	 * its connection limit; -EPROTONOSUPPORT: it does not accept mode
+	 * from that entity, msgr_accept_modes(3); -ENOMEM) and why if it
+	 * cannot. */
 	struct msgr__chan_end *(*accept)(void *ctx, const char *entity, uint16_t mode,
 					 const char *from, int *err, const char **why);
 };

@@ -34,6 +34,7 @@
 #include "channel.h"
 #include "common/addr.h"
 #include "common/log.h"
+#include "policy.h"
 #include "shm/pool.h"
 #include "shm/ring.h"
 #include "shm/segment.h"
@@ -61,6 +62,7 @@ struct msgr__client_stats {
 				   came, to make room (attach.c) */
 	uint64_t attach_nofd;   /* accepts that failed for want of a file descriptor */
 	uint64_t conns_refused; /* connects refused: global.max_conns_per_client */
+	uint64_t modes_refused; /* connects refused: a mode msgr_accept_modes(3) refuses */
 	uint64_t detaches;      /* clients gone, for any reason */
 	uint64_t violations;    /* clients disconnected for a bad segment or descriptor */
 	uint64_t msgs_dropped;  /* sends on a reset channel, given back unsent */
@@ -197,6 +199,8 @@ struct msgr__dclient {
 	int posted;                  /* posted events since the last wakeup check */
 
 	struct msgr__chan_owner owner; /* what channels know of it (set at create) */
+	struct msgr__accept_rules accept; /* msgr_accept_modes(3): what it accepts
+					     from whom (ACCEPT_MODES commands) */
 
 	uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv;
 	char reason[160];            /* why it was dropped */

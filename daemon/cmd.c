@@ -164,6 +164,44 @@ static void handle_close(struct msgr__dclient *c, const struct msgr__desc *cmd)
 	msgr__dclient_post(c, &e);
 }
 
+/* A rule of msgr_accept_modes(3). libmsgr checked it already, so a bad one
+ * is a client that broke the rules. Applied before the acknowledgement, so
+ * every connect served after msgr_accept_modes returned meets it. */
+static void handle_accept_modes(struct msgr__dclient *c, const struct msgr__desc *cmd)
+{
+	char pat[MSGR__ENTITY_MAX], why[160];
+	int err;
+
+	if (cmd->len == 0 || cmd->len >= sizeof(pat)) {
+		msgr__dclient_drop(c, MSGR__LOG_WARN, "ACCEPT_MODES with bad pattern length %llu",
+				   (unsigned long long)cmd->len);
+		return;
+	}
+	err = msgr__dclient_tx_claim(c, cmd->off, cmd->len);
+	if (err) {
+		msgr__dclient_drop(c, MSGR__LOG_WARN,
+				   "ACCEPT_MODES with bad buffer (off %llu len %llu)",
+				   (unsigned long long)cmd->off, (unsigned long long)cmd->len);
+		return;
+	}
+	memcpy(pat, c->txpool + cmd->off, cmd->len);
+	pat[cmd->len] = 0;
+	msgr__dclient_tx_done(c, cmd->off);
+	if (memchr(pat, 0, cmd->len)) {
+		msgr__dclient_drop(c, MSGR__LOG_WARN, "ACCEPT_MODES with a NUL in its pattern");
+		return;
+	}
+	err = msgr__accept_rules_add(&c->accept, pat, cmd->mode, why, sizeof(why));
+	if (err) {
+		msgr__dclient_drop(c, MSGR__LOG_WARN, "ACCEPT_MODES: %s", why);
+		return;
+	}
+	msgr__debug("client %s: accepts modes 0x%x from %s", c->entity, (unsigned)cmd->mode, pat);
+	/* release: the rule is in place before the caller sees it acknowledged
+	 * (and the loop thread is the only reader of the rules anyway) */
+	atomic_store_explicit(&c->hdr->modes_acked, cmd->msg_type, memory_order_release);
+}
+
 static void handle_cmd(struct msgr__dclient *c, const struct msgr__desc *cmd)
 {
 	switch (cmd->op) {
@@ -176,24 +214,29 @@ static void handle_cmd(struct msgr__dclient *c, const struct msgr__desc *cmd)
 	case MSGR__OP_CLOSE:
 		handle_close(c, cmd);
 		break;
+	case MSGR__OP_ACCEPT_MODES:
+		handle_accept_modes(c, cmd);
+		break;
 	default:
 		msgr__dclient_drop(c, MSGR__LOG_WARN, "unknown command op %u", cmd->op);
 	}
 }
 
 /* Whether the client's next command may be served now. Past the outbox's
- * soft limit only CLOSE is: a client's own commands are what fill its
- * outbox, but a CLOSE frees a connection (its CLOSED event ends that
- * connection's events), and the application may be closing handles in
- * answer to the very events that filled it. Anything else waits until the
- * client reads. */
+ * soft limit only CLOSE and ACCEPT_MODES are: a client's own commands are
+ * what fill its outbox, but a CLOSE frees a connection (its CLOSED event ends
+ * that connection's events), and the application may be closing handles in
+ * answer to the very events that filled it; ACCEPT_MODES posts no event at
+ * all, and its caller waits for it. Anything else waits until the client
+ * reads. */
 static int cmd_servable(struct msgr__dclient *c)
 {
 	struct msgr__desc cmd;
 
 	if (msgr__ring_peek_sc(&c->cmd, &cmd))
 		return 0;
-	return c->qlen < MSGR__OUTBOX_SOFT || cmd.op == MSGR__OP_CLOSE;
+	return c->qlen < MSGR__OUTBOX_SOFT || cmd.op == MSGR__OP_CLOSE ||
+	       cmd.op == MSGR__OP_ACCEPT_MODES;
 }
 
 int msgr__dclient_pending(struct msgr__dclient *c)

@@ -1,7 +1,7 @@
 /*
- * cmd.h - serving a client: its command ring (CONNECT, SEND, CLOSE), its
- * returned RX buffers, its outbox and wakeups, once per poll pass; and
- * watching its attach socket (hang-up: the client is gone) and its
+ * cmd.h - serving a client: its command ring (CONNECT, SEND, CLOSE,
+ * ACCEPT_MODES), its returned RX buffers, its outbox and wakeups, once per
+ * poll pass; and watching its attach socket (hang-up: the client is gone) and its
  * eventfd (the client has work for us). Loop thread only.
  */
 #ifndef MSGR_DAEMON_CMD_H

@@ -97,6 +97,7 @@ static size_t collect(const struct msgr__ctl_env *e, struct metric *m, size_t ma
 	M("attach_shed", "counter", e->reg->stats->attach_shed, "Attach connections closed before their request came, to make room for others.");
 	M("attach_nofd", "counter", e->reg->stats->attach_nofd, "Accepts on the attach socket that failed for want of a file descriptor.");
 	M("conns_refused", "counter", e->reg->stats->conns_refused, "Connects refused: an entity at global.max_conns_per_client.");
+	M("modes_refused", "counter", e->reg->stats->modes_refused, "Connects refused: a mode the accepting entity does not accept from the connecting one (msgr_accept_modes).");
 	M("detaches", "counter", e->reg->stats->detaches, "Clients gone, for any reason.");
 	M("violations", "counter", e->reg->stats->violations, "Clients dropped for breaking the segment protocol.");
 	M("msgs_local", "counter", e->chan_stats->msgs_local, "Messages delivered between local entities.");
@@ -196,6 +197,21 @@ static struct json_object *cmd_clients(const struct msgr__ctl_env *e, struct jso
 		json_object_object_add(o, "msgs_recv", json_object_new_int64((int64_t)c->msgs_recv));
 		json_object_object_add(o, "bytes_sent", json_object_new_int64((int64_t)c->bytes_sent));
 		json_object_object_add(o, "bytes_recv", json_object_new_int64((int64_t)c->bytes_recv));
+		if (c->accept.n) {
+			struct json_object *rules = json_object_new_array();
+			static const char *const names[] = { [MSGR_LOSSY] = "lossy",
+				[MSGR_LOSSLESS] = "lossless", [MSGR_PEER] = "peer" };
+			for (uint32_t i = 0; i < c->accept.n; i++) {
+				struct json_object *r = json_object_new_object(), *m = json_object_new_array();
+				for (int mode = MSGR_LOSSY; mode <= MSGR_PEER; mode++)
+					if (c->accept.rule[i].modes & MSGR_MODE_BIT(mode))
+						json_object_array_add(m, json_object_new_string(names[mode]));
+				json_object_object_add(r, "peer", json_object_new_string(c->accept.rule[i].pattern));
+				json_object_object_add(r, "modes", m);
+				json_object_array_add(rules, r);
+			}
+			json_object_object_add(o, "accept_modes", rules);
+		}
 		/* the client writes its heartbeat; it is shown, never trusted */
 		json_object_object_add(o, "heartbeat_age_s",
 				       json_object_new_double(hb && hb <= now ? (now - hb) / 1e9 : -1));

@@ -13,49 +13,15 @@
 
 #include "common/log.h"
 
-/* Entity name characters and the glob characters fnmatch(3) gives meaning
- * to. Anything else could never match a valid name, so it is a typo. */
+/* The pattern's syntax (common/addr.h), with the section's name. */
 static int pattern_check(const char *pat, char *err, size_t errlen)
 {
-	size_t n = strlen(pat);
+	char why[160];
+	int rc = msgr__entity_pattern_check(pat, why, sizeof(why));
 
-	if (!n || n >= MSGR__ENTITY_MAX) {
-		snprintf(err, errlen, "policy: pattern '%s' is empty or longer than %d bytes", pat,
-			 MSGR__ENTITY_MAX - 1);
-		return -EINVAL;
-	}
-	for (const char *p = pat; *p; p++) {
-		if (*p == '[') {
-			/* a bracket expression: "[!" or "[^", at least one
-			 * character, then "]"; an unclosed one would make
-			 * fnmatch match the '[' literally, never a name */
-			const char *q = p + 1;
-			if (*q == '!' || *q == '^')
-				q++;
-			if (*q == ']')
-				q++;
-			while (*q && *q != ']')
-				q++;
-			if (!*q) {
-				snprintf(err, errlen, "policy: pattern '%s' has an unclosed '['", pat);
-				return -EINVAL;
-			}
-			for (const char *r = p + 1; r < q; r++)
-				if (!isalnum((unsigned char)*r) && !strchr("_.-!^]", *r)) {
-					snprintf(err, errlen, "policy: pattern '%s': '%c' cannot be in an entity name",
-						 pat, *r);
-					return -EINVAL;
-				}
-			p = q;
-			continue;
-		}
-		if (!isalnum((unsigned char)*p) && !strchr("_.-*?", *p)) {
-			snprintf(err, errlen, "policy: pattern '%s': '%c' cannot be in an entity name", pat,
-				 isprint((unsigned char)*p) ? *p : '?');
-			return -EINVAL;
-		}
-	}
-	return 0;
+	if (rc)
+		snprintf(err, errlen, "policy: %s", why);
+	return rc;
 }
 
 /* A decimal id, or -1. */
@@ -302,4 +268,48 @@ int msgr__policy_attach(const struct msgr__policy *p, int fd, const char *entity
 out:
 	free(groups);
 	return rc;
+}
+
+/* ---- accepted modes ---- */
+
+int msgr__accept_rules_add(struct msgr__accept_rules *r, const char *pattern, uint32_t modes,
+			   char *err, size_t errlen)
+{
+	int rc = msgr__entity_pattern_check(pattern, err, errlen);
+
+	if (rc)
+		return rc;
+	if (modes & ~MSGR__ACCEPT_MODES_ALL) {
+		snprintf(err, errlen, "accept modes for '%s': bad mode bits 0x%x", pattern,
+			 (unsigned)modes);
+		return -EINVAL;
+	}
+	for (uint32_t i = 0; i < r->n; i++)
+		if (!strcmp(r->rule[i].pattern, pattern)) {
+			r->rule[i].modes = modes;
+			return 0;
+		}
+	if (r->n == MSGR__ACCEPT_RULES) {
+		snprintf(err, errlen, "accept modes for '%s': more than %d rules", pattern,
+			 MSGR__ACCEPT_RULES);
+		return -ENOSPC;
+	}
+	snprintf(r->rule[r->n].pattern, sizeof(r->rule[r->n].pattern), "%s", pattern);
+	r->rule[r->n].modes = modes;
+	r->n++;
+	return 0;
+}
+
+int msgr__accept_rules_check(const struct msgr__accept_rules *r, const char *from, unsigned mode,
+			     int *rule)
+{
+	*rule = -1;
+	if (!r->n)
+		return 0;
+	for (uint32_t i = 0; i < r->n; i++)
+		if (fnmatch(r->rule[i].pattern, from, 0) == 0) {
+			*rule = (int)i;
+			return mode < 32 && (r->rule[i].modes >> mode) & 1 ? 0 : -EPROTONOSUPPORT;
+		}
+	return -EPROTONOSUPPORT;
 }

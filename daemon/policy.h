@@ -1,6 +1,7 @@
 /*
  * policy.h - [policy] in msgrd.conf: which users may attach as which
- * entities.
+ * entities; and the rules of msgr_accept_modes(3): which modes an entity
+ * accepts from which peers.
  *
  * Each rule maps an fnmatch(3) pattern over entity names to the users and
  * groups that may take those names:
@@ -28,6 +29,7 @@
 #include <sys/types.h>
 
 #include "common/addr.h"
+#include "shm/segment.h"
 
 #define MSGR__POLICY_RULES 64 /* rules in [policy] */
 #define MSGR__POLICY_WHO 16   /* users and groups in one rule */
@@ -81,5 +83,38 @@ int msgr__policy_check(const struct msgr__policy *p, const char *entity,
  * msgr__policy_check, logging the reason for a refusal. 0, -EPERM, or a
  * negative errno if the credentials cannot be read (also refused). */
 int msgr__policy_attach(const struct msgr__policy *p, int fd, const char *entity);
+
+/* ---- accepted modes (msgr_accept_modes(3)) ---- */
+
+/* The mode bits a rule may hold: (1 << MSGR_LOSSY) | (1 << MSGR_LOSSLESS) |
+ * (1 << MSGR_PEER), as msgr.h's MSGR_MODE_BIT. */
+#define MSGR__ACCEPT_MODES_ALL 0x0eu
+
+/* MSGR__ACCEPT_RULES (shm/segment.h): the rules one client may hold. */
+struct msgr__accept_rule {
+	char pattern[MSGR__ENTITY_MAX]; /* glob over the connecting entity's name */
+	uint32_t modes;                 /* mode bits it may connect with; 0: none */
+};
+
+/* Value type, owned by the client it belongs to. No rule: every mode is
+ * accepted from everyone. Otherwise the first rule, in the order added,
+ * whose pattern matches the connecting entity decides, and an entity that
+ * no rule matches is refused. */
+struct msgr__accept_rules {
+	struct msgr__accept_rule rule[MSGR__ACCEPT_RULES];
+	uint32_t n;
+};
+
+/* Add the rule "pattern: modes", or change the modes of the rule already
+ * there with that pattern (keeping its place). 0; -EINVAL (a bad pattern or
+ * mode bits), -ENOSPC (MSGR__ACCEPT_RULES rules already), with a line in err. */
+int msgr__accept_rules_add(struct msgr__accept_rules *r, const char *pattern, uint32_t modes,
+			   char *err, size_t errlen);
+
+/* Whether an entity named `from` may connect in `mode` (enum msgr_mode):
+ * 0, or -EPROTONOSUPPORT. *rule gets the index of the deciding rule, or -1
+ * (no rule matched: accepted if there are no rules). Pure. */
+int msgr__accept_rules_check(const struct msgr__accept_rules *r, const char *from, unsigned mode,
+			     int *rule);
 
 #endif

@@ -19,6 +19,7 @@
 #include "common/list.h"
 #include "conntab.h"
 #include "link.h"
+#include "msgr.h"
 #include "outbox.h"
 
 static void on_handle_closed(uv_handle_t *h)
@@ -252,15 +253,54 @@ static uint32_t accept_id(struct msgr__dclient *c)
 	return id;
 }
 
+static const char *mode_name(uint16_t mode)
+{
+	switch (mode) {
+	case MSGR_LOSSY:
+		return "lossy";
+	case MSGR_LOSSLESS:
+		return "lossless";
+	case MSGR_PEER:
+		return "peer";
+	}
+	return "unknown-mode";
+}
+
+/* Whether peer's msgr_accept_modes(3) rules refuse a connect in mode from
+ * the address from (HOST:PORT/TYPE.ID); if so, why in reason. */
+static int mode_refused(struct msgr__dclient *peer, uint16_t mode, const char *from, char *reason,
+			size_t len)
+{
+	char hostport[MSGR__HOSTPORT_MAX], entity[MSGR__ENTITY_MAX];
+	int rule;
+
+	if (!peer->accept.n)
+		return 0;
+	if (msgr__addr_split(from, hostport, entity))
+		entity[0] = 0; /* cannot happen (both paths build it); matches no rule */
+	if (!msgr__accept_rules_check(&peer->accept, entity, mode, &rule))
+		return 0;
+	peer->reg->stats->modes_refused++;
+	snprintf(reason, len, "%s does not accept %s connections from %s%s", peer->entity,
+		 mode_name(mode), entity, rule < 0 ? " (no rule matches it)" : "");
+	msgr__debug("connect from %s refused: %s", from, reason);
+	return 1;
+}
+
 static struct msgr__chan_end *ev_accept(void *ctx, const char *entity, uint16_t mode,
 					const char *from, int *err, const char **why)
 {
-	static char reason[MSGR__ENTITY_MAX + 64]; /* loop thread only */
+	static char reason[2 * MSGR__ENTITY_MAX + 64]; /* loop thread only */
 	struct msgr__registry *reg = ctx;
 	struct msgr__dclient *peer = msgr__dclient_find(reg, entity);
 	struct msgr__dconn *acc;
 	struct msgr__outbox_ent e;
 
+	if (peer && mode_refused(peer, mode, from, reason, sizeof(reason))) {
+		*why = reason;
+		*err = -EPROTONOSUPPORT;
+		return NULL;
+	}
 	if (!peer || !msgr__dconn_room(peer, peer->nconns, from, peer->addr, 0)) {
 		snprintf(reason, sizeof(reason), "%s %s", entity,
 			 peer ? "has too many connections" : "is not attached here");

@@ -34,6 +34,11 @@ enum msgr_mode {
 	MSGR_PEER = 3,     /* lossless peer: either side reconnects */
 };
 
+/* A mode's bit in the mask of msgr_accept_modes(). */
+#define MSGR_MODE_BIT(m) (1u << (m))
+#define MSGR_MODES_ALL (MSGR_MODE_BIT(MSGR_LOSSY) | MSGR_MODE_BIT(MSGR_LOSSLESS) | \
+			MSGR_MODE_BIT(MSGR_PEER))
+
 enum msgr_event_type {
 	MSGR_EV_MESSAGE = 1,
 	MSGR_EV_ACCEPTED,       /* a peer connected to us; ev.conn is the new handle */
@@ -69,6 +74,10 @@ int msgr_detach(msgr_client *c);
 const char *msgr_addr(const msgr_client *c);
 int msgr_connect(msgr_client *c, const char *peer, enum msgr_mode mode,
 		 msgr_conn **out);
+/* Accept connections from entities whose name matches peer_pattern (a glob,
+ * "osd.*") only in the modes of the mask. The first rule added that matches
+ * decides; once there is a rule, an entity no rule matches is refused. */
+int msgr_accept_modes(msgr_client *c, const char *peer_pattern, unsigned modes);
 int msgr_send(msgr_conn *conn, uint32_t msg_type, const void *data, size_t len);
 int msgr_sendv(msgr_conn *conn, uint32_t msg_type, const struct iovec *iov,
 	       int iovcnt);

@@ -277,6 +277,7 @@ int msgr_attach(const char *entity, const struct msgr_attach_opts *opts, msgr_cl
 	c->send_blocking = opts ? opts->send_blocking : 0;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->connect_lock, NULL);
+	pthread_mutex_init(&c->rules_lock, NULL);
 	c->next_id = 1;
 	strcpy(sa.sun_path, path);
 	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -382,6 +383,7 @@ int msgr_detach(msgr_client *c)
 	free(c->tx_sent);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->connect_lock);
+	pthread_mutex_destroy(&c->rules_lock);
 	free(c);
 	return 0;
 }

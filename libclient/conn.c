@@ -151,6 +151,56 @@ int msgr_connect(msgr_client *c, const char *peer, enum msgr_mode mode, msgr_con
 	return 0;
 }
 
+int msgr_accept_modes(msgr_client *c, const char *peer_pattern, unsigned modes)
+{
+	struct msgr__desc d;
+	unsigned us = 20;
+	uint32_t seq;
+	int err, known = 0;
+
+	if (!c || !peer_pattern || (modes & ~MSGR_MODES_ALL) ||
+	    msgr__entity_pattern_check(peer_pattern, NULL, 0))
+		return -EINVAL;
+	if (atomic_load(&c->daemon_lost))
+		return -ENOTCONN;
+	/* Held until the daemon has the rule: calls apply in the order made,
+	 * and nrules counts exactly what the daemon holds. */
+	pthread_mutex_lock(&c->rules_lock);
+	for (uint32_t i = 0; i < c->nrules && !known; i++)
+		known = !strcmp(c->rules[i], peer_pattern);
+	if (!known && c->nrules == MSGR__ACCEPT_RULES) {
+		pthread_mutex_unlock(&c->rules_lock);
+		return -ENOSPC;
+	}
+	memset(&d, 0, sizeof(d));
+	d.op = MSGR__OP_ACCEPT_MODES;
+	d.mode = (uint16_t)modes;
+	d.msg_type = seq = ++c->rules_seq;
+	err = post_text(c, &d, peer_pattern);
+	if (!err) {
+		err = msgr__cmd_push(c, &d);
+		if (err)
+			msgr__tx_free(c, d.off);
+	}
+	if (!err && !known)
+		strcpy(c->rules[c->nrules++], peer_pattern);
+	/* The daemon serves commands in order and acknowledges this one once
+	 * the rule is in place, so every connect it serves after we return
+	 * meets the rule. It serves it even while it holds back our other
+	 * commands for unread events, unless one of those is ahead of it. */
+	while (!err && (int32_t)(atomic_load_explicit(&c->hdr->modes_acked, memory_order_acquire) -
+				 seq) < 0) {
+		if (msgr__daemon_gone(c)) {
+			err = -ENOTCONN;
+			break;
+		}
+		msgr__wake_daemon(c, &c->hdr->daemon_sleeping);
+		msgr__backoff(&us);
+	}
+	pthread_mutex_unlock(&c->rules_lock);
+	return err;
+}
+
 static int send_check(msgr_conn *k)
 {
 	if (!k)

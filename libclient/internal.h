@@ -81,6 +81,13 @@ struct msgr_client {
 	_Atomic uint32_t ncloses;  /* entries in closes and orphans, to look without
 				      the lock */
 
+	pthread_mutex_t rules_lock; /* one msgr_accept_modes at a time; guards
+				      rules, nrules, rules_seq */
+	char rules[MSGR__ACCEPT_RULES][MSGR__ENTITY_MAX]; /* patterns given to
+				      msgr_accept_modes, as the daemon counts them */
+	uint32_t nrules;
+	uint32_t rules_seq;        /* the last ACCEPT_MODES' number (modes_acked) */
+
 	_Atomic int daemon_lost;   /* the attach socket hung up */
 	int lost_reported;         /* DAEMON_LOST was returned (event thread) */
 	uint64_t nonce;

@@ -7,7 +7,7 @@
  *
  *   header | cmd ring | evt ring | txdone ring | rxfree ring | credits | TX pool | RX pool
  *
- *   cmd    app -> daemon  _mp  commands: CONNECT, SEND, CLOSE
+ *   cmd    app -> daemon  _mp  commands: CONNECT, SEND, CLOSE, ACCEPT_MODES
  *   evt    daemon -> app  _sp  events: MESSAGE, ACCEPTED, CONNECTED, RESET ...
  *   txdone daemon -> app  _sp  TX pool buffers the daemon is done with
  *   rxfree app -> daemon  _mp  RX pool buffers the application released
@@ -32,7 +32,8 @@
 #include "ring.h"
 
 #define MSGR__SEG_MAGIC 0x3147455352474d53ULL /* "SMGRSEG1" little-endian */
-#define MSGR__SEG_VERSION 2 /* 2: per-connection credit table */
+#define MSGR__SEG_VERSION 3 /* 2: per-connection credit table; 3: ACCEPT_MODES
+			       and its acknowledgement (modes_acked) */
 
 #define MSGR__CHUNK_SHIFT 10 /* 1 KiB pool chunks */
 #define MSGR__CMD_SLOTS 4096
@@ -78,6 +79,7 @@ struct msgr__seg_hdr {
 	_Alignas(MSGR__CACHELINE) _Atomic uint64_t daemon_heartbeat_ns; /* CLOCK_MONOTONIC */
 	_Atomic uint32_t daemon_sleeping;  /* daemon wants a signal on new cmd/rxfree */
 	_Atomic uint32_t daemon_wants_rx;  /* daemon is blocked on evt ring or RX pool space */
+	_Atomic uint32_t modes_acked;      /* the msg_type of the last ACCEPT_MODES served */
 	/* written by the application */
 	_Alignas(MSGR__CACHELINE) _Atomic uint64_t client_heartbeat_ns;
 	_Atomic uint32_t client_sleeping;  /* application wants a signal on new events */
@@ -90,6 +92,9 @@ enum msgr__op {
 				  msg_type: its credit slot (< MSGR__CREDIT_SPLIT) */
 	MSGR__OP_SEND,         /* conn, msg_type, off/len: payload in TX pool */
 	MSGR__OP_CLOSE,        /* conn */
+	MSGR__OP_ACCEPT_MODES, /* mode: a mask of MSGR_MODE_BIT()s, off/len: peer
+				  pattern text in TX pool, msg_type: a number the
+				  daemon stores in modes_acked once it applies */
 
 	MSGR__EV_MESSAGE = 16, /* conn, msg_type, off/len: payload in RX pool */
 	MSGR__EV_ACCEPTED,     /* conn (new id), mode, off/len: peer address in RX pool;
@@ -100,6 +105,10 @@ enum msgr__op {
 	MSGR__EV_CONNECT_FAILED, /* conn, error */
 	MSGR__EV_CLOSED,       /* conn: the daemon has forgotten it; no event follows */
 };
+
+/* Rules of msgr_accept_modes(3) one client may hold. libmsgr refuses more
+ * with -ENOSPC; the daemon drops a client that sends more. */
+#define MSGR__ACCEPT_RULES 32
 
 /* A command or event descriptor: offsets and lengths, never pointers. */
 struct msgr__desc {

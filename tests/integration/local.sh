@@ -99,7 +99,7 @@ t_vandal() {
 	"$T" pingpong-pair 6 >"$D_DIR/pair.out" 2>&1 &
 	local pair=$!
 	wait_line "$D_DIR/pair.out" ready
-	for kind in random cmd rxfree txdone cmd; do
+	for kind in random cmd rxfree txdone cmd modes-mask modes-pattern modes-many; do
 		"$T" vandal client.v "$kind"
 	done
 	wait $pair || { cat "$D_DIR/pair.out"; return 1; }
@@ -107,6 +107,9 @@ t_vandal() {
 	grep 'client.v' "$D_LOG" | grep 'detached:' | grep -v 'connection closed'
 	[ "$(grep 'client.v' "$D_LOG" | grep -c 'detached:' )" -ge 5 ]
 	grep -q 'client.v .*detached: txdone ring full' "$D_LOG"
+	grep -q "client.v .*detached: ACCEPT_MODES: accept modes for 'osd.\*': bad mode bits 0x11" "$D_LOG"
+	grep -q "client.v .*detached: ACCEPT_MODES: pattern 'osd/1': '/' cannot be in an entity name" "$D_LOG"
+	grep -q "client.v .*detached: ACCEPT_MODES: accept modes for 'x32.\*': more than 32 rules" "$D_LOG"
 	kill -0 "$D_PID"
 	"$T" errors
 	stop_daemon
@@ -182,6 +185,41 @@ t_lib_accept_nomem() {
 	stop_daemon
 }
 
+# accept_modes DIR CTL: msgr-itest accept-modes (osd.acc on $ITEST_PEER_SOCKET's
+# daemon, or $MSGR_SOCKET's; the connecting entities on $MSGR_SOCKET's), with
+# `msgrctl clients` showing osd.acc's rules on CTL's daemon (the acceptor's)
+# while it holds, and the refusals counted there. net.sh runs it too.
+accept_modes() {
+	local dir=$1 ctl=$2
+	rm -f "$dir/am.in"; mkfifo "$dir/am.in"
+	"$T" accept-modes hold <"$dir/am.in" >"$dir/am.out" 2>&1 &
+	local p=$!
+	exec 3>"$dir/am.in"
+	wait_line "$dir/am.out" ready
+	MSGR_CTL_SOCKET=$ctl "$BIN/msgrctl" --json clients | python3 -c '
+import json, sys
+d = {c["entity"]: c for c in json.load(sys.stdin)}
+want = [{"peer": "client.*", "modes": ["peer"]}, {"peer": "osd.*", "modes": ["peer"]}]
+assert d["osd.acc"]["accept_modes"] == want, d["osd.acc"]
+assert "accept_modes" not in d.get("client.m", {}), d'
+	echo go >&3; exec 3>&-
+	wait $p
+	grep -q "ok accept modes" "$dir/am.out"
+	# six connects refused, each with its reason at debug level
+	MSGR_CTL_SOCKET=$ctl "$BIN/msgrctl" --json perf dump | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["msgrd"]
+assert d["modes_refused"] == 6, d["modes_refused"]'
+}
+
+t_local_accept_modes() {
+	start_daemon amodes --set global.log_level=debug
+	accept_modes "$D_DIR" "$D_CTL"
+	grep -q "refused: osd.acc does not accept lossless connections from client.m\$" "$D_LOG"
+	grep -q "refused: osd.acc does not accept lossy connections from mon.m (no rule matches it)" "$D_LOG"
+	stop_daemon
+}
+
 run local-delivery-all-modes t_local_modes
 run reset-when-peer-killed t_reset_on_kill
 run daemon-lost t_daemon_lost
@@ -192,3 +230,4 @@ run msgrctl t_msgrctl
 run lib-attach-fd-leak t_lib_attach_fds
 run lib-sendv-overflow t_lib_sendv_overflow
 run lib-accept-nomem t_lib_accept_nomem
+run local-accept-modes t_local_accept_modes

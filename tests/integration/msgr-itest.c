@@ -23,7 +23,8 @@
  *                                  closes
  *   msgr-itest wait-lost ENTITY    print "ready", expect DAEMON_LOST
  *   msgr-itest pingpong-pair SECS  two entities exchange checked messages
- *   msgr-itest vandal ENTITY KIND  corrupt our own segment (random|cmd|rxfree|txdone)
+ *   msgr-itest vandal ENTITY KIND  corrupt our own segment (random|cmd|rxfree|txdone),
+ *                                  or send bad rules (modes-mask|modes-pattern|modes-many)
  *   msgr-itest errors              bad arguments get clear errors
  *   msgr-itest bigthreads SIZE     4 threads send 40 messages of SIZE bytes each on
  *                                  one connection: none may be refused for the
@@ -53,6 +54,12 @@
  *                                  then a line on stdin)
  *   msgr-itest try-attach ENTITY   attach and detach: "ok attached", or exit 2
  *                                  with "refused: -ERRNO TEXT" ([policy] tests)
+ *   msgr-itest accept-modes [hold] osd.acc accepts lossy from client.* and peer
+ *                                  from osd.* (msgr_accept_modes): refused modes
+ *                                  get CONNECT_FAILED with EPROTONOSUPPORT, the
+ *                                  others work; bad rules get -EINVAL/-ENOSPC.
+ *                                  The connecting entities stay on $MSGR_SOCKET's
+ *                                  daemon. hold: "ready", then a line on stdin
  *
  * With $ITEST_PEER_SOCKET set, every osd.* entity attaches to the daemon
  * behind that socket instead of $MSGR_SOCKET's, so the same scenarios run
@@ -861,6 +868,28 @@ static int sc_vandal(const char *entity, const char *kind)
 		msgr__ring_push_mp(&c->rxfree, &f);
 		struct msgr__desc d = { .op = MSGR__OP_SEND, .conn = 1 };
 		msgr__ring_push_mp(&c->cmd, &d);
+	} else if (!strncmp(kind, "modes-", 6)) {
+		/* ACCEPT_MODES that msgr_accept_modes would refuse to send: a
+		 * mask with a bit of no mode, a pattern no name can match, a
+		 * 33rd rule */
+		const char *pat = !strcmp(kind, "modes-pattern") ? "osd/1" : "osd.*";
+		struct msgr__desc d = { .op = MSGR__OP_ACCEPT_MODES,
+					.mode = !strcmp(kind, "modes-mask") ? 0x11 : 0x2 };
+		int n = !strcmp(kind, "modes-many") ? MSGR__ACCEPT_RULES + 1 : 1;
+		char p[16];
+		for (int i = 0; i < n; i++) {
+			if (n > 1) {
+				snprintf(p, sizeof(p), "x%d.*", i);
+				pat = p;
+			}
+			void *buf;
+			CHECK(!msgr_buf_alloc(c, strlen(pat), &buf), "buf alloc");
+			memcpy(buf, pat, strlen(pat));
+			d.off = (uint64_t)((unsigned char *)buf - c->txpool);
+			d.len = strlen(pat);
+			d.msg_type = (uint32_t)i + 1;
+			CHECK(!msgr__ring_push_mp(&c->cmd, &d), "push");
+		}
 	} else {
 		fail("unknown vandal kind %s", kind);
 	}
@@ -1482,6 +1511,130 @@ static int sc_try_attach(const char *entity)
 	return 0;
 }
 
+/* Connect from c to peer in mode: the handle once CONNECTED, or NULL
+ * once CONNECT_FAILED with EPROTONOSUPPORT; anything else fails. */
+static msgr_conn *connect_as(msgr_client *c, const char *peer, enum msgr_mode mode, int refused)
+{
+	struct msgr_event ev;
+	msgr_conn *k;
+	int err = msgr_connect(c, peer, mode, &k);
+
+	CHECK(!err, "connect %s in mode %d: %s", msgr_addr(c), mode, msgr_strerror(err));
+	next(c, &ev, 5000);
+	CHECK(ev.conn == k, "event %d on another handle", ev.type);
+	if (refused) {
+		CHECK(ev.type == MSGR_EV_CONNECT_FAILED && ev.error == -EPROTONOSUPPORT,
+		      "%s in mode %d: expected CONNECT_FAILED with EPROTONOSUPPORT, got event %d (%s)",
+		      msgr_addr(c), mode, ev.type, msgr_strerror(ev.error));
+		CHECK(msgr_send(k, 1, "x", 1) == -ECONNRESET, "send on a refused connection");
+		msgr_conn_close(k);
+		return NULL;
+	}
+	CHECK(ev.type == MSGR_EV_CONNECTED, "%s in mode %d: expected CONNECTED, got event %d (%s)",
+	      msgr_addr(c), mode, ev.type, msgr_strerror(ev.error));
+	return k;
+}
+
+/* acc's next event is ACCEPTED in mode from (an entity name), then a
+ * message "hi"; returns the accepted handle. */
+static msgr_conn *expect_accept(msgr_client *acc, enum msgr_mode mode, const char *from,
+				msgr_conn *k, msgr_client *c)
+{
+	struct msgr_event ev;
+	msgr_conn *a;
+
+	CHECK(!msgr_send(k, 7, "hi", 2), "send");
+	expect(acc, &ev, MSGR_EV_ACCEPTED);
+	a = ev.conn;
+	CHECK(strstr(msgr_conn_peer(a), from), "accepted from %s, want %s", msgr_conn_peer(a), from);
+	expect(acc, &ev, MSGR_EV_MESSAGE);
+	CHECK(ev.conn == a && ev.len == 2 && !memcmp(ev.data, "hi", 2), "the message");
+	msgr_event_release(acc, &ev);
+	CHECK(!msgr_send(a, 8, "yo", 2), "reply");
+	expect(c, &ev, MSGR_EV_MESSAGE);
+	CHECK(ev.conn == k && ev.len == 2 && !memcmp(ev.data, "yo", 2), "the reply");
+	msgr_event_release(c, &ev);
+	(void)mode;
+	return a;
+}
+
+static int sc_accept_modes(int hold)
+{
+	const unsigned lossy = MSGR_MODE_BIT(MSGR_LOSSY), peer = MSGR_MODE_BIT(MSGR_PEER);
+	msgr_client *acc = attach("osd.acc", 1 << 20), *cl = attach("client.m", 1 << 20);
+	msgr_client *cl2 = attach("client.m2", 1 << 20), *mon = attach("mon.m", 1 << 20);
+	struct msgr_attach_opts here = { .pool_size = 1 << 20 }; /* $MSGR_SOCKET's daemon */
+	msgr_client *osd, *cap;
+	struct msgr_event ev;
+	msgr_conn *k, *lossy_k, *lossy_a;
+	char to[256], pat[32], line[16];
+	int err;
+
+	CHECK(!(err = msgr_attach("osd.m", &here, &osd)), "attach osd.m: %s", msgr_strerror(err));
+	CHECK(!(err = msgr_attach("client.cap", &here, &cap)), "attach: %s", msgr_strerror(err));
+	snprintf(to, sizeof(to), "%s", msgr_addr(acc));
+	/* bad input: nothing is sent, the client stays attached */
+	CHECK(msgr_accept_modes(NULL, "osd.*", peer) == -EINVAL, "NULL client");
+	CHECK(msgr_accept_modes(acc, NULL, peer) == -EINVAL, "NULL pattern");
+	CHECK(msgr_accept_modes(acc, "", peer) == -EINVAL, "empty pattern");
+	CHECK(msgr_accept_modes(acc, "osd.[0-9", peer) == -EINVAL, "unclosed [");
+	CHECK(msgr_accept_modes(acc, "osd/1", peer) == -EINVAL, "a / in a pattern");
+	CHECK(msgr_accept_modes(acc, "osd.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+				peer) == -EINVAL, "a pattern over 63 bytes");
+	CHECK(msgr_accept_modes(acc, "osd.*", 1) == -EINVAL, "bit 0 is no mode");
+	CHECK(msgr_accept_modes(acc, "osd.*", MSGR_MODE_BIT(4)) == -EINVAL, "bit 4 is no mode");
+	CHECK(msgr_accept_modes(acc, "osd.*", ~0u) == -EINVAL, "every bit");
+	/* at most 32 rules; changing one that is there needs no room */
+	for (int i = 0; i < 32; i++) {
+		snprintf(pat, sizeof(pat), "x%d.*", i);
+		CHECK(!(err = msgr_accept_modes(cap, pat, lossy)), "rule %d: %s", i, msgr_strerror(err));
+	}
+	CHECK(msgr_accept_modes(cap, "y.*", lossy) == -ENOSPC, "rule 33");
+	CHECK(!msgr_accept_modes(cap, "x3.*", MSGR_MODES_ALL), "change rule 3");
+
+	/* no rule yet: anything goes (today's behaviour) */
+	k = connect_as(mon, to, MSGR_LOSSLESS, 0);
+	expect_accept(acc, MSGR_LOSSLESS, "/mon.m", k, mon);
+
+	CHECK(!(err = msgr_accept_modes(acc, "client.*", lossy)), "rule 1: %s", msgr_strerror(err));
+	CHECK(!(err = msgr_accept_modes(acc, "osd.*", peer)), "rule 2: %s", msgr_strerror(err));
+	/* from here on, the rules decide at once */
+	connect_as(cl, to, MSGR_LOSSLESS, 1);
+	connect_as(cl, to, MSGR_PEER, 1);
+	lossy_k = connect_as(cl, to, MSGR_LOSSY, 0);
+	lossy_a = expect_accept(acc, MSGR_LOSSY, "/client.m", lossy_k, cl);
+	k = connect_as(osd, to, MSGR_PEER, 0);
+	expect_accept(acc, MSGR_PEER, "/osd.m", k, osd);
+	connect_as(osd, to, MSGR_LOSSY, 1);
+	connect_as(osd, to, MSGR_LOSSLESS, 1);
+	connect_as(mon, to, MSGR_LOSSY, 1); /* no rule matches mon.m */
+	/* a rule changed later: new connects meet it, open ones stay */
+	CHECK(!msgr_accept_modes(acc, "client.*", peer), "change rule 1");
+	connect_as(cl2, to, MSGR_LOSSY, 1);
+	k = connect_as(cl2, to, MSGR_PEER, 0);
+	expect_accept(acc, MSGR_PEER, "/client.m2", k, cl2);
+	/* the lossy connection accepted before still works */
+	CHECK(!msgr_send(lossy_k, 9, "again", 5), "send again");
+	expect(acc, &ev, MSGR_EV_MESSAGE);
+	CHECK(ev.conn == lossy_a && ev.len == 5, "the message on the old connection");
+	msgr_event_release(acc, &ev);
+	/* and the acceptor heard of nothing refused */
+	CHECK(msgr_next(acc, &ev, 200) == -EAGAIN, "event %d at the acceptor", ev.type);
+	if (hold) {
+		printf("ready\n");
+		if (!fgets(line, sizeof(line), stdin))
+			fail("stdin closed");
+	}
+	printf("ok accept modes\n");
+	msgr_detach(cap);
+	msgr_detach(osd);
+	msgr_detach(mon);
+	msgr_detach(cl2);
+	msgr_detach(cl);
+	msgr_detach(acc);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1542,6 +1695,8 @@ int main(int argc, char **argv)
 		return sc_ping(argv[2], atoi(argv[3]));
 	if (!strcmp(scenario, "try-attach") && argc == 3)
 		return sc_try_attach(argv[2]);
+	if (!strcmp(scenario, "accept-modes") && (argc == 2 || (argc == 3 && !strcmp(argv[2], "hold"))))
+		return sc_accept_modes(argc == 3);
 	fail("unknown scenario or wrong arguments");
 	return 1;
 }

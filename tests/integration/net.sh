@@ -81,6 +81,20 @@ t_net_honest_modes() {
 }
 run net-lossless-survives-kill t_net_honest_modes
 
+# msgr_accept_modes across daemons: osd.acc on B accepts lossy from client.*
+# and peer from osd.*; the connecting entities are on A. A refused mode is
+# OPEN_FAIL on the wire, CONNECT_FAILED with EPROTONOSUPPORT at A's
+# application; B logs the reason (debug), and B counts the refusals.
+t_net_accept_modes() {
+	start_pair amodes --set global.log_level=debug
+	accept_modes "$B_DIR" "$B_CTL"
+	grep -q "refused: osd.acc does not accept lossless connections from client.m\$" "$B_LOG"
+	pyjson "$A_CTL" 'd["msgrd"]["modes_refused"] == 0' perf dump
+	pyjson "$A_CTL" 'd["stats"]["protocol_errors"] == 0 and d["stats"]["link_errors"] == 0' status
+	stop_pair
+}
+run net-accept-modes t_net_accept_modes
+
 # Threads sending messages bigger than the window on one connection: libmsgr
 # reserves the window, so the daemon's check never resets an honest client.
 t_net_window_threads() {

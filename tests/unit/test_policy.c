@@ -1,5 +1,6 @@
 /* Unit tests for daemon/policy.c: reading [policy] rules, and the pure
- * decision of who may attach as which entity. */
+ * decision of who may attach as which entity; and the rules of
+ * msgr_accept_modes(3): which modes an entity accepts from whom. */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 
 #include "daemon/config.h"
 #include "daemon/policy.h"
+#include "msgr.h"
 #include "tests/unit/unit.h"
 
 static char err[512];
@@ -176,6 +178,108 @@ START_TEST(test_conf_file)
 }
 END_TEST
 
+#define L MSGR_MODE_BIT(MSGR_LOSSY)
+#define LL MSGR_MODE_BIT(MSGR_LOSSLESS)
+#define P MSGR_MODE_BIT(MSGR_PEER)
+
+/* The example, and the first match deciding. */
+START_TEST(test_accept_table)
+{
+	struct msgr__accept_rules r;
+	static const struct {
+		const char *from;
+		unsigned mode;
+		int want, rule;
+	} table[] = {
+		{ "client.x", MSGR_LOSSY, 0, 1 },
+		{ "client.x", MSGR_LOSSLESS, -EPROTONOSUPPORT, 1 },
+		{ "client.x", MSGR_PEER, -EPROTONOSUPPORT, 1 },
+		{ "client.admin", MSGR_LOSSLESS, 0, 0 },  /* an earlier rule wins */
+		{ "client.admin", MSGR_LOSSY, -EPROTONOSUPPORT, 0 },
+		{ "osd.1", MSGR_PEER, 0, 2 },
+		{ "osd.1", MSGR_LOSSY, -EPROTONOSUPPORT, 2 },
+		{ "osd.12", MSGR_LOSSLESS, -EPROTONOSUPPORT, 2 },
+		{ "mds.a", MSGR_LOSSY, -EPROTONOSUPPORT, 3 },   /* a rule of no modes */
+		{ "mon.a", MSGR_LOSSY, -EPROTONOSUPPORT, -1 },  /* no rule: refused */
+		{ "osd", MSGR_PEER, -EPROTONOSUPPORT, -1 },
+		{ "client.x", 0, -EPROTONOSUPPORT, 1 },         /* not a mode */
+		{ "client.x", 4, -EPROTONOSUPPORT, 1 },
+		{ "client.x", 99, -EPROTONOSUPPORT, 1 },
+	};
+	int rule;
+
+	memset(&r, 0, sizeof(r));
+	/* no rule: everything from everyone */
+	ck_assert_int_eq(msgr__accept_rules_check(&r, "anyone.1", MSGR_PEER, &rule), 0);
+	ck_assert_int_eq(rule, -1);
+	ck_assert_int_eq(msgr__accept_rules_add(&r, "client.admin", LL, err, sizeof(err)), 0);
+	ck_assert_int_eq(msgr__accept_rules_add(&r, "client.*", L, err, sizeof(err)), 0);
+	ck_assert_int_eq(msgr__accept_rules_add(&r, "osd.*", P, err, sizeof(err)), 0);
+	ck_assert_int_eq(msgr__accept_rules_add(&r, "mds.[ab]", 0, err, sizeof(err)), 0);
+	ck_assert_uint_eq(r.n, 4);
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		ck_assert_msg(msgr__accept_rules_check(&r, table[i].from, table[i].mode, &rule) ==
+				      table[i].want,
+			      "%s in mode %u: want %d", table[i].from, table[i].mode, table[i].want);
+		ck_assert_msg(rule == table[i].rule, "%s in mode %u: rule %d, want %d", table[i].from,
+			      table[i].mode, rule, table[i].rule);
+	}
+	/* the same pattern again changes that rule's modes, in its place */
+	ck_assert_int_eq(msgr__accept_rules_add(&r, "client.*", L | LL, err, sizeof(err)), 0);
+	ck_assert_uint_eq(r.n, 4);
+	ck_assert_int_eq(msgr__accept_rules_check(&r, "client.x", MSGR_LOSSLESS, &rule), 0);
+	ck_assert_int_eq(rule, 1);
+	ck_assert_int_eq(msgr__accept_rules_add(&r, "*", MSGR_MODES_ALL, err, sizeof(err)), 0);
+	ck_assert_int_eq(msgr__accept_rules_check(&r, "mon.a", MSGR_LOSSY, &rule), 0);
+	ck_assert_int_eq(rule, 4);
+}
+END_TEST
+
+/* What accept_rules_add refuses, with -EINVAL or -ENOSPC, and what it says. */
+START_TEST(test_accept_errors)
+{
+	struct msgr__accept_rules r;
+	static const struct {
+		const char *pattern;
+		uint32_t modes;
+		int rc;
+		const char *msg;
+	} bad[] = {
+		{ "", L, -EINVAL, "pattern '' is empty or longer than 63 bytes" },
+		{ "osd.[0-9", L, -EINVAL, "pattern 'osd.[0-9' has an unclosed '['" },
+		{ "osd/3", L, -EINVAL, "pattern 'osd/3': '/' cannot be in an entity name" },
+		{ "osd.\x01", L, -EINVAL, "pattern 'osd.\x01': '?' cannot be in an entity name" },
+		{ "osd.*", 1, -EINVAL, "accept modes for 'osd.*': bad mode bits 0x1" },
+		{ "osd.*", 0x10, -EINVAL, "accept modes for 'osd.*': bad mode bits 0x10" },
+		{ "osd.*", 0x8000000e, -EINVAL, "accept modes for 'osd.*': bad mode bits 0x8000000e" },
+	};
+	char longpat[MSGR__ENTITY_MAX + 1];
+
+	memset(&r, 0, sizeof(r));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(msgr__accept_rules_add(&r, bad[i].pattern, bad[i].modes, err,
+							sizeof(err)), bad[i].rc);
+		ck_assert_msg(!strcmp(err, bad[i].msg), "%s: got '%s'", bad[i].pattern, err);
+	}
+	memset(longpat, 'a', sizeof(longpat) - 1);
+	longpat[sizeof(longpat) - 1] = 0;
+	ck_assert_int_eq(msgr__accept_rules_add(&r, longpat, L, err, sizeof(err)), -EINVAL);
+	longpat[MSGR__ENTITY_MAX - 1] = 0; /* 63 bytes: the longest */
+	ck_assert_int_eq(msgr__accept_rules_add(&r, longpat, L, err, sizeof(err)), 0);
+	ck_assert_int_eq(msgr__entity_pattern_check("osd.[", NULL, 0), -EINVAL); /* no message */
+	for (int i = (int)r.n; i < MSGR__ACCEPT_RULES; i++) {
+		char pat[32];
+		snprintf(pat, sizeof(pat), "x%d.*", i);
+		ck_assert_int_eq(msgr__accept_rules_add(&r, pat, P, err, sizeof(err)), 0);
+	}
+	ck_assert_int_eq(msgr__accept_rules_add(&r, "y.*", P, err, sizeof(err)), -ENOSPC);
+	ck_assert_str_eq(err, "accept modes for 'y.*': more than 32 rules");
+	/* changing a rule that is there needs no room */
+	ck_assert_int_eq(msgr__accept_rules_add(&r, "x5.*", L, err, sizeof(err)), 0);
+	ck_assert_uint_eq(r.n, MSGR__ACCEPT_RULES);
+}
+END_TEST
+
 int main(void)
 {
 	TCase *tc;
@@ -185,5 +289,7 @@ int main(void)
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_add_errors);
 	tcase_add_test(tc, test_conf_file);
+	tcase_add_test(tc, test_accept_table);
+	tcase_add_test(tc, test_accept_errors);
 	return unit_run(s);
 }
