@@ -19,6 +19,16 @@
  *   msgrd-net-secure  the same with both daemons in auth.mode = secure (every
  *                frame sealed with AES-256-GCM); its baseline is msgrd-net,
  *                whose daemons run auth.mode = hmac (the sec/net column)
+ *   msgrd-net-lossy  msgrd-net's daemons, but the connection is MSGR_LOSSY:
+ *                nothing kept for a replay (docs/PROTOCOL.md 5a). The
+ *                net/netlossy column is the price of lossless over lossy
+ *
+ * And one case that is not a transport: recovery. Over a pair of daemons of
+ * its own (hmac, global.inject = true) a paced lossless one-way stream runs
+ * while the bench kills the active link --kills times (`inject kill-link`
+ * on the control socket of the sender's daemon); each kill's recovery time
+ * runs from the kill until the receiver gets the first message sent after
+ * it. The stream must arrive exactly once and in order throughout.
  *
  * Everything a child measures goes into one MAP_SHARED page (struct shared);
  * the parent only forks, reaps and reports. See bench/README.md.
@@ -64,16 +74,29 @@
 #define IDLE_MS 5000        /* a receiver that hears nothing this long calls it a loss */
 #define DEFAULT_POLL_US 0  /* libmsgr's default: never spin */
 #define MAX_REPEAT 15
+#define MAX_KILLS 1000      /* --kills */
+#define REC_SIZE 64         /* the recovery stream: a 64 B message ... */
+#define REC_PACE_US 100     /* ... every 100 µs or so (a nanosleep between sends) */
+#define REC_WAIT_MS 10000   /* a kill not recovered from in this long fails the case */
 
-enum transport { T_MSGRD, T_SHM, T_UDS, T_TCP, T_NET, T_SEC, NT };
+/* New transports go at the end: tooling reads the columns in this order. */
+enum transport { T_MSGRD, T_SHM, T_UDS, T_TCP, T_NET, T_SEC, T_NETLOSSY, NT };
 static const char *const tname[NT] = { "msgrd", "shm-ring", "unix-socket", "tcp", "msgrd-net",
-				       "msgrd-net-secure" };
-static const char *const tshort[NT] = { "msgrd", "shm", "uds", "tcp", "net", "sec" };
+				       "msgrd-net-secure", "msgrd-net-lossy" };
+static const char *const tshort[NT] = { "msgrd", "shm", "uds", "tcp", "net", "sec",
+					"netlossy" };
 
-/* The msgrd-net variants differ only in their daemons' auth.mode. */
+/* The msgrd-net variants differ in their daemons' auth.mode (sec) or in the
+ * connection's mode (netlossy). */
 static int is_net(enum transport t)
 {
-	return t == T_NET || t == T_SEC;
+	return t == T_NET || t == T_SEC || t == T_NETLOSSY;
+}
+
+/* How the sending side connects: lossless everywhere but netlossy. */
+static enum msgr_mode conn_mode_of(enum transport t)
+{
+	return t == T_NETLOSSY ? MSGR_LOSSY : MSGR_LOSSLESS;
 }
 
 enum kind { K_ONEWAY, K_PINGPONG };
@@ -93,21 +116,29 @@ static struct {
 	unsigned poll_us;
 	unsigned transports; /* bit per enum transport */
 	unsigned cases;      /* bit 0: one-way, bit 1: ping-pong */
+	int recovery;        /* run the recovery case */
+	unsigned kills;      /* link kills in it */
+	unsigned kill_ms;    /* between kills */
 	const char *out;
 } opt = { .seconds = 2.0, .rtt_count = 20000, .repeat = 1, .transports = (1u << NT) - 1,
-	    .cases = 3 };
+	    .cases = 3, .recovery = 1, .kill_ms = 300 };
 
 static unsigned wait_poll_us; /* what libmsgr clients and the shm-ring baseline spin */
 static char tmpdir[64];
 
-/* Every msgrd of the run. D_MAIN is msgrd's, and host A of msgrd-net; with
- * --socket it is someone else's and the others are not started. Each
- * msgrd-net variant needs a pair of its own, since auth.mode is per daemon
- * and both ends of a session must agree on it. */
-enum daemon_id { D_MAIN, D_NET_B, D_SEC_A, D_SEC_B, ND };
+/* Every msgrd of the run. D_MAIN is msgrd's, and host A of msgrd-net (and
+ * of msgrd-net-lossy, which differs only in the connection's mode); with
+ * --socket it is someone else's and the others are not started. msgrd-net-
+ * secure needs a pair of its own, since auth.mode is per daemon and both
+ * ends of a session must agree on it; so does the recovery case, whose
+ * daemons run global.inject = true (a fault interceptor under every link,
+ * which the measured pairs must not pay for). */
+enum daemon_id { D_MAIN, D_NET_B, D_SEC_A, D_SEC_B, D_REC_A, D_REC_B, ND };
 static struct daemon {
 	const char *tag;  /* its socket, control socket and log in tmpdir */
 	const char *mode; /* auth.mode, set explicitly so that sec/net stays secure/hmac */
+	int inject;       /* global.inject = true */
+	int port;         /* its global.listen port on 127.0.0.1 */
 	char sock[PATH_MAX], ctl[PATH_MAX], log[PATH_MAX];
 	volatile pid_t pid; /* ours to stop, or 0 */
 } dmn[ND] = {
@@ -115,6 +146,8 @@ static struct daemon {
 	[D_NET_B] = { .tag = "msgrd-b", .mode = "hmac" },
 	[D_SEC_A] = { .tag = "msgrd-sec-a", .mode = "secure" },
 	[D_SEC_B] = { .tag = "msgrd-sec-b", .mode = "secure" },
+	[D_REC_A] = { .tag = "msgrd-rec-a", .mode = "hmac", .inject = 1 },
+	[D_REC_B] = { .tag = "msgrd-rec-b", .mode = "hmac", .inject = 1 },
 };
 static pid_t obs_daemon; /* D_MAIN's pid, to read its /proc, or 0 */
 
@@ -124,6 +157,7 @@ static const enum daemon_id via[NT][2] = {
 	[T_MSGRD] = { D_MAIN, D_MAIN },
 	[T_NET] = { D_MAIN, D_NET_B },
 	[T_SEC] = { D_SEC_A, D_SEC_B },
+	[T_NETLOSSY] = { D_MAIN, D_NET_B },
 };
 
 /* How many daemons a transport goes through: their costs count with its own. */
@@ -139,6 +173,7 @@ static pid_t daemon_pid(enum daemon_id d)
 }
 
 static const char *attach_sock;   /* the daemon this child attaches to */
+static enum msgr_mode conn_mode = MSGR_LOSSLESS; /* how this child connects */
 static volatile pid_t kids[2];
 static const char *label = "";    /* the running case, for a child's error message */
 static volatile uint64_t sink;    /* keeps payload reads from being optimised away */
@@ -245,6 +280,15 @@ struct shared {
 	/* the daemons (msgrd's one; msgrd-net's A and B), at role 0's start
 	 * and role 1's end */
 	struct psample d0[2], d1[2];
+	/* the recovery case: the parent kills links and writes kill_ns (then
+	 * nkills) before it sets stop; the receiver publishes the send time of
+	 * the last message it got, and at the end the receive time of the
+	 * first message sent after each kill */
+	_Atomic int stop;
+	_Atomic uint64_t last_stamp;
+	unsigned nkills;
+	uint64_t kill_ns[MAX_KILLS], first_ns[MAX_KILLS];
+	double lat_p50, lat_p99; /* the stream's one-way latency, µs */
 };
 
 static struct shared *sh;
@@ -477,7 +521,7 @@ static msgr_conn *mc_connect(msgr_client *c)
 
 	if (wait_flag(&sh->ready, 10000))
 		die("the receiving process never attached");
-	err = msgr_connect(c, sh->addr, MSGR_LOSSLESS, &k);
+	err = msgr_connect(c, sh->addr, conn_mode, &k);
 	if (err)
 		die("msgr_connect %s: %s", sh->addr, msgr_strerror(err));
 	mc_next(c, &ev);
@@ -1038,6 +1082,7 @@ static int run_prepare(struct run *ru)
 	case T_MSGRD:
 	case T_NET:
 	case T_SEC:
+	case T_NETLOSSY:
 		return 0;
 	case T_SHM:
 		/* payload: frame header plus message, 8-byte multiple; ~4 MiB per ring */
@@ -1096,6 +1141,8 @@ static const role_fn roles[NT][2][2] = {
 		    [K_PINGPONG] = { msgrd_pinger, msgrd_ponger } },
 	[T_SEC] = { [K_ONEWAY] = { msgrd_sender, msgrd_receiver },
 		    [K_PINGPONG] = { msgrd_pinger, msgrd_ponger } },
+	[T_NETLOSSY] = { [K_ONEWAY] = { msgrd_sender, msgrd_receiver },
+			 [K_PINGPONG] = { msgrd_pinger, msgrd_ponger } },
 };
 
 static _Noreturn void child(struct run *ru, int role, const char *name)
@@ -1113,6 +1160,7 @@ static _Noreturn void child(struct run *ru, int role, const char *name)
 	for (int i = 0; i < ndaemons(ru->t); i++)
 		sampled[i] = daemon_pid(via[ru->t][i]);
 	attach_sock = dmn[via[ru->t][role]].sock;
+	conn_mode = conn_mode_of(ru->t);
 	if (ru->fd[1 - role] >= 0)
 		close(ru->fd[1 - role]);
 	roles[ru->t][ru->kind][role](ru);
@@ -1232,17 +1280,17 @@ static int read_n(int fd, void *buf, size_t n)
 	return 0;
 }
 
-/* The admin-socket protocol: JSON and a NUL, then a big-endian length and JSON. */
-static int ctl_status_at(const char *path, struct dstats *ds)
+/* The admin-socket protocol: JSON and a NUL, then a big-endian length and
+ * JSON. *body is the answer (malloc'd, NUL-terminated) on success. */
+static int ctl_request(const char *path, const char *req, char **body)
 {
-	static const char req[] = "{\"prefix\":\"status\"}";
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { 2, 0 };
-	char *body = NULL;
+	size_t rlen = strlen(req) + 1;
 	uint32_t be;
 	int fd, err;
 
-	memset(ds, 0, sizeof(*ds));
+	*body = NULL;
 	if (!path[0] || strlen(path) >= sizeof(sa.sun_path))
 		return -ENOENT;
 	strcpy(sa.sun_path, path);
@@ -1251,7 +1299,7 @@ static int ctl_status_at(const char *path, struct dstats *ds)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    write(fd, req, sizeof(req)) != (ssize_t)sizeof(req)) {
+	    write(fd, req, rlen) != (ssize_t)rlen) {
 		err = -errno;
 		goto out;
 	}
@@ -1260,12 +1308,30 @@ static int ctl_status_at(const char *path, struct dstats *ds)
 		goto out;
 	be = ntohl(be);
 	err = -EPROTO;
-	if (be > 1 << 20 || !(body = malloc((size_t)be + 1)))
+	if (be > 1 << 20 || !(*body = malloc((size_t)be + 1)))
 		goto out;
-	err = read_n(fd, body, be);
+	err = read_n(fd, *body, be);
 	if (err)
 		goto out;
-	body[be] = 0;
+	(*body)[be] = 0;
+out:
+	if (err) {
+		free(*body);
+		*body = NULL;
+	}
+	close(fd);
+	return err;
+}
+
+static int ctl_status_at(const char *path, struct dstats *ds)
+{
+	char *body = NULL;
+	int err;
+
+	memset(ds, 0, sizeof(*ds));
+	err = ctl_request(path, "{\"prefix\":\"status\"}", &body);
+	if (err)
+		return err;
 	if (json_u64(body, "wakeups_sent", &ds->wake_sent) ||
 	    json_u64(body, "wakeups_recv", &ds->wake_recv)) {
 		err = -EPROTO;
@@ -1276,7 +1342,6 @@ static int ctl_status_at(const char *path, struct dstats *ds)
 	ds->ok = 1;
 out:
 	free(body);
-	close(fd);
 	return err;
 }
 
@@ -1499,6 +1564,376 @@ static int run_one(enum transport t, enum kind k, size_t size)
 	return 0;
 }
 
+/* ---- recovery: link kills under a lossless stream ---- */
+
+/* One 64 B message about every REC_PACE_US, stamped with its number and its
+ * send time (CLOCK_MONOTONIC, which both processes share), until told to
+ * stop. Paced, not flat out: a full window in flight would add its queueing
+ * delay to every recovery time. */
+static void rec_sender(void)
+{
+	msgr_client *c = mc_attach("rec-tx");
+	msgr_conn *k = mc_connect(c);
+	unsigned char buf[REC_SIZE];
+	struct side *s = &sh->side[0];
+	uint64_t n = 0;
+
+	fill(buf, sizeof(buf));
+	sh->t_start = now_ns();
+	while (!atomic_load(&sh->stop)) {
+		uint64_t t = now_ns();
+		n++;
+		stamp(buf, (uint32_t)n);
+		memcpy(buf + 8, &t, sizeof(t));
+		mc_send(k, (uint32_t)n, buf, sizeof(buf), s);
+		sleep_us(REC_PACE_US);
+	}
+	sh->t_end = now_ns();
+	mc_send(k, END_SEQ, buf, sizeof(buf), s);
+	sh->sent = n;
+	if (wait_flag(&sh->done, 60000))
+		die("the receiver did not finish");
+	msgr_detach(c);
+}
+
+/* Every message exactly once and in order, or the case fails; then, for
+ * each kill, the first message sent after it (messages arrive in send
+ * order, so their send times only grow). */
+static void rec_receiver(void)
+{
+	msgr_client *c = mc_listen("rec-rx");
+	struct msgr_event ev;
+	uint64_t n = 0, cap = 0, *st = NULL, *rt = NULL, *lat;
+
+	while (mc_next_data(c, &ev)) {
+		uint64_t r = now_ns(), t;
+		uint32_t s;
+		if (ev.msg_type != (uint32_t)(n + 1))
+			die("EXACTLY-ONCE VIOLATED: message %u arrived when %llu was due (%s)",
+			    ev.msg_type, (unsigned long long)(n + 1),
+			    ev.msg_type <= n ? "a duplicate" : "a gap: lost or reordered");
+		if (ev.len != REC_SIZE)
+			die("EXACTLY-ONCE VIOLATED: message %u has %u bytes, sent %d", ev.msg_type,
+			    (unsigned)ev.len, REC_SIZE);
+		memcpy(&s, ev.data, sizeof(s));
+		if (s != ev.msg_type)
+			die("EXACTLY-ONCE VIOLATED: message %u carries the payload of message %u",
+			    ev.msg_type, s);
+		memcpy(&t, (const unsigned char *)ev.data + 8, sizeof(t));
+		if (n == cap) {
+			cap = cap ? 2 * cap : 65536;
+			st = realloc(st, cap * sizeof(*st));
+			rt = realloc(rt, cap * sizeof(*rt));
+			if (!st || !rt)
+				die("out of memory");
+		}
+		st[n] = t;
+		rt[n++] = r;
+		atomic_store(&sh->last_stamp, t);
+		msgr_event_release(c, &ev);
+	}
+	msgr_event_release(c, &ev);
+	/* every kill was published before the stop that ended the stream */
+	for (unsigned i = 0, j = 0; i < sh->nkills; i++) {
+		while (j < n && st[j] < sh->kill_ns[i])
+			j++;
+		sh->first_ns[i] = j < n ? rt[j] : 0;
+	}
+	lat = malloc((n ? n : 1) * sizeof(*lat));
+	if (!lat)
+		die("out of memory");
+	for (uint64_t i = 0; i < n; i++)
+		lat[i] = rt[i] - st[i];
+	if (n) {
+		qsort(lat, n, sizeof(*lat), cmp_u64);
+		sh->lat_p50 = lat[n / 2] / 1e3;
+		sh->lat_p99 = lat[n * 99 / 100] / 1e3;
+	}
+	sh->recvd = n;
+	atomic_store(&sh->done, 1);
+	msgr_detach(c);
+}
+
+static _Noreturn void rec_child(int role)
+{
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGALRM, SIG_DFL);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	label = role ? "recovery (receiver)" : "recovery (sender)";
+	attach_sock = dmn[role ? D_REC_B : D_REC_A].sock;
+	conn_mode = MSGR_LOSSLESS;
+	if (role)
+		rec_receiver();
+	else
+		rec_sender();
+	fflush(NULL);
+	_exit(0);
+}
+
+/* The daemons' counters of the replay, from perf dump. */
+enum { RC_RESUMES, RC_REPLAYED, RC_DUP, RC_REDIALS, RC_INJECTED, NRC };
+static const char *const rc_key[NRC] = { "resumes", "replayed_msgs", "dup_dropped", "redials",
+					 "injected_failures" };
+
+static int perf_counters(enum daemon_id d, uint64_t *v)
+{
+	char *body;
+	int err = ctl_request(dmn[d].ctl, "{\"prefix\":\"perf dump\"}", &body);
+
+	for (int i = 0; i < NRC && !err; i++)
+		err = json_u64(body, rc_key[i], &v[i]);
+	free(body);
+	return err;
+}
+
+/* Whether a child has exited, leaving it for reap() to collect. */
+static int child_gone(void)
+{
+	for (int i = 0; i < 2; i++) {
+		siginfo_t si = { 0 };
+		if (kids[i] && !waitid(P_PID, (id_t)kids[i], &si, WEXITED | WNOHANG | WNOWAIT) &&
+		    si.si_pid)
+			return 1;
+	}
+	return 0;
+}
+
+/* Until the receiver has a message sent at t or later; -1 on a child gone or
+ * after REC_WAIT_MS. */
+static int wait_stamp(uint64_t t)
+{
+	uint64_t end = now_ns() + (uint64_t)REC_WAIT_MS * 1000000u;
+
+	while (atomic_load(&sh->last_stamp) < t) {
+		if (child_gone() || now_ns() > end)
+			return -1;
+		sleep_us(50);
+	}
+	return 0;
+}
+
+/* `msgrctl inject kill-link HOST:PORT` on the sender's daemon: its active
+ * link to the receiver's is aborted, as by a reset from the network. */
+static int kill_link(char *why, size_t n)
+{
+	char req[160], *body;
+	int err;
+
+	snprintf(req, sizeof(req),
+		 "{\"prefix\":\"inject\",\"fault\":\"kill-link\",\"target\":\"127.0.0.1:%d\"}",
+		 dmn[D_REC_B].port);
+	err = ctl_request(dmn[D_REC_A].ctl, req, &body);
+	if (err) {
+		snprintf(why, n, "control socket: %s", strerror(-err));
+		return err;
+	}
+	if (strstr(body, "\"error\"")) {
+		snprintf(why, n, "%s", body);
+		err = -EIO;
+	}
+	free(body);
+	return err;
+}
+
+/* Every kill of every repeat, in ms; the counters summed over repeats. */
+static double rec_ms[MAX_REPEAT * MAX_KILLS];
+static unsigned nrec_ms, rec_runs;
+static uint64_t rec_count[2][NRC], rec_msgs;
+static double rec_lat50[MAX_REPEAT], rec_lat99[MAX_REPEAT], rec_rate[MAX_REPEAT];
+
+static int run_recovery(void)
+{
+	static const char name[] = "recovery";
+	uint64_t c0[2][NRC], c1[2][NRC], t;
+	double worst = 0;
+	char why[512];
+	int failed = 0;
+
+	memset(sh, 0, sizeof(*sh));
+	if (perf_counters(D_REC_A, c0[0]) || perf_counters(D_REC_B, c0[1])) {
+		errmsg("%s: no perf dump from the daemons", name);
+		return -1;
+	}
+	fflush(NULL);
+	for (int role = 1; role >= 0; role--) {
+		pid_t p = fork();
+		if (p < 0) {
+			errmsg("fork: %s", strerror(errno));
+			if (kids[1])
+				kill(kids[1], SIGKILL);
+			reap(name, 10);
+			return -1;
+		}
+		if (p == 0)
+			rec_child(role);
+		kids[role] = p;
+	}
+	/* the stream flows, then a kill every kill_ms, each after the last
+	 * one's recovery */
+	t = now_ns();
+	if (wait_stamp(1)) {
+		errmsg("%s: the stream never started", name);
+		failed = 1;
+	}
+	t = now_ns();
+	for (unsigned i = 0; i < opt.kills && !failed; i++) {
+		uint64_t at = (i ? sh->kill_ns[i - 1] : t) + (uint64_t)opt.kill_ms * 1000000u, end;
+		int err;
+		while (now_ns() < at)
+			sleep_us(1000);
+		/* a link that is not up yet (a redial still in its handshake)
+		 * cannot be killed: try again shortly */
+		end = now_ns() + (uint64_t)REC_WAIT_MS * 1000000u;
+		while ((err = kill_link(why, sizeof(why))) && now_ns() < end && !child_gone())
+			sleep_us(1000);
+		if (err) {
+			errmsg("%s: kill %u: %s", name, i + 1, why);
+			failed = 1;
+			break;
+		}
+		/* after the answer: the link is gone, so whatever the sender
+		 * hands over from now on goes on a new one */
+		sh->kill_ns[i] = now_ns();
+		sh->nkills = i + 1;
+		if (wait_stamp(sh->kill_ns[i])) {
+			if (child_gone())
+				errmsg("%s: kill %u: a process of the case exited", name, i + 1);
+			else
+				errmsg("%s: kill %u: nothing sent after it arrived within %d ms",
+				       name, i + 1, REC_WAIT_MS);
+			failed = 1;
+		}
+	}
+	sleep_us(50000);
+	atomic_store(&sh->stop, 1);
+	if (failed)
+		for (int i = 0; i < 2; i++)
+			if (kids[i])
+				kill(kids[i], SIGKILL);
+	if (reap(name, 60 + REC_WAIT_MS / 1000) || failed)
+		return -1;
+	if (sh->recvd != sh->sent) {
+		errmsg("%s: EXACTLY-ONCE VIOLATED: sent %llu messages, %llu arrived", name,
+		       (unsigned long long)sh->sent, (unsigned long long)sh->recvd);
+		return -1;
+	}
+	if (perf_counters(D_REC_A, c1[0]) || perf_counters(D_REC_B, c1[1])) {
+		errmsg("%s: no perf dump from the daemons", name);
+		return -1;
+	}
+	for (unsigned i = 0; i < sh->nkills; i++) {
+		double ms;
+		if (!sh->first_ns[i]) {
+			errmsg("%s: kill %u: the receiver has nothing sent after it", name, i + 1);
+			return -1;
+		}
+		ms = (double)(sh->first_ns[i] - sh->kill_ns[i]) / 1e6;
+		if (nrec_ms < NROWS(rec_ms))
+			rec_ms[nrec_ms++] = ms;
+		worst = ms > worst ? ms : worst;
+	}
+	for (int d = 0; d < 2; d++)
+		for (int i = 0; i < NRC; i++)
+			rec_count[d][i] += c1[d][i] - c0[d][i];
+	rec_msgs += sh->recvd;
+	rec_rate[rec_runs] = sh->t_end > sh->t_start
+				     ? (double)sh->sent / ((double)(sh->t_end - sh->t_start) / 1e9)
+				     : NAN;
+	rec_lat50[rec_runs] = sh->lat_p50;
+	rec_lat99[rec_runs++] = sh->lat_p99;
+	fprintf(stderr, "  %-34s %u kills, worst %.2f ms; %llu msgs exactly once in order; "
+			"resumes %llu/%llu, replayed %llu/%llu, dup dropped %llu/%llu (A/B)\n",
+		name, sh->nkills, worst, (unsigned long long)sh->recvd,
+		(unsigned long long)(c1[0][RC_RESUMES] - c0[0][RC_RESUMES]),
+		(unsigned long long)(c1[1][RC_RESUMES] - c0[1][RC_RESUMES]),
+		(unsigned long long)(c1[0][RC_REPLAYED] - c0[0][RC_REPLAYED]),
+		(unsigned long long)(c1[1][RC_REPLAYED] - c0[1][RC_REPLAYED]),
+		(unsigned long long)(c1[0][RC_DUP] - c0[0][RC_DUP]),
+		(unsigned long long)(c1[1][RC_DUP] - c0[1][RC_DUP]));
+	return 0;
+}
+
+static double median_of(double *v, unsigned n)
+{
+	if (!n)
+		return NAN;
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void cell(FILE *f, const char *s, int width, int left);
+static void fmt_val(char *b, size_t n, double v, enum fmt f);
+
+static void rec_line(FILE *f, int md, const char *what, const char *val)
+{
+	if (md) {
+		fprintf(f, "| %s | %s |\n", what, val);
+		return;
+	}
+	cell(f, what, 44, 1);
+	cell(f, val, 12, 0);
+	fputc('\n', f);
+}
+
+/* The recovery table: time to the first message after a kill, and what the
+ * daemons replayed. */
+static void rec_table(FILE *f, int md)
+{
+	char b[3][32];
+	double p50, p99, mx;
+
+	if (!nrec_ms)
+		return;
+	qsort(rec_ms, nrec_ms, sizeof(*rec_ms), cmp_double);
+	p50 = rec_ms[nrec_ms / 2];
+	p99 = rec_ms[(size_t)nrec_ms * 99 / 100];
+	mx = rec_ms[nrec_ms - 1];
+	if (md)
+		fprintf(f, "| recovery (msgrd-net pair, MSGR_LOSSLESS) | |\n|---|---:|\n");
+	else
+		fprintf(f, "recovery (msgrd-net pair, MSGR_LOSSLESS)\n");
+	snprintf(b[0], sizeof(b[0]), "%u x %u", rec_runs, opt.kills);
+	rec_line(f, md, "link kills (runs x kills)", b[0]);
+	snprintf(b[0], sizeof(b[0]), "%.2f", p50);
+	snprintf(b[1], sizeof(b[1]), "%.2f", p99);
+	snprintf(b[2], sizeof(b[2]), "%.2f", mx);
+	rec_line(f, md, "recovery p50 (ms)", b[0]);
+	rec_line(f, md, "recovery p99 (ms)", b[1]);
+	rec_line(f, md, "recovery max (ms)", b[2]);
+	for (int i = 0; i < NRC; i++) {
+		char lbl[64];
+		snprintf(lbl, sizeof(lbl), "%s (A + B)", rc_key[i]);
+		snprintf(b[0], sizeof(b[0]), "%llu + %llu", (unsigned long long)rec_count[0][i],
+			 (unsigned long long)rec_count[1][i]);
+		rec_line(f, md, lbl, b[0]);
+	}
+	snprintf(b[0], sizeof(b[0]), "%llu", (unsigned long long)rec_msgs);
+	rec_line(f, md, "messages, each exactly once in order", b[0]);
+	fmt_val(b[0], sizeof(b[0]), median_of(rec_rate, rec_runs), F_RATE);
+	rec_line(f, md, "stream rate (msg/s)", b[0]);
+	snprintf(b[0], sizeof(b[0]), "%.1f", median_of(rec_lat50, rec_runs));
+	snprintf(b[1], sizeof(b[1]), "%.1f", median_of(rec_lat99, rec_runs));
+	rec_line(f, md, "stream latency p50, kills included (µs)", b[0]);
+	rec_line(f, md, "stream latency p99, kills included (µs)", b[1]);
+}
+
+static void rec_notes(FILE *f, int md)
+{
+	const char *li = md ? "- " : "  ";
+
+	if (!nrec_ms)
+		return;
+	fprintf(f, "%sRecovery: a %d B lossless stream (a message, then a %d µs sleep) over a "
+		   "pair of hmac daemons with global.inject = true; every %u ms (after the last "
+		   "recovery) the bench kills the active link with `inject kill-link` on the "
+		   "sender's daemon. A kill's recovery time runs from the kill's answer until the "
+		   "receiver gets the first message sent after it (CLOCK_MONOTONIC in both "
+		   "processes); percentiles over every kill of every run; counters are perf dump "
+		   "deltas summed over the runs; stream latency: medians over the runs.\n", li,
+		REC_SIZE, REC_PACE_US, opt.kill_ms);
+}
+
 /* ---- the table, as text and Markdown ---- */
 
 static void fmt_val(char *b, size_t n, double v, enum fmt f)
@@ -1572,7 +2007,8 @@ static int transports_shown(int *show)
 
 /* The ratio columns of the tables and the bars of the chart, in order:
  * msgrd against each baseline, then each msgrd-net variant against its own:
- * two daemons against a direct connection, sealed frames against hmac. */
+ * two daemons against a direct connection, sealed frames against hmac,
+ * lossless (kept until acked) against lossy. New ones go at the end. */
 static const struct ratio {
 	enum transport num, den;
 	const char *color; /* in the chart */
@@ -1584,6 +2020,7 @@ static const struct ratio {
 	{ T_MSGRD, T_SEC, "#e15759" },
 	{ T_NET, T_TCP, "#76b7b2" },
 	{ T_SEC, T_NET, "#edc948" },
+	{ T_NET, T_NETLOSSY, "#9c755f" },
 };
 
 static int ratio_shown(const struct ratio *r, const int *show)
@@ -1594,6 +2031,15 @@ static int ratio_shown(const struct ratio *r, const int *show)
 static void ratio_name(char *b, size_t n, const struct ratio *r)
 {
 	snprintf(b, n, "%s/%s", tshort[r->num], tshort[r->den]);
+}
+
+/* A text ratio column fits its name with a space before it. */
+static int ratio_width(const struct ratio *r)
+{
+	char b[64];
+
+	ratio_name(b, sizeof(b), r);
+	return width_of(b) + 1 < 11 ? 11 : width_of(b) + 1;
 }
 
 /* A text column fits its transport's name with a space before it. */
@@ -1636,7 +2082,7 @@ static void table(FILE *f, const struct row *rows, size_t nrows, int md, const c
 		for (size_t i = 0; i < NROWS(ratios); i++)
 			if (ratio_shown(&ratios[i], show)) {
 				ratio_name(b, sizeof(b), &ratios[i]);
-				cell(f, b, 11, 0);
+				cell(f, b, ratio_width(&ratios[i]), 0);
 			}
 		fputc('\n', f);
 	}
@@ -1662,7 +2108,7 @@ static void table(FILE *f, const struct row *rows, size_t nrows, int md, const c
 			if (md)
 				fprintf(f, " %s |", b);
 			else
-				cell(f, b, 11, 0);
+				cell(f, b, ratio_width(&ratios[i]), 0);
 		}
 		fputc('\n', f);
 	}
@@ -1706,12 +2152,18 @@ static void print_notes(FILE *f, int md)
 	if (show[T_SEC] && show[T_NET])
 		fprintf(f, "%ssec/net is the price of auth.mode = secure (every frame sealed with "
 			   "AES-256-GCM) over hmac, both daemons of the pair alike.\n", li);
+	if (show[T_NETLOSSY] && show[T_NET])
+		fprintf(f, "%snet/netlossy is the price of MSGR_LOSSLESS (every message kept in the "
+			   "sender's pool until acked, so a link fault resumes and replays) over "
+			   "MSGR_LOSSY, on the same pair of daemons.\n", li);
 	fprintf(f, "%sCosts add up every process involved (msgrd: sender, receiver and the "
 		   "daemon%s; msgrd-net variants: both daemons), from /proc/PID/schedstat and "
 		   "status; runqueue wait is time runnable but without a CPU; eventfd wakes: "
 		   "msgrd's counters (sent + received), shm-ring's own.\n", li,
 		obs_daemon ? "" : " (not readable here, so msgrd's are unknown)");
 }
+
+static int ran_cases; /* any transport case ran (else recovery alone) */
 
 static int write_markdown(const char *path, int argc, char **argv)
 {
@@ -1723,11 +2175,19 @@ static int write_markdown(const char *path, int argc, char **argv)
 	for (int i = 0; i < argc; i++)
 		fprintf(f, "%s%s", i ? " " : "", argv[i]);
 	fprintf(f, "`\n\n%s\n\n", settings);
-	table(f, main_rows, NROWS(main_rows), 1, "case");
-	fputc('\n', f);
-	table(f, cost_rows, NROWS(cost_rows), 1, "cost");
-	fputc('\n', f);
-	print_notes(f, 1);
+	if (ran_cases) {
+		table(f, main_rows, NROWS(main_rows), 1, "case");
+		fputc('\n', f);
+		table(f, cost_rows, NROWS(cost_rows), 1, "cost");
+		fputc('\n', f);
+	}
+	if (nrec_ms) {
+		rec_table(f, 1);
+		fputc('\n', f);
+	}
+	if (ran_cases)
+		print_notes(f, 1);
+	rec_notes(f, 1);
 	return fclose(f) ? -errno : 0;
 }
 
@@ -1780,8 +2240,8 @@ static int write_svg(const char *path)
 		{ M_MEAN, "ping-pong mean", 0 },
 	};
 	const int ng = (int)NROWS(groups), nr = (int)NROWS(ratios), left = 190, plot_w = 560;
-	const int bar_h = 16, top = 70;
-	int show[NT], nb = 0, group_h, height, lo = 0, hi = 0;
+	const int bar_h = 16, top = 70, width = left + plot_w + 60, per_row = (width - 10) / 110;
+	int show[NT], nb = 0, group_h, height, lo = 0, hi = 0, legend_y;
 	double rel[NROWS(groups)][NROWS(ratios)];
 	char name[64];
 	FILE *f;
@@ -1790,7 +2250,9 @@ static int write_svg(const char *path)
 	for (int r = 0; r < nr; r++)
 		nb += ratio_shown(&ratios[r], show);
 	group_h = nb * bar_h + 14;
-	height = top + ng * group_h + 70;
+	/* the legend: as many rows as it takes, per_row entries each */
+	legend_y = top + ng * group_h + 48;
+	height = legend_y + 22 + 18 * ((nb > 0 ? nb - 1 : 0) / per_row);
 	for (int g = 0; g < ng; g++)
 		for (int r = 0; r < nr; r++) {
 			double a = final[groups[g].m][ratios[r].num], b = final[groups[g].m][ratios[r].den];
@@ -1811,7 +2273,7 @@ static int write_svg(const char *path)
 		return -errno;
 #define X(v) (left + (int)((lg10(v) - lo) / (hi - lo) * plot_w))
 	fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-		   "font-family=\"sans-serif\" font-size=\"12\">\n", left + plot_w + 60, height);
+		   "font-family=\"sans-serif\" font-size=\"12\">\n", width, height);
 	fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n");
 	fprintf(f, "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">Ratios a/b, "
 		   "same run (log scale; right of 1 = a better)</text>\n");
@@ -1851,11 +2313,16 @@ static int write_svg(const char *path)
 		}
 	}
 	{
-		/* up to seven entries: from the left edge, not the plot's */
-		int x = 10, y = height - 22;
+		/* from the left edge, not the plot's; per_row entries a row */
+		int x = 10, y = legend_y, i = 0;
 		for (int r = 0; r < nr; r++) {
 			if (!ratio_shown(&ratios[r], show))
 				continue;
+			if (i && i % per_row == 0) {
+				x = 10;
+				y += 18;
+			}
+			i++;
 			ratio_name(name, sizeof(name), &ratios[r]);
 			fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\"/>"
 				   "<text x=\"%d\" y=\"%d\">%s</text>\n", x, y - 10, ratios[r].color,
@@ -2022,6 +2489,7 @@ static int spawn_daemon(const char *bin, struct daemon *dm)
 	snprintf(a_poll, sizeof(a_poll), "global.poll_us=%u",
 		 opt.dpoll_set ? opt.dpoll_us : opt.poll_us);
 	snprintf(a_mode, sizeof(a_mode), "auth.mode=%s", dm->mode);
+	dm->port = port;
 	argv[argc++] = (char *)bin;
 	argv[argc++] = "--set";
 	argv[argc++] = a_sock;
@@ -2036,6 +2504,10 @@ static int spawn_daemon(const char *bin, struct daemon *dm)
 	if (opt.poll_set || opt.dpoll_set) {
 		argv[argc++] = "--set";
 		argv[argc++] = a_poll;
+	}
+	if (dm->inject) {
+		argv[argc++] = "--set";
+		argv[argc++] = "global.inject=true";
 	}
 	argv[argc] = NULL;
 
@@ -2084,6 +2556,8 @@ static int spawn_daemon(const char *bin, struct daemon *dm)
 /* D_MAIN always: the probe attaches there, even when msgrd is not run. */
 static int daemon_needed(enum daemon_id d)
 {
+	if (d == D_REC_A || d == D_REC_B)
+		return opt.recovery;
 	for (int t = 0; t < NT; t++)
 		if ((opt.transports >> t & 1) && (via[t][0] == d || via[t][1] == d))
 			return 1;
@@ -2137,8 +2611,11 @@ static void usage(FILE *f)
 		"Usage: msgr-bench [OPTION]...\n"
 		"Measure msgrd against a bare shared-memory ring, a Unix socket and TCP\n"
 		"loopback, side by side in one run, and report ratios; two msgrd\n"
-		"daemons talking over a TCP session (msgrd-net) against direct TCP; and the\n"
-		"same with auth.mode = secure (msgrd-net-secure) against msgrd-net (hmac).\n\n"
+		"daemons talking over a TCP session (msgrd-net) against direct TCP; the\n"
+		"same with auth.mode = secure (msgrd-net-secure) against msgrd-net (hmac);\n"
+		"msgrd-net against the same connection in MSGR_LOSSY (msgrd-net-lossy);\n"
+		"and recovery: how long a lossless stream over two daemons takes to resume\n"
+		"after each of --kills link kills, and what the daemons replayed.\n\n"
 		"  --seconds N      one-way run time per case (default 2; fractions allowed)\n"
 		"  --count N        one-way: time N messages per case instead of a duration\n"
 		"                   (after 50000 warm-up messages, 5000 with --quick)\n"
@@ -2151,14 +2628,20 @@ static void usage(FILE *f)
 		"  --ctl-socket P   its control socket, for its wakeup counters and pid\n"
 		"  --no-tcp         skip the TCP loopback baseline\n"
 		"  --only LIST      run a subset, for profiling: comma-separated transports\n"
-		"                   (msgrd,shm,uds,tcp,net,sec) and/or cases (oneway,pingpong)\n"
+		"                   (msgrd,shm,uds,tcp,net,sec,netlossy) and/or cases\n"
+		"                   (oneway,pingpong,recovery); recovery runs only if named,\n"
+		"                   and alone if it is the only name\n"
+		"  --kills N        recovery: link kills per run (default 30, 10 with --quick)\n"
+		"  --kill-every MS  recovery: ms from one kill to the next (default 300)\n"
 		"  --out FILE       Markdown results (default: build/bench/results.md next\n"
 		"                   to the binary, else ./results.md); the SVG goes beside it\n"
-		"  --quick          smoke test: 0.3 s per case, 2000 round trips\n"
+		"  --quick          smoke test: 0.3 s per case, 2000 round trips, 10 kills\n"
 		"  --help           this text\n\n"
-		"Without --socket, msgrd (and a pair of daemons for each of net and sec) is\n"
-		"started from the directory of msgr-bench with a private socket directory\n"
-		"and key under /tmp, and stopped at exit; with it, net and sec are skipped.\n"
+		"Without --socket, msgrd (with a second daemon for net and netlossy, and a\n"
+		"pair each for sec and for recovery, the latter with global.inject = true)\n"
+		"is started from the directory of msgr-bench with a private socket directory\n"
+		"and key under /tmp, and stopped at exit; with it, net, sec, netlossy and\n"
+		"recovery are skipped.\n"
 		"Exit status: 0 success, 1 a measurement failed, 2 usage error.\n",
 		MAX_REPEAT);
 }
@@ -2176,6 +2659,7 @@ static int parse_only(const char *list)
 {
 	char buf[128], *save = NULL, *tok;
 	unsigned tr = 0, cs = 0;
+	int rec = 0;
 
 	snprintf(buf, sizeof(buf), "%s", list);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -2189,6 +2673,8 @@ static int parse_only(const char *list)
 			cs |= 1u << K_ONEWAY, hit = 1;
 		else if (!strcmp(tok, "pingpong"))
 			cs |= 1u << K_PINGPONG, hit = 1;
+		else if (!strcmp(tok, "recovery"))
+			rec = 1, hit = 1;
 		if (!hit)
 			return -EINVAL;
 	}
@@ -2196,6 +2682,10 @@ static int parse_only(const char *list)
 		opt.transports = tr;
 	if (cs)
 		opt.cases = cs;
+	/* recovery runs if named; named alone, it is all that runs */
+	opt.recovery = rec;
+	if (rec && !tr && !cs)
+		opt.transports = 0;
 	return 0;
 }
 
@@ -2223,7 +2713,7 @@ static void svg_path_for(const char *md, char *buf, size_t n)
 int main(int argc, char **argv)
 {
 	enum { O_SECONDS = 256, O_COUNT, O_RTT, O_REPEAT, O_POLL, O_SOCKET, O_CTL, O_NOTCP, O_OUT,
-	       O_QUICK, O_HELP, O_ONLY, O_DPOLL };
+	       O_QUICK, O_HELP, O_ONLY, O_DPOLL, O_KILLS, O_KILLMS };
 	static const struct option lopts[] = {
 		{ "seconds", required_argument, NULL, O_SECONDS },
 		{ "count", required_argument, NULL, O_COUNT },
@@ -2238,9 +2728,11 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, O_HELP },
 		{ "only", required_argument, NULL, O_ONLY },
 		{ "daemon-poll-us", required_argument, NULL, O_DPOLL },
+		{ "kills", required_argument, NULL, O_KILLS },
+		{ "kill-every", required_argument, NULL, O_KILLMS },
 		{ 0 },
 	};
-	int quick = 0, set_seconds = 0, set_rtt = 0, o, failed = 0;
+	int quick = 0, set_seconds = 0, set_rtt = 0, o, failed = 0, ran = 0;
 	char out[PATH_MAX], svg[PATH_MAX + 8];
 	unsigned long long v;
 	struct dstats ds;
@@ -2283,6 +2775,16 @@ int main(int argc, char **argv)
 			opt.dpoll_us = (unsigned)v;
 			opt.dpoll_set = 1;
 			break;
+		case O_KILLS:
+			if (parse_uint(optarg, MAX_KILLS, &v) || !v)
+				goto bad;
+			opt.kills = (unsigned)v;
+			break;
+		case O_KILLMS:
+			if (parse_uint(optarg, 60000, &v) || v < 10)
+				goto bad;
+			opt.kill_ms = (unsigned)v;
+			break;
 		case O_SOCKET:
 			opt.socket = optarg;
 			break;
@@ -2324,6 +2826,8 @@ bad:
 		opt.seconds = 0.3;
 	if (quick && !set_rtt)
 		opt.rtt_count = 2000;
+	if (!opt.kills)
+		opt.kills = quick ? 10 : 30;
 	/* enough to cycle a default 32 MiB pool of 1 KiB chunks once */
 	oneway_warm = quick ? 5000 : 50000;
 	/* libmsgr takes poll_us 0 to mean its default; 1 is the nearest to "do not spin" */
@@ -2357,6 +2861,9 @@ bad:
 				       tname[t]);
 				opt.transports &= ~(1u << t);
 			}
+		if (opt.recovery)
+			errmsg("recovery needs two daemons of its own: not with --socket, skipped");
+		opt.recovery = 0;
 	} else if (start_daemon()) {
 		return 1;
 	}
@@ -2398,7 +2905,10 @@ bad:
 				if (!(opt.transports >> t & 1) || !(opt.cases >> cases[c].k & 1))
 					continue;
 				failed = run_one((enum transport)t, cases[c].k, cases[c].size) != 0;
+				ran = 1;
 			}
+		if (opt.recovery && !failed)
+			failed = run_recovery() != 0;
 	}
 	if (failed) {
 		if (tmpdir[0])
@@ -2408,14 +2918,23 @@ bad:
 		return 1;
 	}
 	stop_daemon();
+	ran_cases = ran;
 
 	take_medians();
-	printf("\n");
-	table(stdout, main_rows, NROWS(main_rows), 0, "case");
-	printf("\n");
-	table(stdout, cost_rows, NROWS(cost_rows), 0, "cost");
+	if (ran) {
+		printf("\n");
+		table(stdout, main_rows, NROWS(main_rows), 0, "case");
+		printf("\n");
+		table(stdout, cost_rows, NROWS(cost_rows), 0, "cost");
+	}
+	if (nrec_ms) {
+		printf("\n");
+		rec_table(stdout, 0);
+	}
 	printf("\n%s\n", settings);
-	print_notes(stdout, 0);
+	if (ran)
+		print_notes(stdout, 0);
+	rec_notes(stdout, 0);
 	{
 		int e1 = write_markdown(out, argc, argv), e2 = write_svg(svg);
 		if (e1 || e2) {
