@@ -222,6 +222,9 @@ check-fuzz: $(FUZZERS)
 # Long runs that do not belong in make check.
 soak: $(MSGRD) $(MSGRCTL) $(ITEST_BIN)
 	@BUILD=$(abspath $(BUILD)) bash tests/soak.sh
+	@# the lossless streams at their long length (PROTOCOL.md 5a)
+	@BUILD=$(abspath $(BUILD)) LOSSLESS_N=200000 LOSSLESS_MAX=1048576 LOSSLESS_TIMEOUT=900 \
+		LOSSLESS_ROUNDS=500 LOSSLESS_RESTARTS=200 ONLY='lossless-*' bash tests/run-integration.sh
 
 fuzz-long:
 	$(Q)$(MAKE) --no-print-directory check-fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-1800}
