@@ -60,6 +60,30 @@
  *                                  others work; bad rules get -EINVAL/-ENOSPC.
  *                                  The connecting entities stay on $MSGR_SOCKET's
  *                                  daemon. hold: "ready", then a line on stdin
+ *   msgr-itest lf-survivor ENTITY PEER|- MODE
+ *                                  the end that survives restarts of its peer
+ *                                  (lossless-faults.sh): connect to PEER in MODE
+ *                                  (or, with -, accept), stream tagged messages on
+ *                                  every live handle, check what comes back; print
+ *                                  "remote_reset N" on each REMOTE_RESET (then
+ *                                  connect again); any other reset, a stale or
+ *                                  doubled message fails; on SIGTERM print "done ..."
+ *   msgr-itest lf-restarter ENTITY PEER|- MODE MINGEN
+ *                                  the end that is killed: connect (or accept),
+ *                                  stream back; every message must be of one
+ *                                  survivor handle newer than MINGEN (older ones
+ *                                  were meant for an earlier instance); "ready gen
+ *                                  G" after 100 messages; "daemon lost" and exit 0
+ *                                  on DAEMON_LOST; runs until killed
+ *   msgr-itest lf-standby          client.sb -> osd.sb in peer mode, one message
+ *                                  each way, "ready"; then per stdin line "a"
+ *                                  (client.sb sends) or "b" (osd.sb sends): wait
+ *                                  for its delivery, "ok a|b after MS ms"; "q":
+ *                                  nothing else may come, "ok done"
+ *   msgr-itest lf-hold ENTITY PEER MODE MS
+ *                                  connect, one message, CONNECTED, "ready"; then
+ *                                  REMOTE_RESET must come within MS ("ok
+ *                                  remote_reset after MS ms"); any other event fails
  *
  * With $ITEST_PEER_SOCKET set, every osd.* entity attaches to the daemon
  * behind that socket instead of $MSGR_SOCKET's, so the same scenarios run
@@ -1635,6 +1659,340 @@ static int sc_accept_modes(int hold)
 	return 0;
 }
 
+/* ---- lossless-faults.sh: restarts, standby, partitions ---- */
+
+/* A tagged message: u64 tag (the survivor's handle generation, or the
+ * restarter's instance id), u64 seq (1, 2, ... per handle), filler. */
+#define LF_LEN 64
+#define LF_MAXH 256
+
+struct lf_handle {
+	msgr_conn *k;
+	uint64_t gen;     /* the survivor's number for this handle */
+	uint64_t out_seq; /* last seq sent */
+	uint64_t in_seq;  /* last seq received */
+	uint64_t inst;    /* the restarter instance on the other end (survivor) */
+};
+
+static volatile sig_atomic_t lf_stop;
+
+static void lf_on_term(int sig)
+{
+	(void)sig;
+	lf_stop = 1;
+}
+
+static void lf_build(unsigned char *p, uint64_t tag, uint64_t seq)
+{
+	memcpy(p, &tag, 8);
+	memcpy(p + 8, &seq, 8);
+	fill(p + 16, LF_LEN - 16, (uint32_t)(tag ^ seq));
+}
+
+static void lf_parse(const struct msgr_event *ev, uint64_t *tag, uint64_t *seq)
+{
+	const unsigned char *p = ev->data;
+
+	CHECK(ev->msg_type == 77 && ev->len == LF_LEN, "a message of type %u, %zu bytes", ev->msg_type,
+	      ev->len);
+	memcpy(tag, p, 8);
+	memcpy(seq, p + 8, 8);
+	CHECK(verify(p + 16, LF_LEN - 16, (uint32_t)(*tag ^ *seq)), "message %llu: payload damaged",
+	      (unsigned long long)*seq);
+}
+
+/* Send up to 8 messages on h, tagged tag; stop early at EAGAIN, or when
+ * the handle was reset under us (its event follows). */
+static void lf_send_some(struct lf_handle *h, uint64_t tag)
+{
+	unsigned char p[LF_LEN];
+
+	for (int i = 0; i < 8; i++) {
+		int err;
+
+		lf_build(p, tag, h->out_seq + 1);
+		err = msgr_send(h->k, 77, p, LF_LEN);
+		if (err == -EAGAIN || err == -ECONNRESET)
+			return;
+		CHECK(!err, "send: %s", msgr_strerror(err));
+		h->out_seq++;
+	}
+}
+
+static int sc_lf_survivor(const char *entity, const char *peer, enum msgr_mode mode)
+{
+	msgr_client *c = attach(entity, 8 << 20);
+	struct lf_handle hs[LF_MAXH];
+	uint64_t *insts = NULL, ninsts = 0, gens = 0, resets = 0, cfailed = 0, received = 0;
+	int nh = 0, connector = strcmp(peer, "-") != 0;
+	struct msgr_event ev;
+	struct sigaction sa = { .sa_handler = lf_on_term };
+
+	sigaction(SIGTERM, &sa, NULL);
+	if (connector) {
+		CHECK(!msgr_connect(c, peer, mode, &hs[0].k), "connect %s", peer);
+		hs[0] = (struct lf_handle){ .k = hs[0].k, .gen = ++gens };
+		nh = 1;
+	}
+	printf("ready\n");
+	while (!lf_stop) {
+		for (int i = 0; i < nh; i++)
+			lf_send_some(&hs[i], hs[i].gen);
+		for (int n = 0; n < 64; n++) {
+			int err = msgr_next(c, &ev, n ? 0 : 1), i;
+
+			if (err == -EAGAIN)
+				break;
+			CHECK(!err, "msgr_next: %s", msgr_strerror(err));
+			for (i = 0; i < nh && hs[i].k != ev.conn; i++)
+				;
+			switch (ev.type) {
+			case MSGR_EV_ACCEPTED:
+				CHECK(!connector, "ACCEPTED on the connecting end");
+				CHECK(nh < LF_MAXH, "too many live handles");
+				hs[nh++] = (struct lf_handle){ .k = ev.conn, .gen = ++gens };
+				break;
+			case MSGR_EV_CONNECTED:
+				CHECK(connector && i < nh, "CONNECTED on an unknown handle");
+				break;
+			case MSGR_EV_MESSAGE: {
+				uint64_t tag, seq;
+
+				CHECK(i < nh, "a message on an unknown handle");
+				lf_parse(&ev, &tag, &seq);
+				msgr_event_release(c, &ev);
+				if (!hs[i].inst) {
+					for (uint64_t j = 0; j < ninsts; j++)
+						CHECK(insts[j] != tag,
+						      "STALE: handle %llu got a message (seq %llu) of restarter "
+						      "instance %016llx, which an earlier handle had",
+						      (unsigned long long)hs[i].gen, (unsigned long long)seq,
+						      (unsigned long long)tag);
+					insts = realloc(insts, (ninsts + 1) * sizeof(*insts));
+					insts[ninsts++] = tag;
+					hs[i].inst = tag;
+				}
+				CHECK(tag == hs[i].inst,
+				      "STALE: handle %llu of instance %016llx got a message of instance %016llx",
+				      (unsigned long long)hs[i].gen, (unsigned long long)hs[i].inst,
+				      (unsigned long long)tag);
+				CHECK(seq == hs[i].in_seq + 1, "handle %llu: seq %llu after %llu (%s)",
+				      (unsigned long long)hs[i].gen, (unsigned long long)seq,
+				      (unsigned long long)hs[i].in_seq, seq <= hs[i].in_seq ? "duplicate" : "gap");
+				hs[i].in_seq = seq;
+				received++;
+				break;
+			}
+			case MSGR_EV_REMOTE_RESET:
+			case MSGR_EV_CONNECT_FAILED:
+				CHECK(i < nh, "%s on an unknown handle",
+				      ev.type == MSGR_EV_REMOTE_RESET ? "REMOTE_RESET" : "CONNECT_FAILED");
+				if (ev.type == MSGR_EV_REMOTE_RESET) {
+					resets++;
+					printf("remote_reset %llu gen %llu sent %llu received %llu\n",
+					       (unsigned long long)resets, (unsigned long long)hs[i].gen,
+					       (unsigned long long)hs[i].out_seq, (unsigned long long)hs[i].in_seq);
+				} else {
+					CHECK(connector, "CONNECT_FAILED on an accepted handle");
+					CHECK(!hs[i].in_seq, "CONNECT_FAILED after messages came");
+					cfailed++;
+				}
+				CHECK(msgr_send(hs[i].k, 77, "x", 1) == -ECONNRESET, "send after the reset");
+				msgr_conn_close(hs[i].k);
+				hs[i] = hs[--nh];
+				if (connector && !nh) {
+					if (ev.type == MSGR_EV_CONNECT_FAILED)
+						usleep(20000); /* the new instance is not there yet */
+					CHECK(!msgr_connect(c, peer, mode, &hs[0].k), "connect %s", peer);
+					hs[0] = (struct lf_handle){ .k = hs[0].k, .gen = ++gens };
+					nh = 1;
+				}
+				n = 64;
+				break;
+			case MSGR_EV_RESET:
+				fail("RESET (%s) on handle %llu, where only REMOTE_RESET may come",
+				     msgr_strerror(ev.error), (unsigned long long)(i < nh ? hs[i].gen : 0));
+			case MSGR_EV_DAEMON_LOST:
+				fail("DAEMON_LOST");
+			}
+		}
+	}
+	printf("done remote_resets %llu handles %llu connect_failed %llu received %llu live %d\n",
+	       (unsigned long long)resets, (unsigned long long)gens, (unsigned long long)cfailed,
+	       (unsigned long long)received, nh);
+	free(insts);
+	msgr_detach(c);
+	return 0;
+}
+
+static int sc_lf_restarter(const char *entity, const char *peer, enum msgr_mode mode, uint64_t mingen)
+{
+	msgr_client *c = attach(entity, 8 << 20);
+	struct lf_handle h = { 0 };
+	uint64_t inst = 0, end = now_ms() + 120000;
+	int connector = strcmp(peer, "-") != 0, ready = 0;
+	struct msgr_event ev;
+
+	while (!inst)
+		CHECK(getrandom(&inst, sizeof(inst), 0) == sizeof(inst), "getrandom");
+	if (connector)
+		CHECK(!msgr_connect(c, peer, mode, &h.k), "connect %s", peer);
+	while (now_ms() < end) {
+		if (h.k)
+			lf_send_some(&h, inst);
+		for (int n = 0; n < 64; n++) {
+			int err = msgr_next(c, &ev, n ? 0 : 1);
+
+			if (err == -EAGAIN)
+				break;
+			CHECK(!err, "msgr_next: %s", msgr_strerror(err));
+			switch (ev.type) {
+			case MSGR_EV_ACCEPTED:
+				CHECK(!connector, "ACCEPTED on the connecting end");
+				CHECK(!h.k, "a second ACCEPTED (a replayed open, or one meant for an earlier "
+					    "instance)");
+				h.k = ev.conn;
+				break;
+			case MSGR_EV_CONNECTED:
+				CHECK(connector && ev.conn == h.k, "CONNECTED on an unknown handle");
+				break;
+			case MSGR_EV_MESSAGE: {
+				uint64_t tag, seq;
+
+				CHECK(h.k && ev.conn == h.k, "a message on an unknown handle");
+				lf_parse(&ev, &tag, &seq);
+				msgr_event_release(c, &ev);
+				CHECK(tag > mingen,
+				      "STALE: a message (seq %llu) of survivor handle %llu, meant for an earlier "
+				      "instance (handles up to %llu were)",
+				      (unsigned long long)seq, (unsigned long long)tag, (unsigned long long)mingen);
+				if (!h.gen)
+					h.gen = tag;
+				CHECK(tag == h.gen, "messages of survivor handles %llu and %llu on one connection",
+				      (unsigned long long)h.gen, (unsigned long long)tag);
+				CHECK(seq == h.in_seq + 1, "seq %llu after %llu (%s)", (unsigned long long)seq,
+				      (unsigned long long)h.in_seq, seq <= h.in_seq ? "duplicate" : "gap");
+				h.in_seq = seq;
+				if (seq == 100 && !ready) {
+					printf("ready gen %llu\n", (unsigned long long)h.gen);
+					ready = 1;
+				}
+				break;
+			}
+			case MSGR_EV_DAEMON_LOST:
+				printf("daemon lost gen %llu received %llu\n", (unsigned long long)h.gen,
+				       (unsigned long long)h.in_seq);
+				return 0;
+			default:
+				fail("event %d (%s) on the restarter, after %llu messages", ev.type,
+				     msgr_strerror(ev.error), (unsigned long long)h.in_seq);
+			}
+		}
+	}
+	fail("still running after 120 s");
+}
+
+/* Wait up to 10 s for message seq on k of c; no other event may come. */
+static uint64_t lf_await(msgr_client *c, msgr_conn *k, uint64_t seq, const char *who)
+{
+	uint64_t t0 = now_ms(), tag, s;
+	struct msgr_event ev;
+
+	for (;;) {
+		int err = msgr_next(c, &ev, 100);
+
+		if (err == -EAGAIN) {
+			CHECK(now_ms() - t0 < 10000, "%s: message %llu not delivered within 10 s", who,
+			      (unsigned long long)seq);
+			continue;
+		}
+		CHECK(!err, "msgr_next: %s", msgr_strerror(err));
+		CHECK(ev.type == MSGR_EV_MESSAGE && ev.conn == k, "%s: event %d (%s) waiting for message %llu",
+		      who, ev.type, msgr_strerror(ev.error), (unsigned long long)seq);
+		lf_parse(&ev, &tag, &s);
+		msgr_event_release(c, &ev);
+		CHECK(s == seq, "%s: message %llu where %llu was due", who, (unsigned long long)s,
+		      (unsigned long long)seq);
+		return now_ms() - t0;
+	}
+}
+
+static int sc_lf_standby(void)
+{
+	msgr_client *ca = attach("client.sb", 1 << 20), *cb = attach("osd.sb", 1 << 20);
+	uint64_t sa = 0, sb = 0;
+	unsigned char p[LF_LEN];
+	struct msgr_event ev;
+	msgr_conn *a, *b;
+	char line[16];
+
+	CHECK(!msgr_connect(ca, msgr_addr(cb), MSGR_PEER, &a), "connect");
+	lf_build(p, 1, ++sa);
+	CHECK(!msgr_send(a, 77, p, LF_LEN), "send");
+	expect(ca, &ev, MSGR_EV_CONNECTED);
+	expect(cb, &ev, MSGR_EV_ACCEPTED);
+	b = ev.conn;
+	lf_await(cb, b, sa, "osd.sb");
+	lf_build(p, 2, ++sb);
+	CHECK(!msgr_send(b, 77, p, LF_LEN), "send");
+	lf_await(ca, a, sb, "client.sb");
+	printf("ready\n");
+	while (fgets(line, sizeof(line), stdin)) {
+		if (line[0] == 'a') {
+			lf_build(p, 1, ++sa);
+			CHECK(!msgr_send(a, 77, p, LF_LEN), "send a");
+			printf("ok a after %llu ms\n", (unsigned long long)lf_await(cb, b, sa, "osd.sb"));
+		} else if (line[0] == 'b') {
+			lf_build(p, 2, ++sb);
+			CHECK(!msgr_send(b, 77, p, LF_LEN), "send b");
+			printf("ok b after %llu ms\n", (unsigned long long)lf_await(ca, a, sb, "client.sb"));
+		} else if (line[0] == 'q') {
+			/* nothing more: no duplicate, no reset */
+			CHECK(msgr_next(ca, &ev, 300) == -EAGAIN, "client.sb: event %d after the last message",
+			      ev.type);
+			CHECK(msgr_next(cb, &ev, 10) == -EAGAIN, "osd.sb: event %d after the last message",
+			      ev.type);
+			break;
+		}
+	}
+	msgr_detach(ca);
+	msgr_detach(cb);
+	printf("ok done\n");
+	return 0;
+}
+
+static int sc_lf_hold(const char *entity, const char *peer, enum msgr_mode mode, int ms)
+{
+	msgr_client *c = attach(entity, 1 << 20);
+	unsigned char p[LF_LEN];
+	struct msgr_event ev;
+	msgr_conn *k;
+	uint64_t t0;
+
+	CHECK(!msgr_connect(c, peer, mode, &k), "connect");
+	lf_build(p, 1, 1);
+	CHECK(!msgr_send(k, 77, p, LF_LEN), "send");
+	expect(c, &ev, MSGR_EV_CONNECTED);
+	printf("ready\n");
+	t0 = now_ms();
+	for (;;) {
+		int err = msgr_next(c, &ev, 100);
+
+		if (err == -EAGAIN) {
+			CHECK(now_ms() - t0 < (uint64_t)ms, "no REMOTE_RESET within %d ms", ms);
+			continue;
+		}
+		CHECK(!err, "msgr_next: %s", msgr_strerror(err));
+		CHECK(ev.type == MSGR_EV_REMOTE_RESET && ev.conn == k, "event %d (%s), where REMOTE_RESET was due",
+		      ev.type, msgr_strerror(ev.error));
+		CHECK(msgr_send(k, 77, p, LF_LEN) == -ECONNRESET, "send after REMOTE_RESET");
+		printf("ok remote_reset after %llu ms (%s)\n", (unsigned long long)(now_ms() - t0),
+		       msgr_strerror(ev.error));
+		msgr_detach(c);
+		return 0;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1697,6 +2055,14 @@ int main(int argc, char **argv)
 		return sc_try_attach(argv[2]);
 	if (!strcmp(scenario, "accept-modes") && (argc == 2 || (argc == 3 && !strcmp(argv[2], "hold"))))
 		return sc_accept_modes(argc == 3);
+	if (!strcmp(scenario, "lf-survivor") && argc == 5)
+		return sc_lf_survivor(argv[2], argv[3], parse_mode(argv[4]));
+	if (!strcmp(scenario, "lf-restarter") && argc == 6)
+		return sc_lf_restarter(argv[2], argv[3], parse_mode(argv[4]), strtoull(argv[5], NULL, 10));
+	if (!strcmp(scenario, "lf-standby"))
+		return sc_lf_standby();
+	if (!strcmp(scenario, "lf-hold") && argc == 6)
+		return sc_lf_hold(argv[2], argv[3], parse_mode(argv[4]), atoi(argv[5]));
 	fail("unknown scenario or wrong arguments");
 	return 1;
 }
