@@ -434,11 +434,6 @@ static void on_batch_end(void *ctx)
 	msgr__sessions_flush(ctx);
 }
 
-static void on_second(void *ctx, uint64_t now)
-{
-	msgr__sessions_tick(ctx, now);
-}
-
 static void on_schedule(void *ctx)
 {
 	struct msgr__sessions *ss = ctx;
@@ -456,6 +451,5 @@ const struct msgr__link_events msgr__session_link_events = {
 	.closing = on_closing,
 	.gone = on_gone,
 	.batch_end = on_batch_end,
-	.second = on_second,
 	.schedule = on_schedule,
 };

@@ -142,8 +142,6 @@ struct msgr__link_events {
 	/* A received buffer was taken in: send what it produced (acks,
 	 * answers) now rather than at the end of the loop turn. */
 	void (*batch_end)(void *ctx);
-	/* Once a second while any link exists: for deadlines above links. */
-	void (*second)(void *ctx, uint64_t now);
 	/* Work waits for the end of this loop turn (a failure to act on, frames
 	 * to flush): make sure msgr__links_flush() runs. */
 	void (*schedule)(void *ctx);

@@ -65,7 +65,6 @@ struct msgr__links {
 	struct msgr__keyring kr;      /* cluster keys (auth.mode hmac or secure) */
 	struct msgr__link *links;
 	uv_timer_t tick;              /* deadlines and keepalives, while links exist */
-	unsigned ticks;               /* tick calls, for the once-a-second event */
 	/* sources that brought a link up lately: a flood of strangers cannot
 	 * take their handshake slots (each still has its own per-source cap) */
 	char known[NKNOWN][MSGR__HOSTPORT_MAX];

@@ -246,8 +246,6 @@ static void on_tick(uv_timer_t *t)
 			l->last_ka_ns = now;
 		}
 	}
-	if (++ls->ticks % (1000 / TICK_MS) == 0)
-		ls->ev->second(ls->ctx, now);
 	ls->ev->batch_end(ls->ctx);
 	if (!ls->links)
 		uv_timer_stop(&ls->tick);

@@ -14,6 +14,12 @@
 
 /* ---- the table of sessions ---- */
 
+static void on_clock(uv_timer_t *t)
+{
+	msgr__sessions_tick(t->data, msgr__now_ns());
+	msgr__sessions_flush(t->data); /* what the deadlines queued */
+}
+
 struct msgr__session *msgr__session_find(struct msgr__sessions *ss, const char *peer)
 {
 	for (struct msgr__session *s = ss->sessions; s; s = s->next)
@@ -44,6 +50,8 @@ struct msgr__session *msgr__session_new(struct msgr__sessions *ss, const char *p
 	s->next_id &= (1u << 29) - 1;
 	s->next = ss->sessions;
 	ss->sessions = s;
+	if (!uv_is_active((uv_handle_t *)&ss->clock))
+		uv_timer_start(&ss->clock, on_clock, 1000, 1000);
 	return s;
 }
 
@@ -56,6 +64,8 @@ void msgr__session_maybe_free(struct msgr__session *s)
 	for (pp = &s->ss->sessions; *pp != s; pp = &(*pp)->next)
 		;
 	*pp = s->next;
+	if (!s->ss->sessions)
+		uv_timer_stop(&s->ss->clock);
 	while (s->held) {
 		struct held *x = s->held;
 		s->held = x->next;
@@ -320,6 +330,7 @@ void msgr__sessions_stop(struct msgr__sessions *ss)
 {
 	ss->stopping = 1;
 	uv_timer_stop(&ss->redial);
+	uv_timer_stop(&ss->clock);
 }
 
 void msgr__session_ack_later(struct msgr__session *s, uint32_t id)
@@ -360,6 +371,8 @@ struct msgr__sessions *msgr__sessions_new(uv_loop_t *loop, const struct msgr__ne
 	ss->sctx = sctx;
 	uv_timer_init(loop, &ss->redial);
 	ss->redial.data = ss;
+	uv_timer_init(loop, &ss->clock);
+	ss->clock.data = ss;
 	return ss;
 }
 
@@ -429,13 +442,18 @@ struct json_object *msgr__sessions_json(struct msgr__sessions *ss)
 	return arr;
 }
 
-static void on_redial_closed(uv_handle_t *h)
+/* The second of the two timers to close frees the layer. */
+static void on_timer_closed(uv_handle_t *h)
 {
-	free(h->data); /* the struct msgr__sessions the timer is part of */
+	struct msgr__sessions *ss = h->data;
+
+	if (++ss->closed == 2)
+		free(ss);
 }
 
 void msgr__sessions_free(struct msgr__sessions *ss)
 {
 	msgr__rxacct_release(ss->rx_total, 0); /* outlives us while messages wait */
-	uv_close((uv_handle_t *)&ss->redial, on_redial_closed);
+	uv_close((uv_handle_t *)&ss->redial, on_timer_closed);
+	uv_close((uv_handle_t *)&ss->clock, on_timer_closed);
 }

@@ -83,7 +83,11 @@ struct msgr__sessions {
 	void *sctx;
 	struct msgr__session *sessions;
 	uv_timer_t redial;            /* runs while a redial is due */
+	uv_timer_t clock;             /* once a second while any session exists: the
+					 channels' deadlines (chan_tick), which must
+					 run with no link at all (net.resume_timeout) */
 	int stopping;                 /* the daemon goes: no more dials */
+	int closed;                   /* timers closed, of two: the last frees us */
 	struct msgr__rxacct *rx_total;  /* every peer's receive account (a reference) */
 	struct {                      /* links that failed here while up: a */
 		char peer[MSGR__HOSTPORT_MAX]; /* redial tells the peer, which */
