@@ -189,18 +189,19 @@ static void print_conns(struct json_object *a)
 	char qb[32];
 
 	/* MODE is what the connecting side asked for, IN_EFFECT how the
-	 * channel really behaves (lossy across daemons, for now) */
-	printf("%-16s %-10s %-32s %-8s %-9s %-6s %-3s %-9s %9s %9s %7s %9s %7s\n", "ENTITY", "CONN",
-	       "PEER", "MODE", "IN_EFFECT", "STATE", "DIR", "TRANSPORT", "OUT_SEQ", "IN_SEQ", "QUEUED",
-	       "Q_BYTES", "AGE");
+	 * channel really behaves; UNACKED: sent and kept until the peer acks
+	 * (remote channels) */
+	printf("%-16s %-10s %-32s %-8s %-9s %-8s %-3s %-9s %9s %9s %7s %7s %9s %7s\n", "ENTITY", "CONN",
+	       "PEER", "MODE", "IN_EFFECT", "STATE", "DIR", "TRANSPORT", "OUT_SEQ", "IN_SEQ", "UNACKED",
+	       "QUEUED", "Q_BYTES", "AGE");
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *o = json_object_array_get_idx(a, i);
 		human_bytes(jnum(o, "queued_bytes"), qb, sizeof(qb));
-		printf("%-16s %-10s %-32s %-8s %-9s %-6s %-3s %-9s %9s %9s %7s %9s %6.0fs\n",
+		printf("%-16s %-10s %-32s %-8s %-9s %-8s %-3s %-9s %9s %9s %7s %7s %9s %6.0fs\n",
 		       jstr(o, "entity"), jstr(o, "conn"), jstr(o, "peer"), jstr(o, "mode"),
 		       jstr(o, "mode_in_effect"), jstr(o, "state"), jstr(o, "direction"),
-		       jstr(o, "transport"), jstr(o, "out_seq"), jstr(o, "in_seq"), jstr(o, "queued_msgs"),
-		       qb, jnum(o, "age_s"));
+		       jstr(o, "transport"), jstr(o, "out_seq"), jstr(o, "in_seq"), jstr(o, "unacked_msgs"),
+		       jstr(o, "queued_msgs"), qb, jnum(o, "age_s"));
 	}
 	if (!n)
 		printf("(no connections)\n");
