@@ -236,7 +236,7 @@ static size_t hello_put(uint8_t *p, int mode, const uint8_t **hello, size_t *hle
 
 /* After the handshake: AUTH_DONE and (open) an OPEN of channel 2 from
  * client.z to osd.f, so the fuzzer's frames find a channel to act on. */
-static size_t prologue(uint8_t *p, int open)
+static size_t prologue(uint8_t *p, int open, int resume)
 {
 	size_t n = put_frame(p, MSGR__F_AUTH_DONE, NULL, 0);
 
@@ -253,6 +253,23 @@ static size_t prologue(uint8_t *p, int open)
 		memcpy(p + n + MSGR__FRAME_HDR_LEN, o, sizeof(o));
 		memcpy(p + n + MSGR__FRAME_HDR_LEN + sizeof(o), &crc, 4);
 		n += MSGR__FRAME_HDR_LEN + sizeof(o) + 4;
+	}
+	if (open && resume) {
+		/* an init resume round naming channel 2 (cookie 1, client.z's
+		 * nonce, nothing delivered, opened), so the input starts in the
+		 * resume exchange (PROTOCOL.md 5a): the daemon answers, settles
+		 * the channel, and replays */
+		uint8_t r[3 + 29], e[5] = { 1, 0, 0, 0, 0 };
+		size_t k = 0;
+		k += msgr__put_uint(r + k, 1, 2);
+		r[k++] = 0;
+		k += msgr__put_uint(r + k, 2, 4);
+		k += msgr__put_uint(r + k, 1, 8);
+		k += msgr__put_uint(r + k, 0x0909090909090909ull, 8);
+		k += msgr__put_uint(r + k, 0, 8);
+		r[k++] = 1;
+		n += put_frame(p + n, MSGR__F_RESUME, r, (uint32_t)k);
+		n += put_frame(p + n, MSGR__F_RESUME_END, e, sizeof(e));
 	}
 	return n;
 }
@@ -301,7 +318,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* control byte: bit 0 raw input (no prologue), bit 1 keep the CRCs as
 	 * they are, bit 2 fix payload CRCs too, bit 3 no OPEN in the prologue,
-	 * bit 4 secure mode (with the prologue) */
+	 * bit 4 secure mode (with the prologue), bit 5 a resume round after the
+	 * OPEN */
 	secure = (data[0] & 0x11) == 0x10;
 	dmn.conf.net.auth_mode = secure ? MSGR__AUTH_SECURE : MSGR__AUTH_NONE;
 	memset(&link1, 0, sizeof(link1));
@@ -316,12 +334,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (secure && secure_auth(hello, hlen, buf, buf, &n, &tx))
 			abort(); /* the daemon must have sent its banner and HELLO */
 		if (!secure)
-			n += prologue(buf + n, !(data[0] & 8));
+			n += prologue(buf + n, !(data[0] & 8), data[0] & 0x20);
 	}
 	if (secure) {
 		/* the rest is sealed: AUTH_DONE, OPEN, then the input */
 		uint8_t *plain = malloc(size + 512);
-		size_t m = prologue(plain, !(data[0] & 8));
+		size_t m = prologue(plain, !(data[0] & 8), data[0] & 0x20);
 		memcpy(plain + m, data + 2, size - 2);
 		m += size - 2;
 		n += fuzz_seal_frames(&tx, plain, m, buf + n);
