@@ -356,34 +356,6 @@ run lossless-entity-restart t_lf_entity_restart
 
 # ---- 3. a partition between two network namespaces -----------------------
 
-# lf_netns_up: as netns.sh's netns_up (defined after this file is sourced)
-lf_netns_up() {
-	if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for network namespaces"; return 1; fi
-	command -v iptables >/dev/null || { echo "SKIP: iptables is not installed"; return 1; }
-	local id=$((RANDOM % 250 + 1))
-	NS_A=msgr-lfa-$$-$id NS_B=msgr-lfb-$$-$id IP_A=10.214.$id.1 IP_B=10.214.$id.2
-	ip netns add "$NS_A" || { echo "SKIP: cannot create network namespaces"; return 1; }
-	echo "$NS_A" >>"$RUN/netns.list"
-	ip netns add "$NS_B"
-	echo "$NS_B" >>"$RUN/netns.list"
-	VETH_A=la$id-$$ VETH_B=lb$id-$$
-	VETH_A=${VETH_A:0:15} VETH_B=${VETH_B:0:15}
-	ip link add "$VETH_A" type veth peer name "$VETH_B"
-	ip link set "$VETH_A" netns "$NS_A"
-	ip link set "$VETH_B" netns "$NS_B"
-	ip -n "$NS_A" addr add "$IP_A/24" dev "$VETH_A"
-	ip -n "$NS_B" addr add "$IP_B/24" dev "$VETH_B"
-	for ns in "$NS_A" "$NS_B"; do ip -n "$ns" link set lo up; done
-	ip -n "$NS_A" link set "$VETH_A" up
-	ip -n "$NS_B" link set "$VETH_B" up
-	ip netns exec "$NS_A" iptables -L INPUT >/dev/null 2>&1 || { echo "SKIP: iptables does not work in a namespace"; return 1; }
-}
-
-lf_netns_down() {
-	ip netns del "$NS_A" 2>/dev/null || true
-	ip netns del "$NS_B" 2>/dev/null || true
-}
-
 # everything between the namespaces dropped, both ways (the rules live in
 # the test's own namespaces only)
 lf_partition() {
@@ -397,7 +369,7 @@ lf_heal() {
 }
 
 t_lf_partition() {
-	lf_netns_up || return 0
+	netns_up || return 0
 	local ka=(--set net.keepalive_interval=200ms --set net.keepalive_timeout=1s --set net.connect_timeout=1s
 		  --set net.reconnect_backoff_min=100ms --set net.reconnect_backoff_max=500ms
 		  --set net.resume_timeout=60s)
@@ -493,7 +465,7 @@ t_lf_partition() {
 	lf_serve_ok "$A_DIR/srv.out"
 	lf_serve_ok "$B_DIR/srv.out"
 	lf_stop_pair
-	lf_netns_down
+	netns_down
 }
 run lossless-partition t_lf_partition
 
