@@ -253,86 +253,6 @@ struct msgr__sess_chan *msgr__session_chan_next(struct msgr__session *s,
 	return NULL;
 }
 
-/* ---- redials ---- */
-
-static void on_redial(uv_timer_t *t)
-{
-	struct msgr__sessions *ss = t->data;
-	uint64_t now = msgr__now_ns();
-	int due = 0;
-
-	for (struct msgr__session *s = ss->sessions, *next; s; s = next) {
-		next = s->next;
-		if (!s->redial_at_ns)
-			continue;
-		if (now < s->redial_at_ns) {
-			due = 1;
-			continue;
-		}
-		s->redial_at_ns = 0;
-		if (s->active || s->dial || !s->want_link)
-			continue;
-		ss->stats->redials++;
-		s->busy++;
-		if (msgr__session_dial(s)) {
-			s->busy--;
-			msgr__session_link_failed(s); /* refused at once: later, then */
-			due |= s->redial_at_ns != 0;
-			continue;
-		}
-		s->busy--;
-		msgr__session_maybe_free(s);
-	}
-	if (!due)
-		uv_timer_stop(t);
-}
-
-/* The next redial of s, after its backoff; the backoff doubles up to
- * net.reconnect_backoff_max. */
-static void redial_later(struct msgr__session *s)
-{
-	struct msgr__sessions *ss = s->ss;
-	uint64_t lo = ss->conf->reconnect_backoff_min_ms, hi = ss->conf->reconnect_backoff_max_ms;
-
-	if (s->redial_at_ns)
-		return;
-	s->redial_at_ns = msgr__now_ns() + s->backoff_ms * 1000000ull + 1;
-	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : lo;
-	if (s->backoff_ms < lo)
-		s->backoff_ms = lo;
-	if (s->backoff_ms > hi)
-		s->backoff_ms = hi;
-	if (!uv_is_active((uv_handle_t *)&ss->redial))
-		uv_timer_start(&ss->redial, on_redial, 0, 20);
-}
-
-void msgr__session_need_link(struct msgr__session *s)
-{
-	s->want_link = 1;
-	if (!s->active && !s->dial && !s->ss->stopping)
-		redial_later(s);
-}
-
-void msgr__session_link_came(struct msgr__session *s)
-{
-	s->want_link = 0;
-	s->redial_at_ns = 0;
-	s->backoff_ms = 0;
-}
-
-void msgr__session_link_failed(struct msgr__session *s)
-{
-	if (s->want_link && !s->active && !s->dial && !s->ss->stopping)
-		redial_later(s);
-}
-
-void msgr__sessions_stop(struct msgr__sessions *ss)
-{
-	ss->stopping = 1;
-	uv_timer_stop(&ss->redial);
-	uv_timer_stop(&ss->clock);
-}
-
 void msgr__session_ack_later(struct msgr__session *s, uint32_t id)
 {
 	if (msgr__vec_reserve(&s->ackq, &s->capack, s->nack + 1, sizeof(*s->ackq), 64))
@@ -355,6 +275,14 @@ static void flush_acks(struct msgr__session *s)
 
 /* ---- the layer ---- */
 
+void msgr__sessions_stop(struct msgr__sessions *ss)
+{
+	ss->stopping = 1;
+	uv_timer_stop(&ss->redial);
+	uv_timer_stop(&ss->clock);
+}
+
+
 struct msgr__sessions *msgr__sessions_new(uv_loop_t *loop, const struct msgr__net_conf *conf,
 					  struct msgr__net_stats *stats,
 					  void (*schedule)(void *), void *sctx)
@@ -369,7 +297,7 @@ struct msgr__sessions *msgr__sessions_new(uv_loop_t *loop, const struct msgr__ne
 	ss->stats = stats;
 	ss->schedule = schedule;
 	ss->sctx = sctx;
-	uv_timer_init(loop, &ss->redial);
+	uv_timer_init(loop, &ss->redial); /* started by handover.c's redials */
 	ss->redial.data = ss;
 	uv_timer_init(loop, &ss->clock);
 	ss->clock.data = ss;
