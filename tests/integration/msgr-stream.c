@@ -681,9 +681,15 @@ static int sc_serve(const char *entity, long want)
 	for (;;) {
 		int blocked = 0, busy = 0;
 
-		/* every run we wait for is complete and its connection closed:
-		 * stay a little, for a runner whose BYE_ACK a reset took */
-		if (want >= 0 && st.completed >= (uint64_t)want && !nconns) {
+		/* every run we wait for is complete and its connection closed,
+		 * or said BYE and has its BYE_ACK (a lossless runner's close
+		 * may reach us only at net.resume_timeout, if its RESET went
+		 * down with the last link): stay a little, for a runner whose
+		 * BYE_ACK a reset took */
+		size_t open_unfinished = 0;
+		for (size_t i = 0; i < nconns; i++)
+			open_unfinished += !(conns[i].bye && !conns[i].ack_pending);
+		if (want >= 0 && st.completed >= (uint64_t)want && !open_unfinished) {
 			if (!linger)
 				linger = now_ms() + linger_ms;
 			else if (now_ms() >= linger)
