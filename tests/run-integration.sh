@@ -96,8 +96,8 @@ run() {
 	fi
 }
 
-# shellcheck source=netns-lib.sh
-. "$(dirname "$0")/netns-lib.sh"
+# shellcheck source=net-lib.sh
+. "$(dirname "$0")/net-lib.sh"
 for f in "$(dirname "$0")"/integration/*.sh; do
 	# shellcheck source=/dev/null
 	. "$f"

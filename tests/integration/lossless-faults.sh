@@ -7,8 +7,8 @@
 # make soak runs the loops longer: LOSSLESS_ROUNDS (race rounds, 50 here,
 # 500 in soak) and LOSSLESS_RESTARTS (entity restarts, 20 here, 200 in soak).
 #
-# This file is sourced before net.sh and netns.sh, so it has its own small
-# helpers (lf_*) instead of theirs.
+# Pairs of daemons and namespaces come from tests/net-lib.sh; the lf_*
+# helpers poll quietly.
 
 LF_ROUNDS=${LOSSLESS_ROUNDS:-50}
 LF_RESTARTS=${LOSSLESS_RESTARTS:-20}
@@ -17,20 +17,11 @@ LF_STREAM=$BUILD/tests/msgr-stream
 # to start, and these tests poll
 LF_PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || echo python3)
 
-# lf_pair NAME [--set K=V]...: daemons NAME-a and NAME-b; sets A_* and B_*
-# (SOCK CTL PORT ADDR PID LOG DIR), as net.sh's start_pair does
+# lf_pair NAME [--set K=V]...: start_pair (tests/net-lib.sh), with no
+# default entities' sockets: these tests name them per program
 lf_pair() {
-	local name=$1; shift
-	start_daemon "$name-a" "$@"
-	A_SOCK=$D_SOCK A_CTL=$D_CTL A_PORT=$D_PORT A_ADDR=$D_ADDR A_PID=$D_PID A_LOG=$D_LOG A_DIR=$D_DIR
-	start_daemon "$name-b" "$@"
-	B_SOCK=$D_SOCK B_CTL=$D_CTL B_PORT=$D_PORT B_ADDR=$D_ADDR B_PID=$D_PID B_LOG=$D_LOG B_DIR=$D_DIR
+	start_pair "$@"
 	unset MSGR_SOCKET MSGR_CTL_SOCKET ITEST_PEER_SOCKET
-}
-
-lf_stop_pair() {
-	D_PID=$A_PID D_LOG=$A_LOG; stop_daemon
-	D_PID=$B_PID D_LOG=$B_LOG; stop_daemon
 }
 
 lf_ctl() { local ctl=$1; shift; MSGR_CTL_SOCKET=$ctl "$BIN/msgrctl" "$@"; }
@@ -287,7 +278,7 @@ t_lf_race_loop() {
 	lf_check "$A_CTL" 'd["stats"]["races"] >= 1' status || lf_check "$B_CTL" 'd["stats"]["races"] >= 1' status
 	lf_check "$A_CTL" 'd["stats"]["protocol_errors"] == 0 and d["stats"]["bad_header_crc"] == 0' status
 	lf_check "$B_CTL" 'd["stats"]["protocol_errors"] == 0 and d["stats"]["bad_header_crc"] == 0' status
-	lf_stop_pair
+	stop_pair
 }
 run lossless-race-loop t_lf_race_loop
 
@@ -350,7 +341,7 @@ t_lf_entity_restart() {
 	echo "A: $(lf_perf "$A_CTL")"
 	echo "B: $(lf_perf "$B_CTL")"
 	lf_check "$A_CTL" 'd["msgrd"]["remote_resets"] >= '"$((2 * LF_RESTARTS + 2))" perf dump
-	lf_stop_pair
+	stop_pair
 }
 run lossless-entity-restart t_lf_entity_restart
 
@@ -464,7 +455,7 @@ t_lf_partition() {
 	wait $srva $srvb || true
 	lf_serve_ok "$A_DIR/srv.out"
 	lf_serve_ok "$B_DIR/srv.out"
-	lf_stop_pair
+	stop_pair
 	netns_down
 }
 run lossless-partition t_lf_partition
@@ -523,7 +514,7 @@ t_lf_standby() {
 	wait $p || { cat "$A_DIR/sb.out"; return 1; }
 	grep -q "ok done" "$A_DIR/sb.out"
 	lf_check "$A_CTL" 'd["msgrd"]["resumes"] >= 2 and d["msgrd"]["remote_resets"] == 0' perf dump
-	lf_stop_pair
+	stop_pair
 }
 run lossless-standby t_lf_standby
 
@@ -572,7 +563,7 @@ t_lf_server_never_dials() {
 	lf_check "$A_CTL" 'd["msgrd"]["redials"] >= '"$((kills / 2))"' and d["msgrd"]["resumes"] >= '"$((kills / 2))" perf dump
 	kill -TERM $srv; wait $srv || true
 	lf_serve_ok "$B_DIR/srv.out"
-	lf_stop_pair
+	stop_pair
 }
 run lossless-server-never-dials t_lf_server_never_dials
 
@@ -658,6 +649,6 @@ t_lf_remote_daemon_restart() {
 		tail -n 1 "$A_DIR/$x.out"
 	done
 	lf_check "$A_CTL" 'd["msgrd"]["remote_resets"] >= '"$((3 * rounds))" perf dump
-	lf_stop_pair
+	stop_pair
 }
 run lossless-remote-daemon-restart t_lf_remote_daemon_restart

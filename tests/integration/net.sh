@@ -2,33 +2,6 @@
 # authentication, races, link faults. Sourced by tests/run-integration.sh.
 # Fault tests that need namespaces and iptables are in netns.sh.
 
-# start_pair NAME [--set K=V]...: daemons NAME-a and NAME-b with the same
-# options; sets A_* and B_* (SOCK CTL PORT ADDR PID LOG DIR) and points
-# msgr-itest's client.* entities at A and its osd.* entities at B.
-start_pair() {
-	local name=$1; shift
-	start_daemon "$name-a" "$@"
-	A_SOCK=$D_SOCK A_CTL=$D_CTL A_PORT=$D_PORT A_ADDR=$D_ADDR A_PID=$D_PID A_LOG=$D_LOG A_DIR=$D_DIR
-	start_daemon "$name-b" "$@"
-	B_SOCK=$D_SOCK B_CTL=$D_CTL B_PORT=$D_PORT B_ADDR=$D_ADDR B_PID=$D_PID B_LOG=$D_LOG B_DIR=$D_DIR
-	export MSGR_SOCKET=$A_SOCK ITEST_PEER_SOCKET=$B_SOCK MSGR_CTL_SOCKET=$A_CTL
-}
-
-stop_pair() {
-	D_PID=$A_PID D_LOG=$A_LOG; stop_daemon
-	D_PID=$B_PID D_LOG=$B_LOG; stop_daemon
-}
-
-# jq-free JSON checks: pyjson CTL 'python expression over d' [msgrctl args]
-pyjson() {
-	local ctl=$1 expr=$2; shift 2
-	MSGR_CTL_SOCKET=$ctl "$BIN/msgrctl" --json "$@" |
-		python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if ($expr) else 1)" ||
-		{ echo "check failed: $expr on: $(MSGR_CTL_SOCKET=$ctl "$BIN/msgrctl" --json "$@")"; return 1; }
-}
-
-# established TCP connections accepted on port P
-links_on() { ss -tnH state established "( sport = :$1 )" | wc -l; }
 
 t_net_lossy() {
 	start_pair net

@@ -1,0 +1,61 @@
+# Helpers of the tests between daemons (net*.sh, netns.sh, lossless*.sh),
+# sourced by tests/run-integration.sh before the test files: pairs of
+# daemons, JSON checks, and network namespaces for fault tests (every
+# namespace made is listed in $RUN/netns.list, which the runner's cleanup
+# deletes).
+
+# netns_up: namespaces NS_A, NS_B joined by a veth pair, addresses IP_A, IP_B
+netns_up() {
+	if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for network namespaces"; return 1; fi
+	command -v iptables >/dev/null || { echo "SKIP: iptables is not installed"; return 1; }
+	local id=$((RANDOM % 250 + 1))
+	NS_A=msgr-a-$$-$id NS_B=msgr-b-$$-$id IP_A=10.213.$id.1 IP_B=10.213.$id.2
+	ip netns add "$NS_A" || { echo "SKIP: cannot create network namespaces"; return 1; }
+	echo "$NS_A" >>"$RUN/netns.list"
+	ip netns add "$NS_B"
+	echo "$NS_B" >>"$RUN/netns.list"
+	VETH_A=va$id-$$ VETH_B=vb$id-$$
+	VETH_A=${VETH_A:0:15} VETH_B=${VETH_B:0:15}
+	ip link add "$VETH_A" type veth peer name "$VETH_B"
+	ip link set "$VETH_A" netns "$NS_A"
+	ip link set "$VETH_B" netns "$NS_B"
+	ip -n "$NS_A" addr add "$IP_A/24" dev "$VETH_A"
+	ip -n "$NS_B" addr add "$IP_B/24" dev "$VETH_B"
+	for ns in "$NS_A" "$NS_B"; do ip -n "$ns" link set lo up; done
+	ip -n "$NS_A" link set "$VETH_A" up
+	ip -n "$NS_B" link set "$VETH_B" up
+	ip netns exec "$NS_A" iptables -L INPUT >/dev/null 2>&1 || { echo "SKIP: iptables does not work in a namespace"; return 1; }
+}
+
+netns_down() {
+	ip netns del "$NS_A" 2>/dev/null || true
+	ip netns del "$NS_B" 2>/dev/null || true
+}
+
+# start_pair NAME [--set K=V]...: daemons NAME-a and NAME-b with the same
+# options; sets A_* and B_* (SOCK CTL PORT ADDR PID LOG DIR) and points
+# msgr-itest's client.* entities at A and its osd.* entities at B.
+start_pair() {
+	local name=$1; shift
+	start_daemon "$name-a" "$@"
+	A_SOCK=$D_SOCK A_CTL=$D_CTL A_PORT=$D_PORT A_ADDR=$D_ADDR A_PID=$D_PID A_LOG=$D_LOG A_DIR=$D_DIR
+	start_daemon "$name-b" "$@"
+	B_SOCK=$D_SOCK B_CTL=$D_CTL B_PORT=$D_PORT B_ADDR=$D_ADDR B_PID=$D_PID B_LOG=$D_LOG B_DIR=$D_DIR
+	export MSGR_SOCKET=$A_SOCK ITEST_PEER_SOCKET=$B_SOCK MSGR_CTL_SOCKET=$A_CTL
+}
+
+stop_pair() {
+	D_PID=$A_PID D_LOG=$A_LOG; stop_daemon
+	D_PID=$B_PID D_LOG=$B_LOG; stop_daemon
+}
+
+# jq-free JSON checks: pyjson CTL 'python expression over d' [msgrctl args]
+pyjson() {
+	local ctl=$1 expr=$2; shift 2
+	MSGR_CTL_SOCKET=$ctl "$BIN/msgrctl" --json "$@" |
+		python3 -c "import json,sys; d=json.load(sys.stdin); sys.exit(0 if ($expr) else 1)" ||
+		{ echo "check failed: $expr on: $(MSGR_CTL_SOCKET=$ctl "$BIN/msgrctl" --json "$@")"; return 1; }
+}
+
+# established TCP connections accepted on port P
+links_on() { ss -tnH state established "( sport = :$1 )" | wc -l; }
