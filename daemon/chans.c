@@ -506,11 +506,12 @@ static void on_chan_tick(void *ctx, struct msgr__session *s, struct msgr__sess_c
 		msgr__channel_step(ch, MSGR__CE_EXPIRE, -ETIMEDOUT, NULL);
 		return;
 	}
-	/* a lossless or peer connect keeps trying while the peer is out of
-	 * reach; only a peer that is up and silent about it fails it */
-	if (ch->state != MSGR__CHAN_OPENING ||
-	    now - ch->created_ns < cs->net->connect_timeout_ms * 1000000ull ||
-	    (ch->retain && msgr__session_state(s) != MSGR__SESS_UP))
+	/* A lossless or peer connect never times out: while the peer is out
+	 * of reach (a partition can leave the link up for a while) it keeps
+	 * its messages and keeps trying; a link that goes silent ends by
+	 * keepalive, and the resume settles the open (PROTOCOL.md 5a.8) */
+	if (ch->state != MSGR__CHAN_OPENING || ch->retain ||
+	    now - ch->created_ns < cs->net->connect_timeout_ms * 1000000ull)
 		return;
 	msgr__info("client %s: connect to %s: no answer within net.connect_timeout",
 		   ch->end[0]->owner->entity, ch->end[0]->peer);

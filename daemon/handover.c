@@ -172,6 +172,7 @@ static void session_down(struct msgr__session *s, int err, int how)
 	s->nack = 0;
 	/* a resume round cut off by the loss is void: the next starts afresh */
 	s->round++;
+	s->downs++;
 	s->answered = 0;
 	/* Every channel out of the table first, then each told: one that goes
 	 * on (lossless, peer) adds itself back, and none can make this loop
@@ -266,7 +267,7 @@ static void step(struct msgr__session *s, enum msgr__session_event ev, struct ms
 		held_release(s);
 	}
 	if (a & MSGR__SA_ACTIVATE)
-		activate(s, l, 1);
+		activate(s, l, s->downs > 0); /* a first link that follows no loss settles nothing */
 	if (a & MSGR__SA_ACTIVATE_SPARE) {
 		/* session_down closes no link, so the spare is still there */
 		struct msgr__link *spare = spare_link(s, old);

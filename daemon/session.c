@@ -160,7 +160,7 @@ int msgr__session_chan_theirs(const struct msgr__session *s, uint32_t id)
 
 struct msgr__sess_chan *msgr__session_chan_find(struct msgr__session *s, uint32_t id)
 {
-	for (struct msgr__sess_chan *sc = s->chans[id % CHAN_BUCKETS]; sc; sc = sc->hnext)
+	for (struct msgr__sess_chan *sc = s->chans[CHAN_BUCKET(id)]; sc; sc = sc->hnext)
 		if (sc->id == id)
 			return sc;
 	return NULL;
@@ -168,15 +168,15 @@ struct msgr__sess_chan *msgr__session_chan_find(struct msgr__session *s, uint32_
 
 void msgr__session_chan_add(struct msgr__session *s, struct msgr__sess_chan *sc)
 {
-	sc->hnext = s->chans[sc->id % CHAN_BUCKETS];
-	s->chans[sc->id % CHAN_BUCKETS] = sc;
+	sc->hnext = s->chans[CHAN_BUCKET(sc->id)];
+	s->chans[CHAN_BUCKET(sc->id)] = sc;
 	s->nchans++;
 }
 
 /* Take sc out of the table; 0 if it was not there. */
 int msgr__session_chan_unlink(struct msgr__session *s, struct msgr__sess_chan *sc)
 {
-	for (struct msgr__sess_chan **pp = &s->chans[sc->id % CHAN_BUCKETS]; *pp; pp = &(*pp)->hnext)
+	for (struct msgr__sess_chan **pp = &s->chans[CHAN_BUCKET(sc->id)]; *pp; pp = &(*pp)->hnext)
 		if (*pp == sc) {
 			*pp = sc->hnext;
 			s->nchans--;
@@ -245,7 +245,7 @@ struct msgr__sess_chan *msgr__session_chan_next(struct msgr__session *s,
 	if (prev) {
 		if (prev->hnext)
 			return prev->hnext;
-		b = prev->id % CHAN_BUCKETS + 1;
+		b = CHAN_BUCKET(prev->id) + 1;
 	}
 	for (; b < CHAN_BUCKETS; b++)
 		if (s->chans[b])

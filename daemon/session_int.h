@@ -13,7 +13,10 @@
 #include "session.h"
 
 #define FLUSH_EARLY (1u << 20)  /* queued bytes that make a link send mid-turn */
-#define CHAN_BUCKETS 256
+#define CHAN_BUCKETS 1024
+/* A channel id's bucket: the ids one side hands out share their low bit
+ * (PROTOCOL.md 4), so it is left out, or half the buckets stay empty. */
+#define CHAN_BUCKET(id) (((id) >> 1) % CHAN_BUCKETS)
 #define NRECENT 64
 #define NLOST 16
 
@@ -51,6 +54,8 @@ struct msgr__session {
 	uint64_t links_up, races;     /* for `sessions` */
 	uint64_t round;               /* resume rounds from the peer settled (its
 					 RESUME_ENDs): entries match round + 1 */
+	uint64_t downs;               /* losses so far (session_down): a link after
+					 one starts a resume round */
 	int answered;                 /* our answer to the peer's open init round
 					 is out */
 	int want_link;                /* a kept channel asked for a link since the last one */
