@@ -193,16 +193,18 @@ void msgr__session_chan_del(struct msgr__session *s, struct msgr__sess_chan *sc)
 
 void msgr__session_forget(struct msgr__session *s, uint32_t id, uint64_t cookie)
 {
-	unsigned i = s->nrecent++ % NRECENT;
-
-	s->recent[i].id = id;
-	s->recent[i].cookie = cookie;
+	s->recent[s->nrecent++ % NRECENT] = id;
+	if (cookie) {
+		unsigned i = s->nkept++ % NRECENT;
+		s->kept[i].id = id;
+		s->kept[i].cookie = cookie;
+	}
 }
 
 int msgr__session_forgotten(const struct msgr__session *s, uint32_t id)
 {
 	for (unsigned i = 0; i < NRECENT; i++)
-		if (s->recent[i].id == id)
+		if (s->recent[i] == id)
 			return 1;
 	return 0;
 }
@@ -212,8 +214,8 @@ int msgr__session_forgotten_kept(const struct msgr__session *s, unsigned i, uint
 {
 	if (i >= NRECENT)
 		return -ENOENT;
-	*id = s->recent[i].id;
-	*cookie = s->recent[i].cookie;
+	*id = s->kept[i].id;
+	*cookie = s->kept[i].cookie;
 	return 0;
 }
 

@@ -45,11 +45,13 @@ struct msgr__session {
 	uint32_t next_id;             /* ids handed out from our half */
 	uint32_t *ackq;               /* channel ids with input to acknowledge */
 	size_t nack, capack;
-	struct {                      /* channels we ended lately: their late */
-		uint32_t id;          /*   frames need no RESET in answer, and */
-		uint64_t cookie;      /*   a kept one's end (cookie not 0) is */
-	} recent[NRECENT];            /*   told in our resume rounds */
-	unsigned nrecent;
+	uint32_t recent[NRECENT];     /* ids of channels we ended lately, whose */
+	unsigned nrecent;             /*   late frames need no RESET in answer */
+	struct {                      /* kept channels (lossless, peer) we ended */
+		uint32_t id;          /*   lately, told in our resume rounds in */
+		uint64_t cookie;      /*   case their RESET went with a link; */
+	} kept[NRECENT];              /*   apart from recent, so lossy churn */
+	unsigned nkept;               /*   cannot push them out */
 	uint64_t created_ns;
 	uint64_t links_up, races;     /* for `sessions` */
 	uint64_t round;               /* resume rounds from the peer settled (its
