@@ -224,6 +224,7 @@ static void unknown(struct msgr__session *s, uint32_t id, uint8_t type)
 
 #define RESUME_ENTRY (4 + 8 + 8 + 8 + 1)
 #define RESUME_PER_FRAME 128 /* entries in one RESUME: within its 4 KiB limit */
+#define ROUND_HDR (2 + 1 + 4)  /* u16 entries, u8 kind, u32 round id */
 enum { ROUND_INIT = 0, ROUND_ANSWER = 1 };
 enum { RESUME_OPENED = 1, /* the sender has the other end's nonce */
        RESUME_CLOSED = 2, /* the sender's end closed it: its RESET went with a link */
@@ -236,8 +237,8 @@ enum { RESUME_OPENED = 1, /* the sender has the other end's nonce */
 /* A round being written: entries go out 128 to a frame. */
 struct round {
 	struct msgr__session *s;
-	uint8_t buf[3 + RESUME_PER_FRAME * RESUME_ENTRY], *p;
-	uint32_t n, total;
+	uint8_t buf[ROUND_HDR + RESUME_PER_FRAME * RESUME_ENTRY], *p;
+	uint32_t n, total, id;
 	int kind;
 };
 
@@ -249,8 +250,9 @@ static void round_flush(struct round *r)
 		return;
 	msgr__put_uint(r->buf, r->n, 2);
 	r->buf[2] = (uint8_t)r->kind;
+	msgr__put_uint(r->buf + 3, r->id, 4);
 	msgr__session_send(r->s, MSGR__F_RESUME, 0, 0, 0, &iov, 1);
-	r->p = r->buf + 3;
+	r->p = r->buf + ROUND_HDR;
 	r->n = 0;
 }
 
@@ -276,12 +278,12 @@ static void send_round(struct msgr__session *s, int kind)
 {
 	struct round r = { .s = s, .kind = kind };
 	struct msgr__sess_chan *sc;
-	uint8_t end[5];
-	struct iovec iov = { end, 5 };
+	uint8_t end[9];
+	struct iovec iov = { end, sizeof(end) };
 	uint64_t cookie;
 	uint32_t id;
 
-	r.p = r.buf + 3;
+	r.p = r.buf + ROUND_HDR;
 	/* an init round with nothing in it would say nothing: a peer that
 	 * keeps channels we do not learns it from our RESETs */
 	for (sc = msgr__session_chan_next(s, NULL); kind == ROUND_INIT && sc;
@@ -290,6 +292,7 @@ static void send_round(struct msgr__session *s, int kind)
 			break;
 	if (kind == ROUND_INIT && !sc)
 		return;
+	r.id = msgr__session_resume_next_id(s);
 	for (sc = msgr__session_chan_next(s, NULL); sc; sc = msgr__session_chan_next(s, sc)) {
 		struct msgr__channel *ch = of_sc(sc);
 		if (!ch->retain)
@@ -305,6 +308,7 @@ static void send_round(struct msgr__session *s, int kind)
 	/* the count lets a reader of a capture check it saw the whole list */
 	msgr__put_uint(end, r.total, 4);
 	end[4] = (uint8_t)kind;
+	msgr__put_uint(end + 5, r.id, 4);
 	msgr__session_send(s, MSGR__F_RESUME_END, 0, 0, 0, &iov, 1);
 }
 
@@ -316,12 +320,13 @@ static int on_resume(struct msgr__chans *cs, struct msgr__session *s, const stru
 	struct msgr__rd r = { p, h->len, 0 };
 	uint32_t n = (uint32_t)msgr__rd_uint(&r, 2);
 	unsigned kind = (unsigned)msgr__rd_uint(&r, 1);
+	uint32_t rid = (uint32_t)msgr__rd_uint(&r, 4);
 	uint64_t round = msgr__session_resume_round(s);
 
-	if (r.bad || !n || n > RESUME_PER_FRAME || kind > ROUND_ANSWER ||
+	if (r.bad || !n || n > RESUME_PER_FRAME || kind > ROUND_ANSWER || !rid ||
 	    r.n != (size_t)n * RESUME_ENTRY)
 		return -EPROTO;
-	if (kind == ROUND_INIT && msgr__session_resume_answer(s))
+	if (kind == ROUND_INIT && msgr__session_resume_answer(s, rid))
 		send_round(s, ROUND_ANSWER); /* the peer lost a link: we settle too */
 	while (n--) {
 		uint32_t id = (uint32_t)msgr__rd_uint(&r, 4);
@@ -361,11 +366,12 @@ static int on_resume_end(struct msgr__chans *cs, struct msgr__session *s,
 {
 	uint64_t round = msgr__session_resume_round(s);
 	struct msgr__sess_chan *sc, *next;
-	unsigned kind = h->len == 5 ? p[4] : 2;
+	unsigned kind = h->len == 9 ? p[4] : 2;
+	uint32_t id = h->len == 9 ? (uint32_t)msgr__get_uint(p + 5, 4) : 0;
 
-	if (kind > ROUND_ANSWER)
+	if (kind > ROUND_ANSWER || !id)
 		return -EPROTO;
-	if (kind == ROUND_INIT && msgr__session_resume_answer(s))
+	if (kind == ROUND_INIT && msgr__session_resume_answer(s, id))
 		send_round(s, ROUND_ANSWER); /* an init round with nothing in it */
 	for (sc = msgr__session_chan_next(s, NULL); sc; sc = next) {
 		struct msgr__channel *ch = of_sc(sc);
@@ -384,7 +390,7 @@ static int on_resume_end(struct msgr__chans *cs, struct msgr__session *s,
 					   -ECONNRESET, NULL);
 		}
 	}
-	msgr__session_resume_end(s, kind == ROUND_INIT);
+	msgr__session_resume_end(s);
 	return 0;
 }
 

@@ -173,7 +173,6 @@ static void session_down(struct msgr__session *s, int err, int how)
 	/* a resume round cut off by the loss is void: the next starts afresh */
 	s->round++;
 	s->downs++;
-	s->answered = 0;
 	/* Every channel out of the table first, then each told: one that goes
 	 * on (lossless, peer) adds itself back, and none can make this loop
 	 * spin by failing to leave. */

@@ -224,21 +224,25 @@ uint64_t msgr__session_resume_round(const struct msgr__session *s)
 	return s->round + 1;
 }
 
-int msgr__session_resume_answer(struct msgr__session *s)
+int msgr__session_resume_answer(struct msgr__session *s, uint32_t id)
 {
-	if (s->answered)
+	if (s->answered == id)
 		return 0;
-	s->answered = 1;
+	s->answered = id;
 	return 1;
 }
 
-void msgr__session_resume_end(struct msgr__session *s, int init)
+void msgr__session_resume_end(struct msgr__session *s)
 {
 	s->round++;
-	if (init)
-		s->answered = 0;
 }
 
+uint32_t msgr__session_resume_next_id(struct msgr__session *s)
+{
+	if (!++s->sent_rounds)
+		s->sent_rounds = 1; /* 0 names no round */
+	return s->sent_rounds;
+}
 struct msgr__sess_chan *msgr__session_chan_next(struct msgr__session *s,
 						const struct msgr__sess_chan *prev)
 {

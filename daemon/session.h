@@ -145,15 +145,16 @@ int msgr__session_forgotten_kept(const struct msgr__session *s, unsigned i, uint
 				 uint64_t *cookie);
 
 /* The resume exchange (docs/PROTOCOL.md, section 5a) is the session's:
- * after a loss a daemon sends an init round (RESUME frames, RESUME_END);
- * the other answers an init round with an answer round. Entries the peer
- * sends match round msgr__session_resume_round(); its RESUME_END settles
- * them (msgr__session_resume_end), and the next round starts.
- * msgr__session_resume_answer() is 1 once per peer init round: our answer
- * goes out now. */
+ * after a loss a daemon sends an init round (RESUME frames, RESUME_END,
+ * all carrying the round's id from msgr__session_resume_next_id); the
+ * other answers each init round once (msgr__session_resume_answer() is 1
+ * the first time it sees that id). Entries the peer sends match round
+ * msgr__session_resume_round(); its RESUME_END settles them
+ * (msgr__session_resume_end), and the next round starts. */
 uint64_t msgr__session_resume_round(const struct msgr__session *s);
-int msgr__session_resume_answer(struct msgr__session *s);
-void msgr__session_resume_end(struct msgr__session *s, int init);
+uint32_t msgr__session_resume_next_id(struct msgr__session *s);
+int msgr__session_resume_answer(struct msgr__session *s, uint32_t id);
+void msgr__session_resume_end(struct msgr__session *s);
 /* A kept channel wants a link: dial if there is none, at once the first
  * time after a link was up, then with backoff (net.reconnect_backoff_min
  * to _max), until a link is up. */

@@ -58,8 +58,10 @@ struct msgr__session {
 					 RESUME_ENDs): entries match round + 1 */
 	uint64_t downs;               /* losses so far (session_down): a link after
 					 one starts a resume round */
-	int answered;                 /* our answer to the peer's open init round
-					 is out */
+	uint32_t answered;            /* the peer's init round we answered last (its
+					 id; 0: none): each gets one answer, even
+					 one whose END went down with a link */
+	uint32_t sent_rounds;         /* ids of our rounds */
 	int want_link;                /* a kept channel asked for a link since the last one */
 	uint64_t redial_at_ns;        /* a redial is due then (0: none) */
 	uint64_t backoff_ms;          /* the wait before the next one (0: at once) */

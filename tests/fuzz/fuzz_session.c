@@ -259,10 +259,11 @@ static size_t prologue(uint8_t *p, int open, int resume)
 		 * nonce, nothing delivered, opened), so the input starts in the
 		 * resume exchange (PROTOCOL.md 5a): the daemon answers, settles
 		 * the channel, and replays */
-		uint8_t r[3 + 29], e[5] = { 1, 0, 0, 0, 0 };
+		uint8_t r[7 + 29], e[9] = { 1, 0, 0, 0, 0, 7, 0, 0, 0 };
 		size_t k = 0;
 		k += msgr__put_uint(r + k, 1, 2);
 		r[k++] = 0;
+		k += msgr__put_uint(r + k, 7, 4); /* the round's id */
 		k += msgr__put_uint(r + k, 2, 4);
 		k += msgr__put_uint(r + k, 1, 8);
 		k += msgr__put_uint(r + k, 0x0909090909090909ull, 8);
