@@ -205,9 +205,12 @@ t_lf_race_loop() {
 	# and one peer pair that streams for the whole run, so that the
 	# session outlives the last round
 	local hs hr
+	# the accepting end first: a connect to an entity not attached yet is
+	# refused (CONNECT_FAILED), which is right, and not what this tests
+	lf_rr_start hr "$B_SOCK" osd.hold - peer 0 "$B_DIR/hold.out"
+	lf_wait 10 "$B_CTL" 'any(c["entity"] == "osd.hold" for c in d)' clients
 	MSGR_SOCKET=$A_SOCK "$T" lf-survivor client.hold "$B_ADDR/osd.hold" peer >"$A_DIR/hold.out" 2>&1 &
 	hs=$!
-	lf_rr_start hr "$B_SOCK" osd.hold - peer 0 "$B_DIR/hold.out"
 	lf_wait_count "$B_DIR/hold.out" "^ready gen" 1 10
 	LF_SPID=() LF_SOUT=() LF_SGEN=() LF_STREAMS=0
 	for i in 0 1 2 3; do lf_stream_start $i 1; done
