@@ -193,11 +193,14 @@ void msgr__session_chan_del(struct msgr__session *s, struct msgr__sess_chan *sc)
 
 void msgr__session_forget(struct msgr__session *s, uint32_t id, uint64_t cookie)
 {
+	struct msgr__sessions *ss = s->ss;
+
 	s->recent[s->nrecent++ % NRECENT] = id;
 	if (cookie) {
-		unsigned i = s->nkept++ % NRECENT;
-		s->kept[i].id = id;
-		s->kept[i].cookie = cookie;
+		unsigned i = ss->nkept++ % NKEPT;
+		snprintf(ss->kept[i].peer, sizeof(ss->kept[i].peer), "%s", s->peer);
+		ss->kept[i].id = id;
+		ss->kept[i].cookie = cookie;
 	}
 }
 
@@ -212,10 +215,16 @@ int msgr__session_forgotten(const struct msgr__session *s, uint32_t id)
 int msgr__session_forgotten_kept(const struct msgr__session *s, unsigned i, uint32_t *id,
 				 uint64_t *cookie)
 {
-	if (i >= NRECENT)
+	const struct msgr__sessions *ss = s->ss;
+
+	if (i >= NKEPT)
 		return -ENOENT;
-	*id = s->kept[i].id;
-	*cookie = s->kept[i].cookie;
+	*id = 0;
+	*cookie = 0;
+	if (ss->kept[i].cookie && !strcmp(ss->kept[i].peer, s->peer)) {
+		*id = ss->kept[i].id;
+		*cookie = ss->kept[i].cookie;
+	}
 	return 0;
 }
 

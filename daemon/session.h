@@ -139,8 +139,9 @@ void msgr__session_chan_del(struct msgr__session *s, struct msgr__sess_chan *sc)
  * RESET may have been lost with a link). */
 void msgr__session_forget(struct msgr__session *s, uint32_t id, uint64_t cookie);
 int msgr__session_forgotten(const struct msgr__session *s, uint32_t id);
-/* Entry i (0, 1, ... until -ENOENT) of that ring: id, and the cookie of a
- * kept channel (lossless, peer) ended here, or 0. */
+/* Entry i (0, 1, ... until -ENOENT) of the kept channels (lossless, peer)
+ * ended here lately toward s's peer: id and cookie, or cookie 0. The ring is
+ * the layer's, per peer, so it outlives a session that went meanwhile. */
 int msgr__session_forgotten_kept(const struct msgr__session *s, unsigned i, uint32_t *id,
 				 uint64_t *cookie);
 

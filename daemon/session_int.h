@@ -19,6 +19,7 @@
 #define CHAN_BUCKET(id) (((id) >> 1) % CHAN_BUCKETS)
 #define NRECENT 64
 #define NLOST 16
+#define NKEPT 256
 
 /* Owned by its struct msgr__sessions; see session.h for its lifetime. */
 struct msgr__session {
@@ -47,11 +48,7 @@ struct msgr__session {
 	size_t nack, capack;
 	uint32_t recent[NRECENT];     /* ids of channels we ended lately, whose */
 	unsigned nrecent;             /*   late frames need no RESET in answer */
-	struct {                      /* kept channels (lossless, peer) we ended */
-		uint32_t id;          /*   lately, told in our resume rounds in */
-		uint64_t cookie;      /*   case their RESET went with a link; */
-	} kept[NRECENT];              /*   apart from recent, so lossy churn */
-	unsigned nkept;               /*   cannot push them out */
+
 	uint64_t created_ns;
 	uint64_t links_up, races;     /* for `sessions` */
 	uint64_t round;               /* resume rounds from the peer settled (its
@@ -98,6 +95,12 @@ struct msgr__sessions {
 	int stopping;                 /* the daemon goes: no more dials */
 	int closed;                   /* timers closed, of two: the last frees us */
 	struct msgr__rxacct *rx_total;  /* every peer's receive account (a reference) */
+	struct {                      /* kept channels (lossless, peer) we ended */
+		char peer[MSGR__HOSTPORT_MAX]; /* lately, per peer daemon, told in */
+		uint32_t id;          /*   our resume rounds in case their RESET */
+		uint64_t cookie;      /*   went with a link; here, not in the */
+	} kept[NKEPT];                /*   session, which may go meanwhile, and */
+	unsigned nkept;               /*   apart from lossy churn */
 	struct {                      /* links that failed here while up: a */
 		char peer[MSGR__HOSTPORT_MAX]; /* redial tells the peer, which */
 		uint64_t id;          /* may not have noticed (PROTOCOL.md 4) */
