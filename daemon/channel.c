@@ -44,7 +44,11 @@ void msgr__channel_free(struct msgr__channel *ch)
 		if (ch->end[i])
 			ch->end[i]->ch = NULL;
 	if (ch->sess) {
-		msgr__session_forget(ch->sess, ch->sc.id, ch->retain ? ch->cookie : 0);
+		/* a kept channel its application closed is told in our next
+		 * resume round (its RESET may go down with a link); one that
+		 * ended otherwise (expired, its entity went) is left out, so
+		 * the peer finds it gone: REMOTE_RESET */
+		msgr__session_forget(ch->sess, ch->sc.id, ch->retain && ch->app_closed ? ch->cookie : 0);
 		msgr__session_chan_del(ch->sess, &ch->sc);
 	}
 	/* messages kept for replay give their pool buffers back */
@@ -158,8 +162,10 @@ int msgr__channel_step(struct msgr__channel *ch, enum msgr__channel_event ev, in
 
 void msgr__channel_close(struct msgr__chan_end *from, int err)
 {
-	if (from->ch)
+	if (from->ch) {
+		from->ch->app_closed = 1;
 		msgr__channel_step(from->ch, MSGR__CE_RESET, err, from);
+	}
 }
 
 void msgr__channel_gone(struct msgr__chan_end *from)

@@ -36,6 +36,8 @@ struct msgr__channel {
 				       so it never opened) */
 	uint64_t cookie;            /* chosen by the opener: with the two entity
 				       nonces, the channel's identity across links */
+	int app_closed;             /* its application closed it (msgr__channel_close):
+				       the close is told in resume rounds */
 	int accepted;               /* the peer opened it (its role, not its state:
 				       a lossless server side never dials) */
 	int retain;                 /* lossless or peer, to another daemon: keeps its
