@@ -290,7 +290,7 @@ static int mode_refused(struct msgr__dclient *peer, uint16_t mode, const char *f
 static struct msgr__chan_end *ev_accept(void *ctx, const char *entity, uint16_t mode,
 					const char *from, int *err, const char **why)
 {
-	static char reason[2 * MSGR__ENTITY_MAX + 64]; /* loop thread only */
+	static char reason[2 * MSGR__ENTITY_MAX + 128]; /* loop thread only */
 	struct msgr__registry *reg = ctx;
 	struct msgr__dclient *peer = msgr__dclient_find(reg, entity);
 	struct msgr__dconn *acc;
