@@ -15,13 +15,7 @@
 STREAM=$BUILD/tests/msgr-stream
 LOSSLESS_N=${LOSSLESS_N:-20000}
 LOSSLESS_MAX=${LOSSLESS_MAX:-262144}
-# A runner closes its connection when it has everything; if that RESET goes
-# down with a link and nothing else makes the runner's daemon redial, the
-# server's end learns of the close only when it gives the channel up
-# (net.resume_timeout, PROTOCOL.md 5a): short here, so it does so within
-# the stream's deadline, and its application sees the RESET that ends a
-# complete stream.
-FAULTS=(--set global.inject=true --set net.inject_socket_failures=50 --set net.resume_timeout=3s)
+FAULTS=(--set global.inject=true --set net.inject_socket_failures=50)
 
 # sskill_usable: ss -K can destroy a TCP socket here (it needs a kernel
 # with CONFIG_INET_DIAG_DESTROY, and CAP_NET_ADMIN). Says SKIP and why when
