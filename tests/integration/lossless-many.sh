@@ -66,9 +66,12 @@ print("counters over the kills (A/B): resumes %d/%d replayed_msgs %d/%d dup_drop
 bad = []
 if not r["ok"] or r["violations"]: bad.append("%d violations" % r["violations"])
 for side in "ab":
-    if r["resumes_" + side] != rounds * n:
-        bad.append("resumes on %s grew by %d, want %d (%d rounds x %d channels)" % (side.upper(),
-                   r["resumes_" + side], rounds * n, rounds, n))
+    # every channel resumes at least once per kill; when both daemons
+    # dial at once (peer channels in the mix) a race can settle a
+    # channel in two rounds, each counted
+    if r["resumes_" + side] < rounds * n:
+        bad.append("resumes on %s grew by %d, want at least %d (%d rounds x %d channels)" %
+                   (side.upper(), r["resumes_" + side], rounds * n, rounds, n))
     if r["remote_resets_" + side]:
         bad.append("remote_resets on %s: %d" % (side.upper(), r["remote_resets_" + side]))
 # setup 1 message each way, then 2 per round each way, on every channel
