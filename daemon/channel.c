@@ -76,6 +76,7 @@ static void send_kept(struct msgr__channel *ch, const struct unacked *u)
 void msgr__channel_ack_in(struct msgr__channel *ch, uint64_t ack)
 {
 	uint64_t bytes = 0;
+	size_t done = 0;
 
 	if (ack <= ch->peer_ack || ack > ch->out_seq)
 		return;
@@ -88,19 +89,44 @@ void msgr__channel_ack_in(struct msgr__channel *ch, uint64_t ack)
 			ch->cs->ev->tx_done(ch->cs->ctx, ch->end[0], u->off);
 		ch->ua_head = msgr__fifo_at(ch->ua_head, 1, ch->ua_cap);
 		ch->ua_len--;
+		done++;
 	}
+	/* the peer has only what went out (after a resume, on an earlier
+	 * link too) */
+	ch->ua_sent -= done < ch->ua_sent ? done : ch->ua_sent;
 	if (bytes && ch->end[0])
 		ch->cs->ev->credit(ch->cs->ctx, ch->end[0], bytes);
 }
 
 /* After a resume: what the peer delivered is done with; the rest goes
- * again, in order, from the sender's pool. */
+ * again, in order, from the sender's pool, as the session's pacing lets it
+ * (msgr__channel_pump). */
 static void replay(struct msgr__channel *ch)
 {
 	msgr__channel_ack_in(ch, ch->peer_delivered);
-	for (size_t i = 0; i < ch->ua_len; i++)
-		send_kept(ch, &ch->unacked[msgr__fifo_at(ch->ua_head, i, ch->ua_cap)]);
+	ch->ua_sent = 0;
 	ch->cs->stats->replayed_msgs += ch->ua_len;
+	if (ch->ua_len)
+		msgr__session_chan_ready(ch->sess, &ch->sc);
+}
+
+/* A kept channel's turn: a few of its waiting messages (at most
+ * PUMP_MSGS, or PUMP_BYTES once past the first). Nonzero if some still
+ * wait. */
+#define PUMP_MSGS 16
+#define PUMP_BYTES (64u << 10)
+int msgr__channel_pump(struct msgr__channel *ch)
+{
+	uint64_t bytes = 0;
+
+	if (!ch->retain || (ch->state != MSGR__CHAN_OPEN && ch->state != MSGR__CHAN_OPENING))
+		return 0; /* held: its resume replays from the start */
+	for (int n = 0; n < PUMP_MSGS && ch->ua_sent < ch->ua_len && bytes < PUMP_BYTES; n++) {
+		const struct unacked *u = &ch->unacked[msgr__fifo_at(ch->ua_head, ch->ua_sent++, ch->ua_cap)];
+		send_kept(ch, u);
+		bytes += u->len;
+	}
+	return ch->ua_sent < ch->ua_len;
 }
 
 /* Whether a channel in standby is worth a dial: lossless ones dial from the
@@ -320,10 +346,16 @@ static void send_remote(struct msgr__channel *ch, struct msgr__chan_end *from, u
 	ch->ua_bytes += cost;
 	if (ch->retain) {
 		/* kept in the pool until the peer acks it; while the channel
-		 * waits for a link it goes out with the replay, not now */
-		if (ch->state == MSGR__CHAN_OPEN || ch->state == MSGR__CHAN_OPENING)
-			send_kept(ch, &ch->unacked[msgr__fifo_at(ch->ua_head, ch->ua_len - 1, ch->ua_cap)]);
-		else if (ch->state == MSGR__CHAN_STANDBY && wants_link(ch))
+		 * waits for a link it goes out with the replay, not now, and
+		 * while others wait for the link, after them */
+		if (ch->state == MSGR__CHAN_OPEN || ch->state == MSGR__CHAN_OPENING) {
+			if (ch->ua_sent + 1 == ch->ua_len && msgr__session_room(ch->sess)) {
+				send_kept(ch, &ch->unacked[msgr__fifo_at(ch->ua_head, ch->ua_sent, ch->ua_cap)]);
+				ch->ua_sent++;
+			} else {
+				msgr__session_chan_ready(ch->sess, &ch->sc);
+			}
+		} else if (ch->state == MSGR__CHAN_STANDBY && wants_link(ch))
 			msgr__session_need_link(ch->sess); /* a peer channel wakes from standby */
 	} else {
 		msgr__put_uint(type, msg_type, 4);

@@ -57,6 +57,9 @@ struct msgr__channel {
 	struct unacked *unacked;    /* sent, unacknowledged messages, oldest first
 				       (common/vec.h FIFO), owned */
 	size_t ua_head, ua_len, ua_cap;
+	size_t ua_sent;             /* of those, how many went on the current link
+				       (kept ones: the rest wait for the session's
+				       pacing, msgr__session_chan_ready) */
 	uint64_t ua_bytes;          /* their window bytes: in flight to the peer */
 	uint64_t in_bytes;          /* window bytes taken in, not yet in the app's ring */
 };
@@ -101,6 +104,9 @@ void msgr__channel_wire(struct msgr__channel *ch, uint8_t type, uint64_t seq, co
 void msgr__channel_wire_err(struct msgr__channel *ch, uint8_t type, int err, const char *why);
 /* The peer acknowledged everything up to ack. */
 void msgr__channel_ack_in(struct msgr__channel *ch, uint64_t ack);
+/* The session's pacing gives ch a turn: send a few waiting kept messages.
+ * Nonzero if some still wait. */
+int msgr__channel_pump(struct msgr__channel *ch);
 /* Send OPEN for ch (again, after a fault that may have lost it). */
 void msgr__channel_send_open(struct msgr__channel *ch);
 

@@ -524,7 +524,13 @@ static void on_chan_tick(void *ctx, struct msgr__session *s, struct msgr__sess_c
 	msgr__channel_step(ch, MSGR__CE_TIMEOUT, -ETIMEDOUT, NULL);
 }
 
+static int on_pump(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc)
+{
+	return msgr__channel_pump(of_sc(sc));
+}
+
 static const struct msgr__session_events session_events = {
+	.pump = on_pump,
 	.frame = on_frame,
 	.frame_lost = on_frame_lost,
 	.chan_lost = on_chan_lost,

@@ -434,6 +434,17 @@ static void on_batch_end(void *ctx)
 	msgr__sessions_flush(ctx);
 }
 
+/* The active link took what it had: the next kept messages go now. */
+static void on_room(void *ctx, struct msgr__link *l)
+{
+	struct msgr__session *s = msgr__link_owner(l);
+
+	if (s && s->active == l && s->ready) {
+		msgr__session_pump(s);
+		msgr__link_flush(l);
+	}
+}
+
 static void on_schedule(void *ctx)
 {
 	struct msgr__sessions *ss = ctx;
@@ -451,6 +462,7 @@ const struct msgr__link_events msgr__session_link_events = {
 	.closing = on_closing,
 	.gone = on_gone,
 	.batch_end = on_batch_end,
+	.room = on_room,
 	.schedule = on_schedule,
 };
 

@@ -1,6 +1,7 @@
 #include "link_int.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,19 @@
 static int fbuf_reserve(struct msgr__fbuf *b, size_t more)
 {
 	return msgr__vec_reserve(&b->p, &b->cap, b->len + more, 1, 4096);
+}
+
+/* l's output buffer: a spare one (msgr__links_recycle) when it has none. */
+static struct msgr__fbuf *out_buf(struct msgr__link *l)
+{
+	struct msgr__links *ls = l->ls;
+
+	if (!l->out.p && ls->nspare) {
+		l->out.p = ls->spare[--ls->nspare];
+		l->out.cap = malloc_usable_size(l->out.p);
+		l->out.len = 0;
+	}
+	return &l->out;
 }
 
 /* Encode one frame at the end of b, sealed with tx if that is on. */
@@ -99,7 +113,7 @@ void msgr__link_flush(struct msgr__link *l)
 void msgr__link_put(struct msgr__link *l, uint8_t type, const void *payload, size_t len)
 {
 	struct iovec iov = { (void *)payload, len };
-	int err = frame_put(&l->out, &l->tx, type, 0, 0, 0, &iov, len ? 1 : 0);
+	int err = frame_put(out_buf(l), &l->tx, type, 0, 0, 0, &iov, len ? 1 : 0);
 
 	if (err) {
 		put_failed(l, err);
@@ -123,7 +137,7 @@ void msgr__link_send(struct msgr__link *l, uint8_t type, uint32_t channel, uint6
 
 	if (l->state != MSGR__LINK_UP)
 		return; /* the session sends only on its active link, which is up */
-	err = frame_put(&l->out, &l->tx, type, channel, seq, ack, parts, nparts);
+	err = frame_put(out_buf(l), &l->tx, type, channel, seq, ack, parts, nparts);
 	if (err) {
 		put_failed(l, err);
 		return;
@@ -138,7 +152,7 @@ void msgr__link_send_frames(struct msgr__link *l, const uint8_t *src, size_t len
 	if (l->state != MSGR__LINK_UP)
 		return;
 	if (!msgr__seal_on(&l->tx)) {
-		if (fbuf_reserve(&l->out, len)) {
+		if (fbuf_reserve(out_buf(l), len)) {
 			put_failed(l, -ENOMEM);
 			return;
 		}
@@ -151,7 +165,7 @@ void msgr__link_send_frames(struct msgr__link *l, const uint8_t *src, size_t len
 		const uint8_t *f = src + off;
 		struct iovec part = { (void *)(f + MSGR__FRAME_HDR_LEN),
 				      (size_t)msgr__get_uint(f + 24, 4) };
-		int err = frame_put(&l->out, &l->tx, f[0], (uint32_t)msgr__get_uint(f + 4, 4),
+		int err = frame_put(out_buf(l), &l->tx, f[0], (uint32_t)msgr__get_uint(f + 4, 4),
 				    msgr__get_uint(f + 8, 8), msgr__get_uint(f + 16, 8), &part,
 				    part.iov_len ? 1 : 0);
 		if (err) {
@@ -165,6 +179,11 @@ void msgr__link_send_frames(struct msgr__link *l, const uint8_t *src, size_t len
 size_t msgr__link_queued(const struct msgr__link *l)
 {
 	return l->out.len;
+}
+
+size_t msgr__link_backlog(const struct msgr__link *l)
+{
+	return l->out.len + (l->tl ? l->ls->ops->send_queued(l->tl) : 0);
 }
 
 /* ---- handshake actions ---- */
@@ -202,7 +221,7 @@ int msgr__link_send_hello(struct msgr__link *l)
 
 	memcpy(h.chal, l->my_chal, sizeof(h.chal));
 	snprintf(h.listen, sizeof(h.listen), "%s", conf->listen);
-	if (fbuf_reserve(&l->out, MSGR__BANNER_LEN))
+	if (fbuf_reserve(out_buf(l), MSGR__BANNER_LEN))
 		return -ENOMEM;
 	msgr__banner_encode(l->out.p + l->out.len, &mine);
 	l->out.len += MSGR__BANNER_LEN;

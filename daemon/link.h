@@ -59,6 +59,9 @@ const char *msgr__auth_mode_name(int mode); /* "none", "hmac", "secure" */
 #define MSGR__MAXMSG_MAX (1ull << 30)
 #define MSGR__WINDOW_MIN 4096ull
 #define MSGR__WINDOW_MAX (1ull << 30)
+/* A link whose backlog falls under this after a send tells its owner
+ * (room): a quarter of what a session lets wait, so it refills in steps. */
+#define MSGR__LINK_ROOM (256u << 10)
 
 /* Counters of the network side, shown by `perf dump`. Owned by the loop. */
 struct msgr__net_stats {
@@ -142,6 +145,9 @@ struct msgr__link_events {
 	/* A received buffer was taken in: send what it produced (acks,
 	 * answers) now rather than at the end of the loop turn. */
 	void (*batch_end)(void *ctx);
+	/* A send on the live link l finished and its backlog
+	 * (msgr__link_backlog) is under MSGR__LINK_ROOM: more may go. */
+	void (*room)(void *ctx, struct msgr__link *l);
 	/* Work waits for the end of this loop turn (a failure to act on, frames
 	 * to flush): make sure msgr__links_flush() runs. */
 	void (*schedule)(void *ctx);
@@ -193,6 +199,9 @@ void msgr__link_send(struct msgr__link *l, uint8_t type, uint32_t channel, uint6
 void msgr__link_send_frames(struct msgr__link *l, const uint8_t *frames, size_t len);
 /* Bytes queued on l for the next flush (a session flushes early past a MiB). */
 size_t msgr__link_queued(const struct msgr__link *l);
+/* Bytes l holds that the kernel has not taken yet: queued here and in the
+ * transport. What a session paces its kept messages by. */
+size_t msgr__link_backlog(const struct msgr__link *l);
 void msgr__link_flush(struct msgr__link *l);
 
 /* End l in order: our CLOSE is its last frame; the peer's CLOSE ends it. */

@@ -20,6 +20,9 @@
 #define MAX_HANDSHAKES 64       /* inbound links not yet authenticated, at once */
 #define MAX_HANDSHAKES_SRC 8    /*   of them from one source address */
 #define NKNOWN 64
+#define NSPARE 4                /* output buffers kept for reuse, */
+#define SPARE_MIN (64u << 10)   /*   each at least this big */
+#define SPARE_MAX (4u << 20)    /*   and at most this */
 #define TICK_MS 50              /* keepalive and deadline resolution */
 
 /* Owned by its struct msgr__links; see link.h. */
@@ -69,7 +72,16 @@ struct msgr__links {
 	 * take their handshake slots (each still has its own per-source cap) */
 	char known[NKNOWN][MSGR__HOSTPORT_MAX];
 	unsigned nknown;
+	/* output buffers the transport gave back (sent()), owned, for the next
+	 * link output to start from: each flush hands its buffer away, and
+	 * growing a new one from 4 KiB to a MiB by doubling copies it twice
+	 * over and faults in fresh pages every time */
+	void *spare[NSPARE];
+	unsigned nspare;
 };
+
+/* A buffer sent() gave back: kept as a spare if it is worth keeping. */
+void msgr__links_recycle(struct msgr__links *ls, void *buf);
 
 static inline uint64_t msgr__link_connect_deadline(const struct msgr__links *ls)
 {

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,13 +141,26 @@ static void ev_received(void *core, struct msgr__tconn *tl, void *buf, size_t le
 	ls->ev->batch_end(ls->ctx); /* answers (acks, keepalives) leave now */
 }
 
+void msgr__links_recycle(struct msgr__links *ls, void *buf)
+{
+	size_t n = buf ? malloc_usable_size(buf) : 0;
+
+	if (ls->nspare < NSPARE && n >= SPARE_MIN && n <= SPARE_MAX)
+		ls->spare[ls->nspare++] = buf;
+	else
+		free(buf);
+}
+
 static void ev_sent(void *core, struct msgr__tconn *tl, void *cookie, int err)
 {
 	struct msgr__link *l = tl->ctx;
 
-	if (l)
-		l->out_since_ns = msgr__now_ns(); /* the queue moved */
-	free(cookie);
+	msgr__links_recycle(core, cookie);
+	if (!l)
+		return;
+	l->out_since_ns = msgr__now_ns(); /* the queue moved */
+	if (msgr__link_live(l) && msgr__link_backlog(l) < MSGR__LINK_ROOM)
+		l->ls->ev->room(l->ls->ctx, l);
 }
 
 static void ev_closed(void *core, struct msgr__tconn *tl, int err)
@@ -368,6 +382,8 @@ void msgr__links_stop(struct msgr__links *ls, uv_loop_t *loop)
 	while (ls->links)
 		uv_run(loop, UV_RUN_ONCE);
 	msgr__keyring_wipe(&ls->kr);
+	while (ls->nspare)
+		free(ls->spare[--ls->nspare]);
 	uv_close((uv_handle_t *)&ls->tick, on_tick_closed); /* frees ls */
 }
 

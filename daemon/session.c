@@ -173,9 +173,58 @@ void msgr__session_chan_add(struct msgr__session *s, struct msgr__sess_chan *sc)
 	s->nchans++;
 }
 
+/* ---- pacing: kept messages leave as the active link takes them ---- */
+
+static void ready_del(struct msgr__session *s, struct msgr__sess_chan *sc)
+{
+	if (!sc->rprev)
+		return;
+	*sc->rprev = sc->rnext;
+	if (sc->rnext)
+		sc->rnext->rprev = sc->rprev;
+	else
+		s->ready_tail = sc->rprev;
+	sc->rnext = NULL;
+	sc->rprev = NULL;
+}
+
+void msgr__session_chan_ready(struct msgr__session *s, struct msgr__sess_chan *sc)
+{
+	if (sc->rprev)
+		return;
+	if (!s->ready_tail)
+		s->ready_tail = &s->ready;
+	sc->rnext = NULL;
+	sc->rprev = s->ready_tail;
+	*s->ready_tail = sc;
+	s->ready_tail = &sc->rnext;
+	s->ss->schedule(s->ss->sctx);
+}
+
+int msgr__session_room(const struct msgr__session *s)
+{
+	return s->active && !s->ready && msgr__link_backlog(s->active) < PACE_HIGH;
+}
+
+/* A few messages of each ready channel in turn (the callee's budget), so a
+ * replay of many windows after a fault neither copies them all before the
+ * first byte leaves nor starves the channels behind the first. */
+void msgr__session_pump(struct msgr__session *s)
+{
+	struct msgr__link *l = s->active;
+
+	while (l && s->ready && msgr__link_backlog(l) < PACE_HIGH) {
+		struct msgr__sess_chan *sc = s->ready;
+		ready_del(s, sc);
+		if (s->ss->ev->pump(s->ss->ctx, s, sc))
+			msgr__session_chan_ready(s, sc);
+	}
+}
+
 /* Take sc out of the table; 0 if it was not there. */
 int msgr__session_chan_unlink(struct msgr__session *s, struct msgr__sess_chan *sc)
 {
+	ready_del(s, sc);
 	for (struct msgr__sess_chan **pp = &s->chans[CHAN_BUCKET(sc->id)]; *pp; pp = &(*pp)->hnext)
 		if (*pp == sc) {
 			*pp = sc->hnext;
@@ -333,9 +382,12 @@ void msgr__sessions_set_events(struct msgr__sessions *ss, const struct msgr__ses
 
 void msgr__sessions_flush(struct msgr__sessions *ss)
 {
-	for (struct msgr__session *s = ss->sessions; s; s = s->next)
+	for (struct msgr__session *s = ss->sessions; s; s = s->next) {
+		if (s->ready && s->active)
+			msgr__session_pump(s);
 		if (s->nack && s->active)
 			flush_acks(s);
+	}
 	msgr__links_flush(ss->ls);
 }
 

@@ -38,6 +38,7 @@ struct msgr__sessions;
 struct msgr__sess_chan {
 	uint32_t id;
 	struct msgr__sess_chan *hnext; /* the table's hash chain */
+	struct msgr__sess_chan *rnext, **rprev; /* the ready list (rprev NULL: not on it) */
 };
 
 /* How a session tells the channels layer what happened. Registered once
@@ -66,6 +67,10 @@ struct msgr__session_events {
 	/* Once a second for every channel, for its deadlines. */
 	void (*chan_tick)(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc,
 			  uint64_t now);
+	/* The active link has room and sc is first on the ready list
+	 * (msgr__session_chan_ready): send a few of its waiting messages.
+	 * Nonzero if some still wait (it goes to the back of the list). */
+	int (*pump)(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc);
 };
 
 /* How a session lost what was in flight (chan_lost). */
@@ -167,5 +172,13 @@ struct msgr__sess_chan *msgr__session_chan_next(struct msgr__session *s,
 /* The channel has input to acknowledge: flush_ack comes at the next flush
  * unless a MSG on it carries the ack first. */
 void msgr__session_ack_later(struct msgr__session *s, uint32_t id);
+
+/* Kept messages leave as the link takes them (session.c, "pacing"): whether
+ * one may go now, ahead of nothing (an active link, under its backlog bound,
+ * and no channel waiting for its turn). */
+int msgr__session_room(const struct msgr__session *s);
+/* sc has messages waiting: pump comes for it, in turn with the others, as
+ * the active link has room. Idempotent; leaving the table takes it off. */
+void msgr__session_chan_ready(struct msgr__session *s, struct msgr__sess_chan *sc);
 
 #endif

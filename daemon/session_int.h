@@ -13,6 +13,10 @@
 #include "session.h"
 
 #define FLUSH_EARLY (1u << 20)  /* queued bytes that make a link send mid-turn */
+/* A kept message waits while the active link's backlog (what the kernel
+ * has not taken) is this or more: a replay of many windows is copied as
+ * the link drains, not all at once before its first byte goes out. */
+#define PACE_HIGH (1u << 20)
 #define CHAN_BUCKETS 1024
 /* A channel id's bucket: the ids one side hands out share their low bit
  * (PROTOCOL.md 4), so it is left out, or half the buckets stay empty. */
@@ -44,6 +48,8 @@ struct msgr__session {
 	struct msgr__sess_chan *chans[CHAN_BUCKETS];
 	uint32_t nchans;
 	uint32_t next_id;             /* ids handed out from our half */
+	struct msgr__sess_chan *ready, **ready_tail; /* channels with kept messages
+					 waiting for room, in turn (pacing) */
 	uint32_t *ackq;               /* channel ids with input to acknowledge */
 	size_t nack, capack;
 	uint32_t recent[NRECENT];     /* ids of channels we ended lately, whose */
@@ -125,7 +131,10 @@ void msgr__session_link_failed(struct msgr__session *s);
 /* Dial s's peer now (handover.c). 0, or a negative errno. */
 int msgr__session_dial(struct msgr__session *s);
 
-/* Take sc out of s's table; 0 if it was not there. */
+/* Take sc out of s's table (and off its ready list); 0 if it was not there. */
 int msgr__session_chan_unlink(struct msgr__session *s, struct msgr__sess_chan *sc);
+/* Send kept messages of ready channels, in turn, while the active link has
+ * room. */
+void msgr__session_pump(struct msgr__session *s);
 
 #endif

@@ -1882,6 +1882,7 @@ static int sc_lf_restarter(const char *entity, const char *peer, enum msgr_mode 
 			case MSGR_EV_DAEMON_LOST:
 				printf("daemon lost gen %llu received %llu\n", (unsigned long long)h.gen,
 				       (unsigned long long)h.in_seq);
+				msgr_detach(c); /* the handle and the mapping are still ours */
 				return 0;
 			default:
 				fail("event %d (%s) on the restarter, after %llu messages", ev.type,
