@@ -130,7 +130,12 @@ void msgr__session_send(struct msgr__session *s, uint8_t type, uint32_t channel,
 	struct msgr__link *l = s->active;
 
 	if (l) {
+		size_t backlog;
+
 		msgr__link_send(l, type, channel, seq, ack, parts, nparts);
+		backlog = msgr__link_backlog(l);
+		if (backlog > s->backlog_peak)
+			s->backlog_peak = backlog;
 		if (msgr__link_queued(l) >= FLUSH_EARLY)
 			msgr__link_flush(l);
 	} else if (msgr__frames_put(&s->pending, type, channel, seq, ack, parts, nparts)) {
@@ -424,6 +429,9 @@ struct json_object *msgr__sessions_json(struct msgr__sessions *ss)
 		json_object_object_add(o, "state", json_object_new_string(msgr__session_state_name(s->state)));
 		json_object_object_add(o, "channels", json_object_new_int64(s->nchans));
 		json_object_object_add(o, "waiting_bytes", json_object_new_int64((int64_t)s->rx->bytes));
+		json_object_object_add(o, "backlog_bytes",
+				       json_object_new_int64(s->active ? (int64_t)msgr__link_backlog(s->active) : 0));
+		json_object_object_add(o, "backlog_peak_bytes", json_object_new_int64((int64_t)s->backlog_peak));
 		json_object_object_add(o, "links_up", json_object_new_int64((int64_t)s->links_up));
 		json_object_object_add(o, "races", json_object_new_int64((int64_t)s->races));
 		json_object_object_add(o, "age_s", json_object_new_double((now - s->created_ns) / 1e9));

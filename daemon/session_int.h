@@ -50,6 +50,8 @@ struct msgr__session {
 	uint32_t next_id;             /* ids handed out from our half */
 	struct msgr__sess_chan *ready, **ready_tail; /* channels with kept messages
 					 waiting for room, in turn (pacing) */
+	uint64_t backlog_peak;        /* the most the active link held unsent
+					 (msgr__link_backlog), for `sessions` */
 	uint32_t *ackq;               /* channel ids with input to acknowledge */
 	size_t nack, capack;
 	uint32_t recent[NRECENT];     /* ids of channels we ended lately, whose */

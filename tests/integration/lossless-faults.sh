@@ -521,6 +521,46 @@ t_lf_standby() {
 }
 run lossless-standby t_lf_standby
 
+# ---- 4b. a resume replays kept windows as the link takes them ------------
+
+# Eight lossless connections with their 4 MiB windows full (the servers do
+# not read), then a link fault: the resume replays about 30 MiB, which must
+# leave as the link drains, a few messages per connection in turn, so the
+# active link never holds much over the session's 1 MiB bound (it held most
+# of the replay before). The daemons run in a namespace of their own whose
+# TCP buffers are 64 KiB, so the kernel cannot take the replay off our
+# hands at once. Then every message arrives once, in order.
+t_lf_replay_paced() {
+	local p r0 n=8 ns
+	if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for a network namespace"; return 0; fi
+	ns=msgr-paced-$$-$RANDOM
+	ip netns add "$ns" || { echo "SKIP: cannot create a network namespace"; return 0; }
+	echo "$ns" >>"$RUN/netns.list"
+	ip -n "$ns" link set lo up
+	ip netns exec "$ns" sysctl -q -w net.ipv4.tcp_wmem="4096 16384 65536" \
+		net.ipv4.tcp_rmem="4096 16384 65536"
+	D_WRAP="ip netns exec $ns" lf_pair lpaced --set global.inject=true
+	mkfifo "$A_DIR/in"
+	MSGR_SOCKET=$A_SOCK ITEST_PEER_SOCKET=$B_SOCK "$T" lf-backlog $n <"$A_DIR/in" >"$A_DIR/bl.out" 2>&1 &
+	p=$!
+	exec 3>"$A_DIR/in"
+	lf_wait_count "$A_DIR/bl.out" '^ready' 1 60
+	grep '^ready' "$A_DIR/bl.out"
+	r0=$(lf_count "$A_CTL" resumes)
+	lf_ctl "$A_CTL" inject kill-link "$B_ADDR" | grep -q "link killed"
+	lf_wait 30 "$A_CTL" "d['msgrd']['resumes'] >= $((r0 + n))" perf dump
+	echo go >&3
+	exec 3>&-
+	wait $p || { cat "$A_DIR/bl.out"; return 1; }
+	grep '^ok' "$A_DIR/bl.out"
+	echo "A's link backlog at most: $(lf_ctl "$A_CTL" --json sessions |
+		"$LF_PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["backlog_peak_bytes"])') bytes"
+	# 1 MiB, a turn of 64 KiB, one message, and control frames
+	lf_check "$A_CTL" 'len(d) == 1 and d[0]["backlog_peak_bytes"] <= 1310720' sessions
+	stop_pair
+}
+run lossless-replay-paced t_lf_replay_paced
+
 # ---- 5. the accepting end of a lossless channel never dials --------------
 
 t_lf_server_never_dials() {

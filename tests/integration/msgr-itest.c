@@ -1994,6 +1994,103 @@ static int sc_lf_hold(const char *entity, const char *peer, enum msgr_mode mode,
 	}
 }
 
+/*
+ * Kept windows replayed after a link fault (lossless-replay-paced):
+ * client.bl (on A) opens n lossless connections to osd.bl0.. (on B), which
+ * do not read yet, and sends 4 KiB messages until every window is full;
+ * "ready N" tells the runner, which kills the link and waits for the
+ * resumes, then writes "go": each server then reads everything, once and in
+ * order, and nobody hears anything else.
+ */
+#define BL_LEN 4096
+#define BL_MAX 16
+
+static void bl_build(unsigned char *p, uint64_t tag, uint64_t seq)
+{
+	memcpy(p, &tag, 8);
+	memcpy(p + 8, &seq, 8);
+	fill(p + 16, BL_LEN - 16, (uint32_t)(tag ^ seq));
+}
+
+static int sc_lf_backlog(int n)
+{
+	msgr_client *ca = attach("client.bl", 64 << 20), *cb[BL_MAX];
+	msgr_conn *k[BL_MAX];
+	uint64_t sent[BL_MAX] = { 0 }, total = 0;
+	static unsigned char p[BL_LEN];
+	struct msgr_event ev;
+	char line[16], name[32];
+
+	CHECK(n > 0 && n <= BL_MAX, "1..%d servers", BL_MAX);
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "osd.bl%d", i);
+		cb[i] = attach(name, 1 << 20);
+		CHECK(!msgr_connect(ca, msgr_addr(cb[i]), MSGR_LOSSLESS, &k[i]), "connect %s", name);
+	}
+	for (int i = 0; i < n; i++) {
+		expect(ca, &ev, MSGR_EV_CONNECTED);
+		expect(cb[i], &ev, MSGR_EV_ACCEPTED);
+	}
+	/* until no send has gone for 300 ms: the servers' pools are full, so
+	 * no ack comes back, and every window is in flight */
+	for (uint64_t quiet = now_ms(); now_ms() - quiet < 300;) {
+		int any = 0;
+
+		for (int i = 0; i < n; i++) {
+			int err;
+
+			bl_build(p, (uint64_t)i, sent[i] + 1);
+			err = msgr_send(k[i], 77, p, BL_LEN);
+			CHECK(!err || err == -EAGAIN, "send: %s", msgr_strerror(err));
+			if (!err) {
+				sent[i]++;
+				total++;
+				any = 1;
+			}
+		}
+		if (any)
+			quiet = now_ms();
+		else
+			CHECK(msgr_next(ca, &ev, 10) == -EAGAIN, "client.bl: event %d while sending", ev.type);
+	}
+	printf("ready %llu\n", (unsigned long long)total);
+	CHECK(fgets(line, sizeof(line), stdin) && !strncmp(line, "go", 2), "no go from the runner");
+	for (int i = 0; i < n; i++) {
+		uint64_t got = 0, t0 = now_ms();
+
+		while (got < sent[i]) {
+			uint64_t tag, seq;
+			int err = msgr_next(cb[i], &ev, 100);
+
+			if (err == -EAGAIN) {
+				CHECK(now_ms() - t0 < 30000, "osd.bl%d: %llu of %llu messages in 30 s", i,
+				      (unsigned long long)got, (unsigned long long)sent[i]);
+				continue;
+			}
+			CHECK(!err, "msgr_next: %s", msgr_strerror(err));
+			CHECK(ev.type == MSGR_EV_MESSAGE && ev.len == BL_LEN, "osd.bl%d: event %d (%s), %zu bytes",
+			      i, ev.type, msgr_strerror(ev.error), ev.len);
+			memcpy(&tag, ev.data, 8);
+			memcpy(&seq, (const unsigned char *)ev.data + 8, 8);
+			CHECK(tag == (uint64_t)i && seq == got + 1 &&
+				      verify((const unsigned char *)ev.data + 16, BL_LEN - 16, (uint32_t)(tag ^ seq)),
+			      "osd.bl%d: message %llu of connection %llu where %llu was due (or damaged)", i,
+			      (unsigned long long)seq, (unsigned long long)tag, (unsigned long long)got + 1);
+			msgr_event_release(cb[i], &ev);
+			got++;
+		}
+	}
+	for (int i = 0; i < n; i++)
+		CHECK(msgr_next(cb[i], &ev, i ? 10 : 300) == -EAGAIN, "osd.bl%d: event %d after the last message",
+		      i, ev.type);
+	CHECK(msgr_next(ca, &ev, 10) == -EAGAIN, "client.bl: event %d (%s)", ev.type, msgr_strerror(ev.error));
+	for (int i = 0; i < n; i++)
+		msgr_detach(cb[i]);
+	msgr_detach(ca);
+	printf("ok %d connections, %llu messages, each once and in order\n", n, (unsigned long long)total);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -2060,6 +2157,8 @@ int main(int argc, char **argv)
 		return sc_lf_survivor(argv[2], argv[3], parse_mode(argv[4]));
 	if (!strcmp(scenario, "lf-restarter") && argc == 6)
 		return sc_lf_restarter(argv[2], argv[3], parse_mode(argv[4]), strtoull(argv[5], NULL, 10));
+	if (!strcmp(scenario, "lf-backlog") && argc == 3)
+		return sc_lf_backlog(atoi(argv[2]));
 	if (!strcmp(scenario, "lf-standby"))
 		return sc_lf_standby();
 	if (!strcmp(scenario, "lf-hold") && argc == 6)
