@@ -129,6 +129,17 @@ int msgr__channel_pump(struct msgr__channel *ch)
 	return ch->ua_sent < ch->ua_len;
 }
 
+/* Everything a kept channel has not sent on this link yet, now, pacing or
+ * not: the application closed it (or went) after handing these over, so
+ * they go ahead of its RESET, as its sends came before its close. The
+ * window bounds them; with no link yet they wait in the session's queue,
+ * behind the OPEN. */
+static void flush_kept(struct msgr__channel *ch)
+{
+	while (ch->ua_sent < ch->ua_len)
+		send_kept(ch, &ch->unacked[msgr__fifo_at(ch->ua_head, ch->ua_sent++, ch->ua_cap)]);
+}
+
 /* Whether a channel in standby is worth a dial: lossless ones dial from the
  * side that opened them only (a server never dials its clients), peer ones
  * when they have something to send, and one still opening always. */
@@ -152,6 +163,7 @@ int msgr__channel_step(struct msgr__channel *ch, enum msgr__channel_event ev, in
 		struct msgr__chan_end *skip)
 {
 	struct msgr__channel_step st = msgr__channel_next(ch->state, ev);
+	enum msgr__channel_state was = ch->state;
 	unsigned a = st.actions;
 
 	if (st.next == MSGR__CHAN_STANDBY && ch->state != MSGR__CHAN_STANDBY)
@@ -173,8 +185,11 @@ int msgr__channel_step(struct msgr__channel *ch, enum msgr__channel_event ev, in
 	}
 	if (a & MSGR__CA_REMOTE_RESET)
 		ch->cs->stats->remote_resets++;
-	if ((a & MSGR__CA_SEND_RESET) && ch->sess)
+	if ((a & MSGR__CA_SEND_RESET) && ch->sess) {
+		if (ch->retain && ch->end[0] && (was == MSGR__CHAN_OPEN || was == MSGR__CHAN_OPENING))
+			flush_kept(ch);
 		msgr__channel_wire_err(ch, MSGR__F_RESET, err, NULL);
+	}
 	if (a & MSGR__CA_SEND_OPEN)
 		msgr__channel_send_open(ch);
 	if (a & MSGR__CA_REPLAY)

@@ -105,7 +105,7 @@ static void out_flush(struct msgr__link *l)
 
 void msgr__link_flush(struct msgr__link *l)
 {
-	if (msgr__link_live(l) && l->state != MSGR__LINK_CONNECTING)
+	if (msgr__link_live(l) && l->state != MSGR__LINK_CONNECTING && !l->fail_err)
 		out_flush(l);
 }
 
@@ -135,8 +135,9 @@ void msgr__link_send(struct msgr__link *l, uint8_t type, uint32_t channel, uint6
 {
 	int err;
 
-	if (l->state != MSGR__LINK_UP)
-		return; /* the session sends only on its active link, which is up */
+	if (l->state != MSGR__LINK_UP || l->fail_err)
+		return; /* the session sends only on its active link, which is up; one
+			   that failed a frame closes, and what follows it would be a gap */
 	err = frame_put(out_buf(l), &l->tx, type, channel, seq, ack, parts, nparts);
 	if (err) {
 		put_failed(l, err);
@@ -149,7 +150,7 @@ void msgr__link_send_frames(struct msgr__link *l, const uint8_t *src, size_t len
 {
 	size_t off = 0;
 
-	if (l->state != MSGR__LINK_UP)
+	if (l->state != MSGR__LINK_UP || l->fail_err)
 		return;
 	if (!msgr__seal_on(&l->tx)) {
 		if (fbuf_reserve(out_buf(l), len)) {

@@ -145,7 +145,7 @@ void msgr__links_recycle(struct msgr__links *ls, void *buf)
 {
 	size_t n = buf ? malloc_usable_size(buf) : 0;
 
-	if (ls->nspare < NSPARE && n >= SPARE_MIN && n <= SPARE_MAX)
+	if (ls->nspare < NSPARE && n >= SPARE_MIN && n <= SPARE_MAX + (64u << 10) /* rounding */)
 		ls->spare[ls->nspare++] = buf;
 	else
 		free(buf);
@@ -159,7 +159,7 @@ static void ev_sent(void *core, struct msgr__tconn *tl, void *cookie, int err)
 	if (!l)
 		return;
 	l->out_since_ns = msgr__now_ns(); /* the queue moved */
-	if (msgr__link_live(l) && msgr__link_backlog(l) < MSGR__LINK_ROOM)
+	if (!err && msgr__link_live(l) && !l->fail_err && msgr__link_backlog(l) < MSGR__LINK_ROOM)
 		l->ls->ev->room(l->ls->ctx, l);
 }
 
