@@ -26,6 +26,17 @@ lf_pair() {
 
 lf_ctl() { local ctl=$1; shift; MSGR_CTL_SOCKET=$ctl "$BIN/msgrctl" "$@"; }
 
+# lf_servers: a msgr-stream server on each daemon of the pair (client.srv on
+# A, osd.srv on B), ready; their pids in SRVA and SRVB
+lf_servers() {
+	MSGR_SOCKET=$A_SOCK STREAM_TIMEOUT=600 "$LF_STREAM" serve client.srv >"$A_DIR/srv.out" 2>&1 &
+	SRVA=$!
+	MSGR_SOCKET=$B_SOCK STREAM_TIMEOUT=600 "$LF_STREAM" serve osd.srv >"$B_DIR/srv.out" 2>&1 &
+	SRVB=$!
+	wait_line "$A_DIR/srv.out" ready
+	wait_line "$B_DIR/srv.out" ready
+}
+
 # lf_py CTL 'python expression over d' [msgrctl args]: true or false, quietly
 lf_py() {
 	local ctl=$1 expr=$2; shift 2
@@ -196,12 +207,8 @@ t_lf_race_loop() {
 	lf_pair lrace --set global.inject=true --set net.reconnect_backoff_min=10ms \
 		--set net.reconnect_backoff_max=200ms
 	lf_have_ss_kill && sskill=1
-	MSGR_SOCKET=$A_SOCK STREAM_TIMEOUT=600 "$LF_STREAM" serve client.srv >"$A_DIR/srv.out" 2>&1 &
-	srva=$!
-	MSGR_SOCKET=$B_SOCK STREAM_TIMEOUT=600 "$LF_STREAM" serve osd.srv >"$B_DIR/srv.out" 2>&1 &
-	srvb=$!
-	wait_line "$A_DIR/srv.out" ready
-	wait_line "$B_DIR/srv.out" ready
+	lf_servers
+	srva=$SRVA srvb=$SRVB
 	# and one peer pair that streams for the whole run, so that the
 	# session outlives the last round
 	local hs hr
@@ -373,12 +380,8 @@ t_lf_partition() {
 	B_SOCK=$D_SOCK B_CTL=$D_CTL B_PORT=$D_PORT B_ADDR=$D_ADDR B_PID=$D_PID B_LOG=$D_LOG B_DIR=$D_DIR
 	unset MSGR_SOCKET MSGR_CTL_SOCKET ITEST_PEER_SOCKET
 	local srva srvb ll lp rp ly t0 t1 n=20000
-	MSGR_SOCKET=$A_SOCK STREAM_TIMEOUT=600 "$LF_STREAM" serve client.srv >"$A_DIR/srv.out" 2>&1 &
-	srva=$!
-	MSGR_SOCKET=$B_SOCK STREAM_TIMEOUT=600 "$LF_STREAM" serve osd.srv >"$B_DIR/srv.out" 2>&1 &
-	srvb=$!
-	wait_line "$A_DIR/srv.out" ready
-	wait_line "$B_DIR/srv.out" ready
+	lf_servers
+	srva=$SRVA srvb=$SRVB
 	export STREAM_TIMEOUT=60
 	MSGR_SOCKET=$A_SOCK "$LF_STREAM" run client.ll "$B_ADDR/osd.srv" lossless $n 65536 >"$A_DIR/ll.out" 2>&1 &
 	ll=$!

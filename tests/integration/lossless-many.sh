@@ -15,15 +15,12 @@
 # side), with every other channel in MSGR_PEER mode, where both daemons dial. Sourced by
 # tests/run-integration.sh.
 #
-# The resumes counted before any kill (setup_resumes) are only printed: a
-# session's first link sends an init round when lossless channels were
-# already opening (handover.c activates every first link as after a loss),
-# and the acceptor counts the channels its OPENs just made as resumed.
+# The resumes counted before any kill (setup_resumes) are only printed
+# (a session's first link starts no resume round, so they should be 0).
 #
-# 100 x 100 is what fits make check: the session's channel table has 256
-# buckets, of which one side's ids (all of one parity) use 128, so each
-# frame walks ~N/128 channels; at 20,000 and 40,000 channels setup and
-# resume take seconds (see the commit message).
+# 100 x 100 is what fits make check. The session's channel table is a fixed
+# 1,024 buckets (hashed on id >> 1, as one side's ids share their low bit),
+# so each frame walks ~N/1024 channels; a table that grows is issue 11's.
 
 MANY=$BUILD/tests/msgr-many
 MANY_C=${MANY_C:-100}
