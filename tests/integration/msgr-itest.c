@@ -1712,7 +1712,9 @@ static void lf_send_some(struct lf_handle *h, uint64_t tag)
 
 		lf_build(p, tag, h->out_seq + 1);
 		err = msgr_send(h->k, 77, p, LF_LEN);
-		if (err == -EAGAIN || err == -ECONNRESET)
+		/* ENOTCONN: the daemon is gone (a restarter's is stopped under
+		 * it); DAEMON_LOST is on its way */
+		if (err == -EAGAIN || err == -ECONNRESET || err == -ENOTCONN)
 			return;
 		CHECK(!err, "send: %s", msgr_strerror(err));
 		h->out_seq++;
