@@ -214,7 +214,7 @@ t_lf_race_loop() {
 	local hs hr
 	# the accepting end first: a connect to an entity not attached yet is
 	# refused (CONNECT_FAILED), which is right, and not what this tests
-	lf_rr_start hr "$B_SOCK" osd.hold - peer 0 "$B_DIR/hold.out"
+	LF_RUN_MS=$((LF_ROUNDS * 2000 + 120000)) lf_rr_start hr "$B_SOCK" osd.hold - peer 0 "$B_DIR/hold.out"
 	lf_wait 10 "$B_CTL" 'any(c["entity"] == "osd.hold" for c in d)' clients
 	MSGR_SOCKET=$A_SOCK "$T" lf-survivor client.hold "$B_ADDR/osd.hold" peer >"$A_DIR/hold.out" 2>&1 &
 	hs=$!

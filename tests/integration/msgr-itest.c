@@ -1831,7 +1831,10 @@ static int sc_lf_restarter(const char *entity, const char *peer, enum msgr_mode 
 {
 	msgr_client *c = attach(entity, 8 << 20);
 	struct lf_handle h = { 0 };
-	uint64_t inst = 0, end = now_ms() + 120000;
+	/* LF_RUN_MS: how long it may live (a race loop of make soak's 500
+	 * rounds holds its pair longer than the default 120 s) */
+	uint64_t inst = 0, end = now_ms() + (getenv("LF_RUN_MS") ? strtoull(getenv("LF_RUN_MS"), NULL, 10)
+									: 120000);
 	int connector = strcmp(peer, "-") != 0, ready = 0;
 	struct msgr_event ev;
 
@@ -1892,7 +1895,7 @@ static int sc_lf_restarter(const char *entity, const char *peer, enum msgr_mode 
 			}
 		}
 	}
-	fail("still running after 120 s");
+	fail("still running after its time (LF_RUN_MS, default 120 s)");
 }
 
 /* Wait up to 10 s for message seq on k of c; no other event may come. */
