@@ -110,6 +110,16 @@ static void replay(struct msgr__channel *ch)
 		msgr__session_chan_ready(ch->sess, &ch->sc);
 }
 
+/* The kept channel's next message not yet sent on this link, now; its
+ * length. */
+static uint64_t send_next(struct msgr__channel *ch)
+{
+	const struct unacked *u = &ch->unacked[msgr__fifo_at(ch->ua_head, ch->ua_sent++, ch->ua_cap)];
+
+	send_kept(ch, u);
+	return u->len;
+}
+
 /* A kept channel's turn: a few of its waiting messages (at most
  * PUMP_MSGS, or PUMP_BYTES once past the first). Nonzero if some still
  * wait. */
@@ -121,11 +131,8 @@ int msgr__channel_pump(struct msgr__channel *ch)
 
 	if (!ch->retain || (ch->state != MSGR__CHAN_OPEN && ch->state != MSGR__CHAN_OPENING))
 		return 0; /* held: its resume replays from the start */
-	for (int n = 0; n < PUMP_MSGS && ch->ua_sent < ch->ua_len && bytes < PUMP_BYTES; n++) {
-		const struct unacked *u = &ch->unacked[msgr__fifo_at(ch->ua_head, ch->ua_sent++, ch->ua_cap)];
-		send_kept(ch, u);
-		bytes += u->len;
-	}
+	for (int n = 0; n < PUMP_MSGS && ch->ua_sent < ch->ua_len && bytes < PUMP_BYTES; n++)
+		bytes += send_next(ch);
 	return ch->ua_sent < ch->ua_len;
 }
 
@@ -137,7 +144,7 @@ int msgr__channel_pump(struct msgr__channel *ch)
 static void flush_kept(struct msgr__channel *ch)
 {
 	while (ch->ua_sent < ch->ua_len)
-		send_kept(ch, &ch->unacked[msgr__fifo_at(ch->ua_head, ch->ua_sent++, ch->ua_cap)]);
+		send_next(ch);
 }
 
 /* Whether a channel in standby is worth a dial: lossless ones dial from the
@@ -364,12 +371,10 @@ static void send_remote(struct msgr__channel *ch, struct msgr__chan_end *from, u
 		 * waits for a link it goes out with the replay, not now, and
 		 * while others wait for the link, after them */
 		if (ch->state == MSGR__CHAN_OPEN || ch->state == MSGR__CHAN_OPENING) {
-			if (ch->ua_sent + 1 == ch->ua_len && msgr__session_room(ch->sess)) {
-				send_kept(ch, &ch->unacked[msgr__fifo_at(ch->ua_head, ch->ua_sent, ch->ua_cap)]);
-				ch->ua_sent++;
-			} else {
+			if (ch->ua_sent + 1 == ch->ua_len && msgr__session_room(ch->sess))
+				send_next(ch);
+			else
 				msgr__session_chan_ready(ch->sess, &ch->sc);
-			}
 		} else if (ch->state == MSGR__CHAN_STANDBY && wants_link(ch))
 			msgr__session_need_link(ch->sess); /* a peer channel wakes from standby */
 	} else {

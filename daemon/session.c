@@ -42,6 +42,7 @@ struct msgr__session *msgr__session_new(struct msgr__sessions *ss, const char *p
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	s->lower = strcmp(ss->conf->listen, peer) < 0;
 	s->created_ns = msgr__now_ns();
+	s->ready_tail = &s->ready;
 	/* Channel ids start somewhere new in every incarnation of a session,
 	 * so a late frame about a channel of the last one cannot name a
 	 * channel of this one. */
@@ -197,8 +198,6 @@ void msgr__session_chan_ready(struct msgr__session *s, struct msgr__sess_chan *s
 {
 	if (sc->rprev)
 		return;
-	if (!s->ready_tail)
-		s->ready_tail = &s->ready;
 	sc->rnext = NULL;
 	sc->rprev = s->ready_tail;
 	*s->ready_tail = sc;

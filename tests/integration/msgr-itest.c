@@ -1833,8 +1833,8 @@ static int sc_lf_restarter(const char *entity, const char *peer, enum msgr_mode 
 	struct lf_handle h = { 0 };
 	/* LF_RUN_MS: how long it may live (a race loop of make soak's 500
 	 * rounds holds its pair longer than the default 120 s) */
-	uint64_t inst = 0, end = now_ms() + (getenv("LF_RUN_MS") ? strtoull(getenv("LF_RUN_MS"), NULL, 10)
-									: 120000);
+	const char *run_ms = getenv("LF_RUN_MS");
+	uint64_t inst = 0, end = now_ms() + (run_ms ? strtoull(run_ms, NULL, 10) : 120000);
 	int connector = strcmp(peer, "-") != 0, ready = 0;
 	struct msgr_event ev;
 
