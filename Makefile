@@ -23,7 +23,7 @@ LIBVERSION := 0.1.0
 
 # Debian packages we need, by the pkg-config module each provides.
 DEPS_PC   := libuv:libuv1-dev check:check inih:libinih-dev libsystemd:libsystemd-dev json-c:libjson-c-dev \
-             libcrypto:libssl-dev
+             libcrypto:libssl-dev libsodium:libsodium-dev
 DEPS_BIN  := clang:clang python3:python3 ss:iproute2 mandoc:mandoc systemd-analyze:systemd ceph:ceph-common \
              iptables:iptables
 
@@ -100,8 +100,8 @@ $(BUILD)/.deps-ok: Makefile
 	$(Q)$(MAKE) --no-print-directory deps
 	$(Q)mkdir -p $(@D) && touch $@
 
-DEP_CFLAGS = $(call PC_CFLAGS,libuv inih libsystemd json-c libcrypto)
-DEP_LIBS   = $(call PC_LIBS,libuv inih libsystemd json-c libcrypto)
+DEP_CFLAGS = $(call PC_CFLAGS,libuv inih libsystemd json-c libcrypto libsodium)
+DEP_LIBS   = $(call PC_LIBS,libuv inih libsystemd json-c libcrypto libsodium)
 
 $(BUILD)/obj/%.o: %.c | $(BUILD)/.deps-ok
 	@mkdir -p $(@D)
@@ -143,7 +143,7 @@ $(BENCH): $(call obj,$(SHM_SRC))
 # Unit tests link the internal objects they test directly.
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(SHM_SRC) $(COMMON_SRC) daemon/config.c daemon/policy.c daemon/frame.c daemon/seal.c daemon/auth.c daemon/handshake.c daemon/link_state.c daemon/session_state.c daemon/channel_state.c transports/transport.c transports/tcp.c transports/fault.c)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(call PC_LIBS,check inih libuv libcrypto)
+	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(call PC_LIBS,check inih libuv libcrypto libsodium)
 
 # Integration test programs link libmsgr like an application would.
 $(ITEST_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(LIBMSGR_SO)
@@ -207,8 +207,8 @@ $(BUILD)/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c $(wildcard tests/fuzz/*.h) dae
 $(BUILD)/fuzz/fuzz_session: tests/fuzz/fuzz_session.c $(wildcard tests/fuzz/*.h) $(CORE_SRC) $(wildcard daemon/*.h shm/*.h common/*.h transports/*.h) | $(BUILD)/.deps-ok
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  FUZZ    $@")
-	$(Q)clang $(FUZZ_FLAGS) $(call PC_CFLAGS,libuv inih json-c libcrypto) -o $@ tests/fuzz/fuzz_session.c \
-		$(CORE_SRC) $(call PC_LIBS,libuv inih json-c libcrypto) -pthread
+	$(Q)clang $(FUZZ_FLAGS) $(call PC_CFLAGS,libuv inih json-c libcrypto libsodium) -o $@ tests/fuzz/fuzz_session.c \
+		$(CORE_SRC) $(call PC_LIBS,libuv inih json-c libcrypto libsodium) -pthread
 
 check-fuzz: $(FUZZERS)
 	@set -e; for f in $(FUZZERS); do \

@@ -176,12 +176,11 @@ static void session_down(struct msgr__session *s, int err, int how)
 	/* Every channel out of the table first, then each told: one that goes
 	 * on (lossless, peer) adds itself back, and none can make this loop
 	 * spin by failing to leave. */
-	for (int b = 0; b < CHAN_BUCKETS; b++)
-		while ((sc = s->chans[b])) {
-			msgr__session_chan_unlink(s, sc);
-			sc->hnext = all;
-			all = sc;
-		}
+	while ((sc = s->all)) {
+		msgr__session_chan_unlink(s, sc);
+		sc->hnext = all;
+		all = sc;
+	}
 	while ((sc = all)) {
 		all = sc->hnext;
 		ss->ev->chan_lost(ss->ctx, s, sc, err, how);

@@ -43,6 +43,13 @@ struct msgr__session *msgr__session_new(struct msgr__sessions *ss, const char *p
 	s->lower = strcmp(ss->conf->listen, peer) < 0;
 	s->created_ns = msgr__now_ns();
 	s->ready_tail = &s->ready;
+	s->nbuckets = CHAN_BUCKETS_MIN;
+	if (!(s->chans = calloc(s->nbuckets, sizeof(*s->chans)))) {
+		msgr__rxacct_release(s->rx, 0);
+		free(s);
+		return NULL;
+	}
+	crypto_shorthash_keygen(s->hkey);
 	/* Channel ids start somewhere new in every incarnation of a session,
 	 * so a late frame about a channel of the last one cannot name a
 	 * channel of this one. */
@@ -75,6 +82,7 @@ void msgr__session_maybe_free(struct msgr__session *s)
 	}
 	free(s->pending.p);
 	free(s->ackq);
+	free(s->chans);
 	msgr__rxacct_release(s->rx, 0);
 	free(s);
 }
@@ -164,19 +172,79 @@ int msgr__session_chan_theirs(const struct msgr__session *s, uint32_t id)
 	return id >= 2 && (id & 1) == (s->lower ? 1u : 0u);
 }
 
+/* Half the ids are the peer's choice, so a chain is picked by SipHash
+ * (libsodium's crypto_shorthash) under a key of this session's own, not
+ * by the id's bits: a peer that cannot learn the key cannot aim its ids at
+ * one chain. The table doubles when it holds more channels than buckets,
+ * so chains stay short at any count; it never shrinks while the session
+ * lasts (10,000 channels: 16,384 buckets, 128 KiB). */
+static uint32_t chan_bucket(const struct msgr__session *s, uint32_t id)
+{
+	unsigned char in[4], out[crypto_shorthash_BYTES];
+
+	msgr__put_uint(in, id, 4);
+	crypto_shorthash(out, in, sizeof(in), s->hkey);
+	return (uint32_t)msgr__get_uint(out, 4) & (s->nbuckets - 1);
+}
+
 struct msgr__sess_chan *msgr__session_chan_find(struct msgr__session *s, uint32_t id)
 {
-	for (struct msgr__sess_chan *sc = s->chans[CHAN_BUCKET(id)]; sc; sc = sc->hnext)
+	for (struct msgr__sess_chan *sc = s->chans[chan_bucket(s, id)]; sc; sc = sc->hnext)
 		if (sc->id == id)
 			return sc;
 	return NULL;
 }
 
+/* Twice the buckets. Out of memory: the chains grow longer instead. */
+static void chans_grow(struct msgr__session *s)
+{
+	struct msgr__sess_chan **old = s->chans;
+	uint32_t n = s->nbuckets;
+
+	if (n >= (1u << 30) || !(s->chans = calloc((size_t)n * 2, sizeof(*s->chans)))) {
+		s->chans = old;
+		return;
+	}
+	s->nbuckets = n * 2;
+	for (uint32_t b = 0; b < n; b++)
+		for (struct msgr__sess_chan *sc = old[b], *next; sc; sc = next) {
+			uint32_t nb = chan_bucket(s, sc->id);
+			next = sc->hnext;
+			sc->hnext = s->chans[nb];
+			s->chans[nb] = sc;
+		}
+	free(old);
+}
+
 void msgr__session_chan_add(struct msgr__session *s, struct msgr__sess_chan *sc)
 {
-	sc->hnext = s->chans[CHAN_BUCKET(sc->id)];
-	s->chans[CHAN_BUCKET(sc->id)] = sc;
+	uint32_t b;
+
+	if (s->nchans >= s->nbuckets)
+		chans_grow(s);
+	b = chan_bucket(s, sc->id);
+	sc->hnext = s->chans[b];
+	s->chans[b] = sc;
+	sc->lnext = s->all;
+	sc->lprev = &s->all;
+	if (s->all)
+		s->all->lprev = &sc->lnext;
+	s->all = sc;
 	s->nchans++;
+}
+
+static uint32_t chan_chain_max(const struct msgr__session *s)
+{
+	uint32_t most = 0;
+
+	for (uint32_t b = 0; b < s->nbuckets; b++) {
+		uint32_t n = 0;
+		for (const struct msgr__sess_chan *sc = s->chans[b]; sc; sc = sc->hnext)
+			n++;
+		if (n > most)
+			most = n;
+	}
+	return most;
 }
 
 /* ---- pacing: kept messages leave as the active link takes them ---- */
@@ -229,9 +297,14 @@ void msgr__session_pump(struct msgr__session *s)
 int msgr__session_chan_unlink(struct msgr__session *s, struct msgr__sess_chan *sc)
 {
 	ready_del(s, sc);
-	for (struct msgr__sess_chan **pp = &s->chans[CHAN_BUCKET(sc->id)]; *pp; pp = &(*pp)->hnext)
+	for (struct msgr__sess_chan **pp = &s->chans[chan_bucket(s, sc->id)]; *pp; pp = &(*pp)->hnext)
 		if (*pp == sc) {
 			*pp = sc->hnext;
+			*sc->lprev = sc->lnext;
+			if (sc->lnext)
+				sc->lnext->lprev = sc->lprev;
+			sc->lnext = NULL;
+			sc->lprev = NULL;
 			s->nchans--;
 			return 1;
 		}
@@ -308,17 +381,7 @@ uint32_t msgr__session_resume_next_id(struct msgr__session *s)
 struct msgr__sess_chan *msgr__session_chan_next(struct msgr__session *s,
 						const struct msgr__sess_chan *prev)
 {
-	unsigned b = 0;
-
-	if (prev) {
-		if (prev->hnext)
-			return prev->hnext;
-		b = CHAN_BUCKET(prev->id) + 1;
-	}
-	for (; b < CHAN_BUCKETS; b++)
-		if (s->chans[b])
-			return s->chans[b];
-	return NULL;
+	return prev ? prev->lnext : s->all;
 }
 
 void msgr__session_ack_later(struct msgr__session *s, uint32_t id)
@@ -400,11 +463,10 @@ void msgr__sessions_tick(struct msgr__sessions *ss, uint64_t now)
 	for (struct msgr__session *s = ss->sessions, *snext; s; s = snext) {
 		snext = s->next;
 		s->busy++;
-		for (int b = 0; b < CHAN_BUCKETS; b++)
-			for (struct msgr__sess_chan *sc = s->chans[b], *cnext; sc; sc = cnext) {
-				cnext = sc->hnext;
-				ss->ev->chan_tick(ss->ctx, s, sc, now);
-			}
+		for (struct msgr__sess_chan *sc = s->all, *cnext; sc; sc = cnext) {
+			cnext = sc->lnext;
+			ss->ev->chan_tick(ss->ctx, s, sc, now);
+		}
 		s->busy--;
 		msgr__session_maybe_free(s);
 	}
@@ -427,6 +489,8 @@ struct json_object *msgr__sessions_json(struct msgr__sessions *ss)
 		json_object_object_add(o, "peer", json_object_new_string(s->peer));
 		json_object_object_add(o, "state", json_object_new_string(msgr__session_state_name(s->state)));
 		json_object_object_add(o, "channels", json_object_new_int64(s->nchans));
+		json_object_object_add(o, "chan_chain_max",
+				       json_object_new_int64(chan_chain_max(s)));
 		json_object_object_add(o, "waiting_bytes", json_object_new_int64((int64_t)s->rx->bytes));
 		json_object_object_add(o, "backlog_bytes",
 				       json_object_new_int64(s->active ? (int64_t)msgr__link_backlog(s->active) : 0));

@@ -38,6 +38,7 @@ struct msgr__sessions;
 struct msgr__sess_chan {
 	uint32_t id;
 	struct msgr__sess_chan *hnext; /* the table's hash chain */
+	struct msgr__sess_chan *lnext, **lprev; /* the session's list of all (walks) */
 	struct msgr__sess_chan *rnext, **rprev; /* the ready list (rprev NULL: not on it) */
 };
 

@@ -8,6 +8,7 @@
 #define MSGR_DAEMON_SESSION_INT_H
 
 #include "frame.h"
+#include <sodium.h>
 #include <uv.h>
 
 #include "session.h"
@@ -17,10 +18,7 @@
  * has not taken) is this or more: a replay of many windows is copied as
  * the link drains, not all at once before its first byte goes out. */
 #define PACE_HIGH (1u << 20)
-#define CHAN_BUCKETS 1024
-/* A channel id's bucket: the ids one side hands out share their low bit
- * (PROTOCOL.md 4), so it is left out, or half the buckets stay empty. */
-#define CHAN_BUCKET(id) (((id) >> 1) % CHAN_BUCKETS)
+#define CHAN_BUCKETS_MIN 16      /* a new session's table; it doubles as it fills */
 #define NRECENT 64
 #define NLOST 16
 #define NKEPT 256
@@ -45,8 +43,14 @@ struct msgr__session {
 	int busy;                     /* nonzero while being walked: do not free */
 	struct msgr__fbuf pending;    /* frames queued while no link is active */
 	struct msgr__rxacct *rx;      /* the peer's receive account (a reference) */
-	struct msgr__sess_chan *chans[CHAN_BUCKETS];
+	/* The channel table: chains under a keyed hash of the id (session.c),
+	 * and every channel on one list for walks, so a walk does not care
+	 * how the table is laid out or whether it grew meanwhile. */
+	struct msgr__sess_chan **chans; /* nbuckets chains (owned) */
+	uint32_t nbuckets;            /* a power of two; only grows */
 	uint32_t nchans;
+	struct msgr__sess_chan *all;  /* every channel in the table */
+	unsigned char hkey[crypto_shorthash_KEYBYTES]; /* this session's own */
 	uint32_t next_id;             /* ids handed out from our half */
 	struct msgr__sess_chan *ready, **ready_tail; /* channels with kept messages
 					 waiting for room, in turn (pacing) */

@@ -467,3 +467,25 @@ t_net_session_buffer() {
 	stop_daemon
 }
 run net-session-buffer t_net_session_buffer
+
+# A peer picks half the channel ids of a session. Ids that share their low
+# bits (every 2048th) must not land on one chain of the channel table: its
+# hash is keyed per session, so the longest chain stays short.
+t_net_chan_table() {
+	local w=$(dirname "$BASH_SOURCE")/wirepeer.py wp
+	start_daemon chantab --set auth.mode=none
+	mkfifo "$D_DIR/in"
+	"$T" idle osd.ct <"$D_DIR/in" >"$D_DIR/ct.out" 2>&1 &
+	local idle=$!
+	exec 3>"$D_DIR/in"
+	wait_line "$D_DIR/ct.out" ready
+	python3 "$w" 127.0.0.1 "$D_PORT" chanflood osd.ct 1500 --hold 30 >"$D_DIR/wp.out" 2>&1 &
+	wp=$!
+	wait_line "$D_DIR/wp.out" "ready 1500"
+	pyjson "$D_CTL" 'print(d[0]["channels"], d[0]["chan_chain_max"]) or (d[0]["channels"] == 1500 and d[0]["chan_chain_max"] <= 12)' sessions
+	kill $wp
+	exec 3>&-
+	wait $idle
+	stop_daemon
+}
+run net-chan-table t_net_chan_table

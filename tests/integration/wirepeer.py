@@ -47,6 +47,10 @@ once (the daemon allows 64 links in their handshake, 8 per source
 address). With --hold it then prints "holding" and keeps the survivors
 (re-dialling any the daemon drops) for SECS seconds.
 
+chanflood ENTITY N opens N channels to ENTITY with ids that share their low
+bits (a hash of the id's bits would chain them all together), prints
+"ready N" when all are open, and keeps the link for --hold SECS.
+
 relay is the relay attack of issue 8, by someone with no key: it dials A
 and B, sends B a HELLO with A's listen address, nonce and challenge (and A
 one with B's), offers protocol versions 1 to 2, and forwards every frame
@@ -826,6 +830,41 @@ def wait_open_ok(L, chan, what):
             return
 
 
+def chanflood(host, port, entity, n, hold, mode, keys):
+    """N channels to ENTITY whose ids all share a low-order pattern (every
+    2048th id of ours), which a table indexed by the id's bits puts on one
+    chain; prints "ready N" once all are open, then keeps the link HOLD s."""
+    L = Link(host, port, mode, keys)
+    st, why = L.handshake()
+    if st != "up":
+        fail("chanflood: handshake %s (%s)" % (st, why))
+    L.finish()
+    ids = [2 + 2048 * k for k in range(n)]
+    for chan in ids:
+        open_chan(L, entity, chan)
+    want = set(ids)
+    while want:
+        try:
+            f = L.recv()
+        except (Closed, socket.timeout):
+            fail("chanflood: link closed or silent with %d channels not open" % len(want))
+        if f[0] in (OPEN_FAIL, RESET) and f[1] in want:
+            fail("chanflood: %s for channel %d" % (name(f[0]), f[1]))
+        if f[0] == OPEN_OK:
+            want.discard(f[1])
+    print("ready %d" % n, flush=True)
+    end = time.time() + hold
+    while time.time() < end:
+        try:
+            L.recv(timeout=max(0.05, end - time.time()))
+        except socket.timeout:
+            pass
+        except Closed:
+            fail("chanflood: the daemon closed the link while we held it")
+    L.send(CLOSE, payload=lstr("done"))
+    L.close()
+
+
 def secure_flip(host, port, entity, sink, keys):
     # the control: a sealed link carries a message to ENTITY
     L = Link(host, port, "secure", keys)
@@ -1241,6 +1280,8 @@ def main():
         return redial(host, port, rest[0], mode, keys)
     if kind == "kaflood":
         return kaflood(host, port, mode, keys)
+    if kind == "chanflood":
+        return chanflood(host, port, rest[0], int(rest[1]), float(opts["--hold"]), mode, keys)
     if kind == "sessionflood":
         return sessionflood(host, port, rest[0], rest[1], mode, keys)
     if kind in ("payloadcrc", "oversize", "gap", "unknown", "flood"):
