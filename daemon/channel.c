@@ -423,7 +423,7 @@ void msgr__channel_delivered(struct msgr__chan_end *e, uint64_t seq, uint64_t le
 		return;
 	ch->in_bytes -= cost <= ch->in_bytes ? cost : ch->in_bytes;
 	ch->delivered = seq;
-	msgr__session_ack_later(ch->sess, ch->sc.id);
+	msgr__session_ack_later(ch->sess, &ch->sc);
 }
 
 void msgr__channel_info(const struct msgr__chan_end *e, struct msgr__chan_info *out)

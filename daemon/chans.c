@@ -86,11 +86,6 @@ static int on_open(struct msgr__chans *cs, struct msgr__session *s, const struct
 	return 0;
 }
 
-static void flush_ack(struct msgr__channel *ch)
-{
-	if (ch->delivered > ch->ack_sent)
-		msgr__channel_wire(ch, MSGR__F_ACK, 0, NULL, 0);
-}
 
 /* The bytes a channel may hold here for its receiver: the sender's window
  * is the peer's setting (HELLO says which; a client keeps the one it
@@ -218,6 +213,30 @@ static void unknown(struct msgr__session *s, uint32_t id, uint8_t type)
 	msgr__put_uint(e, (uint32_t)-ECONNRESET, 4);
 	msgr__session_send(s, MSGR__F_RESET, id, 0, 0, &iov, 1);
 	msgr__session_forget(s, id, 0);
+}
+
+/* ACK: the acks of many channels (docs/PROTOCOL.md, section 5). */
+static int on_acks(struct msgr__session *s, const struct msgr__frame_hdr *h, const void *payload)
+{
+	struct msgr__rd r = { payload, h->len, 0 };
+	unsigned n = (unsigned)msgr__rd_uint(&r, 2);
+
+	if (h->seq || h->ack || r.bad || !n || n > MSGR__ACK_MAX ||
+	    r.n != (size_t)n * MSGR__ACK_ENTRY)
+		return -EPROTO;
+	while (n--) {
+		uint32_t id = (uint32_t)msgr__rd_uint(&r, 4);
+		uint64_t ack = msgr__rd_uint(&r, 8);
+		struct msgr__channel *ch;
+
+		if (id < 2 || !ack)
+			return -EPROTO;
+		if ((ch = of_sc(msgr__session_chan_find(s, id))))
+			msgr__channel_ack_in(ch, ack);
+		else
+			unknown(s, id, MSGR__F_ACK);
+	}
+	return 0;
 }
 
 /* ---- resume (docs/PROTOCOL.md, section 5a) ---- */
@@ -406,6 +425,8 @@ static int on_frame(void *ctx, struct msgr__session *s, const struct msgr__frame
 		return on_resume(cs, s, h, payload);
 	if (h->type == MSGR__F_RESUME_END)
 		return on_resume_end(cs, s, h, payload);
+	if (h->type == MSGR__F_ACK)
+		return on_acks(s, h, payload);
 	ch = of_sc(msgr__session_chan_find(s, h->channel));
 	if (!ch) {
 		if (h->type == MSGR__F_MSG)
@@ -418,8 +439,6 @@ static int on_frame(void *ctx, struct msgr__session *s, const struct msgr__frame
 	switch (h->type) {
 	case MSGR__F_MSG:
 		return on_msg(ch, h, big);
-	case MSGR__F_ACK:
-		return h->len ? -EPROTO : 0;
 	case MSGR__F_OPEN_OK:
 		if (h->len != 8 || !msgr__get_uint(payload, 8) || (ch->peer_nonce && !ch->accepted))
 			return -EPROTO; /* an opener hears OPEN_OK once */
@@ -490,9 +509,16 @@ static void on_resumed(void *ctx, struct msgr__session *s)
 	send_round(s, ROUND_INIT);
 }
 
-static void on_flush_ack(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc)
+static uint64_t on_ack_due(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc)
 {
-	flush_ack(of_sc(sc));
+	struct msgr__channel *ch = of_sc(sc);
+
+	(void)ctx;
+	(void)s;
+	if (ch->delivered <= ch->ack_sent)
+		return 0;
+	ch->ack_sent = ch->delivered;
+	return ch->delivered;
 }
 
 /* A channel we opened that the peer never answered (it is up but silent
@@ -534,7 +560,7 @@ static const struct msgr__session_events session_events = {
 	.frame = on_frame,
 	.frame_lost = on_frame_lost,
 	.chan_lost = on_chan_lost,
-	.flush_ack = on_flush_ack,
+	.ack_due = on_ack_due,
 	.chan_tick = on_chan_tick,
 	.resumed = on_resumed,
 };

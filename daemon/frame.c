@@ -105,11 +105,11 @@ uint32_t msgr__frame_limit(uint8_t type, uint32_t max_msg)
 {
 	switch (type) {
 	case MSGR__F_HELLO: case MSGR__F_AUTH: case MSGR__F_AUTH_DONE:
-	case MSGR__F_AUTH_FAIL: case MSGR__F_CLOSE: case MSGR__F_RESUME:
+	case MSGR__F_AUTH_FAIL: case MSGR__F_CLOSE: case MSGR__F_RESUME: case MSGR__F_ACK:
 		return 4096;
 	case MSGR__F_OPEN: case MSGR__F_OPEN_OK: case MSGR__F_OPEN_FAIL: case MSGR__F_RESET:
 		return 1024;
-	case MSGR__F_ACK: case MSGR__F_KEEPALIVE: case MSGR__F_KEEPALIVE_ACK: case MSGR__F_RESUME_END:
+	case MSGR__F_KEEPALIVE: case MSGR__F_KEEPALIVE_ACK: case MSGR__F_RESUME_END:
 		return 64;
 	case MSGR__F_MSG:
 		return max_msg > UINT32_MAX - 4 ? UINT32_MAX : max_msg + 4;

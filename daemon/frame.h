@@ -21,7 +21,7 @@ struct msgr__seal;
 #define MSGR__WIRE_MAGIC "MSGRWIRE"
 /* The one version spoken: lowest = highest, so a peer cannot talk a daemon
  * down to an older handshake (docs/PROTOCOL.md, section 1). */
-#define MSGR__WIRE_VERSION 3
+#define MSGR__WIRE_VERSION 4
 #define MSGR__BANNER_LEN 16
 #define MSGR__FRAME_HDR_LEN 32
 #define MSGR__FRAME_TRAILER_LEN 4
@@ -43,6 +43,11 @@ enum msgr__frame_type {
 	MSGR__F_KEEPALIVE_ACK = 33,
 	MSGR__F_CLOSE = 40,
 };
+
+/* ACK (channel 0): u16 n, then n entries of u32 channel, u64 ack; at most
+ * MSGR__ACK_MAX entries, so a frame stays within 4 KiB. */
+#define MSGR__ACK_ENTRY 12
+#define MSGR__ACK_MAX 340
 
 struct msgr__banner {
 	uint16_t vmin, vmax; /* protocol versions spoken */

@@ -169,7 +169,6 @@ static void session_down(struct msgr__session *s, int err, int how)
 	s->busy++;
 	free(s->pending.p);
 	memset(&s->pending, 0, sizeof(s->pending));
-	s->nack = 0;
 	/* a resume round cut off by the loss is void: the next starts afresh */
 	s->round++;
 	s->downs++;
@@ -438,7 +437,7 @@ static void on_room(void *ctx, struct msgr__link *l)
 {
 	struct msgr__session *s = msgr__link_owner(l);
 
-	if (s && s->active == l && s->ready) {
+	if (s && s->active == l && s->q[MSGR__SQ_READY].head) {
 		msgr__session_pump(s);
 		msgr__link_flush(l);
 	}

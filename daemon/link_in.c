@@ -177,8 +177,10 @@ static int on_frame(void *owner, const struct msgr__frame_hdr *h, void *payload,
 	}
 	if (h->type < MSGR__F_OPEN || h->type >= MSGR__F_KEEPALIVE)
 		return on_link_frame(l, h, &r);
-	/* channel frames name a channel; a resume names many in its payload */
-	if (!carries(l) || !h->channel != (h->type == MSGR__F_RESUME || h->type == MSGR__F_RESUME_END))
+	/* channel frames name a channel; a resume or an ACK names many in
+	 * its payload */
+	if (!carries(l) || !h->channel != (h->type == MSGR__F_RESUME || h->type == MSGR__F_RESUME_END ||
+					   h->type == MSGR__F_ACK))
 		return malformed(l, h);
 	big = h->type == MSGR__F_MSG ? l->big : NULL;
 	l->big = NULL;

@@ -42,7 +42,8 @@ struct msgr__session *msgr__session_new(struct msgr__sessions *ss, const char *p
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	s->lower = strcmp(ss->conf->listen, peer) < 0;
 	s->created_ns = msgr__now_ns();
-	s->ready_tail = &s->ready;
+	s->q[MSGR__SQ_READY].tail = &s->q[MSGR__SQ_READY].head;
+	s->q[MSGR__SQ_ACK].tail = &s->q[MSGR__SQ_ACK].head;
 	s->nbuckets = CHAN_BUCKETS_MIN;
 	if (!(s->chans = calloc(s->nbuckets, sizeof(*s->chans)))) {
 		msgr__rxacct_release(s->rx, 0);
@@ -81,7 +82,6 @@ void msgr__session_maybe_free(struct msgr__session *s)
 		free(x);
 	}
 	free(s->pending.p);
-	free(s->ackq);
 	free(s->chans);
 	msgr__rxacct_release(s->rx, 0);
 	free(s);
@@ -249,33 +249,48 @@ static uint32_t chan_chain_max(const struct msgr__session *s)
 
 /* ---- pacing: kept messages leave as the active link takes them ---- */
 
-static void ready_del(struct msgr__session *s, struct msgr__sess_chan *sc)
+static void q_del(struct msgr__session *s, int k, struct msgr__sess_chan *sc)
 {
-	if (!sc->rprev)
+	if (!sc->q[k].prev)
 		return;
-	*sc->rprev = sc->rnext;
-	if (sc->rnext)
-		sc->rnext->rprev = sc->rprev;
+	*sc->q[k].prev = sc->q[k].next;
+	if (sc->q[k].next)
+		sc->q[k].next->q[k].prev = sc->q[k].prev;
 	else
-		s->ready_tail = sc->rprev;
-	sc->rnext = NULL;
-	sc->rprev = NULL;
+		s->q[k].tail = sc->q[k].prev;
+	sc->q[k].next = NULL;
+	sc->q[k].prev = NULL;
+}
+
+static void q_add(struct msgr__session *s, int k, struct msgr__sess_chan *sc)
+{
+	if (sc->q[k].prev)
+		return;
+	sc->q[k].next = NULL;
+	sc->q[k].prev = s->q[k].tail;
+	*s->q[k].tail = sc;
+	s->q[k].tail = &sc->q[k].next;
+	s->ss->schedule(s->ss->sctx);
+}
+
+/* The first of queue k, taken off it; NULL if it is empty. */
+static struct msgr__sess_chan *q_pop(struct msgr__session *s, int k)
+{
+	struct msgr__sess_chan *sc = s->q[k].head;
+
+	if (sc)
+		q_del(s, k, sc);
+	return sc;
 }
 
 void msgr__session_chan_ready(struct msgr__session *s, struct msgr__sess_chan *sc)
 {
-	if (sc->rprev)
-		return;
-	sc->rnext = NULL;
-	sc->rprev = s->ready_tail;
-	*s->ready_tail = sc;
-	s->ready_tail = &sc->rnext;
-	s->ss->schedule(s->ss->sctx);
+	q_add(s, MSGR__SQ_READY, sc);
 }
 
 int msgr__session_room(const struct msgr__session *s)
 {
-	return s->active && !s->ready && msgr__link_backlog(s->active) < PACE_HIGH;
+	return s->active && !s->q[MSGR__SQ_READY].head && msgr__link_backlog(s->active) < PACE_HIGH;
 }
 
 /* A few messages of each ready channel in turn (the callee's budget), so a
@@ -285,9 +300,8 @@ void msgr__session_pump(struct msgr__session *s)
 {
 	struct msgr__link *l = s->active;
 
-	while (l && s->ready && msgr__link_backlog(l) < PACE_HIGH) {
-		struct msgr__sess_chan *sc = s->ready;
-		ready_del(s, sc);
+	while (l && s->q[MSGR__SQ_READY].head && msgr__link_backlog(l) < PACE_HIGH) {
+		struct msgr__sess_chan *sc = q_pop(s, MSGR__SQ_READY);
 		if (s->ss->ev->pump(s->ss->ctx, s, sc))
 			msgr__session_chan_ready(s, sc);
 	}
@@ -296,7 +310,8 @@ void msgr__session_pump(struct msgr__session *s)
 /* Take sc out of the table; 0 if it was not there. */
 int msgr__session_chan_unlink(struct msgr__session *s, struct msgr__sess_chan *sc)
 {
-	ready_del(s, sc);
+	q_del(s, MSGR__SQ_READY, sc);
+	q_del(s, MSGR__SQ_ACK, sc);
 	for (struct msgr__sess_chan **pp = &s->chans[chan_bucket(s, sc->id)]; *pp; pp = &(*pp)->hnext)
 		if (*pp == sc) {
 			*pp = sc->hnext;
@@ -384,24 +399,43 @@ struct msgr__sess_chan *msgr__session_chan_next(struct msgr__session *s,
 	return prev ? prev->lnext : s->all;
 }
 
-void msgr__session_ack_later(struct msgr__session *s, uint32_t id)
+void msgr__session_ack_later(struct msgr__session *s, struct msgr__sess_chan *sc)
 {
-	if (msgr__vec_reserve(&s->ackq, &s->capack, s->nack + 1, sizeof(*s->ackq), 64))
-		return; /* the next MSG on the channel carries the ack */
-	s->ackq[s->nack++] = id;
-	s->ss->schedule(s->ss->sctx);
+	q_add(s, MSGR__SQ_ACK, sc);
 }
 
+/* One ACK frame: n entries at p + 2. */
+static void send_acks(struct msgr__session *s, uint8_t *p, unsigned n)
+{
+	struct iovec iov = { p, 2 + (size_t)n * MSGR__ACK_ENTRY };
+
+	msgr__put_uint(p, n, 2);
+	msgr__session_send(s, MSGR__F_ACK, 0, 0, 0, &iov, 1);
+}
+
+/* Every ack still owed after a pass, many to a frame: one frame per pass
+ * instead of one per channel (and, at many channels, one per message). */
 static void flush_acks(struct msgr__session *s)
 {
-	size_t n = s->nack;
+	uint8_t p[2 + MSGR__ACK_MAX * MSGR__ACK_ENTRY];
+	struct msgr__sess_chan *sc;
+	unsigned n = 0;
 
-	s->nack = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct msgr__sess_chan *sc = msgr__session_chan_find(s, s->ackq[i]);
-		if (sc)
-			s->ss->ev->flush_ack(s->ss->ctx, s, sc);
+	while ((sc = q_pop(s, MSGR__SQ_ACK))) {
+		uint64_t ack = s->ss->ev->ack_due(s->ss->ctx, s, sc);
+		uint8_t *e = p + 2 + (size_t)n * MSGR__ACK_ENTRY;
+
+		if (!ack)
+			continue;
+		msgr__put_uint(e, sc->id, 4);
+		msgr__put_uint(e + 4, ack, 8);
+		if (++n == MSGR__ACK_MAX) {
+			send_acks(s, p, n);
+			n = 0;
+		}
 	}
+	if (n)
+		send_acks(s, p, n);
 }
 
 /* ---- the layer ---- */
@@ -450,9 +484,9 @@ void msgr__sessions_set_events(struct msgr__sessions *ss, const struct msgr__ses
 void msgr__sessions_flush(struct msgr__sessions *ss)
 {
 	for (struct msgr__session *s = ss->sessions; s; s = s->next) {
-		if (s->ready && s->active)
+		if (s->q[MSGR__SQ_READY].head && s->active)
 			msgr__session_pump(s);
-		if (s->nack && s->active)
+		if (s->q[MSGR__SQ_ACK].head && s->active)
 			flush_acks(s);
 	}
 	msgr__links_flush(ss->ls);

@@ -39,7 +39,11 @@ struct msgr__sess_chan {
 	uint32_t id;
 	struct msgr__sess_chan *hnext; /* the table's hash chain */
 	struct msgr__sess_chan *lnext, **lprev; /* the session's list of all (walks) */
-	struct msgr__sess_chan *rnext, **rprev; /* the ready list (rprev NULL: not on it) */
+	/* Its place on the session's queues (session_int.h, MSGR__SQ_*):
+	 * prev NULL means not on that queue. */
+	struct {
+		struct msgr__sess_chan *next, **prev;
+	} q[2];
 };
 
 /* How a session tells the channels layer what happened. Registered once
@@ -62,9 +66,9 @@ struct msgr__session_events {
 	 * spare after the active one failed; not an orderly hand-over): kept
 	 * channels settle with the peer now (msgr__session_resume_begin). */
 	void (*resumed)(void *ctx, struct msgr__session *s);
-	/* The channel asked for an ack (msgr__session_ack_later): send it if
-	 * it is still owed. */
-	void (*flush_ack)(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc);
+	/* The channel asked for an ack (msgr__session_ack_later): the ack to
+	 * send now, taken as sent, or 0 if none is owed any more. */
+	uint64_t (*ack_due)(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc);
 	/* Once a second for every channel, for its deadlines. */
 	void (*chan_tick)(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc,
 			  uint64_t now);
@@ -170,9 +174,10 @@ void msgr__session_need_link(struct msgr__session *s);
 struct msgr__sess_chan *msgr__session_chan_next(struct msgr__session *s,
 						const struct msgr__sess_chan *prev);
 
-/* The channel has input to acknowledge: flush_ack comes at the next flush
- * unless a MSG on it carries the ack first. */
-void msgr__session_ack_later(struct msgr__session *s, uint32_t id);
+/* The channel has input to acknowledge: at the next flush, ack_due says
+ * whether a MSG on it carried the ack meanwhile, and the acks of all such
+ * channels go out together (ACK frames, docs/PROTOCOL.md section 5). */
+void msgr__session_ack_later(struct msgr__session *s, struct msgr__sess_chan *sc);
 
 /* Kept messages leave as the link takes them (session.c, "pacing"): whether
  * one may go now, ahead of nothing (an active link, under its backlog bound,

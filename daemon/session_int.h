@@ -23,6 +23,13 @@
 #define NLOST 16
 #define NKEPT 256
 
+/* A queue of channels of one session, in order, through their q[] links.
+ * A channel is on it at most once; leaving the table takes it off. */
+enum { MSGR__SQ_READY, MSGR__SQ_ACK };
+struct msgr__scq {
+	struct msgr__sess_chan *head, **tail;
+};
+
 /* Owned by its struct msgr__sessions; see session.h for its lifetime. */
 struct msgr__session {
 	struct msgr__sessions *ss;
@@ -52,12 +59,11 @@ struct msgr__session {
 	struct msgr__sess_chan *all;  /* every channel in the table */
 	unsigned char hkey[crypto_shorthash_KEYBYTES]; /* this session's own */
 	uint32_t next_id;             /* ids handed out from our half */
-	struct msgr__sess_chan *ready, **ready_tail; /* channels with kept messages
-					 waiting for room, in turn (pacing) */
+	struct msgr__scq q[2];        /* MSGR__SQ_READY: channels with kept messages
+					 waiting for room, in turn (pacing);
+					 MSGR__SQ_ACK: channels owing an ack */
 	uint64_t backlog_peak;        /* the most the active link held unsent
 					 (msgr__link_backlog), for `sessions` */
-	uint32_t *ackq;               /* channel ids with input to acknowledge */
-	size_t nack, capack;
 	uint32_t recent[NRECENT];     /* ids of channels we ended lately, whose */
 	unsigned nrecent;             /*   late frames need no RESET in answer */
 

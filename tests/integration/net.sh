@@ -414,6 +414,8 @@ t_net_bad_input() {
 		kill $rsrv
 		# KEEPALIVEs are answered at a bounded rate
 		python3 "$w" 127.0.0.1 "$D_PORT" kaflood "${wp[@]}"
+		# ACKs for channels we do not have, and malformed ones
+		python3 "$w" 127.0.0.1 "$D_PORT" acks "${wp[@]}"
 		kill -0 "$D_PID"
 		stop_daemon
 	done

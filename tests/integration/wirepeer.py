@@ -37,6 +37,8 @@ sessionflood spreads such a flood over channels that each stay within
 their own bound, and expects the session's bound (net.session_buffer) to
 reset the channel that crosses it, counting channels that ended; kaflood
 sends KEEPALIVEs as fast as it can and expects answers at a bounded rate.
+acks sends an ACK for channels the daemon does not have (a RESET each, the
+link stays) and malformed ACKs (each closes its link).
 redial plays a daemon that lost its link one-sidedly and dials again with
 the same instance: its OPEN on the new link must get OPEN_OK, and no RESET
 meant for the old link's channels.
@@ -135,7 +137,7 @@ NAMES = {1: "HELLO", 2: "AUTH", 3: "AUTH_DONE", 4: "AUTH_FAIL", 16: "OPEN", 17: 
          18: "OPEN_FAIL", 19: "MSG", 20: "ACK", 21: "RESET", 32: "KEEPALIVE",
          33: "KEEPALIVE_ACK", 40: "CLOSE"}
 
-VERSION = 3
+VERSION = 4
 MODES = {"none": 0, "hmac": 1, "secure": 2}
 DIALLER_PROOF = b"msgrd-v2 dialler proof"
 ACCEPTOR_PROOF = b"msgrd-v2 acceptor proof"
@@ -937,6 +939,44 @@ def redial(host, port, entity, mode, keys):
     L.send(CLOSE, payload=lstr("done"))
 
 
+def acks(host, port, mode, keys):
+    """ACK frames (version 4: channel 0, u16 n, n x (u32 channel, u64 ack)).
+    One for channels the daemon does not have gets a RESET for each and
+    keeps the link; a malformed one closes the link."""
+    L = Link(host, port, mode, keys)
+    st, why = L.handshake()
+    if st != "up":
+        fail("acks: handshake %s (%s)" % (st, why))
+    L.finish()
+    L.send(ACK, payload=struct.pack("<H", 2) + struct.pack("<IQ", 60, 1) + struct.pack("<IQ", 62, 9))
+    resets = resets_until_ack(L, "acks")
+    if resets != {60: -104, 62: -104}:
+        fail("acks: resets %r, want ECONNRESET for channels 60 and 62" % resets)
+    L.send(CLOSE, payload=lstr("done"))
+    L.close()
+    entry = struct.pack("<IQ", 40, 1)
+    bad = {
+        "no entries": (0, struct.pack("<H", 0)),
+        "short": (0, struct.pack("<H", 2) + entry),
+        "long": (0, struct.pack("<H", 1) + entry + b"x"),
+        "too many": (0, struct.pack("<H", 341) + entry * 341),
+        "channel 0 entry": (0, struct.pack("<H", 1) + struct.pack("<IQ", 0, 1)),
+        "ack 0": (0, struct.pack("<H", 1) + struct.pack("<IQ", 40, 0)),
+        "on a channel": (40, struct.pack("<H", 1) + entry),
+        "header ack": (0, struct.pack("<H", 1) + entry),
+    }
+    for what, (chan, payload) in bad.items():
+        L = Link(host, port, mode, keys)
+        st, why = L.handshake()
+        if st != "up":
+            fail("acks: handshake %s (%s)" % (st, why))
+        L.finish()
+        L.send(ACK, chan=chan, payload=payload, ack=5 if what == "header ack" else 0)
+        L.expect_closed("acks " + what)
+    print("ok acks: unknown channels reset, %d malformed ACKs each closed the link (%s)"
+          % (len(bad), mode))
+
+
 def kaflood(host, port, mode, keys):
     L = Link(host, port, mode, keys)
     st, why = L.handshake()
@@ -1280,6 +1320,8 @@ def main():
         return redial(host, port, rest[0], mode, keys)
     if kind == "kaflood":
         return kaflood(host, port, mode, keys)
+    if kind == "acks":
+        return acks(host, port, mode, keys)
     if kind == "chanflood":
         return chanflood(host, port, rest[0], int(rest[1]), float(opts["--hold"]), mode, keys)
     if kind == "sessionflood":
