@@ -51,24 +51,24 @@ void msgr__channel_free(struct msgr__channel *ch)
 		msgr__session_forget(ch->sess, ch->sc.id, ch->retain && ch->app_closed ? ch->cookie : 0);
 		msgr__session_chan_del(ch->sess, &ch->sc);
 	}
-	/* messages kept for replay give their pool buffers back */
-	for (size_t i = 0; ch->retain && ch->end[0] && i < ch->ua_len; i++)
+	msgr__channel_part_drop(ch);
+	/* messages kept for replay, and lossy ones not all framed, give their
+	 * pool buffers back */
+	for (size_t i = ch->retain ? 0 : ch->ua_sent; ch->end[0] && i < ch->ua_len; i++)
 		ch->cs->ev->tx_done(ch->cs->ctx, ch->end[0],
 				    ch->unacked[msgr__fifo_at(ch->ua_head, i, ch->ua_cap)].off);
 	free(ch->unacked);
 	free(ch);
 }
 
-/* A MSG frame for a kept message. */
-static void send_kept(struct msgr__channel *ch, const struct unacked *u)
+void msgr__channel_part_drop(struct msgr__channel *ch)
 {
-	uint8_t type[4];
-	struct iovec iov[2] = { { type, 4 },
-				{ (void *)(ch->end[0]->owner->txpool + u->off), u->len } };
-
-	msgr__put_uint(type, u->msg_type, 4);
-	msgr__session_send(ch->sess, MSGR__F_MSG, ch->sc.id, u->seq, ch->delivered, iov, 2);
-	ch->ack_sent = ch->delivered;
+	if (!ch->part)
+		return;
+	msgr__rxacct_release(msgr__session_rxacct(ch->sess), 4 + ch->part_len);
+	free(ch->part);
+	ch->part = NULL;
+	ch->part_len = ch->part_have = 0;
 }
 
 /* The peer has everything up to ack in its application's ring: give the
@@ -105,23 +105,61 @@ static void replay(struct msgr__channel *ch)
 {
 	msgr__channel_ack_in(ch, ch->peer_delivered);
 	ch->ua_sent = 0;
+	ch->ua_part = 0; /* a message cut off mid-fragments starts again */
 	ch->cs->stats->replayed_msgs += ch->ua_len;
 	if (ch->ua_len)
 		msgr__session_chan_ready(ch->sess, &ch->sc);
 }
 
-/* The kept channel's next message not yet sent on this link, now; its
- * length. */
+/* The next piece of the channel's next message not yet sent on this link:
+ * the whole message in one MSG, or, if that would pass MSGR__FRAG_MAX, its
+ * next fragment (docs/PROTOCOL.md, section 5), so other channels' frames
+ * can go between a large message's. Returns the payload bytes framed. A
+ * lossy message's pool buffer goes back once it is all framed (the frames
+ * hold a copy); a kept one stays until the peer acks it. */
 static uint64_t send_next(struct msgr__channel *ch)
 {
-	const struct unacked *u = &ch->unacked[msgr__fifo_at(ch->ua_head, ch->ua_sent++, ch->ua_cap)];
+	struct unacked *u = &ch->unacked[msgr__fifo_at(ch->ua_head, ch->ua_sent, ch->ua_cap)];
+	struct msgr__frame_hdr h = { .type = MSGR__F_MSG, .channel = ch->sc.id, .seq = u->seq,
+				     .ack = ch->delivered };
+	uint8_t pre[8];
+	struct iovec iov[2] = { { pre, 0 }, { NULL, 0 } };
+	uint64_t n = u->len - ch->ua_part;
 
-	send_kept(ch, u);
-	return u->len;
+	if (ch->ua_part) {
+		h.flags = MSGR__FL_CONT;
+		if (n > MSGR__FRAG_MAX) {
+			n = MSGR__FRAG_MAX;
+			h.flags |= MSGR__FL_MORE;
+		}
+	} else {
+		msgr__put_uint(pre, u->msg_type, 4);
+		iov[0].iov_len = 4;
+		if (4 + n > MSGR__FRAG_MAX) {
+			/* the first of several: type, whole length, the rest */
+			msgr__put_uint(pre + 4, u->len, 4);
+			iov[0].iov_len = 8;
+			n = MSGR__FRAG_MAX - 8;
+			h.flags = MSGR__FL_MORE;
+		}
+	}
+	iov[1].iov_base = (void *)(ch->end[0]->owner->txpool + u->off + ch->ua_part);
+	iov[1].iov_len = n;
+	msgr__session_send_hdr(ch->sess, &h, iov, 2);
+	ch->ack_sent = ch->delivered;
+	ch->ua_part += n;
+	if (ch->ua_part == u->len) {
+		ch->ua_part = 0;
+		ch->ua_sent++;
+		if (!ch->retain)
+			ch->cs->ev->tx_done(ch->cs->ctx, ch->end[0], u->off);
+	}
+	return n;
 }
 
-/* A kept channel's turn: a few of its waiting messages (at most
- * PUMP_MSGS, or PUMP_BYTES once past the first). Nonzero if some still
+/* A channel's turn: a few of its waiting messages (at most PUMP_MSGS, or
+ * PUMP_BYTES once past the first; one fragment of a large message fills
+ * a turn), so channels share the link by bytes. Nonzero if some still
  * wait. */
 #define PUMP_MSGS 16
 #define PUMP_BYTES (64u << 10)
@@ -129,19 +167,19 @@ int msgr__channel_pump(struct msgr__channel *ch)
 {
 	uint64_t bytes = 0;
 
-	if (!ch->retain || (ch->state != MSGR__CHAN_OPEN && ch->state != MSGR__CHAN_OPENING))
+	if (!ch->end[0] || (ch->state != MSGR__CHAN_OPEN && ch->state != MSGR__CHAN_OPENING))
 		return 0; /* held: its resume replays from the start */
 	for (int n = 0; n < PUMP_MSGS && ch->ua_sent < ch->ua_len && bytes < PUMP_BYTES; n++)
 		bytes += send_next(ch);
 	return ch->ua_sent < ch->ua_len;
 }
 
-/* Everything a kept channel has not sent on this link yet, now, pacing or
+/* Everything a channel has not sent on this link yet, now, pacing or
  * not: the application closed it (or went) after handing these over, so
  * they go ahead of its RESET, as its sends came before its close. The
  * window bounds them; with no link yet they wait in the session's queue,
  * behind the OPEN. */
-static void flush_kept(struct msgr__channel *ch)
+static void flush_unsent(struct msgr__channel *ch)
 {
 	while (ch->ua_sent < ch->ua_len)
 		send_next(ch);
@@ -193,8 +231,8 @@ int msgr__channel_step(struct msgr__channel *ch, enum msgr__channel_event ev, in
 	if (a & MSGR__CA_REMOTE_RESET)
 		ch->cs->stats->remote_resets++;
 	if ((a & MSGR__CA_SEND_RESET) && ch->sess) {
-		if (ch->retain && ch->end[0] && (was == MSGR__CHAN_OPEN || was == MSGR__CHAN_OPENING))
-			flush_kept(ch);
+		if (ch->end[0] && (was == MSGR__CHAN_OPEN || was == MSGR__CHAN_OPENING))
+			flush_unsent(ch);
 		msgr__channel_wire_err(ch, MSGR__F_RESET, err, NULL);
 	}
 	if (a & MSGR__CA_SEND_OPEN)
@@ -334,8 +372,6 @@ static void send_remote(struct msgr__channel *ch, struct msgr__chan_end *from, u
 {
 	struct msgr__chans *cs = ch->cs;
 	const struct msgr__chan_owner *o = from->owner;
-	uint8_t type[4];
-	struct iovec iov[2] = { { type, 4 }, { (void *)(o->txpool + off), len } };
 	uint32_t peer_max = msgr__session_peer_max(ch->sess);
 	uint64_t cost = msgr__pool_cost_bytes(len, o->chunk_shift);
 
@@ -366,24 +402,17 @@ static void send_remote(struct msgr__channel *ch, struct msgr__chan_end *from, u
 		++ch->out_seq, cost, off, len, msg_type
 	};
 	ch->ua_bytes += cost;
-	if (ch->retain) {
-		/* kept in the pool until the peer acks it; while the channel
-		 * waits for a link it goes out with the replay, not now, and
-		 * while others wait for the link, after them */
-		if (ch->state == MSGR__CHAN_OPEN || ch->state == MSGR__CHAN_OPENING) {
-			if (ch->ua_sent + 1 == ch->ua_len && msgr__session_room(ch->sess))
-				send_next(ch);
-			else
-				msgr__session_chan_ready(ch->sess, &ch->sc);
-		} else if (ch->state == MSGR__CHAN_STANDBY && wants_link(ch))
-			msgr__session_need_link(ch->sess); /* a peer channel wakes from standby */
-	} else {
-		msgr__put_uint(type, msg_type, 4);
-		msgr__session_send(ch->sess, MSGR__F_MSG, ch->sc.id, ch->out_seq, ch->delivered, iov, 2);
-		ch->ack_sent = ch->delivered;
-		/* the frame holds a copy: the application may reuse its buffer */
-		cs->ev->tx_done(cs->ctx, from, off);
-	}
+	/* Every message waits in the pool for its turn on the link (pacing):
+	 * it goes at once only if the link has room and nothing else of the
+	 * session waits. A kept one stays in the pool until the peer acks it;
+	 * while the channel waits for a link it goes out with the replay. */
+	if (ch->state == MSGR__CHAN_OPEN || ch->state == MSGR__CHAN_OPENING) {
+		if (ch->ua_sent + 1 == ch->ua_len && msgr__session_room(ch->sess))
+			send_next(ch);
+		if (ch->ua_sent < ch->ua_len)
+			msgr__session_chan_ready(ch->sess, &ch->sc);
+	} else if (ch->retain && ch->state == MSGR__CHAN_STANDBY && wants_link(ch))
+		msgr__session_need_link(ch->sess); /* a peer channel wakes from standby */
 	cs->stats->msgs_net_out++;
 	cs->stats->bytes_net_out += len;
 }

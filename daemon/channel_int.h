@@ -60,9 +60,18 @@ struct msgr__channel {
 	size_t ua_sent;             /* of those, how many went on the current link
 				       (kept ones: the rest wait for the session's
 				       pacing, msgr__session_chan_ready) */
+	uint64_t ua_part;           /* bytes of the message at ua_sent framed so far
+				       (it goes as fragments, MSGR__FRAG_MAX) */
 	uint64_t ua_bytes;          /* their window bytes: in flight to the peer */
+	uint8_t *part;              /* a message arriving in fragments: u32 type,
+				       then part_len bytes (owned; NULL: none) */
+	uint64_t part_len, part_have; /* its length, and the bytes in so far */
 	uint64_t in_bytes;          /* window bytes taken in, not yet in the app's ring */
 };
+
+/* Forget a message half taken in (its fragments stop: the link went, or
+ * the channel did), and what it held of the session's receive account. */
+void msgr__channel_part_drop(struct msgr__channel *ch);
 
 struct msgr__chans {
 	const struct msgr__chan_conf *conf; /* borrowed from the loop */

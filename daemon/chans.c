@@ -104,15 +104,34 @@ static uint64_t in_limit(const struct msgr__channel *ch)
 	return limit + net->max_message;
 }
 
+static int take_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big);
+static int on_fragment(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big);
+
+/* Whether the session (and all peers) can hold n more bytes for local
+ * applications; if not, ch is reset and the caller drops what it has. */
+static int session_holds(struct msgr__channel *ch, uint64_t n)
+{
+	struct msgr__chans *cs = ch->cs;
+	int err = msgr__rxacct_charge(msgr__session_rxacct(ch->sess), n, cs->conf->session_buffer,
+				      cs->conf->receive_buffer);
+
+	if (!err)
+		return 1;
+	msgr__warn("session %s: channel %u (%s): %s is full of messages %s that local "
+		   "applications have not taken; resetting it", msgr__session_peer(ch->sess),
+		   ch->sc.id, ch->end[0]->peer, err == -ENOBUFS ? "net.session_buffer" : "net.receive_buffer",
+		   err == -ENOBUFS ? "from this peer" : "from all peers");
+	cs->stats->window_overruns++;
+	msgr__channel_reset(ch, -ENOBUFS);
+	return 0;
+}
+
 static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big)
 {
 	struct msgr__chans *cs = ch->cs;
 	struct msgr__chan_end *k = ch->end[0];
-	struct msgr__chan_msg m;
-	uint64_t cost;
-	int err;
 
-	if (h->len < 4 || h->seq == 0) {
+	if (h->len < (h->flags & MSGR__FL_CONT ? 1u : 4u) || h->seq == 0) {
 		free(big);
 		return -EPROTO;
 	}
@@ -145,6 +164,83 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 				   -ECONNRESET, NULL);
 		return 0;
 	}
+	if (h->flags || ch->part)
+		return on_fragment(ch, h, big);
+	return take_msg(ch, h, big);
+}
+
+/* A fragment of the channel's next message (docs/PROTOCOL.md, section 5),
+ * in order. The message's whole length is charged to the session's receive
+ * account at its first fragment, so messages arriving in pieces on many
+ * channels at once are bounded like whole ones. */
+static int on_fragment(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big)
+{
+	const struct msgr__chan_end *k = ch->end[0];
+	struct msgr__frame_hdr whole;
+	uint64_t rest;
+	uint8_t *buf;
+
+	if (!(h->flags & MSGR__FL_CONT)) {
+		uint64_t total = h->len >= 8 ? msgr__get_uint((uint8_t *)big + 4, 4) : 0;
+
+		/* the first of several, while no other is half in */
+		if (ch->part || !(h->flags & MSGR__FL_MORE) || h->len < 8 || total <= h->len - 8u) {
+			free(big);
+			return -EPROTO;
+		}
+		if (total > ch->cs->net->max_message || total > k->owner->pool_bytes) {
+			free(big);
+			msgr__channel_reset(ch, -EMSGSIZE);
+			return 0;
+		}
+		if (!session_holds(ch, 4 + total)) {
+			free(big);
+			return 0;
+		}
+		if (!(ch->part = malloc(4 + total))) {
+			msgr__rxacct_release(msgr__session_rxacct(ch->sess), 4 + total);
+			free(big);
+			msgr__channel_reset(ch, -ENOMEM);
+			return 0;
+		}
+		ch->part_len = total;
+		ch->part_have = h->len - 8u;
+		memcpy(ch->part, big, 4);
+		memcpy(ch->part + 4, (uint8_t *)big + 8, ch->part_have);
+		free(big);
+		return 0;
+	}
+	rest = ch->part_len - ch->part_have;
+	if (!ch->part || !(h->flags & MSGR__FL_CONT) || h->len > rest ||
+	    (h->flags & MSGR__FL_MORE ? h->len == rest : h->len != rest)) {
+		free(big); /* a next piece that is no continuation of this one, or too long */
+		return -EPROTO;
+	}
+	memcpy(ch->part + 4 + ch->part_have, big, h->len);
+	ch->part_have += h->len;
+	free(big);
+	if (h->flags & MSGR__FL_MORE)
+		return 0;
+	/* all in: it is taken in as if it had come whole */
+	whole = *h;
+	whole.flags = 0;
+	whole.len = (uint32_t)(4 + ch->part_len);
+	buf = ch->part;
+	ch->part = NULL;
+	msgr__rxacct_release(msgr__session_rxacct(ch->sess), whole.len);
+	ch->part_len = ch->part_have = 0;
+	return take_msg(ch, &whole, buf);
+}
+
+/* The channel's next message, whole, in order: into the application's
+ * ring, or the channel resets if this side cannot hold it. */
+static int take_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big)
+{
+	struct msgr__chans *cs = ch->cs;
+	struct msgr__chan_end *k = ch->end[0];
+	struct msgr__chan_msg m;
+	uint64_t cost;
+
 	ch->in_seq = h->seq;
 	if (h->len - 4 > k->owner->pool_bytes) {
 		free(big);
@@ -167,16 +263,8 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 	/* and all of the session's channels together, counting what waits of
 	 * channels that ended, so that opening channel after channel, each
 	 * within its bound, does not add up to our memory */
-	err = msgr__rxacct_charge(msgr__session_rxacct(ch->sess), h->len, cs->conf->session_buffer,
-				  cs->conf->receive_buffer);
-	if (err) {
-		msgr__warn("session %s: channel %u (%s): %s is full of messages %s that local "
-			   "applications have not taken; resetting it", msgr__session_peer(ch->sess),
-			   ch->sc.id, k->peer, err == -ENOBUFS ? "net.session_buffer" : "net.receive_buffer",
-			   err == -ENOBUFS ? "from this peer" : "from all peers");
+	if (!session_holds(ch, h->len)) {
 		free(big);
-		cs->stats->window_overruns++;
-		msgr__channel_reset(ch, -ENOBUFS);
 		return 0;
 	}
 	ch->in_bytes += cost;
@@ -492,6 +580,9 @@ static void on_chan_lost(void *ctx, struct msgr__session *s, struct msgr__sess_c
 {
 	struct msgr__channel *ch = of_sc(sc);
 
+	/* a message half in when its link went comes again whole, from its
+	 * first fragment, with the replay */
+	msgr__channel_part_drop(ch);
 	if (how == MSGR__LOST_RESTART)
 		msgr__channel_step(ch, ch->retain ? MSGR__CE_PEER_GONE : MSGR__CE_LOST, err, NULL);
 	else if (ch->retain && err != -EACCES) {

@@ -49,6 +49,14 @@ enum msgr__frame_type {
 #define MSGR__ACK_ENTRY 12
 #define MSGR__ACK_MAX 340
 
+/* MSG flags (docs/PROTOCOL.md, section 5): a message longer than
+ * MSGR__FRAG_MAX goes as fragments of at most that many bytes, so other
+ * channels' frames can go between them. The first fragment carries the
+ * message type and its whole length; all carry the message's seq. */
+#define MSGR__FL_MORE 1u  /* more fragments of this message follow */
+#define MSGR__FL_CONT 2u  /* not the message's first fragment */
+#define MSGR__FRAG_MAX (64u << 10)
+
 struct msgr__banner {
 	uint16_t vmin, vmax; /* protocol versions spoken */
 	uint32_t features;   /* none defined yet */

@@ -34,10 +34,10 @@ static struct msgr__fbuf *out_buf(struct msgr__link *l)
 }
 
 /* Encode one frame at the end of b, sealed with tx if that is on. */
-static int frame_put(struct msgr__fbuf *b, struct msgr__seal *tx, uint8_t type, uint32_t channel,
-		     uint64_t seq, uint64_t ack, const struct iovec *parts, int nparts)
+static int frame_put(struct msgr__fbuf *b, struct msgr__seal *tx, const struct msgr__frame_hdr *hdr,
+		     const struct iovec *parts, int nparts)
 {
-	struct msgr__frame_hdr h = { .type = type, .channel = channel, .seq = seq, .ack = ack };
+	struct msgr__frame_hdr h = *hdr;
 	size_t len = 0, wire;
 	int sealed = tx && msgr__seal_on(tx), err;
 
@@ -54,10 +54,10 @@ static int frame_put(struct msgr__fbuf *b, struct msgr__seal *tx, uint8_t type, 
 	return 0;
 }
 
-int msgr__frames_put(struct msgr__fbuf *b, uint8_t type, uint32_t channel, uint64_t seq,
-		     uint64_t ack, const struct iovec *parts, int nparts)
+int msgr__frames_put(struct msgr__fbuf *b, const struct msgr__frame_hdr *h,
+		     const struct iovec *parts, int nparts)
 {
-	return frame_put(b, NULL, type, channel, seq, ack, parts, nparts);
+	return frame_put(b, NULL, h, parts, nparts);
 }
 
 /* Fail l at the next flush, not here: callers of the send path are in the
@@ -113,7 +113,8 @@ void msgr__link_flush(struct msgr__link *l)
 void msgr__link_put(struct msgr__link *l, uint8_t type, const void *payload, size_t len)
 {
 	struct iovec iov = { (void *)payload, len };
-	int err = frame_put(out_buf(l), &l->tx, type, 0, 0, 0, &iov, len ? 1 : 0);
+	struct msgr__frame_hdr h = { .type = type };
+	int err = frame_put(out_buf(l), &l->tx, &h, &iov, len ? 1 : 0);
 
 	if (err) {
 		put_failed(l, err);
@@ -130,15 +131,15 @@ void msgr__link_put_reason(struct msgr__link *l, uint8_t type, const char *why)
 	msgr__link_put(l, type, buf, msgr__put_str(buf, why, 255));
 }
 
-void msgr__link_send(struct msgr__link *l, uint8_t type, uint32_t channel, uint64_t seq,
-		     uint64_t ack, const struct iovec *parts, int nparts)
+void msgr__link_send(struct msgr__link *l, const struct msgr__frame_hdr *h,
+		     const struct iovec *parts, int nparts)
 {
 	int err;
 
 	if (l->state != MSGR__LINK_UP || l->fail_err)
 		return; /* the session sends only on its active link, which is up; one
 			   that failed a frame closes, and what follows it would be a gap */
-	err = frame_put(out_buf(l), &l->tx, type, channel, seq, ack, parts, nparts);
+	err = frame_put(out_buf(l), &l->tx, h, parts, nparts);
 	if (err) {
 		put_failed(l, err);
 		return;
@@ -166,9 +167,11 @@ void msgr__link_send_frames(struct msgr__link *l, const uint8_t *src, size_t len
 		const uint8_t *f = src + off;
 		struct iovec part = { (void *)(f + MSGR__FRAME_HDR_LEN),
 				      (size_t)msgr__get_uint(f + 24, 4) };
-		int err = frame_put(out_buf(l), &l->tx, f[0], (uint32_t)msgr__get_uint(f + 4, 4),
-				    msgr__get_uint(f + 8, 8), msgr__get_uint(f + 16, 8), &part,
-				    part.iov_len ? 1 : 0);
+		struct msgr__frame_hdr h = { .type = f[0], .flags = f[1],
+					     .channel = (uint32_t)msgr__get_uint(f + 4, 4),
+					     .seq = msgr__get_uint(f + 8, 8),
+					     .ack = msgr__get_uint(f + 16, 8) };
+		int err = frame_put(out_buf(l), &l->tx, &h, &part, part.iov_len ? 1 : 0);
 		if (err) {
 			put_failed(l, err);
 			return;

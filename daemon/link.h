@@ -190,10 +190,10 @@ struct msgr__link *msgr__links_first(struct msgr__links *ls);
 struct msgr__link *msgr__link_next_of(struct msgr__link *l);
 
 /* Queue one channel frame on an up or draining link (sealed in secure
- * mode); payload = parts. A failure (out of memory, nonce counter used up)
- * closes the link at the next flush. */
-void msgr__link_send(struct msgr__link *l, uint8_t type, uint32_t channel, uint64_t seq,
-		     uint64_t ack, const struct iovec *parts, int nparts);
+ * mode): h's fields but len, payload = parts. A failure (out of memory,
+ * nonce counter used up) closes the link at the next flush. */
+void msgr__link_send(struct msgr__link *l, const struct msgr__frame_hdr *h,
+		     const struct iovec *parts, int nparts);
 /* Queue frames encoded plainly by msgr__frames_put (what waited for a link),
  * sealing each if the link seals. */
 void msgr__link_send_frames(struct msgr__link *l, const uint8_t *frames, size_t len);
@@ -226,8 +226,9 @@ struct msgr__fbuf {
 	uint8_t *p;
 	size_t len, cap;
 };
-/* Encode one plain frame at the end of b. 0 or -ENOMEM. */
-int msgr__frames_put(struct msgr__fbuf *b, uint8_t type, uint32_t channel, uint64_t seq,
-		     uint64_t ack, const struct iovec *parts, int nparts);
+/* Encode one plain frame at the end of b (h's fields but len). 0 or
+ * -ENOMEM. */
+int msgr__frames_put(struct msgr__fbuf *b, const struct msgr__frame_hdr *h,
+		     const struct iovec *parts, int nparts);
 
 #endif

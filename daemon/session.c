@@ -136,19 +136,27 @@ struct msgr__rxacct *msgr__session_rxacct(struct msgr__session *s)
 void msgr__session_send(struct msgr__session *s, uint8_t type, uint32_t channel, uint64_t seq,
 			uint64_t ack, const struct iovec *parts, int nparts)
 {
+	struct msgr__frame_hdr h = { .type = type, .channel = channel, .seq = seq, .ack = ack };
+
+	msgr__session_send_hdr(s, &h, parts, nparts);
+}
+
+void msgr__session_send_hdr(struct msgr__session *s, const struct msgr__frame_hdr *h,
+			    const struct iovec *parts, int nparts)
+{
 	struct msgr__link *l = s->active;
 
 	if (l) {
 		size_t backlog;
 
-		msgr__link_send(l, type, channel, seq, ack, parts, nparts);
+		msgr__link_send(l, h, parts, nparts);
 		backlog = msgr__link_backlog(l);
 		if (backlog > s->backlog_peak)
 			s->backlog_peak = backlog;
 		if (msgr__link_queued(l) >= FLUSH_EARLY)
 			msgr__link_flush(l);
-	} else if (msgr__frames_put(&s->pending, type, channel, seq, ack, parts, nparts)) {
-		msgr__err("session %s: out of memory: a frame for channel %u is lost", s->peer, channel);
+	} else if (msgr__frames_put(&s->pending, h, parts, nparts)) {
+		msgr__err("session %s: out of memory: a frame for channel %u is lost", s->peer, h->channel);
 		return;
 	}
 	s->ss->schedule(s->ss->sctx); /* the turn's end flushes it */

@@ -133,6 +133,9 @@ struct msgr__rxacct *msgr__session_rxacct(struct msgr__session *s);
  * session leave in the order they were queued. */
 void msgr__session_send(struct msgr__session *s, uint8_t type, uint32_t channel, uint64_t seq,
 			uint64_t ack, const struct iovec *parts, int nparts);
+/* The same with every header field of h but len (a MSG fragment's flags). */
+void msgr__session_send_hdr(struct msgr__session *s, const struct msgr__frame_hdr *h,
+			    const struct iovec *parts, int nparts);
 
 /* Channel table: ids from our half (the daemon with the lower listen
  * address uses even ids, the other odd ones; 0 is the link). */

@@ -666,6 +666,33 @@ static int sc_server(const char *entity, int n)
 	}
 }
 
+/* Prints each message's type, length and FNV-1a hash, for a peer that
+ * sends crafted frames to check against, until killed. */
+static int sc_sink_sum(const char *entity)
+{
+	msgr_client *c = attach(entity, 4u << 20);
+	struct msgr_event ev;
+
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		next(c, &ev, -1);
+		if (ev.type == MSGR_EV_MESSAGE) {
+			const unsigned char *p = ev.data;
+			uint64_t h = 0xcbf29ce484222325ull;
+			for (size_t i = 0; i < ev.len; i++)
+				h = (h ^ p[i]) * 0x100000001b3ull;
+			printf("msg %u %zu %016llx\n", ev.msg_type, (size_t)ev.len, (unsigned long long)h);
+			fflush(stdout);
+			msgr_event_release(c, &ev);
+		} else if (ev.type == MSGR_EV_RESET) {
+			msgr_conn_close(ev.conn);
+		} else {
+			CHECK(ev.type == MSGR_EV_ACCEPTED, "unexpected event %d", ev.type);
+		}
+	}
+}
+
 static int sc_hold(const char *entity, const char *peer)
 {
 	msgr_client *c = attach(entity, 1 << 20);
@@ -2120,6 +2147,8 @@ int main(int argc, char **argv)
 		return sc_window_edges();
 	if (!strcmp(scenario, "server") && argc == 4)
 		return sc_server(argv[2], atoi(argv[3]));
+	if (!strcmp(scenario, "sink-sum") && argc == 3)
+		return sc_sink_sum(argv[2]);
 	if (!strcmp(scenario, "hold") && argc == 4)
 		return sc_hold(argv[2], argv[3]);
 	if (!strcmp(scenario, "idle") && (argc == 3 || argc == 4))

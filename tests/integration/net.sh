@@ -416,6 +416,17 @@ t_net_bad_input() {
 		python3 "$w" 127.0.0.1 "$D_PORT" kaflood "${wp[@]}"
 		# ACKs for channels we do not have, and malformed ones
 		python3 "$w" 127.0.0.1 "$D_PORT" acks "${wp[@]}"
+		# a message in fragments, and fragments that break the rules
+		"$T" sink-sum osd.frag >"$D_DIR/frag.out" 2>&1 &
+		local fsink=$!
+		wait_line "$D_DIR/frag.out" ready
+		python3 "$w" 127.0.0.1 "$D_PORT" frags osd.frag "${wp[@]}" >"$D_DIR/frag.wp"
+		wait_line "$D_DIR/frag.out" "^msg 5 "
+		wait_line "$D_DIR/frag.out" "^msg 9 "
+		kill $fsink
+		grep "^expect" "$D_DIR/frag.wp" | cut -d' ' -f2- | sort >"$D_DIR/frag.want"
+		grep "^msg" "$D_DIR/frag.out" | sort | diff "$D_DIR/frag.want" -
+		grep -q "^ok frags" "$D_DIR/frag.wp"
 		kill -0 "$D_PID"
 		stop_daemon
 	done

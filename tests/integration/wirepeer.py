@@ -37,6 +37,10 @@ sessionflood spreads such a flood over channels that each stay within
 their own bound, and expects the session's bound (net.session_buffer) to
 reset the channel that crosses it, counting channels that ended; kaflood
 sends KEEPALIVEs as fast as it can and expects answers at a bounded rate.
+frags ENTITY sends a message in fragments around another channel's message
+(ENTITY is msgr-itest sink-sum, which prints what it got; we print
+"expect" lines to compare), then broken fragment sequences (each closes its
+link) and one over max_message (a RESET for its channel).
 acks sends an ACK for channels the daemon does not have (a RESET each, the
 link stays) and malformed ACKs (each closes its link).
 redial plays a daemon that lost its link one-sidedly and dials again with
@@ -174,9 +178,10 @@ def lstr(s):
     return struct.pack("<H", len(s)) + s
 
 
-def frame(ftype, chan=0, seq=0, ack=0, payload=b"", length=None, hdr_crc=None, payload_crc=None):
+def frame(ftype, chan=0, seq=0, ack=0, payload=b"", length=None, hdr_crc=None, payload_crc=None,
+          flags=0):
     """A CRC frame (section 2)."""
-    hdr = struct.pack("<BBHIQQI", ftype, 0, 0, chan, seq, ack,
+    hdr = struct.pack("<BBHIQQI", ftype, flags, 0, chan, seq, ack,
                       len(payload) if length is None else length)
     hdr += struct.pack("<I", crc32c(hdr) if hdr_crc is None else hdr_crc)
     return hdr + payload + struct.pack("<I", crc32c(payload) if payload_crc is None else payload_crc)
@@ -359,14 +364,15 @@ class Link:
     # frames out
 
     def frame_bytes(self, ftype, chan=0, seq=0, ack=0, payload=b"", damage=None, length=None,
-                    payload_crc=None, plain=False):
+                    payload_crc=None, plain=False, flags=0):
         """The frame as this link sends it now: CRC framed, or sealed once
         our AUTH is out in secure mode. damage (sealed only): hdr, hdrtag,
         payload, payloadtag flip one bit there; crcfield puts a CRC in the
         header's CRC field."""
         if self.tx is None or plain:
-            return frame(ftype, chan, seq, ack, payload, length=length, payload_crc=payload_crc)
-        hdr = struct.pack("<BBHIQQI", ftype, 0, 0, chan, seq, ack,
+            return frame(ftype, chan, seq, ack, payload, length=length, payload_crc=payload_crc,
+                         flags=flags)
+        hdr = struct.pack("<BBHIQQI", ftype, flags, 0, chan, seq, ack,
                           len(payload) if length is None else length)
         hdr += struct.pack("<I", crc32c(hdr) if damage == "crcfield" else 0)
         out = self.tx.seal(hdr)
@@ -977,6 +983,92 @@ def acks(host, port, mode, keys):
           % (len(bad), mode))
 
 
+MORE, CONT = 1, 2
+
+
+def fnv(b):
+    h = 0xcbf29ce484222325
+    for c in b:
+        h = ((h ^ c) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return "%016x" % h
+
+
+def frags(host, port, entity, mode, keys):
+    """Version 4 MSG fragments. A 200000-byte message on channel 2 goes in
+    four fragments with a whole message on channel 4 between them; ENTITY
+    (msgr-itest sink-sum) must get both, intact. Then, each on a link of its
+    own, pieces that break the rules: each must close the link, except a
+    message over max_message, which resets its channel only."""
+    L = Link(host, port, mode, keys)
+    st, why = L.handshake()
+    if st != "up":
+        fail("frags: handshake %s (%s)" % (st, why))
+    L.finish()
+    for chan in (2, 4):
+        open_chan(L, entity, chan)
+        wait_open_ok(L, chan, "frags")
+    body = bytes((i * 7 + (i >> 9)) & 0xFF for i in range(200000))
+    small = b"between"
+    L.send(MSG, chan=2, seq=1, flags=MORE, payload=struct.pack("<II", 9, len(body)) + body[:50000])
+    L.send(MSG, chan=4, seq=1, payload=struct.pack("<I", 5) + small)
+    L.send(MSG, chan=2, seq=1, flags=MORE | CONT, payload=body[50000:120000])
+    L.send(MSG, chan=2, seq=1, flags=MORE | CONT, payload=body[120000:199999])
+    L.send(MSG, chan=2, seq=1, flags=CONT, payload=body[199999:])
+    print("expect msg 5 %d %s" % (len(small), fnv(small)))
+    print("expect msg 9 %d %s" % (len(body), fnv(body)), flush=True)
+    L.keepalive_roundtrip("frags")
+    L.send(CLOSE, payload=lstr("done"))
+    L.close()
+    first = struct.pack("<II", 9, 1000) + bytes(100)
+    bad = [
+        ("a continuation with no first", [(CONT | MORE, bytes(10))]),
+        ("a first that holds it all", [(MORE, struct.pack("<II", 9, 100) + bytes(100))]),
+        ("a first too short for its length field", [(MORE, struct.pack("<I", 9))]),
+        ("a last piece that is short", [(MORE, first), (CONT, bytes(10))]),
+        ("a middle piece that completes it", [(MORE, first), (CONT | MORE, bytes(900))]),
+        ("a piece past its length", [(MORE, first), (CONT, bytes(901))]),
+        ("a whole message inside one", [(MORE, first), (0, struct.pack("<I", 9) + b"x")]),
+        ("a second first", [(MORE, first), (MORE, first)]),
+    ]
+    chan = 6
+    for what, pieces in bad:
+        L = Link(host, port, mode, keys)
+        st, why = L.handshake()
+        if st != "up":
+            fail("frags: handshake %s (%s)" % (st, why))
+        L.finish()
+        open_chan(L, entity, chan)
+        wait_open_ok(L, chan, "frags " + what)
+        for flags, payload in pieces:
+            L.send(MSG, chan=chan, seq=1, flags=flags, payload=payload)
+        L.expect_closed("frags: " + what)
+        chan += 2
+    # flags on anything but a MSG are unknown
+    L = Link(host, port, mode, keys)
+    st, why = L.handshake()
+    if st != "up":
+        fail("frags: handshake %s (%s)" % (st, why))
+    L.finish()
+    L.send(KEEPALIVE, flags=MORE, payload=struct.pack("<Q", 42))
+    L.expect_closed("frags: a KEEPALIVE with flags")
+    # over max_message: that channel is reset, the link stays
+    L = Link(host, port, mode, keys)
+    st, why = L.handshake()
+    if st != "up":
+        fail("frags: handshake %s (%s)" % (st, why))
+    L.finish()
+    open_chan(L, entity, chan)
+    wait_open_ok(L, chan, "frags oversize")
+    L.send(MSG, chan=chan, seq=1, flags=MORE, payload=struct.pack("<II", 9, (1 << 30) + 1) + bytes(64))
+    resets = resets_until_ack(L, "frags oversize")
+    if resets != {chan: -90}:
+        fail("frags: resets %r for a message over max_message, want EMSGSIZE on %d" % (resets, chan))
+    L.send(CLOSE, payload=lstr("done"))
+    L.close()
+    print("ok frags: fragments reassembled around another channel's message; %d broken "
+          "sequences closed the link; an oversized one reset its channel (%s)" % (len(bad), mode))
+
+
 def kaflood(host, port, mode, keys):
     L = Link(host, port, mode, keys)
     st, why = L.handshake()
@@ -1322,6 +1414,8 @@ def main():
         return kaflood(host, port, mode, keys)
     if kind == "acks":
         return acks(host, port, mode, keys)
+    if kind == "frags":
+        return frags(host, port, rest[0], mode, keys)
     if kind == "chanflood":
         return chanflood(host, port, rest[0], int(rest[1]), float(opts["--hold"]), mode, keys)
     if kind == "sessionflood":
