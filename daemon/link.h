@@ -38,6 +38,8 @@ struct msgr__net_conf {
 	uint64_t keepalive_interval_ms;  /* net.keepalive_interval: KEEPALIVE period */
 	uint64_t keepalive_timeout_ms;   /* net.keepalive_timeout: silence that ends a link */
 	uint64_t links_per_session;      /* net.links_per_session: 1 (the only value yet) */
+	uint64_t send_backlog;           /* net.send_backlog: a session's active link takes
+					    messages while it holds less than this unsent */
 	uint64_t reconnect_backoff_min_ms; /* net.reconnect_backoff_min: the wait before the
 					      second redial (the first is at once) */
 	uint64_t reconnect_backoff_max_ms; /* net.reconnect_backoff_max: the longest wait */

@@ -298,7 +298,8 @@ void msgr__session_chan_ready(struct msgr__session *s, struct msgr__sess_chan *s
 
 int msgr__session_room(const struct msgr__session *s)
 {
-	return s->active && !s->q[MSGR__SQ_READY].head && msgr__link_backlog(s->active) < PACE_HIGH;
+	return s->active && !s->q[MSGR__SQ_READY].head &&
+	       msgr__link_backlog(s->active) < s->ss->conf->send_backlog;
 }
 
 /* A few messages of each ready channel in turn (the callee's budget), so a
@@ -308,7 +309,7 @@ void msgr__session_pump(struct msgr__session *s)
 {
 	struct msgr__link *l = s->active;
 
-	while (l && s->q[MSGR__SQ_READY].head && msgr__link_backlog(l) < PACE_HIGH) {
+	while (l && s->q[MSGR__SQ_READY].head && msgr__link_backlog(l) < s->ss->conf->send_backlog) {
 		struct msgr__sess_chan *sc = q_pop(s, MSGR__SQ_READY);
 		if (s->ss->ev->pump(s->ss->ctx, s, sc))
 			msgr__session_chan_ready(s, sc);

@@ -14,10 +14,6 @@
 #include "session.h"
 
 #define FLUSH_EARLY (1u << 20)  /* queued bytes that make a link send mid-turn */
-/* A kept message waits while the active link's backlog (what the kernel
- * has not taken) is this or more: a replay of many windows is copied as
- * the link drains, not all at once before its first byte goes out. */
-#define PACE_HIGH (1u << 20)
 #define CHAN_BUCKETS_MIN 16      /* a new session's table; it doubles as it fills */
 #define NRECENT 64
 #define NLOST 16

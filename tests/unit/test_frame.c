@@ -77,12 +77,31 @@ START_TEST(test_header)
 	h.type = 99;
 	msgr__frame_hdr_encode(buf, &h);
 	ck_assert_int_eq(msgr__frame_hdr_decode(buf, &g, 4096), -EPROTO);
+	/* flags: MORE and CONT on a MSG only, nothing else anywhere */
 	h.type = MSGR__F_ACK;
-	h.flags = 1;
+	h.flags = MSGR__FL_MORE;
 	h.len = 0;
 	msgr__frame_hdr_encode(buf, &h);
 	ck_assert_int_eq(msgr__frame_hdr_decode(buf, &g, 4096), -EPROTO);
+	h.type = MSGR__F_MSG;
+	h.flags = MSGR__FL_MORE | MSGR__FL_CONT;
+	h.len = 100;
+	msgr__frame_hdr_encode(buf, &h);
+	ck_assert_int_eq(msgr__frame_hdr_decode(buf, &g, 4096), 0);
+	ck_assert_uint_eq(g.flags, MSGR__FL_MORE | MSGR__FL_CONT);
+	h.flags = 4;
+	msgr__frame_hdr_encode(buf, &h);
+	ck_assert_int_eq(msgr__frame_hdr_decode(buf, &g, 4096), -EPROTO);
+	/* ACK: up to 340 entries of 12 bytes, within 4 KiB */
+	h.type = MSGR__F_ACK;
 	h.flags = 0;
+	h.len = 2 + MSGR__ACK_MAX * MSGR__ACK_ENTRY;
+	msgr__frame_hdr_encode(buf, &h);
+	ck_assert_int_eq(msgr__frame_hdr_decode(buf, &g, 4096), 0);
+	h.len = 4097;
+	msgr__frame_hdr_encode(buf, &h);
+	ck_assert_int_eq(msgr__frame_hdr_decode(buf, &g, 4096), -EMSGSIZE);
+	h.type = MSGR__F_KEEPALIVE;
 	h.len = 65;
 	msgr__frame_hdr_encode(buf, &h);
 	ck_assert_int_eq(msgr__frame_hdr_decode(buf, &g, 4096), -EMSGSIZE);
