@@ -49,7 +49,7 @@ void msgr__dclient_doom(struct msgr__dclient *c, const char *reason)
 		return;
 	c->doomed = 1;
 	snprintf(c->reason, sizeof(c->reason), "%s", reason);
-	msgr__registry_schedule(c->reg);
+	msgr__dclient_activate(c);
 }
 
 /* ---- the TX pool: buffers the application lent us ---- */
@@ -79,4 +79,31 @@ void msgr__dclient_tx_done(struct msgr__dclient *c, uint64_t off)
 	 * so it can be full only if the client lied about its buffers. */
 	if (msgr__ring_push_sp(&c->txdone, &f))
 		msgr__dclient_doom(c, "txdone ring full: the client corrupted it");
+}
+
+/* ---- active and parked clients (the poll pass: cmd.c) ---- */
+
+void msgr__dclient_activate(struct msgr__dclient *c)
+{
+	struct msgr__registry *reg = c->reg;
+
+	if (!c->aprev && !c->dropped) {
+		c->anext = reg->active;
+		c->aprev = &reg->active;
+		if (reg->active)
+			reg->active->aprev = &c->anext;
+		reg->active = c;
+		c->last_work_ns = msgr__now_ns();
+	}
+	msgr__registry_schedule(reg);
+}
+
+void msgr__dclient_deactivate(struct msgr__dclient *c)
+{
+	if (!c->aprev)
+		return;
+	*c->aprev = c->anext;
+	if (c->anext)
+		c->anext->aprev = c->aprev;
+	c->aprev = NULL;
 }

@@ -85,6 +85,8 @@ struct msgr__registry {
 	uv_loop_t *loop;                /* the loop the clients' handles run on */
 	struct msgr__dclient *clients;  /* attached clients, newest first; each
 					   holds a reference for being here */
+	struct msgr__dclient *active;   /* those a poll pass visits (registry.c);
+					   the rest are parked */
 	uint32_t nclients;              /* entries in clients */
 	uint32_t next_client_id;        /* the last id given, for msgrctl */
 	const struct msgr__client_conf *conf;   /* [global] keys of this layer */
@@ -154,6 +156,9 @@ struct msgr__dclient {
 	struct msgr__registry *reg;  /* the registry it attached to (not a reference:
 					the registry outlives every client) */
 	struct msgr__dclient *next, *prev; /* registry links while attached */
+	struct msgr__dclient *anext, **aprev; /* on reg->active (aprev NULL: parked,
+					   or dropped) */
+	uint64_t last_work_ns;       /* its last pass with work, for parking */
 	uint32_t id;                 /* daemon-local number, for msgrctl */
 	int refs;                    /* registry + outbox entries + closing handles */
 	int dropped;                 /* out of the registry; no new work */
@@ -236,6 +241,14 @@ static inline void msgr__registry_schedule(struct msgr__registry *reg)
 {
 	reg->schedule.fn(reg->schedule.ctx);
 }
+
+/* c has work for a poll pass (something was posted to it, it signalled,
+ * it is doomed): back on the active list if it was parked, and a pass
+ * soon. */
+void msgr__dclient_activate(struct msgr__dclient *c);
+/* Off the active list (parked, or dropped). c->anext stays, so a walk
+ * standing on c goes on. */
+void msgr__dclient_deactivate(struct msgr__dclient *c);
 
 static inline void msgr__registry_kick(struct msgr__registry *reg)
 {

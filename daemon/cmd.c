@@ -45,6 +45,7 @@ static void on_efd(uv_poll_t *h, int status, int events)
 
 	if (read(c->efd_daemon, &v, sizeof(v)) > 0)
 		c->reg->stats->wakeups_recv++;
+	msgr__dclient_activate(c);
 	msgr__registry_kick(c->reg);
 }
 
@@ -290,4 +291,59 @@ int msgr__dclient_service(struct msgr__dclient *c)
 	}
 	msgr__dclient_unref(c);
 	return work;
+}
+
+/* ---- the poll pass: active and parked clients ---- */
+
+int msgr__registry_pass(struct msgr__registry *reg, uint64_t now, uint64_t park_ns)
+{
+	struct msgr__dclient *c, *next;
+	int work = 0;
+
+	for (c = reg->active; c; c = next) {
+		int w;
+
+		msgr__dclient_ref(c); /* service may drop c, and activate others */
+		w = msgr__dclient_service(c);
+		next = c->anext;
+		if (w) {
+			c->last_work_ns = now;
+			work += w;
+		} else if (!c->dropped && !c->doomed && now - c->last_work_ns >= park_ns) {
+			/* the same Dekker pair as the loop's sleep: either our
+			 * re-check sees its push, or it sees the flag */
+			msgr__wake_arm(&c->hdr->daemon_sleeping);
+			if (msgr__dclient_pending(c)) {
+				msgr__wake_disarm(&c->hdr->daemon_sleeping);
+				c->last_work_ns = now;
+			} else {
+				msgr__dclient_deactivate(c);
+			}
+		}
+		msgr__dclient_unref(c);
+	}
+	for (c = reg->active; c; c = next) {
+		next = c->anext;
+		if (c->doomed) {
+			char why[sizeof(c->reason)];
+			memcpy(why, c->reason, sizeof(why));
+			msgr__dclient_drop(c, MSGR__LOG_WARN, "%s", why);
+		}
+	}
+	return work;
+}
+
+int msgr__registry_arm(struct msgr__registry *reg)
+{
+	struct msgr__dclient *c;
+
+	for (c = reg->active; c; c = c->anext)
+		msgr__wake_arm(&c->hdr->daemon_sleeping);
+	for (c = reg->active; c; c = c->anext)
+		if (msgr__dclient_pending(c)) {
+			for (struct msgr__dclient *k = reg->active; k; k = k->anext)
+				msgr__wake_disarm(&k->hdr->daemon_sleeping);
+			return 1;
+		}
+	return 0;
 }

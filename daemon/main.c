@@ -40,18 +40,19 @@ static void usage(FILE *f)
 
 static void report_status(struct msgr__daemon *d);
 
-/* One poll pass over every client; then either keep spinning or sleep. */
+/* A client idle this long (or global.poll_us, if longer) leaves the poll
+ * passes until it signals: 1,000 idle clients then cost a pass nothing. */
+#define PARK_NS 1000000ull
+
+/* One poll pass over the active clients; then either keep spinning or sleep. */
 static void pass(struct msgr__daemon *d)
 {
-	struct msgr__dclient *c, *next;
 	uint64_t now;
 	int work = 0;
 
-	for (c = d->reg.clients; c; c = next) {
-		next = c->next; /* service may drop c */
-		work += msgr__dclient_service(c);
-	}
-	msgr__dclient_reap(&d->reg);
+	now = msgr__now_ns();
+	work = msgr__registry_pass(&d->reg, now, PARK_NS > d->conf.client.poll_us * 1000
+							 ? PARK_NS : d->conf.client.poll_us * 1000);
 	msgr__net_flush(d->net); /* what this pass queued for peer daemons, one send per link */
 	now = msgr__now_ns();
 	if (work) {
@@ -61,15 +62,10 @@ static void pass(struct msgr__daemon *d)
 	if (now - d->last_work_ns < d->conf.client.poll_us * 1000)
 		return;
 	/* Sleep: ask every client for a signal, then look once more. */
-	for (c = d->reg.clients; c; c = c->next)
-		msgr__wake_arm(&c->hdr->daemon_sleeping);
-	for (c = d->reg.clients; c; c = c->next)
-		if (msgr__dclient_pending(c)) {
-			for (struct msgr__dclient *k = d->reg.clients; k; k = k->next)
-				msgr__wake_disarm(&k->hdr->daemon_sleeping);
-			d->last_work_ns = now;
-			return;
-		}
+	if (msgr__registry_arm(&d->reg)) {
+		d->last_work_ns = now;
+		return;
+	}
 	uv_idle_stop(&d->spin);
 }
 

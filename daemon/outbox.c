@@ -94,7 +94,7 @@ static int post_now(struct msgr__dclient *c, struct msgr__outbox_ent *e)
 		return -ENOBUFS;
 	}
 	c->posted++;
-	msgr__registry_schedule(c->reg); /* its pass sends the wakeup */
+	msgr__dclient_activate(c); /* its pass sends the wakeup */
 	if (e->src) {
 		/* the message left our outbox: its bytes no longer count
 		 * against the sending connection's window */
@@ -188,6 +188,6 @@ int msgr__dclient_post(struct msgr__dclient *c, const struct msgr__outbox_ent *e
 	/* Events from the network are posted outside a poll pass: make sure
 	 * one runs, whose outbox flush asks the client for a wakeup when it
 	 * makes room. */
-	msgr__registry_schedule(c->reg);
+	msgr__dclient_activate(c);
 	return 0;
 }

@@ -115,6 +115,7 @@ int msgr__dclient_create(struct msgr__registry *reg, int sock, const char *entit
 		reg->clients->prev = c;
 	reg->clients = c;
 	reg->nclients++;
+	msgr__dclient_activate(c);
 	fds[0] = memfd;
 	fds[1] = c->efd_daemon;
 	fds[2] = c->efd_client;
@@ -148,6 +149,7 @@ void msgr__dclient_drop(struct msgr__dclient *c, int level, const char *fmt, ...
 
 	/* out of the registry first, so nothing new is routed here */
 	msgr__list_unlink(&reg->clients, c);
+	msgr__dclient_deactivate(c);
 	reg->nclients--;
 
 	msgr__outbox_unpin(c);
@@ -168,19 +170,6 @@ void msgr__dclient_drop(struct msgr__dclient *c, int level, const char *fmt, ...
 	msgr__dclient_unref(c); /* the registry's reference */
 }
 
-void msgr__dclient_reap(struct msgr__registry *reg)
-{
-	struct msgr__dclient *c, *next;
-
-	for (c = reg->clients; c; c = next) {
-		next = c->next;
-		if (c->doomed) {
-			char why[sizeof(c->reason)];
-			memcpy(why, c->reason, sizeof(why));
-			msgr__dclient_drop(c, MSGR__LOG_WARN, "%s", why);
-		}
-	}
-}
 
 /* ---- what the channels layer tells ---- */
 

@@ -25,8 +25,6 @@ int msgr__dclient_create(struct msgr__registry *reg, int sock, const char *entit
 void msgr__dclient_drop(struct msgr__dclient *c, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Drop every doomed client (the poll pass calls this when it is safe). */
-void msgr__dclient_reap(struct msgr__registry *reg);
 
 /* What channels tell the clients layer (msgr__chans_new's events; ctx is
  * the registry). */

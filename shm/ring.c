@@ -12,6 +12,16 @@ static inline struct slot_hdr *slot_at(const struct msgr__ring *r, uint64_t pos)
 	return (struct slot_hdr *)(r->slots + (size_t)(pos & r->mask) * r->slot_size);
 }
 
+/* A slot's seq word holds Vyukov's sequence minus the slot's index, so
+ * all-zero memory is an empty ring: a fresh mapping needs no formatting,
+ * and an idle ring's pages are never touched. In those terms a producer at
+ * pos waits for lap(pos), publishes lap(pos) + 1, and a consumer hands
+ * the slot back as lap(pos) + nslots. */
+static inline uint64_t lap(const struct msgr__ring *r, uint64_t pos)
+{
+	return pos & ~(uint64_t)r->mask;
+}
+
 size_t msgr__ring_mem_size(uint32_t nslots, uint32_t payload)
 {
 	return sizeof(struct msgr__ring_shm) + (size_t)nslots * ((size_t)payload + 8);
@@ -19,13 +29,7 @@ size_t msgr__ring_mem_size(uint32_t nslots, uint32_t payload)
 
 void msgr__ring_format(void *mem, uint32_t nslots, uint32_t payload)
 {
-	struct msgr__ring_shm *shm = mem;
-	unsigned char *slots = (unsigned char *)mem + sizeof(*shm);
-
-	memset(mem, 0, msgr__ring_mem_size(nslots, payload));
-	atomic_init(&shm->head, 0);
-	for (uint32_t i = 0; i < nslots; i++)
-		atomic_init(&((struct slot_hdr *)(slots + (size_t)i * (payload + 8)))->seq, i);
+	memset(mem, 0, msgr__ring_mem_size(nslots, payload)); /* zero is empty (lap) */
 }
 
 int msgr__ring_open(struct msgr__ring *r, void *mem, uint32_t nslots,
@@ -53,7 +57,7 @@ int msgr__ring_push_mp(struct msgr__ring *r, const void *desc)
 		/* acquire: pairs with the consumer's release in pop_sc, so the
 		 * consumer's read of this slot is done before we overwrite it. */
 		uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
-		int64_t dif = (int64_t)(seq - pos);
+		int64_t dif = (int64_t)(seq - lap(r, pos));
 		if (dif == 0) {
 			/* relaxed: the CAS only arbitrates among producers; the
 			 * slot's seq word carries all ordering. */
@@ -70,7 +74,7 @@ int msgr__ring_push_mp(struct msgr__ring *r, const void *desc)
 	memcpy(s + 1, desc, r->payload_size);
 	/* release: pairs with the consumer's acquire in pop_sc/ready_sc;
 	 * publishes the payload written just above. */
-	atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
+	atomic_store_explicit(&s->seq, lap(r, pos) + 1, memory_order_release);
 	return 0;
 }
 
@@ -79,11 +83,11 @@ int msgr__ring_push_sp(struct msgr__ring *r, const void *desc)
 	struct slot_hdr *s = slot_at(r, r->pos);
 
 	/* acquire: pairs with the consumer's release in pop_sc. */
-	if (atomic_load_explicit(&s->seq, memory_order_acquire) != r->pos)
+	if (atomic_load_explicit(&s->seq, memory_order_acquire) != lap(r, r->pos))
 		return -ENOBUFS;
 	memcpy(s + 1, desc, r->payload_size);
 	/* release: pairs with the consumer's acquire in pop_sc/ready_sc. */
-	atomic_store_explicit(&s->seq, r->pos + 1, memory_order_release);
+	atomic_store_explicit(&s->seq, lap(r, r->pos) + 1, memory_order_release);
 	r->pos++;
 	return 0;
 }
@@ -94,12 +98,12 @@ int msgr__ring_pop_sc(struct msgr__ring *r, void *desc)
 
 	/* acquire: pairs with the producer's release in push_*; the payload
 	 * is visible once seq says so. */
-	if (atomic_load_explicit(&s->seq, memory_order_acquire) != r->pos + 1)
+	if (atomic_load_explicit(&s->seq, memory_order_acquire) != lap(r, r->pos) + 1)
 		return -EAGAIN;
 	memcpy(desc, s + 1, r->payload_size);
 	/* release: pairs with the producer's acquire in push_*; our copy of
 	 * the payload happens before the slot is reused. */
-	atomic_store_explicit(&s->seq, r->pos + r->mask + 1, memory_order_release);
+	atomic_store_explicit(&s->seq, lap(r, r->pos) + r->mask + 1, memory_order_release);
 	r->pos++;
 	return 0;
 }
@@ -111,7 +115,8 @@ int msgr__ring_peek_sc(const struct msgr__ring *r, void *desc)
 	/* acquire: pairs with the producer's release in push_*, as in pop_sc;
 	 * no release here, since the slot stays the producer's to reuse only
 	 * after a pop. */
-	if (atomic_load_explicit(&((struct slot_hdr *)s)->seq, memory_order_acquire) != r->pos + 1)
+	if (atomic_load_explicit(&((struct slot_hdr *)s)->seq, memory_order_acquire) !=
+	    lap(r, r->pos) + 1)
 		return -EAGAIN;
 	memcpy(desc, s + 1, r->payload_size);
 	return 0;
@@ -123,7 +128,7 @@ int msgr__ring_ready_sc(const struct msgr__ring *r)
 
 	/* acquire: pairs with the producer's release in push_*. */
 	return atomic_load_explicit(&((struct slot_hdr *)s)->seq, memory_order_acquire) ==
-	       r->pos + 1;
+	       lap(r, r->pos) + 1;
 }
 
 int msgr__ring_writable_sp(const struct msgr__ring *r)
@@ -132,5 +137,5 @@ int msgr__ring_writable_sp(const struct msgr__ring *r)
 
 	/* acquire: pairs with the consumer's release in pop_sc. */
 	return atomic_load_explicit(&((struct slot_hdr *)s)->seq, memory_order_acquire) ==
-	       r->pos;
+	       lap(r, r->pos);
 }

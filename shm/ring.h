@@ -3,7 +3,9 @@
  *
  * Each slot carries a sequence word next to its payload (the scheme of
  * Vyukov's bounded queue): a producer may write slot (pos & mask) only when
- * its seq == pos, and a consumer may read it only when seq == pos + 1. So
+ * its seq == pos, and a consumer may read it only when seq == pos + 1. The
+ * word stores seq minus the slot's index, so all-zero memory is an empty
+ * ring (no formatting pass over a fresh mapping's slots). So
  * neither side has to publish its position, and the consumer's and the
  * single producer's positions live in private memory where the other process
  * cannot corrupt them. The only shared index is `head`, used by the
@@ -49,7 +51,9 @@ struct msgr__ring {
  * nslots must be a power of two; payload a multiple of 8. */
 size_t msgr__ring_mem_size(uint32_t nslots, uint32_t payload);
 
-/* Write a fresh ring into mem (the creating side does this once). */
+/* Write a fresh ring into mem: zeroes it. All-zero memory already is an
+ * empty ring, so a fresh mapping needs no call (and its slot pages stay
+ * untouched until used). */
 void msgr__ring_format(void *mem, uint32_t nslots, uint32_t payload);
 
 /* Open a handle on formatted memory. Does not read the memory. */

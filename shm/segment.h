@@ -32,8 +32,9 @@
 #include "ring.h"
 
 #define MSGR__SEG_MAGIC 0x3147455352474d53ULL /* "SMGRSEG1" little-endian */
-#define MSGR__SEG_VERSION 3 /* 2: per-connection credit table; 3: ACCEPT_MODES
-			       and its acknowledgement (modes_acked) */
+#define MSGR__SEG_VERSION 4 /* 2: per-connection credit table; 3: ACCEPT_MODES
+			       and its acknowledgement (modes_acked); 4: ring
+			       seq words relative to the slot (zero is empty) */
 
 #define MSGR__CHUNK_SHIFT 10 /* 1 KiB pool chunks */
 #define MSGR__CMD_SLOTS 4096
@@ -133,7 +134,8 @@ struct msgr__free_desc {
 void msgr__seg_params_init(struct msgr__seg_params *sp, size_t pool_size);
 int msgr__seg_params_check(const struct msgr__seg_params *sp);
 void msgr__seg_layout(const struct msgr__seg_params *sp, struct msgr__seg_layout *lo);
-/* Format a mapped segment of lo->size bytes (daemon side). */
+/* Format a mapped segment of lo->size bytes (daemon side), fresh from
+ * ftruncate: all zeros, which is what it relies on for the rings. */
 void msgr__seg_format(void *base, const struct msgr__seg_params *sp,
 		      const struct msgr__seg_layout *lo, int daemon_pid, int client_pid);
 /* Check a mapped header against the agreed parameters (client side). */

@@ -693,6 +693,38 @@ static int sc_sink_sum(const char *entity)
 	}
 }
 
+/* n idle entities with the default pool (osd.idle.0 ..), then, once a line
+ * comes on stdin, the first (parked by then) connects to the last and
+ * sends: the daemon must take it and deliver it. */
+static int sc_idle_many(int n)
+{
+	msgr_client **c = calloc((size_t)n, sizeof(*c));
+	struct msgr_event ev;
+	char name[32], line[16];
+	msgr_conn *k;
+
+	CHECK(c && n >= 2, "idle-many: n >= 2");
+	for (int i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "client.idle%d", i % 100000);
+		c[i] = attach(name, 0);
+	}
+	printf("ready\n");
+	fflush(stdout);
+	CHECK(fgets(line, sizeof(line), stdin), "idle-many: stdin closed");
+	CHECK(!msgr_connect(c[0], msgr_addr(c[n - 1]), MSGR_LOSSY, &k), "connect");
+	expect(c[0], &ev, MSGR_EV_CONNECTED);
+	expect(c[n - 1], &ev, MSGR_EV_ACCEPTED);
+	CHECK(!msgr_send(k, 7, "wake", 4), "send");
+	expect(c[n - 1], &ev, MSGR_EV_MESSAGE);
+	CHECK(ev.msg_type == 7 && ev.len == 4 && !memcmp(ev.data, "wake", 4), "message garbled");
+	msgr_event_release(c[n - 1], &ev);
+	printf("ok woke\n");
+	for (int i = 0; i < n; i++)
+		msgr_detach(c[i]);
+	free(c);
+	return 0;
+}
+
 static int sc_hold(const char *entity, const char *peer)
 {
 	msgr_client *c = attach(entity, 1 << 20);
@@ -2149,6 +2181,8 @@ int main(int argc, char **argv)
 		return sc_server(argv[2], atoi(argv[3]));
 	if (!strcmp(scenario, "sink-sum") && argc == 3)
 		return sc_sink_sum(argv[2]);
+	if (!strcmp(scenario, "idle-many") && argc == 3)
+		return sc_idle_many(atoi(argv[2]));
 	if (!strcmp(scenario, "hold") && argc == 4)
 		return sc_hold(argv[2], argv[3]);
 	if (!strcmp(scenario, "idle") && (argc == 3 || argc == 4))
