@@ -201,10 +201,11 @@ static void ch_servers(void)
 	struct pollfd *pfds = calloc(nsv, sizeof(*pfds));
 	msgr_conn **sc = calloc(nch, sizeof(*sc));
 	uint32_t *got = calloc(nch, sizeof(*got));
+	unsigned char *busy = calloc(nsv, 1);
 	uint64_t n = 0, bytes = 0, last = bench_now_ns();
 	char *dash;
 
-	if (!svs || !pfds || !sc || !got)
+	if (!svs || !pfds || !sc || !got || !busy)
 		bench_die("out of memory");
 	for (unsigned e = 0; e < nsv; e++) {
 		svs[e] = attach_one("chs", e, bench_dmn[BENCH_D_CH_B].sock);
@@ -219,11 +220,18 @@ static void ch_servers(void)
 	dash[1] = 0;
 	atomic_store(&sh->ready, 1);
 
+	/* as an application with many entities would: wait on their fds and
+	 * visit the ones that have something, or that stopped at CH_BATCH
+	 * (those are not armed for a wakeup) */
+	for (unsigned e = 0; e < nsv; e++)
+		busy[e] = 1;
 	while (!atomic_load(&sh->sent_all) || n < sh->total) {
-		int any = 0;
+		int any = 0, more = 0;
 		for (unsigned e = 0; e < nsv; e++) {
 			struct msgr_event ev;
 			int err, k = 0;
+			if (!busy[e] && !(pfds[e].revents & POLLIN))
+				continue;
 			while (k < CH_BATCH && (err = msgr_next(svs[e], &ev, 0)) == 0) {
 				uint32_t ci;
 				long c;
@@ -255,16 +263,17 @@ static void ch_servers(void)
 			}
 			if (k < CH_BATCH && err != -EAGAIN)
 				bench_die("msgr_next (server %u): %s", e, msgr_strerror(err));
+			busy[e] = k == CH_BATCH;
+			more |= busy[e];
 			any |= k > 0;
 		}
-		if (any) {
+		if (any)
 			last = bench_now_ns();
-			continue;
-		}
-		if (bench_now_ns() - last > (uint64_t)CH_IDLE_MS * 1000000u)
+		else if (bench_now_ns() - last > (uint64_t)CH_IDLE_MS * 1000000u)
 			bench_die("nothing for %d ms: %llu messages in, %llu accepted", CH_IDLE_MS,
 				  (unsigned long long)n, (unsigned long long)atomic_load(&sh->accepted));
-		(void)!poll(pfds, nsv, 5);
+		if (poll(pfds, nsv, more ? 0 : 5) < 0 && errno != EINTR)
+			bench_die("poll: %s", strerror(errno));
 	}
 	bench_receiver_done(n, bytes);
 	atomic_store(&sh->done, 1);
@@ -277,11 +286,17 @@ static void ch_servers(void)
 static void ch_child(void *arg, int role)
 {
 	raise_nofile();
-	bench_sampled[0] = bench_sampled[1] = 0;
+	bench_sampled[0] = bench_dmn[BENCH_D_CH_A].pid;
+	bench_sampled[1] = bench_dmn[BENCH_D_CH_B].pid;
 	if (role)
 		ch_servers();
 	else
 		ch_clients();
+}
+
+static double cpu_us(const struct bench_psample *a, const struct bench_psample *b)
+{
+	return a->ok && b->ok ? (double)(b->cpu_ns - a->cpu_ns) / 1e3 : NAN;
 }
 
 static double per_chan(long kb1, long kb0)
@@ -294,7 +309,7 @@ int bench_run_channels(unsigned n)
 	static const char *const roles[] = { "clients", "servers" };
 	struct bench_shared *sh = bench_sh;
 	char name[64];
-	double secs, rate;
+	double secs, rate, cpu[4];
 
 	shape(n);
 	snprintf(name, sizeof(name), "channels %u (%u x %u)", nch, ncl, nsv);
@@ -311,6 +326,12 @@ int bench_run_channels(unsigned n)
 	}
 	secs = (double)(sh->t_end - sh->t_start) / 1e9;
 	rate = (double)sh->recvd / secs;
+	/* CPU per message: clients, servers, daemon A, daemon B */
+	cpu[0] = cpu_us(&sh->side[0].w0, &sh->side[0].w1) / (double)sh->recvd;
+	cpu[1] = cpu_us(&sh->side[1].w0, &sh->side[1].w1) / (double)sh->recvd;
+	cpu[2] = cpu_us(&sh->d0[0], &sh->d1[0]) / (double)sh->recvd;
+	cpu[3] = cpu_us(&sh->d0[1], &sh->d1[1]) / (double)sh->recvd;
+	bench_put(BENCH_NET, BENCH_W_CHANNELS, CH_SIZE, BENCH_F_CPU, cpu[0] + cpu[1] + cpu[2] + cpu[3]);
 	bench_put(BENCH_NET, BENCH_W_CHANNELS, CH_SIZE, BENCH_F_RATE, rate);
 	bench_put(BENCH_NET, BENCH_W_CHANNELS, CH_SIZE, BENCH_F_MBS, (double)sh->bytes / secs / 1e6);
 	bench_put(BENCH_NET, BENCH_W_CHANNELS, CH_SIZE, BENCH_F_NCHAN, nch);
@@ -327,5 +348,7 @@ int bench_run_channels(unsigned n)
 		name, (double)sh->attach_ns / 1e6, (double)sh->open_ns / 1e6, rate, secs,
 		(unsigned long long)sh->recvd, (unsigned long long)sh->side[0].eagain, sh->rss[0][0],
 		sh->rss[1][0], sh->rss[2][0], sh->rss[0][1], sh->rss[1][1], sh->rss[2][1]);
+	fprintf(stderr, "  %-38s CPU µs per msg: clients %.2f, servers %.2f, daemon A %.2f, daemon B "
+			"%.2f\n", "", cpu[0], cpu[1], cpu[2], cpu[3]);
 	return 0;
 }

@@ -154,6 +154,12 @@ static void set_num(int r, int c, double v)
 		tab_set(r, c, "%.1f", v);
 }
 
+static void set_int(int r, int c, double v)
+{
+	if (!isnan(v))
+		tab_set(r, c, "%.0f", v);
+}
+
 static void set_ratio(int r, int c, double a, double b)
 {
 	if (!isnan(a) && !isnan(b) && b != 0)
@@ -314,7 +320,7 @@ static void channels_table(FILE *f, int md)
 	tab_head("value");
 	r = tab_row();
 	tab_set(r, 0, "lossless channels");
-	set_num(r, 1, n);
+	set_int(r, 1, n);
 	r = tab_row();
 	tab_set(r, 0, "attach every entity (ms)");
 	set_num(r, 1, ch(BENCH_F_ATTACH_MS));
