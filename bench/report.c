@@ -380,8 +380,13 @@ static void mixed_table(FILE *f, int md)
 	for (size_t i = 0; i < BENCH_NROWS(rw); i++) {
 		r = tab_row();
 		tab_set(r, 0, "%s", rw[i].label);
-		for (int c = 0; c < 2; c++)
-			set_num(r, c + 1, bench_get(mp[c], rw[i].w, BENCH_PP_SIZE, rw[i].f));
+		for (int c = 0; c < 2; c++) {
+			double v = bench_get(mp[c], rw[i].w, BENCH_PP_SIZE, rw[i].f);
+			if (rw[i].f == BENCH_F_NCHAN)
+				set_int(r, c + 1, v);
+			else
+				set_num(r, c + 1, v);
+		}
 	}
 	r = tab_row();
 	tab_set(r, 0, "p99 beside the bulk / p99 idle");

@@ -130,7 +130,7 @@ int bench_write_json(const char *path)
 	return fclose(f) ? -errno : 0;
 }
 
-/* gnuplot on $PATH, or NULL. */
+/* Whether gnuplot is on $PATH. */
 static int have_gnuplot(void)
 {
 	const char *path = getenv("PATH");

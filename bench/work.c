@@ -123,15 +123,17 @@ uint64_t bench_warmup_rounds(void)
 	return w < 100 ? 100 : w > 2000 ? 2000 : w;
 }
 
-/* One-way warm-up: enough messages to cycle a default 32 MiB pool of 1 KiB
- * chunks about twice (once with --quick), at most 50000 (5000). */
+/* One-way warm-up: 50000 messages (5000 with --quick) up to 4 KiB, enough
+ * to cycle a default 32 MiB pool of 1 KiB chunks; above, 64 MiB worth
+ * (16 MiB), at least 256 messages, so the slow paths' large sizes do not
+ * spend the run warming up. */
 uint64_t bench_warm_for(size_t size)
 {
-	uint64_t most = bench_opt.quick ? 5000 : 50000;
-	uint64_t bytes = bench_opt.quick ? (8u << 20) : (64u << 20);
-	uint64_t w = bytes / (size < 1024 ? 1024 : size);
+	uint64_t w = (bench_opt.quick ? (16u << 20) : (64u << 20)) / size;
 
-	return w < 256 ? 256 : w > most ? most : w;
+	if (size <= 4096)
+		return bench_opt.quick ? 5000 : 50000;
+	return w < 256 ? 256 : w;
 }
 
 /* Checked every 64 messages: a clock read per 64-byte message would show. */
