@@ -454,11 +454,17 @@ static void targets_table(FILE *f, int md)
 	target("ping-pong 64 B p50, msgrd-net / tcp",
 	       div_(pp(BENCH_NET, BENCH_F_P50), pp(BENCH_TCP, BENCH_F_P50)),
 	       div_(pp(BENCH_SEC, BENCH_F_P50), pp(BENCH_TCP, BENCH_F_P50)), LE, 2, 1);
-	snprintf(what, sizeof(what), "%u channels / one channel, 64 B msg/s", nn);
+	if (nn)
+		snprintf(what, sizeof(what), "%u channels / one channel, 64 B msg/s", nn);
+	else
+		snprintf(what, sizeof(what), "N channels / one channel, 64 B msg/s");
 	target(what, div_(ch(BENCH_F_RATE), oneway(BENCH_NET, 64, BENCH_F_RATE)), NAN, GE, 0.8, 1);
 	target("daemon bytes per open channel (VmRSS, larger of A, B)",
 	       isnan(a) ? b : isnan(b) ? a : a > b ? a : b, NAN, LE, 2048, 0);
-	snprintf(what, sizeof(what), "open %u channels (s)", nn);
+	if (nn)
+		snprintf(what, sizeof(what), "open %u channels (s)", nn);
+	else
+		snprintf(what, sizeof(what), "open N channels (s)");
 	target(what, ch(BENCH_F_OPEN_MS) / 1e3, NAN, LT, 1, 1);
 	target("mixed: ping-pong p99 beside 16 MiB / idle",
 	       div_(bench_get(BENCH_NET, BENCH_W_MIXED_BUSY, BENCH_PP_SIZE, BENCH_F_P99),
