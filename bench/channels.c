@@ -299,6 +299,11 @@ static double cpu_us(const struct bench_psample *a, const struct bench_psample *
 	return a->ok && b->ok ? (double)(b->cpu_ns - a->cpu_ns) / 1e3 : NAN;
 }
 
+static void put(enum bench_field f, double v)
+{
+	bench_put(BENCH_NET, BENCH_W_CHANNELS, CH_SIZE, f, v);
+}
+
 static double per_chan(long kb1, long kb0)
 {
 	return kb1 < 0 || kb0 < 0 ? NAN : (double)(kb1 - kb0) * 1024.0 / nch;
@@ -331,18 +336,18 @@ int bench_run_channels(unsigned n)
 	cpu[1] = cpu_us(&sh->side[1].w0, &sh->side[1].w1) / (double)sh->recvd;
 	cpu[2] = cpu_us(&sh->d0[0], &sh->d1[0]) / (double)sh->recvd;
 	cpu[3] = cpu_us(&sh->d0[1], &sh->d1[1]) / (double)sh->recvd;
-	bench_put(BENCH_NET, BENCH_W_CHANNELS, CH_SIZE, BENCH_F_CPU, cpu[0] + cpu[1] + cpu[2] + cpu[3]);
-	bench_put(BENCH_NET, BENCH_W_CHANNELS, CH_SIZE, BENCH_F_RATE, rate);
-	bench_put(BENCH_NET, BENCH_W_CHANNELS, CH_SIZE, BENCH_F_MBS, (double)sh->bytes / secs / 1e6);
-	bench_put(BENCH_NET, BENCH_W_CHANNELS, CH_SIZE, BENCH_F_NCHAN, nch);
-	bench_put(BENCH_NET, BENCH_W_CHANNELS, CH_SIZE, BENCH_F_ATTACH_MS, (double)sh->attach_ns / 1e6);
-	bench_put(BENCH_NET, BENCH_W_CHANNELS, CH_SIZE, BENCH_F_OPEN_MS, (double)sh->open_ns / 1e6);
-	bench_put(BENCH_NET, BENCH_W_CHANNELS, CH_SIZE, BENCH_F_BPC_A, per_chan(sh->rss[1][0], sh->rss[0][0]));
-	bench_put(BENCH_NET, BENCH_W_CHANNELS, CH_SIZE, BENCH_F_BPC_B, per_chan(sh->rss[1][1], sh->rss[0][1]));
-	bench_put(BENCH_NET, BENCH_W_CHANNELS, CH_SIZE, BENCH_F_BPCS_A, per_chan(sh->rss[2][0], sh->rss[0][0]));
-	bench_put(BENCH_NET, BENCH_W_CHANNELS, CH_SIZE, BENCH_F_BPCS_B, per_chan(sh->rss[2][1], sh->rss[0][1]));
-	bench_put(BENCH_NET, BENCH_W_CHANNELS, CH_SIZE, BENCH_F_ANON_A, per_chan(sh->anon[2][0], sh->anon[0][0]));
-	bench_put(BENCH_NET, BENCH_W_CHANNELS, CH_SIZE, BENCH_F_ANON_B, per_chan(sh->anon[2][1], sh->anon[0][1]));
+	put(BENCH_F_CPU, cpu[0] + cpu[1] + cpu[2] + cpu[3]);
+	put(BENCH_F_RATE, rate);
+	put(BENCH_F_MBS, (double)sh->bytes / secs / 1e6);
+	put(BENCH_F_NCHAN, nch);
+	put(BENCH_F_ATTACH_MS, (double)sh->attach_ns / 1e6);
+	put(BENCH_F_OPEN_MS, (double)sh->open_ns / 1e6);
+	put(BENCH_F_BPC_A, per_chan(sh->rss[1][0], sh->rss[0][0]));
+	put(BENCH_F_BPC_B, per_chan(sh->rss[1][1], sh->rss[0][1]));
+	put(BENCH_F_BPCS_A, per_chan(sh->rss[2][0], sh->rss[0][0]));
+	put(BENCH_F_BPCS_B, per_chan(sh->rss[2][1], sh->rss[0][1]));
+	put(BENCH_F_ANON_A, per_chan(sh->anon[2][0], sh->anon[0][0]));
+	put(BENCH_F_ANON_B, per_chan(sh->anon[2][1], sh->anon[0][1]));
 	fprintf(stderr, "  %-38s attach %.0f ms, open %.0f ms, %10.0f msg/s (%.2f s, %llu msgs, "
 			"%llu EAGAIN); VmRSS KiB A %ld/%ld/%ld, B %ld/%ld/%ld (attached/open/streamed)\n",
 		name, (double)sh->attach_ns / 1e6, (double)sh->open_ns / 1e6, rate, secs,
