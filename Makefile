@@ -23,9 +23,9 @@ LIBVERSION := 0.1.0
 
 # Debian packages we need, by the pkg-config module each provides.
 DEPS_PC   := libuv:libuv1-dev check:check inih:libinih-dev libsystemd:libsystemd-dev json-c:libjson-c-dev \
-             libcrypto:libssl-dev libsodium:libsodium-dev
+             libcrypto:libssl-dev libsodium:libsodium-dev libzmq:libzmq3-dev
 DEPS_BIN  := clang:clang python3:python3 ss:iproute2 mandoc:mandoc systemd-analyze:systemd ceph:ceph-common \
-             iptables:iptables
+             iptables:iptables gnuplot:gnuplot-nox
 
 # CFLAGS/LDFLAGS are the user's (and the sanitizer builds'); the flags the
 # code needs live in MSGR_CFLAGS/MSGR_LDFLAGS so a command-line CFLAGS=
@@ -57,7 +57,7 @@ CORE_SRC   := daemon/config.c daemon/policy.c daemon/client.c daemon/conntab.c d
               $(NET_SRC) $(SHM_SRC) $(COMMON_SRC)
 DAEMON_SRC := daemon/main.c $(CORE_SRC)
 CTL_SRC    := ctl/msgrctl.c common/log.c
-BENCH_SRC  := bench/msgr-bench.c
+BENCH_SRC  := $(wildcard bench/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 pic = $(patsubst %.c,$(BUILD)/pic/%.o,$(1))
@@ -134,9 +134,13 @@ $(MSGRCTL): $(call obj,$(CTL_SRC))
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(call PC_LIBS,json-c)
 
+# msgr-bench alone links libzmq (its zmq baselines); it finds bench/plot.gp by the source path.
+$(call obj,$(BENCH_SRC)): DEP_CFLAGS += $(call PC_CFLAGS,libzmq) -DBENCH_SRCDIR='"$(CURDIR)/bench"'
+
 $(BENCH): $(call obj,$(BENCH_SRC)) $(LIBMSGR_SO)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $(call obj,$(BENCH_SRC)) $(call obj,$(SHM_SRC)) -L$(BUILD)/lib -lmsgr -Wl,-rpath,'$$ORIGIN/../lib'
+	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $(call obj,$(BENCH_SRC)) $(call obj,$(SHM_SRC)) -L$(BUILD)/lib -lmsgr \
+		$(call PC_LIBS,libzmq) -Wl,-rpath,'$$ORIGIN/../lib'
 
 $(BENCH): $(call obj,$(SHM_SRC))
 
