@@ -116,6 +116,8 @@ struct bench_opts {
 	const char *ctl_socket;
 	int poll_set;
 	int dpoll_set;      /* --daemon-poll-us: msgrd's own, apart from the clients' */
+	const char *dset[8]; /* --daemon-set S.K=V: given to every daemon started */
+	unsigned ndset;
 	unsigned dpoll_us;
 	unsigned poll_us;
 	unsigned paths;     /* bit per enum bench_path */

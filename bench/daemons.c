@@ -285,7 +285,7 @@ static int spawn_daemon(const char *bin, struct bench_daemon *dm)
 	const char *tag = dm->tag;
 	char a_sock[PATH_MAX + 32], a_ctl[PATH_MAX + 32], a_key[PATH_MAX + 32];
 	char a_listen[64], a_poll[48], a_mode[48];
-	char *argv[20];
+	char *argv[40];
 	int argc = 0, port = free_port();
 	struct bench_dstats ds;
 	pid_t p;
@@ -327,6 +327,10 @@ static int spawn_daemon(const char *bin, struct bench_daemon *dm)
 	if (dm->extra) {
 		argv[argc++] = "--set";
 		argv[argc++] = (char *)dm->extra;
+	}
+	for (unsigned i = 0; i < bench_opt.ndset; i++) {
+		argv[argc++] = "--set";
+		argv[argc++] = (char *)bench_opt.dset[i];
 	}
 	argv[argc] = NULL;
 

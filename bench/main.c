@@ -54,6 +54,7 @@ static void usage(FILE *f)
 		"  --poll-us N      msgrd global.poll_us and the clients' poll_us (and the\n"
 		"                   shm-ring baseline's); default: 0 for both, never spin\n"
 		"  --daemon-poll-us N  msgrd's poll_us alone (overrides --poll-us for it)\n"
+		"  --daemon-set S.K=V  a msgrd setting for every daemon started (up to 8)\n"
 		"  --socket PATH    use a running msgrd instead of starting one\n"
 		"  --ctl-socket P   its control socket, for its wakeup counters and pid\n"
 		"  --no-tcp         skip the TCP loopback baselines (tcp, tcp-batch)\n"
@@ -235,7 +236,7 @@ static int run_all(void)
 int main(int argc, char **argv)
 {
 	enum { O_SECONDS = 256, O_COUNT, O_RTT, O_REPEAT, O_POLL, O_SOCKET, O_CTL, O_NOTCP, O_OUT,
-	       O_QUICK, O_HELP, O_ONLY, O_DPOLL, O_KILLS, O_KILLMS, O_SIZES, O_CHANNELS };
+	       O_QUICK, O_HELP, O_ONLY, O_DPOLL, O_KILLS, O_KILLMS, O_SIZES, O_CHANNELS, O_DSET };
 	static const struct option lopts[] = {
 		{ "seconds", required_argument, NULL, O_SECONDS },
 		{ "count", required_argument, NULL, O_COUNT },
@@ -254,6 +255,7 @@ int main(int argc, char **argv)
 		{ "kill-every", required_argument, NULL, O_KILLMS },
 		{ "sizes", required_argument, NULL, O_SIZES },
 		{ "channels", required_argument, NULL, O_CHANNELS },
+		{ "daemon-set", required_argument, NULL, O_DSET },
 		{ 0 },
 	};
 	int set_seconds = 0, set_rtt = 0, set_channels = 0, o, failed = 0;
@@ -293,6 +295,12 @@ int main(int argc, char **argv)
 				goto bad;
 			bench_opt.poll_us = (unsigned)v;
 			bench_opt.poll_set = 1;
+			break;
+		case O_DSET:
+			if (bench_opt.ndset == sizeof(bench_opt.dset) / sizeof(bench_opt.dset[0]) ||
+			    !strchr(optarg, '=') || !strchr(optarg, '.'))
+				goto bad;
+			bench_opt.dset[bench_opt.ndset++] = optarg;
 			break;
 		case O_DPOLL:
 			if (parse_uint(optarg, 1000000, &v))

@@ -43,7 +43,7 @@ static const struct key keys[] = {
 	{ "net", "handshake_timeout", K_MS, F(net.handshake_timeout_ms), 100, 600000, "2s", 1 },
 	{ "net", "session_buffer", K_SIZE, F(chan.session_buffer), 1 << 20, 1ULL << 40, "256M", 1 },
 	{ "net", "receive_buffer", K_SIZE, F(chan.receive_buffer), 1 << 20, 1ULL << 40, "1G", 1 },
-	{ "net", "send_backlog", K_SIZE, F(net.send_backlog), 64 << 10, 64 << 20, "1M", 1 },
+	{ "net", "send_backlog", K_SIZE, F(net.send_backlog), 64 << 10, 64 << 20, "256K", 1 },
 	{ "net", "keepalive_interval", K_MS, F(net.keepalive_interval_ms), 100, 600000, "1s", 1 },
 	{ "net", "keepalive_timeout", K_MS, F(net.keepalive_timeout_ms), 200, 3600000, "10s", 1 },
 	{ "net", "reconnect_backoff_min", K_MS, F(net.reconnect_backoff_min_ms), 10, 60000, "100ms", 1 },

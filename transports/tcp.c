@@ -123,6 +123,21 @@ static struct tcp_conn *conn_new(struct msgr__transport *t)
 	return l;
 }
 
+/* A connection is up: the kernel keeps at most NOTSENT_LOWAT bytes it has
+ * not sent yet (TCP_NOTSENT_LOWAT) and the rest waits above, where the
+ * session serves its channels in turn (net.send_backlog). Without it the
+ * kernel's send buffer (megabytes on a fast link) queues ahead of every
+ * small message the session lets go. A failure only costs that. */
+#define NOTSENT_LOWAT (128 << 10)
+static void conn_up(struct tcp_conn *l)
+{
+	int fd, lowat = NOTSENT_LOWAT;
+
+	l->up = 1;
+	if (uv_fileno((uv_handle_t *)&l->h, &fd) == 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
+}
+
 /* "A.B.C.D:PORT" or "[V6]:PORT"; numeric only, so no resolver round trip. */
 static int parse_hostport(const char *hp, struct sockaddr_storage *ss)
 {
@@ -251,7 +266,7 @@ static void on_connection(uv_stream_t *server, int status)
 		conn_down(l, 0, 0);
 		return;
 	}
-	l->up = 1;
+	conn_up(l);
 	t->ev->accepted(t->core, &l->pub);
 }
 
@@ -300,7 +315,7 @@ static void on_connect(uv_connect_t *req, int status)
 	if (status < 0) {
 		conn_down(l, status, 0); /* closed() follows connected() */
 	} else {
-		l->up = 1;
+		conn_up(l);
 		if (l->rbuf) /* posted before the connection was up */
 			l->reading = uv_read_start(req->handle, on_alloc, on_read) == 0;
 	}
