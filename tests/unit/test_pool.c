@@ -773,7 +773,9 @@ static void seg_map_new(struct seg_map *m, size_t pool_size)
 	m->maplen = m->lo.size + SEG_GUARD;
 	m->base = mmap(NULL, m->maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(m->base, MAP_FAILED);
-	memset(m->base, 0x5A, m->maplen);
+	/* the segment is zeros, as from ftruncate (seg_format relies on it);
+	 * the guard behind it is not, to catch a write past its end */
+	memset(m->base + m->lo.size, 0x5A, SEG_GUARD);
 	msgr__seg_format(m->base, &m->sp, &m->lo, 1234, 5678);
 }
 
