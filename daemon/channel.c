@@ -96,10 +96,7 @@ void msgr__channel_ack_in(struct msgr__channel *ch, uint64_t ack)
 		done++;
 	}
 	/* the peer has only what went out (after a resume, on an earlier
-	 * link too); if that includes the message we were sending in
-	 * fragments, the next one starts from its beginning */
-	if (done > ch->ua_sent)
-		ch->ua_part = 0;
+	 * link too) */
 	ch->ua_sent -= done < ch->ua_sent ? done : ch->ua_sent;
 	if (bytes && ch->end[0])
 		ch->cs->ev->credit(ch->cs->ctx, ch->end[0], bytes);

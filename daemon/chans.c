@@ -143,15 +143,12 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 		cs->stats->dup_dropped++;
 		return 0;
 	}
-	if ((h->seq != ch->in_seq + 1 || h->flags) && ch->retain &&
+	if (h->seq != ch->in_seq + 1 && ch->retain &&
 	    (ch->state == MSGR__CHAN_STANDBY || ch->state == MSGR__CHAN_RESUMING)) {
 		/* past a gap while the channel waits for its resume: frames
 		 * held behind a drain whose link died before them. Never
-		 * skipped ahead: they come again with the replay. Nor are
-		 * fragments taken in then: the loss dropped what had come of
-		 * their message, and the replay sends it again whole. */
+		 * skipped ahead: they come again with the replay. */
 		free(big);
-		msgr__channel_part_drop(ch);
 		cs->stats->msgs_net_dropped++;
 		return 0;
 	}
