@@ -63,15 +63,11 @@ void msgr__channel_free(struct msgr__channel *ch)
 
 void msgr__channel_part_drop(struct msgr__channel *ch)
 {
-	if (!ch->part_data)
+	if (!ch->part)
 		return;
 	msgr__rxacct_release(msgr__session_rxacct(ch->sess), 4 + ch->part_len);
-	if (ch->part_pooled && ch->end[0])
-		ch->cs->ev->rx_release(ch->cs->ctx, ch->end[0], ch->part_off);
-	free(ch->part_buf);
-	ch->part_buf = NULL;
-	ch->part_data = NULL;
-	ch->part_pooled = 0;
+	free(ch->part);
+	ch->part = NULL;
 	ch->part_len = ch->part_have = 0;
 }
 

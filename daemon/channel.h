@@ -99,9 +99,6 @@ struct msgr__chan_msg {
 	/* from the network: */
 	void *buf;                    /* malloc'd; the payload starts at skip. Taken over */
 	uint32_t skip;
-	int pooled;                   /* instead, the payload is at pool_off in the
-					 receiver's RX pool (rx_reserve); buf NULL */
-	uint64_t pool_off;
 	uint64_t seq;                 /* its wire seq, to acknowledge once in the ring */
 	struct msgr__rxacct *acct;    /* the session account buf is charged to (a reference) */
 	uint64_t acct_bytes;          /*   and how much */
@@ -118,13 +115,6 @@ struct msgr__chan_events {
 	void (*notify)(void *ctx, struct msgr__chan_end *e, uint16_t op, int err);
 	/* A message for end `to` (the callee takes m's buffer and reference). */
 	void (*deliver)(void *ctx, struct msgr__chan_end *to, const struct msgr__chan_msg *m);
-	/* Room for a len-byte message from the network in the RX pool of end
-	 * e's owner, which the channel fills as its fragments arrive: *off and
-	 * its address *p, or a negative errno (the message then takes the
-	 * heap). Delivered as pooled, or given back with rx_release. */
-	int (*rx_reserve)(void *ctx, struct msgr__chan_end *e, uint64_t len, uint64_t *off,
-			  uint8_t **p);
-	void (*rx_release)(void *ctx, struct msgr__chan_end *e, uint64_t off);
 	/* The TX pool allocation at off of end from's owner is no longer needed. */
 	void (*tx_done)(void *ctx, struct msgr__chan_end *from, uint64_t off);
 	/* bytes of end e's sends are no longer in flight: widen its window. */

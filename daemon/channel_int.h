@@ -63,14 +63,8 @@ struct msgr__channel {
 	uint64_t ua_part;           /* bytes of the message at ua_sent framed so far
 				       (it goes as fragments, MSGR__FRAG_MAX) */
 	uint64_t ua_bytes;          /* their window bytes: in flight to the peer */
-	/* A message arriving in fragments, written where it goes: straight
-	 * into the receiver's RX pool (part_pooled, at part_off), else into
-	 * part_buf (owned) until it is whole. part_data NULL: none. */
-	uint8_t *part_data;         /* its payload bytes */
-	void *part_buf;
-	int part_pooled;
-	uint64_t part_off;
-	uint32_t part_type;
+	uint8_t *part;              /* a message arriving in fragments: u32 type,
+				       then part_len bytes (owned; NULL: none) */
 	uint64_t part_len, part_have; /* its length, and the bytes in so far */
 	uint64_t in_bytes;          /* window bytes taken in, not yet in the app's ring */
 };

@@ -104,7 +104,7 @@ static uint64_t in_limit(const struct msgr__channel *ch)
 	return limit + net->max_message;
 }
 
-static int take_msg(struct msgr__channel *ch, uint64_t seq, struct msgr__chan_msg *m);
+static int take_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big);
 static int on_fragment(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big);
 
 /* Whether the session (and all peers) can hold n more bytes for local
@@ -130,7 +130,6 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 {
 	struct msgr__chans *cs = ch->cs;
 	struct msgr__chan_end *k = ch->end[0];
-	struct msgr__chan_msg m;
 
 	if (h->len < (h->flags & MSGR__FL_CONT ? 1u : 4u) || h->seq == 0) {
 		free(big);
@@ -165,129 +164,98 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 				   -ECONNRESET, NULL);
 		return 0;
 	}
-	if (h->flags || ch->part_data)
+	if (h->flags || ch->part)
 		return on_fragment(ch, h, big);
-	memset(&m, 0, sizeof(m));
-	m.msg_type = (uint32_t)msgr__get_uint(big, 4);
-	m.len = h->len - 4;
-	m.buf = big;
-	m.skip = 4;
-	return take_msg(ch, h->seq, &m);
-}
-
-/* The first fragment of a message: where its bytes will go. Straight into
- * the receiving application's RX pool if it has room now (no reassembly
- * buffer, and no copy of a large message in one go when it is whole),
- * else onto the heap. Its whole length is charged to the session's receive
- * account now, so messages arriving in pieces on many channels at once are
- * bounded like whole ones. 0, or the channel was reset. */
-static int part_begin(struct msgr__channel *ch, uint32_t type, uint64_t total)
-{
-	struct msgr__chan_end *k = ch->end[0];
-
-	if (total > ch->cs->net->max_message || total > k->owner->pool_bytes) {
-		msgr__channel_reset(ch, -EMSGSIZE);
-		return -EMSGSIZE;
-	}
-	if (!session_holds(ch, 4 + total))
-		return -ENOBUFS;
-	if (!ch->cs->ev->rx_reserve(ch->cs->ctx, k, total, &ch->part_off, &ch->part_data)) {
-		ch->part_pooled = 1;
-	} else if ((ch->part_buf = malloc(total))) {
-		ch->part_data = ch->part_buf;
-	} else {
-		msgr__rxacct_release(msgr__session_rxacct(ch->sess), 4 + total);
-		msgr__channel_reset(ch, -ENOMEM);
-		return -ENOMEM;
-	}
-	ch->part_type = type;
-	ch->part_len = total;
-	ch->part_have = 0;
-	return 0;
+	return take_msg(ch, h, big);
 }
 
 /* A fragment of the channel's next message (docs/PROTOCOL.md, section 5),
- * in order (on_msg checked its seq). */
+ * in order. The message's whole length is charged to the session's receive
+ * account at its first fragment, so messages arriving in pieces on many
+ * channels at once are bounded like whole ones. */
 static int on_fragment(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big)
 {
-	const uint8_t *p = big;
-	uint32_t n = h->len;
+	const struct msgr__chan_end *k = ch->end[0];
+	struct msgr__frame_hdr whole;
 	uint64_t rest;
-	struct msgr__chan_msg m;
+	uint8_t *buf;
 
 	if (!(h->flags & MSGR__FL_CONT)) {
-		uint64_t total = h->len >= 8 ? msgr__get_uint(p + 4, 4) : 0;
+		uint64_t total = h->len >= 8 ? msgr__get_uint((uint8_t *)big + 4, 4) : 0;
 
 		/* the first of several, while no other is half in */
-		if (ch->part_data || !(h->flags & MSGR__FL_MORE) || h->len < 8 || total <= h->len - 8u) {
+		if (ch->part || !(h->flags & MSGR__FL_MORE) || h->len < 8 || total <= h->len - 8u) {
 			free(big);
 			return -EPROTO;
 		}
-		if (part_begin(ch, (uint32_t)msgr__get_uint(p, 4), total)) {
+		if (total > ch->cs->net->max_message || total > k->owner->pool_bytes) {
+			free(big);
+			msgr__channel_reset(ch, -EMSGSIZE);
+			return 0;
+		}
+		if (!session_holds(ch, 4 + total)) {
 			free(big);
 			return 0;
 		}
-		p += 8;
-		n -= 8;
-	} else {
-		rest = ch->part_len - ch->part_have;
-		if (!ch->part_data || n > rest || (h->flags & MSGR__FL_MORE ? n == rest : n != rest)) {
-			free(big); /* no message begun, or a piece too long or too short */
-			return -EPROTO;
+		if (!(ch->part = malloc(4 + total))) {
+			msgr__rxacct_release(msgr__session_rxacct(ch->sess), 4 + total);
+			free(big);
+			msgr__channel_reset(ch, -ENOMEM);
+			return 0;
 		}
+		ch->part_len = total;
+		ch->part_have = h->len - 8u;
+		memcpy(ch->part, big, 4);
+		memcpy(ch->part + 4, (uint8_t *)big + 8, ch->part_have);
+		free(big);
+		return 0;
 	}
-	memcpy(ch->part_data + ch->part_have, p, n);
-	ch->part_have += n;
+	rest = ch->part_len - ch->part_have;
+	if (!ch->part || !(h->flags & MSGR__FL_CONT) || h->len > rest ||
+	    (h->flags & MSGR__FL_MORE ? h->len == rest : h->len != rest)) {
+		free(big); /* a next piece that is no continuation of this one, or too long */
+		return -EPROTO;
+	}
+	memcpy(ch->part + 4 + ch->part_have, big, h->len);
+	ch->part_have += h->len;
 	free(big);
 	if (h->flags & MSGR__FL_MORE)
 		return 0;
 	/* all in: it is taken in as if it had come whole */
-	memset(&m, 0, sizeof(m));
-	m.msg_type = ch->part_type;
-	m.len = ch->part_len;
-	m.buf = ch->part_buf;
-	m.pooled = ch->part_pooled;
-	m.pool_off = ch->part_off;
-	msgr__rxacct_release(msgr__session_rxacct(ch->sess), 4 + ch->part_len);
-	ch->part_buf = NULL;
-	ch->part_data = NULL;
-	ch->part_pooled = 0;
+	whole = *h;
+	whole.flags = 0;
+	whole.len = (uint32_t)(4 + ch->part_len);
+	buf = ch->part;
+	ch->part = NULL;
+	msgr__rxacct_release(msgr__session_rxacct(ch->sess), whole.len);
 	ch->part_len = ch->part_have = 0;
-	return take_msg(ch, h->seq, &m);
+	return take_msg(ch, &whole, buf);
 }
 
-/* A message taken in but not delivered. */
-static void msg_drop(struct msgr__channel *ch, const struct msgr__chan_msg *m)
-{
-	if (m->pooled)
-		ch->cs->ev->rx_release(ch->cs->ctx, ch->end[0], m->pool_off);
-	free(m->buf);
-}
-
-/* The channel's next message (seq), whole, its payload where m says: into
- * the application's ring, or the channel resets if this side cannot hold
- * it. */
-static int take_msg(struct msgr__channel *ch, uint64_t seq, struct msgr__chan_msg *m)
+/* The channel's next message, whole, in order: into the application's
+ * ring, or the channel resets if this side cannot hold it. */
+static int take_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big)
 {
 	struct msgr__chans *cs = ch->cs;
 	struct msgr__chan_end *k = ch->end[0];
+	struct msgr__chan_msg m;
 	uint64_t cost;
 
-	ch->in_seq = seq;
-	if (m->len > k->owner->pool_bytes) {
-		msg_drop(ch, m);
+	ch->in_seq = h->seq;
+	if (h->len - 4 > k->owner->pool_bytes) {
+		free(big);
 		msgr__channel_reset(ch, -EMSGSIZE);
 		return 0;
 	}
 	/* What a receiver has not taken yet waits here, in malloc'd memory:
 	 * the sender's window bounds it, so a peer that ignores the window
 	 * loses the channel rather than growing us without end. */
-	cost = msgr__pool_cost_bytes(m->len, k->owner->chunk_shift);
+	cost = msgr__pool_cost_bytes(h->len - 4, k->owner->chunk_shift);
 	if (ch->in_bytes && ch->in_bytes + cost > in_limit(ch)) {
 		msgr__warn("session %s: channel %u (%s): the peer sent past any window "
 			   "(%llu bytes waiting); resetting it", msgr__session_peer(ch->sess),
 			   ch->sc.id, k->peer, (unsigned long long)ch->in_bytes);
-		msg_drop(ch, m);
+		free(big);
 		cs->stats->window_overruns++;
 		msgr__channel_reset(ch, -ENOBUFS);
 		return 0;
@@ -295,20 +263,25 @@ static int take_msg(struct msgr__channel *ch, uint64_t seq, struct msgr__chan_ms
 	/* and all of the session's channels together, counting what waits of
 	 * channels that ended, so that opening channel after channel, each
 	 * within its bound, does not add up to our memory */
-	if (!session_holds(ch, 4 + m->len)) {
-		msg_drop(ch, m);
+	if (!session_holds(ch, h->len)) {
+		free(big);
 		return 0;
 	}
 	ch->in_bytes += cost;
-	m->acct = msgr__session_rxacct(ch->sess);
-	m->acct_bytes = 4 + m->len;
-	m->seq = seq;
+	memset(&m, 0, sizeof(m));
+	m.acct = msgr__session_rxacct(ch->sess);
+	m.acct_bytes = h->len;
+	m.msg_type = (uint32_t)msgr__get_uint(big, 4);
+	m.len = h->len - 4;
+	m.buf = big;
+	m.skip = 4;
+	m.seq = h->seq;
 	cs->stats->msgs_net_in++;
-	cs->stats->bytes_net_in += m->len;
+	cs->stats->bytes_net_in += m.len;
 	if (msgr__channel_step(ch, MSGR__CE_MSG, 0, NULL) & MSGR__CA_DELIVER)
-		cs->ev->deliver(cs->ctx, k, m);
+		cs->ev->deliver(cs->ctx, k, &m);
 	else
-		msg_drop(ch, m); /* not reached: the channel is open (checked above) */
+		free(big); /* not reached: the channel is open (checked above) */
 	return 0;
 }
 

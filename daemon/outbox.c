@@ -22,11 +22,8 @@ static void ent_text_free(struct msgr__outbox_ent *e)
 	e->acct = NULL;
 }
 
-static void outbox_discard(struct msgr__dclient *c, struct msgr__outbox_ent *e)
+static void outbox_discard(struct msgr__outbox_ent *e)
 {
-	if (e->pooled && !c->dropped)
-		msgr__pool_free(&c->rxp, e->ev.off);
-	e->pooled = 0;
 	if (e->src) {
 		msgr__dclient_tx_done(e->src, e->src_off);
 		msgr__dclient_unref(e->src);
@@ -38,7 +35,7 @@ static void outbox_discard(struct msgr__dclient *c, struct msgr__outbox_ent *e)
 void msgr__outbox_clear(struct msgr__dclient *c)
 {
 	while (c->qlen) {
-		outbox_discard(c, &c->q[c->qhead]);
+		outbox_discard(&c->q[c->qhead]);
 		c->qhead = msgr__fifo_at(c->qhead, 1, c->qcap);
 		c->qlen--;
 	}
@@ -91,14 +88,12 @@ static int post_now(struct msgr__dclient *c, struct msgr__outbox_ent *e)
 	}
 	if (msgr__ring_push_sp(&c->evt, &ev)) {
 		/* writable a moment ago: the client rewrote the slot under us */
-		if (src || e->pooled)
+		if (src)
 			msgr__pool_free(&c->rxp, ev.off);
-		e->pooled = 0;
 		msgr__dclient_doom(c, "evt ring corrupted");
 		return -ENOBUFS;
 	}
 	c->posted++;
-	e->pooled = 0; /* the buffer is the application's now */
 	msgr__dclient_activate(c); /* its pass sends the wakeup */
 	if (e->src) {
 		/* the message left our outbox: its bytes no longer count
@@ -175,8 +170,6 @@ int msgr__dclient_post(struct msgr__dclient *c, const struct msgr__outbox_ent *e
 	if (c->qlen >= MSGR__OUTBOX_HARD) {
 		if (tmp.src)
 			msgr__dclient_tx_done(tmp.src, tmp.src_off);
-		if (tmp.pooled)
-			msgr__pool_free(&c->rxp, tmp.ev.off);
 		ent_text_free(&tmp);
 		msgr__dclient_doom(c, "more than 1048576 events waiting: it does not read them");
 		return -ENOBUFS;
@@ -186,7 +179,7 @@ int msgr__dclient_post(struct msgr__dclient *c, const struct msgr__outbox_ent *e
 	if (c->qlen == 0 && post_now(c, &tmp) == 0)
 		return 0;
 	if (msgr__fifo_reserve(&c->q, &c->qcap, c->qhead, c->qlen, sizeof(*c->q), 64)) {
-		outbox_discard(c, &tmp);
+		outbox_discard(&tmp);
 		return -ENOMEM;
 	}
 	c->q[msgr__fifo_at(c->qhead, c->qlen, c->qcap)] = tmp;

@@ -209,8 +209,6 @@ static void ev_deliver(void *ctx, struct msgr__chan_end *to, const struct msgr__
 	} else {
 		e.text = m->buf;
 		e.text_skip = m->skip;
-		e.pooled = m->pooled;
-		e.ev.off = m->pool_off;
 		e.seq = m->seq;
 		e.acct = m->acct;
 		e.acct_bytes = m->acct_bytes;
@@ -220,30 +218,6 @@ static void ev_deliver(void *ctx, struct msgr__chan_end *to, const struct msgr__
 	dst->msgs_recv++;
 	dst->bytes_recv += m->len;
 	msgr__dclient_post(dst, &e);
-}
-
-static int ev_rx_reserve(void *ctx, struct msgr__chan_end *e, uint64_t len, uint64_t *off,
-			 uint8_t **p)
-{
-	struct msgr__dclient *c = msgr__dconn_of(e)->client;
-	int err;
-
-	(void)ctx;
-	if (c->dropped)
-		return -ENOTCONN;
-	if ((err = msgr__pool_alloc(&c->rxp, len, off)))
-		return err;
-	*p = c->rxpool + *off;
-	return 0;
-}
-
-static void ev_rx_release(void *ctx, struct msgr__chan_end *e, uint64_t off)
-{
-	struct msgr__dclient *c = msgr__dconn_of(e)->client;
-
-	(void)ctx;
-	if (!c->dropped)
-		msgr__pool_free(&c->rxp, off);
 }
 
 static void ev_tx_done(void *ctx, struct msgr__chan_end *from, uint64_t off)
@@ -347,8 +321,6 @@ static struct msgr__chan_end *ev_accept(void *ctx, const char *entity, uint16_t 
 const struct msgr__chan_events msgr__registry_chan_events = {
 	.notify = ev_notify,
 	.deliver = ev_deliver,
-	.rx_reserve = ev_rx_reserve,
-	.rx_release = ev_rx_release,
 	.tx_done = ev_tx_done,
 	.credit = ev_credit,
 	.accept = ev_accept,
