@@ -49,7 +49,9 @@ kill_links() {
 	while :; do
 		n=$(ss -tnHK "( $f )" 2>/dev/null | wc -l)
 		total=$((total + n))
-		echo "$total" >"$out"
+		# a rename, so a reader never finds the file empty (the count
+		# is read while this loop may be between truncating and writing)
+		echo "$total" >"$out.tmp" && mv "$out.tmp" "$out"
 		sleep 0.2
 	done
 }
