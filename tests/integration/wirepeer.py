@@ -838,15 +838,21 @@ def wait_open_ok(L, chan, what):
             return
 
 
+def up_link(host, port, mode, keys, what):
+    """A link past its handshake, or fail naming what it was for."""
+    L = Link(host, port, mode, keys)
+    st, why = L.handshake()
+    if st != "up":
+        fail("%s: handshake %s (%s)" % (what, st, why))
+    L.finish()
+    return L
+
+
 def chanflood(host, port, entity, n, hold, mode, keys):
     """N channels to ENTITY whose ids all share a low-order pattern (every
     2048th id of ours), which a table indexed by the id's bits puts on one
     chain; prints "ready N" once all are open, then keeps the link HOLD s."""
-    L = Link(host, port, mode, keys)
-    st, why = L.handshake()
-    if st != "up":
-        fail("chanflood: handshake %s (%s)" % (st, why))
-    L.finish()
+    L = up_link(host, port, mode, keys, "chanflood")
     ids = [2 + 2048 * k for k in range(n)]
     for chan in ids:
         open_chan(L, entity, chan)
@@ -949,11 +955,7 @@ def acks(host, port, mode, keys):
     """ACK frames (version 4: channel 0, u16 n, n x (u32 channel, u64 ack)).
     One for channels the daemon does not have gets a RESET for each and
     keeps the link; a malformed one closes the link."""
-    L = Link(host, port, mode, keys)
-    st, why = L.handshake()
-    if st != "up":
-        fail("acks: handshake %s (%s)" % (st, why))
-    L.finish()
+    L = up_link(host, port, mode, keys, "acks")
     L.send(ACK, payload=struct.pack("<H", 2) + struct.pack("<IQ", 60, 1) + struct.pack("<IQ", 62, 9))
     resets = resets_until_ack(L, "acks")
     if resets != {60: -104, 62: -104}:
@@ -972,11 +974,7 @@ def acks(host, port, mode, keys):
         "header ack": (0, struct.pack("<H", 1) + entry),
     }
     for what, (chan, payload) in bad.items():
-        L = Link(host, port, mode, keys)
-        st, why = L.handshake()
-        if st != "up":
-            fail("acks: handshake %s (%s)" % (st, why))
-        L.finish()
+        L = up_link(host, port, mode, keys, "acks")
         L.send(ACK, chan=chan, payload=payload, ack=5 if what == "header ack" else 0)
         L.expect_closed("acks " + what)
     print("ok acks: unknown channels reset, %d malformed ACKs each closed the link (%s)"
@@ -999,11 +997,7 @@ def frags(host, port, entity, mode, keys):
     (msgr-itest sink-sum) must get both, intact. Then, each on a link of its
     own, pieces that break the rules: each must close the link, except a
     message over max_message, which resets its channel only."""
-    L = Link(host, port, mode, keys)
-    st, why = L.handshake()
-    if st != "up":
-        fail("frags: handshake %s (%s)" % (st, why))
-    L.finish()
+    L = up_link(host, port, mode, keys, "frags")
     for chan in (2, 4):
         open_chan(L, entity, chan)
         wait_open_ok(L, chan, "frags")
@@ -1032,11 +1026,7 @@ def frags(host, port, entity, mode, keys):
     ]
     chan = 6
     for what, pieces in bad:
-        L = Link(host, port, mode, keys)
-        st, why = L.handshake()
-        if st != "up":
-            fail("frags: handshake %s (%s)" % (st, why))
-        L.finish()
+        L = up_link(host, port, mode, keys, "frags")
         open_chan(L, entity, chan)
         wait_open_ok(L, chan, "frags " + what)
         for flags, payload in pieces:
@@ -1044,19 +1034,11 @@ def frags(host, port, entity, mode, keys):
         L.expect_closed("frags: " + what)
         chan += 2
     # flags on anything but a MSG are unknown
-    L = Link(host, port, mode, keys)
-    st, why = L.handshake()
-    if st != "up":
-        fail("frags: handshake %s (%s)" % (st, why))
-    L.finish()
+    L = up_link(host, port, mode, keys, "frags")
     L.send(KEEPALIVE, flags=MORE, payload=struct.pack("<Q", 42))
     L.expect_closed("frags: a KEEPALIVE with flags")
     # over max_message: that channel is reset, the link stays
-    L = Link(host, port, mode, keys)
-    st, why = L.handshake()
-    if st != "up":
-        fail("frags: handshake %s (%s)" % (st, why))
-    L.finish()
+    L = up_link(host, port, mode, keys, "frags")
     open_chan(L, entity, chan)
     wait_open_ok(L, chan, "frags oversize")
     L.send(MSG, chan=chan, seq=1, flags=MORE, payload=struct.pack("<II", 9, (1 << 30) + 1) + bytes(64))
