@@ -86,7 +86,6 @@ static int on_open(struct msgr__chans *cs, struct msgr__session *s, const struct
 	return 0;
 }
 
-
 /* The bytes a channel may hold here for its receiver: the sender's window
  * is the peer's setting (HELLO says which; a client keeps the one it
  * attached with, so the bound is generous). */
@@ -211,7 +210,7 @@ static int on_fragment(struct msgr__channel *ch, const struct msgr__frame_hdr *h
 		return 0;
 	}
 	rest = ch->part_len - ch->part_have;
-	if (!ch->part || !(h->flags & MSGR__FL_CONT) || h->len > rest ||
+	if (!ch->part || h->len > rest ||
 	    (h->flags & MSGR__FL_MORE ? h->len == rest : h->len != rest)) {
 		free(big); /* a next piece that is no continuation of this one, or too long */
 		return -EPROTO;
