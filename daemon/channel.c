@@ -92,7 +92,10 @@ void msgr__channel_ack_in(struct msgr__channel *ch, uint64_t ack)
 		done++;
 	}
 	/* the peer has only what went out (after a resume, on an earlier
-	 * link too) */
+	 * link too); if that includes the message we were sending in
+	 * fragments, the next one starts from its beginning */
+	if (done > ch->ua_sent)
+		ch->ua_part = 0;
 	ch->ua_sent -= done < ch->ua_sent ? done : ch->ua_sent;
 	if (bytes && ch->end[0])
 		ch->cs->ev->credit(ch->cs->ctx, ch->end[0], bytes);
@@ -124,8 +127,16 @@ static uint64_t send_next(struct msgr__channel *ch)
 				     .ack = ch->delivered };
 	uint8_t pre[8];
 	struct iovec iov[2] = { { pre, 0 }, { NULL, 0 } };
-	uint64_t n = u->len - ch->ua_part;
+	uint64_t n;
 
+	/* A message's fragments all go on one link: if another took over
+	 * meanwhile (a hand-over loses nothing, but the receiver may have
+	 * dropped what it had with a loss only it saw), the message starts
+	 * again from its first fragment, which the receiver takes as a
+	 * restart (docs/PROTOCOL.md, section 5). */
+	if (ch->ua_part && ch->ua_part_gen != msgr__session_link_gen(ch->sess))
+		ch->ua_part = 0;
+	n = u->len - ch->ua_part;
 	if (ch->ua_part) {
 		h.flags = MSGR__FL_CONT;
 		if (n > MSGR__FRAG_MAX) {
@@ -135,17 +146,13 @@ static uint64_t send_next(struct msgr__channel *ch)
 	} else {
 		msgr__put_uint(pre, u->msg_type, 4);
 		iov[0].iov_len = 4;
-		/* Only lossy messages go in fragments for now: a kept
-		 * channel's fragments, across the hand-overs and resumes of
-		 * a faulty session, still lose a message now and then in
-		 * lossless-three-daemons (see issue 11's notes), so its
-		 * messages go whole, as before version 4. */
-		if (4 + n > MSGR__FRAG_MAX && !ch->retain) {
+		if (4 + n > MSGR__FRAG_MAX) {
 			/* the first of several: type, whole length, the rest */
 			msgr__put_uint(pre + 4, u->len, 4);
 			iov[0].iov_len = 8;
 			n = MSGR__FRAG_MAX - 8;
 			h.flags = MSGR__FL_MORE;
+			ch->ua_part_gen = msgr__session_link_gen(ch->sess);
 		}
 	}
 	iov[1].iov_base = (void *)(ch->end[0]->owner->txpool + u->off + ch->ua_part);

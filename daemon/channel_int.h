@@ -62,6 +62,7 @@ struct msgr__channel {
 				       pacing, msgr__session_chan_ready) */
 	uint64_t ua_part;           /* bytes of the message at ua_sent framed so far
 				       (it goes as fragments, MSGR__FRAG_MAX) */
+	uint64_t ua_part_gen;       /*   on this link (msgr__session_link_gen) */
 	uint64_t ua_bytes;          /* their window bytes: in flight to the peer */
 	uint8_t *part;              /* a message arriving in fragments: u32 type,
 				       then part_len bytes (owned; NULL: none) */

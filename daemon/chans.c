@@ -125,10 +125,22 @@ static int session_holds(struct msgr__channel *ch, uint64_t n)
 	return 0;
 }
 
+/* The peer broke the rules of fragments: say how, and let the link close. */
+static int frag_malformed(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big,
+			  const char *why)
+{
+	msgr__info("session %s: channel %u: MSG seq %llu (flags %u, %u bytes; %llu in, %s): %s",
+		   msgr__session_peer(ch->sess), ch->sc.id, (unsigned long long)h->seq, h->flags,
+		   h->len, (unsigned long long)ch->in_seq, msgr__channel_state_name(ch->state), why);
+	free(big);
+	return -EPROTO;
+}
+
 static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big)
 {
 	struct msgr__chans *cs = ch->cs;
 	struct msgr__chan_end *k = ch->end[0];
+	int held = ch->retain && (ch->state == MSGR__CHAN_STANDBY || ch->state == MSGR__CHAN_RESUMING);
 
 	if (h->len < (h->flags & MSGR__FL_CONT ? 1u : 4u) || h->seq == 0) {
 		free(big);
@@ -141,12 +153,13 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 		cs->stats->dup_dropped++;
 		return 0;
 	}
-	if (h->seq != ch->in_seq + 1 && ch->retain &&
-	    (ch->state == MSGR__CHAN_STANDBY || ch->state == MSGR__CHAN_RESUMING)) {
+	if (h->seq != ch->in_seq + 1 && held) {
 		/* past a gap while the channel waits for its resume: frames
 		 * held behind a drain whose link died before them. Never
-		 * skipped ahead: they come again with the replay. */
+		 * skipped ahead: they come again with the replay, as does
+		 * the message half in. */
 		free(big);
+		msgr__channel_part_drop(ch);
 		cs->stats->msgs_net_dropped++;
 		return 0;
 	}
@@ -163,7 +176,19 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 				   -ECONNRESET, NULL);
 		return 0;
 	}
-	if (h->flags || ch->part)
+	/* The next message. Whole or from its first fragment, it replaces
+	 * what we had of it: a sender sends a message again from its
+	 * beginning after a resume, or when another link took over. */
+	if (!(h->flags & MSGR__FL_CONT)) {
+		msgr__channel_part_drop(ch);
+	} else if (!ch->part && held) {
+		/* its beginning went with a loss that only this side saw
+		 * (the tail of a drained link): the replay sends it again */
+		free(big);
+		cs->stats->msgs_net_dropped++;
+		return 0;
+	}
+	if (h->flags)
 		return on_fragment(ch, h, big);
 	return take_msg(ch, h, big);
 }
@@ -182,11 +207,9 @@ static int on_fragment(struct msgr__channel *ch, const struct msgr__frame_hdr *h
 	if (!(h->flags & MSGR__FL_CONT)) {
 		uint64_t total = h->len >= 8 ? msgr__get_uint((uint8_t *)big + 4, 4) : 0;
 
-		/* the first of several, while no other is half in */
-		if (ch->part || !(h->flags & MSGR__FL_MORE) || h->len < 8 || total <= h->len - 8u) {
-			free(big);
-			return -EPROTO;
-		}
+		/* the first of several (on_msg dropped what was half in) */
+		if (!(h->flags & MSGR__FL_MORE) || h->len < 8 || total <= h->len - 8u)
+			return frag_malformed(ch, h, big, "a first fragment that is not one");
 		if (total > ch->cs->net->max_message || total > k->owner->pool_bytes) {
 			free(big);
 			msgr__channel_reset(ch, -EMSGSIZE);
@@ -210,11 +233,10 @@ static int on_fragment(struct msgr__channel *ch, const struct msgr__frame_hdr *h
 		return 0;
 	}
 	rest = ch->part_len - ch->part_have;
-	if (!ch->part || h->len > rest ||
-	    (h->flags & MSGR__FL_MORE ? h->len == rest : h->len != rest)) {
-		free(big); /* a next piece that is no continuation of this one, or too long */
-		return -EPROTO;
-	}
+	if (!ch->part)
+		return frag_malformed(ch, h, big, "a continuation with no message begun");
+	if (h->len > rest || (h->flags & MSGR__FL_MORE ? h->len == rest : h->len != rest))
+		return frag_malformed(ch, h, big, "a piece too long or too short for its message");
 	memcpy(ch->part + 4 + ch->part_have, big, h->len);
 	ch->part_have += h->len;
 	free(big);
@@ -492,6 +514,14 @@ static int on_resume_end(struct msgr__chans *cs, struct msgr__session *s,
 			cs->stats->resumes++;
 			msgr__channel_step(ch, first ? MSGR__CE_RESUME_OPEN : MSGR__CE_RESUME_OK, 0, NULL);
 		} else {
+			/* kept until the peer's list left it out: say so, as
+			 * the application hears REMOTE_RESET or an OPEN again */
+			msgr__info("session %s: channel %u (%s): not in the peer's resume round %u "
+				   "(%llu in, %llu out, %llu acked); %s",
+				   msgr__session_peer(s), ch->sc.id, ch->end[0] ? ch->end[0]->peer : "-", id,
+				   (unsigned long long)ch->in_seq, (unsigned long long)ch->out_seq,
+				   (unsigned long long)ch->peer_ack,
+				   opened ? "gone at its end" : "its OPEN goes again");
 			msgr__channel_step(ch, opened ? MSGR__CE_RESUME_GONE : MSGR__CE_RESUME_LOST_OPEN,
 					   -ECONNRESET, NULL);
 		}
@@ -544,8 +574,12 @@ static int on_frame(void *ctx, struct msgr__session *s, const struct msgr__frame
 		 * application hears REMOTE_RESET; otherwise the remote end
 		 * closed it or it broke there, and RESET says so */
 		int err = wire_errno(payload, h->len, -ECONNRESET);
-		if (err == -ESHUTDOWN && ch->retain && ch->state != MSGR__CHAN_OPENING)
+		if (err == -ESHUTDOWN && ch->retain && ch->state != MSGR__CHAN_OPENING) {
+			msgr__info("session %s: channel %u (%s): its remote entity went (%llu in, %llu out)",
+				   msgr__session_peer(s), ch->sc.id, ch->end[0] ? ch->end[0]->peer : "-",
+				   (unsigned long long)ch->in_seq, (unsigned long long)ch->out_seq);
 			msgr__channel_step(ch, MSGR__CE_PEER_GONE, -ECONNRESET, NULL);
+		}
 		else
 			msgr__channel_step(ch, MSGR__CE_PEER_RESET, err == -ESHUTDOWN ? -ECONNRESET : err,
 					   NULL);

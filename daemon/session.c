@@ -118,6 +118,11 @@ enum msgr__session_state msgr__session_state(const struct msgr__session *s)
 	return s->state;
 }
 
+uint64_t msgr__session_link_gen(const struct msgr__session *s)
+{
+	return s->links_up;
+}
+
 uint32_t msgr__session_peer_max(const struct msgr__session *s)
 {
 	return s->peer_max_msg;

@@ -124,6 +124,11 @@ enum msgr__session_state msgr__session_state(const struct msgr__session *s);
 /* Largest MSG payload the peer accepts (its global.max_message); 0 while
  * no link has told us. */
 uint32_t msgr__session_peer_max(const struct msgr__session *s);
+/* Which link carries the session: a number that changes whenever another
+ * link becomes the active one (a hand-over, or a new link after a loss).
+ * A message going out in fragments starts again from its first when it
+ * changes, so all of a message's fragments go on one link. */
+uint64_t msgr__session_link_gen(const struct msgr__session *s);
 /* The peer's global.channel_window, from its HELLO (0: unknown). */
 uint64_t msgr__session_peer_window(const struct msgr__session *s);
 /* The peer's receive account (rxacct.h), which the session holds. */

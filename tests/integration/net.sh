@@ -423,6 +423,7 @@ t_net_bad_input() {
 		python3 "$w" 127.0.0.1 "$D_PORT" frags osd.frag "${wp[@]}" >"$D_DIR/frag.wp"
 		wait_line "$D_DIR/frag.out" "^msg 5 "
 		wait_line "$D_DIR/frag.out" "^msg 9 "
+		wait_line "$D_DIR/frag.out" "^msg 12 "
 		kill $fsink
 		grep "^expect" "$D_DIR/frag.wp" | cut -d' ' -f2- | sort >"$D_DIR/frag.want"
 		grep "^msg" "$D_DIR/frag.out" | sort | diff "$D_DIR/frag.want" -
