@@ -97,8 +97,11 @@ struct msgr__chan_msg {
 	struct msgr__chan_end *src;   /* the sending end, or NULL */
 	uint64_t src_off;             /*   its offset in src's owner's TX pool */
 	/* from the network: */
-	void *buf;                    /* malloc'd; the payload starts at skip. Taken over */
+	void *buf;                    /* malloc'd; the payload starts at skip. Taken
+					 over, unless borrowed: */
 	uint32_t skip;
+	int borrowed;                 /*   buf is the caller's, for the call only (the
+					 callee copies what it keeps) */
 	uint64_t seq;                 /* its wire seq, to acknowledge once in the ring */
 	struct msgr__rxacct *acct;    /* the session account buf is charged to (a reference) */
 	uint64_t acct_bytes;          /*   and how much */
@@ -113,7 +116,8 @@ struct msgr__chan_events {
 	 * MSGR__EV_RESET (err); the last two also release a sender waiting on
 	 * the end's window. */
 	void (*notify)(void *ctx, struct msgr__chan_end *e, uint16_t op, int err);
-	/* A message for end `to` (the callee takes m's buffer and reference). */
+	/* A message for end `to` (the callee takes m's buffer, unless
+	 * borrowed, and its reference). */
 	void (*deliver)(void *ctx, struct msgr__chan_end *to, const struct msgr__chan_msg *m);
 	/* The TX pool allocation at off of end from's owner is no longer needed. */
 	void (*tx_done)(void *ctx, struct msgr__chan_end *from, uint64_t off);

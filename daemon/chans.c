@@ -103,7 +103,7 @@ static uint64_t in_limit(const struct msgr__channel *ch)
 	return limit + net->max_message;
 }
 
-static int take_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big);
+static int take_msg(struct msgr__channel *ch, uint64_t seq, struct msgr__chan_msg *m);
 static int on_fragment(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big);
 
 /* Whether the session (and all peers) can hold n more bytes for local
@@ -125,9 +125,10 @@ static int session_holds(struct msgr__channel *ch, uint64_t n)
 	return 0;
 }
 
-/* The peer broke the rules of fragments: say how, and let the link close. */
-static int frag_malformed(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big,
-			  const char *why)
+/* The peer broke the rules of fragments or batches: say how, and let the
+ * link close. */
+static int msg_malformed(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big,
+			 const char *why)
 {
 	msgr__info("session %s: channel %u: MSG seq %llu (flags %u, %u bytes; %llu in, %s): %s",
 		   msgr__session_peer(ch->sess), ch->sc.id, (unsigned long long)h->seq, h->flags,
@@ -136,61 +137,120 @@ static int frag_malformed(struct msgr__channel *ch, const struct msgr__frame_hdr
 	return -EPROTO;
 }
 
-static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big)
+/* Whether a MSG (or a batch's entry) for message seq, with flags, is taken
+ * in (A_TAKE), dropped (A_DROP), or ended the channel (A_GONE: ch may be
+ * freed). */
+enum { A_TAKE, A_DROP, A_GONE };
+static int msg_admit(struct msgr__channel *ch, uint64_t seq, unsigned flags)
 {
 	struct msgr__chans *cs = ch->cs;
-	struct msgr__chan_end *k = ch->end[0];
 	int held = ch->retain && (ch->state == MSGR__CHAN_STANDBY || ch->state == MSGR__CHAN_RESUMING);
 
-	if (h->len < (h->flags & MSGR__FL_CONT ? 1u : 4u) || h->seq == 0) {
-		free(big);
-		return -EPROTO;
-	}
-	if (h->seq <= ch->in_seq && ch->state != MSGR__CHAN_OPENING) {
+	if (seq <= ch->in_seq && ch->state != MSGR__CHAN_OPENING) {
 		/* a replay of what we have: after a fault the peer sends again
 		 * everything after what reached the application's ring */
-		free(big);
 		cs->stats->dup_dropped++;
-		return 0;
+		return A_DROP;
 	}
-	if (h->seq != ch->in_seq + 1 && held) {
+	if (seq != ch->in_seq + 1 && held) {
 		/* past a gap while the channel waits for its resume: frames
 		 * held behind a drain whose link died before them. Never
 		 * skipped ahead: they come again with the replay, as does
 		 * the message half in. */
-		free(big);
 		msgr__channel_part_drop(ch);
 		cs->stats->msgs_net_dropped++;
-		return 0;
+		return A_DROP;
 	}
-	if (ch->state == MSGR__CHAN_OPENING || h->seq != ch->in_seq + 1) {
+	if (ch->state == MSGR__CHAN_OPENING || seq != ch->in_seq + 1) {
 		/* Before OPEN_OK, or not the next one: links carry a session's
 		 * frames in order, hand-overs included, so the peer lost
 		 * messages or broke the protocol. A lossy channel says so. */
 		msgr__warn("session %s: channel %u (%s): message %llu %s; resetting it",
-			   msgr__session_peer(ch->sess), ch->sc.id, k->peer, (unsigned long long)h->seq,
+			   msgr__session_peer(ch->sess), ch->sc.id, ch->end[0]->peer,
+			   (unsigned long long)seq,
 			   ch->state == MSGR__CHAN_OPENING ? "before OPEN_OK" : "out of sequence");
-		free(big);
 		cs->stats->msgs_net_dropped++;
 		msgr__channel_step(ch, ch->state == MSGR__CHAN_OPENING ? MSGR__CE_MSG : MSGR__CE_RESET,
 				   -ECONNRESET, NULL);
-		return 0;
+		return A_GONE;
 	}
 	/* The next message. Whole or from its first fragment, it replaces
 	 * what we had of it: a sender sends a message again from its
 	 * beginning after a resume, or when another link took over. */
-	if (!(h->flags & MSGR__FL_CONT)) {
+	if (!(flags & MSGR__FL_CONT)) {
 		msgr__channel_part_drop(ch);
 	} else if (!ch->part && held) {
 		/* its beginning went with a loss that only this side saw
 		 * (the tail of a drained link): the replay sends it again */
-		free(big);
 		cs->stats->msgs_net_dropped++;
+		return A_DROP;
+	}
+	return A_TAKE;
+}
+
+/* A BATCH: whole messages seq, seq + 1, ... of the channel. All of it is
+ * checked before any is taken in, so a malformed one takes nothing. The
+ * payloads are lent to the clients layer, which copies each into the
+ * application's RX pool at once, or into a buffer of its own if it must
+ * wait; big is freed here. */
+static int on_batch(struct msgr__channel *ch, const struct msgr__frame_hdr *h, uint8_t *big)
+{
+	size_t at = 0, n = 0;
+
+	if (h->flags != MSGR__FL_BATCH)
+		return msg_malformed(ch, h, big, "a batch with other flags");
+	while (at < h->len) {
+		uint64_t len;
+		if (h->len - at < MSGR__BATCH_ENTRY ||
+		    (len = msgr__get_uint(big + at + 4, 4)) > h->len - at - MSGR__BATCH_ENTRY)
+			return msg_malformed(ch, h, big, "a batch entry past the end");
+		at += MSGR__BATCH_ENTRY + len;
+		n++;
+	}
+	if (n > MSGR__BATCH_MSGS)
+		return msg_malformed(ch, h, big, "a batch of too many messages");
+	at = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct msgr__chan_msg m;
+		int a = msg_admit(ch, h->seq + i, 0);
+
+		memset(&m, 0, sizeof(m));
+		m.msg_type = (uint32_t)msgr__get_uint(big + at, 4);
+		m.len = msgr__get_uint(big + at + 4, 4);
+		m.buf = big + at + MSGR__BATCH_ENTRY;
+		m.borrowed = 1;
+		at += MSGR__BATCH_ENTRY + m.len;
+		if (a == A_GONE || (a == A_TAKE && take_msg(ch, h->seq + i, &m)))
+			break; /* the channel ended: the rest has nowhere to go */
+	}
+	free(big);
+	return 0;
+}
+
+static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big)
+{
+	struct msgr__chan_msg m;
+
+	if (h->len < (h->flags & MSGR__FL_CONT ? 1u : h->flags & MSGR__FL_BATCH ? 8u : 4u) ||
+	    h->seq == 0) {
+		free(big);
+		return -EPROTO;
+	}
+	if (h->flags & MSGR__FL_BATCH)
+		return on_batch(ch, h, big);
+	if (msg_admit(ch, h->seq, h->flags) != A_TAKE) {
+		free(big);
 		return 0;
 	}
 	if (h->flags)
 		return on_fragment(ch, h, big);
-	return take_msg(ch, h, big);
+	memset(&m, 0, sizeof(m));
+	m.msg_type = (uint32_t)msgr__get_uint(big, 4);
+	m.len = h->len - 4;
+	m.buf = big;
+	m.skip = 4;
+	take_msg(ch, h->seq, &m);
+	return 0;
 }
 
 /* A fragment of the channel's next message (docs/PROTOCOL.md, section 5),
@@ -200,16 +260,15 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 static int on_fragment(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big)
 {
 	const struct msgr__chan_end *k = ch->end[0];
-	struct msgr__frame_hdr whole;
+	struct msgr__chan_msg m;
 	uint64_t rest;
-	uint8_t *buf;
 
 	if (!(h->flags & MSGR__FL_CONT)) {
 		uint64_t total = h->len >= 8 ? msgr__get_uint((uint8_t *)big + 4, 4) : 0;
 
-		/* the first of several (on_msg dropped what was half in) */
+		/* the first of several (msg_admit dropped what was half in) */
 		if (!(h->flags & MSGR__FL_MORE) || h->len < 8 || total <= h->len - 8u)
-			return frag_malformed(ch, h, big, "a first fragment that is not one");
+			return msg_malformed(ch, h, big, "a first fragment that is not one");
 		if (total > ch->cs->net->max_message || total > k->owner->pool_bytes) {
 			free(big);
 			msgr__channel_reset(ch, -EMSGSIZE);
@@ -234,75 +293,79 @@ static int on_fragment(struct msgr__channel *ch, const struct msgr__frame_hdr *h
 	}
 	rest = ch->part_len - ch->part_have;
 	if (!ch->part)
-		return frag_malformed(ch, h, big, "a continuation with no message begun");
+		return msg_malformed(ch, h, big, "a continuation with no message begun");
 	if (h->len > rest || (h->flags & MSGR__FL_MORE ? h->len == rest : h->len != rest))
-		return frag_malformed(ch, h, big, "a piece too long or too short for its message");
+		return msg_malformed(ch, h, big, "a piece too long or too short for its message");
 	memcpy(ch->part + 4 + ch->part_have, big, h->len);
 	ch->part_have += h->len;
 	free(big);
 	if (h->flags & MSGR__FL_MORE)
 		return 0;
 	/* all in: it is taken in as if it had come whole */
-	whole = *h;
-	whole.flags = 0;
-	whole.len = (uint32_t)(4 + ch->part_len);
-	buf = ch->part;
+	memset(&m, 0, sizeof(m));
+	m.msg_type = (uint32_t)msgr__get_uint(ch->part, 4);
+	m.len = ch->part_len;
+	m.buf = ch->part;
+	m.skip = 4;
 	ch->part = NULL;
-	msgr__rxacct_release(msgr__session_rxacct(ch->sess), whole.len);
+	msgr__rxacct_release(msgr__session_rxacct(ch->sess), 4 + m.len);
 	ch->part_len = ch->part_have = 0;
-	return take_msg(ch, &whole, buf);
+	take_msg(ch, h->seq, &m);
+	return 0;
 }
 
-/* The channel's next message, whole, in order: into the application's
- * ring, or the channel resets if this side cannot hold it. */
-static int take_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big)
+/* A message taken in but not delivered. */
+static void msg_drop(const struct msgr__chan_msg *m)
+{
+	if (!m->borrowed)
+		free(m->buf);
+}
+
+/* The channel's next message (seq), whole, in order: into the
+ * application's ring, or the channel resets if this side cannot hold it
+ * (then 1: ch may be gone). */
+static int take_msg(struct msgr__channel *ch, uint64_t seq, struct msgr__chan_msg *m)
 {
 	struct msgr__chans *cs = ch->cs;
 	struct msgr__chan_end *k = ch->end[0];
-	struct msgr__chan_msg m;
 	uint64_t cost;
 
-	ch->in_seq = h->seq;
-	if (h->len - 4 > k->owner->pool_bytes) {
-		free(big);
+	ch->in_seq = seq;
+	if (m->len > k->owner->pool_bytes) {
+		msg_drop(m);
 		msgr__channel_reset(ch, -EMSGSIZE);
-		return 0;
+		return 1;
 	}
 	/* What a receiver has not taken yet waits here, in malloc'd memory:
 	 * the sender's window bounds it, so a peer that ignores the window
 	 * loses the channel rather than growing us without end. */
-	cost = msgr__pool_cost_bytes(h->len - 4, k->owner->chunk_shift);
+	cost = msgr__pool_cost_bytes(m->len, k->owner->chunk_shift);
 	if (ch->in_bytes && ch->in_bytes + cost > in_limit(ch)) {
 		msgr__warn("session %s: channel %u (%s): the peer sent past any window "
 			   "(%llu bytes waiting); resetting it", msgr__session_peer(ch->sess),
 			   ch->sc.id, k->peer, (unsigned long long)ch->in_bytes);
-		free(big);
+		msg_drop(m);
 		cs->stats->window_overruns++;
 		msgr__channel_reset(ch, -ENOBUFS);
-		return 0;
+		return 1;
 	}
 	/* and all of the session's channels together, counting what waits of
 	 * channels that ended, so that opening channel after channel, each
 	 * within its bound, does not add up to our memory */
-	if (!session_holds(ch, h->len)) {
-		free(big);
-		return 0;
+	if (!session_holds(ch, 4 + m->len)) {
+		msg_drop(m);
+		return 1;
 	}
 	ch->in_bytes += cost;
-	memset(&m, 0, sizeof(m));
-	m.acct = msgr__session_rxacct(ch->sess);
-	m.acct_bytes = h->len;
-	m.msg_type = (uint32_t)msgr__get_uint(big, 4);
-	m.len = h->len - 4;
-	m.buf = big;
-	m.skip = 4;
-	m.seq = h->seq;
+	m->acct = msgr__session_rxacct(ch->sess);
+	m->acct_bytes = 4 + m->len;
+	m->seq = seq;
 	cs->stats->msgs_net_in++;
-	cs->stats->bytes_net_in += m.len;
+	cs->stats->bytes_net_in += m->len;
 	if (msgr__channel_step(ch, MSGR__CE_MSG, 0, NULL) & MSGR__CA_DELIVER)
-		cs->ev->deliver(cs->ctx, k, &m);
+		cs->ev->deliver(cs->ctx, k, m);
 	else
-		free(big); /* not reached: the channel is open (checked above) */
+		msg_drop(m); /* not reached: the channel is open (checked above) */
 	return 0;
 }
 

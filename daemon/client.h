@@ -132,6 +132,8 @@ struct msgr__outbox_ent {
 	char *text;                  /* ACCEPTED: peer address; MESSAGE from the
 					network or a gone sender: payload. Owned */
 	uint32_t text_skip;          /* the payload starts this far into text */
+	int borrowed;                /* text is the caller's, for the call only
+					(msgr__dclient_post copies it if it waits) */
 	uint64_t seq;                /* MESSAGE from the network: its wire seq, to
 					acknowledge once posted (0: local) */
 	struct msgr__rxacct *acct;   /* MESSAGE from the network: the session account

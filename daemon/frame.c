@@ -187,7 +187,7 @@ static int hdr_fields(const uint8_t in[MSGR__FRAME_HDR_LEN], struct msgr__frame_
 	h->seq = msgr__get_uint(in + 8, 8);
 	h->ack = msgr__get_uint(in + 16, 8);
 	h->len = (uint32_t)msgr__get_uint(in + 24, 4);
-	if ((h->flags & ~(h->type == MSGR__F_MSG ? MSGR__FL_MORE | MSGR__FL_CONT : 0u)) ||
+	if ((h->flags & ~(h->type == MSGR__F_MSG ? MSGR__FL_MORE | MSGR__FL_CONT | MSGR__FL_BATCH : 0u)) ||
 	    msgr__get_uint(in + 2, 2) || !msgr__frame_limit(h->type, max_msg))
 		return -EPROTO;
 	if (h->len > msgr__frame_limit(h->type, max_msg))

@@ -21,7 +21,7 @@ struct msgr__seal;
 #define MSGR__WIRE_MAGIC "MSGRWIRE"
 /* The one version spoken: lowest = highest, so a peer cannot talk a daemon
  * down to an older handshake (docs/PROTOCOL.md, section 1). */
-#define MSGR__WIRE_VERSION 4
+#define MSGR__WIRE_VERSION 5
 #define MSGR__BANNER_LEN 16
 #define MSGR__FRAME_HDR_LEN 32
 #define MSGR__FRAME_TRAILER_LEN 4
@@ -56,6 +56,12 @@ enum msgr__frame_type {
 #define MSGR__FL_MORE 1u  /* more fragments of this message follow */
 #define MSGR__FL_CONT 2u  /* not the message's first fragment */
 #define MSGR__FRAG_MAX (64u << 10)
+/* A MSG with BATCH alone carries several whole messages of its channel,
+ * seq, seq + 1, ..., each as u32 type, u32 length, the bytes: at most
+ * MSGR__BATCH_MSGS of them, in at most MSGR__FRAG_MAX bytes. */
+#define MSGR__FL_BATCH 4u
+#define MSGR__BATCH_MSGS 256u
+#define MSGR__BATCH_ENTRY 8u
 
 struct msgr__banner {
 	uint16_t vmin, vmax; /* protocol versions spoken */

@@ -16,8 +16,10 @@
 /* Free an entry's text, and give back the session bytes it was charged. */
 static void ent_text_free(struct msgr__outbox_ent *e)
 {
-	free(e->text);
+	if (!e->borrowed)
+		free(e->text);
 	e->text = NULL;
+	e->borrowed = 0;
 	msgr__rxacct_release(e->acct, e->acct_bytes);
 	e->acct = NULL;
 }
@@ -178,6 +180,18 @@ int msgr__dclient_post(struct msgr__dclient *c, const struct msgr__outbox_ent *e
 		msgr__dclient_ref(tmp.src);
 	if (c->qlen == 0 && post_now(c, &tmp) == 0)
 		return 0;
+	if (tmp.borrowed) {
+		/* it waits: it needs a copy of its own */
+		char *copy = malloc(tmp.ev.len ? tmp.ev.len : 1);
+		if (!copy) {
+			outbox_discard(&tmp);
+			return -ENOMEM;
+		}
+		memcpy(copy, tmp.text + tmp.text_skip, tmp.ev.len);
+		tmp.text = copy;
+		tmp.text_skip = 0;
+		tmp.borrowed = 0;
+	}
 	if (msgr__fifo_reserve(&c->q, &c->qcap, c->qhead, c->qlen, sizeof(*c->q), 64)) {
 		outbox_discard(&tmp);
 		return -ENOMEM;

@@ -209,6 +209,7 @@ static void ev_deliver(void *ctx, struct msgr__chan_end *to, const struct msgr__
 	} else {
 		e.text = m->buf;
 		e.text_skip = m->skip;
+		e.borrowed = m->borrowed;
 		e.seq = m->seq;
 		e.acct = m->acct;
 		e.acct_bytes = m->acct_bytes;

@@ -301,12 +301,6 @@ void msgr__session_chan_ready(struct msgr__session *s, struct msgr__sess_chan *s
 	q_add(s, MSGR__SQ_READY, sc);
 }
 
-int msgr__session_room(const struct msgr__session *s)
-{
-	return s->active && !s->q[MSGR__SQ_READY].head &&
-	       msgr__link_backlog(s->active) < s->ss->conf->send_backlog;
-}
-
 /* A few messages of each ready channel in turn (the callee's budget), so a
  * replay of many windows after a fault neither copies them all before the
  * first byte leaves nor starves the channels behind the first. */

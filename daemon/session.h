@@ -187,12 +187,9 @@ struct msgr__sess_chan *msgr__session_chan_next(struct msgr__session *s,
  * channels go out together (ACK frames, docs/PROTOCOL.md section 5). */
 void msgr__session_ack_later(struct msgr__session *s, struct msgr__sess_chan *sc);
 
-/* Kept messages leave as the link takes them (session.c, "pacing"): whether
- * one may go now, ahead of nothing (an active link, under its backlog bound,
- * and no channel waiting for its turn). */
-int msgr__session_room(const struct msgr__session *s);
-/* sc has messages waiting: pump comes for it, in turn with the others, as
- * the active link has room. Idempotent; leaving the table takes it off. */
+/* Messages leave as the link takes them (session.c, "pacing"): sc has
+ * messages waiting, so pump comes for it, in turn with the others, as the
+ * active link has room. Idempotent; leaving the table takes it off. */
 void msgr__session_chan_ready(struct msgr__session *s, struct msgr__sess_chan *sc);
 
 #endif

@@ -424,6 +424,7 @@ t_net_bad_input() {
 		wait_line "$D_DIR/frag.out" "^msg 5 "
 		wait_line "$D_DIR/frag.out" "^msg 9 "
 		wait_line "$D_DIR/frag.out" "^msg 12 "
+		wait_line "$D_DIR/frag.out" "^msg 24 "
 		kill $fsink
 		grep "^expect" "$D_DIR/frag.wp" | cut -d' ' -f2- | sort >"$D_DIR/frag.want"
 		grep "^msg" "$D_DIR/frag.out" | sort | diff "$D_DIR/frag.want" -

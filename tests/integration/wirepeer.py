@@ -37,10 +37,11 @@ sessionflood spreads such a flood over channels that each stay within
 their own bound, and expects the session's bound (net.session_buffer) to
 reset the channel that crosses it, counting channels that ended; kaflood
 sends KEEPALIVEs as fast as it can and expects answers at a bounded rate.
-frags ENTITY sends a message in fragments around another channel's message
-(ENTITY is msgr-itest sink-sum, which prints what it got; we print
-"expect" lines to compare), then broken fragment sequences (each closes its
-link) and one over max_message (a RESET for its channel).
+frags ENTITY sends a message in fragments around another channel's message,
+messages that restart one half in, and BATCHes (ENTITY is msgr-itest
+sink-sum, which prints what it got; we print "expect" lines to compare),
+then broken fragment sequences and batches (each closes its link) and one
+over max_message (a RESET for its channel).
 acks sends an ACK for channels the daemon does not have (a RESET each, the
 link stays) and malformed ACKs (each closes its link).
 redial plays a daemon that lost its link one-sidedly and dials again with
@@ -141,7 +142,7 @@ NAMES = {1: "HELLO", 2: "AUTH", 3: "AUTH_DONE", 4: "AUTH_FAIL", 16: "OPEN", 17: 
          18: "OPEN_FAIL", 19: "MSG", 20: "ACK", 21: "RESET", 32: "KEEPALIVE",
          33: "KEEPALIVE_ACK", 40: "CLOSE"}
 
-VERSION = 4
+VERSION = 5
 MODES = {"none": 0, "hmac": 1, "secure": 2}
 DIALLER_PROOF = b"msgrd-v2 dialler proof"
 ACCEPTOR_PROOF = b"msgrd-v2 acceptor proof"
@@ -981,7 +982,7 @@ def acks(host, port, mode, keys):
           % (len(bad), mode))
 
 
-MORE, CONT = 1, 2
+MORE, CONT, BATCH = 1, 2, 4
 
 
 def fnv(b):
@@ -995,7 +996,8 @@ def frags(host, port, entity, mode, keys):
     """Version 4 MSG fragments. A 200000-byte message on channel 2 goes in
     four fragments with a whole message on channel 4 between them; ENTITY
     (msgr-itest sink-sum) must get both, intact, and two messages that
-    restart one half in, as they were sent the second time. Then, each on a link of its
+    restart one half in, as they were sent the second time, and two
+    BATCHes on channel 4, the second repeating part of the first. Then, each on a link of its
     own, pieces that break the rules: each must close the link, except a
     message over max_message, which resets its channel only."""
     L = up_link(host, port, mode, keys, "frags")
@@ -1018,10 +1020,21 @@ def frags(host, port, entity, mode, keys):
     L.send(MSG, chan=2, seq=3, flags=MORE, payload=struct.pack("<II", 13, 1000) + bytes(100))
     L.send(MSG, chan=2, seq=3, flags=MORE, payload=struct.pack("<II", 12, len(second)) + second[:200])
     L.send(MSG, chan=2, seq=3, flags=CONT, payload=second[200:])
+    # Three whole messages in one BATCH, seq 2..4 of channel 4; then a
+    # batch that repeats 3 and 4 (as a replay after a resume may) and adds
+    # 5: only 5 is new.
+    batch = [(21, b"one"), (22, b""), (23, bytes(range(200)))]
+    def entries(msgs):
+        return b"".join(struct.pack("<II", t, len(b)) + b for t, b in msgs)
+    L.send(MSG, chan=4, seq=2, flags=BATCH, payload=entries(batch))
+    L.send(MSG, chan=4, seq=3, flags=BATCH, payload=entries(batch[1:] + [(24, b"five")]))
     print("expect msg 5 %d %s" % (len(small), fnv(small)))
     print("expect msg 9 %d %s" % (len(body), fnv(body)))
     print("expect msg 11 %d %s" % (len(again), fnv(again)))
-    print("expect msg 12 %d %s" % (len(second), fnv(second)), flush=True)
+    print("expect msg 12 %d %s" % (len(second), fnv(second)))
+    for t, b in batch + [(24, b"five")]:
+        print("expect msg %d %d %s" % (t, len(b), fnv(b)))
+    sys.stdout.flush()
     L.keepalive_roundtrip("frags")
     L.send(CLOSE, payload=lstr("done"))
     L.close()
@@ -1033,6 +1046,13 @@ def frags(host, port, entity, mode, keys):
         ("a last piece that is short", [(MORE, first), (CONT, bytes(10))]),
         ("a middle piece that completes it", [(MORE, first), (CONT | MORE, bytes(900))]),
         ("a piece past its length", [(MORE, first), (CONT, bytes(901))]),
+        ("a continuation past its length after a new first",
+         [(MORE, first), (MORE, first), (CONT, bytes(901))]),
+        ("an empty batch", [(BATCH, b"")]),
+        ("a batch entry past its end", [(BATCH, struct.pack("<II", 9, 10) + bytes(9))]),
+        ("a batch with bytes after its last entry", [(BATCH, struct.pack("<II", 9, 1) + b"xy")]),
+        ("a batch that is a fragment", [(BATCH | MORE, struct.pack("<II", 9, 1) + b"x")]),
+        ("a batch of 257", [(BATCH, struct.pack("<II", 9, 0) * 257)]),
     ]
     chan = 6
     for what, pieces in bad:
@@ -1057,8 +1077,9 @@ def frags(host, port, entity, mode, keys):
         fail("frags: resets %r for a message over max_message, want EMSGSIZE on %d" % (resets, chan))
     L.send(CLOSE, payload=lstr("done"))
     L.close()
-    print("ok frags: fragments reassembled around another channel's message; %d broken "
-          "sequences closed the link; an oversized one reset its channel (%s)" % (len(bad), mode))
+    print("ok frags: fragments reassembled around another channel's message, restarts, "
+          "batches; %d broken sequences closed the link; an oversized one reset its channel (%s)"
+          % (len(bad), mode))
 
 
 def kaflood(host, port, mode, keys):
