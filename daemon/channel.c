@@ -149,6 +149,8 @@ static uint64_t send_batch(struct msgr__channel *ch)
 		return 0;
 	msgr__session_send_hdr(ch->sess, &h, iov, (int)(2 * n));
 	ch->ack_sent = ch->delivered;
+	ch->cs->stats->batches_out++;
+	ch->cs->stats->batched_msgs_out += n;
 	for (unsigned i = 0; i < n; i++, ch->ua_sent++)
 		if (!ch->retain) /* framed: a lossy message's pool buffer goes back */
 			ch->cs->ev->tx_done(ch->cs->ctx, ch->end[0],

@@ -54,6 +54,8 @@ struct msgr__chan_stats {
 	uint64_t bytes_local;      /* their payload bytes */
 	uint64_t msgs_net_out;     /* messages sent to peer daemons */
 	uint64_t bytes_net_out;
+	uint64_t batches_out;      /* MSG frames with BATCH sent */
+	uint64_t batched_msgs_out; /*   and the messages in them */
 	uint64_t msgs_net_in;      /* messages received from peer daemons */
 	uint64_t bytes_net_in;
 	uint64_t msgs_net_dropped; /* received for a channel already gone, or out of order */

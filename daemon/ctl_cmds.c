@@ -124,6 +124,8 @@ static size_t collect(const struct msgr__ctl_env *e, struct metric *m, size_t ma
 	M("protocol_errors", "counter", e->net_stats->protocol_errors, "Links closed for a frame out of place or malformed.");
 	M("msgs_net_out", "counter", e->chan_stats->msgs_net_out, "Messages sent to peer daemons.");
 	M("bytes_net_out", "counter", e->chan_stats->bytes_net_out, "Payload bytes sent to peer daemons.");
+	M("batches_out", "counter", e->chan_stats->batches_out, "MSG frames sent with BATCH: several small messages of one connection in one frame.");
+	M("batched_msgs_out", "counter", e->chan_stats->batched_msgs_out, "Messages sent inside BATCH frames.");
 	M("msgs_net_in", "counter", e->chan_stats->msgs_net_in, "Messages received from peer daemons.");
 	M("bytes_net_in", "counter", e->chan_stats->bytes_net_in, "Payload bytes received from peer daemons.");
 	M("msgs_net_dropped", "counter", e->chan_stats->msgs_net_dropped, "Messages received for a channel already gone, or out of order.");

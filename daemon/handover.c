@@ -167,6 +167,14 @@ static void session_down(struct msgr__session *s, int err, int how)
 	struct msgr__sess_chan *all = NULL, *sc;
 
 	s->busy++;
+	/* A link still draining carries frames the peer sent before anything a
+	 * later link will bring. Taken in after the loss, they would come
+	 * between the next link's (nothing holds those back once the drain is
+	 * over), and the peer's order is lost: a resume round split by a
+	 * newer one judges channels by stale entries. What it still holds is
+	 * lost with the rest (the resume sends it again), so it goes too. */
+	if (s->drain && msgr__link_state(s->drain) < MSGR__LINK_CLOSING)
+		msgr__link_close(s->drain, -ECONNRESET, "the race's kept link went");
 	free(s->pending.p);
 	memset(&s->pending, 0, sizeof(s->pending));
 	/* a resume round cut off by the loss is void: the next starts afresh */

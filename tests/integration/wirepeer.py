@@ -86,6 +86,10 @@ payload record, a payload tag, the first sealed frame (AUTH_DONE), sends a
 valid record whose header CRC field is not 0, and a CRC frame where a
 sealed one belongs: each link must be closed by the daemon.
 
+drainrace DPORT listens on HOST:PORT (127.0.0.2, above the daemon's
+address) for the daemon's dial, then dials the daemon at 127.0.0.1:DPORT
+as the same instance: the daemon drains our link; we reset the one it
+kept, and the drained one must close too.
 accept plays the acceptor, listening on HOST:PORT for a msgrd to dial it:
 the daemon's dialler proof must verify, come only after our whole HELLO,
 and its frames after our AUTH must open (good); an AUTH that is the
@@ -1380,6 +1384,94 @@ def accept(host, port, case, mode, keys):
         fail("accept %s: the daemon went silent" % case)
 
 
+def acceptor_up(ls, host, port, mode, keys, nonce, what):
+    """Take a dial from msgrd on listening socket ls and complete the
+    handshake as an honest acceptor whose listen address is HOST:PORT and
+    instance nonce NONCE: our HELLO, its proof, ours, its AUTH_DONE."""
+    m = MODES[mode]
+    if not select.select([ls], [], [], 10)[0]:
+        fail("%s: the daemon did not dial us within 10 s" % what)
+    sock, _ = ls.accept()
+    L = Link.accepted(sock, mode, keys)
+    mine = hello_fields(m, listen="%s:%d" % (host, port), nonce=nonce)
+    mine.update(link_id=0, lost=0)
+    my_banner, my_hello = banner(), hello_encode(mine)
+    L.sendall(my_banner)
+    d_banner = L.need(16)
+    f = L.recv()
+    if f[0] != HELLO:
+        fail("%s: the daemon's first frame is %s" % (what, name(f[0])))
+    d_hello = f[4]
+    L.send(HELLO, payload=my_hello)
+    H = transcript_hash(d_banner, my_banner, d_hello, my_hello)
+    f = L.recv()
+    if f[0] != AUTH:
+        fail("%s: the daemon answered our HELLO with %s" % (what, name(f[0])))
+    ikm = [k for k in (L.key, L.next_key) if k and hmac.compare_digest(f[4], proof(k, DIALLER_PROOF, H))]
+    if not ikm:
+        fail("%s: the daemon's proof does not verify" % what)
+    if m == 2:
+        L.rx = Records(direction_key(ikm[0], H, INFO_D2A))
+    L.send(AUTH, payload=proof(L.key, ACCEPTOR_PROOF, H))
+    if m == 2:
+        L.tx = Records(direction_key(ikm[0], H, INFO_A2D))
+    f = L.recv()
+    if f[0] != AUTH_DONE:
+        fail("%s: after our AUTH came %s, not AUTH_DONE" % (what, name(f[0])))
+    return L
+
+
+def drainrace(host, port, dport, mode, keys):
+    """A race the daemon decides (it has the lower listen address: we
+    listen on HOST:PORT, 127.0.0.2), then its kept link dies while the
+    other still drains. msgrd dials us first (a client connects to
+    HOST:PORT/osd.w: link K); we dial it on 127.0.0.1:DPORT as the same
+    instance (link R). It keeps K, sends CLOSE on R, and reads R until our
+    CLOSE, which never comes. Then K goes. What R still brings is older
+    than anything a later link will: taken in after the loss it would come
+    between that link's frames (a resume round split by a newer one ended
+    channels in lossless-three-daemons). So the daemon must close R too."""
+    m = MODES[mode]
+    nonce = rand64()
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((host, port))
+    ls.listen(4)
+    print("listening", flush=True)
+    K = acceptor_up(ls, host, port, mode, keys, nonce, "drainrace K")
+    while True:  # its OPEN: the session is up on K
+        f = K.recv()
+        if f[0] == OPEN:
+            K.send(OPEN_OK, chan=f[1], payload=struct.pack("<Q", rand64()))
+            break
+    R = Link("127.0.0.1", dport, mode, keys)
+    st, why = R.handshake(fields=hello_fields(m, listen="%s:%d" % (host, port), nonce=nonce))
+    if st != "up":
+        fail("drainrace: R: handshake %s (%s)" % (st, why))
+    R.finish()
+    while True:  # the daemon decides: it drains R
+        try:
+            f = R.recv(5)
+        except (Closed, socket.timeout):
+            fail("drainrace: no CLOSE on R: the daemon did not drain it")
+        if f[0] == CLOSE:
+            break
+    K.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    K.s.close()  # a reset: the kept link is lost
+    t0 = time.time()
+    try:
+        while True:
+            f = R.recv(3)
+            if f[0] not in (KEEPALIVE, KEEPALIVE_ACK, ACK):
+                fail("drainrace: %s on R after the kept link went" % name(f[0]))
+    except socket.timeout:
+        fail("drainrace: R still open 3 s after the kept link went")
+    except Closed:
+        pass
+    print("ok drainrace (%s): R drained, then closed %.2f s after the kept link went"
+          % (mode, time.time() - t0))
+
+
 def main():
     args, opts = [], {"--mode": None, "--keyring": None, "--bind": None, "--hold": "0"}
     argv = sys.argv[1:]
@@ -1395,7 +1487,7 @@ def main():
         fail("usage: wirepeer.py HOST PORT KIND [ARGS] [--mode M] [--keyring F] [--bind A] [--hold S]")
     host, port, kind = args[0], int(args[1]), args[2]
     rest = args[3:]
-    mode = opts["--mode"] or ("hmac" if kind in ("tamper", "rangecheck", "accept")
+    mode = opts["--mode"] or ("hmac" if kind in ("tamper", "rangecheck", "accept", "drainrace")
                               else "secure" if kind == "secure-flip" else "none")
     if mode not in MODES:
         fail("--mode none|hmac|secure")
@@ -1413,6 +1505,8 @@ def main():
                     float(opts["--hold"]))
     if kind == "accept":
         return accept(host, port, rest[0], mode, keys)
+    if kind == "drainrace":
+        return drainrace(host, port, int(rest[0]), mode, keys)
     if kind == "relay":
         return relay(host, port, rest[0], int(rest[1]))
     if kind == "tamper":
