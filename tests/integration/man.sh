@@ -49,10 +49,12 @@ t_man_functions() {
 	return $bad
 }
 
-# "section key default live" for every key in daemon/config.c's table.
+# "section key default live" for every key in daemon/config.c's table. A
+# default under SYSCONFDIR reads as the pages give it, under /etc, where
+# packages (SYSCONFDIR=/etc) put it.
 man_conf_keys() {
-	sed -nE 's/^[[:space:]]*\{ *"([a-z_]+)", *"([a-z_]+)", *K_[A-Z0-9]+,.*"([^"]*)"(, *([01]))? *\},.*/\1 \2 \3 \5/p' \
-		"$1/daemon/config.c"
+	sed -E 's|MSGR_SYSCONFDIR "|"/etc|' "$1/daemon/config.c" |
+		sed -nE 's/^[[:space:]]*\{ *"([a-z_]+)", *"([a-z_]+)", *K_[A-Z0-9]+,.*"([^"]*)"(, *([01]))? *\},.*/\1 \2 \3 \5/p'
 }
 
 # Every key of the table is documented in msgrd.conf(5), in its section and
