@@ -7,8 +7,10 @@ SBINDIR   ?= $(PREFIX)/sbin
 LIBDIR    ?= $(PREFIX)/lib
 INCDIR    ?= $(PREFIX)/include
 MANDIR    ?= $(PREFIX)/share/man
-# msgrd reads /etc/msgrd/msgrd.conf whatever the prefix.
-SYSCONFDIR ?= /etc
+# GNU convention: $(PREFIX)/etc, so an install under a prefix stays there;
+# packages pass SYSCONFDIR=/etc. msgrd and msgrctl are built with it
+# (MSGR_SYSCONFDIR), so they find the msgrd.conf that install writes.
+SYSCONFDIR ?= $(PREFIX)/etc
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
@@ -74,7 +76,7 @@ ITEST_SRC  := $(wildcard tests/integration/*.c)
 ITEST_BIN  := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,$(ITEST_SRC))
 
 .PHONY: all deps check check-unit check-integration check-asan check-tsan check-fuzz fuzz-long soak demo bench \
-        clean install
+        clean install uninstall
 DEMO       := $(BUILD)/bin/msgr-demo
 EXAMPLE    := $(BUILD)/bin/msgr-hello
 
@@ -132,7 +134,13 @@ $(MSGRD): $(call obj,$(DAEMON_SRC))
 
 $(MSGRCTL): $(call obj,$(CTL_SRC))
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(call PC_LIBS,json-c)
+	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(call PC_LIBS,json-c inih)
+
+# The built-in msgrd.conf and keyring paths follow SYSCONFDIR; a new one
+# rebuilds just these (install-paths changes only when a path does).
+SYSCONF_OBJ := $(call obj,daemon/config.c daemon/main.c ctl/msgrctl.c)
+$(SYSCONF_OBJ): MSGR_CFLAGS += -DMSGR_SYSCONFDIR='"$(SYSCONFDIR)"'
+$(SYSCONF_OBJ): $(BUILD)/install-paths
 
 # msgr-bench alone links libzmq (its zmq baselines); it finds bench/plot.gp by the source path.
 $(call obj,$(BENCH_SRC)): DEP_CFLAGS += $(call PC_CFLAGS,libzmq) -DBENCH_SRCDIR='"$(CURDIR)/bench"'
@@ -239,15 +247,19 @@ demo: $(MSGRD) $(MSGRCTL) $(DEMO)
 bench: all
 	@$(BENCH)
 
-# install: PREFIX=/usr DESTDIR=/tmp/stage etc. Without DESTDIR, run
-# systemd-sysusers, systemd-tmpfiles --create and systemctl daemon-reload
-# afterwards (a package does that in its scripts). An existing msgrd.conf is
-# kept.
+# install: PREFIX=/usr SYSCONFDIR=/etc DESTDIR=/tmp/stage etc. Without
+# DESTDIR, run systemd-sysusers, systemd-tmpfiles --create and systemctl
+# daemon-reload afterwards (a package does that in its scripts). An
+# existing msgrd.conf is kept. uninstall removes what install wrote, but
+# keeps an msgrd.conf that differs from the shipped one, and the keyring.
 PC_FILE    := $(BUILD)/msgr.pc
 UNIT_FILE  := $(BUILD)/systemd/msgrd.service
+TMPFILES_FILE := $(BUILD)/systemd/msgrd.tmpfiles
 MAN_PAGES  := $(wildcard man/*.3 man/*.5 man/*.8)
+MAN_OUT    := $(patsubst man/%,$(BUILD)/man/%,$(MAN_PAGES))
+CONF_DEST  := $(DESTDIR)$(SYSCONFDIR)/msgrd/msgrd.conf
 
-install: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(PC_FILE) $(UNIT_FILE)
+install: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(PC_FILE) $(UNIT_FILE) $(TMPFILES_FILE) $(MAN_OUT)
 	$(INSTALL) -D -m 0755 $(MSGRD) $(DESTDIR)$(SBINDIR)/msgrd
 	$(INSTALL) -D -m 0755 $(MSGRCTL) $(DESTDIR)$(BINDIR)/msgrctl
 	$(INSTALL) -D -m 0755 $(LIBMSGR_SO) $(DESTDIR)$(LIBDIR)/libmsgr.so.$(LIBVERSION)
@@ -256,22 +268,39 @@ install: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(PC_FILE) $(UNIT_FILE)
 	$(INSTALL) -D -m 0644 $(LIBMSGR_A) $(DESTDIR)$(LIBDIR)/libmsgr.a
 	$(INSTALL) -D -m 0644 include/msgr.h $(DESTDIR)$(INCDIR)/msgr.h
 	$(INSTALL) -D -m 0644 $(PC_FILE) $(DESTDIR)$(PKGCONFIGDIR)/msgr.pc
-	for p in $(MAN_PAGES); do \
+	for p in $(MAN_OUT); do \
 		$(INSTALL) -D -m 0644 $$p $(DESTDIR)$(MANDIR)/man$${p##*.}/$${p##*/} || exit 1; \
 	done
 	$(INSTALL) -D -m 0644 $(UNIT_FILE) $(DESTDIR)$(SYSTEMDUNITDIR)/msgrd.service
 	$(INSTALL) -D -m 0644 systemd/msgrd.sysusers $(DESTDIR)$(SYSUSERSDIR)/msgrd.conf
-	$(INSTALL) -D -m 0644 systemd/msgrd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/msgrd.conf
-	@if [ -e $(DESTDIR)$(SYSCONFDIR)/msgrd/msgrd.conf ]; then \
-		echo "keeping $(DESTDIR)$(SYSCONFDIR)/msgrd/msgrd.conf"; \
+	$(INSTALL) -D -m 0644 $(TMPFILES_FILE) $(DESTDIR)$(TMPFILESDIR)/msgrd.conf
+	@if [ -e $(CONF_DEST) ]; then \
+		echo "keeping $(CONF_DEST)"; \
 	else \
-		echo "$(INSTALL) -D -m 0644 conf/msgrd.conf $(DESTDIR)$(SYSCONFDIR)/msgrd/msgrd.conf"; \
-		$(INSTALL) -D -m 0644 conf/msgrd.conf $(DESTDIR)$(SYSCONFDIR)/msgrd/msgrd.conf; \
+		echo "$(INSTALL) -D -m 0644 conf/msgrd.conf $(CONF_DEST)"; \
+		$(INSTALL) -D -m 0644 conf/msgrd.conf $(CONF_DEST); \
 	fi
 
-# msgr.pc and msgrd.service carry install paths. The stamp changes only when
-# those do, so both are rewritten for a new PREFIX and not otherwise.
-INSTALL_PATHS := $(PREFIX) $(SBINDIR) $(LIBDIR) $(INCDIR) $(LIBVERSION)
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/msgrd $(DESTDIR)$(BINDIR)/msgrctl
+	rm -f $(DESTDIR)$(LIBDIR)/libmsgr.so.$(LIBVERSION) $(DESTDIR)$(LIBDIR)/libmsgr.so.$(SOVERSION) \
+		$(DESTDIR)$(LIBDIR)/libmsgr.so $(DESTDIR)$(LIBDIR)/libmsgr.a
+	rm -f $(DESTDIR)$(INCDIR)/msgr.h $(DESTDIR)$(PKGCONFIGDIR)/msgr.pc
+	rm -f $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/msgrd.service $(DESTDIR)$(SYSUSERSDIR)/msgrd.conf \
+		$(DESTDIR)$(TMPFILESDIR)/msgrd.conf
+	@# an administrator's edits are theirs to remove; so is the cluster key
+	@if [ -e $(CONF_DEST) ] && ! cmp -s conf/msgrd.conf $(CONF_DEST); then \
+		echo "keeping $(CONF_DEST): it differs from conf/msgrd.conf"; \
+	else \
+		echo "rm -f $(CONF_DEST)"; rm -f $(CONF_DEST); \
+		rmdir $(DESTDIR)$(SYSCONFDIR)/msgrd 2>/dev/null || true; \
+	fi
+
+# msgr.pc, msgrd.service, msgrd.tmpfiles, the man pages and the objects
+# that know SYSCONFDIR carry install paths. The stamp changes only when
+# those do, so they are rewritten for a new PREFIX and not otherwise.
+INSTALL_PATHS := $(PREFIX) $(SBINDIR) $(LIBDIR) $(INCDIR) $(SYSCONFDIR) $(LIBVERSION)
 
 $(BUILD)/install-paths: FORCE
 	@mkdir -p $(@D)
@@ -285,7 +314,16 @@ $(PC_FILE): libclient/msgr.pc.in $(BUILD)/install-paths
 
 $(UNIT_FILE): systemd/msgrd.service.in $(BUILD)/install-paths
 	@mkdir -p $(@D)
-	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|' $< >$@.tmp && mv $@.tmp $@
+	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $< >$@.tmp && mv $@.tmp $@
+
+$(TMPFILES_FILE): systemd/msgrd.tmpfiles.in $(BUILD)/install-paths
+	@mkdir -p $(@D)
+	$(Q)sed -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $< >$@.tmp && mv $@.tmp $@
+
+# The pages say /etc/msgrd, where packages (SYSCONFDIR=/etc) put it.
+$(BUILD)/man/%: man/% $(BUILD)/install-paths
+	@mkdir -p $(@D)
+	$(Q)sed -e 's|/etc/msgrd|$(SYSCONFDIR)/msgrd|g' $< >$@.tmp && mv $@.tmp $@
 
 FORCE:
 .PHONY: FORCE

@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <grp.h>
+#include <ini.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +23,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/paths.h"
 #include "msgr.h"
 
 #define DEFAULT_CTL "/run/msgrd/msgrd.asok"
@@ -32,7 +35,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: msgrctl [--socket PATH] [--json] COMMAND [ARG]...\n"
+		"Usage: msgrctl [OPTION]... COMMAND [ARG]... [OPTION]...\n"
 		"Inspect a running msgrd through its control socket.\n\n"
 		"Commands:\n"
 		"  status                  daemon status and counters\n"
@@ -49,15 +52,20 @@ static void usage(FILE *f)
 		"  inject kill-link HOST:PORT  abort the link to that daemon, as a network reset would\n"
 		"  version                 the daemon's version\n"
 		"  help                    the daemon's command list\n"
-		"  keygen FILE [--force] [--group GROUP]\n"
+		"  keygen [FILE] [--force] [--group GROUP]\n"
 		"                          write a new cluster key file (mode 0600, or 0640\n"
-		"                          readable by GROUP, e.g. msgr); needs no daemon\n\n"
-		"Options:\n"
-		"  -s, --socket PATH  control socket (default $MSGR_CTL_SOCKET, then %s)\n"
+		"                          readable by GROUP, e.g. msgr), by default msgrd's\n"
+		"                          auth.keyring; creates a missing folder (mode 0750);\n"
+		"                          needs no daemon\n\n"
+		"Options, before or after the command:\n"
+		"  -s, --socket PATH  control socket (default $MSGR_CTL_SOCKET, then\n"
+		"                     global.ctl_socket of the config file, then %s)\n"
+		"  -c, --config FILE  msgrd's config file (default %s)\n"
 		"  -j, --json         print the daemon's JSON reply\n"
+		"  -v, --version      print msgrctl's version\n"
 		"  -h, --help         print this help\n\n"
 		"Exit status: 0 ok, 1 command failed, 2 usage error, 3 daemon unreachable.\n",
-		DEFAULT_CTL);
+		DEFAULT_CTL, MSGR_CONF_PATH);
 }
 
 static int xread(int fd, void *buf, size_t n)
@@ -207,41 +215,176 @@ static void print_conns(struct json_object *a)
 		printf("(no connections)\n");
 }
 
-/* Commands that take arguments, with the names the daemon expects them
- * under (the same names its get_command_descriptions gives Ceph's CLI). */
-static const struct {
+/* The commands, with the names the daemon expects their arguments under
+ * (the same names its get_command_descriptions gives Ceph's CLI). msgrctl
+ * knows them itself, so a typing mistake is a usage error with a
+ * suggestion, not a round trip to the daemon. */
+static const struct cmd {
 	const char *prefix;
 	const char *args[2];
-	int required;
-} with_args[] = {
-	{ "config get", { "key" }, 1 },
-	{ "config set", { "key", "value" }, 2 },
-	{ "log level", { "level" }, 0 },
-	{ "inject", { "fault", "target" }, 2 },
+	int min, max;           /* how many arguments it takes */
+	const char *synopsis;   /* its arguments, for messages */
+} cmds[] = {
+	{ "status", { 0 }, 0, 0, "" },
+	{ "clients", { 0 }, 0, 0, "" },
+	{ "conns", { 0 }, 0, 0, "" },
+	{ "sessions", { 0 }, 0, 0, "" },
+	{ "perf dump", { 0 }, 0, 0, "" },
+	{ "metrics", { 0 }, 0, 0, "" },
+	{ "config show", { 0 }, 0, 0, "" },
+	{ "config get", { "key" }, 1, 1, " KEY" },
+	{ "config set", { "key", "value" }, 2, 2, " KEY VALUE" },
+	{ "log level", { "level" }, 0, 1, " [LEVEL]" },
+	{ "inject", { "fault", "target" }, 2, 2, " (detach ENTITY | kill-link HOST:PORT)" },
+	{ "version", { 0 }, 0, 0, "" },
+	{ "help", { 0 }, 0, 0, "" },
+	{ "get_command_descriptions", { 0 }, 0, 0, "" },
+	{ "keygen", { 0 }, 0, 1, " [FILE] [--force] [--group GROUP]" },
 };
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
-static int keygen(int argc, char **argv)
+static int nwords_of(const char *prefix)
+{
+	int n = 1;
+
+	for (; *prefix; prefix++)
+		n += *prefix == ' ';
+	return n;
+}
+
+/* The command whose words lead argv, or NULL. */
+static const struct cmd *find_cmd(int argc, char **argv)
+{
+	for (size_t k = 0; k < NCMDS; k++) {
+		const char *p = cmds[k].prefix;
+		int w = nwords_of(p), i;
+		if (argc < w)
+			continue;
+		for (i = 0; i < w; i++) {
+			size_t len = strcspn(p, " ");
+			if (strlen(argv[i]) != len || strncmp(argv[i], p, len))
+				break;
+			p += len + (p[len] == ' ');
+		}
+		if (i == w)
+			return &cmds[k];
+	}
+	return NULL;
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[64];
+
+	if (lb >= sizeof(row) / sizeof(row[0]))
+		return (size_t)-1;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			diag = up;
+			row[j] = best;
+		}
+	}
+	return row[lb];
+}
+
+/* An unknown command: exit status 2, and the commands it may have meant,
+ * those it begins (`perf` for `perf dump`) or those a typo or two away. */
+static int unknown_cmd(int argc, char **argv)
+{
+	char typed[256] = "", want[256];
+	const struct cmd *near[NCMDS];
+	size_t nnear = 0, best = 3;
+
+	for (int i = 0; i < argc && i < 3; i++)
+		snprintf(typed + strlen(typed), sizeof(typed) - strlen(typed), "%s%s", i ? " " : "", argv[i]);
+	fprintf(stderr, "msgrctl: unknown command '%s'\n", typed);
+	for (size_t k = 0; k < NCMDS; k++) {
+		const char *p = cmds[k].prefix;
+		int w = nwords_of(p);
+		size_t d;
+		if (!strcmp(p, "get_command_descriptions"))
+			continue;
+		/* the first w words typed, against the command's w words */
+		want[0] = 0;
+		for (int i = 0; i < argc && i < w; i++)
+			snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s", i ? " " : "", argv[i]);
+		if (argc < w && !strncmp(p, want, strlen(want)) && p[strlen(want)] == ' ')
+			d = 0; /* the start of a longer command */
+		else
+			d = edit_distance(want, p);
+		if (d < best) {
+			best = d;
+			nnear = 0;
+		}
+		if (d == best)
+			near[nnear++] = &cmds[k];
+	}
+	if (nnear) {
+		fprintf(stderr, "msgrctl: did you mean ");
+		for (size_t i = 0; i < nnear; i++)
+			fprintf(stderr, "%s'msgrctl %s%s'", i == 0 ? "" : i + 1 == nnear ? " or " : ", ",
+				near[i]->prefix, near[i]->synopsis);
+		fprintf(stderr, "?\n");
+	} else {
+		fprintf(stderr, "msgrctl: see 'msgrctl --help' for the commands\n");
+	}
+	return 2;
+}
+
+/* mkdir -p of path's folder: each missing one gets mode 0750 (whatever the
+ * umask, so that gid can enter it) and, with a group, that group. */
+static int make_parents(const char *path, const struct group *gr)
+{
+	char dir[4096];
+	char *slash;
+	int fd;
+
+	if (strlen(path) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	strcpy(dir, path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = 0;
+	if (access(dir, F_OK) == 0)
+		return 0;
+	/* create the ancestors first; each returns at once if it exists */
+	{
+		int rc = make_parents(dir, gr);
+		if (rc)
+			return rc;
+	}
+	if (mkdir(dir, 0700))
+		return errno == EEXIST ? 0 : -errno; /* someone else's, as it is */
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if ((gr && fchown(fd, (uid_t)-1, gr->gr_gid)) || fchmod(fd, 0750)) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	close(fd);
+	printf("created %s (mode 0750%s%s)\n", dir, gr ? ", group " : "", gr ? gr->gr_name : "");
+	return 0;
+}
+
+static int keygen(const char *path, int force, const char *group)
 {
 	unsigned char key[32];
 	char line[128];
-	const char *path = NULL, *group = NULL;
 	struct group *gr = NULL;
-	int force = 0, fd, n;
+	int fd, n, rc;
 
-	for (int i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--force"))
-			force = 1;
-		else if (!strcmp(argv[i], "--group") && i + 1 < argc)
-			group = argv[++i];
-		else if (!path)
-			path = argv[i];
-		else
-			path = "";
-	}
-	if (!path || !*path) {
-		fprintf(stderr, "usage: msgrctl keygen FILE [--force] [--group GROUP]\n");
-		return 2;
-	}
 	if (group && !(gr = getgrnam(group))) {
 		fprintf(stderr, "msgrctl: keygen: no group '%s'\n", group);
 		return 2;
@@ -254,23 +397,64 @@ static int keygen(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(key); i++)
 		n += snprintf(line + n, sizeof(line) - (size_t)n, "%02x", key[i]);
 	n += snprintf(line + n, sizeof(line) - (size_t)n, "\n");
+	explicit_bzero(key, sizeof(key));
+	rc = make_parents(path, gr);
+	if (rc) {
+		fprintf(stderr, "msgrctl: keygen: cannot create the folder of %s: %s\n", path, strerror(-rc));
+		rc = 1;
+		goto out;
+	}
 	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (force ? O_TRUNC : O_EXCL), 0600);
 	if (fd < 0) {
 		fprintf(stderr, "msgrctl: keygen: %s: %s%s\n", path, strerror(errno),
 			errno == EEXIST ? " (use --force to replace it)" : "");
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	/* an existing file replaced with --force may have had a wider mode; with
 	 * --group the daemon's group (msgr) may read it, nobody else */
 	if ((gr && fchown(fd, (uid_t)-1, gr->gr_gid)) || fchmod(fd, gr ? 0640 : 0600) ||
 	    write(fd, line, (size_t)n) != n || fsync(fd) || close(fd)) {
 		fprintf(stderr, "msgrctl: keygen: %s: %s\n", path, strerror(errno));
-		return 1;
+		rc = 1;
+		goto out;
 	}
-	explicit_bzero(key, sizeof(key));
-	explicit_bzero(line, sizeof(line));
 	printf("wrote a new cluster key to %s (mode %s)\n", path, gr ? "0640" : "0600");
-	return 0;
+	rc = 0;
+out:
+	explicit_bzero(line, sizeof(line));
+	return rc;
+}
+
+/* What msgrctl takes from msgrd.conf: where the daemon's control socket and
+ * cluster key are, when the command line and environment do not say. */
+struct conf_paths {
+	char ctl_socket[108];
+	char keyring[4096];
+};
+
+static int on_conf_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct conf_paths *cp = user;
+
+	if (!strcmp(section, "global") && !strcmp(name, "ctl_socket"))
+		snprintf(cp->ctl_socket, sizeof(cp->ctl_socket), "%s", value);
+	else if (!strcmp(section, "auth") && !strcmp(name, "keyring"))
+		snprintf(cp->keyring, sizeof(cp->keyring), "%s", value);
+	return 1; /* msgrd, not msgrctl, judges the rest of the file */
+}
+
+/* 0, or -errno if the file cannot be read (-ENOENT: it does not exist). */
+static int read_conf(const char *path, struct conf_paths *cp)
+{
+	FILE *f = fopen(path, "re");
+	int rc;
+
+	if (!f)
+		return -errno;
+	rc = ini_parse_file(f, on_conf_key, cp);
+	fclose(f);
+	return rc < 0 ? -EIO : 0;
 }
 
 /* An object of scalars reads best as a two-column table. */
@@ -351,28 +535,49 @@ static void sanitize(struct json_object *o)
 	}
 }
 
+/* Where the control socket path came from, for the error that says it
+ * cannot be reached. */
+static const char *path_origin(int from, const char *conf, char *buf, size_t len)
+{
+	switch (from) {
+	case 's': return "--socket";
+	case 'e': return "$MSGR_CTL_SOCKET";
+	case 'c': snprintf(buf, len, "global.ctl_socket in %s", conf); return buf;
+	default: return "the default";
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "version", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "force", no_argument, NULL, 'F' },
+		{ "group", required_argument, NULL, 'G' },
 		{ 0 },
 	};
-	const char *path = getenv("MSGR_CTL_SOCKET");
-	struct json_object *o, *e, *req;
-	char prefix[256] = "";
-	char *reply;
-	int json = 0, c, rc = 0, nwords;
+	const char *path = NULL, *conf = NULL, *group = NULL, *env;
+	struct conf_paths cp = { "", "" };
+	struct json_object *o = NULL, *e, *req = NULL;
+	const struct cmd *cmd;
+	char prefix[256] = "", origin_buf[4200], *reply = NULL;
+	int json = 0, force = 0, c, rc = 2, nargs, conf_err = 0, from = 'd';
 
-	if (!path || !*path)
-		path = DEFAULT_CTL;
 	signal(SIGPIPE, SIG_IGN); /* EPIPE is handled where it happens */
-	while ((c = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
+	/* options anywhere (GNU getopt moves them ahead of the command); "--"
+	 * ends them, for an argument that starts with a dash */
+	while ((c = getopt_long(argc, argv, "s:c:jvh", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': path = optarg; break;
+		case 's': path = optarg; from = 's'; break;
+		case 'c': conf = optarg; break;
 		case 'j': json = 1; break;
+		case 'v': printf("msgrctl %s\n", MSGR_VERSION_STRING); return 0;
 		case 'h': usage(stdout); return 0;
+		case 'F': force = 1; break;
+		case 'G': group = optarg; break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -380,62 +585,81 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	for (int i = optind; i < argc; i++)
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			usage(stdout);
-			return 0;
+	cmd = find_cmd(argc - optind, argv + optind);
+	if (!cmd)
+		return unknown_cmd(argc - optind, argv + optind);
+	nargs = argc - optind - nwords_of(cmd->prefix);
+	if (nargs < cmd->min || nargs > cmd->max) {
+		fprintf(stderr, "msgrctl: %s: wrong number of arguments\nusage: msgrctl %s%s\n", cmd->prefix,
+			cmd->prefix, cmd->synopsis);
+		return 2;
+	}
+	if ((force || group) && strcmp(cmd->prefix, "keygen")) {
+		fprintf(stderr, "msgrctl: --force and --group go with keygen only\n");
+		return 2;
+	}
+
+	/* The config file is read for what it names only when nothing more
+	 * direct does: a file named with -c must exist, the default may not. */
+	env = getenv("MSGR_CTL_SOCKET");
+	if (!path && env && *env) {
+		path = env;
+		from = 'e';
+	}
+	if (conf || (!path || !strcmp(cmd->prefix, "keygen"))) {
+		conf_err = read_conf(conf ? conf : MSGR_CONF_PATH, &cp);
+		if (conf && conf_err) {
+			fprintf(stderr, "msgrctl: %s: %s\n", conf,
+				conf_err == -EIO ? "not an INI file msgrd can read" : strerror(-conf_err));
+			return 2;
 		}
-	if (!strcmp(argv[optind], "keygen"))
-		return keygen(argc - optind - 1, argv + optind + 1);
+		if (!conf)
+			conf = MSGR_CONF_PATH;
+	}
+	if (!path && *cp.ctl_socket) {
+		path = cp.ctl_socket;
+		from = 'c';
+	}
+	if (!path)
+		path = DEFAULT_CTL;
+
+	if (!strcmp(cmd->prefix, "keygen"))
+		return keygen(nargs ? argv[argc - 1] : *cp.keyring ? cp.keyring : MSGR_KEYRING_PATH,
+			      force, group);
+
 	req = json_object_new_object();
-	nwords = argc - optind;
-	for (size_t k = 0; k < sizeof(with_args) / sizeof(with_args[0]); k++) {
-		const char *p = with_args[k].prefix;
-		int words = 1 + (strchr(p, ' ') != NULL), nargs;
-		if (nwords < words || strncmp(argv[optind], p, strlen(argv[optind])) ||
-		    (words == 2 && (strlen(argv[optind]) != (size_t)(strchr(p, ' ') - p) ||
-				    strcmp(argv[optind + 1], strchr(p, ' ') + 1))) ||
-		    (words == 1 && strcmp(argv[optind], p)))
-			continue;
-		nargs = nwords - words;
-		if (nargs < with_args[k].required || nargs > 2 || (nargs == 2 && !with_args[k].args[1])) {
-			fprintf(stderr, "msgrctl: %s: wrong number of arguments (see --help)\n", p);
-			json_object_put(req);
-			return 2;
-		}
-		for (int a = 0; a < nargs; a++)
-			json_object_object_add(req, with_args[k].args[a],
-					       json_object_new_string(argv[optind + words + a]));
-		nwords = words;
-		break;
-	}
-	for (int i = optind; i < optind + nwords; i++) {
-		if (strlen(prefix) + strlen(argv[i]) + 2 > sizeof(prefix)) {
-			fprintf(stderr, "msgrctl: command too long\n");
-			json_object_put(req);
-			return 2;
-		}
-		if (*prefix)
-			strcat(prefix, " ");
-		strcat(prefix, argv[i]);
-	}
+	for (int a = 0; a < nargs; a++)
+		json_object_object_add(req, cmd->args[a], json_object_new_string(argv[argc - nargs + a]));
+	snprintf(prefix, sizeof(prefix), "%s", cmd->prefix);
 	json_object_object_add(req, "prefix", json_object_new_string(prefix));
 	reply = request(path, req);
-	json_object_put(req);
 	if (!reply) {
-		fprintf(stderr, "msgrctl: cannot reach msgrd at %s: %s\n", path, strerror(errno));
-		return 3;
+		rc = 3;
+		if (errno == EPROTOTYPE) {
+			/* a stream socket meets the SEQPACKET attach socket */
+			fprintf(stderr,
+				"msgrctl: %s (%s) is msgrd's attach socket (global.socket), not its control "
+				"socket (global.ctl_socket, by default %s): use --socket with that\n",
+				path, path_origin(from, conf, origin_buf, sizeof(origin_buf)), DEFAULT_CTL);
+			goto out;
+		}
+		fprintf(stderr, "msgrctl: cannot reach msgrd at %s (%s): %s\n", path,
+			path_origin(from, conf, origin_buf, sizeof(origin_buf)), strerror(errno));
+		if (from == 'd' && conf_err && conf_err != -ENOENT)
+			fprintf(stderr, "msgrctl: could not read %s for its global.ctl_socket: %s\n", conf,
+				conf_err == -EIO ? "not an INI file" : strerror(-conf_err));
+		goto out;
 	}
+	rc = 0;
 	if (!strcmp(prefix, "metrics")) {
 		fputs(reply, stdout); /* Prometheus text, as is */
-		free(reply);
-		return 0;
+		goto out;
 	}
 	o = json_tokener_parse(reply);
 	if (!o) {
 		fprintf(stderr, "msgrctl: the daemon's reply is not JSON\n");
-		free(reply);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	if (!json)
 		sanitize(o);
@@ -459,7 +683,9 @@ int main(int argc, char **argv)
 	} else {
 		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
 	}
+out:
 	json_object_put(o);
+	json_object_put(req);
 	free(reply);
 	return rc;
 }

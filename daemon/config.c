@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/paths.h"
 #include "transports/transport.h"
 
 enum ktype { K_HOSTPORT, K_PATH, K_U64, K_SIZE, K_LOGLEVEL, K_BOOL, K_MS, K_AUTH, K_TRANSPORT };
@@ -53,7 +54,7 @@ static const struct key keys[] = {
 	{ "net", "transport", K_TRANSPORT, F(net.transport), 0, 0, "tcp", 0 },
 	{ "net", "inject_socket_failures", K_U64, F(net.fault.socket_failures), 0, 1000000000, "0", 1 },
 	{ "net", "inject_delay", K_MS, F(net.fault.delay_ms), 0, 60000, "0", 1 },
-	{ "auth", "keyring", K_PATH, F(net.keyring), 0, 0, "/etc/msgrd/keyring", 0 },
+	{ "auth", "keyring", K_PATH, F(net.keyring), 0, 0, MSGR_SYSCONFDIR "/msgrd/keyring", 0 },
 	{ "auth", "mode", K_AUTH, F(net.auth_mode), 0, 0, "hmac", 0 },
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

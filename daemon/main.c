@@ -15,6 +15,7 @@
 #include "client.h"
 #include "cmd.h"
 #include "common/log.h"
+#include "common/paths.h"
 #include "ctl.h"
 #include "daemon.h"
 #include "registry.h"
@@ -29,7 +30,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: msgrd [-f] [-c FILE] [--set SECTION.KEY=VALUE]...\n"
 		"The per-host messenger daemon.\n\n"
-		"  -c, --config FILE   read FILE (default /etc/msgrd/msgrd.conf if it exists)\n"
+		"  -c, --config FILE   read FILE (default " MSGR_CONF_PATH " if it exists)\n"
 		"  -s, --set S.K=V     override one configuration key (repeatable)\n"
 		"  -f, --foreground    stay in the foreground (msgrd never forks; accepted\n"
 		"                      for compatibility)\n"
@@ -349,8 +350,8 @@ int main(int argc, char **argv)
 	}
 	/* Only a missing default file means "use the defaults"; one we may not
 	 * read is an error, not a silent fallback. */
-	if (!conf_path && (access("/etc/msgrd/msgrd.conf", F_OK) == 0 || errno != ENOENT))
-		conf_path = "/etc/msgrd/msgrd.conf";
+	if (!conf_path && (access(MSGR_CONF_PATH, F_OK) == 0 || errno != ENOENT))
+		conf_path = MSGR_CONF_PATH;
 	if (conf_path && msgr__conf_load(&d->conf, conf_path, err, sizeof(err))) {
 		fprintf(stderr, "msgrd: %s\n", err);
 		return 2;

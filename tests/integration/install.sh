@@ -2,18 +2,27 @@
 # lands outside DESTDIR, and a program built with nothing but
 # `pkg-config --cflags --libs msgr` runs against the installed library.
 
-# install_into DEST: make install PREFIX=/usr DESTDIR=DEST, of the build the
-# runner tests. -o keeps make from rebuilding those artefacts (another build
-# may be under way, or this may be a sanitizer tree with its own flags);
-# one that is missing (check-integration does not build libmsgr.a) is built.
+# install_into DEST [VAR=VALUE]...: make install PREFIX=/usr SYSCONFDIR=/etc
+# DESTDIR=DEST (the variables given override these), of the build the
+# runner tests. make works in a copy of that build, shared by the tests of
+# one run: another build may be under way in the original, and a new
+# SYSCONFDIR rebuilds the objects that embed it. A sanitizer tree relinks
+# with its runtime.
 install_into() {
-	local root b f keep=()
-	root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-	b=$(dirname "$BIN")
-	for f in "$b/bin/msgrd" "$b/bin/msgrctl" "$b/lib/libmsgr.so.0.1.0" "$b/lib/libmsgr.a"; do
-		[ -e "$f" ] && keep+=(-o "$f")
-	done
-	make --no-print-directory -C "$root" install DESTDIR="$1" PREFIX=/usr BUILD="$b" "${keep[@]}"
+	local dest=$1; shift
+	install_make install DESTDIR="$dest" PREFIX=/usr SYSCONFDIR=/etc "$@"
+}
+
+INSTALL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+# install_make ARG...: make -C the tree ARG..., in the copy of the build.
+install_make() {
+	local root=$INSTALL_ROOT b=$RUN/install-build flags=()
+	[ -d "$b" ] || cp -a "$(dirname "$BIN")" "$b"
+	[ -z "${MSGR_SANITIZED:-}" ] ||
+		flags=(CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
+		       LDFLAGS="-fsanitize=address,undefined")
+	make --no-print-directory -C "$root" BUILD="$b" "${flags[@]}" "$@"
 }
 
 t_install_files() {
@@ -70,12 +79,12 @@ usr/share/man/man${p##*.}/${p##*/}"
 
 t_install_destdir_only() {
 	# Every install and ln target of `make -n install` is under DESTDIR,
-	# for the default prefix and for /usr.
+	# for the default prefix and for /usr (SYSCONFDIR follows PREFIX).
 	local root d=/nonexistent/msgr-destdir lines bad
 	root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 	for prefix in /usr/local /usr; do
-		lines=$(make --no-print-directory -s -n -C "$root" install DESTDIR=$d PREFIX=$prefix \
-			BUILD="$(dirname "$BIN")" | grep -E '^\s*(install|ln) ' | grep -v '^\s*echo') || true
+		lines=$(install_make -s -n install DESTDIR=$d PREFIX=$prefix |
+			grep -E '^\s*(install|ln) ' | grep -v '^\s*echo') || true
 		echo "$lines"
 		[ "$(wc -l <<<"$lines")" -ge 10 ]
 		bad=$(awk '{ sub(/;.*$/, ""); sub(/ *\|\|.*$/, ""); print $NF }' <<<"$lines" | grep -v "^$d/") || true
@@ -115,6 +124,60 @@ t_install_pkgconfig() {
 	stop_daemon
 }
 
+# make install PREFIX=DIR, with no DESTDIR and no SYSCONFDIR, as a user
+# trying msgrd out would run it: nothing lands outside DIR (the real /etc,
+# /usr and /var are overlays in a private mount namespace, whose upper
+# layers must stay empty), msgrd and msgrctl read DIR/etc/msgrd/msgrd.conf
+# by default, and make uninstall removes every file install wrote.
+t_install_prefix() {
+	[ "$(id -u)" = 0 ] || { echo "SKIP needs root for a private mount namespace"; return 0; }
+	command -v unshare >/dev/null || { echo "SKIP unshare (util-linux) missing"; return 0; }
+	local p=$RUN/prefix ns=$RUN/install-ns got
+	mkdir -p "$p" "$ns"
+	# shellcheck disable=SC2016
+	unshare -m -- bash -ec '
+		ns=$1; shift
+		mount -t tmpfs tmpfs "$ns"
+		for d in etc usr var; do
+			mkdir -p "$ns/$d.up" "$ns/$d.work"
+			mount -t overlay overlay -o "lowerdir=/$d,upperdir=$ns/$d.up,workdir=$ns/$d.work" "/$d"
+		done
+		"$@" >"$ns/make.out" 2>&1 || { cat "$ns/make.out"; exit 1; }
+		cat "$ns/make.out"
+		left=$(cd "$ns" && find etc.up usr.up var.up -mindepth 1 | head)
+		[ -z "$left" ] || { echo "written outside the prefix: $left"; exit 1; }
+	' - "$ns" bash -c "$(declare -f install_make); INSTALL_ROOT='$INSTALL_ROOT' RUN='$RUN' BIN='$BIN' MSGR_SANITIZED='${MSGR_SANITIZED:-}'; install_make install PREFIX='$p'"
+	[ -f "$p/etc/msgrd/msgrd.conf" ]
+	[ -x "$p/sbin/msgrd" ] && [ -x "$p/bin/msgrctl" ]
+	grep -qx "d $p/etc/msgrd 0750 root msgr -" "$p/lib/tmpfiles.d/msgrd.conf"
+	grep -q "$p/etc/msgrd/keyring" "$p/share/man/man8/msgrd.8"
+	# the installed msgrd reads the installed msgrd.conf: a bad key there
+	# stops it, named by file and line
+	"$p/sbin/msgrd" --help | grep -q "default $p/etc/msgrd/msgrd.conf"
+	printf '[global]\npoll_us = fast\n' >>"$p/etc/msgrd/msgrd.conf"
+	expect_exit 2 "$p/sbin/msgrd" >"$RUN/prefix-msgrd.out" 2>&1
+	cat "$RUN/prefix-msgrd.out"
+	grep -q "^msgrd: $p/etc/msgrd/msgrd.conf:[0-9]*: global.poll_us: 'fast' is not a number" "$RUN/prefix-msgrd.out"
+	# and msgrctl finds the control socket it names
+	printf '[global]\nctl_socket = %s\n' "$RUN/prefix-nothing.asok" >"$p/etc/msgrd/msgrd.conf"
+	expect_exit 3 env -u MSGR_CTL_SOCKET "$p/bin/msgrctl" status 2>"$RUN/prefix-ctl.err"
+	grep -q "cannot reach msgrd at $RUN/prefix-nothing.asok (global.ctl_socket in $p/etc/msgrd/msgrd.conf)" "$RUN/prefix-ctl.err"
+
+	# uninstall keeps the edited msgrd.conf, and removes every other file
+	install_make uninstall PREFIX="$p" >"$RUN/uninstall.out"
+	grep -q "keeping $p/etc/msgrd/msgrd.conf" "$RUN/uninstall.out"
+	got=$(cd "$p" && find . ! -type d)
+	[ "$got" = ./etc/msgrd/msgrd.conf ] || { echo "left after uninstall: $got"; return 1; }
+	rm "$p/etc/msgrd/msgrd.conf"
+	# an unedited one goes, with its folder
+	install_make install PREFIX="$p" >/dev/null
+	install_make uninstall PREFIX="$p" >/dev/null
+	got=$(cd "$p" && find . ! -type d)
+	[ -z "$got" ] || { echo "left after uninstall: $got"; return 1; }
+	[ ! -e "$p/etc/msgrd" ]
+}
+
 run install-files t_install_files
 run install-destdir-only t_install_destdir_only
 run install-pkgconfig t_install_pkgconfig
+run install-prefix-uninstall t_install_prefix

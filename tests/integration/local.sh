@@ -156,7 +156,7 @@ n = struct.unpack('>I', s.recv(4, socket.MSG_WAITALL))[0]
 d = json.loads(s.recv(n, socket.MSG_WAITALL))
 assert any(c["sig"] == ["status"] for c in d.values()), d
 PY
-	expect_exit 1 "$BIN/msgrctl" nonsense 2>"$D_DIR/err"
+	expect_exit 2 "$BIN/msgrctl" nonsense 2>"$D_DIR/err"   # msgrctl knows its commands
 	grep -q "unknown command 'nonsense'" "$D_DIR/err"
 	expect_exit 3 "$BIN/msgrctl" -s "$RUN/nothing.asok" status
 	expect_exit 2 "$BIN/msgrctl"

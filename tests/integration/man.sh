@@ -49,10 +49,12 @@ t_man_functions() {
 	return $bad
 }
 
-# "section key default live" for every key in daemon/config.c's table.
+# "section key default live" for every key in daemon/config.c's table. A
+# default under SYSCONFDIR reads as the pages give it, under /etc, where
+# packages (SYSCONFDIR=/etc) put it.
 man_conf_keys() {
-	sed -nE 's/^[[:space:]]*\{ *"([a-z_]+)", *"([a-z_]+)", *K_[A-Z0-9]+,.*"([^"]*)"(, *([01]))? *\},.*/\1 \2 \3 \5/p' \
-		"$1/daemon/config.c"
+	sed -E 's|MSGR_SYSCONFDIR "|"/etc|' "$1/daemon/config.c" |
+		sed -nE 's/^[[:space:]]*\{ *"([a-z_]+)", *"([a-z_]+)", *K_[A-Z0-9]+,.*"([^"]*)"(, *([01]))? *\},.*/\1 \2 \3 \5/p'
 }
 
 # Every key of the table is documented in msgrd.conf(5), in its section and
@@ -182,8 +184,41 @@ man_options() {
 	return $bad
 }
 
+# The run-time keys that msgrd.8 (applied on SIGHUP) and msgrctl.8 (taken
+# by config set) list are exactly those config.c's table marks live.
+t_man_live_keys() {
+	local root want have bad=0
+	root=$(man_root)
+	want=$(man_conf_keys "$root" | awk '$4 == 1 { print $1 "." $2 }' | sort)
+	[ "$(wc -l <<<"$want")" -ge 10 ] || { echo "cannot read the live keys of config.c: '$want'"; return 1; }
+	# man_live_list PAGE FROM TO: the .Cm section.key lines from a line
+	# matching FROM up to one matching TO
+	man_live_list() {
+		awk -v from="$2" -v to="$3" '$0 ~ from { f = 1; next } f && $0 ~ to { f = 0 }
+			f && /^\.Cm [a-z_]+\.[a-z_]+( [,.;])?$/ { print $2 }' "$1" | sort -u
+	}
+	have=$(man_live_list "$root/man/msgrd.8" 'keys that can change while it runs:' '^\.Cm \[policy\]')
+	[ "$want" = "$have" ] || { echo "msgrd.8 lists as live:"; diff <(echo "$want") <(echo "$have") || true; bad=1; }
+	have=$(man_live_list "$root/man/msgrctl.8" 'keys that can change at run time are accepted:' 'For any other key')
+	[ "$want" = "$have" ] || { echo "msgrctl.8 lists as live:"; diff <(echo "$want") <(echo "$have") || true; bad=1; }
+	echo "live keys: $(echo $want)"
+	return $bad
+}
+
+# A quoted macro argument runs to its closing quote: in
+# '.Ql {"a": 1, "b": 2}' the quotes around b vanish from the page. Literal
+# quotes on macro lines are written \(dq.
+t_man_quotes() {
+	local root bad
+	root=$(man_root)
+	bad=$(grep -nE '^\..*(^|[[:space:]])"[^"]*"[^[:space:]]' "$root"/man/*.[1-9]) || true
+	[ -z "$bad" ] || { echo "quotes that mdoc takes as argument delimiters:"; echo "$bad"; return 1; }
+}
+
 run man-lint t_man_lint
 run man-functions t_man_functions
 run man-conf-keys t_man_conf_keys
 run man-msgrctl t_man_msgrctl
 run man-msgrd t_man_msgrd
+run man-live-keys t_man_live_keys
+run man-quotes t_man_quotes

@@ -111,7 +111,7 @@ t_keygen() {
 	"$BIN/msgrctl" keygen "$k" --force
 	[ "$(stat -c %a "$k")" = 600 ]
 	[ "$(cat "$k")" != "$first" ]
-	expect_exit 2 "$BIN/msgrctl" keygen
+	expect_exit 2 "$BIN/msgrctl" keygen "$k" "$k.2"   # one file at most
 	"$BIN/msgrctl" keygen "$k" --force --group "$(id -gn)"
 	[ "$(stat -c %a "$k")" = 640 ]
 	expect_exit 2 "$BIN/msgrctl" keygen "$k" --force --group no-such-group-here
@@ -164,6 +164,82 @@ t_ctl_permissions() {
 	setpriv --reuid=65534 --regid=65534 --groups=0 "$BIN/msgrctl" -s "$D_CTL" status >/dev/null
 	stop_daemon
 }
+
+# msgrctl as a new admin types it: options after the command, --version, a
+# mistyped or incomplete command (usage error, with what it may have meant),
+# the attach socket given for the control socket, and the control socket
+# found in msgrd.conf.
+t_msgrctl_usage() {
+	local conf=$RUN/ctlusage.conf
+	start_daemon ctlusage
+	"$BIN/msgrctl" status --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["clients"] == 0, d'
+	"$BIN/msgrctl" config get --json global.poll_us | grep -q '"global.poll_us": "0"'
+	"$BIN/msgrctl" clients -s "$D_CTL" | grep -q 'no clients attached'
+	"$BIN/msgrctl" --version | grep -qx 'msgrctl 0\.1\.0'
+	"$BIN/msgrctl" -v | grep -qx 'msgrctl 0\.1\.0'
+	expect_exit 2 "$BIN/msgrctl" perf 2>"$D_DIR/err"; cat "$D_DIR/err"
+	grep -qx "msgrctl: unknown command 'perf'" "$D_DIR/err"
+	grep -qx "msgrctl: did you mean 'msgrctl perf dump'?" "$D_DIR/err"
+	expect_exit 2 "$BIN/msgrctl" stauts --json 2>"$D_DIR/err"
+	grep -qx "msgrctl: did you mean 'msgrctl status'?" "$D_DIR/err"
+	expect_exit 2 "$BIN/msgrctl" config 2>"$D_DIR/err"
+	grep -qx "msgrctl: did you mean 'msgrctl config show', 'msgrctl config get KEY' or 'msgrctl config set KEY VALUE'?" "$D_DIR/err"
+	expect_exit 2 "$BIN/msgrctl" config gte global.poll_us 2>"$D_DIR/err"
+	grep -q "did you mean 'msgrctl config get KEY'" "$D_DIR/err"
+	expect_exit 2 "$BIN/msgrctl" config get 2>"$D_DIR/err"
+	grep -qx 'usage: msgrctl config get KEY' "$D_DIR/err"
+	expect_exit 2 "$BIN/msgrctl" status --force 2>/dev/null
+	expect_exit 2 "$BIN/msgrctl" status --bogus 2>/dev/null
+	# "--" ends the options
+	expect_exit 1 "$BIN/msgrctl" config set global.poll_us -- -5 2>"$D_DIR/err"
+	grep -q "'-5' is not a number" "$D_DIR/err"
+
+	# the attach socket is not the control socket, and msgrctl says which it is
+	expect_exit 3 "$BIN/msgrctl" -s "$D_SOCK" status 2>"$D_DIR/err"; cat "$D_DIR/err"
+	grep -qF "msgrctl: $D_SOCK (--socket) is msgrd's attach socket (global.socket), not its control socket" "$D_DIR/err"
+
+	# global.ctl_socket from msgrd.conf, when neither --socket nor the
+	# environment names a socket; the environment wins over the file
+	printf '[global]\nctl_socket = %s   ; inline comment\n' "$D_CTL" >"$conf"
+	env -u MSGR_CTL_SOCKET "$BIN/msgrctl" -c "$conf" status | grep -q '^msgrd '
+	env -u MSGR_CTL_SOCKET "$BIN/msgrctl" status --config "$conf" | grep -q '^msgrd '
+	MSGR_CTL_SOCKET=$RUN/nothing.asok expect_exit 3 "$BIN/msgrctl" -c "$conf" status 2>"$D_DIR/err"
+	grep -q "cannot reach msgrd at $RUN/nothing.asok (\$MSGR_CTL_SOCKET)" "$D_DIR/err"
+	printf '[global]\nctl_socket = %s\n' "$RUN/nothing.asok" >"$conf"
+	env -u MSGR_CTL_SOCKET "$BIN/msgrctl" -c "$conf" -s "$D_CTL" status | grep -q '^msgrd '
+	expect_exit 3 env -u MSGR_CTL_SOCKET "$BIN/msgrctl" -c "$conf" status 2>"$D_DIR/err"
+	grep -q "cannot reach msgrd at $RUN/nothing.asok (global.ctl_socket in $conf)" "$D_DIR/err"
+	expect_exit 2 env -u MSGR_CTL_SOCKET "$BIN/msgrctl" -c "$RUN/no-such.conf" status 2>"$D_DIR/err"
+	grep -q "no-such.conf: No such file or directory" "$D_DIR/err"
+	stop_daemon
+}
+
+# keygen creates the key's missing folder, 0750 whatever the umask, and
+# gives it to --group; without a file it writes the auth.keyring of -c.
+t_keygen_folder() {
+	local d=$RUN/kg gid
+	gid=$(id -g)
+	(umask 077; "$BIN/msgrctl" keygen "$d/a/b/keyring" --group "$(id -gn)") | tee "$RUN/kg.out"
+	grep -q "created $d/a/b (mode 0750, group $(id -gn))" "$RUN/kg.out"
+	[ "$(stat -c '%a %g' "$d")" = "750 $gid" ]
+	[ "$(stat -c '%a %g' "$d/a/b")" = "750 $gid" ]
+	[ "$(stat -c '%a %g' "$d/a/b/keyring")" = "640 $gid" ]
+	(umask 077; "$BIN/msgrctl" keygen "$d/c/keyring")
+	[ "$(stat -c %a "$d/c")" = 750 ]
+	[ "$(stat -c %a "$d/c/keyring")" = 600 ]
+	# an existing folder is left as it is
+	chmod 711 "$d/c"
+	"$BIN/msgrctl" keygen "$d/c/keyring2"
+	[ "$(stat -c %a "$d/c")" = 711 ]
+	printf '[auth]\nkeyring = %s\n' "$d/from-conf/keyring" >"$RUN/kg.conf"
+	"$BIN/msgrctl" keygen -c "$RUN/kg.conf" | grep -q "wrote a new cluster key to $d/from-conf/keyring"
+	grep -qE '^key = [0-9a-f]{64}$' "$d/from-conf/keyring"
+	# and msgrd takes what keygen wrote
+	start_daemon kgd --set auth.keyring="$d/a/b/keyring"
+	stop_daemon
+}
+run msgrctl-usage t_msgrctl_usage
+run keygen-folder t_keygen_folder
 
 run ceph-cli-admin-socket t_ceph_cli
 run config-get-set-live t_config_live

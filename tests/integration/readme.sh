@@ -58,3 +58,123 @@ t_library_exports() {
 	[ "$exported" = "$declared" ] || { echo "declared: $declared"; return 1; }
 }
 run library-exports t_library_exports
+
+# Every command block of the README and of the man pages' EXAMPLES runs as
+# written (tests/integration/docblocks.py says how a block is read; build
+# and test blocks are not run). Each file gets a private mount, network and
+# pid namespace: /run and /tmp are empty tmpfs, /etc, /usr and /var are
+# overlays whose changes vanish with it, so /etc/msgrd, /run/msgrd, /tmp/m
+# and the fixed ports of the docs are the docs' own; everything started
+# there dies with it. What a page takes as given (a group msgr, a running
+# daemon, a program ./my-osd) is set up first, by docs_fixture.
+
+# docs_ns FILE: run FILE's blocks in a namespace of their own.
+docs_ns() {
+	local root file=$1 dir
+	root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+	dir=$RUN/docs-$(basename "$file")
+	mkdir -p "$dir/cwd" "$dir/state" "$dir/bin"
+	# msgrd as a person runs it: it stays in the foreground (or, with &, in
+	# the background), and the next command is typed once it is ready or
+	# has failed; this stand-in returns then, leaving a ready daemon running
+	cat >"$dir/bin/msgrd" <<'SH'
+#!/bin/bash
+log=$(mktemp "$DOCS_STATE/msgrd.XXXXXX")
+"$DOCS_MSGRD" "$@" >"$log" 2>&1 &
+pid=$!
+for _ in $(seq 200); do
+	if ! kill -0 "$pid" 2>/dev/null; then wait "$pid"; rc=$?; cat "$log"; exit $rc; fi
+	grep -q ' ready: ' "$log" && exit 0
+	sleep 0.05
+done
+echo "msgrd: not ready after 10 s"; cat "$log"; exit 1
+SH
+	chmod 755 "$dir/bin/msgrd"
+	# shellcheck disable=SC2016
+	unshare -m -n -p -f --mount-proc -- bash -ec '
+		run=$1 dir=$2; shift 2
+		mount -t tmpfs tmpfs /run
+		mkdir /run/keep /run/ns && mount --bind "$run" /run/keep
+		mount -t tmpfs tmpfs /tmp
+		mkdir -p "$run" && mount --bind /run/keep "$run"
+		mount -t tmpfs tmpfs /run/ns
+		for d in etc usr var; do
+			mkdir -p "/run/ns/$d.up" "/run/ns/$d.work"
+			mount -t overlay overlay -o "lowerdir=/$d,upperdir=/run/ns/$d.up,workdir=/run/ns/$d.work" "/$d"
+		done
+		ip link set lo up
+		"$@"
+	' - "$RUN" "$dir" env BIN="$BIN" BUILD="$BUILD" RUN="$RUN" bash -c "$(declare -f docs_fixture); docs_fixture \"\$@\"" - "$root" "$file" "$dir"
+}
+
+# docs_fixture ROOT FILE DIR: inside the namespace, set up what FILE takes
+# as given, then run its blocks from DIR/cwd.
+docs_fixture() {
+	local root=$1 file=$2 dir=$3 bin=$BIN
+	export DOCS_STATE=$dir/state DOCS_MSGRD=$BIN/msgrd
+	systemd-sysusers "$root/systemd/msgrd.sysusers" >/dev/null 2>&1   # as make install says
+	cd "$dir/cwd"
+	case $(basename "$file") in
+	README.md)
+		# the top of the tree, with the build under test in build/
+		mkdir -p build/bin
+		ln -s "$BIN/msgrctl" build/bin/msgrctl
+		ln -s "$dir/bin/msgrd" build/bin/msgrd
+		ln -s "$root/conf" conf
+		;;
+	*)
+		# the man pages describe an install with SYSCONFDIR=/etc
+		bin=$RUN/docs-root/usr
+		export DOCS_MSGRD=$bin/sbin/msgrd DOCS_UNIT=$bin/lib/systemd/system/msgrd.service
+		export PATH=$dir/bin:$bin/bin:$bin/sbin:$PATH
+		;;
+	esac
+	case $(basename "$file") in
+	msgrd.8)
+		printf '#!/bin/sh\nexec %s\n' "$BUILD/bin/msgr-hello" >my-osd; chmod 755 my-osd
+		id alice >/dev/null 2>&1 || useradd -M alice
+		;;
+	msgrctl.8)
+		# a daemon at the defaults, with injection on as the page asks,
+		# osd.3 attached to it, and a private one in /tmp/m
+		msgrctl keygen /etc/msgrd/test.keyring >/dev/null
+		printf '[global]\ninject = true\n[auth]\nkeyring = /etc/msgrd/test.keyring\n' >/etc/msgrd/msgrd.conf
+		msgrd
+		msgrd --set global.socket=/tmp/m/msgrd.sock --set global.ctl_socket=/tmp/m/msgrd.asok \
+			--set global.listen=127.0.0.1:6801
+		"$BUILD/tests/msgr-itest" wait-lost osd.3 >"$DOCS_STATE/osd3.out" 2>&1 &
+		for _ in $(seq 200); do grep -q ready "$DOCS_STATE/osd3.out" && break; sleep 0.05; done
+		mkdir -p /var/lib/prometheus/node-exporter   # prometheus-node-exporter's
+		;;
+	msgrd.conf.5)
+		msgrctl keygen /etc/msgrd/keyring >/dev/null
+		ip addr add 10.0.0.7/32 dev lo              # the host's cluster address
+		id ceph >/dev/null 2>&1 || useradd -M -r ceph
+		printf '[global]\npool_size = 64M\npoolsize = 64M\n' >test.conf   # "misspelt on line 3"
+		;;
+	esac
+	python3 "$root/tests/integration/docblocks.py" run "$file"
+}
+
+t_readme_commands() {
+	local root
+	[ "$(id -u)" = 0 ] || { echo "SKIP needs root for private namespaces"; return 0; }
+	root=$(cd "$(dirname "$BASH_SOURCE")/../.." && pwd)
+	docs_ns "$root/README.md"
+}
+
+t_man_examples() {
+	local root p bad=0
+	[ "$(id -u)" = 0 ] || { echo "SKIP needs root for private namespaces"; return 0; }
+	root=$(cd "$(dirname "$BASH_SOURCE")/../.." && pwd)
+	install_into "$RUN/docs-root" >/dev/null
+	for p in "$root"/man/*.[1-9]; do
+		[ -L "$p" ] && continue
+		grep -q '^\.Sh EXAMPLES' "$p" || continue
+		docs_ns "$p" || bad=1
+	done
+	return $bad
+}
+
+run readme-commands t_readme_commands
+run man-examples t_man_examples
