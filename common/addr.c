@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -98,6 +100,84 @@ int msgr__hostport_check(const char *s)
 	if (errno || *end || port < 1 || port > 65535)
 		return -EINVAL;
 	return 0;
+}
+
+/* Split a checked HOST:PORT into the host without brackets and the port. */
+static void hostport_parts(const char *in, char host[MSGR__HOSTPORT_MAX], const char **port)
+{
+	const char *colon = in[0] == '[' ? strchr(in, ']') + 1 : strrchr(in, ':');
+	size_t hl = (size_t)(colon - in) - (in[0] == '[' ? 2 : 0);
+
+	memcpy(host, in + (in[0] == '['), hl);
+	host[hl] = 0;
+	*port = colon + 1;
+}
+
+/* A binary address and port, as its canonical HOST:PORT. */
+static int canon_put(int af, const void *a, const char *port, char out[MSGR__HOSTPORT_MAX])
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop(af, a, ip, sizeof(ip)))
+		return -EINVAL;
+	snprintf(out, MSGR__HOSTPORT_MAX, af == AF_INET6 ? "[%s]:%s" : "%s:%s", ip, port);
+	return 0;
+}
+
+int msgr__hostport_canon(const char *in, char out[MSGR__HOSTPORT_MAX])
+{
+	char host[MSGR__HOSTPORT_MAX];
+	unsigned char a[16];
+	const char *port;
+
+	if (msgr__hostport_check(in))
+		return -EINVAL;
+	hostport_parts(in, host, &port);
+	if (in[0] == '[')
+		return inet_pton(AF_INET6, host, a) == 1 ? canon_put(AF_INET6, a, port, out) : -EINVAL;
+	/* inet_pton takes only the dotted quad (not 127.1 or 0x7f.0.0.1),
+	 * so every IPv4 address has one spelling */
+	return inet_pton(AF_INET, host, a) == 1 ? canon_put(AF_INET, a, port, out) : -EINVAL;
+}
+
+int msgr__hostport_resolve(const char *in, char out[MSGR__HOSTPORT_MAX], char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_ADDRCONFIG };
+	struct addrinfo *res = NULL;
+	char host[MSGR__HOSTPORT_MAX];
+	const char *port;
+	int rc;
+
+	if (msgr__hostport_check(in)) {
+		snprintf(err, errlen, "'%s' is not HOST:PORT (IPv6 as [ADDR]:PORT)", in);
+		return -EINVAL;
+	}
+	if (!msgr__hostport_canon(in, out))
+		return 0;
+	hostport_parts(in, host, &port);
+	if (in[0] == '[') {
+		snprintf(err, errlen, "'%s': '%s' is not an IPv6 address", in, host);
+		return -EINVAL;
+	}
+	rc = getaddrinfo(host, NULL, &hints, &res);
+	if (rc || !res) {
+		snprintf(err, errlen, "'%s': cannot resolve host name '%s': %s", in, host,
+			 rc ? gai_strerror(rc) : "no address");
+		return -ENOENT;
+	}
+	rc = res->ai_family == AF_INET6
+		     ? canon_put(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, port, out)
+		     : canon_put(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, port, out);
+	freeaddrinfo(res);
+	if (rc)
+		snprintf(err, errlen, "'%s': '%s' resolved to no usable address", in, host);
+	return rc;
+}
+
+int msgr__hostport_unspecified(const char *canon)
+{
+	return !strncmp(canon, "0.0.0.0:", 8) || !strncmp(canon, "[::]:", 5);
 }
 
 void msgr__source_key(const char *hostport, char out[MSGR__HOSTPORT_MAX])

@@ -27,6 +27,22 @@ int msgr__entity_pattern_check(const char *pat, char *err, size_t errlen);
 /* 0 if s is HOST:PORT with a port in 1..65535 (HOST may be [v6]). */
 int msgr__hostport_check(const char *s);
 
+/* The one spelling of a numeric HOST:PORT that sessions and the race
+ * arbiter compare byte for byte: IPv4 dotted quad, IPv6 in brackets as
+ * RFC 5952 writes it (inet_ntop: lower case, the longest run of zero groups
+ * as ::). -EINVAL if HOST is not a numeric address (a host name). out has
+ * MSGR__HOSTPORT_MAX bytes. */
+int msgr__hostport_canon(const char *in, char out[MSGR__HOSTPORT_MAX]);
+
+/* The same, but a HOST that is a name is resolved (getaddrinfo: blocking,
+ * so for start-up only) to its first address of a family this host has.
+ * -EINVAL (not HOST:PORT) or -ENOENT (no address for it), and a line in err
+ * saying which. */
+int msgr__hostport_resolve(const char *in, char out[MSGR__HOSTPORT_MAX], char *err, size_t errlen);
+
+/* Whether a canonical HOST:PORT names no host: 0.0.0.0 or [::]. */
+int msgr__hostport_unspecified(const char *canon);
+
 /* The source a "HOST:PORT" (as a transport reports a peer's) counts as, for
  * limits per source: an IPv4 host as it is, an IPv6 host by its /64, which
  * one host commonly holds whole (an IPv4-mapped address counts as IPv4).

@@ -391,7 +391,7 @@ void msgr__channel_send_open(struct msgr__channel *ch)
 void msgr__channel_connect(struct msgr__chans *cs, struct msgr__chan_end *end)
 {
 	const struct msgr__chan_owner *o = end->owner;
-	char hostport[MSGR__HOSTPORT_MAX], entity[MSGR__ENTITY_MAX];
+	char hostport[MSGR__HOSTPORT_MAX], canon[MSGR__HOSTPORT_MAX], entity[MSGR__ENTITY_MAX];
 	struct msgr__channel *ch;
 	struct msgr__chan_end *acc;
 	const char *why;
@@ -402,6 +402,16 @@ void msgr__channel_connect(struct msgr__chans *cs, struct msgr__chan_end *end)
 		msgr__chans_notify(cs, end, MSGR__EV_CONNECT_FAILED, -EINVAL);
 		return;
 	}
+	/* Sessions are named by the peer's listen address in its one numeric
+	 * spelling ([::1] and [0::1] are one daemon). Host names are not
+	 * resolved here: a resolver would block the daemon's loop. */
+	if (msgr__hostport_canon(hostport, canon)) {
+		msgr__info("client %s: connect to '%s': '%s' is not a numeric address (IPv4, or "
+			   "[IPv6]; host names are not resolved)", o->entity, end->peer, hostport);
+		msgr__chans_notify(cs, end, MSGR__EV_CONNECT_FAILED, -EINVAL);
+		return;
+	}
+	memcpy(hostport, canon, sizeof(canon));
 	if (strcmp(hostport, cs->net->listen)) {
 		connect_remote(cs, end, hostport, entity);
 		return;

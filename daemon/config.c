@@ -27,6 +27,7 @@ struct key {
 
 static const struct key keys[] = {
 	{ "global", "listen", K_HOSTPORT, F(net.listen), 0, 0, "127.0.0.1:6800", 0 },
+	{ "global", "bind", K_HOSTPORT, F(net.bind), 0, 0, "", 0 },
 	{ "global", "socket", K_PATH, F(client.socket), 0, 0, "/run/msgrd/msgrd.sock", 0 },
 	{ "global", "ctl_socket", K_PATH, F(ctl.socket), 0, 0, "/run/msgrd/msgrd.asok", 0 },
 	{ "global", "poll_us", K_U64, F(client.poll_us), 0, 1000000, "0", 1 },
@@ -118,12 +119,22 @@ static int set_key(struct msgr__conf *c, const struct key *k, const char *v, cha
 	int lvl;
 
 	switch (k->type) {
-	case K_HOSTPORT:
-		if (msgr__hostport_check(v)) {
-			snprintf(err, errlen, "%s.%s: '%s' is not HOST:PORT", k->section, k->name, v);
+	case K_HOSTPORT: {
+		/* One numeric spelling: peers and the race arbiter compare
+		 * listen addresses byte for byte. A host name is resolved once,
+		 * here, at start-up. */
+		char canon[MSGR__HOSTPORT_MAX], why[200];
+		if (!*v && !*k->def) { /* global.bind unset: the listen address */
+			*(char *)field = 0;
+			return 0;
+		}
+		if (msgr__hostport_resolve(v, canon, why, sizeof(why))) {
+			snprintf(err, errlen, "%s.%s: %s", k->section, k->name, why);
 			return -EINVAL;
 		}
-		break;
+		memcpy(field, canon, strlen(canon) + 1);
+		return 0;
+	}
 	case K_PATH:
 		if (v[0] != '/' || strlen(v) >= k->size) {
 			snprintf(err, errlen, "%s.%s: '%s' is not an absolute path under %zu bytes",
@@ -305,6 +316,13 @@ int msgr__conf_check(const struct msgr__conf *c, char *err, size_t errlen)
 	if (!c->inject && (c->net.fault.socket_failures || c->net.fault.delay_ms)) {
 		snprintf(err, errlen, "%s: fault injection needs global.inject = true (set at start-up)",
 			 c->net.fault.socket_failures ? "net.inject_socket_failures" : "net.inject_delay");
+		return -EINVAL;
+	}
+	if (msgr__hostport_unspecified(c->net.listen)) {
+		snprintf(err, errlen,
+			 "global.listen = %s: this is the address peers dial, so it must name this host; "
+			 "to accept on every address, set global.bind = %s and global.listen to an "
+			 "address peers reach", c->net.listen, c->net.listen);
 		return -EINVAL;
 	}
 	if (c->client.pool_size > c->client.max_pool_size) {

@@ -26,6 +26,7 @@ int msgr__hs_parse(struct msgr__handshake *hs, const uint8_t *p, size_t n, int o
 		   struct msgr__hello *t, const char **bad)
 {
 	struct msgr__rd r = { p, n, 0 };
+	char canon[MSGR__HOSTPORT_MAX];
 
 	*bad = "length";
 	if (n > sizeof(hs->theirs))
@@ -48,7 +49,8 @@ int msgr__hs_parse(struct msgr__handshake *hs, const uint8_t *p, size_t n, int o
 	       : t->auth_mode > MSGR__AUTH_SECURE ? "auth mode"
 	       : t->max_msg < MSGR__MAXMSG_MIN || t->max_msg > MSGR__MAXMSG_MAX ? "max message"
 	       : t->window < MSGR__WINDOW_MIN || t->window > MSGR__WINDOW_MAX ? "channel window"
-	       : msgr__hostport_check(t->listen) ? "listen address"
+	       : msgr__hostport_canon(t->listen, canon) || strcmp(canon, t->listen)
+		       ? "listen address (not a numeric HOST:PORT in its one spelling)"
 	       /* the dialler names the link; an acceptor names nothing */
 	       : (outbound ? t->link_id || t->lost : !t->link_id) ? "link id"
 	       : NULL;

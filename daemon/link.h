@@ -29,7 +29,10 @@ struct msgr__tconn;
 /* Settings of the network side. Value type, owned by the loop's
  * configuration (config.h); the key each field comes from is named. */
 struct msgr__net_conf {
-	char listen[MSGR__HOSTPORT_MAX]; /* global.listen: HOST:PORT naming this daemon */
+	char listen[MSGR__HOSTPORT_MAX]; /* global.listen: HOST:PORT naming this daemon
+					    (canonical: msgr__hostport_canon) */
+	char bind[MSGR__HOSTPORT_MAX];   /* global.bind: where it listens, if not there
+					    (0.0.0.0:P, [::]:P); "" if unset */
 	uint64_t max_message;            /* global.max_message: largest payload */
 	uint64_t channel_window;         /* global.channel_window: bytes per connection
 					    waiting in the daemon before sends wait */

@@ -328,9 +328,10 @@ int msgr__links_start(struct msgr__links **out, uv_loop_t *loop, const struct ms
 	}
 	if (rc)
 		goto fail_timer;
-	rc = ls->ops->listen(ls->t, conf->listen);
+	rc = ls->ops->listen(ls->t, conf->bind[0] ? conf->bind : conf->listen);
 	if (rc) {
-		snprintf(err, errlen, "listen on %s (global.listen): %s", conf->listen, strerror(-rc));
+		snprintf(err, errlen, "listen on %s (%s): %s", conf->bind[0] ? conf->bind : conf->listen,
+			 conf->bind[0] ? "global.bind" : "global.listen", strerror(-rc));
 		ls->ops->fini(ls->t);
 		goto fail_timer;
 	}

@@ -37,7 +37,8 @@ start_daemon() {
 	for _ in 1 2 3 4 5; do
 		D_PORT=$((20000 + RANDOM % 30000))
 		D_ADDR=${D_HOST:-127.0.0.1}:$D_PORT
-		${D_WRAP:-} "$BIN/msgrd" -f --set global.listen=$D_ADDR --set global.socket="$D_SOCK" \
+		# D_BIND_ANY: accept on every address, tell peers D_ADDR
+		${D_WRAP:-} "$BIN/msgrd" -f --set global.listen=$D_ADDR ${D_BIND_ANY:+--set global.bind=0.0.0.0:$D_PORT} --set global.socket="$D_SOCK" \
 			--set global.ctl_socket="$D_CTL" --set auth.keyring="$KEYRING" "$@" >"$D_LOG" 2>&1 &
 		D_PID=$!
 		PIDS+=("$D_PID")

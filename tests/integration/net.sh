@@ -546,3 +546,64 @@ t_net_batches() {
 	stop_pair
 }
 run net-batches t_net_batches
+
+# Two daemons over IPv6 loopback: lossless streams both ways; a client that
+# spells the peer's address another way ([0::1]) reaches the same daemon
+# over the same session; a host name in msgr_connect is refused, saying why.
+t_net_ipv6() {
+	local S=$BUILD/tests/msgr-stream srv
+	python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null ||
+		{ echo "SKIP: no IPv6 loopback (::1) in this network namespace"; return 0; }
+	D_HOST='[::1]' start_pair v6
+	case $A_ADDR in "[::1]:"*) ;; *) echo "A listens on $A_ADDR"; return 1 ;; esac
+	pyjson "$B_CTL" 'd["listen"] == "'"$B_ADDR"'"' status
+	MSGR_SOCKET=$B_SOCK STREAM_TIMEOUT=60 "$S" serve osd.v6 1 >"$B_DIR/serve.out" 2>&1 &
+	srv=$!
+	wait_line "$B_DIR/serve.out" "ready"
+	MSGR_SOCKET=$A_SOCK STREAM_TIMEOUT=60 "$S" run client.v6 "[0::1]:${B_ADDR##*:}/osd.v6" lossless 5000 \
+		>"$A_DIR/run.out" 2>&1 || { cat "$A_DIR/run.out"; return 1; }
+	wait $srv || { cat "$B_DIR/serve.out"; return 1; }
+	tail -1 "$A_DIR/run.out"
+	pyjson "$A_CTL" 'len(d) == 1 and d[0]["peer"] == "'"$B_ADDR"'"' sessions
+	MSGR_SOCKET=$A_SOCK "$T" connect-fail "localhost:${B_ADDR##*:}/osd.v6" 5000 | grep -q "Invalid argument"
+	wait_line "$A_LOG" "is not a numeric address (IPv4, or \[IPv6\]; host names are not resolved)"
+	stop_pair
+}
+run net-ipv6 t_net_ipv6
+
+# global.listen is what peers dial: a host name is resolved once at start
+# into its numeric spelling, and an unspecified address is refused (it
+# names no host) with the way out: global.bind takes 0.0.0.0 or [::] and
+# the daemon accepts there while it tells peers its listen address.
+t_net_listen_bind() {
+	local dir=$RUN/bindconf port
+	mkdir -p "$dir"
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	expect_exit 2 "$BIN/msgrd" --set global.listen=0.0.0.0:$port >"$dir/out" 2>&1
+	grep -q "global.listen = 0.0.0.0:$port: this is the address peers dial" "$dir/out" || { cat "$dir/out"; return 1; }
+	grep -q "set global.bind = 0.0.0.0:$port" "$dir/out"
+	expect_exit 2 "$BIN/msgrd" --set "global.listen=[::]:$port" >"$dir/out" 2>&1
+	grep -q "global.listen = \[::\]:$port: this is the address peers dial" "$dir/out"
+	expect_exit 2 "$BIN/msgrd" --set global.listen=no-such-host.invalid:$port >"$dir/out" 2>&1
+	grep -q "global.listen: 'no-such-host.invalid:$port': cannot resolve host name 'no-such-host.invalid'" "$dir/out" ||
+		{ cat "$dir/out"; return 1; }
+	# a name: the daemon names itself by its address
+	start_daemon byname --set global.listen=localhost:$port
+	MSGR_CTL_SOCKET=$D_CTL "$BIN/msgrctl" --json status >"$dir/status.json"
+	python3 -c 'import json,sys; l=json.load(open(sys.argv[1]))["listen"]; sys.exit(0 if l in ("127.0.0.1:'$port'", "[::1]:'$port'") else 1)' \
+		"$dir/status.json" || { cat "$dir/status.json"; return 1; }
+	stop_daemon
+	# bound to every address, telling peers one: both dial and accept
+	# (msgr-itest cross: each side connects to the other at once)
+	start_daemon bind-a
+	A_SOCK=$D_SOCK A_CTL=$D_CTL A_PID=$D_PID A_LOG=$D_LOG
+	D_BIND_ANY=1 start_daemon bind-b
+	B_SOCK=$D_SOCK B_CTL=$D_CTL B_PID=$D_PID B_LOG=$D_LOG B_ADDR=$D_ADDR
+	export MSGR_SOCKET=$A_SOCK ITEST_PEER_SOCKET=$B_SOCK
+	ss -tlnH "( sport = :${B_ADDR##*:} )" | grep -q "0.0.0.0:${B_ADDR##*:}"
+	pyjson "$B_CTL" 'd["listen"] == "'"$B_ADDR"'"' status
+	"$T" cross 50
+	pyjson "$A_CTL" 'len(d) == 1 and d[0]["peer"] == "'"$B_ADDR"'"' sessions
+	stop_pair
+}
+run net-listen-bind t_net_listen_bind

@@ -777,7 +777,11 @@ def rangecheck(host, port, mode, keys):
              ("listen address without a port", "listen", "10.255.0.1"),
              ("listen address with port 0", "listen", "10.255.0.1:0"),
              ("listen address with a newline", "listen", "10.255.0.1\n<0>x:1"),
-             ("listen address of 300 bytes", "listen", "h" * 298 + ":1")]
+             ("listen address of 300 bytes", "listen", "h" * 298 + ":1"),
+             # sessions compare listen addresses byte for byte: one spelling
+             ("listen address that is a host name", "listen", "localhost:1"),
+             ("listen address in another spelling", "listen", "[0:0::1]:1"),
+             ("listen address in upper case", "listen", "[2001:DB8::1]:1")]
     for what, field, value in cases:
         L = Link(host, port, mode, keys)
         h = hello_fields(m)
