@@ -91,12 +91,21 @@ echo "msgrd: not ready after 10 s"; cat "$log"; exit 1
 SH
 	chmod 755 "$dir/bin/msgrd"
 	# shellcheck disable=SC2016
+	# The run directory, the tree and the build stay visible through the
+	# empty /tmp: a clean clone in CI may sit under /tmp itself.
 	unshare -m -n -p -f --mount-proc -- bash -ec '
-		run=$1 dir=$2; shift 2
+		run=$1 dir=$2 root=$3 build=$4; shift 4
 		mount -t tmpfs tmpfs /run
-		mkdir /run/keep /run/ns && mount --bind "$run" /run/keep
+		mkdir /run/keep /run/ns
+		i=0; for p in "$run" "$root" "$build"; do
+			case $p in /tmp/*) mkdir /run/keep/$i && mount --bind "$p" /run/keep/$i ;; esac
+			i=$((i + 1))
+		done
 		mount -t tmpfs tmpfs /tmp
-		mkdir -p "$run" && mount --bind /run/keep "$run"
+		i=0; for p in "$run" "$root" "$build"; do
+			case $p in /tmp/*) mkdir -p "$p" && mount --bind /run/keep/$i "$p" ;; esac
+			i=$((i + 1))
+		done
 		mount -t tmpfs tmpfs /run/ns
 		for d in etc usr var; do
 			mkdir -p "/run/ns/$d.up" "/run/ns/$d.work"
@@ -104,7 +113,7 @@ SH
 		done
 		ip link set lo up
 		"$@"
-	' - "$RUN" "$dir" env BIN="$BIN" BUILD="$BUILD" RUN="$RUN" bash -c "$(declare -f docs_fixture); docs_fixture \"\$@\"" - "$root" "$file" "$dir"
+	' - "$RUN" "$dir" "$root" "$BUILD" env BIN="$BIN" BUILD="$BUILD" RUN="$RUN" bash -c "$(declare -f docs_fixture); docs_fixture \"\$@\"" - "$root" "$file" "$dir"
 }
 
 # docs_fixture ROOT FILE DIR: inside the namespace, set up what FILE takes
