@@ -59,3 +59,21 @@ pyjson() {
 
 # established TCP connections accepted on port P
 links_on() { ss -tnH state established "( sport = :$1 )" | wc -l; }
+
+# free_port HOST: a TCP port nothing listens on at HOST now.
+free_port() {
+	python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$1"
+}
+
+# wp_dialled HOST PORT OUT HOLD KIND [ARGS]...: wirepeer.py KIND listening on
+# HOST:PORT (its output in OUT, its pid in WP_PID), then a client of the
+# current daemon ($MSGR_SOCKET) connecting to HOST:PORT/osd.w, so that the
+# daemon dials it (output in HOLD, pid in HOLD_PID).
+wp_dialled() {
+	local host=$1 port=$2 out=$3 hold=$4; shift 4
+	python3 "$(dirname "${BASH_SOURCE[0]}")/integration/wirepeer.py" "$host" "$port" "$@" >"$out" 2>&1 &
+	WP_PID=$!
+	wait_line "$out" listening
+	"$T" hold client.h "$host:$port/osd.w" >"$hold" 2>&1 &
+	HOLD_PID=$!
+}

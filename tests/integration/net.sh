@@ -180,7 +180,7 @@ t_net_connect_failed() {
 	start_daemon cf --set net.connect_timeout=2s
 	# nothing listens on a port we just had and closed: refused at once
 	local port
-	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	port=$(free_port 127.0.0.1)
 	"$T" connect-fail "127.0.0.1:$port/osd.x" 2000 | tee "$D_DIR/out"
 	grep -q "Connection refused" "$D_DIR/out"
 	# an address no dial can even start for: refused at once, not a hang
@@ -512,18 +512,13 @@ run net-chan-table t_net_chan_table
 # and a resume round split by a newer one ended kept channels
 # (lossless-three-daemons, about 1 run in 8, before the fix).
 t_net_race_drain() {
-	local w=$(dirname "$BASH_SOURCE")/wirepeer.py port wp hold
 	start_daemon drainrace
-	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.2", 0)); print(s.getsockname()[1])')
-	python3 "$w" 127.0.0.2 "$port" drainrace "$D_PORT" --keyring "$KEYRING" >"$D_DIR/wp.out" 2>&1 &
-	wp=$!
-	wait_line "$D_DIR/wp.out" listening
-	"$T" hold client.h "127.0.0.2:$port/osd.w" >"$D_DIR/hold.out" 2>&1 &
-	hold=$!
-	wait $wp || { cat "$D_DIR/wp.out"; return 1; }
+	wp_dialled 127.0.0.2 "$(free_port 127.0.0.2)" "$D_DIR/wp.out" "$D_DIR/hold.out" \
+		drainrace "$D_PORT" --keyring "$KEYRING"
+	wait $WP_PID || { cat "$D_DIR/wp.out"; return 1; }
 	cat "$D_DIR/wp.out"
 	wait_line "$D_LOG" "closing: the race's kept link went"
-	kill $hold
+	kill $HOLD_PID
 	stop_daemon
 }
 run net-race-drain-closes t_net_race_drain
@@ -578,7 +573,7 @@ run net-ipv6 t_net_ipv6
 t_net_listen_bind() {
 	local dir=$RUN/bindconf port
 	mkdir -p "$dir"
-	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	port=$(free_port 127.0.0.1)
 	expect_exit 2 "$BIN/msgrd" --set global.listen=0.0.0.0:$port >"$dir/out" 2>&1
 	grep -q "global.listen = 0.0.0.0:$port: this is the address peers dial" "$dir/out" || { cat "$dir/out"; return 1; }
 	grep -q "set global.bind = 0.0.0.0:$port" "$dir/out"

@@ -230,19 +230,16 @@ run net-sec-key-rotation t_net_sec_rotation
 # or an AUTH_DONE from the acceptor, is refused; an acceptor's HELLO out of
 # range (window 2^61, a link id) closes the link before the daemon proves.
 t_net_sec_dialler() {
-	local mode=$1 port c acc hold
+	local mode=$1 port c acc
 	[ "$mode" = hmac ] || need_crypto
 	start_daemon "dialler-$mode" --set auth.mode="$mode"
-	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	python3 "$WP" 127.0.0.1 "$port" accept good --mode "$mode" --keyring "$KEYRING" >"$D_DIR/good.out" 2>&1 &
-	acc=$!
-	wait_line "$D_DIR/good.out" listening
-	"$T" hold client.h "127.0.0.1:$port/osd.w" >"$D_DIR/hold.out" 2>&1 &
-	hold=$!
-	wait $acc || { cat "$D_DIR/good.out"; return 1; }
+	port=$(free_port 127.0.0.1)
+	wp_dialled 127.0.0.1 "$port" "$D_DIR/good.out" "$D_DIR/hold.out" \
+		accept good --mode "$mode" --keyring "$KEYRING"
+	wait $WP_PID || { cat "$D_DIR/good.out"; return 1; }
 	cat "$D_DIR/good.out"
 	wait_line "$D_DIR/hold.out" ready
-	kill $hold
+	kill $HOLD_PID
 	for c in reflect authdone; do
 		python3 "$WP" 127.0.0.1 "$port" accept $c --mode "$mode" --keyring "$KEYRING" >"$D_DIR/$c.out" 2>&1 &
 		acc=$!
