@@ -41,6 +41,33 @@ t_python_binding() {
 	stop_daemon
 }
 
+# msgrd dies under an asyncio reader: DaemonLost comes once and ends
+# events(), a later next() raises DaemonGone, and detach still works.
+t_python_daemon_lost() {
+	start_daemon pylost
+	py_tree timeout 30 python3 -c '
+import asyncio, msgr
+async def main():
+    with msgr.Client.attach("client.pylost") as c:
+        print("ready", flush=True)
+        got = [type(ev).__name__ async for ev in c.events()]
+        print("events:", got)
+        assert got == ["DaemonLost"], got
+        try:
+            c.next(0)
+        except msgr.DaemonGone as e:
+            print("then:", e)
+        else:
+            raise AssertionError("next() after DaemonLost did not raise")
+asyncio.run(main())' >"$D_DIR/lost.out" 2>&1 &
+	local p=$!
+	wait_line "$D_DIR/lost.out" ready
+	kill -9 "$D_PID"
+	wait $p || { cat "$D_DIR/lost.out"; return 1; }
+	cat "$D_DIR/lost.out"
+	grep -q '^then: next on client.pylost: .*(ENOTCONN)$' "$D_DIR/lost.out"
+}
+
 # The README's Python example is examples/hello.py, and it runs.
 t_python_readme() {
 	awk '/^```python$/{f=1;next} /^```$/{f=0} f' "$PY_ROOT/README.md" >"$RUN/readme.py"
@@ -78,5 +105,6 @@ with msgr.Client.attach("client.pyinst") as c:
 }
 
 run python-binding t_python_binding
+run python-daemon-lost t_python_daemon_lost
 run python-readme-example t_python_readme
 run python-installed t_python_installed
