@@ -189,6 +189,13 @@ def _text(value, what):
     return value.encode()
 
 
+def _seconds(timeout):
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not timeout >= 0):
+        raise ValueError(f"timeout must be seconds >= 0 or None, not {timeout!r}")
+    return timeout
+
+
 def _mode(value):
     try:
         return Mode(value)
@@ -498,12 +505,7 @@ class Client:
         one (None: until one comes, 0: not at all); None if none came.
         Raises DaemonGone after DaemonLost was returned."""
         c = self._ptr()
-        if timeout is None:
-            deadline = None
-        elif isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout >= 0:
-            deadline = time.monotonic() + timeout
-        else:
-            raise ValueError(f"timeout must be seconds >= 0 or None, not {timeout!r}")
+        deadline = None if _seconds(timeout) is None else time.monotonic() + timeout
         while True:
             # libmsgr's wait ignores signals; waiting in slices lets Python
             # run its signal handlers (Ctrl-C) in between
@@ -519,31 +521,33 @@ class Client:
 
     async def next_async(self, timeout=None):
         """next() for asyncio: waits on msgr_fd() with loop.add_reader()
-        instead of blocking the loop."""
+        instead of blocking the loop. None if no event came in timeout
+        seconds (None: wait until one comes)."""
+        _seconds(timeout)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
             ev = self.next(0)
             if ev is not None:
                 return ev
+            if deadline is not None and loop.time() >= deadline:
+                return None
             # msgr_next(…, 0) found nothing and so armed the daemon's
             # wakeup: the fd turns readable for whatever comes next. The
             # reader is registered only while we wait, so nothing watches
             # the fd after a detach or between events the caller handles.
+            # A wait lasts 1 s at most, as libmsgr's own does while a
+            # msgr_conn_close() waits for room in the command ring: nothing
+            # signals the fd when that room comes, and only a call of
+            # msgr_next() hands the close over.
             fd = self.fileno()
             ready = loop.create_future()
             loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
             try:
-                if deadline is None:
-                    await ready
-                else:
-                    left = deadline - loop.time()
-                    if left <= 0:
-                        return None
-                    try:
-                        await asyncio.wait_for(ready, left)
-                    except asyncio.TimeoutError:
-                        return None
+                left = 1.0 if deadline is None else min(1.0, deadline - loop.time())
+                await asyncio.wait_for(ready, max(left, 0))
+            except asyncio.TimeoutError:
+                pass
             finally:
                 loop.remove_reader(fd)
 

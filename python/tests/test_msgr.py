@@ -256,6 +256,8 @@ class Asyncio(unittest.TestCase):
                 # nothing comes: the wait lets the loop run
                 self.assertIsNone(await c.next_async(timeout=0.3))
                 self.assertGreaterEqual(ticks, 10)
+                with self.assertRaisesRegex(ValueError, "timeout"):
+                    await c.next_async(timeout=-1)
                 k = c.connect(echo, msgr.LOSSY)
                 got = []
                 for i in range(3):
@@ -267,10 +269,14 @@ class Asyncio(unittest.TestCase):
                 self.assertIsInstance(got[0], msgr.Connected)
                 self.assertEqual([(e.type, e.data) for e in got[1:]],
                                  [(i, b"async %d" % i) for i in range(3)])
-                # events that come while we wait, not before: the wakeup
-                asyncio.get_running_loop().call_later(0.2, k.send, 5, b"later")
+                # events that come while we wait, not before: the fd wakes
+                # us, well before next_async's 1 s slice would look again
+                loop = asyncio.get_running_loop()
+                sent = []
+                loop.call_later(0.05, lambda: (k.send(5, b"later"), sent.append(loop.time())))
                 ev = await asyncio.wait_for(c.next_async(), TIMEOUT)
                 self.assertEqual((ev.type, ev.data), (5, b"later"))
+                self.assertLess(loop.time() - sent[0], 0.5, "the echo came by the 1 s slice, not msgr_fd()")
             t.cancel()
 
         asyncio.run(asyncio.wait_for(main(), 30))
