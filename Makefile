@@ -15,6 +15,12 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+# The msgr Python package (python/msgr, pure Python over ctypes): under /usr
+# in Debian's version-independent dist-packages; under another prefix in
+# the folder Debian's python3 searches for /usr/local, by its version.
+PYTHON3   ?= $(firstword $(wildcard /usr/bin/python3) python3)
+PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/python3/dist-packages,$(PREFIX)/lib/python$(shell \
+             $(PYTHON3) -c 'import sys; print("%d.%d" % sys.version_info[:2])')/dist-packages)
 INSTALL   ?= install
 BUILD     ?= build
 
@@ -259,8 +265,10 @@ MAN_PAGES  := $(wildcard man/*.3 man/*.5 man/*.8)
 MAN_OUT    := $(patsubst man/%,$(BUILD)/man/%,$(MAN_PAGES))
 CONF_DEST  := $(DESTDIR)$(SYSCONFDIR)/msgrd/msgrd.conf
 CONF_OUT   := $(BUILD)/msgrd.conf
+PY_SRC     := $(wildcard python/msgr/*.py)
+PY_OUT     := $(patsubst python/%,$(BUILD)/python/%,$(PY_SRC))
 
-install: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(PC_FILE) $(UNIT_FILE) $(TMPFILES_FILE) $(MAN_OUT) $(CONF_OUT)
+install: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(PC_FILE) $(UNIT_FILE) $(TMPFILES_FILE) $(MAN_OUT) $(CONF_OUT) $(PY_OUT)
 	$(INSTALL) -D -m 0755 $(MSGRD) $(DESTDIR)$(SBINDIR)/msgrd
 	$(INSTALL) -D -m 0755 $(MSGRCTL) $(DESTDIR)$(BINDIR)/msgrctl
 	$(INSTALL) -D -m 0755 $(LIBMSGR_SO) $(DESTDIR)$(LIBDIR)/libmsgr.so.$(LIBVERSION)
@@ -271,6 +279,9 @@ install: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(PC_FILE) $(UNIT_FILE) 
 	$(INSTALL) -D -m 0644 $(PC_FILE) $(DESTDIR)$(PKGCONFIGDIR)/msgr.pc
 	for p in $(MAN_OUT); do \
 		$(INSTALL) -D -m 0644 $$p $(DESTDIR)$(MANDIR)/man$${p##*.}/$${p##*/} || exit 1; \
+	done
+	for f in $(PY_OUT); do \
+		$(INSTALL) -D -m 0644 $$f $(DESTDIR)$(PYTHONDIR)/msgr/$${f##*/} || exit 1; \
 	done
 	$(INSTALL) -D -m 0644 $(UNIT_FILE) $(DESTDIR)$(SYSTEMDUNITDIR)/msgrd.service
 	$(INSTALL) -D -m 0644 systemd/msgrd.sysusers $(DESTDIR)$(SYSUSERSDIR)/msgrd.conf
@@ -288,6 +299,10 @@ uninstall:
 		$(DESTDIR)$(LIBDIR)/libmsgr.so $(DESTDIR)$(LIBDIR)/libmsgr.a
 	rm -f $(DESTDIR)$(INCDIR)/msgr.h $(DESTDIR)$(PKGCONFIGDIR)/msgr.pc
 	rm -f $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
+	@# and what python3 compiled from the package when root imported it
+	rm -f $(foreach f,$(PY_SRC),$(DESTDIR)$(PYTHONDIR)/msgr/$(notdir $(f)))
+	rm -rf $(DESTDIR)$(PYTHONDIR)/msgr/__pycache__
+	rmdir $(DESTDIR)$(PYTHONDIR)/msgr 2>/dev/null || true
 	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/msgrd.service $(DESTDIR)$(SYSUSERSDIR)/msgrd.conf \
 		$(DESTDIR)$(TMPFILESDIR)/msgrd.conf
 	@# an administrator's edits are theirs to remove; so is the cluster key
@@ -320,6 +335,11 @@ $(UNIT_FILE): systemd/msgrd.service.in $(BUILD)/install-paths
 $(TMPFILES_FILE): systemd/msgrd.tmpfiles.in $(BUILD)/install-paths
 	@mkdir -p $(@D)
 	$(Q)sed -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $< >$@.tmp && mv $@.tmp $@
+
+# The package loads the libmsgr installed beside it: _abi.py gets LIBDIR.
+$(BUILD)/python/msgr/%.py: python/msgr/%.py $(BUILD)/install-paths
+	@mkdir -p $(@D)
+	$(Q)sed -e 's|^LIBDIR = "@LIBDIR@"$$|LIBDIR = "$(LIBDIR)"|' $< >$@.tmp && mv $@.tmp $@
 
 # The shipped msgrd.conf and the pages say /etc/msgrd, where packages
 # (SYSCONFDIR=/etc) put it.

@@ -38,6 +38,8 @@ usr/lib/libmsgr.so
 usr/lib/libmsgr.so.0
 usr/lib/libmsgr.so.0.1.0
 usr/lib/pkgconfig/msgr.pc
+usr/lib/python3/dist-packages/msgr/__init__.py
+usr/lib/python3/dist-packages/msgr/_abi.py
 usr/lib/systemd/system/msgrd.service
 usr/lib/sysusers.d/msgrd.conf
 usr/lib/tmpfiles.d/msgrd.conf
@@ -61,6 +63,9 @@ usr/share/man/man${p##*.}/${p##*/}"
 	[ "$(stat -c %a "$dest/etc/msgrd/msgrd.conf")" = 644 ]
 	cmp "$root/include/msgr.h" "$dest/usr/include/msgr.h"
 	cmp "$root/conf/msgrd.conf" "$dest/etc/msgrd/msgrd.conf"
+	# the Python package loads the library installed with it
+	grep -qx 'LIBDIR = "/usr/lib"' "$dest/usr/lib/python3/dist-packages/msgr/_abi.py"
+	cmp "$root/python/msgr/__init__.py" "$dest/usr/lib/python3/dist-packages/msgr/__init__.py"
 	"$dest/usr/sbin/msgrd" --version | grep -q '^msgrd 0\.1\.0$'
 
 	# The unit runs the installed daemon.
