@@ -14,7 +14,9 @@
 #include "transports/transport.h"
 
 /* K_SIZE is bytes, K_MS milliseconds and K_US microseconds: each key's own
- * unit, which a bare number is in and which the field holds. */
+ * unit, which a bare number is in and which the field holds. No key is
+ * K_US yet: global.poll_us stays a plain number (its name gives the unit),
+ * so that its errors and `config get` read as they always have. */
 enum ktype { K_HOSTPORT, K_PATH, K_U64, K_SIZE, K_LOGLEVEL, K_BOOL, K_MS, K_US, K_AUTH, K_TRANSPORT };
 
 struct key {
@@ -33,7 +35,7 @@ static const struct key keys[] = {
 	{ "global", "listen", K_HOSTPORT, F(net.listen), 0, 0, "127.0.0.1:6800", 0 },
 	{ "global", "socket", K_PATH, F(client.socket), 0, 0, "/run/msgrd/msgrd.sock", 0 },
 	{ "global", "ctl_socket", K_PATH, F(ctl.socket), 0, 0, "/run/msgrd/msgrd.asok", 0 },
-	{ "global", "poll_us", K_US, F(client.poll_us), 0, 1000000, "0", 1 },
+	{ "global", "poll_us", K_U64, F(client.poll_us), 0, 1000000, "0", 1 },
 	{ "global", "pool_size", K_SIZE, F(client.pool_size), 64 << 10, 1ULL << 30, "32M", 1 },
 	{ "global", "max_pool_size", K_SIZE, F(client.max_pool_size), 64 << 10, 1ULL << 30, "256M", 1 },
 	{ "global", "max_message", K_SIZE, F(net.max_message), MSGR__MAXMSG_MIN, MSGR__MAXMSG_MAX, "16M", 1 },
