@@ -26,6 +26,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "common/ini_comment.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "msgr.h"
@@ -436,9 +437,12 @@ struct conf_paths {
 static int on_conf_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct conf_paths *cp = user;
+	char v[4096];
 
+	value = msgr__ini_strip_comment(value, v, sizeof(v)); /* as msgrd reads it */
 	if (!strcmp(section, "global") && !strcmp(name, "ctl_socket"))
-		snprintf(cp->ctl_socket, sizeof(cp->ctl_socket), "%s", value);
+		snprintf(cp->ctl_socket, sizeof(cp->ctl_socket), "%.*s",
+			 (int)sizeof(cp->ctl_socket) - 1, value);
 	else if (!strcmp(section, "auth") && !strcmp(name, "keyring"))
 		snprintf(cp->keyring, sizeof(cp->keyring), "%s", value);
 	return 1; /* msgrd, not msgrctl, judges the rest of the file */

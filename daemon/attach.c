@@ -151,6 +151,18 @@ static int check_req(struct msgr__attach *a, const struct msgr__attach_req *req,
 	return 0;
 }
 
+/* A refused attach's reason, in the words msgr_last_error() uses. */
+static const char *refusal(int err)
+{
+	switch (-err) {
+	case EADDRINUSE: return "already attached to this msgrd";
+	case EINVAL: return "Invalid argument (an entity name is TYPE.ID, like osd.3)";
+	case EUSERS: return "global.max_clients are attached";
+	case E2BIG: return "its pool_size is over global.max_pool_size";
+	default: return strerror(-err);
+	}
+}
+
 static int fd_shortage(int err)
 {
 	return err == -EMFILE || err == -ENFILE;
@@ -203,7 +215,7 @@ static int serve(struct msgr__attach *a, int fd, struct msgr__pending *p)
 		msgr__info("attach refused for '%s': %s",
 			   n == (ssize_t)sizeof(req) && memchr(req.entity, 0, sizeof(req.entity))
 				   ? req.entity : "(malformed request)",
-			   strerror(-err));
+			   refusal(err));
 		rep.status = err;
 		reply(fd, &rep, NULL, 0);
 		close(fd);

@@ -6,12 +6,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "common/ini_comment.h"
 #include "common/log.h"
 #include "common/paths.h"
 #include "transports/transport.h"
 
-enum ktype { K_HOSTPORT, K_PATH, K_U64, K_SIZE, K_LOGLEVEL, K_BOOL, K_MS, K_AUTH, K_TRANSPORT };
+/* K_SIZE is bytes, K_MS milliseconds and K_US microseconds: each key's own
+ * unit, which a bare number is in and which the field holds. No key is
+ * K_US yet: global.poll_us stays a plain number (its name gives the unit),
+ * so that its errors and `config get` read as they always have. */
+enum ktype { K_HOSTPORT, K_PATH, K_U64, K_SIZE, K_LOGLEVEL, K_BOOL, K_MS, K_US, K_AUTH, K_TRANSPORT };
 
 struct key {
 	const char *section, *name;
@@ -60,55 +66,113 @@ static const struct key keys[] = {
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-static int parse_size(const char *v, uint64_t *out)
+struct unit {
+	const char *name;
+	uint64_t mul; /* bytes, or microseconds */
+};
+
+/* Binary multiples, as Ceph and the shipped file have always meant them;
+ * compared without case ("64k", "1GiB"). */
+static const struct unit size_units[] = {
+	{ "B", 1 },
+	{ "K", 1ull << 10 }, { "KB", 1ull << 10 }, { "KiB", 1ull << 10 },
+	{ "M", 1ull << 20 }, { "MB", 1ull << 20 }, { "MiB", 1ull << 20 },
+	{ "G", 1ull << 30 }, { "GB", 1ull << 30 }, { "GiB", 1ull << 30 },
+	{ "T", 1ull << 40 }, { "TB", 1ull << 40 }, { "TiB", 1ull << 40 },
+};
+
+/* Case matters: "m" is minutes, and nobody means megaseconds. */
+static const struct unit time_units[] = {
+	{ "us", 1 }, { "usec", 1 }, { "µs", 1 },
+	{ "ms", 1000 }, { "msec", 1000 },
+	{ "s", 1000000 }, { "sec", 1000000 }, { "secs", 1000000 }, { "second", 1000000 },
+	{ "seconds", 1000000 },
+	{ "m", 60000000 }, { "min", 60000000 }, { "mins", 60000000 }, { "minute", 60000000 },
+	{ "minutes", 60000000 },
+	{ "h", 3600000000ull }, { "hr", 3600000000ull }, { "hour", 3600000000ull },
+	{ "hours", 3600000000ull },
+	{ "d", 86400000000ull }, { "day", 86400000000ull }, { "days", 86400000000ull },
+};
+
+#define NUNITS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A decimal number, optional blanks, then a unit from units or none: a
+ * bare number is in base (the key's own unit, in the table's terms), so
+ * no value written before units existed changes meaning. *out is in the
+ * table's unit (bytes, microseconds). */
+static int parse_units(const char *v, const struct unit *units, size_t nunits, int nocase,
+		       uint64_t base, uint64_t *out)
 {
 	char *end;
 	unsigned long long n;
+	uint64_t mul = base;
 
-	if (!*v || *v == '-')
-		return -EINVAL;
+	if (*v < '0' || *v > '9')
+		return -EINVAL; /* strtoull would take "-1" and " 1" */
 	errno = 0;
 	n = strtoull(v, &end, 10);
-	if (errno || end == v)
+	if (errno)
 		return -EINVAL;
-	{
-		int shift = 0;
-		switch (*end) {
-		case 'K': case 'k': shift = 10; end++; break;
-		case 'M': case 'm': shift = 20; end++; break;
-		case 'G': case 'g': shift = 30; end++; break;
-		}
-		if (*end || n > (ULLONG_MAX >> shift))
+	end += strspn(end, " \t");
+	if (*end) {
+		size_t i;
+		for (i = 0; i < nunits; i++)
+			if (!(nocase ? strcasecmp : strcmp)(end, units[i].name))
+				break;
+		if (i == nunits)
 			return -EINVAL;
-		n <<= shift;
+		mul = units[i].mul;
 	}
-	*out = n;
-	return 0;
-}
-
-/* "250ms", "5s", "2m"; a bare number is milliseconds. */
-static int parse_ms(const char *v, uint64_t *out)
-{
-	char *end;
-	unsigned long long n;
-	uint64_t mul = 1;
-
-	if (!*v || *v < '0' || *v > '9')
-		return -EINVAL;
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (errno || end == v)
-		return -EINVAL;
-	if (!strcmp(end, "s"))
-		mul = 1000;
-	else if (!strcmp(end, "m"))
-		mul = 60000;
-	else if (*end && strcmp(end, "ms"))
-		return -EINVAL;
 	if (n > UINT64_MAX / mul)
 		return -EINVAL;
 	*out = n * mul;
 	return 0;
+}
+
+/* n (in the table's unit) in the largest unit of units that divides it,
+ * of those listed in order of size: "64K", "5m", "250ms". */
+static void format_units(uint64_t n, const char *const *names, const uint64_t *muls, size_t k,
+			 char *buf, size_t len)
+{
+	if (!n) {
+		snprintf(buf, len, "0"); /* zero is zero in any unit */
+		return;
+	}
+	for (size_t i = k; i-- > 1;)
+		if (n && n % muls[i] == 0) {
+			snprintf(buf, len, "%llu%s", (unsigned long long)(n / muls[i]), names[i]);
+			return;
+		}
+	snprintf(buf, len, "%llu%s", (unsigned long long)(n / muls[0]), names[0]);
+}
+
+/* A value of key type t, held in the key's own unit, as an admin writes it. */
+static void format_value(enum ktype t, uint64_t n, char *buf, size_t len)
+{
+	static const char *const sz[] = { "", "K", "M", "G", "T" };
+	static const uint64_t szm[] = { 1, 1ull << 10, 1ull << 20, 1ull << 30, 1ull << 40 };
+	static const char *const tm[] = { "us", "ms", "s", "m", "h" };
+	static const uint64_t tmm[] = { 1, 1000, 1000000, 60000000, 3600000000ull };
+
+	if (t == K_SIZE)
+		format_units(n, sz, szm, 5, buf, len);
+	else if (t == K_MS) /* a whole number of milliseconds: never "us" */
+		format_units(n * 1000, tm + 1, tmm + 1, 4, buf, len);
+	else if (t == K_US)
+		format_units(n, tm, tmm, 5, buf, len);
+	else
+		snprintf(buf, len, "%llu", (unsigned long long)n);
+}
+
+/* What a value of the type looks like, for errors and help. */
+static const char *type_hint(enum ktype t)
+{
+	switch (t) {
+	case K_SIZE: return "size (bytes, or with a unit: 64K, 16M, 1G; powers of 1024)";
+	case K_MS: return "duration (milliseconds, or with a unit: 500ms, 5s, 2m, 1h)";
+	case K_US: return "duration (microseconds, or with a unit: 50us, 1ms, 1s)";
+	default: return "number";
+	}
 }
 
 static int set_key(struct msgr__conf *c, const struct key *k, const char *v, char *err,
@@ -144,22 +208,36 @@ static int set_key(struct msgr__conf *c, const struct key *k, const char *v, cha
 		break;
 	case K_U64:
 	case K_SIZE:
-	case K_MS: {
+	case K_MS:
+	case K_US: {
 		/* numbers, sizes and durations differ only in how they are
-		 * written; the range is checked in their unit alike */
-		const char *unit = k->type == K_MS ? "ms" : "";
-		if (k->type == K_MS ? parse_ms(v, &n)
-				    : parse_size(v, &n) || (k->type == K_U64 &&
-							     strspn(v, "0123456789") != strlen(v))) {
+		 * written; the range is checked in the key's unit alike and
+		 * printed in units ("64K..1G") */
+		char lo[32], hi[32];
+		int bad;
+		if (k->type == K_SIZE)
+			bad = parse_units(v, size_units, NUNITS(size_units), 1, 1, &n);
+		else if (k->type == K_MS || k->type == K_US) {
+			uint64_t base = k->type == K_MS ? 1000 : 1;
+			bad = parse_units(v, time_units, NUNITS(time_units), 0, base, &n);
+			if (!bad && n % base) {
+				snprintf(err, errlen, "%s.%s: '%s' is not a whole number of milliseconds",
+					 k->section, k->name, v);
+				return -EINVAL;
+			}
+			n /= base;
+		} else
+			bad = parse_units(v, NULL, 0, 0, 1, &n);
+		if (bad) {
 			snprintf(err, errlen, "%s.%s: '%s' is not a %s", k->section, k->name, v,
-				 k->type == K_SIZE ? "size (bytes, or with K/M/G)"
-				 : k->type == K_MS ? "duration (like 500ms, 5s or 2m)" : "number");
+				 type_hint(k->type));
 			return -EINVAL;
 		}
 		if (n < k->min || n > k->max) {
-			snprintf(err, errlen, "%s.%s: %s is out of range [%llu%s, %llu%s]", k->section,
-				 k->name, v, (unsigned long long)k->min, unit,
-				 (unsigned long long)k->max, unit);
+			format_value(k->type, k->min, lo, sizeof(lo));
+			format_value(k->type, k->max, hi, sizeof(hi));
+			snprintf(err, errlen, "%s.%s: %s is out of range %s..%s", k->section, k->name, v,
+				 lo, hi);
 			return -EINVAL;
 		}
 		*(uint64_t *)field = n;
@@ -212,6 +290,70 @@ static int set_key(struct msgr__conf *c, const struct key *k, const char *v, cha
 	return 0;
 }
 
+/* Levenshtein distance, or SIZE_MAX for b too long to matter. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[128];
+
+	if (lb >= sizeof(row) / sizeof(row[0]))
+		return SIZE_MAX;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			diag = up;
+			row[j] = best;
+		}
+	}
+	return row[lb];
+}
+
+/* The message for a key that is no row of the table: where a key of that
+ * name lives, or the key a typo or two away ("did you mean"). A key before
+ * any [section] line comes with section "" from inih. */
+static void unknown_key(const char *section, const char *key, char *err, size_t errlen)
+{
+	char full[160], best[160] = "";
+	size_t bestd = SIZE_MAX;
+
+	snprintf(full, sizeof(full), "%s.%s", section, key);
+	for (size_t i = 0; i < NKEYS; i++) {
+		char name[160];
+		size_t d;
+		snprintf(name, sizeof(name), "%s.%s", keys[i].section, keys[i].name);
+		/* the right key in the wrong section is the likeliest slip */
+		d = !strcmp(keys[i].name, key) ? 0 : edit_distance(full, name);
+		if (d < bestd) {
+			bestd = d;
+			snprintf(best, sizeof(best), "%s", name);
+		}
+	}
+	/* a typo or two, not a different word: at most a third of the name */
+	if (bestd > 2 && bestd * 3 > strlen(full))
+		best[0] = 0;
+	if (!*section) {
+		if (*best && bestd == 0)
+			snprintf(err, errlen, "key '%s' is outside any section (it belongs in [%.*s])", key,
+				 (int)strcspn(best, "."), best);
+		else
+			snprintf(err, errlen,
+				 "key '%s' is outside any section (every key belongs under a [section] line, such as [global])",
+				 key);
+		return;
+	}
+	if (*best)
+		snprintf(err, errlen, "unknown key '%s' (did you mean %s?)", full, best);
+	else
+		snprintf(err, errlen, "unknown key '%s'", full);
+}
+
 void msgr__conf_defaults(struct msgr__conf *c)
 {
 	char err[256];
@@ -232,7 +374,7 @@ int msgr__conf_set(struct msgr__conf *c, const char *section, const char *key,
 	for (size_t i = 0; i < NKEYS; i++)
 		if (!strcmp(keys[i].section, section) && !strcmp(keys[i].name, key))
 			return set_key(c, &keys[i], value, err, errlen);
-	snprintf(err, errlen, "unknown key '%s.%s'", section, key);
+	unknown_key(section, key, err, errlen);
 	return -ENOENT;
 }
 
@@ -262,8 +404,9 @@ struct load_ctx {
 static int on_ini_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct load_ctx *lc = user;
-	char msg[256];
+	char msg[256], v[1024];
 
+	value = msgr__ini_strip_comment(value, v, sizeof(v));
 	if (msgr__conf_set(lc->c, section, name, value, msg, sizeof(msg))) {
 		if (!lc->failed)
 			memcpy(lc->msg, msg, sizeof(msg));
@@ -353,7 +496,8 @@ void msgr__conf_key_value(const struct msgr__conf *c, size_t i, char *buf, size_
 	const struct key *k = &keys[i];
 	const void *f = (const char *)c + k->off;
 
-	if (k->type == K_U64 || k->type == K_SIZE)
+	/* sizes in bytes and poll_us bare, as `config get` has always shown them */
+	if (k->type == K_U64 || k->type == K_SIZE || k->type == K_US)
 		snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)f);
 	else if (k->type == K_LOGLEVEL)
 		snprintf(buf, len, "%s", msgr__log_level_name(*(const int *)f));
@@ -389,4 +533,24 @@ int msgr__conf_find(const char *name)
 			return (int)i;
 	}
 	return -ENOENT;
+}
+
+void msgr__conf_key_help(size_t i, char *buf, size_t len)
+{
+	const struct key *k = &keys[i];
+	char lo[32], hi[32];
+
+	switch (k->type) {
+	case K_U64:
+	case K_SIZE:
+	case K_MS:
+	case K_US:
+		format_value(k->type, k->min, lo, sizeof(lo));
+		format_value(k->type, k->max, hi, sizeof(hi));
+		snprintf(buf, len, "%s, %s..%s; default %s%s", type_hint(k->type), lo, hi, k->def,
+			 k->live ? "; run time" : "; start-up only");
+		return;
+	default:
+		snprintf(buf, len, "default %s%s", k->def, k->live ? "; run time" : "; start-up only");
+	}
 }

@@ -58,5 +58,8 @@ void msgr__conf_key_value(const struct msgr__conf *c, size_t i, char *buf, size_
 int msgr__conf_key_live(size_t i);  /* may change while running */
 void msgr__conf_key_copy(struct msgr__conf *dst, const struct msgr__conf *src, size_t i);
 int msgr__conf_find(const char *name); /* index of "section.key", or -ENOENT */
+/* What key i takes, for help: its type, range in units ("64K..1G"), default,
+ * and whether it changes at run time. */
+void msgr__conf_key_help(size_t i, char *buf, size_t len);
 
 #endif

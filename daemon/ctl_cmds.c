@@ -434,8 +434,11 @@ static const struct command commands[] = {
 	{ "config get name=key,type=CephString", "one configuration key (section.key)", cmd_config_get, "r" },
 	{ "config set name=key,type=CephString name=value,type=CephString",
 	  "change a key that may change at run time", cmd_config_set, "rw" },
-	{ "log level name=level,type=CephString,req=false", "show or set the log level", cmd_log_level, "rw" },
-	{ "inject name=fault,type=CephString name=target,type=CephString",
+	/* choices, not strings: `ceph daemon` then refuses a bad value
+	 * itself (exit 22), as it refuses a missing or extra argument */
+	{ "log level name=level,type=CephChoices,strings=error|warning|notice|info|debug,req=false",
+	  "show or set the log level", cmd_log_level, "rw" },
+	{ "inject name=fault,type=CephChoices,strings=detach|kill-link name=target,type=CephString",
 	  "inject a fault (needs global.inject = true): detach ENTITY, kill-link HOST:PORT", cmd_inject, "rw" },
 	{ "version", "msgrd version", cmd_version, "r" },
 	{ "help", "list available commands", cmd_help, "r" },

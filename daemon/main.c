@@ -29,8 +29,11 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: msgrd [-f] [-c FILE] [--set SECTION.KEY=VALUE]...\n"
+		"       msgrd --check-config [FILE] [--set SECTION.KEY=VALUE]...\n"
 		"The per-host messenger daemon.\n\n"
 		"  -c, --config FILE   read FILE (default " MSGR_CONF_PATH " if it exists)\n"
+		"  -t, --check-config  check the configuration (FILE, -c FILE or the default)\n"
+		"                      and --set values, then exit: 0 if good, 2 with the error\n"
 		"  -s, --set S.K=V     override one configuration key (repeatable)\n"
 		"  -f, --foreground    stay in the foreground (msgrd never forks; accepted\n"
 		"                      for compatibility)\n"
@@ -287,12 +290,14 @@ static void on_signal(uv_signal_t *s, int signum)
 	uv_stop(d->loop);
 }
 
-static int make_parent_dir(const char *path)
+/* The folder of a socket (one level: /run/msgrd under /run), so that a
+ * non-root msgrd is told it may not create it, not that a socket in it is
+ * missing. 0, or a negative errno and the folder's name in dir. */
+static int make_parent_dir(const char *path, char *dir, size_t len)
 {
-	char dir[256];
 	char *slash;
 
-	snprintf(dir, sizeof(dir), "%s", path);
+	snprintf(dir, len, "%s", path);
 	slash = strrchr(dir, '/');
 	if (!slash || slash == dir)
 		return 0;
@@ -300,6 +305,16 @@ static int make_parent_dir(const char *path)
 	if (mkdir(dir, 0755) && errno != EEXIST)
 		return -errno;
 	return 0;
+}
+
+/* What to do about a socket msgrd may not make, after its error. */
+static const char *perm_hint(int err)
+{
+	return err == -EACCES || err == -EPERM || err == -EROFS
+		       ? " (run msgrd as root or as its user under systemd, whose msgrd.tmpfiles "
+			 "makes /run/msgrd; or set global.socket and global.ctl_socket to a folder "
+			 "you may write)"
+		       : "";
 }
 
 static void close_walk(uv_handle_t *h, void *arg)
@@ -314,6 +329,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "set", required_argument, NULL, 's' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "check-config", no_argument, NULL, 't' },
 		{ "version", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -323,12 +339,12 @@ int main(int argc, char **argv)
 	const char *conf_path = NULL;
 	char err[512];
 	const char *sets[128]; /* --set values, applied after the file */
-	int nsets = 0, o, rc;
+	int nsets = 0, o, rc, check = 0;
 	const int signums[3] = { SIGINT, SIGTERM, SIGHUP };
 
 	msgr__log_init("msgrd");
 	msgr__conf_defaults(&d->conf);
-	while ((o = getopt_long(argc, argv, "c:s:fvh", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "c:s:ftvh", opts, NULL)) != -1) {
 		switch (o) {
 		case 'c': conf_path = optarg; break;
 		case 's':
@@ -339,11 +355,15 @@ int main(int argc, char **argv)
 			sets[nsets++] = optarg;
 			break;
 		case 'f': break;
+		case 't': check = 1; break;
 		case 'v': printf("msgrd %s\n", MSGR_VERSION_STRING); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
+	/* `msgrd --check-config FILE`, as `nginx -t` and `sshd -t` are used */
+	if (check && optind < argc && !conf_path)
+		conf_path = argv[optind++];
 	if (optind < argc) {
 		fprintf(stderr, "msgrd: unexpected argument '%s'\n", argv[optind]);
 		return 2;
@@ -364,6 +384,12 @@ int main(int argc, char **argv)
 	if (msgr__conf_check(&d->conf, err, sizeof(err))) {
 		fprintf(stderr, "msgrd: %s\n", err);
 		return 2;
+	}
+	if (check) {
+		/* what start-up would refuse, it has refused above; nothing
+		 * is created or bound */
+		printf("msgrd: %s: configuration ok\n", conf_path ? conf_path : "(built-in defaults)");
+		return 0;
 	}
 	msgr__log_level = d->conf.log_level;
 	d->conf_path = conf_path;
@@ -393,11 +419,22 @@ int main(int argc, char **argv)
 		uv_signal_start(&d->sigs[i], on_signal, signums[i]);
 	}
 
-	make_parent_dir(d->conf.client.socket);
-	make_parent_dir(d->conf.ctl.socket);
+	{
+		const char *const socks[2][2] = { { "global.socket", d->conf.client.socket },
+						   { "global.ctl_socket", d->conf.ctl.socket } };
+		for (int i = 0; i < 2; i++) {
+			char dir[sizeof(d->conf.client.socket)];
+			rc = make_parent_dir(socks[i][1], dir, sizeof(dir));
+			if (rc) {
+				msgr__err("cannot create %s, the folder of %s %s: %s%s", dir, socks[i][0],
+					  socks[i][1], strerror(-rc), perm_hint(rc));
+				return 1;
+			}
+		}
+	}
 	rc = msgr__attach_listen(&d->reg, &d->conf.policy, &d->stopping, &d->attach);
 	if (rc) {
-		msgr__err("attach socket %s: %s", d->conf.client.socket, strerror(-rc));
+		msgr__err("attach socket %s: %s%s", d->conf.client.socket, strerror(-rc), perm_hint(rc));
 		return 1;
 	}
 	{
@@ -414,7 +451,7 @@ int main(int argc, char **argv)
 		rc = msgr__ctl_listen(d->loop, &d->conf.ctl, &d->stats.ctl, &env, &d->ctl);
 	}
 	if (rc) {
-		msgr__err("control socket %s: %s", d->conf.ctl.socket, strerror(-rc));
+		msgr__err("control socket %s: %s%s", d->conf.ctl.socket, strerror(-rc), perm_hint(rc));
 		msgr__attach_close(d->attach);
 		return 1;
 	}

@@ -295,7 +295,10 @@ static struct msgr__chan_end *ev_accept(void *ctx, const char *entity, uint16_t 
 		snprintf(reason, sizeof(reason), "%s %s", entity,
 			 peer ? "has too many connections" : "is not attached here");
 		*why = reason;
-		*err = -ECONNREFUSED;
+		/* ENXIO, not ECONNREFUSED, for a name nobody holds: the
+		 * opener's application tells it from a host where no daemon
+		 * listens (a dial refused), which is ECONNREFUSED */
+		*err = peer ? -ECONNREFUSED : -ENXIO;
 		return NULL;
 	}
 	*why = "out of memory";

@@ -13,7 +13,7 @@ int main(void)
 	/* Attach two entities to the local msgrd ($MSGR_SOCKET or the default). */
 	if ((err = msgr_attach("client.hello", NULL, &a)) ||
 	    (err = msgr_attach("osd.hello", NULL, &b))) {
-		fprintf(stderr, "attach: %s\n", msgr_strerror(err));
+		fprintf(stderr, "attach: %s\n", msgr_last_error());
 		return 1;
 	}
 	/* Connect by address; a send may be queued before the connection is up. */

@@ -90,6 +90,11 @@ int msgr_fd(const msgr_client *c);
 void msgr_conn_close(msgr_conn *conn);
 const char *msgr_conn_peer(const msgr_conn *conn);
 const char *msgr_strerror(int err);
+/* What the calling thread's last failed call (or error event from
+ * msgr_next) was about, in words: names, paths, keys. Never NULL; "" until
+ * something failed. As with errno, success leaves it alone; it stays valid
+ * until the thread's next failure. */
+const char *msgr_last_error(void);
 
 #ifdef __cplusplus
 }

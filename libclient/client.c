@@ -150,14 +150,62 @@ int msgr__cmd_push(msgr_client *c, const struct msgr__desc *d)
 	return 0;
 }
 
-static const char *default_socket(const struct msgr_attach_opts *o)
+/* The attach socket, and where its name came from (for error texts). */
+static const char *default_socket(const struct msgr_attach_opts *o, const char **from)
 {
 	const char *env;
 
+	*from = "msgr_attach_opts.socket_path";
 	if (o && o->socket_path)
 		return o->socket_path;
 	env = getenv("MSGR_SOCKET");
-	return env && *env ? env : MSGR_DEFAULT_SOCKET;
+	*from = "$MSGR_SOCKET";
+	if (env && *env)
+		return env;
+	*from = "the default";
+	return MSGR_DEFAULT_SOCKET;
+}
+
+/* msgr_attach's failures in words: what an admin reads first. */
+static int attach_fail(int err, const char *entity, const char *path, const char *from)
+{
+	switch (-err) {
+	case ENOENT:
+	case ENOTDIR:
+		return msgr__fail(err, "no msgrd socket at %s (%s): is msgrd running? Start it "
+				  "(systemctl start msgrd), or point $MSGR_SOCKET at its global.socket",
+				  path, from);
+	case ECONNREFUSED:
+		return msgr__fail(err, "msgrd is not running at %s (%s): the socket is left from "
+				  "one that stopped; start msgrd", path, from);
+	case EACCES:
+		return msgr__fail(err, "may not use msgrd's socket %s (%s): permission denied; "
+				  "run as root or as a member of msgrd's group", path, from);
+	case EPERM:
+		return msgr__fail(err, "msgrd at %s refused to let this user attach as %s (its "
+				  "[policy] in msgrd.conf names who may)", path, entity);
+	case EADDRINUSE:
+		return msgr__fail(err, "%s is already attached to this msgrd (%s); detach it "
+				  "first, or attach under another name", entity, path);
+	case EUSERS:
+		return msgr__fail(err, "msgrd at %s has as many clients as it takes "
+				  "(global.max_clients)", path);
+	case E2BIG:
+		return msgr__fail(err, "pool_size is larger than msgrd at %s allows "
+				  "(global.max_pool_size)", path);
+	case ESHUTDOWN:
+		return msgr__fail(err, "msgrd at %s is shutting down", path);
+	case ETIMEDOUT:
+		return msgr__fail(err, "msgrd at %s did not answer the attach within 10 s", path);
+	case EPROTONOSUPPORT:
+	case EPROTO:
+		return msgr__fail(err, "%s does not speak this libmsgr's attach protocol: is it "
+				  "msgrd's global.socket (not its control socket), and from the same "
+				  "release as libmsgr?", path);
+	default:
+		return msgr__fail(err, "attach to msgrd at %s (%s) as %s: %s", path, from, entity,
+				  msgr_strerror(err));
+	}
 }
 
 /* Take the fds of an SCM_RIGHTS reply: the three we expect into fds, or
@@ -257,7 +305,7 @@ static int handshake(int sock, const char *entity, size_t pool_size,
 int msgr_attach(const char *entity, const struct msgr_attach_opts *opts, msgr_client **out)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *path = default_socket(opts);
+	const char *from, *path = default_socket(opts, &from);
 	struct msgr__attach_rep rep;
 	struct msgr__seg_layout lo;
 	struct epoll_event ee;
@@ -265,13 +313,19 @@ int msgr_attach(const char *entity, const struct msgr_attach_opts *opts, msgr_cl
 	msgr_client *c;
 	int fds[3] = { -1, -1, -1 }, err;
 
-	if (!entity || !out || msgr__entity_check(entity))
-		return -EINVAL;
+	if (!entity || !out)
+		return msgr__fail(-EINVAL, "msgr_attach: the entity name and out must not be NULL");
+	if (msgr__entity_check(entity))
+		return msgr__fail(-EINVAL, "'%.*s' is not an entity name: TYPE.ID, where TYPE is "
+				  "a lower-case letter, then lower-case letters, digits or '_', and ID "
+				  "is letters, digits, '_' or '-'; %d bytes at most (osd.3, client.admin)",
+				  MSGR__ENTITY_MAX * 2, entity, MSGR__ENTITY_MAX - 1);
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
+		return msgr__fail(-ENAMETOOLONG, "socket path %s (%s) is longer than %zu bytes",
+				  path, from, sizeof(sa.sun_path) - 1);
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return -ENOMEM;
+		return msgr__fail(-ENOMEM, "msgr_attach: out of memory");
 	c->sock = c->efd_daemon = c->efd_client = c->epfd = -1;
 	c->poll_us = opts ? opts->poll_us : DEFAULT_POLL_US;
 	c->send_blocking = opts ? opts->send_blocking : 0;
@@ -355,13 +409,13 @@ fail:
 	if (fds[0] >= 0)
 		close(fds[0]);
 	msgr_detach(c);
-	return err;
+	return attach_fail(err, entity, path, from);
 }
 
 int msgr_detach(msgr_client *c)
 {
 	if (!c)
-		return -EINVAL;
+		return msgr__fail_call(-EINVAL, "msgr_detach", NULL);
 	/* Closing the socket is the detach: the daemon resets our channels. */
 	if (c->sock >= 0)
 		close(c->sock);
@@ -428,6 +482,59 @@ static void close_orphan(msgr_client *c, uint32_t id)
 	msgr__wake_daemon(c, &c->hdr->daemon_sleeping);
 }
 
+/* An error event, in words, for msgr_last_error() on the thread that reads
+ * it. CONNECT_FAILED's errno tells the causes apart (msgr_connect(3)):
+ * ENXIO, no such entity at a daemon that answered; ECONNREFUSED from
+ * another host, no daemon listening there (or the entity there at its
+ * connection limit); from our own daemon, only that limit. */
+static void event_text(const msgr_client *c, const struct msgr_event *ev)
+{
+	const char *peer = ev->conn->peer, *slash = strrchr(peer, '/');
+	int hp = slash ? (int)(slash - peer) : (int)strlen(peer);
+	const char *ent = slash ? slash + 1 : peer;
+	int local = !strncmp(peer, c->addr, (size_t)hp) && c->addr[hp] == '/';
+
+	if (ev->type == MSGR_EV_REMOTE_RESET) {
+		msgr__fail(ev->error, "%s restarted (a new instance): the connection to it ended, "
+			   "with what was in flight", peer);
+		return;
+	}
+	if (ev->type == MSGR_EV_RESET) {
+		msgr__fail(ev->error, "the connection to %s was reset: %s", peer,
+			   msgr_strerror(ev->error));
+		return;
+	}
+	switch (-ev->error) {
+	case ENXIO:
+		msgr__fail(ev->error, "connect to %s: no entity %s is attached to the msgrd at %.*s",
+			   peer, ent, hp, peer);
+		break;
+	case ECONNREFUSED:
+		if (local)
+			msgr__fail(ev->error, "connect to %s: %s holds as many connections as it may "
+				   "(global.max_conns_per_client)", peer, ent);
+		else
+			msgr__fail(ev->error, "connect to %s: no msgrd answers at %.*s (connection "
+				   "refused), or %s there holds as many connections as it may", peer,
+				   hp, peer, ent);
+		break;
+	case ETIMEDOUT:
+		msgr__fail(ev->error, "connect to %s: the msgrd at %.*s did not answer within "
+			   "net.connect_timeout", peer, hp, peer);
+		break;
+	case EPROTONOSUPPORT:
+		msgr__fail(ev->error, "connect to %s: %s does not accept this mode from %s "
+			   "(msgr_accept_modes)", peer, ent, c->entity);
+		break;
+	case EMFILE:
+		msgr__fail(ev->error, "connect to %s: %s holds as many connections as it may "
+			   "(global.max_conns_per_client)", peer, c->entity);
+		break;
+	default:
+		msgr__fail(ev->error, "connect to %s: %s", peer, msgr_strerror(ev->error));
+	}
+}
+
 /* Turn one descriptor into an event. 1 if ev is filled, 0 if it was
  * consumed silently (a closed handle, a CLOSED confirmation). */
 static int translate(msgr_client *c, const struct msgr__desc *d, struct msgr_event *ev)
@@ -488,6 +595,7 @@ static int translate(msgr_client *c, const struct msgr__desc *d, struct msgr_eve
 			   : d->op == MSGR__EV_REMOTE_RESET ? MSGR_EV_REMOTE_RESET
 							     : MSGR_EV_CONNECT_FAILED;
 		ev->error = d->error < 0 ? d->error : -ECONNRESET;
+		event_text(c, ev);
 		return 1;
 	}
 	return 0;
@@ -516,7 +624,7 @@ int msgr_next(msgr_client *c, struct msgr_event *ev, int timeout_ms)
 	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
 
 	if (!c || !ev)
-		return -EINVAL;
+		return msgr__fail_call(-EINVAL, "msgr_next", NULL);
 	for (;;) {
 		struct epoll_event ee[2];
 		uint64_t spin_end;
@@ -529,11 +637,11 @@ int msgr_next(msgr_client *c, struct msgr_event *ev, int timeout_ms)
 			return 0;
 		if (atomic_load_explicit(&c->daemon_lost, memory_order_relaxed)) {
 			if (c->lost_reported)
-				return -ENOTCONN;
+				return msgr__fail_call(-ENOTCONN, "msgr_next", NULL);
 			c->lost_reported = 1;
 			memset(ev, 0, sizeof(*ev));
 			ev->type = MSGR_EV_DAEMON_LOST;
-			ev->error = -ENOTCONN;
+			ev->error = msgr__fail_call(-ENOTCONN, "msgr_next", NULL);
 			return 0;
 		}
 		if (timeout_ms != 0) {
@@ -581,10 +689,10 @@ int msgr_next(msgr_client *c, struct msgr_event *ev, int timeout_ms)
 			/* For msgr_fd() users the flag stays armed so the daemon
 			 * signals the fd; a blocking caller re-arms next time. */
 			if (timeout_ms == 0 || wait == 0)
-				return -EAGAIN;
+				return msgr__fail_const(-EAGAIN, "msgr_next: no event within the timeout");
 		}
 		if (n < 0 && errno != EINTR)
-			return -errno;
+			return msgr__fail_call(-errno, "msgr_next", NULL);
 	}
 }
 
@@ -602,10 +710,14 @@ int msgr_buf_alloc(msgr_client *c, size_t len, void **buf)
 	int err;
 
 	if (!c || !buf)
-		return -EINVAL;
+		return msgr__fail_call(-EINVAL, "msgr_buf_alloc", NULL);
 	err = msgr__tx_alloc(c, len, &off);
+	if (err == -EMSGSIZE)
+		return msgr__fail(err, "msgr_buf_alloc: %zu bytes is larger than msgrd takes from "
+				  "this client (%llu bytes: the daemon's global.max_message, or the pool)",
+				  len, (unsigned long long)c->max_message);
 	if (err)
-		return err;
+		return msgr__fail_call(err, "msgr_buf_alloc", NULL);
 	*buf = c->txpool + off;
 	return 0;
 }
@@ -616,7 +728,7 @@ int msgr_buf_free(msgr_client *c, void *buf)
 	int err;
 
 	if (!c || !p || p < c->txpool || p >= c->txpool + c->pool_size)
-		return -EINVAL;
+		return msgr__fail(-EINVAL, "msgr_buf_free: not a buffer of this client's pool");
 	uint64_t off = (uint64_t)(p - c->txpool), ch = off >> c->params.chunk_shift;
 
 	pthread_mutex_lock(&c->lock);
@@ -625,5 +737,7 @@ int msgr_buf_free(msgr_client *c, void *buf)
 	else
 		err = msgr__pool_free(&c->txp, off);
 	pthread_mutex_unlock(&c->lock);
-	return err;
+	if (err == -EBUSY)
+		return msgr__fail(err, "msgr_buf_free: the buffer was sent; msgrd gives it back");
+	return err ? msgr__fail_call(err, "msgr_buf_free", NULL) : 0;
 }

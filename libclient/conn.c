@@ -96,11 +96,17 @@ int msgr_connect(msgr_client *c, const char *peer, enum msgr_mode mode, msgr_con
 	uint32_t slot;
 	int err;
 
-	if (!c || !peer || !out || mode < MSGR_LOSSY || mode > MSGR_PEER ||
-	    msgr__addr_split(peer, hp, ent))
-		return -EINVAL;
+	if (!c || !peer || !out)
+		return msgr__fail_call(-EINVAL, "msgr_connect", NULL);
+	if (mode < MSGR_LOSSY || mode > MSGR_PEER)
+		return msgr__fail(-EINVAL, "msgr_connect: mode %d is not MSGR_LOSSY, MSGR_LOSSLESS "
+				  "or MSGR_PEER", (int)mode);
+	if (msgr__addr_split(peer, hp, ent))
+		return msgr__fail(-EINVAL, "msgr_connect: '%.*s' is not an address HOST:PORT/TYPE.ID "
+				  "(10.0.0.1:6800/osd.3, [::1]:6800/client.admin)", MSGR__ADDR_MAX,
+				  peer);
 	if (atomic_load(&c->daemon_lost))
-		return -ENOTCONN;
+		return msgr__fail_call(-ENOTCONN, "msgr_connect", NULL);
 	/* Held until the CONNECT is in the ring: a thread that finds this
 	 * handle and sends on it must never get its SEND in first. */
 	pthread_mutex_lock(&c->connect_lock);
@@ -124,7 +130,11 @@ int msgr_connect(msgr_client *c, const char *peer, enum msgr_mode mode, msgr_con
 	pthread_mutex_unlock(&c->lock);
 	if (!k) {
 		pthread_mutex_unlock(&c->connect_lock);
-		return slot < MSGR__CREDIT_SPLIT ? -ENOMEM : -EMFILE;
+		return slot < MSGR__CREDIT_SPLIT
+			       ? msgr__fail(-ENOMEM, "msgr_connect: out of memory")
+			       : msgr__fail(-EMFILE, "msgr_connect: %s holds %d connections of its own "
+					    "already, as many as libmsgr tracks", c->entity,
+					    MSGR__CREDIT_SPLIT);
 	}
 
 	memset(&d, 0, sizeof(d));
@@ -144,14 +154,14 @@ int msgr_connect(msgr_client *c, const char *peer, enum msgr_mode mode, msgr_con
 		msgr__conn_forget(c, k);
 		pthread_mutex_unlock(&c->lock);
 		pthread_mutex_unlock(&c->connect_lock);
-		return err;
+		return msgr__fail_call(err, "msgr_connect", NULL);
 	}
 	pthread_mutex_unlock(&c->connect_lock);
 	*out = k;
 	return 0;
 }
 
-int msgr_accept_modes(msgr_client *c, const char *peer_pattern, unsigned modes)
+static int accept_modes(msgr_client *c, const char *peer_pattern, unsigned modes)
 {
 	struct msgr__desc d;
 	unsigned us = 20;
@@ -199,6 +209,21 @@ int msgr_accept_modes(msgr_client *c, const char *peer_pattern, unsigned modes)
 	}
 	pthread_mutex_unlock(&c->rules_lock);
 	return err;
+}
+
+int msgr_accept_modes(msgr_client *c, const char *peer_pattern, unsigned modes)
+{
+	int err = accept_modes(c, peer_pattern, modes);
+
+	if (err == -ENOSPC)
+		return msgr__fail(err, "msgr_accept_modes: %d rules already; no more fit",
+				  MSGR__ACCEPT_RULES);
+	if (err == -EINVAL && c && peer_pattern && !(modes & ~MSGR_MODES_ALL)) {
+		char why[160];
+		msgr__entity_pattern_check(peer_pattern, why, sizeof(why));
+		return msgr__fail(err, "msgr_accept_modes: %s", why);
+	}
+	return err ? msgr__fail_call(err, "msgr_accept_modes", NULL) : 0;
 }
 
 static int send_check(msgr_conn *k)
@@ -277,7 +302,7 @@ static int post_send(msgr_conn *k, uint32_t msg_type, uint64_t off, size_t len)
 	return msgr__cmd_push(k->c, &d); /* the window was reserved in window_wait */
 }
 
-int msgr_sendv(msgr_conn *k, uint32_t msg_type, const struct iovec *iov, int iovcnt)
+static int sendv(msgr_conn *k, uint32_t msg_type, const struct iovec *iov, int iovcnt)
 {
 	size_t len = 0;
 	uint64_t off;
@@ -317,14 +342,25 @@ int msgr_sendv(msgr_conn *k, uint32_t msg_type, const struct iovec *iov, int iov
 	return err;
 }
 
+/* The public send calls: the bodies above, and on failure the text for
+ * msgr_last_error() (a constant for EAGAIN, which a busy sender may hit in
+ * a loop). */
+int msgr_sendv(msgr_conn *k, uint32_t msg_type, const struct iovec *iov, int iovcnt)
+{
+	int err = sendv(k, msg_type, iov, iovcnt);
+
+	return err ? msgr__fail_call(err, "msgr_sendv", k) : 0;
+}
+
 int msgr_send(msgr_conn *k, uint32_t msg_type, const void *data, size_t len)
 {
 	struct iovec iov = { (void *)data, len };
+	int err = sendv(k, msg_type, &iov, 1);
 
-	return msgr_sendv(k, msg_type, &iov, 1);
+	return err ? msgr__fail_call(err, "msgr_send", k) : 0;
 }
 
-int msgr_send_buf(msgr_conn *k, uint32_t msg_type, void *buf, size_t len)
+static int send_buf(msgr_conn *k, uint32_t msg_type, void *buf, size_t len)
 {
 	msgr_client *c;
 	unsigned char *p = buf;
@@ -365,6 +401,13 @@ int msgr_send_buf(msgr_conn *k, uint32_t msg_type, void *buf, size_t len)
 		window_unreserve(k, len);
 	}
 	return err;
+}
+
+int msgr_send_buf(msgr_conn *k, uint32_t msg_type, void *buf, size_t len)
+{
+	int err = send_buf(k, msg_type, buf, len);
+
+	return err ? msgr__fail_call(err, "msgr_send_buf", k) : 0;
 }
 
 void msgr_conn_close(msgr_conn *k)

@@ -110,6 +110,14 @@ void msgr__wake_daemon(msgr_client *c, _Atomic uint32_t *flag);
 int msgr__daemon_gone(msgr_client *c); /* checks the socket; sets daemon_lost */
 void msgr__backoff(unsigned *us);
 
+/* strerror.c: set the calling thread's msgr_last_error() text; each
+ * returns err, so that `return msgr__fail(-EINVAL, ...)` both sets and
+ * returns. msgr__fail_call words the errors any call on a connection may
+ * return (k may be NULL). */
+int msgr__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int msgr__fail_const(int err, const char *text);
+int msgr__fail_call(int err, const char *call, const msgr_conn *k);
+
 /* Pool bytes a message of len takes: whole chunks, at least one. The
  * window counts these, so tiny messages cannot slip past it. */
 static inline uint64_t msgr__pool_cost(const msgr_client *c, size_t len)

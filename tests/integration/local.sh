@@ -255,3 +255,27 @@ run lib-attach-fd-leak t_lib_attach_fds
 run lib-sendv-overflow t_lib_sendv_overflow
 run lib-accept-nomem t_lib_accept_nomem
 run local-accept-modes t_local_accept_modes
+
+# Issue 13: errors that name the problem. msgr_last_error() says what went
+# wrong for the thread that asks (msgr-itest last-error); an unknown entity
+# (ENXIO) and a host where no daemon listens (ECONNREFUSED) are told apart;
+# msgrd's log names a duplicate attach in words; and msgrd run as non-root
+# with the default paths says it cannot create /run/msgrd.
+t_errors_named() {
+	local port out=$RUN/en.out
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	start_daemon en
+	"$T" last-error "127.0.0.1:$port"
+	grep -q "attach refused for 'client.le': already attached to this msgrd" "$D_LOG"
+	stop_daemon
+	# the default paths, in a private /run, as nobody: no /run/msgrd yet,
+	# and nobody may make it
+	command -v unshare >/dev/null && command -v setpriv >/dev/null && [ "$(id -u)" = 0 ] ||
+		{ echo "SKIP needs root, unshare and setpriv"; return 0; }
+	expect_exit 1 unshare -m sh -c 'mount -t tmpfs -o mode=0755 tmpfs /run && exec setpriv --reuid=nobody \
+		--regid=nogroup --clear-groups "$0" -f --set auth.mode=none \
+		--set global.listen=127.0.0.1:'"$port" "$BIN/msgrd" >"$out" 2>&1
+	cat "$out"
+	grep -q "cannot create /run/msgrd, the folder of global.socket /run/msgrd/msgrd.sock: Permission denied (run msgrd as root" "$out"
+}
+run errors-name-the-problem t_errors_named

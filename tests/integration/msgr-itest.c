@@ -26,6 +26,8 @@
  *   msgr-itest vandal ENTITY KIND  corrupt our own segment (random|cmd|rxfree|txdone),
  *                                  or send bad rules (modes-mask|modes-pattern|modes-many)
  *   msgr-itest errors              bad arguments get clear errors
+ *   msgr-itest last-error PEERHOST  msgr_last_error() names the problem, per thread;
+ *                                  PEERHOST is HOST:PORT where no daemon listens
  *   msgr-itest bigthreads SIZE     4 threads send 40 messages of SIZE bytes each on
  *                                  one connection: none may be refused for the
  *                                  window (it is reserved, not just checked)
@@ -1002,19 +1004,107 @@ static int sc_errors(void)
 	CHECK(msgr_attach("client.err", NULL, &dup) == -EADDRINUSE, "same entity twice");
 	CHECK(msgr_connect(c, "garbage", MSGR_LOSSY, &k) == -EINVAL, "bad address accepted");
 	CHECK(msgr_connect(c, msgr_addr(c), 9, &k) == -EINVAL, "bad mode accepted");
-	/* nobody there: CONNECT_FAILED with ECONNREFUSED */
+	/* nobody there: CONNECT_FAILED with ENXIO (no such entity), unlike a
+	 * host where no daemon listens (ECONNREFUSED, below) */
 	char peer[256];
 	snprintf(peer, sizeof(peer), "%.*s/osd.nobody", (int)(strchr(msgr_addr(c), '/') - msgr_addr(c)),
 		 msgr_addr(c));
 	CHECK(!msgr_connect(c, peer, MSGR_LOSSY, &k), "connect");
 	expect(c, &ev, MSGR_EV_CONNECT_FAILED);
-	CHECK(ev.conn == k && ev.error == -ECONNREFUSED, "CONNECT_FAILED error %d", ev.error);
+	CHECK(ev.conn == k && ev.error == -ENXIO, "CONNECT_FAILED error %d", ev.error);
 	CHECK(msgr_send(k, 1, "x", 1) == -ECONNRESET, "send on a failed connection");
 	/* another host where no daemon listens */
 	CHECK(!msgr_connect(c, "127.0.0.1:1/osd.1", MSGR_LOSSY, &k), "connect");
 	expect(c, &ev, MSGR_EV_CONNECT_FAILED);
 	CHECK(ev.error == -ECONNREFUSED, "remote CONNECT_FAILED error %d", ev.error);
 	CHECK(strcmp(msgr_strerror(-ECONNREFUSED), "Unknown error"), "strerror");
+	msgr_detach(c);
+	printf("ok\n");
+	return 0;
+}
+
+static void *other_thread(void *arg)
+{
+	char **out = arg;
+	msgr_client *c;
+
+	/* this thread has failed nothing yet: the main thread's text is not its */
+	out[0] = strdup(msgr_last_error());
+	CHECK(msgr_attach("bad name", NULL, &c) == -EINVAL, "bad name accepted");
+	out[1] = strdup(msgr_last_error());
+	return NULL;
+}
+
+#define HAS(text, want) CHECK(strstr((text), (want)), "msgr_last_error() is '%s', wants '%s'", \
+			      (text), (want))
+
+/* Issue 13: errors that name the problem, through msgr_last_error(). */
+static int sc_last_error(const char *nowhere)
+{
+	struct msgr_attach_opts o = { .socket_path = "/nonexistent/msgrd.sock" };
+	msgr_client *c, *dup;
+	msgr_conn *k;
+	struct msgr_event ev;
+	char peer[256], host[200], *theirs[2];
+	pthread_t t;
+
+	CHECK(!strcmp(msgr_last_error(), ""), "text before any failure");
+	CHECK(msgr_attach("osd", NULL, &c) == -EINVAL, "bad name accepted");
+	HAS(msgr_last_error(), "'osd' is not an entity name: TYPE.ID, where TYPE is a lower-case letter");
+	HAS(msgr_last_error(), "(osd.3, client.admin)");
+	CHECK(msgr_attach("osd.1", &o, &c) == -ENOENT, "missing socket: want ENOENT");
+	HAS(msgr_last_error(), "no msgrd socket at /nonexistent/msgrd.sock (msgr_attach_opts.socket_path): is msgrd running?");
+	{
+		char *was = getenv("MSGR_SOCKET") ? strdup(getenv("MSGR_SOCKET")) : NULL;
+		setenv("MSGR_SOCKET", "/nonexistent/env.sock", 1);
+		CHECK(msgr_attach("osd.1", NULL, &c) == -ENOENT, "missing socket: want ENOENT");
+		HAS(msgr_last_error(), "/nonexistent/env.sock ($MSGR_SOCKET)");
+		if (was)
+			setenv("MSGR_SOCKET", was, 1);
+		else
+			unsetenv("MSGR_SOCKET");
+		free(was);
+	}
+	c = attach("client.le", 1 << 20);
+	CHECK(msgr_attach("client.le", NULL, &dup) == -EADDRINUSE, "same entity twice");
+	HAS(msgr_last_error(), "client.le is already attached to this msgrd");
+
+	/* per thread: another thread neither sees this text nor changes it */
+	pthread_create(&t, NULL, other_thread, theirs);
+	pthread_join(t, NULL);
+	CHECK(!strcmp(theirs[0], ""), "another thread sees '%s'", theirs[0]);
+	HAS(theirs[1], "'bad name' is not an entity name");
+	HAS(msgr_last_error(), "client.le is already attached to this msgrd");
+	free(theirs[0]);
+	free(theirs[1]);
+
+	CHECK(msgr_connect(c, "osd.1", MSGR_LOSSY, &k) == -EINVAL, "bad address accepted");
+	HAS(msgr_last_error(), "'osd.1' is not an address HOST:PORT/TYPE.ID");
+	CHECK(msgr_connect(c, msgr_addr(c), 9, &k) == -EINVAL, "bad mode accepted");
+	HAS(msgr_last_error(), "mode 9 is not MSGR_LOSSY");
+
+	/* an entity nobody holds, at a daemon that answers */
+	snprintf(host, sizeof(host), "%.*s", (int)(strchr(msgr_addr(c), '/') - msgr_addr(c)),
+		 msgr_addr(c));
+	snprintf(peer, sizeof(peer), "%s/osd.nobody", host);
+	CHECK(!msgr_connect(c, peer, MSGR_LOSSY, &k), "connect");
+	expect(c, &ev, MSGR_EV_CONNECT_FAILED);
+	CHECK(ev.error == -ENXIO, "unknown entity: error %d", ev.error);
+	printf("%s\n", msgr_last_error());
+	HAS(msgr_last_error(), "no entity osd.nobody is attached to the msgrd at");
+	HAS(msgr_last_error(), host);
+	CHECK(msgr_send(k, 1, "x", 1) == -ECONNRESET, "send on a failed connection");
+	HAS(msgr_last_error(), "msgr_send: the connection to ");
+	HAS(msgr_last_error(), "/osd.nobody was reset");
+
+	/* a host where no daemon listens */
+	snprintf(peer, sizeof(peer), "%s/osd.1", nowhere);
+	CHECK(!msgr_connect(c, peer, MSGR_LOSSY, &k), "connect");
+	expect(c, &ev, MSGR_EV_CONNECT_FAILED);
+	CHECK(ev.error == -ECONNREFUSED, "no daemon: error %d", ev.error);
+	printf("%s\n", msgr_last_error());
+	HAS(msgr_last_error(), "no msgrd answers at ");
+	HAS(msgr_last_error(), nowhere);
 	msgr_detach(c);
 	printf("ok\n");
 	return 0;
@@ -1250,9 +1340,12 @@ static int sc_connect_fail(const char *peer, int ms)
 	next(c, &ev, ms);
 	CHECK(ev.type == MSGR_EV_CONNECT_FAILED && ev.conn == k && ev.error < 0,
 	      "expected CONNECT_FAILED, got event %d (error %d)", ev.type, ev.error);
+	/* the event's text, before the next failure replaces it */
+	char *why = strdup(msgr_last_error());
 	CHECK(msgr_send(k, 1, "x", 1) == -ECONNRESET, "send on a failed connection");
-	printf("ok connect failed after %llu ms: %s\n", (unsigned long long)(now_ms() - t0),
-	       msgr_strerror(ev.error));
+	printf("ok connect failed after %llu ms: %s (%s)\n", (unsigned long long)(now_ms() - t0),
+	       msgr_strerror(ev.error), why);
+	free(why);
 	msgr_detach(c);
 	return 0;
 }
@@ -2197,6 +2290,8 @@ int main(int argc, char **argv)
 		return sc_vandal(argv[2], argv[3]);
 	if (!strcmp(scenario, "errors"))
 		return sc_errors();
+	if (!strcmp(scenario, "last-error") && argc == 3)
+		return sc_last_error(argv[2]);
 	if (!strcmp(scenario, "bigthreads") && argc == 3)
 		return sc_bigthreads((size_t)atol(argv[2]));
 	if (!strcmp(scenario, "cross") && argc == 3)

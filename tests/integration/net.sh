@@ -186,9 +186,13 @@ t_net_connect_failed() {
 	# an address no dial can even start for: refused at once, not a hang
 	"$T" connect-fail "localhost:6800/osd.x" 2000 | grep -q "Invalid argument"
 	"$T" connect-fail "255.255.255.255:9/osd.x" 2000 | grep -qE "unreachable|Permission denied|not permitted|Invalid"
-	# an entity that is not attached on a daemon that is: refused by it
+	grep -q "no msgrd answers at 127.0.0.1:$port" "$D_DIR/out"
+	# an entity that is not attached on a daemon that is: told apart from
+	# no daemon (issue 13), ENXIO and not ECONNREFUSED
+	local cf_sock=$D_SOCK
 	start_daemon cf2
-	"$T" connect-fail "$D_ADDR/osd.nobody" 2000 | grep -q "Connection refused"
+	MSGR_SOCKET=$cf_sock "$T" connect-fail "$D_ADDR/osd.nobody" 2000 | tee "$D_DIR/out2"
+	grep -q "No such device or address (connect to $D_ADDR/osd.nobody: no entity osd.nobody is attached to the msgrd at $D_ADDR)" "$D_DIR/out2"
 	stop_daemon
 }
 run net-connect-failed t_net_connect_failed

@@ -21,6 +21,16 @@ assert all(c["mode"] == "lossless" and c["state"] == "open" for c in d), d
 assert all(c["mode_in_effect"] == "lossless" for c in d), d  # on one host, it holds'
 	ceph daemon "$D_CTL" config set global.poll_us 9 | grep -q 'global.poll_us = 9 (was 0)'
 	ceph daemon "$D_CTL" config get global.poll_us | grep -q '"global.poll_us": "9"'
+	# issue 13: the signatures are exact, so `ceph daemon` refuses a
+	# missing, extra or out-of-choice argument itself, with exit 22
+	expect_exit 22 ceph daemon "$D_CTL" config get 2>/dev/null
+	expect_exit 22 ceph daemon "$D_CTL" status extra 2>/dev/null
+	expect_exit 22 ceph daemon "$D_CTL" log level loud 2>/dev/null
+	expect_exit 22 ceph daemon "$D_CTL" inject bogus osd.1 2>/dev/null
+	ceph daemon "$D_CTL" log level debug | grep -q debug
+	# what the daemon refuses comes back as {"error": ...}, and Debian
+	# 12's ceph exits 0 on any reply (msgrctl.8 says so)
+	ceph daemon "$D_CTL" config get global.nope | python3 -c 'import json,sys; d=json.load(sys.stdin); assert "error" in d, d'
 	stop_daemon
 }
 
@@ -238,7 +248,48 @@ t_keygen_folder() {
 	start_daemon kgd --set auth.keyring="$d/a/b/keyring"
 	stop_daemon
 }
+# msgrd.conf as a Ceph admin writes it (issue 13): comments after values,
+# units, and `msgrd --check-config FILE` / `-t` that checks a file and exits
+# (0, or 2 and the error with its line) without creating or binding
+# anything; msgrctl reads the same file the same way.
+t_check_config() {
+	local c=$RUN/cc.conf out=$RUN/cc.out
+	cat >"$c" <<-EOF
+	# host a
+	[global]   # the daemon
+	listen = 127.0.0.1:6899   # public network
+	socket = $RUN/cc/never.sock ; not created by a check
+	ctl_socket = $RUN/cc.asok   # msgrctl reads this too
+	pool_size = 64 MiB
+	poll_us = 50 # microseconds
+	[net]
+	resume_timeout = 1h   # long-lived clients
+	EOF
+	"$BIN/msgrd" --check-config "$c" >"$out"; cat "$out"
+	grep -qx "msgrd: $c: configuration ok" "$out"
+	"$BIN/msgrd" -t -c "$c" | grep -q 'configuration ok'
+	[ ! -e "$RUN/cc" ]
+	# --set values are checked too
+	expect_exit 2 "$BIN/msgrd" -t -c "$c" --set global.pool_size=1K 2>"$out"; cat "$out"
+	grep -qx "msgrd: --set global.pool_size=1K: global.pool_size: 1K is out of range 64K..1G" "$out"
+	printf 'listen = 127.0.0.1:6899\n' >"$c"
+	expect_exit 2 "$BIN/msgrd" --check-config "$c" 2>"$out"; cat "$out"
+	grep -qx "msgrd: $c:1: key 'listen' is outside any section (it belongs in \[global\])" "$out"
+	printf '[global]\n\npol_size = 1M\n' >"$c"
+	expect_exit 2 "$BIN/msgrd" --check-config "$c" 2>"$out"; cat "$out"
+	grep -qx "msgrd: $c:3: unknown key 'global.pol_size' (did you mean global.pool_size?)" "$out"
+	expect_exit 2 "$BIN/msgrd" -t "$RUN/no-such.conf" 2>"$out"
+	grep -q 'no-such.conf: cannot open' "$out"
+	# a daemon started from a file with comments after its values, and
+	# msgrctl finding its control socket through that file
+	printf '[global]\nctl_socket = %s   # the control socket\npoll_us = 0 # no spinning\n' \
+		"$RUN/cc2/msgrd.asok" >"$c"
+	start_daemon cc2 -c "$c"
+	env -u MSGR_CTL_SOCKET "$BIN/msgrctl" -c "$c" status | grep -q '^msgrd '
+	stop_daemon
+}
 run msgrctl-usage t_msgrctl_usage
+run config-check t_check_config
 run keygen-folder t_keygen_folder
 
 run ceph-cli-admin-socket t_ceph_cli

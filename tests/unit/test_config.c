@@ -168,7 +168,7 @@ START_TEST(test_net_keys)
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.connect_timeout=3s", err, sizeof(err)), 0);
 	msgr__conf_key_value(&c, (size_t)i, val, sizeof(val));
 	ck_assert_str_eq(val, "3s");
-	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.connect_timeout=5h", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.connect_timeout=5y", err, sizeof(err)), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "is not a duration"));
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.connect_timeout=-1s", err, sizeof(err)), -EINVAL);
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.connect_timeout=99ms", err, sizeof(err)), -EINVAL);
@@ -292,6 +292,115 @@ START_TEST(test_addr)
 }
 END_TEST
 
+/* Issue 13: sizes and durations with and without units; a bare number is
+ * in the key's own unit, so no value written before changes meaning. */
+START_TEST(test_units)
+{
+	struct msgr__conf c;
+	char val[256];
+
+	msgr__conf_defaults(&c);
+	/* sizes: bare bytes, K M G T, KB, KiB, any case, a blank allowed */
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.pool_size=131072", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.client.pool_size, 128u << 10);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.pool_size=64KiB", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.client.pool_size, 64u << 10);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.pool_size=2 MB", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.client.pool_size, 2u << 20);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.pool_size=1g", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.client.pool_size, 1u << 30);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.session_buffer=1T", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.chan.session_buffer, 1ull << 40);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.pool_size=12Q", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "global.pool_size: '12Q' is not a size (bytes, or with a unit: 64K, 16M, 1G; powers of 1024)");
+	/* ranges are printed in units */
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.pool_size=1K", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "global.pool_size: 1K is out of range 64K..1G");
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.keepalive_timeout=2h", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "net.keepalive_timeout: 2h is out of range 200ms..1h");
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.max_clients=0", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "global.max_clients: 0 is out of range 1..65536");
+
+	/* durations in milliseconds: bare, ms, s, sec, m, min, h */
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.resume_timeout=1500", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.chan.resume_timeout_ms, 1500);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.resume_timeout=30 sec", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.chan.resume_timeout_ms, 30000);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.resume_timeout=2min", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.chan.resume_timeout_ms, 120000);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.resume_timeout=1h", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.chan.resume_timeout_ms, 3600000);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.resume_timeout=1d", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.chan.resume_timeout_ms, 86400000);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.resume_timeout=2000us", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.connect_timeout=1500us", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "net.connect_timeout: '1500us' is not a whole number of milliseconds");
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.connect_timeout=5M", err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "is not a duration (milliseconds, or with a unit"));
+
+	/* poll_us stays a plain number of microseconds, as its name says */
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.poll_us=50", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.client.poll_us, 50);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.poll_us=2000000", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "global.poll_us: 2000000 is out of range 0..1000000");
+
+	/* help names the range in units */
+	msgr__conf_key_help((size_t)msgr__conf_find("global.pool_size"), val, sizeof(val));
+	ck_assert_ptr_nonnull(strstr(val, "64K..1G; default 32M; run time"));
+}
+END_TEST
+
+/* Issue 13: a file as a Ceph admin writes it: comments after values, a key
+ * before any section, a typo. */
+START_TEST(test_admin_file)
+{
+	struct msgr__conf c;
+	const char *p;
+
+	msgr__conf_defaults(&c);
+	p = write_tmp("# msgrd on host a\n[global]   # the daemon\n"
+		      "listen = 10.0.0.1:6801   # public network\n"
+		      "pool_size = 64M ; more for big writes\n"
+		      "log_level = debug\t# while we look\n"
+		      "[net]\nconnect_timeout = 2s # lan\n"
+		      "[policy]\nosd.* = root  # only root runs OSDs here\n");
+	ck_assert_int_eq(msgr__conf_load(&c, p, err, sizeof(err)), 0);
+	ck_assert_str_eq(c.net.listen, "10.0.0.1:6801");
+	ck_assert_uint_eq(c.client.pool_size, 64u << 20);
+	ck_assert_int_eq(c.log_level, MSGR__LOG_DEBUG);
+	ck_assert_uint_eq(c.net.connect_timeout_ms, 2000);
+	ck_assert_uint_eq(c.policy.n, 1);
+	unlink(p);
+
+	p = write_tmp("listen = 10.0.0.1:6801\n[global]\n");
+	ck_assert_int_eq(msgr__conf_load(&c, p, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err + strlen(p), ":1: key 'listen' is outside any section (it belongs in [global])");
+	unlink(p);
+
+	p = write_tmp("\nfoo = 1\n");
+	ck_assert_int_eq(msgr__conf_load(&c, p, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, ":2: key 'foo' is outside any section"));
+	unlink(p);
+
+	p = write_tmp("[global]\nmax_pool_sise = 1G\n");
+	ck_assert_int_eq(msgr__conf_load(&c, p, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err + strlen(p), ":2: unknown key 'global.max_pool_sise' (did you mean global.max_pool_size?)");
+	unlink(p);
+
+	/* the right key in the wrong section */
+	p = write_tmp("[global]\nkeepalive_interval = 1s\n");
+	ck_assert_int_eq(msgr__conf_load(&c, p, err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err + strlen(p), ":2: unknown key 'global.keepalive_interval' (did you mean net.keepalive_interval?)");
+	unlink(p);
+
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.conect_timeout=1s", err, sizeof(err)), -ENOENT);
+	ck_assert_str_eq(err, "unknown key 'net.conect_timeout' (did you mean net.connect_timeout?)");
+	/* nothing near: no guess */
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "global.frobnicate=1", err, sizeof(err)), -ENOENT);
+	ck_assert_str_eq(err, "unknown key 'global.frobnicate'");
+}
+END_TEST
+
 int main(void)
 {
 	TCase *tc;
@@ -305,5 +414,7 @@ int main(void)
 	tcase_add_test(tc, test_net_keys);
 	tcase_add_test(tc, test_ctl_keys);
 	tcase_add_test(tc, test_transport_keys);
+	tcase_add_test(tc, test_units);
+	tcase_add_test(tc, test_admin_file);
 	return unit_run(s);
 }
