@@ -8,11 +8,12 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* The binding calls msgr_last_error() as const char *(void) when the
- * library has it. Declared again here, weak so that a library without it
- * still links: if msgr.h declares it with another signature, this file no
- * longer compiles, and whoever changed it updates python/msgr/_abi.py. */
-extern const char *msgr_last_error(void) __attribute__((weak));
+/* The binding calls msgr_last_error() as const char *(void). Declared
+ * again here: if msgr.h declares it with another signature, this file no
+ * longer compiles, and whoever changed it updates python/msgr/_abi.py. The
+ * call below makes the program need the library's symbol (a weak reference
+ * alone let the linker drop libmsgr as not needed, and read as absent). */
+extern const char *msgr_last_error(void);
 
 #define FIELD(s, f) printf("    \"%s.%s\": [%zu, %zu],\n", #s, #f, offsetof(struct s, f), \
 			   sizeof(((struct s *)0)->f))
@@ -54,6 +55,6 @@ int main(void)
 	printf("    \"MSGR_VERSION_MINOR\": %d\n  },\n", MSGR_VERSION_MINOR);
 	printf("  \"strings\": {\"MSGR_DEFAULT_SOCKET\": \"%s\", \"MSGR_VERSION_STRING\": \"%s\"},\n",
 	       MSGR_DEFAULT_SOCKET, MSGR_VERSION_STRING);
-	printf("  \"has_last_error\": %s\n}\n", msgr_last_error ? "true" : "false");
+	printf("  \"has_last_error\": %s\n}\n", msgr_last_error() ? "true" : "false");
 	return 0;
 }
