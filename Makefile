@@ -25,9 +25,11 @@ LIBVERSION := 0.1.0
 
 # Debian packages we need, by the pkg-config module each provides.
 DEPS_PC   := libuv:libuv1-dev check:check inih:libinih-dev libsystemd:libsystemd-dev json-c:libjson-c-dev \
-             libcrypto:libssl-dev libsodium:libsodium-dev libzmq:libzmq3-dev
+             libcrypto:libssl-dev libsodium:libsodium-dev libzmq:libzmq3-dev \
+             libmicrohttpd:libmicrohttpd-dev
 DEPS_BIN  := clang:clang python3:python3 ss:iproute2 mandoc:mandoc systemd-analyze:systemd ceph:ceph-common \
-             iptables:iptables gnuplot:gnuplot-nox
+             iptables:iptables gnuplot:gnuplot-nox \
+             curl:curl logrotate:logrotate
 
 # CFLAGS/LDFLAGS are the user's (and the sanitizer builds'); the flags the
 # code needs live in MSGR_CFLAGS/MSGR_LDFLAGS so a command-line CFLAGS=
@@ -55,9 +57,10 @@ LIB_SRC    := libclient/client.c libclient/conn.c libclient/strerror.c $(SHM_SRC
 NET_SRC    := transports/transport.c transports/tcp.c transports/fault.c daemon/frame.c daemon/seal.c daemon/auth.c daemon/rxacct.c daemon/link_state.c daemon/link.c daemon/link_in.c daemon/links.c daemon/handshake.c daemon/session_state.c daemon/session.c daemon/handover.c daemon/net.c
 # Everything of msgrd but main(): the fuzzers link it with a fake transport.
 CORE_SRC   := daemon/config.c daemon/policy.c daemon/client.c daemon/conntab.c daemon/outbox.c daemon/registry.c \
-              daemon/cmd.c daemon/channel_state.c daemon/channel.c daemon/chans.c daemon/attach.c daemon/ctl.c daemon/ctl_cmds.c \
+              daemon/cmd.c daemon/channel_state.c daemon/channel.c daemon/chans.c daemon/attach.c daemon/ctl.c daemon/ctl_cmds.c daemon/metrics.c \
               $(NET_SRC) $(SHM_SRC) $(COMMON_SRC)
-DAEMON_SRC := daemon/main.c $(CORE_SRC)
+# metrics_http.c alone links libmicrohttpd, so the fuzzers do not
+DAEMON_SRC := daemon/main.c daemon/metrics_http.c $(CORE_SRC)
 CTL_SRC    := ctl/msgrctl.c common/log.c
 BENCH_SRC  := $(wildcard bench/*.c)
 
@@ -90,6 +93,8 @@ deps:
 	command -v $(PKG_CONFIG) >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	python3 -c 'import cryptography.hazmat.primitives.ciphers.aead' 2>/dev/null || \
 		missing="$$missing python3-cryptography"; \
+	/usr/bin/python3 -c 'import prometheus_client.parser' 2>/dev/null || \
+		missing="$$missing python3-prometheus-client"; \
 	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || \
 		missing="$$missing libclang-rt-14-dev"; \
 	if [ -n "$$missing" ]; then \
@@ -130,7 +135,9 @@ $(LIBMSGR_A): $(call pic,$(LIB_SRC))
 $(MSGRD): $(call obj,$(DAEMON_SRC))
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  LD      $@")
-	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) $(call PC_LIBS,libmicrohttpd)
+
+$(call obj,daemon/metrics_http.c): DEP_CFLAGS += $(call PC_CFLAGS,libmicrohttpd)
 
 $(MSGRCTL): $(call obj,$(CTL_SRC))
 	@mkdir -p $(@D)
