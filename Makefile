@@ -262,11 +262,13 @@ bench: all
 PC_FILE    := $(BUILD)/msgr.pc
 UNIT_FILE  := $(BUILD)/systemd/msgrd.service
 TMPFILES_FILE := $(BUILD)/systemd/msgrd.tmpfiles
+LOGROTATE_FILE := $(BUILD)/msgrd.logrotate
+LOGROTATEDIR ?= $(SYSCONFDIR)/logrotate.d
 MAN_PAGES  := $(wildcard man/*.3 man/*.5 man/*.8)
 MAN_OUT    := $(patsubst man/%,$(BUILD)/man/%,$(MAN_PAGES))
 CONF_DEST  := $(DESTDIR)$(SYSCONFDIR)/msgrd/msgrd.conf
 
-install: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(PC_FILE) $(UNIT_FILE) $(TMPFILES_FILE) $(MAN_OUT)
+install: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(PC_FILE) $(UNIT_FILE) $(TMPFILES_FILE) $(LOGROTATE_FILE) $(MAN_OUT)
 	$(INSTALL) -D -m 0755 $(MSGRD) $(DESTDIR)$(SBINDIR)/msgrd
 	$(INSTALL) -D -m 0755 $(MSGRCTL) $(DESTDIR)$(BINDIR)/msgrctl
 	$(INSTALL) -D -m 0755 $(LIBMSGR_SO) $(DESTDIR)$(LIBDIR)/libmsgr.so.$(LIBVERSION)
@@ -281,6 +283,7 @@ install: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(PC_FILE) $(UNIT_FILE) 
 	$(INSTALL) -D -m 0644 $(UNIT_FILE) $(DESTDIR)$(SYSTEMDUNITDIR)/msgrd.service
 	$(INSTALL) -D -m 0644 systemd/msgrd.sysusers $(DESTDIR)$(SYSUSERSDIR)/msgrd.conf
 	$(INSTALL) -D -m 0644 $(TMPFILES_FILE) $(DESTDIR)$(TMPFILESDIR)/msgrd.conf
+	$(INSTALL) -D -m 0644 $(LOGROTATE_FILE) $(DESTDIR)$(LOGROTATEDIR)/msgrd
 	@if [ -e $(CONF_DEST) ]; then \
 		echo "keeping $(CONF_DEST)"; \
 	else \
@@ -295,7 +298,8 @@ uninstall:
 	rm -f $(DESTDIR)$(INCDIR)/msgr.h $(DESTDIR)$(PKGCONFIGDIR)/msgr.pc
 	rm -f $(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(notdir $(p)))
 	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/msgrd.service $(DESTDIR)$(SYSUSERSDIR)/msgrd.conf \
-		$(DESTDIR)$(TMPFILESDIR)/msgrd.conf
+		$(DESTDIR)$(TMPFILESDIR)/msgrd.conf $(DESTDIR)$(LOGROTATEDIR)/msgrd
+	-@rmdir $(DESTDIR)$(LOGROTATEDIR) 2>/dev/null || true
 	@# an administrator's edits are theirs to remove; so is the cluster key
 	@if [ -e $(CONF_DEST) ] && ! cmp -s conf/msgrd.conf $(CONF_DEST); then \
 		echo "keeping $(CONF_DEST): it differs from conf/msgrd.conf"; \
@@ -307,7 +311,7 @@ uninstall:
 # msgr.pc, msgrd.service, msgrd.tmpfiles, the man pages and the objects
 # that know SYSCONFDIR carry install paths. The stamp changes only when
 # those do, so they are rewritten for a new PREFIX and not otherwise.
-INSTALL_PATHS := $(PREFIX) $(SBINDIR) $(LIBDIR) $(INCDIR) $(SYSCONFDIR) $(LIBVERSION)
+INSTALL_PATHS := $(PREFIX) $(BINDIR) $(SBINDIR) $(LIBDIR) $(INCDIR) $(SYSCONFDIR) $(LIBVERSION)
 
 $(BUILD)/install-paths: FORCE
 	@mkdir -p $(@D)
@@ -326,6 +330,10 @@ $(UNIT_FILE): systemd/msgrd.service.in $(BUILD)/install-paths
 $(TMPFILES_FILE): systemd/msgrd.tmpfiles.in $(BUILD)/install-paths
 	@mkdir -p $(@D)
 	$(Q)sed -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $< >$@.tmp && mv $@.tmp $@
+
+$(LOGROTATE_FILE): conf/msgrd.logrotate.in $(BUILD)/install-paths
+	@mkdir -p $(@D)
+	$(Q)sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $< >$@.tmp && mv $@.tmp $@
 
 # The pages say /etc/msgrd, where packages (SYSCONFDIR=/etc) put it.
 $(BUILD)/man/%: man/% $(BUILD)/install-paths

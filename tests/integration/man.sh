@@ -54,7 +54,8 @@ t_man_functions() {
 # packages (SYSCONFDIR=/etc) put it.
 man_conf_keys() {
 	sed -E 's|MSGR_SYSCONFDIR "|"/etc|' "$1/daemon/config.c" |
-		sed -nE 's/^[[:space:]]*\{ *"([a-z_]+)", *"([a-z_]+)", *K_[A-Z0-9]+,.*"([^"]*)"(, *([01]))? *\},.*/\1 \2 \3 \5/p'
+		sed -nE 's/^[[:space:]]*\{ *"([a-z_]+)", *"([a-z_]+)", *K_[A-Z0-9]+,.*"([^"]*)"(, *([01]))? *\},.*/\1 \2 \3 \5/p' |
+		awk 'NF == 3 { print $1, $2, "none", $3; next } 1' # an empty default: the key is off
 }
 
 # Every key of the table is documented in msgrd.conf(5), in its section and
