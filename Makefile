@@ -267,8 +267,9 @@ LOGROTATEDIR ?= $(SYSCONFDIR)/logrotate.d
 MAN_PAGES  := $(wildcard man/*.3 man/*.5 man/*.8)
 MAN_OUT    := $(patsubst man/%,$(BUILD)/man/%,$(MAN_PAGES))
 CONF_DEST  := $(DESTDIR)$(SYSCONFDIR)/msgrd/msgrd.conf
+CONF_OUT   := $(BUILD)/msgrd.conf
 
-install: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(PC_FILE) $(UNIT_FILE) $(TMPFILES_FILE) $(LOGROTATE_FILE) $(MAN_OUT)
+install: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(PC_FILE) $(UNIT_FILE) $(TMPFILES_FILE) $(LOGROTATE_FILE) $(MAN_OUT) $(CONF_OUT)
 	$(INSTALL) -D -m 0755 $(MSGRD) $(DESTDIR)$(SBINDIR)/msgrd
 	$(INSTALL) -D -m 0755 $(MSGRCTL) $(DESTDIR)$(BINDIR)/msgrctl
 	$(INSTALL) -D -m 0755 $(LIBMSGR_SO) $(DESTDIR)$(LIBDIR)/libmsgr.so.$(LIBVERSION)
@@ -287,8 +288,8 @@ install: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(PC_FILE) $(UNIT_FILE) 
 	@if [ -e $(CONF_DEST) ]; then \
 		echo "keeping $(CONF_DEST)"; \
 	else \
-		echo "$(INSTALL) -D -m 0644 conf/msgrd.conf $(CONF_DEST)"; \
-		$(INSTALL) -D -m 0644 conf/msgrd.conf $(CONF_DEST); \
+		echo "$(INSTALL) -D -m 0644 $(CONF_OUT) $(CONF_DEST)"; \
+		$(INSTALL) -D -m 0644 $(CONF_OUT) $(CONF_DEST); \
 	fi
 
 uninstall:
@@ -301,8 +302,8 @@ uninstall:
 		$(DESTDIR)$(TMPFILESDIR)/msgrd.conf $(DESTDIR)$(LOGROTATEDIR)/msgrd
 	-@rmdir $(DESTDIR)$(LOGROTATEDIR) 2>/dev/null || true
 	@# an administrator's edits are theirs to remove; so is the cluster key
-	@if [ -e $(CONF_DEST) ] && ! cmp -s conf/msgrd.conf $(CONF_DEST); then \
-		echo "keeping $(CONF_DEST): it differs from conf/msgrd.conf"; \
+	@if [ -e $(CONF_DEST) ] && ! cmp -s $(CONF_OUT) $(CONF_DEST); then \
+		echo "keeping $(CONF_DEST): it differs from the shipped one"; \
 	else \
 		echo "rm -f $(CONF_DEST)"; rm -f $(CONF_DEST); \
 		rmdir $(DESTDIR)$(SYSCONFDIR)/msgrd 2>/dev/null || true; \
@@ -335,7 +336,12 @@ $(LOGROTATE_FILE): conf/msgrd.logrotate.in $(BUILD)/install-paths
 	@mkdir -p $(@D)
 	$(Q)sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $< >$@.tmp && mv $@.tmp $@
 
-# The pages say /etc/msgrd, where packages (SYSCONFDIR=/etc) put it.
+# The shipped msgrd.conf and the pages say /etc/msgrd, where packages
+# (SYSCONFDIR=/etc) put it.
+$(CONF_OUT): conf/msgrd.conf $(BUILD)/install-paths
+	@mkdir -p $(@D)
+	$(Q)sed -e 's|/etc/msgrd|$(SYSCONFDIR)/msgrd|g' $< >$@.tmp && mv $@.tmp $@
+
 $(BUILD)/man/%: man/% $(BUILD)/install-paths
 	@mkdir -p $(@D)
 	$(Q)sed -e 's|/etc/msgrd|$(SYSCONFDIR)/msgrd|g' $< >$@.tmp && mv $@.tmp $@

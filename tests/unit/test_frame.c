@@ -77,7 +77,7 @@ START_TEST(test_header)
 	h.type = 99;
 	msgr__frame_hdr_encode(buf, &h);
 	ck_assert_int_eq(msgr__frame_hdr_decode(buf, &g, 4096), -EPROTO);
-	/* flags: MORE and CONT on a MSG only, nothing else anywhere */
+	/* flags: MORE, CONT and BATCH on a MSG only, nothing else anywhere */
 	h.type = MSGR__F_ACK;
 	h.flags = MSGR__FL_MORE;
 	h.len = 0;
@@ -89,7 +89,11 @@ START_TEST(test_header)
 	msgr__frame_hdr_encode(buf, &h);
 	ck_assert_int_eq(msgr__frame_hdr_decode(buf, &g, 4096), 0);
 	ck_assert_uint_eq(g.flags, MSGR__FL_MORE | MSGR__FL_CONT);
-	h.flags = 4;
+	h.flags = MSGR__FL_BATCH;
+	msgr__frame_hdr_encode(buf, &h);
+	ck_assert_int_eq(msgr__frame_hdr_decode(buf, &g, 4096), 0);
+	ck_assert_uint_eq(g.flags, MSGR__FL_BATCH);
+	h.flags = 8;
 	msgr__frame_hdr_encode(buf, &h);
 	ck_assert_int_eq(msgr__frame_hdr_decode(buf, &g, 4096), -EPROTO);
 	/* ACK: up to 340 entries of 12 bytes, within 4 KiB */
