@@ -215,7 +215,8 @@ static int hook_config_set(void *ctx, const char *key, const char *value, char *
 	if (msgr__conf_set_arg(&next, line, msg, len) || msgr__conf_check(&next, msg, len))
 		return -EINVAL;
 	apply(d, &next, "config set", msg, len);
-	log_follow(d, "config set");
+	if (strcmp(msgr__log_path(), d->conf.log_file))
+		log_follow(d, "config set");
 	return 0;
 }
 
@@ -325,6 +326,9 @@ static void reload(struct msgr__daemon *d)
 	char err[512];
 
 	sd_notify(0, "RELOADING=1");
+	/* SIGHUP reopens the log file, as daemons do for logrotate: first,
+	 * so that what the reload logs goes to the new file */
+	log_follow(d, "reload");
 	msgr__conf_defaults(&next);
 	if (d->conf_path && msgr__conf_load(&next, d->conf_path, err, sizeof(err))) {
 		msgr__err("reload: %s; keeping the running configuration", err);
@@ -344,8 +348,9 @@ static void reload(struct msgr__daemon *d)
 	if (msgr__net_reload_keyring(d->net, err, sizeof(err)))
 		msgr__err("reload: %s; keeping the keys we had", err);
 out:
-	/* SIGHUP reopens the log file, as daemons do for logrotate */
-	log_follow(d, "reload");
+	/* and global.log_file, if the reload changed it */
+	if (strcmp(msgr__log_path(), d->conf.log_file))
+		log_follow(d, "reload");
 	sd_notify(0, "READY=1");
 	report_status(d);
 }
@@ -410,7 +415,10 @@ int main(int argc, char **argv)
 	struct msgr__ctl_env env;
 
 	msgr__log_init("msgrd");
-	msgr__log_set_sink(journal_sink);
+	/* sd-journal drops lines without a word when its socket is missing
+	 * (JOURNAL_STREAM inherited outside systemd): then stderr takes them */
+	if (access("/run/systemd/journal/socket", F_OK) == 0)
+		msgr__log_set_sink(journal_sink);
 	msgr__conf_defaults(&d->conf);
 	while ((o = getopt_long(argc, argv, "c:s:fvh", opts, NULL)) != -1) {
 		switch (o) {
