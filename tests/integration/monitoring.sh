@@ -93,9 +93,11 @@ PY
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); s.sendall(sys.stdin.buffer.read())
 print(s.recv(100).split(b"\r\n")[0].decode())' "$mp" | grep -qE '^(HTTP/1.1 4[0-9][0-9] .*)?$'   # refused or closed
-	python3 -c 'import socket,sys,time; s=socket.create_connection(("127.0.0.1", int(sys.argv[1]))); s.sendall(b"GET /met"); time.sleep(0.3)' "$mp" &
-	for _ in 1 2 3 4 5; do curl -sfS "http://127.0.0.1:$mp/metrics" | grep -q '^msgrd_clients 1$'; done
-	wait $! || true
+	python3 -c 'import socket,sys,time; s=socket.create_connection(("127.0.0.1", int(sys.argv[1]))); s.sendall(b"GET /met"); print("sent", flush=True); time.sleep(30)' "$mp" >"$A_DIR/half.out" 2>&1 &
+	local half=$!
+	wait_line "$A_DIR/half.out" sent
+	for _ in 1 2 3 4 5; do curl -sfS --max-time 5 "http://127.0.0.1:$mp/metrics" | grep -q '^msgrd_clients 1$'; done
+	kill $half; wait $half 2>/dev/null || true
 	pyjson "$A_CTL" 'd["clients"] == 1' status
 	stop_pair
 }
@@ -170,10 +172,14 @@ PY
 	expect_exit 1 "$BIN/msgrctl" config help global.nope 2>"$A_DIR/err"
 	grep -q "unknown key 'global.nope'" "$A_DIR/err"
 	# every key of the table has a description (a new key needs one)
-	"$BIN/msgrctl" --json config show | python3 -c 'import json,sys; print("\n".join(k for k in json.load(sys.stdin) if not k.startswith("policy.")))' |
-	while read -r k; do
-		pyjson "$A_CTL" 'd["desc"] != ""' config help "$k" || { echo "config help $k: no description"; exit 1; }
-	done
+	"$BIN/msgrctl" --json config show | python3 -c '
+import json, subprocess, sys
+keys = [k for k in json.load(sys.stdin) if not k.startswith("policy.")]
+assert len(keys) > 20, keys
+for k in keys:
+    h = json.loads(subprocess.run([sys.argv[1], "--json", "config", "help", k], check=True,
+                                  capture_output=True, text=True, timeout=10).stdout)
+    assert h["name"] == k and h["desc"], f"config help {k}: no description: {h}"' "$BIN/msgrctl"
 	# log flush and log reopen answer, with and without a log file
 	pyjson "$A_CTL" 'd == {}' log flush
 	"$BIN/msgrctl" log reopen | grep -q 'no log file'
