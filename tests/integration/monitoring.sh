@@ -199,7 +199,13 @@ t_json_numbers() {
 	wait_line "$B_DIR/srv.out" ready
 	"$T" hold client.j "$B_ADDR/osd.j" >"$A_DIR/hold.out" 2>&1 &
 	wait_line "$A_DIR/hold.out" ready
-	sleep 1.2   # an rtt measured
+	# until the link has measured its rtt (a keepalive round trip)
+	local i
+	for i in $(seq 300); do
+		"$BIN/msgrctl" --json sessions | grep -qE '"rtt_us": ([1-9]|0\.[0-9]*[1-9])' && break
+		sleep 0.05
+	done
+	[ "$i" -lt 300 ] || { echo "no rtt measured in 15 s"; "$BIN/msgrctl" --json sessions; return 1; }
 	for c in status clients conns sessions; do "$BIN/msgrctl" --json $c; done >"$A_DIR/all.json"
 	python3 - "$A_DIR/all.json" <<'PY'
 import re, sys
