@@ -31,9 +31,11 @@ LIBVERSION := 0.1.0
 
 # Debian packages we need, by the pkg-config module each provides.
 DEPS_PC   := libuv:libuv1-dev check:check inih:libinih-dev libsystemd:libsystemd-dev json-c:libjson-c-dev \
-             libcrypto:libssl-dev libsodium:libsodium-dev libzmq:libzmq3-dev
+             libcrypto:libssl-dev libsodium:libsodium-dev libzmq:libzmq3-dev \
+             libmicrohttpd:libmicrohttpd-dev
 DEPS_BIN  := clang:clang python3:python3 ss:iproute2 mandoc:mandoc systemd-analyze:systemd ceph:ceph-common \
-             iptables:iptables gnuplot:gnuplot-nox
+             iptables:iptables gnuplot:gnuplot-nox \
+             curl:curl logrotate:logrotate
 
 # CFLAGS/LDFLAGS are the user's (and the sanitizer builds'); the flags the
 # code needs live in MSGR_CFLAGS/MSGR_LDFLAGS so a command-line CFLAGS=
@@ -61,9 +63,10 @@ LIB_SRC    := libclient/client.c libclient/conn.c libclient/strerror.c $(SHM_SRC
 NET_SRC    := transports/transport.c transports/tcp.c transports/fault.c daemon/frame.c daemon/seal.c daemon/auth.c daemon/rxacct.c daemon/link_state.c daemon/link.c daemon/link_in.c daemon/links.c daemon/handshake.c daemon/session_state.c daemon/session.c daemon/handover.c daemon/net.c
 # Everything of msgrd but main(): the fuzzers link it with a fake transport.
 CORE_SRC   := daemon/config.c daemon/policy.c daemon/client.c daemon/conntab.c daemon/outbox.c daemon/registry.c \
-              daemon/cmd.c daemon/channel_state.c daemon/channel.c daemon/chans.c daemon/attach.c daemon/ctl.c daemon/ctl_cmds.c \
+              daemon/cmd.c daemon/channel_state.c daemon/channel.c daemon/chans.c daemon/attach.c daemon/ctl.c daemon/ctl_cmds.c daemon/metrics.c \
               $(NET_SRC) $(SHM_SRC) $(COMMON_SRC)
-DAEMON_SRC := daemon/main.c $(CORE_SRC)
+# metrics_http.c alone links libmicrohttpd, so the fuzzers do not
+DAEMON_SRC := daemon/main.c daemon/metrics_http.c $(CORE_SRC)
 CTL_SRC    := ctl/msgrctl.c common/log.c
 BENCH_SRC  := $(wildcard bench/*.c)
 
@@ -96,6 +99,8 @@ deps:
 	command -v $(PKG_CONFIG) >/dev/null 2>&1 || missing="$$missing pkg-config"; \
 	python3 -c 'import cryptography.hazmat.primitives.ciphers.aead' 2>/dev/null || \
 		missing="$$missing python3-cryptography"; \
+	/usr/bin/python3 -c 'import prometheus_client.parser' 2>/dev/null || \
+		missing="$$missing python3-prometheus-client"; \
 	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || \
 		missing="$$missing libclang-rt-14-dev"; \
 	if [ -n "$$missing" ]; then \
@@ -136,7 +141,9 @@ $(LIBMSGR_A): $(call pic,$(LIB_SRC))
 $(MSGRD): $(call obj,$(DAEMON_SRC))
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  LD      $@")
-	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) $(call PC_LIBS,libmicrohttpd)
+
+$(call obj,daemon/metrics_http.c): DEP_CFLAGS += $(call PC_CFLAGS,libmicrohttpd)
 
 $(MSGRCTL): $(call obj,$(CTL_SRC))
 	@mkdir -p $(@D)
@@ -261,6 +268,8 @@ bench: all
 PC_FILE    := $(BUILD)/msgr.pc
 UNIT_FILE  := $(BUILD)/systemd/msgrd.service
 TMPFILES_FILE := $(BUILD)/systemd/msgrd.tmpfiles
+LOGROTATE_FILE := $(BUILD)/msgrd.logrotate
+LOGROTATEDIR ?= $(SYSCONFDIR)/logrotate.d
 MAN_PAGES  := $(wildcard man/*.3 man/*.5 man/*.8)
 MAN_OUT    := $(patsubst man/%,$(BUILD)/man/%,$(MAN_PAGES))
 CONF_DEST  := $(DESTDIR)$(SYSCONFDIR)/msgrd/msgrd.conf
@@ -268,7 +277,7 @@ CONF_OUT   := $(BUILD)/msgrd.conf
 PY_SRC     := $(wildcard python/msgr/*.py)
 PY_OUT     := $(patsubst python/%,$(BUILD)/python/%,$(PY_SRC))
 
-install: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(PC_FILE) $(UNIT_FILE) $(TMPFILES_FILE) $(MAN_OUT) $(CONF_OUT) $(PY_OUT)
+install: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(PC_FILE) $(UNIT_FILE) $(TMPFILES_FILE) $(LOGROTATE_FILE) $(MAN_OUT) $(CONF_OUT) $(PY_OUT)
 	$(INSTALL) -D -m 0755 $(MSGRD) $(DESTDIR)$(SBINDIR)/msgrd
 	$(INSTALL) -D -m 0755 $(MSGRCTL) $(DESTDIR)$(BINDIR)/msgrctl
 	$(INSTALL) -D -m 0755 $(LIBMSGR_SO) $(DESTDIR)$(LIBDIR)/libmsgr.so.$(LIBVERSION)
@@ -286,6 +295,7 @@ install: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(PC_FILE) $(UNIT_FILE) 
 	$(INSTALL) -D -m 0644 $(UNIT_FILE) $(DESTDIR)$(SYSTEMDUNITDIR)/msgrd.service
 	$(INSTALL) -D -m 0644 systemd/msgrd.sysusers $(DESTDIR)$(SYSUSERSDIR)/msgrd.conf
 	$(INSTALL) -D -m 0644 $(TMPFILES_FILE) $(DESTDIR)$(TMPFILESDIR)/msgrd.conf
+	$(INSTALL) -D -m 0644 $(LOGROTATE_FILE) $(DESTDIR)$(LOGROTATEDIR)/msgrd
 	@if [ -e $(CONF_DEST) ]; then \
 		echo "keeping $(CONF_DEST)"; \
 	else \
@@ -304,7 +314,8 @@ uninstall:
 	rm -rf $(DESTDIR)$(PYTHONDIR)/msgr/__pycache__
 	rmdir $(DESTDIR)$(PYTHONDIR)/msgr 2>/dev/null || true
 	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/msgrd.service $(DESTDIR)$(SYSUSERSDIR)/msgrd.conf \
-		$(DESTDIR)$(TMPFILESDIR)/msgrd.conf
+		$(DESTDIR)$(TMPFILESDIR)/msgrd.conf $(DESTDIR)$(LOGROTATEDIR)/msgrd
+	-@rmdir $(DESTDIR)$(LOGROTATEDIR) 2>/dev/null || true
 	@# an administrator's edits are theirs to remove; so is the cluster key
 	@if [ -e $(CONF_DEST) ] && ! cmp -s $(CONF_OUT) $(CONF_DEST); then \
 		echo "keeping $(CONF_DEST): it differs from the shipped one"; \
@@ -316,7 +327,7 @@ uninstall:
 # msgr.pc, msgrd.service, msgrd.tmpfiles, the man pages and the objects
 # that know SYSCONFDIR carry install paths. The stamp changes only when
 # those do, so they are rewritten for a new PREFIX and not otherwise.
-INSTALL_PATHS := $(PREFIX) $(SBINDIR) $(LIBDIR) $(INCDIR) $(SYSCONFDIR) $(LIBVERSION)
+INSTALL_PATHS := $(PREFIX) $(BINDIR) $(SBINDIR) $(LIBDIR) $(INCDIR) $(SYSCONFDIR) $(LIBVERSION)
 
 $(BUILD)/install-paths: FORCE
 	@mkdir -p $(@D)
@@ -340,6 +351,10 @@ $(TMPFILES_FILE): systemd/msgrd.tmpfiles.in $(BUILD)/install-paths
 $(BUILD)/python/msgr/%.py: python/msgr/%.py $(BUILD)/install-paths
 	@mkdir -p $(@D)
 	$(Q)sed -e 's|^LIBDIR = "@LIBDIR@"$$|LIBDIR = "$(LIBDIR)"|' $< >$@.tmp && mv $@.tmp $@
+
+$(LOGROTATE_FILE): conf/msgrd.logrotate.in $(BUILD)/install-paths
+	@mkdir -p $(@D)
+	$(Q)sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' $< >$@.tmp && mv $@.tmp $@
 
 # The shipped msgrd.conf and the pages say /etc/msgrd, where packages
 # (SYSCONFDIR=/etc) put it.

@@ -1,15 +1,20 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int msgr__log_level = MSGR__LOG_INFO;
 static const char *log_ident = "msgr";
 static int log_journal;
+static msgr__log_sink_fn log_sink;  /* under the journal: the daemon's */
+static int log_fd = -1;             /* the log file, or -1 for stderr */
+static char log_path[256];          /* its path, for reopening */
 
 static const char *const names[] = {
 	[MSGR__LOG_ERR] = "error", [MSGR__LOG_WARN] = "warning",
@@ -21,6 +26,57 @@ void msgr__log_init(const char *ident)
 {
 	log_ident = ident;
 	log_journal = getenv("JOURNAL_STREAM") != NULL;
+}
+
+void msgr__log_set_sink(msgr__log_sink_fn sink)
+{
+	log_sink = sink;
+}
+
+int msgr__log_file(const char *path)
+{
+	int fd;
+
+	if (!path || !*path) {
+		if (log_fd >= 0)
+			close(log_fd);
+		log_fd = -1;
+		log_path[0] = 0;
+		return 0;
+	}
+	if (strlen(path) >= sizeof(log_path))
+		return -ENAMETOOLONG;
+	/* O_APPEND: logrotate's copytruncate, and several writers, stay sane */
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	if (fd < 0)
+		return -errno;
+	if (log_fd >= 0)
+		close(log_fd);
+	log_fd = fd;
+	snprintf(log_path, sizeof(log_path), "%s", path);
+	return 0;
+}
+
+int msgr__log_reopen(void)
+{
+	char path[sizeof(log_path)];
+
+	if (log_fd < 0)
+		return 0;
+	memcpy(path, log_path, sizeof(path));
+	return msgr__log_file(path);
+}
+
+int msgr__log_flush(void)
+{
+	if (log_fd >= 0 && fdatasync(log_fd))
+		return -errno;
+	return 0;
+}
+
+const char *msgr__log_path(void)
+{
+	return log_path;
 }
 
 int msgr__log_level_parse(const char *s)
@@ -71,16 +127,24 @@ size_t msgr__log_escape(char *dst, size_t dstlen, const char *src, size_t len)
 	return o;
 }
 
-void msgr__log(int level, const char *fmt, ...)
+static void log_v(int level, const struct msgr__log_tags *t, const char *fmt, va_list ap)
 {
 	/* room for the prefix and a message whose every byte is escaped */
 	char msg[1024], line[128 + 4 * sizeof(msg)];
-	va_list ap;
-	int n, m;
+	int n = 0, m;
+	size_t len;
 
-	if (level > msgr__log_level)
-		return;
-	if (log_journal) {
+	m = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (m < 0)
+		m = 0;
+	if (log_fd < 0 && log_journal && log_sink) {
+		/* escaped as any line is: the journal keeps it whole, and a
+		 * reader's terminal must not see what a client sent raw */
+		msgr__log_escape(line, sizeof(line), msg, (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1);
+		if (log_sink(level, log_ident, t, line) == 0)
+			return;
+	}
+	if (log_journal && log_fd < 0) {
 		n = snprintf(line, sizeof(line), "<%d>", level);
 	} else {
 		struct timespec ts;
@@ -93,16 +157,38 @@ void msgr__log(int level, const char *fmt, ...)
 	}
 	if (n < 0 || (size_t)n >= sizeof(line))
 		n = 0;
-	va_start(ap, fmt);
-	m = vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (m < 0)
-		m = 0;
 	/* after formatting, so every argument is covered whatever its format */
-	msgr__log_escape(line + n, sizeof(line) - (size_t)n, msg,
-			 (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1);
+	len = (size_t)n + msgr__log_escape(line + n, sizeof(line) - (size_t)n - 1, msg,
+					   (size_t)m < sizeof(msg) ? (size_t)m : sizeof(msg) - 1);
+	line[len++] = '\n';
 	/* one write per line so lines from several processes do not interleave */
-	fprintf(stderr, "%s\n", line);
+	if (write(log_fd >= 0 ? log_fd : 2, line, len) < 0 && log_fd >= 0) {
+		/* a full or gone log disk: say so where someone may see it */
+		line[len - 1] = 0;
+		fprintf(stderr, "%s (log file %s: %s)\n", line, log_path, strerror(errno));
+	}
+}
+
+void msgr__log(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > msgr__log_level)
+		return;
+	va_start(ap, fmt);
+	log_v(level, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void msgr__logt(int level, const struct msgr__log_tags *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > msgr__log_level)
+		return;
+	va_start(ap, fmt);
+	log_v(level, t, fmt, ap);
+	va_end(ap);
 }
 
 int msgr__ratelimit(struct msgr__ratelimit *rl, unsigned interval_ms, uint64_t *held)

@@ -1,10 +1,14 @@
 /*
- * log.h - leveled logging to stderr.
+ * log.h - leveled logging: to stderr, to a log file, or to the journal.
  *
- * Under systemd (JOURNAL_STREAM set) each line starts with a "<N>" syslog
- * priority prefix so the journal records the level; otherwise lines carry a
- * timestamp and the level name. Nothing is logged per message at the default
- * level (info).
+ * Lines go to the log file when one is set (msgr__log_file(); msgrd's
+ * global.log_file), reopened on request for logrotate. Otherwise, under
+ * systemd (JOURNAL_STREAM set), to the sink the daemon registers
+ * (msgr__log_set_sink(): sd-journal with structured fields), and failing
+ * that to stderr with a "<N>" syslog priority prefix so the journal records
+ * the level; elsewhere to stderr with a timestamp and the level name.
+ * Nothing is logged per message at the default level (info). One thread:
+ * the log's state (file, sink) belongs to the process's main thread.
  *
  * Messages often carry what clients and peers sent (entity names, addresses,
  * reasons), so msgr__log() escapes every message after formatting it: no
@@ -27,10 +31,42 @@ enum msgr__log_level {
 
 extern int msgr__log_level; /* messages above this level are dropped */
 
+/* What a line is about, for structured logging (the journal's ENTITY=,
+ * PEER= and CONN= fields, so `journalctl ENTITY=osd.1` finds its lines).
+ * Value type, lent for the call; NULL members and conn 0 are left out. */
+struct msgr__log_tags {
+	const char *entity; /* the attached entity, TYPE.ID */
+	const char *peer;   /* the remote entity or daemon (HOST:PORT) */
+	uint64_t conn;      /* the connection's id, as `conns` shows it */
+};
+
+/* A sink for lines under the journal: 0 if it took the line, or a
+ * negative errno (then the line goes to stderr). msg is escaped already;
+ * t may be NULL. */
+typedef int (*msgr__log_sink_fn)(int level, const char *ident, const struct msgr__log_tags *t,
+				 const char *msg);
+
 void msgr__log_init(const char *ident);
+void msgr__log_set_sink(msgr__log_sink_fn sink);
+
+/* Log to path from now on (append, created 0640), or to stderr for ""
+ * or NULL. 0, or a negative errno with the log left where it was. Calling
+ * it again with the same path reopens the file: what logrotate's
+ * postrotate wants after it moved the file away. */
+int msgr__log_file(const char *path);
+/* Reopen the log file (SIGHUP, `log reopen`); 0 with no file. */
+int msgr__log_reopen(void);
+/* Push what was logged to stable storage (`log flush`): every line is
+ * written at once with one write(2), so this is fdatasync of the file. */
+int msgr__log_flush(void);
+/* The log file's path, or "" for none. */
+const char *msgr__log_path(void);
 int msgr__log_level_parse(const char *s); /* level, or -EINVAL */
 const char *msgr__log_level_name(int level);
 void msgr__log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* msgr__log with structured fields (t may be NULL). */
+void msgr__logt(int level, const struct msgr__log_tags *t, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* One log line per interval for a condition an attacker can repeat at will
  * (a refused connection, an exhausted limit), so it cannot flood the log.

@@ -44,11 +44,18 @@ static void usage(FILE *f)
 		"  conns                   connections of every attached entity\n"
 		"  sessions                sessions with other daemons: links, bytes, rtt\n"
 		"  perf dump               every counter, as JSON\n"
-		"  metrics                 every counter, Prometheus text format\n"
+		"  perf schema             every counter's type and description (Ceph's form)\n"
+		"  counter dump            counters with labels (peer, reason), as ceph-exporter reads\n"
+		"  counter schema          their types and descriptions\n"
+		"  metrics                 every counter, Prometheus text format (as GET /metrics)\n"
 		"  config show             the running configuration\n"
+		"  config diff             the keys that differ from their defaults\n"
+		"  config help KEY         what a key is, its default, whether it is live\n"
 		"  config get KEY          one key (section.key)\n"
 		"  config set KEY VALUE    change a key that may change at run time\n"
 		"  log level [LEVEL]       show or set: error warning notice info debug\n"
+		"  log flush               write the log file out to disk\n"
+		"  log reopen              reopen global.log_file (for logrotate)\n"
 		"  inject detach ENTITY    fault injection (needs global.inject = true)\n"
 		"  inject kill-link HOST:PORT  abort the link to that daemon, as a network reset would\n"
 		"  version                 the daemon's version\n"
@@ -181,12 +188,12 @@ static void print_clients(struct json_object *a)
 	       "MSGS_OUT", "MSGS_IN", "BYTES_OUT", "BYTES_IN", "QUEUED", "AGE");
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *o = json_object_array_get_idx(a, i);
-		human_bytes(jnum(o, "bytes_sent"), sent, sizeof(sent));
-		human_bytes(jnum(o, "bytes_recv"), recv, sizeof(recv));
-		human_bytes(jnum(o, "rx_pool_used"), pool, sizeof(pool));
+		human_bytes(jnum(o, "bytes_out"), sent, sizeof(sent));
+		human_bytes(jnum(o, "bytes_in"), recv, sizeof(recv));
+		human_bytes(jnum(o, "rx_pool_used_bytes"), pool, sizeof(pool));
 		printf("%-4s %-20s %-8s %5s %10s %10s %10s %10s %6s %7.0fs\n", jstr(o, "id"),
-		       jstr(o, "entity"), jstr(o, "pid"), jstr(o, "conns"), jstr(o, "msgs_sent"),
-		       jstr(o, "msgs_recv"), sent, recv, jstr(o, "outbox"), jnum(o, "age_s"));
+		       jstr(o, "entity"), jstr(o, "pid"), jstr(o, "conns"), jstr(o, "msgs_out"),
+		       jstr(o, "msgs_in"), sent, recv, jstr(o, "outbox_events"), jnum(o, "age_s"));
 	}
 	if (!n)
 		printf("(no clients attached)\n");
@@ -231,11 +238,18 @@ static const struct cmd {
 	{ "conns", { 0 }, 0, 0, "" },
 	{ "sessions", { 0 }, 0, 0, "" },
 	{ "perf dump", { 0 }, 0, 0, "" },
+	{ "perf schema", { 0 }, 0, 0, "" },
+	{ "counter dump", { 0 }, 0, 0, "" },
+	{ "counter schema", { 0 }, 0, 0, "" },
 	{ "metrics", { 0 }, 0, 0, "" },
 	{ "config show", { 0 }, 0, 0, "" },
+	{ "config diff", { 0 }, 0, 0, "" },
+	{ "config help", { "key" }, 1, 1, " KEY" },
 	{ "config get", { "key" }, 1, 1, " KEY" },
 	{ "config set", { "key", "value" }, 2, 2, " KEY VALUE" },
 	{ "log level", { "level" }, 0, 1, " [LEVEL]" },
+	{ "log flush", { 0 }, 0, 0, "" },
+	{ "log reopen", { 0 }, 0, 0, "" },
 	{ "inject", { "fault", "target" }, 2, 2, " (detach ENTITY | kill-link HOST:PORT)" },
 	{ "version", { 0 }, 0, 0, "" },
 	{ "help", { 0 }, 0, 0, "" },

@@ -231,7 +231,8 @@ static int serve(struct msgr__attach *a, int fd, struct msgr__pending *p)
 	snprintf(rep.addr, sizeof(rep.addr), "%s", c->addr);
 	reply(fd, &rep, fds, 3);
 	close(fds[0]); /* the memfd: our mapping keeps the memory */
-	msgr__info("client %s attached (pid %d, pool %llu KiB)", c->entity, (int)c->pid,
+	msgr__logt(MSGR__LOG_INFO, &(struct msgr__log_tags){ .entity = c->entity },
+		   "client %s attached (pid %d, pool %llu KiB)", c->entity, (int)c->pid,
 		   (unsigned long long)(c->pool_bytes >> 10));
 	return 0;
 }

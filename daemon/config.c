@@ -47,6 +47,8 @@ static const struct key keys[] = {
 	{ "global", "inject", K_BOOL, F(inject), 0, 0, "false", 0 },
 	{ "global", "ctl_timeout", K_MS, F(ctl.timeout_ms), 100, 600000, "5s", 1 },
 	{ "global", "ctl_max_conns", K_U64, F(ctl.max_conns), 1, 1024, "16", 1 },
+	{ "global", "metrics_listen", K_HOSTPORT, F(metrics_listen), 0, 0, "", 0 },
+	{ "global", "log_file", K_PATH, F(log_file), 0, 0, "", 1 },
 	{ "net", "connect_timeout", K_MS, F(net.connect_timeout_ms), 100, 600000, "5s", 1 },
 	{ "net", "handshake_timeout", K_MS, F(net.handshake_timeout_ms), 100, 600000, "2s", 1 },
 	{ "net", "session_buffer", K_SIZE, F(chan.session_buffer), 1 << 20, 1ULL << 40, "256M", 1 },
@@ -182,6 +184,11 @@ static int set_key(struct msgr__conf *c, const struct key *k, const char *v, cha
 	uint64_t n;
 	int lvl;
 
+	/* a key that is off by default (an empty default) can be set off again */
+	if (!*v && !*k->def && (k->type == K_HOSTPORT || k->type == K_PATH)) {
+		*(char *)field = 0;
+		return 0;
+	}
 	switch (k->type) {
 	case K_HOSTPORT: {
 		/* One numeric spelling: peers and the race arbiter compare

@@ -26,6 +26,10 @@ struct msgr__conf {
 	struct msgr__client_conf client; /* attached clients (client.h) */
 	struct msgr__ctl_conf ctl;       /* the control socket (ctl.h) */
 	int log_level;                   /* global.log_level */
+	char log_file[108];              /* global.log_file: log here instead of stderr or
+					    the journal; "" for none */
+	char metrics_listen[MSGR__HOSTPORT_MAX]; /* global.metrics_listen: HTTP /metrics;
+					    "" for off; start-up only */
 	int inject;                      /* global.inject: allow `msgrctl inject`; start-up only,
 					    so the control socket cannot switch it on */
 	struct msgr__policy policy;      /* [policy]: who may attach as which entity; not in

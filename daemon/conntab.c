@@ -107,7 +107,8 @@ int msgr__dconn_room(struct msgr__dclient *c, uint32_t others, const char *from,
 	/* one line for connectors at their limit, another for targets at
 	 * theirs, so neither hides the other */
 	if (msgr__ratelimit(opener ? &reg->conns_rl : &reg->peer_conns_rl, 10000, &held))
-		msgr__warn("connect from %s to %s refused: %s holds %u connections "
+		msgr__logt(MSGR__LOG_WARN, &(struct msgr__log_tags){ .entity = c->entity, .peer = opener ? to : from },
+			   "connect from %s to %s refused: %s holds %u connections "
 			   "(global.max_conns_per_client = %llu)%s", from, to, c->entity, others,
 			   (unsigned long long)reg->conf->max_conns_per_client,
 			   msgr__ratelimit_note(held, note, sizeof(note)));

@@ -15,6 +15,7 @@
 #include "client.h"
 #include "common/log.h"
 #include "link.h"
+#include "metrics.h"
 #include "msgr.h"
 #include "registry.h"
 #include "net.h"
@@ -73,79 +74,6 @@ static const char *mode_name(unsigned m)
 	return m == MSGR_LOSSY ? "lossy" : m == MSGR_LOSSLESS ? "lossless" : m == MSGR_PEER ? "peer" : "?";
 }
 
-/* Counters and gauges, shared by status, perf dump and metrics. */
-#define MAX_METRICS 64
-struct metric {
-	const char *name, *help, *type;
-	uint64_t value;
-};
-
-static size_t collect(const struct msgr__ctl_env *e, struct metric *m, size_t max)
-{
-	uint64_t conns = 0, queued = 0, rx_used = 0;
-	size_t n = 0;
-
-	for (struct msgr__dclient *c = e->reg->clients; c; c = c->next) {
-		conns += c->nconns;
-		queued += c->qlen;
-		rx_used += (uint64_t)c->rxp.used << c->params.chunk_shift;
-	}
-#define M(nm, ty, val, hl) \
-	if (n < max) m[n++] = (struct metric){ nm, hl, ty, (uint64_t)(val) }
-	M("attaches", "counter", e->reg->stats->attaches, "Successful attaches since start.");
-	M("attach_errors", "counter", e->reg->stats->attach_errors, "Refused attach requests.");
-	M("attach_shed", "counter", e->reg->stats->attach_shed, "Attach connections closed before their request came, to make room for others.");
-	M("attach_nofd", "counter", e->reg->stats->attach_nofd, "Accepts on the attach socket that failed for want of a file descriptor.");
-	M("conns_refused", "counter", e->reg->stats->conns_refused, "Connects refused: an entity at global.max_conns_per_client.");
-	M("modes_refused", "counter", e->reg->stats->modes_refused, "Connects refused: a mode the accepting entity does not accept from the connecting one (msgr_accept_modes).");
-	M("detaches", "counter", e->reg->stats->detaches, "Clients gone, for any reason.");
-	M("violations", "counter", e->reg->stats->violations, "Clients dropped for breaking the segment protocol.");
-	M("msgs_local", "counter", e->chan_stats->msgs_local, "Messages delivered between local entities.");
-	M("bytes_local", "counter", e->chan_stats->bytes_local, "Payload bytes delivered between local entities.");
-	M("msgs_dropped", "counter", e->reg->stats->msgs_dropped, "Sends on reset connections, given back unsent.");
-	M("wakeups_sent", "counter", e->reg->stats->wakeups_sent, "Eventfd wakeups sent to clients.");
-	M("wakeups_recv", "counter", e->reg->stats->wakeups_recv, "Eventfd wakeups received from clients.");
-	M("links_dialled", "counter", e->net_stats->links_dialled, "Links to peer daemons started by us.");
-	M("links_accepted", "counter", e->net_stats->links_accepted, "Links from peer daemons accepted.");
-	M("links_refused", "counter", e->net_stats->links_refused, "Inbound links closed at once: 64 were already in their handshake.");
-	M("dial_failures", "counter", e->net_stats->dial_failures, "Dials that never connected.");
-	M("link_errors", "counter", e->net_stats->link_errors, "Links ended by an error (reset, timeout, bad input).");
-	M("handshake_timeouts", "counter", e->net_stats->handshake_timeouts, "Links without a session within net.connect_timeout (dialled) or net.handshake_timeout (accepted).");
-	M("keepalive_timeouts", "counter", e->net_stats->keepalive_timeouts, "Links silent for net.keepalive_timeout.");
-	M("auth_failures", "counter", e->net_stats->auth_failures, "Authentications refused, by us or the peer.");
-	M("races", "counter", e->net_stats->races, "Connection races resolved (one of two links closed).");
-	M("bad_banner", "counter", e->net_stats->bad_banner, "Links closed for a wrong banner magic.");
-	M("no_version", "counter", e->net_stats->no_version, "Links closed for no common protocol version.");
-	M("bad_header_crc", "counter", e->net_stats->bad_header_crc, "Links closed for a frame header CRC mismatch.");
-	M("bad_type", "counter", e->net_stats->bad_type, "Links closed for an unknown frame type, flags or reserved bits.");
-	M("oversized", "counter", e->net_stats->oversized, "Links closed for a frame over its size limit.");
-	M("bad_payload_crc", "counter", e->net_stats->bad_payload_crc, "Payload CRC mismatches (the channel is reset).");
-	M("bad_tag", "counter", e->net_stats->bad_tag, "Links closed for a sealed record that does not authenticate (auth.mode = secure).");
-	M("protocol_errors", "counter", e->net_stats->protocol_errors, "Links closed for a frame out of place or malformed.");
-	M("msgs_net_out", "counter", e->chan_stats->msgs_net_out, "Messages sent to peer daemons.");
-	M("bytes_net_out", "counter", e->chan_stats->bytes_net_out, "Payload bytes sent to peer daemons.");
-	M("batches_out", "counter", e->chan_stats->batches_out, "MSG frames sent with BATCH: several small messages of one connection in one frame.");
-	M("batched_msgs_out", "counter", e->chan_stats->batched_msgs_out, "Messages sent inside BATCH frames.");
-	M("msgs_net_in", "counter", e->chan_stats->msgs_net_in, "Messages received from peer daemons.");
-	M("bytes_net_in", "counter", e->chan_stats->bytes_net_in, "Payload bytes received from peer daemons.");
-	M("msgs_net_dropped", "counter", e->chan_stats->msgs_net_dropped, "Messages received for a channel already gone, or out of order.");
-	M("window_overruns", "counter", e->chan_stats->window_overruns, "Channels reset because the peer sent past any window.");
-	M("injected_failures", "counter", e->net_stats->injected_failures, "Links reset by the fault interceptor: net.inject_socket_failures and inject kill-link.");
-	M("resumes", "counter", e->chan_stats->resumes, "Lossless and peer channels resumed on a new link after a fault.");
-	M("replayed_msgs", "counter", e->chan_stats->replayed_msgs, "Messages sent again after a resume.");
-	M("dup_dropped", "counter", e->chan_stats->dup_dropped, "Messages received twice (replays after a fault), dropped.");
-	M("remote_resets", "counter", e->chan_stats->remote_resets, "Channels ended because their remote instance is gone (REMOTE_RESET).");
-	M("redials", "counter", e->net_stats->redials, "Dials for kept channels after a link was lost.");
-	M("ctl_timeouts", "counter", e->ctl_stats->timeouts, "Control connections closed for sending no request within global.ctl_timeout.");
-	M("clients", "gauge", e->reg->nclients, "Attached clients.");
-	M("conns", "gauge", conns, "Open connection handles of all clients.");
-	M("outbox_events", "gauge", queued, "Events waiting for room in a client's rings.");
-	M("rx_pool_used_bytes", "gauge", rx_used, "Bytes of client RX pools holding unreleased messages.");
-	M("uptime_seconds", "gauge", (msgr__now_ns() - e->started_ns) / 1000000000ULL, "Seconds since start.");
-#undef M
-	return n;
-}
-
 static struct json_object *cmd_status(const struct msgr__ctl_env *e, struct json_object *req, char **text)
 {
 	struct json_object *o = json_object_new_object(), *s = json_object_new_object();
@@ -160,8 +88,8 @@ static struct json_object *cmd_status(const struct msgr__ctl_env *e, struct json
 	json_object_object_add(o, "workers", json_object_new_int(1));
 	json_object_object_add(o, "poll_us", json_object_new_int64((int64_t)e->reg->conf->poll_us));
 	{
-		struct metric m[MAX_METRICS];
-		size_t n = collect(e, m, MAX_METRICS);
+		struct msgr__metric m[MSGR__MAX_METRICS];
+		size_t n = msgr__metrics_collect(e, m, MSGR__MAX_METRICS);
 		for (size_t i = 0; i < n; i++)
 			if (!strcmp(m[i].type, "counter"))
 				json_object_object_add(s, m[i].name,
@@ -190,15 +118,17 @@ static struct json_object *cmd_clients(const struct msgr__ctl_env *e, struct jso
 		json_object_object_add(o, "age_s", json_object_new_double((now - c->attached_ns) / 1e9));
 		json_object_object_add(o, "conns", json_object_new_int((int)c->nconns));
 		json_object_object_add(o, "pool_bytes", json_object_new_int64((int64_t)c->pool_bytes));
-		json_object_object_add(o, "rx_pool_used",
+		/* named as conns and sessions name theirs: _out/_in, and a
+		 * unit in every name that has one (_bytes, _s) */
+		json_object_object_add(o, "rx_pool_used_bytes",
 				       json_object_new_int64((int64_t)c->rxp.used << c->params.chunk_shift));
-		json_object_object_add(o, "outbox", json_object_new_int64((int64_t)c->qlen));
+		json_object_object_add(o, "outbox_events", json_object_new_int64((int64_t)c->qlen));
 		/* a command waiting while the daemon sleeps would be a lost wakeup */
 		json_object_object_add(o, "cmd_waiting", json_object_new_boolean(msgr__ring_ready_sc(&c->cmd)));
-		json_object_object_add(o, "msgs_sent", json_object_new_int64((int64_t)c->msgs_sent));
-		json_object_object_add(o, "msgs_recv", json_object_new_int64((int64_t)c->msgs_recv));
-		json_object_object_add(o, "bytes_sent", json_object_new_int64((int64_t)c->bytes_sent));
-		json_object_object_add(o, "bytes_recv", json_object_new_int64((int64_t)c->bytes_recv));
+		json_object_object_add(o, "msgs_out", json_object_new_int64((int64_t)c->msgs_sent));
+		json_object_object_add(o, "msgs_in", json_object_new_int64((int64_t)c->msgs_recv));
+		json_object_object_add(o, "bytes_out", json_object_new_int64((int64_t)c->bytes_sent));
+		json_object_object_add(o, "bytes_in", json_object_new_int64((int64_t)c->bytes_recv));
 		if (c->accept.n) {
 			struct json_object *rules = json_object_new_array();
 			static const char *const names[] = { [MSGR_LOSSY] = "lossy",
@@ -301,37 +231,31 @@ static struct json_object *cmd_sessions(const struct msgr__ctl_env *e, struct js
 
 static struct json_object *cmd_perf_dump(const struct msgr__ctl_env *e, struct json_object *req, char **text)
 {
-	struct json_object *o = json_object_new_object(), *g = json_object_new_object();
-	struct metric m[MAX_METRICS];
-	size_t n = collect(e, m, MAX_METRICS);
-
-	for (size_t i = 0; i < n; i++)
-		json_object_object_add(g, m[i].name, json_object_new_int64((int64_t)m[i].value));
-	json_object_object_add(o, "msgrd", g);
-	return o;
+	return msgr__metrics_perf_dump(e);
 }
 
-/* Prometheus text exposition: counters get the conventional _total. */
+static struct json_object *cmd_perf_schema(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	return msgr__metrics_perf_schema(e);
+}
+
+static struct json_object *cmd_counter_dump(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	return msgr__metrics_counter_dump(e, 0);
+}
+
+static struct json_object *cmd_counter_schema(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	return msgr__metrics_counter_dump(e, 1);
+}
+
+/* The Prometheus text exposition, as GET /metrics serves it. */
 static struct json_object *cmd_metrics(const struct msgr__ctl_env *e, struct json_object *req, char **text)
 {
-	struct metric m[MAX_METRICS];
-	size_t n = collect(e, m, MAX_METRICS), len = 0, cap = 8192;
-	char *buf = malloc(cap);
+	size_t len;
 
-	if (!buf)
+	if (msgr__metrics_text(e, text, &len))
 		return error_obj("out of memory");
-	buf[0] = 0;
-	for (size_t i = 0; i < n; i++) {
-		const char *sfx = strcmp(m[i].type, "counter") ? "" : "_total";
-		int w = snprintf(buf + len, cap - len,
-				 "# HELP msgrd_%s%s %s\n# TYPE msgrd_%s%s %s\nmsgrd_%s%s %llu\n",
-				 m[i].name, sfx, m[i].help, m[i].name, sfx, m[i].type, m[i].name, sfx,
-				 (unsigned long long)m[i].value);
-		if (w < 0 || (size_t)w >= cap - len)
-			break;
-		len += (size_t)w;
-	}
-	*text = buf;
 	return NULL;
 }
 
@@ -390,6 +314,123 @@ static struct json_object *cmd_log_level(const struct msgr__ctl_env *e, struct j
 	return o;
 }
 
+/* `config diff`, in Ceph's form: the keys whose running value is not the
+ * built-in default, {"diff": {KEY: {"default": D, "final": V}}}. */
+static struct json_object *cmd_config_diff(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	struct json_object *o = json_object_new_object(), *diff = json_object_new_object();
+	char name[160], val[256], def[256];
+	int live;
+
+	for (size_t i = 0; e->hooks.config_entry(e->hooks.ctx, i, name, sizeof(name), val, sizeof(val)) == 0; i++) {
+		struct json_object *k;
+		/* a [policy] rule has no default: any rule differs */
+		if (e->hooks.config_default(e->hooks.ctx, name, def, sizeof(def), &live))
+			def[0] = 0;
+		if (!strcmp(def, val))
+			continue;
+		k = json_object_new_object();
+		json_object_object_add(k, "default", json_object_new_string(def));
+		json_object_object_add(k, "final", json_object_new_string(val));
+		json_object_object_add(diff, name, k);
+	}
+	json_object_object_add(o, "diff", diff);
+	return o;
+}
+
+/* One line per key, for `config help`: msgrd.conf(5) has the whole story.
+ * Every key of config.c's table has a line (a test checks). */
+static const struct {
+	const char *key, *desc;
+} key_help[] = {
+	{ "global.listen", "HOST:PORT that names this daemon; other daemons reach it there" },
+	{ "global.bind", "HOST:PORT to accept other daemons on, if not global.listen (0.0.0.0:P, [::]:P)" },
+	{ "global.socket", "Unix socket applications attach through" },
+	{ "global.ctl_socket", "control socket (Ceph admin-socket protocol)" },
+	{ "global.poll_us", "microseconds to keep polling clients' rings after the last work" },
+	{ "global.pool_size", "default size of each shared-memory pool of a client" },
+	{ "global.max_pool_size", "largest pool size a client may ask for" },
+	{ "global.max_message", "largest message payload accepted" },
+	{ "global.max_clients", "most clients attached at once" },
+	{ "global.max_conns_per_client", "most connections one attached entity may hold" },
+	{ "global.channel_window", "flow-control window per connection, in payload bytes" },
+	{ "global.log_level", "most verbose level logged: error, warning, notice, info, debug" },
+	{ "global.inject", "allow fault injection (msgrctl inject); start-up only" },
+	{ "global.ctl_timeout", "time a control connection has for its request, and again for its reply" },
+	{ "global.ctl_max_conns", "control connections served at once" },
+	{ "global.metrics_listen", "HOST:PORT to serve Prometheus metrics on (GET /metrics); empty: off" },
+	{ "global.log_file", "log to this file instead of stderr or the journal; reopened on SIGHUP and log reopen" },
+	{ "net.connect_timeout", "time a dialled link has to become a session" },
+	{ "net.handshake_timeout", "time an accepted link has to become a session" },
+	{ "net.session_buffer", "bytes a session may hold for a peer that is away" },
+	{ "net.receive_buffer", "bytes of received messages waiting for their applications, in all" },
+	{ "net.send_backlog", "bytes queued on one link before its senders wait" },
+	{ "net.keepalive_interval", "idle time before a link sends a keepalive" },
+	{ "net.keepalive_timeout", "silence after which a link is taken for dead" },
+	{ "net.reconnect_backoff_min", "first wait before dialling a lost peer again" },
+	{ "net.reconnect_backoff_max", "longest wait between dials of a lost peer" },
+	{ "net.resume_timeout", "how long kept channels wait for their peer to come back" },
+	{ "net.links_per_session", "links one session keeps up" },
+	{ "net.transport", "transport links use" },
+	{ "net.inject_socket_failures", "reset one link send in N (needs global.inject)" },
+	{ "net.inject_delay", "delay every link send by this much (needs global.inject)" },
+	{ "auth.keyring", "file holding the cluster key" },
+	{ "auth.mode", "hmac (authenticate), secure (and encrypt), or none" },
+};
+
+/* `config help KEY`, in the shape of Ceph's: name, desc, default, the
+ * running value, and whether it may change at run time. */
+static struct json_object *cmd_config_help(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	const char *key = arg(req, "key");
+	struct json_object *o;
+	char def[256], val[256];
+	const char *desc = "";
+	int live;
+
+	if (!key)
+		return error_obj("config help: missing KEY (section.key)");
+	if (e->hooks.config_default(e->hooks.ctx, key, def, sizeof(def), &live) ||
+	    e->hooks.config_get(e->hooks.ctx, key, val, sizeof(val)))
+		return error_obj("unknown key '%s'", key);
+	for (size_t i = 0; i < sizeof(key_help) / sizeof(key_help[0]); i++)
+		if (!strcmp(key_help[i].key, key))
+			desc = key_help[i].desc;
+	o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(key));
+	json_object_object_add(o, "desc", json_object_new_string(desc));
+	json_object_object_add(o, "default", json_object_new_string(def));
+	json_object_object_add(o, "value", json_object_new_string(val));
+	json_object_object_add(o, "can_update_at_runtime", json_object_new_boolean(live));
+	json_object_object_add(o, "see_also", json_object_new_string("msgrd.conf(5)"));
+	return o;
+}
+
+static struct json_object *cmd_log_flush(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	int err = msgr__log_flush();
+
+	if (err)
+		return error_obj("log flush: %s: %s", msgr__log_path(), strerror(-err));
+	return json_object_new_object(); /* Ceph answers {} too */
+}
+
+/* For logrotate's postrotate: the file it moved away is closed and the
+ * configured path opened afresh. */
+static struct json_object *cmd_log_reopen(const struct msgr__ctl_env *e, struct json_object *req, char **text)
+{
+	struct json_object *o;
+	int err = msgr__log_reopen();
+
+	if (err)
+		return error_obj("log reopen: %s: %s (still logging to the old file)", msgr__log_path(),
+				 strerror(-err));
+	o = json_object_new_object();
+	json_object_object_add(o, "success", json_object_new_string(
+		*msgr__log_path() ? "reopened" : "no log file (global.log_file is empty)"));
+	return o;
+}
+
 static struct json_object *cmd_inject(const struct msgr__ctl_env *e, struct json_object *req, char **text)
 {
 	const char *what = arg(req, "fault"), *target = arg(req, "target");
@@ -429,15 +470,22 @@ static const struct command commands[] = {
 	{ "conns", "connections (channels) of every attached entity", cmd_conns, "r" },
 	{ "sessions", "sessions with other daemons: links, bytes, rtt", cmd_sessions, "r" },
 	{ "perf dump", "every counter, as JSON", cmd_perf_dump, "r" },
-	{ "metrics", "every counter, in the Prometheus text format", cmd_metrics, "r" },
+	{ "perf schema", "every counter's type and description, as Ceph's perf schema", cmd_perf_schema, "r" },
+	{ "counter dump", "every counter with its labels (peer, reason), as ceph-exporter reads it", cmd_counter_dump, "r" },
+	{ "counter schema", "the labelled counters' types and descriptions", cmd_counter_schema, "r" },
+	{ "metrics", "every counter, in the Prometheus text format (as GET /metrics)", cmd_metrics, "r" },
 	{ "config show", "the running configuration", cmd_config_show, "r" },
 	{ "config get name=key,type=CephString", "one configuration key (section.key)", cmd_config_get, "r" },
+	{ "config diff", "the keys whose value is not the built-in default", cmd_config_diff, "r" },
+	{ "config help name=key,type=CephString", "what a key is, its default and whether it may change at run time", cmd_config_help, "r" },
 	{ "config set name=key,type=CephString name=value,type=CephString",
 	  "change a key that may change at run time", cmd_config_set, "rw" },
 	/* choices, not strings: `ceph daemon` then refuses a bad value
 	 * itself (exit 22), as it refuses a missing or extra argument */
 	{ "log level name=level,type=CephChoices,strings=error|warning|notice|info|debug,req=false",
 	  "show or set the log level", cmd_log_level, "rw" },
+	{ "log flush", "write the log file out to disk", cmd_log_flush, "rw" },
+	{ "log reopen", "reopen the log file (after logrotate moved it)", cmd_log_reopen, "rw" },
 	{ "inject name=fault,type=CephChoices,strings=detach|kill-link name=target,type=CephString",
 	  "inject a fault (needs global.inject = true): detach ENTITY, kill-link HOST:PORT", cmd_inject, "rw" },
 	{ "version", "msgrd version", cmd_version, "r" },
@@ -557,6 +605,10 @@ char *msgr__ctl_run(const struct msgr__ctl_env *e, const char *text, int privile
 			return msgr__ctl_error_reply("permission denied: '%s' needs root or msgrd's user", lit);
 		}
 		out = commands[i].run(e, req, &plain);
+		/* json-c writes doubles with 17 digits ("rtt_us":
+		 * 34.526000000000003); 15 are all a double holds for sure, so
+		 * "%.15g" writes back the decimal the figure came from */
+		json_c_set_serialization_double_format("%.15g", JSON_C_OPTION_GLOBAL);
 		reply = plain ? plain
 			      : strdup(json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY |
 									   JSON_C_TO_STRING_SPACED |

@@ -1,7 +1,8 @@
 /*
  * ctl_cmds.h - the control socket's commands: `status`, `clients`, `conns`,
- * `sessions`, `perf dump`, `metrics`, `config ...`, `log level`, `inject`,
- * `help`, and Ceph's `get_command_descriptions`.
+ * `sessions`, `perf dump|schema`, `counter dump|schema`, `metrics`,
+ * `config ...`, `log level|flush|reopen`, `inject`, `help`, and Ceph's
+ * `get_command_descriptions`.
  *
  * Commands read the layers below through struct msgr__ctl_env, and reach
  * what only the loop can do (the configuration) through its hooks. The
@@ -37,6 +38,10 @@ struct msgr__ctl_hooks {
 	/* The i-th entry of `config show`, in order from 0 (every key, then
 	 * the [policy] rules as "policy.PATTERN"); -ENOENT past the last. */
 	int (*config_entry)(void *ctx, size_t i, char *name, size_t nlen, char *val, size_t vlen);
+	/* The built-in default of key "section.key" as text (as config_get
+	 * writes values), and whether it may change at run time; -ENOENT for
+	 * no such key. For `config diff` and `config help`. */
+	int (*config_default)(void *ctx, const char *key, char *val, size_t len, int *live);
 	void *ctx;
 };
 
@@ -51,6 +56,7 @@ struct msgr__ctl_env {
 	const struct msgr__ctl_stats *ctl_stats;
 	const int *inject;            /* global.inject (start-up only): allows `inject` */
 	uint64_t started_ns;          /* CLOCK_MONOTONIC at the daemon's start */
+	double started_unix_s;        /* CLOCK_REALTIME then: process_start_time_seconds */
 	struct msgr__net *const *net; /* the loop's handle on the network side (net.h;
 					 NULL before it starts): sessions, kill-link */
 	struct msgr__ctl_hooks hooks;

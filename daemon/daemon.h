@@ -16,6 +16,7 @@
 
 struct msgr__attach;
 struct msgr__ctl;
+struct msgr__metrics_http;
 struct msgr__net;
 
 /* Process-wide counters, shown by `msgrctl status` and `perf dump`: one
@@ -34,6 +35,7 @@ struct msgr__daemon {
 	struct msgr__registry reg;  /* the clients layer: attached clients (client.h) */
 	struct msgr__attach *attach;/* attach socket, owned */
 	struct msgr__ctl *ctl;      /* control socket, owned */
+	struct msgr__metrics_http *metrics; /* GET /metrics (global.metrics_listen), owned; NULL when off */
 	struct msgr__net *net;      /* sessions, links, transport (session.c), owned */
 	uv_idle_t spin;             /* active while busy-polling client rings */
 	uint64_t last_work_ns;      /* when a poll pass last found work */

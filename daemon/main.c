@@ -9,6 +9,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "attach.h"
@@ -18,6 +21,7 @@
 #include "common/paths.h"
 #include "ctl.h"
 #include "daemon.h"
+#include "metrics_http.h"
 #include "registry.h"
 #include "msgr.h"
 #include "channel.h"
@@ -43,6 +47,7 @@ static void usage(FILE *f)
 }
 
 static void report_status(struct msgr__daemon *d);
+static void log_follow(struct msgr__daemon *d, const char *why);
 
 /* A client idle this long (or global.poll_us, if longer) leaves the poll
  * passes until it signals: 1,000 idle clients then cost a pass nothing. */
@@ -213,6 +218,8 @@ static int hook_config_set(void *ctx, const char *key, const char *value, char *
 	if (msgr__conf_set_arg(&next, line, msg, len) || msgr__conf_check(&next, msg, len))
 		return -EINVAL;
 	apply(d, &next, "config set", msg, len);
+	if (strcmp(msgr__log_path(), d->conf.log_file))
+		log_follow(d, "config set");
 	return 0;
 }
 
@@ -235,6 +242,80 @@ static int hook_config_entry(void *ctx, size_t i, char *name, size_t nlen, char 
 	return 0;
 }
 
+static int hook_config_default(void *ctx, const char *key, char *val, size_t len, int *live)
+{
+	static struct msgr__conf def;
+	static int have;
+	int i = msgr__conf_find(key);
+
+	if (i < 0)
+		return -ENOENT;
+	if (!have) {
+		msgr__conf_defaults(&def);
+		have = 1;
+	}
+	msgr__conf_key_value(&def, (size_t)i, val, len);
+	*live = msgr__conf_key_live((size_t)i);
+	return 0;
+}
+
+/* The log follows global.log_file after start-up, a reload and config
+ * set; opening the same path again is the reopen logrotate wants. */
+static void log_follow(struct msgr__daemon *d, const char *why)
+{
+	int err = msgr__log_file(d->conf.log_file);
+
+	if (err)
+		msgr__err("%s: global.log_file %s: %s; logging where it did", why, d->conf.log_file,
+			  strerror(-err));
+}
+
+/* Under systemd: each line to the journal with structured fields, so
+ * `journalctl ENTITY=osd.1` finds an entity's lines. msg is escaped. */
+static int journal_sink(int level, const char *ident, const struct msgr__log_tags *t, const char *msg)
+{
+	char f[6][MSGR__ADDR_MAX + 32];
+	struct iovec iov[6];
+	int n = 0;
+
+#define FIELD(...) do { \
+		int w_ = snprintf(f[n], sizeof(f[n]), __VA_ARGS__); \
+		iov[n].iov_base = f[n]; \
+		iov[n].iov_len = w_ < 0 ? 0 : (size_t)w_ < sizeof(f[n]) ? (size_t)w_ : sizeof(f[n]) - 1; \
+		n++; \
+	} while (0)
+	FIELD("PRIORITY=%d", level);
+	FIELD("SYSLOG_IDENTIFIER=%s", ident);
+	if (t && t->entity) {
+		char esc[4 * MSGR__ENTITY_MAX];
+		msgr__log_escape(esc, sizeof(esc), t->entity, strlen(t->entity));
+		FIELD("ENTITY=%s", esc);
+	}
+	if (t && t->peer) {
+		char esc[4 * MSGR__ADDR_MAX];
+		msgr__log_escape(esc, sizeof(esc), t->peer, strlen(t->peer));
+		FIELD("PEER=%.*s", (int)sizeof(f[0]) - 6, esc);
+	}
+	if (t && t->conn)
+		FIELD("CONN=%llu", (unsigned long long)t->conn);
+#undef FIELD
+	{
+		/* the message may be long: a field of its own size */
+		size_t ml = strlen(msg);
+		char *m = malloc(ml + 9);
+		int rc;
+		if (!m)
+			return -ENOMEM;
+		memcpy(m, "MESSAGE=", 8);
+		memcpy(m + 8, msg, ml + 1);
+		iov[n].iov_base = m;
+		iov[n].iov_len = ml + 8;
+		rc = sd_journal_sendv(iov, n + 1);
+		free(m);
+		return rc;
+	}
+}
+
 static void report_status(struct msgr__daemon *d)
 {
 	d->status_clients = d->reg.nclients;
@@ -248,6 +329,9 @@ static void reload(struct msgr__daemon *d)
 	char err[512];
 
 	sd_notify(0, "RELOADING=1");
+	/* SIGHUP reopens the log file, as daemons do for logrotate: first,
+	 * so that what the reload logs goes to the new file */
+	log_follow(d, "reload");
 	msgr__conf_defaults(&next);
 	if (d->conf_path && msgr__conf_load(&next, d->conf_path, err, sizeof(err))) {
 		msgr__err("reload: %s; keeping the running configuration", err);
@@ -267,6 +351,9 @@ static void reload(struct msgr__daemon *d)
 	if (msgr__net_reload_keyring(d->net, err, sizeof(err)))
 		msgr__err("reload: %s; keeping the keys we had", err);
 out:
+	/* and global.log_file, if the reload changed it */
+	if (strcmp(msgr__log_path(), d->conf.log_file))
+		log_follow(d, "reload");
 	sd_notify(0, "READY=1");
 	report_status(d);
 }
@@ -341,8 +428,13 @@ int main(int argc, char **argv)
 	const char *sets[128]; /* --set values, applied after the file */
 	int nsets = 0, o, rc, check = 0;
 	const int signums[3] = { SIGINT, SIGTERM, SIGHUP };
+	struct msgr__ctl_env env;
 
 	msgr__log_init("msgrd");
+	/* sd-journal drops lines without a word when its socket is missing
+	 * (JOURNAL_STREAM inherited outside systemd): then stderr takes them */
+	if (access("/run/systemd/journal/socket", F_OK) == 0)
+		msgr__log_set_sink(journal_sink);
 	msgr__conf_defaults(&d->conf);
 	while ((o = getopt_long(argc, argv, "c:s:ftvh", opts, NULL)) != -1) {
 		switch (o) {
@@ -392,6 +484,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	msgr__log_level = d->conf.log_level;
+	if ((rc = msgr__log_file(d->conf.log_file))) {
+		fprintf(stderr, "msgrd: global.log_file = %s: %s\n", d->conf.log_file, strerror(-rc));
+		return 2;
+	}
 	d->conf_path = conf_path;
 	d->sets = sets;
 	d->nsets = nsets;
@@ -420,6 +516,27 @@ int main(int argc, char **argv)
 	}
 
 	{
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		env = (struct msgr__ctl_env){
+			.reg = &d->reg,
+			.chan_stats = &d->stats.chan,
+			.net_stats = &d->stats.net,
+			.ctl_stats = &d->stats.ctl,
+			.inject = &d->conf.inject,
+			.started_ns = d->started_ns,
+			.started_unix_s = (double)now.tv_sec + now.tv_nsec / 1e9,
+			.net = &d->net,
+			.hooks = { hook_config_get, hook_config_set, hook_config_entry, hook_config_default, d },
+		};
+	}
+	/* first, as a configuration error: nothing else is up yet */
+	if (d->conf.metrics_listen[0] &&
+	    msgr__metrics_http_listen(d->loop, d->conf.metrics_listen, &env, &d->metrics, err, sizeof(err))) {
+		fprintf(stderr, "msgrd: %s\n", err);
+		return 2;
+	}
+	{
 		const char *const socks[2][2] = { { "global.socket", d->conf.client.socket },
 						   { "global.ctl_socket", d->conf.ctl.socket } };
 		for (int i = 0; i < 2; i++) {
@@ -437,19 +554,7 @@ int main(int argc, char **argv)
 		msgr__err("attach socket %s: %s%s", d->conf.client.socket, strerror(-rc), perm_hint(rc));
 		return 1;
 	}
-	{
-		const struct msgr__ctl_env env = {
-			.reg = &d->reg,
-			.chan_stats = &d->stats.chan,
-			.net_stats = &d->stats.net,
-			.ctl_stats = &d->stats.ctl,
-			.inject = &d->conf.inject,
-			.started_ns = d->started_ns,
-			.net = &d->net,
-			.hooks = { hook_config_get, hook_config_set, hook_config_entry, d },
-		};
-		rc = msgr__ctl_listen(d->loop, &d->conf.ctl, &d->stats.ctl, &env, &d->ctl);
-	}
+	rc = msgr__ctl_listen(d->loop, &d->conf.ctl, &d->stats.ctl, &env, &d->ctl);
 	if (rc) {
 		msgr__err("control socket %s: %s%s", d->conf.ctl.socket, strerror(-rc), perm_hint(rc));
 		msgr__attach_close(d->attach);
@@ -472,8 +577,9 @@ int main(int argc, char **argv)
 		msgr__attach_close(d->attach);
 		return 1;
 	}
-	msgr__notice("msgrd %s ready: %s, attach socket %s, control socket %s", MSGR_VERSION_STRING,
-		     d->conf.net.listen, d->conf.client.socket, d->conf.ctl.socket);
+	msgr__notice("msgrd %s ready: %s, attach socket %s, control socket %s%s%s", MSGR_VERSION_STRING,
+		     d->conf.net.listen, d->conf.client.socket, d->conf.ctl.socket,
+		     d->conf.metrics_listen[0] ? ", metrics on http://" : "", d->conf.metrics_listen);
 	sd_notify(0, "READY=1");
 	report_status(d);
 	{
@@ -490,6 +596,8 @@ int main(int argc, char **argv)
 	d->attach = NULL;
 	msgr__ctl_close(d->ctl);
 	d->ctl = NULL;
+	msgr__metrics_http_close(d->metrics);
+	d->metrics = NULL;
 	while (d->reg.clients)
 		msgr__dclient_drop(d->reg.clients, MSGR__LOG_DEBUG, "daemon shutting down");
 	msgr__net_stop(d->net);

@@ -142,7 +142,8 @@ void msgr__dclient_drop(struct msgr__dclient *c, int level, const char *fmt, ...
 	va_start(ap, fmt);
 	vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
 	va_end(ap);
-	msgr__log(level, "client %s (pid %d): detached: %s", c->entity, (int)c->pid, c->reason);
+	msgr__logt(level, &(struct msgr__log_tags){ .entity = c->entity }, "client %s (pid %d): detached: %s",
+		   c->entity, (int)c->pid, c->reason);
 	if (level <= MSGR__LOG_WARN)
 		reg->stats->violations++;
 	reg->stats->detaches++;
@@ -181,6 +182,12 @@ void msgr__registry_notify(struct msgr__registry *reg, struct msgr__chan_end *e,
 
 	if (op == MSGR__EV_CONNECT_FAILED || op == MSGR__EV_RESET)
 		msgr__dconn_credit_reset(k); /* a sender waiting on the window must hear */
+	if (op != MSGR__EV_CONNECTED && msgr__log_level >= MSGR__LOG_DEBUG)
+		/* the journal's CONN= and PEER= find a connection's story */
+		msgr__logt(MSGR__LOG_DEBUG,
+			   &(struct msgr__log_tags){ .entity = k->client->entity, .peer = k->peer, .conn = k->id },
+			   "client %s: connection %llu with %s: event %u (%s)", k->client->entity,
+			   (unsigned long long)k->id, k->peer, (unsigned)op, err ? strerror(-err) : "ok");
 	msgr__dclient_post(k->client, &ent);
 }
 
@@ -273,7 +280,9 @@ static int mode_refused(struct msgr__dclient *peer, uint16_t mode, const char *f
 	peer->reg->stats->modes_refused++;
 	snprintf(reason, len, "%s does not accept %s connections from %s%s", peer->entity,
 		 mode_name(mode), entity, rule < 0 ? " (no rule matches it)" : "");
-	msgr__debug("connect from %s refused: %s", from, reason);
+	if (msgr__log_level >= MSGR__LOG_DEBUG)
+		msgr__logt(MSGR__LOG_DEBUG, &(struct msgr__log_tags){ .entity = peer->entity, .peer = from },
+			   "connect from %s refused: %s", from, reason);
 	return 1;
 }
 

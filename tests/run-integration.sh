@@ -28,7 +28,8 @@ KEYRING=$RUN/cluster.keyring
 # start_daemon NAME [--set K=V]...: sets D_DIR D_PID D_SOCK D_CTL D_LOG D_PORT
 # D_ADDR. The port is random; a daemon that finds it taken is started again
 # on another. $D_HOST (default 127.0.0.1) is the address it listens on, and
-# $D_WRAP a command to run it under (ip netns exec NS).
+# $D_WRAP a command to run it under (ip netns exec NS); $D_READY the file its
+# ready line goes to when that is not its stderr.
 start_daemon() {
 	local name=$1; shift
 	D_DIR=$RUN/$name
@@ -43,13 +44,14 @@ start_daemon() {
 		D_PID=$!
 		PIDS+=("$D_PID")
 		for _ in $(seq 100); do
-			[ -S "$D_CTL" ] && grep -q ' ready: ' "$D_LOG" && break
+			[ -S "$D_CTL" ] && grep -q ' ready: ' "${D_READY:-$D_LOG}" 2>/dev/null && break
 			kill -0 "$D_PID" 2>/dev/null || break
 			sleep 0.05
 		done
 		grep -q "listen on $D_ADDR.*in use" "$D_LOG" || break
 	done
-	grep -q ' ready: ' "$D_LOG" || { echo "msgrd did not start:"; cat "$D_LOG"; return 1; }
+	# D_READY: where the ready line goes when not to stderr (a log file, a journal)
+	grep -q ' ready: ' "${D_READY:-$D_LOG}" 2>/dev/null || { echo "msgrd did not start:"; cat "$D_LOG"; return 1; }
 	export MSGR_SOCKET=$D_SOCK MSGR_CTL_SOCKET=$D_CTL
 }
 

@@ -30,7 +30,8 @@ t_install_files() {
 	root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 	install_into "$dest"
 
-	want="etc/msgrd/msgrd.conf
+	want="etc/logrotate.d/msgrd
+etc/msgrd/msgrd.conf
 usr/bin/msgrctl
 usr/include/msgr.h
 usr/lib/libmsgr.a

@@ -132,25 +132,16 @@ t_metrics() {
 	"$T" server osd.m -1 >"$D_DIR/srv.out" 2>&1 &
 	wait_line "$D_DIR/srv.out" ready
 	"$BIN/msgrctl" metrics >"$D_DIR/m.prom"
-	# every sample line is NAME VALUE, named after a TYPE line
-	python3 - "$D_DIR/m.prom" <<'PY'
-import re, sys
-types = {}
-samples = {}
-for line in open(sys.argv[1]):
-    line = line.rstrip("\n")
-    if line.startswith("# TYPE "):
-        _, _, name, kind = line.split(" ")
-        types[name] = kind
-    elif line.startswith("# HELP ") or not line:
-        continue
-    else:
-        m = re.fullmatch(r"([a-zA-Z_:][a-zA-Z0-9_:]*) ([0-9]+)", line)
-        assert m, line
-        samples[m.group(1)] = int(m.group(2))
-assert set(samples) == set(types), (samples, types)
-assert samples["msgrd_clients"] == 1 and types["msgrd_clients"] == "gauge", samples
-assert samples["msgrd_attaches_total"] == 1 and types["msgrd_attaches_total"] == "counter"
+	# valid exposition text (Debian's python3-prometheus-client parser;
+	# monitoring.sh also runs promtool when it is installed), and every
+	# family named after a TYPE line
+	/usr/bin/python3 - "$D_DIR/m.prom" <<'PY'
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+fams = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+samples = {s.name: s.value for f in fams.values() for s in f.samples if not s.labels}
+assert samples["msgrd_clients"] == 1 and fams["msgrd_clients"].type == "gauge", samples
+assert samples["msgrd_attaches_total"] == 1 and fams["msgrd_attaches"].type == "counter"
 PY
 	"$BIN/msgrctl" --json perf dump | python3 -c 'import json,sys; d=json.load(sys.stdin)["msgrd"]; assert d["clients"]==1, d'
 	stop_daemon
@@ -189,11 +180,13 @@ t_msgrctl_usage() {
 	"$BIN/msgrctl" -v | grep -qx 'msgrctl 0\.1\.0'
 	expect_exit 2 "$BIN/msgrctl" perf 2>"$D_DIR/err"; cat "$D_DIR/err"
 	grep -qx "msgrctl: unknown command 'perf'" "$D_DIR/err"
-	grep -qx "msgrctl: did you mean 'msgrctl perf dump'?" "$D_DIR/err"
+	grep -qx "msgrctl: did you mean 'msgrctl perf dump' or 'msgrctl perf schema'?" "$D_DIR/err"
 	expect_exit 2 "$BIN/msgrctl" stauts --json 2>"$D_DIR/err"
 	grep -qx "msgrctl: did you mean 'msgrctl status'?" "$D_DIR/err"
 	expect_exit 2 "$BIN/msgrctl" config 2>"$D_DIR/err"
-	grep -qx "msgrctl: did you mean 'msgrctl config show', 'msgrctl config get KEY' or 'msgrctl config set KEY VALUE'?" "$D_DIR/err"
+	grep -qx "msgrctl: did you mean 'msgrctl config show', 'msgrctl config diff', 'msgrctl config help KEY', 'msgrctl config get KEY' or 'msgrctl config set KEY VALUE'?" "$D_DIR/err"
+	expect_exit 2 "$BIN/msgrctl" counter 2>"$D_DIR/err"
+	grep -qx "msgrctl: did you mean 'msgrctl counter dump' or 'msgrctl counter schema'?" "$D_DIR/err"
 	expect_exit 2 "$BIN/msgrctl" config gte global.poll_us 2>"$D_DIR/err"
 	grep -q "did you mean 'msgrctl config get KEY'" "$D_DIR/err"
 	expect_exit 2 "$BIN/msgrctl" config get 2>"$D_DIR/err"
