@@ -384,14 +384,15 @@ static struct json_object *cmd_config_help(const struct msgr__ctl_env *e, struct
 {
 	const char *key = arg(req, "key");
 	struct json_object *o;
-	char def[256], val[256];
+	char def[256], val[256], help[256];
 	const char *desc = "";
 	int live;
 
 	if (!key)
 		return error_obj("config help: missing KEY (section.key)");
 	if (e->hooks.config_default(e->hooks.ctx, key, def, sizeof(def), &live) ||
-	    e->hooks.config_get(e->hooks.ctx, key, val, sizeof(val)))
+	    e->hooks.config_get(e->hooks.ctx, key, val, sizeof(val)) ||
+	    e->hooks.config_help(e->hooks.ctx, key, help, sizeof(help)))
 		return error_obj("unknown key '%s'", key);
 	for (size_t i = 0; i < sizeof(key_help) / sizeof(key_help[0]); i++)
 		if (!strcmp(key_help[i].key, key))
@@ -399,6 +400,7 @@ static struct json_object *cmd_config_help(const struct msgr__ctl_env *e, struct
 	o = json_object_new_object();
 	json_object_object_add(o, "name", json_object_new_string(key));
 	json_object_object_add(o, "desc", json_object_new_string(desc));
+	json_object_object_add(o, "long_desc", json_object_new_string(help));
 	json_object_object_add(o, "default", json_object_new_string(def));
 	json_object_object_add(o, "value", json_object_new_string(val));
 	json_object_object_add(o, "can_update_at_runtime", json_object_new_boolean(live));

@@ -42,6 +42,8 @@ struct msgr__ctl_hooks {
 	 * writes values), and whether it may change at run time; -ENOENT for
 	 * no such key. For `config diff` and `config help`. */
 	int (*config_default)(void *ctx, const char *key, char *val, size_t len, int *live);
+	/* its type, range in units, default and when it may change, in a line */
+	int (*config_help)(void *ctx, const char *key, char *buf, size_t len);
 	void *ctx;
 };
 

@@ -259,6 +259,16 @@ static int hook_config_default(void *ctx, const char *key, char *val, size_t len
 	return 0;
 }
 
+static int hook_config_help(void *ctx, const char *key, char *buf, size_t len)
+{
+	int i = msgr__conf_find(key);
+
+	if (i < 0)
+		return -ENOENT;
+	msgr__conf_key_help((size_t)i, buf, len);
+	return 0;
+}
+
 /* The log follows global.log_file after start-up, a reload and config
  * set; opening the same path again is the reopen logrotate wants. */
 static void log_follow(struct msgr__daemon *d, const char *why)
@@ -527,7 +537,7 @@ int main(int argc, char **argv)
 			.started_ns = d->started_ns,
 			.started_unix_s = (double)now.tv_sec + now.tv_nsec / 1e9,
 			.net = &d->net,
-			.hooks = { hook_config_get, hook_config_set, hook_config_entry, hook_config_default, d },
+			.hooks = { hook_config_get, hook_config_set, hook_config_entry, hook_config_default, hook_config_help, d },
 		};
 	}
 	/* first, as a configuration error: nothing else is up yet */

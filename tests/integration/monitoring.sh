@@ -169,6 +169,8 @@ PY
 	# config help: one key, with its default and whether it is live
 	pyjson "$A_CTL" 'd["name"] == "global.poll_us" and d["default"] == "0" and d["value"] == "7" and d["can_update_at_runtime"] is True and d["desc"]' config help global.poll_us
 	pyjson "$A_CTL" 'd["can_update_at_runtime"] is False' config help global.metrics_listen
+	# and its type and range in units (msgr__conf_key_help)
+	pyjson "$A_CTL" 'd["long_desc"].startswith("size") and "64K..1G" in d["long_desc"]' config help global.pool_size
 	expect_exit 1 "$BIN/msgrctl" config help global.nope 2>"$A_DIR/err"
 	grep -q "unknown key 'global.nope'" "$A_DIR/err"
 	# every key of the table has a description (a new key needs one)
