@@ -108,6 +108,20 @@ deps:
 		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@# promtool, for the /metrics test: unpacked from Debian's prometheus
+	@# package, not installed (that would add a server and start it)
+	@# (a sanitizer build, $(BUILD)/asan, uses its parent's)
+	@command -v promtool >/dev/null 2>&1 || [ -x $(BUILD)/tools/promtool ] || \
+	[ -x $(BUILD)/../tools/promtool ] || { \
+		echo "deps: unpacking promtool from Debian's prometheus package into $(BUILD)/tools"; \
+		t=$$(mktemp -d) && chmod 755 $$t && cd $$t && \
+		{ apt-get download prometheus >/dev/null 2>&1 || \
+		  { apt-get update -qq && apt-get download prometheus >/dev/null 2>&1; }; } && \
+		dpkg-deb -x prometheus_*.deb x && mkdir -p $(abspath $(BUILD))/tools && \
+		cp x/usr/bin/promtool $(abspath $(BUILD))/tools/; \
+		cd / && rm -rf $$t; \
+		[ -x $(abspath $(BUILD))/tools/promtool ] || echo "deps: no promtool: the /metrics test checks with python3-prometheus-client only"; \
+	}
 
 $(BUILD)/.deps-ok: Makefile
 	$(Q)$(MAKE) --no-print-directory deps

@@ -60,9 +60,9 @@ pyjson() {
 # established TCP connections accepted on port P
 links_on() { ss -tnH state established "( sport = :$1 )" | wc -l; }
 
-# free_port HOST: a TCP port nothing listens on at HOST now.
+# free_port [HOST]: a TCP port nothing listens on at HOST (127.0.0.1) now.
 free_port() {
-	python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$1"
+	python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "${1:-127.0.0.1}"
 }
 
 # wp_dialled HOST PORT OUT HOLD KIND [ARGS]...: wirepeer.py KIND listening on

@@ -3,19 +3,16 @@
 # JSON numbers without float noise, the log file and logrotate, and
 # structured journal fields. Sourced by tests/run-integration.sh.
 
-# a free TCP port on 127.0.0.1 (taken again by msgrd at once)
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# check_prom FILE: valid Prometheus text, by promtool when Debian's
-# prometheus package is installed, and always by Debian's
-# python3-prometheus-client parser (make deps installs it).
+# check_prom FILE: valid Prometheus text, by promtool (installed, or the
+# one make deps unpacks from Debian's prometheus package into
+# $BUILD/tools), and always by Debian's python3-prometheus-client parser.
 check_prom() {
-	if command -v promtool >/dev/null; then
-		promtool check metrics <"$1" || { echo "promtool check metrics failed"; return 1; }
+	local promtool
+	promtool=$(command -v promtool || ls "$BUILD/tools/promtool" "$BUILD/../tools/promtool" 2>/dev/null | head -1)
+	if [ -n "$promtool" ] && [ -x "$promtool" ]; then
+		"$promtool" check metrics <"$1" || { echo "promtool check metrics failed"; return 1; }
 	else
-		echo "promtool not installed: checking with python3-prometheus-client's parser only"
+		echo "no promtool (make deps could not fetch it): checking with python3-prometheus-client's parser only"
 	fi
 	/usr/bin/python3 - "$1" <<'PY'
 import sys
