@@ -26,6 +26,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "common/edit_distance.h"
 #include "common/ini_comment.h"
 #include "common/log.h"
 #include "common/paths.h"
@@ -287,30 +288,6 @@ static const struct cmd *find_cmd(int argc, char **argv)
 	return NULL;
 }
 
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), row[64];
-
-	if (lb >= sizeof(row) / sizeof(row[0]))
-		return (size_t)-1;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			diag = up;
-			row[j] = best;
-		}
-	}
-	return row[lb];
-}
-
 /* An unknown command: exit status 2, and the commands it may have meant,
  * those it begins (`perf` for `perf dump`) or those a typo or two away. */
 static int unknown_cmd(int argc, char **argv)
@@ -335,7 +312,7 @@ static int unknown_cmd(int argc, char **argv)
 		if (argc < w && !strncmp(p, want, strlen(want)) && p[strlen(want)] == ' ')
 			d = 0; /* the start of a longer command */
 		else
-			d = edit_distance(want, p);
+			d = msgr__edit_distance(want, p);
 		if (d < best) {
 			best = d;
 			nnear = 0;

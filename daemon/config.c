@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/edit_distance.h"
 #include "common/ini_comment.h"
 #include "common/log.h"
 #include "common/paths.h"
@@ -297,31 +298,6 @@ static int set_key(struct msgr__conf *c, const struct key *k, const char *v, cha
 	return 0;
 }
 
-/* Levenshtein distance, or SIZE_MAX for b too long to matter. */
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), row[128];
-
-	if (lb >= sizeof(row) / sizeof(row[0]))
-		return SIZE_MAX;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			diag = up;
-			row[j] = best;
-		}
-	}
-	return row[lb];
-}
-
 /* The message for a key that is no row of the table: where a key of that
  * name lives, or the key a typo or two away ("did you mean"). A key before
  * any [section] line comes with section "" from inih. */
@@ -336,7 +312,7 @@ static void unknown_key(const char *section, const char *key, char *err, size_t 
 		size_t d;
 		snprintf(name, sizeof(name), "%s.%s", keys[i].section, keys[i].name);
 		/* the right key in the wrong section is the likeliest slip */
-		d = !strcmp(keys[i].name, key) ? 0 : edit_distance(full, name);
+		d = !strcmp(keys[i].name, key) ? 0 : msgr__edit_distance(full, name);
 		if (d < bestd) {
 			bestd = d;
 			snprintf(best, sizeof(best), "%s", name);
