@@ -205,10 +205,9 @@ static int on_batch(struct msgr__channel *ch, const struct msgr__frame_hdr *h, u
 		    (len = msgr__get_uint(big + at + 4, 4)) > h->len - at - MSGR__BATCH_ENTRY)
 			return msg_malformed(ch, h, big, "a batch entry past the end");
 		at += MSGR__BATCH_ENTRY + len;
-		n++;
+		if (++n > MSGR__BATCH_MSGS) /* before walking the rest of a flood */
+			return msg_malformed(ch, h, big, "a batch of too many messages");
 	}
-	if (n > MSGR__BATCH_MSGS)
-		return msg_malformed(ch, h, big, "a batch of too many messages");
 	at = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct msgr__chan_msg m;
@@ -676,9 +675,12 @@ static void on_chan_lost(void *ctx, struct msgr__session *s, struct msgr__sess_c
 {
 	struct msgr__channel *ch = of_sc(sc);
 
-	/* a message half in when its link went comes again whole, from its
-	 * first fragment, with the replay */
-	msgr__channel_part_drop(ch);
+	/* A message half in stays (the channel's end frees it if it ends):
+	 * the loss may be of a link that never carried it. Its fragments all
+	 * come on one link, and a sender that resumes, or moves to another
+	 * link, sends it again from its first fragment, which replaces it.
+	 * Dropping it here lost a message whose sender was still opening the
+	 * channel, which never replays. */
 	if (how == MSGR__LOST_RESTART)
 		msgr__channel_step(ch, ch->retain ? MSGR__CE_PEER_GONE : MSGR__CE_LOST, err, NULL);
 	else if (ch->retain && err != -EACCES) {

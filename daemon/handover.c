@@ -174,7 +174,7 @@ static void session_down(struct msgr__session *s, int err, int how)
 	 * newer one judges channels by stale entries. What it still holds is
 	 * lost with the rest (the resume sends it again), so it goes too. */
 	if (s->drain && msgr__link_state(s->drain) < MSGR__LINK_CLOSING)
-		msgr__link_close(s->drain, -ECONNRESET, "the race's kept link went");
+		msgr__link_close(s->drain, -ECONNRESET, "drained: the link kept in its stead went");
 	free(s->pending.p);
 	memset(&s->pending, 0, sizeof(s->pending));
 	/* a resume round cut off by the loss is void: the next starts afresh */
@@ -274,7 +274,8 @@ static void step(struct msgr__session *s, enum msgr__session_event ev, struct ms
 	if (a & MSGR__SA_ACTIVATE)
 		activate(s, l, s->downs > 0); /* a first link that follows no loss settles nothing */
 	if (a & MSGR__SA_ACTIVATE_SPARE) {
-		/* session_down closes no link, so the spare is still there */
+		/* session_down closes only a draining link, never an up spare,
+		 * so the spare is still there */
 		struct msgr__link *spare = spare_link(s, old);
 		if (spare)
 			activate(s, spare, ev != MSGR__SE_MOVE_SPARE);

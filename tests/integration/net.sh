@@ -521,7 +521,7 @@ t_net_race_drain() {
 		drainrace "$D_PORT" --keyring "$KEYRING"
 	wait $WP_PID || { cat "$D_DIR/wp.out"; return 1; }
 	cat "$D_DIR/wp.out"
-	wait_line "$D_LOG" "closing: the race's kept link went"
+	wait_line "$D_LOG" "closing: drained: the link kept in its stead went"
 	kill $HOLD_PID
 	stop_daemon
 }
