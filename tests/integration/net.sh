@@ -253,7 +253,7 @@ t_net_inject_failures() {
 	grep -qE '^ok [1-9][0-9]* round trips, ([2-9]|[1-9][0-9]+) resets' "$A_DIR/churn.out"
 	pyjson "$A_CTL" 'd["msgrd"]["injected_failures"] >= 2' perf dump
 	pyjson "$B_CTL" 'd["msgrd"]["injected_failures"] >= 1' perf dump
-	"$BIN/msgrctl" metrics | grep -qE '^msgrd_injected_failures_total [1-9]'
+	"$BIN/msgrctl" metrics | grep -qE '^msgrd_link_closes_total\{reason="injected"\} [1-9]'
 	grep -q "fault: resetting the link to .* (injected on a" "$A_LOG"
 	# off, live: nothing more is injected and nothing resets
 	MSGR_CTL_SOCKET=$A_CTL "$BIN/msgrctl" config set net.inject_socket_failures 0
