@@ -64,6 +64,9 @@ static const struct key keys[] = {
 	{ "net", "transport", K_TRANSPORT, F(net.transport), 0, 0, "tcp", 0 },
 	{ "net", "inject_socket_failures", K_U64, F(net.fault.socket_failures), 0, 1000000000, "0", 1 },
 	{ "net", "inject_delay", K_MS, F(net.fault.delay_ms), 0, 60000, "0", 1 },
+	{ "rdma", "recv_depth", K_U64, F(net.tconf.rdma_recv_depth), 1, 1024, "32", 0 },
+	{ "rdma", "recv_size", K_SIZE, F(net.tconf.rdma_recv_size), 4096, 1 << 20, "64K", 0 },
+	{ "rdma", "send_slots", K_U64, F(net.tconf.rdma_send_slots), 1, 1024, "32", 0 },
 	{ "auth", "keyring", K_PATH, F(net.keyring), 0, 0, MSGR_SYSCONFDIR "/msgrd/keyring", 0 },
 	{ "auth", "mode", K_AUTH, F(net.auth_mode), 0, 0, "hmac", 0 },
 };
@@ -442,6 +445,13 @@ int msgr__conf_check(const struct msgr__conf *c, char *err, size_t errlen)
 	if (!c->inject && (c->net.fault.socket_failures || c->net.fault.delay_ms)) {
 		snprintf(err, errlen, "%s: fault injection needs global.inject = true (set at start-up)",
 			 c->net.fault.socket_failures ? "net.inject_socket_failures" : "net.inject_delay");
+		return -EINVAL;
+	}
+	/* the fake verbs shim is a test device: it must never carry a real
+	 * cluster's traffic by a typo */
+	if (!c->inject && !strcmp(c->net.transport, "rdma-fake")) {
+		snprintf(err, errlen, "net.transport = rdma-fake is for tests and needs global.inject = true "
+			 "(set at start-up); real hardware is net.transport = rdma");
 		return -EINVAL;
 	}
 	if (msgr__hostport_unspecified(c->net.listen)) {

@@ -47,6 +47,7 @@ struct msgr__net_conf {
 					      second redial (the first is at once) */
 	uint64_t reconnect_backoff_max_ms; /* net.reconnect_backoff_max: the longest wait */
 	char transport[16];              /* net.transport: a registered name (transport.c) */
+	struct msgr__transport_conf tconf; /* rdma.*: what the transport reads */
 	struct msgr__fault_conf fault;   /* net.inject_socket_failures, net.inject_delay: the
 					    fault interceptor reads them live; nonzero only
 					    with global.inject (msgr__conf_check) */
@@ -90,6 +91,7 @@ struct msgr__net_stats {
 	uint64_t injected_failures; /* links reset by the fault interceptor (transports/fault.c):
 				       net.inject_socket_failures and inject kill-link */
 	uint64_t redials;           /* dials for kept channels after a link was lost */
+	struct msgr__transport_stats transport; /* the transport's own (rdma_*) */
 };
 
 

@@ -290,6 +290,7 @@ int msgr__links_start(struct msgr__links **out, uv_loop_t *loop, const struct ms
 		      const struct msgr__link_events *ev, void *ctx, char *err, size_t errlen)
 {
 	struct msgr__links *ls = calloc(1, sizeof(*ls));
+	struct msgr__transport_args targs = { &conf->tconf, &stats->transport };
 	int rc;
 
 	if (!ls) {
@@ -322,9 +323,9 @@ int msgr__links_start(struct msgr__links **out, uv_loop_t *loop, const struct ms
 		 * the live configuration itself */
 		ls->ops = &msgr__fault_ops;
 		rc = msgr__fault_init(&ls->t, ops, &conf->fault, &stats->injected_failures, loop,
-				      &events, ls, err, errlen);
+				      &targs, &events, ls, err, errlen);
 	} else {
-		rc = ls->ops->init(&ls->t, loop, &events, ls, err, errlen);
+		rc = ls->ops->init(&ls->t, loop, &targs, &events, ls, err, errlen);
 	}
 	if (rc)
 		goto fail_timer;
@@ -407,7 +408,8 @@ struct json_object *msgr__link_json(const struct msgr__link *l, int active)
 {
 	struct json_object *lo = json_object_new_object();
 
-	json_object_object_add(lo, "transport", json_object_new_string(l->ls->tname));
+	json_object_object_add(lo, "transport",
+			       json_object_new_string(l->tl && l->tl->via ? l->tl->via : l->ls->tname));
 	json_object_object_add(lo, "inject", json_object_new_boolean(msgr__links_injecting(l->ls)));
 	json_object_object_add(lo, "direction", json_object_new_string(l->info.outbound ? "out" : "in"));
 	json_object_object_add(lo, "state", json_object_new_string(msgr__link_state_name(l->state)));

@@ -79,6 +79,13 @@ size_t msgr__metrics_collect(const struct msgr__ctl_env *e, struct msgr__metric 
 	M("dup_dropped", "counter", e->chan_stats->dup_dropped, "Messages received twice (replays after a fault), dropped.");
 	M("remote_resets", "counter", e->chan_stats->remote_resets, "Channels ended because their remote instance is gone (REMOTE_RESET).");
 	M("redials", "counter", e->net_stats->redials, "Dials for kept channels after a link was lost.");
+	M("rdma_links", "counter", e->net_stats->transport.rdma_links, "Links that came up over RDMA (net.transport = rdma).");
+	M("rdma_fallbacks", "counter", e->net_stats->transport.rdma_fallbacks, "RDMA dials that rdma_cm refused or could not reach, redone over TCP.");
+	M("rdma_rnr", "counter", e->net_stats->transport.rdma_rnr, "RDMA SENDs that found no receive posted (credits keep this at 0).");
+	M("rdma_credit_stalls", "counter", e->net_stats->transport.rdma_credit_stalls, "Times RDMA sends waited for a credit from the peer.");
+	M("rdma_credit_msgs", "counter", e->net_stats->transport.rdma_credit_msgs, "Standalone RDMA credit messages sent.");
+	M("rdma_flushes", "counter", e->net_stats->transport.rdma_flushes, "RDMA work requests flushed by a queue pair in error.");
+	M("rdma_qp_errors", "counter", e->net_stats->transport.rdma_qp_errors, "RDMA queue pairs that went to error.");
 	M("ctl_timeouts", "counter", e->ctl_stats->timeouts, "Control connections closed for sending no request within global.ctl_timeout.");
 	M("clients", "gauge", e->reg->nclients, "Attached clients.");
 	M("conns", "gauge", conns, "Open connection handles of all clients.");

@@ -31,7 +31,7 @@ struct msgr__metric {
 	uint64_t value;
 };
 
-#define MSGR__MAX_METRICS 64
+#define MSGR__MAX_METRICS 96
 
 /* Fill m (room for max) with every counter and gauge, in a fixed order;
  * returns how many. */

@@ -249,6 +249,7 @@ static struct fault_link *link_new(struct msgr__transport *t, struct msgr__tconn
 		return NULL;
 	fl->pub.ops = &msgr__fault_ops;
 	fl->pub.outbound = in->outbound;
+	fl->pub.via = in->via;
 	fl->in = in;
 	fl->t = t;
 	fl->tail = &fl->head;
@@ -364,7 +365,7 @@ static const struct msgr__transport_events in_events = {
 
 int msgr__fault_init(struct msgr__transport **out, const struct msgr__transport_ops *inner,
 		     const struct msgr__fault_conf *conf, uint64_t *injected, uv_loop_t *loop,
-		     const struct msgr__transport_events *ev, void *core, char *err, size_t errlen)
+		     const struct msgr__transport_args *args, const struct msgr__transport_events *ev, void *core, char *err, size_t errlen)
 {
 	struct msgr__transport *t = calloc(1, sizeof(*t));
 	int r;
@@ -380,7 +381,7 @@ int msgr__fault_init(struct msgr__transport **out, const struct msgr__transport_
 	t->core = core;
 	if (getrandom(&t->rng, sizeof(t->rng), 0) != sizeof(t->rng) || !t->rng)
 		t->rng = uv_hrtime() | 1;
-	r = inner->init(&t->inner, loop, &in_events, t, err, errlen);
+	r = inner->init(&t->inner, loop, args, &in_events, t, err, errlen);
 	if (r) {
 		free(t);
 		return r;
@@ -392,7 +393,7 @@ int msgr__fault_init(struct msgr__transport **out, const struct msgr__transport_
 }
 
 static int fault_init(struct msgr__transport **t, uv_loop_t *loop,
-		      const struct msgr__transport_events *ev, void *core, char *err, size_t errlen)
+		      const struct msgr__transport_args *args, const struct msgr__transport_events *ev, void *core, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "fault: an interceptor needs a transport to wrap (msgr__fault_init)");
 	return -EINVAL;

@@ -52,7 +52,7 @@ extern const struct msgr__transport_ops msgr__fault_ops;
  * kills included) are borrowed until fini has finished. */
 int msgr__fault_init(struct msgr__transport **t, const struct msgr__transport_ops *inner,
 		     const struct msgr__fault_conf *conf, uint64_t *injected, uv_loop_t *loop,
-		     const struct msgr__transport_events *ev, void *core, char *err, size_t errlen);
+		     const struct msgr__transport_args *args, const struct msgr__transport_events *ev, void *core, char *err, size_t errlen);
 
 /* Reset link l now, as the network would. 0; -EINVAL if l is not the
  * interceptor's; -ENOTCONN if it is closing or gone already. Its closed()

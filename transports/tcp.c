@@ -114,6 +114,7 @@ static struct tcp_conn *conn_new(struct msgr__transport *t)
 	l->h.data = l;
 	l->t = t;
 	l->pub.ops = &msgr__tcp_ops;
+	l->pub.via = "tcp";
 	l->next = t->conns;
 	if (t->conns)
 		t->conns->prev = l;
@@ -222,7 +223,7 @@ static int tcp_post_recv(struct msgr__tconn *pub, void *buf, size_t len)
 /* ---- connection setup --------------------------------------------------- */
 
 static int tcp_init(struct msgr__transport **out, uv_loop_t *loop,
-		    const struct msgr__transport_events *ev, void *core, char *err, size_t errlen)
+		    const struct msgr__transport_args *args, const struct msgr__transport_events *ev, void *core, char *err, size_t errlen)
 {
 	struct msgr__transport *t = calloc(1, sizeof(*t));
 	int r = -ENOMEM;

@@ -12,6 +12,8 @@
 
 static const struct msgr__transport_ops *const registry[] = {
 	&msgr__tcp_ops,
+	&msgr__rdma_ops,
+	&msgr__rdma_fake_ops,
 };
 #define NREG (sizeof(registry) / sizeof(registry[0]))
 

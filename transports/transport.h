@@ -78,6 +78,34 @@ struct msgr__tconn {
 	void *ctx;                                 /* the core's (session.c's struct nlink) */
 	const struct msgr__transport_ops *ops;     /* set by the transport */
 	int outbound;                              /* 1 if we dialled it */
+	const char *via;                           /* what carries it ("tcp", "rdma", "rdma-fake"):
+						      a transport may fall back to another */
+};
+
+/* Settings for the transports (the [rdma] keys), and the counters they
+ * keep. Both lent by the core at init, for the transport's whole life
+ * (until fini has finished); a transport reads conf at each decision and
+ * bumps stats as things happen. TCP uses neither. */
+struct msgr__transport_conf {
+	uint64_t rdma_recv_depth; /* rdma.recv_depth: data receives per link */
+	uint64_t rdma_recv_size;  /* rdma.recv_size: bytes per receive buffer */
+	uint64_t rdma_send_slots; /* rdma.send_slots: registered send buffers per link */
+};
+
+struct msgr__transport_stats {
+	uint64_t rdma_links;         /* links that came up over RDMA */
+	uint64_t rdma_fallbacks;     /* RDMA dials refused or unreachable, redone over TCP */
+	uint64_t rdma_rnr;           /* SENDs that found no receive posted (credits make it 0) */
+	uint64_t rdma_credit_stalls; /* times bytes waited for a data credit */
+	uint64_t rdma_credit_msgs;   /* standalone CREDIT messages sent */
+	uint64_t rdma_flushes;       /* work requests flushed by a QP in error */
+	uint64_t rdma_qp_errors;     /* QPs that went to error */
+};
+
+/* What init gets besides the loop and the events. */
+struct msgr__transport_args {
+	const struct msgr__transport_conf *conf; /* NULL: defaults */
+	struct msgr__transport_stats *stats;     /* NULL: not counted */
 };
 
 /* What a transport tells the core. The core passes these at init. */
@@ -100,7 +128,7 @@ struct msgr__transport_events {
 struct msgr__transport_ops {
 	const char *name; /* "tcp", "rdma" */
 	/* 0, or a negative errno and one line in err (no device, ...). */
-	int (*init)(struct msgr__transport **t, uv_loop_t *loop,
+	int (*init)(struct msgr__transport **t, uv_loop_t *loop, const struct msgr__transport_args *args,
 		    const struct msgr__transport_events *ev, void *core, char *err, size_t errlen);
 	/* Accept connections on "HOST:PORT" (one listener per transport; -EBUSY for
 	 * a second). 0 or a negative errno; -EADDRINUSE can be retried. */
@@ -133,6 +161,9 @@ struct msgr__transport_ops {
  * registry (transport.c) that finds one by its name. A new transport (rdma)
  * adds its table here and one line to the registry's list. */
 extern const struct msgr__transport_ops msgr__tcp_ops;
+extern const struct msgr__transport_ops msgr__rdma_ops;      /* rdma.c: verbs, TCP fallback */
+extern const struct msgr__transport_ops msgr__rdma_fake_ops; /* rdma.c over the fake shim:
+								tests, global.inject only */
 
 /* The transport registered as name ("tcp"), or NULL. */
 const struct msgr__transport_ops *msgr__transport_find(const char *name);

@@ -74,7 +74,8 @@ static const struct msgr__transport_events *tev;
 static void *tcore;
 static struct fake link1;
 
-static int f_init(struct msgr__transport **t, uv_loop_t *loop, const struct msgr__transport_events *ev,
+static int f_init(struct msgr__transport **t, uv_loop_t *loop, const struct msgr__transport_args *args,
+		  const struct msgr__transport_events *ev,
 		  void *core, char *err, size_t errlen)
 {
 	tev = ev;

@@ -60,7 +60,7 @@ static struct msgr__transport *fake;
 static struct fake_link *fake_last; /* the newest inner link */
 
 static int fake_init(struct msgr__transport **t, uv_loop_t *loop,
-		     const struct msgr__transport_events *ev, void *core, char *err, size_t errlen)
+		     const struct msgr__transport_args *args, const struct msgr__transport_events *ev, void *core, char *err, size_t errlen)
 {
 	fake = calloc(1, sizeof(*fake));
 	fake->ev = ev;
@@ -281,7 +281,7 @@ static void setup(void)
 	nlinks = in_call = reentered = 0;
 	injected = 0;
 	ck_assert_int_eq(uv_loop_init(&loop), 0);
-	ck_assert_int_eq(msgr__fault_init(&ft, &fake_ops, &conf, &injected, &loop, &events, NULL,
+	ck_assert_int_eq(msgr__fault_init(&ft, &fake_ops, &conf, &injected, &loop, NULL, &events, NULL,
 					  err, sizeof(err)), 0);
 	ck_assert_int_eq(ops->listen(ft, "127.0.0.1:1"), 0);
 }

@@ -46,11 +46,11 @@ static struct msgr__fault_conf fault_conf; /* delay set by main, per run */
 static uint64_t fault_injected;
 static const struct msgr__transport_ops *ops = &msgr__fault_ops;
 #define TRANSPORT_INIT(t, ev, core, err, len) \
-	msgr__fault_init(t, &msgr__tcp_ops, &fault_conf, &fault_injected, &loop, ev, core, err, len)
+	msgr__fault_init(t, &msgr__tcp_ops, &fault_conf, &fault_injected, &loop, NULL, ev, core, err, len)
 #define TRANSPORT_NAME "fault"
 #else
 static const struct msgr__transport_ops *ops = &msgr__tcp_ops;
-#define TRANSPORT_INIT(t, ev, core, err, len) ops->init(t, &loop, ev, core, err, len)
+#define TRANSPORT_INIT(t, ev, core, err, len) ops->init(t, &loop, NULL, ev, core, err, len)
 #define TRANSPORT_NAME "tcp"
 #endif
 
