@@ -32,7 +32,7 @@ LIBVERSION := 0.1.0
 # Debian packages we need, by the pkg-config module each provides.
 DEPS_PC   := libuv:libuv1-dev check:check inih:libinih-dev libsystemd:libsystemd-dev json-c:libjson-c-dev \
              libcrypto:libssl-dev libsodium:libsodium-dev libzmq:libzmq3-dev \
-             libmicrohttpd:libmicrohttpd-dev
+             libmicrohttpd:libmicrohttpd-dev libibverbs:libibverbs-dev librdmacm:librdmacm-dev
 DEPS_BIN  := clang:clang python3:python3 ss:iproute2 mandoc:mandoc systemd-analyze:systemd ceph:ceph-common \
              iptables:iptables gnuplot:gnuplot-nox \
              curl:curl logrotate:logrotate
@@ -60,7 +60,11 @@ PC_LIBS   = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 SHM_SRC    := shm/ring.c shm/pool.c shm/segment.c
 COMMON_SRC := common/log.c common/addr.c common/crc32c.c common/vec.c
 LIB_SRC    := libclient/client.c libclient/conn.c libclient/strerror.c $(SHM_SRC) common/addr.c
-NET_SRC    := transports/transport.c transports/tcp.c transports/fault.c daemon/frame.c daemon/seal.c daemon/auth.c daemon/rxacct.c daemon/link_state.c daemon/link.c daemon/link_in.c daemon/links.c daemon/handshake.c daemon/session_state.c daemon/session.c daemon/handover.c daemon/net.c
+# The RDMA transport: rdma.c and its state machine, the engine, and the two
+# verbs shims (the fake is built in; msgrd refuses it without global.inject).
+RDMA_SRC   := transports/rdma.c transports/rdma_state.c transports/rdma_engine.c transports/rdma_fake.c \
+              transports/rdma_verbs.c
+NET_SRC    := transports/transport.c transports/tcp.c transports/fault.c $(RDMA_SRC) daemon/frame.c daemon/seal.c daemon/auth.c daemon/rxacct.c daemon/link_state.c daemon/link.c daemon/link_in.c daemon/links.c daemon/handshake.c daemon/session_state.c daemon/session.c daemon/handover.c daemon/net.c
 # Everything of msgrd but main(): the fuzzers link it with a fake transport.
 CORE_SRC   := daemon/config.c daemon/policy.c daemon/client.c daemon/conntab.c daemon/outbox.c daemon/registry.c \
               daemon/cmd.c daemon/channel_state.c daemon/channel.c daemon/chans.c daemon/attach.c daemon/ctl.c daemon/ctl_cmds.c daemon/metrics.c \
@@ -155,9 +159,12 @@ $(LIBMSGR_A): $(call pic,$(LIB_SRC))
 $(MSGRD): $(call obj,$(DAEMON_SRC))
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  LD      $@")
-	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) $(call PC_LIBS,libmicrohttpd)
+	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(DEP_LIBS) $(call PC_LIBS,libmicrohttpd) \
+		$(call PC_LIBS,libibverbs librdmacm)
 
 $(call obj,daemon/metrics_http.c): DEP_CFLAGS += $(call PC_CFLAGS,libmicrohttpd)
+# The verbs shim (and its test) alone include the verbs and rdma_cm headers.
+$(call obj,transports/rdma_verbs.c tests/unit/test_rdma_verbs.c): DEP_CFLAGS += $(call PC_CFLAGS,libibverbs librdmacm)
 
 $(MSGRCTL): $(call obj,$(CTL_SRC))
 	@mkdir -p $(@D)
@@ -180,9 +187,9 @@ $(BENCH): $(call obj,$(BENCH_SRC)) $(LIBMSGR_SO)
 $(BENCH): $(call obj,$(SHM_SRC))
 
 # Unit tests link the internal objects they test directly.
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(SHM_SRC) $(COMMON_SRC) daemon/config.c daemon/policy.c daemon/frame.c daemon/seal.c daemon/auth.c daemon/handshake.c daemon/link_state.c daemon/session_state.c daemon/channel_state.c transports/transport.c transports/tcp.c transports/fault.c transports/rdma_state.c)
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(SHM_SRC) $(COMMON_SRC) daemon/config.c daemon/policy.c daemon/frame.c daemon/seal.c daemon/auth.c daemon/handshake.c daemon/link_state.c daemon/session_state.c daemon/channel_state.c transports/transport.c transports/tcp.c transports/fault.c $(RDMA_SRC))
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(call PC_LIBS,check inih libuv libcrypto libsodium)
+	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(call PC_LIBS,check inih libuv libcrypto libsodium libibverbs librdmacm)
 
 # Integration test programs link libmsgr like an application would.
 $(ITEST_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(LIBMSGR_SO)
@@ -246,8 +253,8 @@ $(BUILD)/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c $(wildcard tests/fuzz/*.h) dae
 $(BUILD)/fuzz/fuzz_session: tests/fuzz/fuzz_session.c $(wildcard tests/fuzz/*.h) $(CORE_SRC) $(wildcard daemon/*.h shm/*.h common/*.h transports/*.h) | $(BUILD)/.deps-ok
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  FUZZ    $@")
-	$(Q)clang $(FUZZ_FLAGS) $(call PC_CFLAGS,libuv inih json-c libcrypto libsodium) -o $@ tests/fuzz/fuzz_session.c \
-		$(CORE_SRC) $(call PC_LIBS,libuv inih json-c libcrypto libsodium) -pthread
+	$(Q)clang $(FUZZ_FLAGS) $(call PC_CFLAGS,libuv inih json-c libcrypto libsodium libibverbs librdmacm) -o $@ tests/fuzz/fuzz_session.c \
+		$(CORE_SRC) $(call PC_LIBS,libuv inih json-c libcrypto libsodium libibverbs librdmacm) -pthread
 
 check-fuzz: $(FUZZERS)
 	@set -e; for f in $(FUZZERS); do \

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -138,6 +139,54 @@ int msgr__hostport_canon(const char *in, char out[MSGR__HOSTPORT_MAX])
 	/* inet_pton takes only the dotted quad (not 127.1 or 0x7f.0.0.1),
 	 * so every IPv4 address has one spelling */
 	return inet_pton(AF_INET, host, a) == 1 ? canon_put(AF_INET, a, port, out) : -EINVAL;
+}
+
+int msgr__hostport_sockaddr(const char *hostport, struct sockaddr_storage *ss)
+{
+	char host[MSGR__HOSTPORT_MAX];
+	const char *port;
+	in_port_t nport;
+
+	if (msgr__hostport_check(hostport))
+		return -EINVAL;
+	hostport_parts(hostport, host, &port);
+	nport = htons((in_port_t)atoi(port)); /* checked: 1..65535, digits only */
+	memset(ss, 0, sizeof(*ss));
+	if (hostport[0] == '[') {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = nport;
+		return inet_pton(AF_INET6, host, &a6->sin6_addr) == 1 ? 0 : -EINVAL;
+	}
+	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+	a4->sin_family = AF_INET;
+	a4->sin_port = nport;
+	/* the dotted quad only, as msgr__hostport_canon takes it */
+	return inet_pton(AF_INET, host, &a4->sin_addr) == 1 ? 0 : -EINVAL;
+}
+
+int msgr__sockaddr_hostport(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char port[8], out[MSGR__HOSTPORT_MAX];
+	const void *a;
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)sa;
+		a = &a6->sin6_addr;
+		snprintf(port, sizeof(port), "%u", (unsigned)ntohs(a6->sin6_port));
+	} else if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *a4 = (const struct sockaddr_in *)sa;
+		a = &a4->sin_addr;
+		snprintf(port, sizeof(port), "%u", (unsigned)ntohs(a4->sin_port));
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	if (canon_put(sa->sa_family, a, port, out))
+		return -EINVAL;
+	if (strlen(out) >= len)
+		return -ENOSPC;
+	strcpy(buf, out);
+	return 0;
 }
 
 int msgr__hostport_resolve(const char *in, char out[MSGR__HOSTPORT_MAX], char *err, size_t errlen)

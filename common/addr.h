@@ -50,6 +50,19 @@ int msgr__hostport_unspecified(const char *canon);
  * MSGR__HOSTPORT_MAX bytes. */
 void msgr__source_key(const char *hostport, char out[MSGR__HOSTPORT_MAX]);
 
+struct sockaddr;
+struct sockaddr_storage;
+
+/* A numeric HOST:PORT (IPv4 dotted quad, or [IPv6]) as a socket address,
+ * for transports that hand the kernel a sockaddr themselves (rdma_cm).
+ * 0, or -EINVAL if it is not one (a host name included: no resolver). */
+int msgr__hostport_sockaddr(const char *hostport, struct sockaddr_storage *ss);
+
+/* The canonical HOST:PORT (as msgr__hostport_canon spells it) of an
+ * AF_INET or AF_INET6 address. 0, -EAFNOSUPPORT for another family (an
+ * unresolved, all-zero one included), or -ENOSPC if len is too small. */
+int msgr__sockaddr_hostport(const struct sockaddr *sa, char *buf, size_t len);
+
 /* Split "HOST:PORT/TYPE.ID" into its two halves (copied into the buffers).
  * -EINVAL if either half is malformed. */
 int msgr__addr_split(const char *addr, char hostport[MSGR__HOSTPORT_MAX],

@@ -93,6 +93,7 @@ struct rconn {
 	int connected_due;              /* a connected(connected_err) waits for the idle */
 	int connected_err;
 	int closed_due;                 /* DEAD: closed() waits for the idle */
+	int dev_gone;                   /* its device went: flushes may never come */
 	char hostport[MSGR__HOSTPORT_MAX]; /* dialled: for a fallback and addr() */
 };
 
@@ -237,7 +238,7 @@ static void settle(struct rconn *rc)
 	if (rc->st == MSGR__RC_CLOSING || rc->st == MSGR__RC_FALLBACK ||
 	    (rc->st == MSGR__RC_PEER_GONE &&
 	     (rc->core_closed || !rc->shown || !rc->el || !msgr__rdma_link_readable(rc->el)))) {
-		if (!rc->el || rdma_ready(rc)) {
+		if (!rc->el || rc->dev_gone || rdma_ready(rc)) {
 			if (rc->qp || rc->st != MSGR__RC_FALLBACK)
 				step(rc, MSGR__RCE_IDLE, 0);
 		}
@@ -448,11 +449,14 @@ static void on_event(struct msgr__transport *t, struct msgr__rshim_ev *ev)
 		if (!rc) {
 			for (struct rconn *c = t->conns, *next; c; c = next) {
 				next = c->next;
-				if (c->qp)
+				if (c->qp) {
+					c->dev_gone = 1;
 					step(c, MSGR__RCE_ERROR, -ENODEV);
+				}
 			}
 			return;
 		}
+		rc->dev_gone = 1;
 		step(rc, MSGR__RCE_ERROR, -ENODEV);
 		return;
 	default:
