@@ -55,6 +55,8 @@ struct cm_state {
 struct cm_conf {
 	uint32_t w[2], k[2]; /* each side's data and control receives */
 	uint8_t msgs[2];     /* data messages each side sends */
+	uint32_t thresh[2];  /* 0: the engine's rule A threshold; else this one,
+				so a test can show the search catching a bad rule */
 };
 
 struct cm_result {
@@ -146,6 +148,8 @@ static void cm_load(const struct cm_conf *cf, const struct cm_state *st, int i,
 	c->held_ctrl = s->held_ctrl;
 	c->owe_data = s->owe_data;
 	c->owe_ctrl = s->owe_ctrl;
+	if (cf->thresh[i])
+		c->thresh = cf->thresh[i];
 }
 
 static int cm_store(const struct msgr__rdma_credits *c, struct cm_side *s)
