@@ -180,7 +180,7 @@ $(BENCH): $(call obj,$(BENCH_SRC)) $(LIBMSGR_SO)
 $(BENCH): $(call obj,$(SHM_SRC))
 
 # Unit tests link the internal objects they test directly.
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(SHM_SRC) $(COMMON_SRC) daemon/config.c daemon/policy.c daemon/frame.c daemon/seal.c daemon/auth.c daemon/handshake.c daemon/link_state.c daemon/session_state.c daemon/channel_state.c transports/transport.c transports/tcp.c transports/fault.c transports/rdma_engine.c)
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(call obj,$(SHM_SRC) $(COMMON_SRC) daemon/config.c daemon/policy.c daemon/frame.c daemon/seal.c daemon/auth.c daemon/handshake.c daemon/link_state.c daemon/session_state.c daemon/channel_state.c transports/transport.c transports/tcp.c transports/fault.c transports/rdma_engine.c transports/rdma_fake.c)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $^ $(call PC_LIBS,check inih libuv libcrypto libsodium)
 
