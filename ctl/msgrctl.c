@@ -467,7 +467,7 @@ static void print_sessions(struct json_object *a)
 {
 	size_t n = json_object_array_length(a);
 
-	printf("%-22s %-10s %8s  %-4s %-9s %-9s %-22s %12s %12s %9s\n", "PEER", "STATE", "CHANNELS",
+	printf("%-22s %-10s %8s  %-4s %-9s %-15s %-22s %12s %12s %9s\n", "PEER", "STATE", "CHANNELS",
 	       "DIR", "LINK", "TRANSPORT", "REMOTE", "BYTES_OUT", "BYTES_IN", "RTT_US");
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *o = json_object_array_get_idx(a, i), *links;
@@ -484,7 +484,7 @@ static void print_sessions(struct json_object *a)
 				 json_object_get_boolean(inj) ? "+fault" : "");
 			if (j)
 				printf("%-22s %-10s %8s", "", "", "");
-			printf("  %-4s %-9s %-9s %-22s %12s %12s %9.0f\n", jstr(l, "direction"), jstr(l, "state"),
+			printf("  %-4s %-9s %-15s %-22s %12s %12s %9.0f\n", jstr(l, "direction"), jstr(l, "state"),
 			       tr, jstr(l, "remote"), jstr(l, "bytes_out"), jstr(l, "bytes_in"),
 			       json_object_get_double(json_object_object_get(l, "rtt_us")));
 		}

@@ -279,8 +279,10 @@ static void in_connected(void *core, struct msgr__tconn *in, int err)
 	struct msgr__transport *t = core;
 	struct fault_link *fl = in->ctx;
 
-	if (fl)
+	if (fl) {
+		fl->pub.via = in->via; /* a transport may have fallen back meanwhile */
 		t->ev->connected(t->core, &fl->pub, err);
+	}
 }
 
 static void in_received(void *core, struct msgr__tconn *in, void *buf, size_t len)

@@ -34,7 +34,7 @@ t_rdma_two() {
 	rdma_counters "$A_CTL" "$B_CTL"
 	pyjson "$A_CTL" 'len(d) == 1 and d[0]["state"] == "up" and d[0]["links"][0]["transport"] == "rdma-fake"' sessions
 	pyjson "$B_CTL" 'd[0]["links"][0]["transport"] == "rdma-fake" and d[0]["links"][0]["direction"] == "in"' sessions
-	"$BIN/msgrctl" sessions | grep -q "^$B_ADDR .* rdma-fake "
+	"$BIN/msgrctl" sessions | grep -q "^$B_ADDR .* rdma-fake+fault "
 	pyjson "$A_CTL" 'd["msgrd"]["rdma_links"] >= 1 and d["msgrd"]["rdma_rnr"] == 0 and d["msgrd"]["rdma_fallbacks"] == 0' perf dump
 	pyjson "$B_CTL" 'd["msgrd"]["rdma_links"] >= 1 and d["msgrd"]["rdma_rnr"] == 0 and d["msgrd"]["rdma_qp_errors"] == 0' perf dump
 	pyjson "$A_CTL" 'd["msgrd"]["rdma_credit_msgs"] + d["msgrd"]["rdma_credit_stalls"] > 0' perf dump
@@ -73,7 +73,7 @@ rdma_streams() {
 		pyjson "${SD_CTLS[i]}" 'all(l["transport"] == "rdma-fake" for s in d for l in s["links"])' sessions || rc=1
 	done
 	# the faults happened: links were reset and the channels resumed
-	python3 - "${SD_CTLS[@]}" <<'EOF' || rc=1
+	BIN=$BIN python3 - "${SD_CTLS[@]}" <<'EOF' || rc=1
 import json, os, subprocess, sys
 tot = {"injected_failures": 0, "resumes": 0}
 for c in sys.argv[1:]:
@@ -138,13 +138,13 @@ run rdma-no-device t_rdma_no_device
 # naming what to set, and the configuration checker says the same.
 t_rdma_fake_refused() {
 	local out=$RUN/rfake-refused.out
-	expect_exit 1 "$BIN/msgrd" -f --set net.transport=rdma-fake --set global.socket="$RUN/rf.sock" \
+	expect_exit 2 "$BIN/msgrd" -f --set net.transport=rdma-fake --set global.socket="$RUN/rf.sock" \
 		--set global.ctl_socket="$RUN/rf.asok" --set auth.mode=none --check-config 2>"$out" >/dev/null || { cat "$out"; return 1; }
 	grep -q "net.transport = rdma-fake is for tests and needs global.inject = true" "$out"
 	# out-of-range [rdma] keys name the key and the range
-	expect_exit 1 "$BIN/msgrd" -f --set rdma.recv_depth=0 --check-config 2>"$out" >/dev/null
+	expect_exit 2 "$BIN/msgrd" -f --set rdma.recv_depth=0 --check-config 2>"$out" >/dev/null
 	grep -q "rdma.recv_depth: 0 is out of range 1..1024" "$out"
-	expect_exit 1 "$BIN/msgrd" -f --set rdma.recv_size=2M --check-config 2>"$out" >/dev/null
+	expect_exit 2 "$BIN/msgrd" -f --set rdma.recv_size=2M --check-config 2>"$out" >/dev/null
 	grep -q "rdma.recv_size: 2M is out of range" "$out"
 }
 run rdma-fake-refused t_rdma_fake_refused

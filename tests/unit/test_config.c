@@ -225,9 +225,24 @@ START_TEST(test_transport_keys)
 	ck_assert_int_eq(msgr__conf_key_live((size_t)msgr__conf_find("net.transport")), 0);
 	ck_assert_int_eq(msgr__conf_key_live((size_t)msgr__conf_find("net.inject_socket_failures")), 1);
 	ck_assert_int_eq(msgr__conf_key_live((size_t)msgr__conf_find("net.inject_delay")), 1);
-	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.transport=rdma", err, sizeof(err)), -EINVAL);
-	ck_assert_str_eq(err, "net.transport: 'rdma' is not a transport built into msgrd (known: tcp)");
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.transport=verbs", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "net.transport: 'verbs' is not a transport built into msgrd (known: tcp, rdma, rdma-fake)");
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.transport=rdma", err, sizeof(err)), 0);
+	ck_assert_int_eq(msgr__conf_check(&c, err, sizeof(err)), 0);
+	/* the fake device only with fault injection on */
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.transport=rdma-fake", err, sizeof(err)), 0);
+	ck_assert_int_eq(msgr__conf_check(&c, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "net.transport = rdma-fake is for tests and needs global.inject = true"));
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.transport=tcp", err, sizeof(err)), 0);
+	/* the [rdma] keys: defaults and ranges */
+	ck_assert_uint_eq(c.net.tconf.rdma_recv_depth, 32);
+	ck_assert_uint_eq(c.net.tconf.rdma_recv_size, 65536);
+	ck_assert_uint_eq(c.net.tconf.rdma_send_slots, 32);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "rdma.recv_depth=1025", err, sizeof(err)), -EINVAL);
+	ck_assert_str_eq(err, "rdma.recv_depth: 1025 is out of range 1..1024");
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "rdma.recv_size=1k", err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(msgr__conf_set_arg(&c, "rdma.recv_size=16K", err, sizeof(err)), 0);
+	ck_assert_uint_eq(c.net.tconf.rdma_recv_size, 16384);
 
 	ck_assert_int_eq(msgr__conf_set_arg(&c, "net.inject_socket_failures=20", err, sizeof(err)), 0);
 	ck_assert_int_eq(msgr__conf_check(&c, err, sizeof(err)), -EINVAL);
