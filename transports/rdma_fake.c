@@ -41,7 +41,12 @@
  *   - A socket lost without DISCONNECT: EV_QP_ERROR and EV_DISCONNECTED
  *     (status -ECONNRESET) once established; EV_UNREACHABLE before that.
  *   - A dial nobody listens for: EV_UNREACHABLE -ECONNREFUSED at once (real
- *     rdma_cm resolves the route and then says REJECTED).
+ *     rdma_cm resolves the route and then says REJECTED); a listener whose
+ *     backlog is full: EV_UNREACHABLE -EAGAIN.
+ *   - disconnect() on a connection already over (rejected, unreachable,
+ *     disconnected, device removed) queues nothing: that end was reported.
+ *   - The depth limits (max_send_wr, max_recv_wr) count requests posted and
+ *     not yet polled, as a real work queue's slots are.
  *   - addr(): the active side's peer is what it dialled; the passive side's
  *     local is its listener's. The active side's own address is the host of
  *     our listener (if we listen on a named host), else the host dialled,
@@ -150,6 +155,7 @@ struct msgr__rshim {
 	unsigned armed : 1;        /* evfd's count is non-zero */
 	unsigned reject_all : 1;   /* injected REJECT_ALL */
 	unsigned lpaused : 1;      /* accept failed hard (EMFILE): listener out of epoll until a close */
+	unsigned ndead;            /* hidden qps marked dead, for reap() */
 	char laddr[FAKE_ADDR_MAX]; /* what we listen on */
 	struct fq *qps;            /* every qp, hidden ones included */
 	struct fev *evq, *evq_tail;
@@ -326,6 +332,7 @@ static void lost(struct fq *q, int err)
 {
 	switch (q->state) {
 	case FQ_HIDDEN:
+		q->s->ndead += !q->dead;
 		q->dead = 1;
 		break;
 	case FQ_DIALLED:
@@ -523,10 +530,12 @@ static void reap(struct msgr__rshim *s)
 {
 	struct fq *q = s->qps, *next;
 
-	for (; q; q = next) {
+	for (; q && s->ndead; q = next) {
 		next = q->next;
-		if (q->dead)
+		if (q->dead) {
+			s->ndead--;
 			qp_free(q);
+		}
 	}
 }
 
@@ -668,7 +677,8 @@ static void accept_some(struct msgr__rshim *s)
 			continue;
 		if (fd < 0) {
 			/* EMFILE and the like would keep the listener readable and
-			 * us spinning: stop watching it until a descriptor is freed */
+			 * us spinning: stop watching it until a descriptor is freed
+			 * (close_sock) or the next pump */
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL) == 0)
 				s->lpaused = 1;
@@ -685,7 +695,7 @@ static void accept_some(struct msgr__rshim *s)
 		if (watch(q)) {
 			close(fd);
 			q->fd = -1;
-			q->dead = 1;
+			lost(q, -ENOMEM);
 			continue;
 		}
 		rx(q); /* its CONNECT_REQ is likely there already */
@@ -697,8 +707,12 @@ static void accept_some(struct msgr__rshim *s)
 static void pump(struct msgr__rshim *s)
 {
 	struct epoll_event evs[FAKE_BUDGET];
-	int n = epoll_wait(s->epfd, evs, FAKE_BUDGET, 0);
+	int n;
 
+	/* a paused listener is tried again whenever we are here anyway (it
+	 * makes fd() readable only while it is watched, so this cannot spin) */
+	listener_resume(s);
+	n = epoll_wait(s->epfd, evs, FAKE_BUDGET, 0);
 	for (int i = 0; i < n; i++) {
 		struct fq *q = evs[i].data.ptr;
 
@@ -1094,7 +1108,7 @@ static void device_removal(struct msgr__rshim *s)
 {
 	for (struct fq *q = s->qps; q; q = q->next) {
 		if (q->state == FQ_HIDDEN) {
-			q->dead = 1;
+			lost(q, -ENODEV);
 		} else {
 			ev_queue(q, MSGR__RSHIM_EV_DEVICE_REMOVAL, -ENODEV, NULL, 0);
 			qp_error(q, -ENODEV, 1);

@@ -13,9 +13,12 @@
  *               every posted request flushes once
  *   len         a SEND larger than its receive (also across fragments)
  *   retry, flush, inj_disconnect, device_removal: the injected faults
+ *               (a second DEVICE_REMOVAL is no news)
  *   reject      reject() with private data, and REJECT_ALL
  *   unreachable a dial nobody listens for; bad names
- *   pending     sends beyond what the socket holds wait, then all arrive in order
+ *   pending     sends beyond what the socket holds wait, then all arrive in
+ *               order; or, when the QP errors meanwhile, each completes once
+ *   emfile      out of descriptors: the listener is not watched, no spin
  *   disconnect  an orderly disconnect from one side; idempotent
  *   destroy     queued events and completions of a destroyed qp never come out
  *   readable    fd() is readable exactly while there is work
@@ -33,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -561,6 +565,7 @@ START_TEST(test_device_removal)
 
 	pair(&qa, &qb, 1, 2);
 	ck_assert_int_eq(msgr__rshim_fake_inject(B.s, NULL, MSGR__RFAKE_DEVICE_REMOVAL), 0);
+	ck_assert_int_eq(msgr__rshim_fake_inject(NULL, qb, MSGR__RFAKE_DEVICE_REMOVAL), 0); /* no news */
 	next_ev(&B, MSGR__RSHIM_EV_DEVICE_REMOVAL, qb);
 	next_ev(&B, MSGR__RSHIM_EV_QP_ERROR, qb);
 	ck_assert_ptr_null(next_ev(&B, MSGR__RSHIM_EV_DEVICE_REMOVAL, NULL)->qp); /* the listener's */
@@ -655,12 +660,14 @@ START_TEST(test_unreachable)
 }
 END_TEST
 
+/* _i = 0: B reads at last; 1: A's QP errors while its socket is full
+ * (mid-SEND, most likely), then A disconnects */
 START_TEST(test_pending)
 {
 	enum { N = 32, LEN = 256 * 1024 };
 	struct msgr__rshim_qp *qa, *qb;
 	uint8_t *tx = malloc((size_t)N * LEN), *rx = calloc(N, LEN);
-	int sent = 0;
+	int sent = 0, ok = 0;
 
 	pair(&qa, &qb, 0, 0);
 	for (int i = 0; i < N; i++)
@@ -676,6 +683,31 @@ START_TEST(test_pending)
 		sent += A.wc[i].status == MSGR__RSHIM_WC_OK;
 	ck_assert_int_lt(sent, N);
 	ck_assert(!readable(&A));
+	if (_i) {
+		/* what was written arrives whole; every other request flushes */
+		ck_assert_int_eq(msgr__rshim_fake_inject(NULL, qa, MSGR__RFAKE_FLUSH), 0);
+		ck_assert_int_eq(ops->disconnect(qa), 0);
+		WAIT_UNTIL(A.nwc == N && B.nwc == N);
+		next_ev(&A, MSGR__RSHIM_EV_QP_ERROR, qa);
+		next_ev(&A, MSGR__RSHIM_EV_DISCONNECTED, qa);
+		next_ev(&B, MSGR__RSHIM_EV_DISCONNECTED, qb);
+		for (int i = 0; i < N; i++) {
+			ck_assert_uint_eq(B.wc[i].wr_id, RBB + i);
+			ck_assert_int_eq(A.wc[i].status, B.wc[i].status);
+			wc_of(&A, SA + i, A.wc[i].status);
+			if (B.wc[i].status == MSGR__RSHIM_WC_OK) {
+				ck_assert_int_eq(ok++, i);
+				ck_assert_int_eq(memcmp(rx + (size_t)i * LEN, tx + (size_t)i * LEN, LEN), 0);
+			} else {
+				ck_assert_int_eq(B.wc[i].status, MSGR__RSHIM_WC_FLUSH);
+			}
+		}
+		ck_assert_int_eq(ok, sent);
+		no_more_events();
+		free(tx);
+		free(rx);
+		return;
+	}
 	/* now B reads, and everything arrives, in order */
 	WAIT_UNTIL(A.nwc == N && B.nwc == N);
 	for (int i = 0; i < N; i++) {
@@ -806,6 +838,55 @@ static ssize_t raw_recv(int fd, uint8_t *buf, size_t cap)
 	return n;
 }
 
+/* Out of descriptors, the listener stops being watched (rather than keep
+ * fd() readable for an accept that keeps failing) until a socket closes. */
+START_TEST(test_emfile)
+{
+	struct msgr__rshim_qp *qa, *qb;
+	struct rlimit old, low;
+	int fd, lowest;
+
+	pair(&qa, &qb, 0, 0);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	lowest = dup(0);
+	ck_assert_int_ge(lowest, 0);
+	close(lowest);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)lowest; /* no descriptor left to allocate */
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	{
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "msgrd-rdma-fake/%s", hp);
+
+		ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa,
+					 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n)), 0);
+	}
+	drain(&B);
+	ck_assert(!readable(&B));
+	drain(&B);
+	ck_assert(!readable(&B));
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	/* a socket of B's closes: the listener is back, and accepts a new
+	 * dialler (the first one may be gone: under valgrind the kernel's
+	 * accept succeeds and valgrind closes the descriptor over the limit) */
+	ck_assert_int_eq(msgr__rshim_fake_inject(NULL, qb, MSGR__RFAKE_DISCONNECT), 0);
+	next_ev(&B, MSGR__RSHIM_EV_QP_ERROR, qb);
+	next_ev(&B, MSGR__RSHIM_EV_DISCONNECTED, qb);
+	close(fd);
+	fd = raw_dial();
+	{
+		uint8_t pkt[1 + PDC + 3] = { PK_CONNECT_REQ };
+
+		memcpy(pkt + 1 + PDC, "r:1", 3);
+		ck_assert_int_eq(send(fd, pkt, sizeof(pkt), 0), (ssize_t)sizeof(pkt));
+	}
+	next_ev(&B, MSGR__RSHIM_EV_CONNECT_REQUEST, NULL);
+	close(fd);
+}
+END_TEST
+
 START_TEST(test_hostile)
 {
 	uint8_t pkt[1 + FRAG + 2] = { 0 }, in[512];
@@ -886,7 +967,8 @@ int main(void)
 	tcase_add_test(tc, test_device_removal);
 	tcase_add_test(tc, test_reject);
 	tcase_add_test(tc, test_unreachable);
-	tcase_add_test(tc, test_pending);
+	tcase_add_loop_test(tc, test_pending, 0, 2);
+	tcase_add_test(tc, test_emfile);
 	tcase_add_test(tc, test_disconnect);
 	tcase_add_test(tc, test_destroy);
 	tcase_add_test(tc, test_readable);
