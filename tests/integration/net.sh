@@ -320,9 +320,9 @@ t_net_inject_refused() {
 			--set global.ctl_socket="$RUN/r.asok" >"$out" 2>&1
 		grep -q "${k%%=*}: fault injection needs global.inject = true" "$out"
 	done
-	expect_exit 2 "$BIN/msgrd" --set net.transport=rdma --set global.socket="$RUN/r.sock" \
+	expect_exit 2 "$BIN/msgrd" --set net.transport=verbs --set global.socket="$RUN/r.sock" \
 		--set global.ctl_socket="$RUN/r.asok" >"$out" 2>&1
-	grep -q "net.transport: 'rdma' is not a transport built into msgrd (known: tcp)" "$out"
+	grep -q "net.transport: 'verbs' is not a transport built into msgrd (known: tcp, rdma, rdma-fake)" "$out"
 	start_daemon noinject --set net.transport=tcp --set net.inject_delay=0
 	expect_exit 1 "$BIN/msgrctl" config set net.inject_socket_failures 20 2>"$D_DIR/err"
 	grep -q "net.inject_socket_failures: fault injection needs global.inject = true" "$D_DIR/err"
