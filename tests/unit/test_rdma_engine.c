@@ -911,10 +911,11 @@ static void listen_free(struct msgr__rshim *s, char *hp, size_t len)
 }
 
 /* Connect a (dialler) and b (acceptor), each with a link of its conf,
- * through the shim's events, as rdma.c will. A NULL conf leaves that
- * end without a link: the test plays it by hand with hello *raw. */
-static void connect_pair(struct end *a, struct end *b, const struct msgr__rdma_link_conf *ca,
-			 const struct msgr__rdma_link_conf *cb, const struct msgr__rdma_hello *raw)
+ * through the shim's events, as rdma.c will, up to b's ESTABLISHED; a's
+ * is left for connect_finish. A NULL cb leaves b without a link: the test
+ * plays it by hand with hello *raw. */
+static void connect_begin(struct end *a, struct end *b, const struct msgr__rdma_link_conf *ca,
+			  const struct msgr__rdma_link_conf *cb, const struct msgr__rdma_hello *raw)
 {
 	struct msgr__rshim_conf sc = { 2048, 2048 };
 	struct msgr__rdma_hello ha, hb, got;
@@ -957,15 +958,35 @@ static void connect_pair(struct end *a, struct end *b, const struct msgr__rdma_l
 	}
 	ck_assert_int_eq(msgr__rdma_hello_encode(&hb, pd, sizeof(pd)), MSGR__RDMA_HELLO_LEN);
 	ck_assert_int_eq(shim->accept(b->qp, pd, sizeof(pd)), 0);
+	ck_assert_int_eq(next_event(b->s, &ev), 0);
+	ck_assert_int_eq(ev.type, MSGR__RSHIM_EV_ESTABLISHED);
+}
+
+/* a's ESTABLISHED: the acceptor's hello, and a's start(). */
+static int connect_finish(struct end *a, char *err, size_t errlen)
+{
+	struct msgr__rdma_hello got;
+	struct msgr__rshim_ev ev;
+	int rc;
 
 	ck_assert_int_eq(next_event(a->s, &ev), 0);
 	ck_assert_int_eq(ev.type, MSGR__RSHIM_EV_ESTABLISHED);
-	ck_assert_int_eq(msgr__rdma_hello_decode(&got, ev.pdata, ev.pdata_len, err, sizeof(err)), 0);
-	ck_assert_int_eq(msgr__rdma_link_start(a->el, &got, err, sizeof(err)), 0);
-	a->started = 1;
-	ck_assert_int_eq(msgr__rdma_link_start(a->el, &got, err, sizeof(err)), -EPROTO);
-	ck_assert_int_eq(next_event(b->s, &ev), 0);
-	ck_assert_int_eq(ev.type, MSGR__RSHIM_EV_ESTABLISHED);
+	ck_assert_int_eq(msgr__rdma_hello_decode(&got, ev.pdata, ev.pdata_len, err, errlen), 0);
+	rc = msgr__rdma_link_start(a->el, &got, err, errlen);
+	if (rc == 0) {
+		a->started = 1;
+		ck_assert_int_eq(msgr__rdma_link_start(a->el, &got, NULL, 0), -EPROTO);
+	}
+	return rc;
+}
+
+static void connect_pair(struct end *a, struct end *b, const struct msgr__rdma_link_conf *ca,
+			 const struct msgr__rdma_link_conf *cb, const struct msgr__rdma_hello *raw)
+{
+	char err[160];
+
+	connect_begin(a, b, ca, cb, raw);
+	ck_assert_msg(connect_finish(a, err, sizeof(err)) == 0, "start: %s", err);
 }
 
 /* Tear a pair down: idle links, every send answered, nothing leaked. */
@@ -1191,12 +1212,18 @@ struct raw {
 	uint64_t next;
 };
 
-static void raw_setup(struct end *a, struct end *b, struct raw *r, uint32_t a_depth, uint16_t b_ctrl)
+/* a with a link, b by hand; a started unless early (the test then sends
+ * before a's connect_finish). */
+static void raw_setup_early(struct end *a, struct end *b, struct raw *r, uint32_t a_depth,
+			    uint16_t b_ctrl, int early)
 {
 	struct msgr__rdma_link_conf conf = { a_depth, 4096, 4 };
 	struct msgr__rdma_hello hb = { 1, b_ctrl, 8, 4096 };
 
-	connect_pair(a, b, &conf, NULL, &hb);
+	if (early)
+		connect_begin(a, b, &conf, NULL, &hb);
+	else
+		connect_pair(a, b, &conf, NULL, &hb);
 	r->buf = calloc(128, 4096);
 	ck_assert_ptr_nonnull(r->buf);
 	ck_assert_int_eq(shim->reg_mr(b->s, r->buf, 128 * 4096, &r->mr), 0);
@@ -1206,6 +1233,11 @@ static void raw_setup(struct end *a, struct end *b, struct raw *r, uint32_t a_de
 						 r->mr),
 				 0);
 	r->next = 0;
+}
+
+static void raw_setup(struct end *a, struct end *b, struct raw *r, uint32_t a_depth, uint16_t b_ctrl)
+{
+	raw_setup_early(a, b, r, a_depth, b_ctrl, 0);
 }
 
 /* One SEND from B: the header's bytes as given, then plen payload bytes. */
@@ -1350,6 +1382,36 @@ START_TEST(link_hostile_more)
 	ck_assert_int_eq(a.failed, 1);
 	ck_assert_ptr_nonnull(strstr(a.why, "overran"));
 	ck_assert_ptr_nonnull(strstr(a.why, "control"));
+	raw_close(&a, &b, &r);
+}
+END_TEST
+
+/* A hostile SEND that lands before a's start() waits there, and start()
+ * refuses it: its caller hears it from the return, not from failed(). */
+START_TEST(link_hostile_before_start)
+{
+	static const uint8_t bogus[8] = { 1, 0, 5, 0, 0, 0, 0, 0 }; /* returns 5 never used */
+	struct end a, b, *ends[2] = { &a, &b };
+	struct msgr__rshim_wc wc;
+	struct raw r;
+	char err[160] = "";
+	int n = 0;
+
+	raw_setup_early(&a, &b, &r, 2, 3, 1);
+	raw_send(&b, &r, bogus, 20);
+	for (int i = 0; i < 300 && !n; i++) {
+		n = shim->poll(a.s, &wc, 1);
+		if (!n)
+			wait_shims(ends, 5);
+	}
+	ck_assert_int_eq(n, 1);
+	msgr__rdma_link_on_wc(a.el, &wc);
+	ck_assert_int_eq(a.failed, 0);
+	ck_assert_int_eq(connect_finish(&a, err, sizeof(err)), -EPROTO);
+	ck_assert_msg(strstr(err, "never used") != NULL, "%s", err);
+	msgr__rdma_link_pump(a.el);
+	ck_assert_int_eq(a.failed, 0);
+	ck_assert_uint_eq(a.readables, 0);
 	raw_close(&a, &b, &r);
 }
 END_TEST
@@ -1547,6 +1609,7 @@ int main(void)
 	tcase_add_test(tc, link_recv_before_start);
 	tcase_add_test(tc, link_hostile);
 	tcase_add_test(tc, link_hostile_more);
+	tcase_add_test(tc, link_hostile_before_start);
 	tcase_add_test(tc, link_faults);
 	tcase_add_test(tc, link_rnr_is_failure);
 	tcase_add_test(tc, link_owner_fail);
