@@ -238,17 +238,24 @@ check-tsan:
 
 # libFuzzer: fuzz_frame over the wire decoder alone, fuzz_session over the
 # daemon's core behind a fake transport (handshake, channel frames, delivery
-# into a client). A short pass of each in make check, a long one on request
-# (FUZZ_SECONDS=N is per fuzzer, for either).
+# into a client), fuzz_rdma over the RDMA engine's hello, header and
+# credits. A short pass of each in make check, a long one on request
+# (FUZZ_SECONDS=N is per fuzzer, for any).
 FUZZ_SECONDS ?= 30
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Werror -g -O1 -I. -Iinclude \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZERS := $(BUILD)/fuzz/fuzz_frame $(BUILD)/fuzz/fuzz_session
+FUZZERS := $(BUILD)/fuzz/fuzz_frame $(BUILD)/fuzz/fuzz_session $(BUILD)/fuzz/fuzz_rdma
 $(BUILD)/fuzz/fuzz_frame: tests/fuzz/fuzz_frame.c $(wildcard tests/fuzz/*.h) daemon/frame.c daemon/seal.c common/crc32c.c daemon/frame.h daemon/seal.h common/crc32c.h | $(BUILD)/.deps-ok
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  FUZZ    $@")
 	$(Q)clang $(FUZZ_FLAGS) $(call PC_CFLAGS,libcrypto) -o $@ tests/fuzz/fuzz_frame.c daemon/frame.c daemon/seal.c \
 		common/crc32c.c $(call PC_LIBS,libcrypto) -pthread
+
+# fuzz_rdma: the RDMA engine's hello, header and credits, all a peer controls.
+$(BUILD)/fuzz/fuzz_rdma: tests/fuzz/fuzz_rdma.c transports/rdma_engine.c transports/rdma_engine.h transports/rdma_shim.h | $(BUILD)/.deps-ok
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  FUZZ    $@")
+	$(Q)clang $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_rdma.c transports/rdma_engine.c
 
 $(BUILD)/fuzz/fuzz_session: tests/fuzz/fuzz_session.c $(wildcard tests/fuzz/*.h) $(CORE_SRC) $(wildcard daemon/*.h shm/*.h common/*.h transports/*.h) | $(BUILD)/.deps-ok
 	@mkdir -p $(@D)

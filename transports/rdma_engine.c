@@ -254,8 +254,8 @@ struct rslot {
 struct sslot {
 	uint8_t busy;   /* posted, completion not yet polled */
 	uint8_t done;   /* its completion came back OK (and it waits for older ones) */
-	uint8_t type;   /* MSGR__RDMA_DATA or MSGR__RDMA_CREDIT */
-	uint64_t end;   /* DATA: stream offset just past its last payload byte */
+	uint64_t end;   /* stream offset just past its last payload byte (a CREDIT:
+			   that of the DATA before it) */
 };
 
 /* A send the core queued. Owned by the link from send() to its sent();
@@ -625,7 +625,8 @@ static size_t copy_queued(struct msgr__rdma_link *el, uint8_t *dst, size_t cap)
 		size_t k = v->iov_len - el->cur_off;
 		if (k > cap - done)
 			k = cap - done;
-		memcpy(dst + done, (const uint8_t *)v->iov_base + el->cur_off, k);
+		if (k) /* an empty entry may have a NULL base */
+			memcpy(dst + done, (const uint8_t *)v->iov_base + el->cur_off, k);
 		done += k;
 		el->cur_off += k;
 		if (el->cur_off == v->iov_len) {
@@ -679,7 +680,6 @@ static void post_work(struct msgr__rdma_link *el)
 		/* Several queued sends may share this SEND: a small frame
 		 * should not cost a whole receive at the peer. */
 		len = (uint32_t)copy_queued(el, sbuf_at(el, i) + MSGR__RDMA_HDR_LEN, el->payload_max);
-		el->ss[i].type = MSGR__RDMA_DATA;
 		el->ss[i].end = el->post_off;
 		rc = post_slot(el, i, MSGR__RDMA_HDR_LEN + len);
 		if (rc < 0) {
@@ -698,7 +698,6 @@ static void post_work(struct msgr__rdma_link *el)
 		i = el->sfree[--el->nfree];
 		msgr__rdma_cr_take(&el->cr, MSGR__RDMA_CREDIT, &h);
 		msgr__rdma_hdr_encode(&h, sbuf_at(el, i));
-		el->ss[i].type = MSGR__RDMA_CREDIT;
 		el->ss[i].end = el->post_off; /* completes no byte, but keeps done_off monotonic */
 		rc = post_slot(el, i, MSGR__RDMA_HDR_LEN);
 		if (rc < 0) {

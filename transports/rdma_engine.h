@@ -29,6 +29,16 @@
  * chase the other (a CREDIT brings the peer one owed control credit, B
  * needs K), and no quiescent state leaves a side with data waiting and
  * no credit coming: the unit tests check both by search.
+ * Why no side is left owing with no control credit to say so: both sides
+ * would need their last CREDITs, all their control credits' worth, in
+ * flight across each other's (any header returns all that is owed). Of a
+ * side's, at most one can be rule A's: once one returned T, fewer than
+ * W - T < T of its receives are left for the peer to fill before the peer
+ * hears of it. None can be rule B's: that needs K more CREDITs from the
+ * peer, past the peer's credits. So K >= 2 suffices. The search also
+ * covers a peer whose hello asks for K = 1 or 2 (allowed): our K = 3
+ * damps any chase. K = 1 on both sides would not (each CREDIT answered by
+ * one, forever); msgrd never sends that.
  *
  * Ownership: a link (struct msgr__rdma_link) is the owner's, from
  * msgr__rdma_link_new to msgr__rdma_link_free; it owns its buffers and
@@ -128,11 +138,14 @@ void msgr__rdma_cr_reposted(struct msgr__rdma_credits *c, enum msgr__rdma_type t
 struct msgr__rdma_link_conf {
 	uint32_t recv_depth; /* W */
 	uint32_t recv_size;  /* bytes per receive buffer and per send slot */
-	uint32_t send_slots; /* registered send buffers, 1..1024 */
+	uint32_t send_slots; /* registered send buffers, 1..1024; with 2 or more,
+				one is kept for standalone CREDITs */
 };
 
 /* What the engine tells its owner; called only from on_wc() and pump(),
- * never from inside send() or read(). */
+ * never from inside send(), read(), start() or fail(). A callback may call
+ * send, read, pump and fail on its link (the engine finishes what is owed
+ * after it returns), but not free. */
 struct msgr__rdma_link_cb {
 	/* Every byte of that send was posted and completed (0), or it was
 	 * dropped (a negative errno): -ECANCELED after fail(). Once per send,
@@ -166,7 +179,11 @@ int msgr__rdma_link_new(struct msgr__rdma_link **out, const struct msgr__rshim_o
 int msgr__rdma_link_post_receives(struct msgr__rdma_link *el);
 /* Our hello, for the private data. */
 void msgr__rdma_link_hello(const struct msgr__rdma_link *el, struct msgr__rdma_hello *mine);
-/* Established: credits from the peer's hello. 0 or -EPROTO (with err). */
+/* Established: credits from the peer's hello. 0 or -EPROTO (with err).
+ * A SEND may complete before start() (the peer's first, racing our own
+ * ESTABLISHED): it waits, and start() counts it, or refuses it with
+ * -EPROTO as on_wc would (failed() is not called as well); its readable()
+ * comes from the next pump(). */
 int msgr__rdma_link_start(struct msgr__rdma_link *el, const struct msgr__rdma_hello *peer, char *err,
 			  size_t errlen);
 /* Queue iov[0..n) (borrowed until sent()); it goes out as credits allow. */
@@ -182,9 +199,12 @@ void msgr__rdma_link_on_wc(struct msgr__rdma_link *el, const struct msgr__rshim_
 /* Post what the credits allow: data, then a standalone CREDIT if due. */
 void msgr__rdma_link_pump(struct msgr__rdma_link *el);
 /* Stop: queued sends come back -ECANCELED (from the next pump or on_wc), nothing more is
- * posted; outstanding requests still complete (flush) and must be polled. */
+ * posted; outstanding requests still complete (flush) and must be polled. Also
+ * the orderly close: fail(el, 0) before the qp's disconnect, so its flushes are
+ * expected (counted, no failed()). No failed() follows a fail(). */
 void msgr__rdma_link_fail(struct msgr__rdma_link *el, int err);
-/* No work request outstanding: free may follow (and the qp's destroy). */
+/* No work request outstanding: free may follow (and the qp's destroy). Sends
+ * still queued at free are dropped without a sent(): pump after fail first. */
 int msgr__rdma_link_idle(const struct msgr__rdma_link *el);
 /* Every queued send has been posted and completed. */
 int msgr__rdma_link_drained(const struct msgr__rdma_link *el);

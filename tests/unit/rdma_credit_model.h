@@ -98,7 +98,7 @@ static void cm_grow(struct cm_search *S)
 	size_t oldcap = S->cap;
 	int fresh;
 
-	S->cap = oldcap ? oldcap * 2 : 1 << 16;
+	S->cap = oldcap ? oldcap * 2 : 1 << 10;
 	S->tab = calloc(S->cap, sizeof(*S->tab));
 	if (!S->tab)
 		abort();
