@@ -344,6 +344,8 @@ static void step(struct rconn *rc, enum msgr__rdma_conn_event e, int err)
 	}
 	if ((s.actions & MSGR__RCA_FAIL) && rc->el)
 		msgr__rdma_link_fail(rc->el, rc->err ? rc->err : -ECANCELED);
+	if ((s.actions & MSGR__RCA_HALT) && rc->el)
+		msgr__rdma_link_peer_gone(rc->el);
 	if ((s.actions & MSGR__RCA_DISCONNECT) && rc->qp)
 		t->sops->disconnect(rc->qp);
 	if (s.actions & MSGR__RCA_RELEASE) {

@@ -312,6 +312,7 @@ struct msgr__rdma_link {
 	int started;                       /* start() succeeded: credits are live */
 	int receives_posted;               /* post_receives() was called */
 	int dead;                          /* fail()ed or failed(): nothing more is posted */
+	int reading_on;                    /* dead by peer_gone(): arrivals are still taken */
 	int failed_told;                   /* failed() was called, or the owner's fail() made it moot */
 	int fail_err;                      /* a failure found where no callback may run */
 	char fail_why[160];                /*   (read(), start(), an internal post): told next */
@@ -441,6 +442,7 @@ __attribute__((format(printf, 3, 4))) static void fail_later(struct msgr__rdma_l
 	va_list ap;
 
 	el->dead = 1;
+	el->reading_on = 0; /* what comes after a broken stream is not stream */
 	if (el->fail_err || el->failed_told)
 		return;
 	el->fail_err = err;
@@ -771,8 +773,16 @@ void msgr__rdma_link_pump(struct msgr__rdma_link *el)
 	post_work(el);
 }
 
+void msgr__rdma_link_peer_gone(struct msgr__rdma_link *el)
+{
+	el->failed_told = 1;
+	el->reading_on = !el->fail_err; /* not after the peer broke the stream */
+	stop(el);
+}
+
 void msgr__rdma_link_fail(struct msgr__rdma_link *el, int err)
 {
+	el->reading_on = 0; /* the owner ended it: nobody reads any more */
 	/* The owner knows: failed() would tell it nothing. */
 	el->failed_told = 1;
 	stop(el);
@@ -876,7 +886,7 @@ void msgr__rdma_link_on_wc(struct msgr__rdma_link *el, const struct msgr__rshim_
 		goto out;
 	}
 	el->rs[idx].len = wc->byte_len;
-	if (el->dead)
+	if (el->dead && !el->reading_on)
 		goto out; /* nobody reads it any more */
 	if (!el->started) {
 		el->rs[idx].state = R_PARKED;

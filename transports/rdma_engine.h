@@ -203,6 +203,11 @@ void msgr__rdma_link_pump(struct msgr__rdma_link *el);
  * the orderly close: fail(el, 0) before the qp's disconnect, so its flushes are
  * expected (counted, no failed()). No failed() follows a fail(). */
 void msgr__rdma_link_fail(struct msgr__rdma_link *el, int err);
+/* The peer disconnected in order: stop as fail() does, but SENDs that
+ * arrived before its disconnect (their completions may be polled after
+ * the CM event) are still taken and can be read, as a TCP reader gets
+ * the bytes before the EOF. */
+void msgr__rdma_link_peer_gone(struct msgr__rdma_link *el);
 /* No work request outstanding: free may follow (and the qp's destroy). Sends
  * still queued at free are dropped without a sent(): pump after fail first. */
 int msgr__rdma_link_idle(const struct msgr__rdma_link *el);

@@ -67,7 +67,8 @@ struct msgr__rdma_conn_step msgr__rdma_conn_next(enum msgr__rdma_conn_state s, e
 				return STEP(MSGR__RC_CLOSING, DOWN);
 			break;
 		case MSGR__RCE_DISCONNECTED:
-			return STEP(MSGR__RC_PEER_GONE, DOWN);
+			/* its last SENDs may complete after this event: kept */
+			return STEP(MSGR__RC_PEER_GONE, MSGR__RCA_HALT | MSGR__RCA_DISCONNECT);
 		case MSGR__RCE_ERROR:
 		case MSGR__RCE_ABORT:
 			return STEP(MSGR__RC_CLOSING, DOWN);

@@ -56,6 +56,7 @@ enum {
 	MSGR__RCA_DISCONNECT = 1 << 4, /* rdma_disconnect: everything posted flushes */
 	MSGR__RCA_RELEASE = 1 << 5,    /* destroy the qp, free the engine */
 	MSGR__RCA_CLOSED = 1 << 6,     /* tell the core closed() (if it knew of the connection) */
+	MSGR__RCA_HALT = 1 << 7,       /* stop the engine's sends, but keep what arrives readable */
 };
 
 struct msgr__rdma_conn_step {

@@ -1562,6 +1562,63 @@ START_TEST(link_owner_fail)
 }
 END_TEST
 
+/* A's sends complete, then B hears the peer left before it has polled their
+ * completions (CM events and completions come by different ways, and
+ * rdma.c takes events first). peer_gone() keeps them: B reads every byte,
+ * as a TCP reader gets what came before the EOF. fail() instead drops
+ * them: nobody reads a link the owner itself ended. */
+static void peer_gone_run(int halt)
+{
+	struct msgr__rdma_link_conf conf = { 64, 4096, 8 };
+	struct end a, b, *ends[2] = { &a, &b };
+	struct msgr__rshim_wc wc[16];
+	int n;
+
+	connect_pair(&a, &b, &conf, &conf, NULL);
+	a.tx_total = 100000; /* within B's 64 receives of 4 KiB */
+	b.read_mode = READ_PAUSED;
+	for (int i = 0; i < 2000 && !(a.tx_queued == a.tx_total && !a.sq); i++) {
+		app_round(&a, (uint64_t)i);
+		while ((n = shim->poll(a.s, wc, 16)) > 0)
+			for (int j = 0; j < n; j++)
+				msgr__rdma_link_on_wc(a.el, &wc[j]);
+		wait_shims(ends, 1);
+	}
+	ck_assert_msg(a.tx_queued == a.tx_total && !a.sq, "A's sends did not all complete");
+	ck_assert_uint_eq(b.rx, 0);
+	if (halt)
+		msgr__rdma_link_peer_gone(b.el);
+	else
+		msgr__rdma_link_fail(b.el, -ECONNRESET);
+	/* B's owner has done its part (the test's event handler must not
+	 * fail() B again when the DISCONNECTED comes) */
+	b.gone = 1;
+	teardown(&a);
+	for (int i = 0; i < 500 && b.rx < a.tx_total; i++) {
+		poll_shims(ends);
+		while (msgr__rdma_link_readable(b.el))
+			do_read(&b, sizeof(rdbuf));
+		wait_shims(ends, 1);
+	}
+	if (halt) {
+		ck_assert_uint_eq(b.rx, a.tx_total);
+		ck_assert_uint_eq(b.rx_bad, 0);
+	} else {
+		ck_assert_uint_eq(b.rx, 0);
+	}
+	ck_assert_int_eq(b.failed, 0); /* the owner knew: no failed() */
+	shim->disconnect(b.qp);
+	drive(ends, done_down, "peer gone");
+	close_pair(&a, &b);
+}
+
+START_TEST(link_peer_gone_keeps_arrivals)
+{
+	peer_gone_run(1);
+	peer_gone_run(0);
+}
+END_TEST
+
 /* Completions that are not ours: refused, never used as an index. */
 START_TEST(link_bogus_wc)
 {
@@ -1646,6 +1703,7 @@ int main(void)
 	tcase_add_test(tc, link_faults);
 	tcase_add_test(tc, link_rnr_is_failure);
 	tcase_add_test(tc, link_owner_fail);
+	tcase_add_test(tc, link_peer_gone_keeps_arrivals);
 	tcase_add_test(tc, link_bogus_wc);
 	return unit_run(s);
 }

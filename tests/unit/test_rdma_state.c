@@ -9,7 +9,7 @@
 #include "transports/rdma_state.h"
 
 static const char *const action_names[] = {
-	"CONNECT", "START", "FALLBACK", "FAIL", "DISCONNECT", "RELEASE", "CLOSED",
+	"CONNECT", "START", "FALLBACK", "FAIL", "DISCONNECT", "RELEASE", "CLOSED", "HALT",
 };
 
 FSM_MACHINE(conn_fsm, rdma_conn, MSGR__RC_NSTATES, MSGR__RCE_NEVENTS, action_names);
@@ -65,14 +65,14 @@ static const struct fsm_want table[MSGR__RC_NSTATES][MSGR__RCE_NEVENTS] = {
 	[MSGR__RC_UP] = {
 		STAY(UP),
 		E(CLOSE) = W(DRAINING, 0),
-		E(DISCONNECTED) = W(PEER_GONE, DOWN),
+		E(DISCONNECTED) = W(PEER_GONE, A(HALT) | A(DISCONNECT)),
 		E(ERROR) = W(CLOSING, DOWN),
 		E(ABORT) = W(CLOSING, DOWN),
 	},
 	[MSGR__RC_DRAINING] = {
 		STAY(DRAINING),
 		E(DRAINED) = W(CLOSING, DOWN),
-		E(DISCONNECTED) = W(PEER_GONE, DOWN),
+		E(DISCONNECTED) = W(PEER_GONE, A(HALT) | A(DISCONNECT)),
 		E(ERROR) = W(CLOSING, DOWN),
 		E(ABORT) = W(CLOSING, DOWN),
 	},
@@ -131,7 +131,7 @@ START_TEST(peer_leaves)
 {
 	FSM_WALK(&conn_fsm, "peer leaves", MSGR__RC_ACCEPTING,
 		 { MSGR__RCE_ESTABLISHED, MSGR__RC_UP, A(START) },
-		 { MSGR__RCE_DISCONNECTED, MSGR__RC_PEER_GONE, DOWN },
+		 { MSGR__RCE_DISCONNECTED, MSGR__RC_PEER_GONE, A(HALT) | A(DISCONNECT) },
 		 { MSGR__RCE_ERROR, MSGR__RC_PEER_GONE, 0 },
 		 { MSGR__RCE_IDLE, MSGR__RC_DEAD, GONE });
 }
