@@ -29,6 +29,7 @@
  * No fork: nothing here calls ibv_fork_init (rdma_verbs.c says why).
  */
 #include <errno.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,7 @@ struct msgr__transport {
 	struct rconn *conns;                        /* every connection not yet freed */
 	unsigned tcp_live;                          /* inner TCP connections before their closed() */
 	unsigned handles;                           /* uv handles not yet closed */
+	int kicked;                                 /* kick() since on_idle began: run again */
 	int fini;
 };
 
@@ -183,11 +185,16 @@ static void count(struct msgr__transport *t)
 
 /* Hand what arrived to the core, as far as it has a buffer posted. Only
  * from a loop callback: received() may post again or close. */
+static int can_deliver(const struct rconn *rc)
+{
+	return rc->el && rc->cbuf && !rc->core_closed && rc->shown &&
+	       (rc->st == MSGR__RC_UP || rc->st == MSGR__RC_DRAINING || rc->st == MSGR__RC_PEER_GONE) &&
+	       msgr__rdma_link_readable(rc->el);
+}
+
 static void deliver(struct rconn *rc)
 {
-	while (rc->el && rc->cbuf && !rc->core_closed && rc->shown &&
-	       (rc->st == MSGR__RC_UP || rc->st == MSGR__RC_DRAINING || rc->st == MSGR__RC_PEER_GONE) &&
-	       msgr__rdma_link_readable(rc->el)) {
+	while (can_deliver(rc)) {
 		void *buf = rc->cbuf;
 		size_t n = msgr__rdma_link_read(rc->el, buf, rc->clen);
 
@@ -287,9 +294,15 @@ static void tcp_fallback(struct rconn *rc)
 	t->stats->rdma_fallbacks++;
 	r = msgr__tcp_ops.dial(t->tcp, rc->hostport, &rc->tcp);
 	if (r) {
+		/* connected(r) and then closed(r), from the idle; an RDMA attempt
+		 * still flushing goes first (CLOSING until its qp is released) */
 		rc->tcp = NULL;
-		rc->connected_due = rc->closed_due = 1;
+		rc->connected_due = 1;
 		rc->connected_err = rc->err = r;
+		if (rc->qp)
+			rc->st = MSGR__RC_CLOSING;
+		else
+			rc->closed_due = 1;
 		kick(t);
 		return;
 	}
@@ -321,8 +334,12 @@ static void step(struct rconn *rc, enum msgr__rdma_conn_event e, int err)
 		if (rc->pub.outbound) {
 			r = msgr__rdma_link_start(rc->el, &rc->peer, why, sizeof(why));
 			if (r) {
+				/* the core has not heard this dial succeed: it fails */
 				msgr__info("rdma: %s: %s", rc->hostport, why);
+				rc->connected_due = 1;
+				rc->connected_err = r;
 				step(rc, MSGR__RCE_ERROR, r);
+				kick(t);
 				return;
 			}
 		}
@@ -501,6 +518,18 @@ static void on_poll(uv_poll_t *h, int status, int events)
 	struct msgr__rshim_ev ev;
 	int n;
 
+	if (status < 0) {
+		/* libuv has stopped watching: every RDMA link would hang */
+		msgr__err("%s: the device's fd failed (%s): its links end", t->name, uv_strerror(status));
+		for (struct rconn *rc = t->conns; rc; rc = rc->next)
+			if (rc->qp) {
+				rc->dev_gone = 1;
+				step(rc, MSGR__RCE_ERROR, -EIO);
+			}
+		for (struct rconn *rc = t->conns; rc; rc = rc->next)
+			tend(rc);
+		return;
+	}
 	while (t->sops->get_event(t->shim, &ev) == 0)
 		on_event(t, &ev);
 	do {
@@ -532,8 +561,8 @@ static void tend(struct rconn *rc)
 
 static int has_work(const struct rconn *rc)
 {
-	return rc->connected_due || rc->closed_due ||
-	       (rc->el && rc->cbuf && rc->shown && !rc->core_closed && msgr__rdma_link_readable(rc->el));
+	/* a closed() waits for the qp's release, which completions bring */
+	return rc->connected_due || (rc->closed_due && !rc->qp && !rc->el) || can_deliver(rc);
 }
 
 static void on_idle(uv_idle_t *h)
@@ -541,6 +570,9 @@ static void on_idle(uv_idle_t *h)
 	struct msgr__transport *t = h->data;
 	int more = 0;
 
+	/* a kick from a callback below (a core's send or close) must not be
+	 * lost when this pass ends with nothing else to do */
+	t->kicked = 0;
 	for (struct rconn *rc = t->conns, *next; rc; rc = next) {
 		next = rc->next;
 		if (rc->connected_due) {
@@ -549,7 +581,7 @@ static void on_idle(uv_idle_t *h)
 				t->ev->connected(t->core, &rc->pub, rc->connected_err);
 		}
 		tend(rc); /* what send() queued, what post_recv() can take */
-		if (rc->closed_due) {
+		if (rc->closed_due && !rc->qp && !rc->el) {
 			if (rc->shown)
 				t->ev->closed(t->core, &rc->pub, rc->err);
 			rconn_free(rc);
@@ -557,12 +589,13 @@ static void on_idle(uv_idle_t *h)
 		}
 		more |= has_work(rc);
 	}
-	if (!more && !uv_is_closing((uv_handle_t *)h))
+	if (!more && !t->kicked && !uv_is_closing((uv_handle_t *)h))
 		uv_idle_stop(h);
 }
 
 static void kick(struct msgr__transport *t)
 {
+	t->kicked = 1;
 	if (!uv_is_closing((uv_handle_t *)&t->idle))
 		uv_idle_start(&t->idle, on_idle);
 }
@@ -676,11 +709,16 @@ static int init_with(struct msgr__transport **out, const struct msgr__transport_
 	if (r) {
 		msgr__warn("%s: %s; using tcp", name, serr);
 		t->shim = NULL;
+	} else if ((r = uv_poll_init(loop, &t->poll, sops->fd(t->shim))) != 0) {
+		msgr__warn("%s: watching the device: %s; using tcp", name, uv_strerror(r));
+		sops->close(t->shim);
+		t->shim = NULL;
 	} else {
-		uv_poll_init(loop, &t->poll, sops->fd(t->shim));
 		t->poll.data = t;
-		uv_poll_start(&t->poll, UV_READABLE, on_poll);
 		t->handles++;
+		r = uv_poll_start(&t->poll, UV_READABLE, on_poll);
+		if (r)
+			msgr__warn("%s: watching the device: %s", name, uv_strerror(r));
 	}
 	uv_idle_init(loop, &t->idle);
 	t->idle.data = t;
@@ -705,7 +743,7 @@ static int fake_init(struct msgr__transport **out, uv_loop_t *loop,
 
 static int rdma_listen(struct msgr__transport *t, const char *hostport)
 {
-	int r = msgr__tcp_ops.listen(t->tcp, hostport);
+	int r = msgr__tcp_ops.listen(t->tcp, hostport); /* and its checks */
 
 	if (r || !t->shim)
 		return r;
@@ -717,12 +755,14 @@ static int rdma_listen(struct msgr__transport *t, const char *hostport)
 
 static int rdma_dial(struct msgr__transport *t, const char *hostport, struct msgr__tconn **out)
 {
+	struct sockaddr_storage ss;
 	struct rconn *rc;
 	int r;
 
 	if (t->fini)
 		return -ECANCELED;
-	if (strlen(hostport) >= sizeof(rc->hostport))
+	/* what TCP would refuse is refused here too, before any attempt */
+	if (strlen(hostport) >= sizeof(rc->hostport) || msgr__hostport_sockaddr(hostport, &ss))
 		return -EINVAL;
 	rc = rconn_new(t, 1);
 	if (!rc)
@@ -850,9 +890,9 @@ static void rdma_fini(struct msgr__transport *t)
 			step(rc, MSGR__RCE_ABORT, -ECANCELED);
 		} else if (!rc->tcp && !rc->closed_due && !rc->qp) {
 			rc->closed_due = 1; /* a fallback that never got its TCP link */
-			kick(t);
 		}
 	}
+	kick(t); /* every connection tended once more: some wait for nothing else */
 	maybe_free(t);
 }
 
