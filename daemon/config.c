@@ -67,6 +67,7 @@ static const struct key keys[] = {
 	{ "rdma", "recv_depth", K_U64, F(net.tconf.rdma_recv_depth), 1, 1024, "32", 0 },
 	{ "rdma", "recv_size", K_SIZE, F(net.tconf.rdma_recv_size), 4096, 1 << 20, "64K", 0 },
 	{ "rdma", "send_slots", K_U64, F(net.tconf.rdma_send_slots), 1, 1024, "32", 0 },
+	{ "rdma", "max_links", K_U64, F(net.tconf.rdma_max_links), 0, 65536, "64", 0 },
 	{ "auth", "keyring", K_PATH, F(net.keyring), 0, 0, MSGR_SYSCONFDIR "/msgrd/keyring", 0 },
 	{ "auth", "mode", K_AUTH, F(net.auth_mode), 0, 0, "hmac", 0 },
 };

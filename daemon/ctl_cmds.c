@@ -375,6 +375,7 @@ static const struct {
 	{ "rdma.recv_depth", "RDMA data receives each link posts: the peer's send credits" },
 	{ "rdma.recv_size", "bytes per RDMA receive buffer (and per send slot)" },
 	{ "rdma.send_slots", "registered RDMA send buffers per link" },
+	{ "rdma.max_links", "RDMA links at once (their buffers are pinned); more peers go over TCP" },
 	{ "net.inject_socket_failures", "reset one link send in N (needs global.inject)" },
 	{ "net.inject_delay", "delay every link send by this much (needs global.inject)" },
 	{ "auth.keyring", "file holding the cluster key" },

@@ -43,7 +43,7 @@
 
 #define NWC 32 /* completions per poll call */
 
-static const struct msgr__transport_conf default_conf = { 32, 64 << 10, 32 };
+static const struct msgr__transport_conf default_conf = { 32, 64 << 10, 32, 64 };
 
 /* Owned by the core from init to fini. fini starts the teardown; the last
  * uv handle to close frees it, once every connection (RDMA or TCP) has had
@@ -65,6 +65,7 @@ struct msgr__transport {
 	uv_idle_t idle;                             /* deferred work; started only with some */
 	struct rconn *conns;                        /* every connection not yet freed */
 	unsigned tcp_live;                          /* inner TCP connections before their closed() */
+	unsigned rdma_live;                         /* connections holding a qp: against max_links */
 	unsigned handles;                           /* uv handles not yet closed */
 	int kicked;                                 /* kick() since on_idle began: run again */
 	int fini;
@@ -371,8 +372,10 @@ static void step(struct rconn *rc, enum msgr__rdma_conn_event e, int err)
 			msgr__rdma_link_free(rc->el);
 			rc->el = NULL;
 		}
-		if (rc->qp)
+		if (rc->qp) {
 			t->sops->destroy(rc->qp);
+			t->rdma_live--;
+		}
 		rc->qp = NULL;
 	}
 	if (s.actions & MSGR__RCA_CLOSED) {
@@ -405,6 +408,14 @@ static void on_request(struct msgr__transport *t, struct msgr__rshim_ev *ev)
 	r = msgr__rdma_hello_decode(&hello, ev->pdata, ev->pdata_len, why, sizeof(why));
 	if (r)
 		goto refuse;
+	if (t->rdma_live >= t->conf->rdma_max_links) {
+		/* every RDMA link pins its buffers: past the bound the
+		 * dialler is refused and comes over TCP */
+		r = -EBUSY;
+		snprintf(why, sizeof(why), "rdma.max_links (%llu) reached",
+			 (unsigned long long)t->conf->rdma_max_links);
+		goto refuse;
+	}
 	rc = rconn_new(t, 0);
 	if (!rc) {
 		r = -ENOMEM;
@@ -413,6 +424,7 @@ static void on_request(struct msgr__transport *t, struct msgr__rshim_ev *ev)
 	}
 	rc->qp = ev->qp;
 	rc->qp->ctx = rc;
+	t->rdma_live++;
 	rc->st = MSGR__RC_ACCEPTING;
 	rc->peer = hello;
 	link_conf(t, &lc);
@@ -781,17 +793,21 @@ static int rdma_dial(struct msgr__transport *t, const char *hostport, struct msg
 		*out = &rc->pub;
 		return 0;
 	}
-	r = t->sops->dial(t->shim, hostport, &rc->qp);
+	if (t->rdma_live >= t->conf->rdma_max_links)
+		r = -EBUSY; /* rdma.max_links: this peer goes over TCP */
+	else
+		r = t->sops->dial(t->shim, hostport, &rc->qp);
 	if (r) {
 		/* no route to even try: straight to TCP, from the loop */
 		rc->qp = NULL;
 		rc->st = MSGR__RC_FALLBACK;
 		msgr__info("%s: %s cannot be reached over RDMA (%s); dialling over tcp", t->name, hostport,
-			   strerror(-r));
+			   r == -EBUSY ? "rdma.max_links reached" : strerror(-r));
 		tcp_fallback(rc);
 		*out = &rc->pub;
 		return 0;
 	}
+	t->rdma_live++;
 	rc->qp->ctx = rc;
 	rc->st = MSGR__RC_RESOLVING;
 	*out = &rc->pub;

@@ -90,11 +90,13 @@ struct msgr__transport_conf {
 	uint64_t rdma_recv_depth; /* rdma.recv_depth: data receives per link */
 	uint64_t rdma_recv_size;  /* rdma.recv_size: bytes per receive buffer */
 	uint64_t rdma_send_slots; /* rdma.send_slots: registered send buffers per link */
+	uint64_t rdma_max_links;  /* rdma.max_links: RDMA links at once; more go over TCP */
 };
 
 struct msgr__transport_stats {
 	uint64_t rdma_links;         /* links that came up over RDMA */
-	uint64_t rdma_fallbacks;     /* RDMA dials refused or unreachable, redone over TCP */
+	uint64_t rdma_fallbacks;     /* RDMA dials refused or unreachable, or over
+					rdma.max_links, redone over TCP */
 	uint64_t rdma_rnr;           /* SENDs that found no receive posted (credits make it 0) */
 	uint64_t rdma_credit_stalls; /* times bytes waited for a data credit */
 	uint64_t rdma_credit_msgs;   /* standalone CREDIT messages sent */

@@ -116,6 +116,25 @@ t_rdma_mixed() {
 }
 run rdma-mixed-hosts t_rdma_mixed
 
+# rdma.max_links bounds what RDMA pins: A takes none (0), so its own dials
+# go over TCP at once and B's RDMA request is refused, after which B dials
+# again over TCP. Both count the fallback; the sessions run on TCP.
+t_rdma_max_links() {
+	start_daemon rmax-a "${RDMA_FAKE[@]}" --set rdma.max_links=0
+	A_SOCK=$D_SOCK A_CTL=$D_CTL A_PORT=$D_PORT A_ADDR=$D_ADDR A_PID=$D_PID A_LOG=$D_LOG A_DIR=$D_DIR
+	start_daemon rmax-b "${RDMA_FAKE[@]}"
+	B_SOCK=$D_SOCK B_CTL=$D_CTL B_PORT=$D_PORT B_ADDR=$D_ADDR B_PID=$D_PID B_LOG=$D_LOG B_DIR=$D_DIR
+	export MSGR_SOCKET=$B_SOCK ITEST_PEER_SOCKET=$A_SOCK MSGR_CTL_SOCKET=$B_CTL
+	"$T" pingpong-pair 1
+	rdma_counters "$A_CTL" "$B_CTL"
+	grep -q "refusing a connection from .*: rdma.max_links (0) reached" "$A_LOG"
+	pyjson "$B_CTL" 'd["msgrd"]["rdma_fallbacks"] >= 1 and d["msgrd"]["rdma_links"] == 0' perf dump
+	pyjson "$A_CTL" 'd["msgrd"]["rdma_links"] == 0' perf dump
+	pyjson "$B_CTL" 'd[0]["state"] == "up" and d[0]["links"][0]["transport"] == "tcp"' sessions
+	stop_pair
+}
+run rdma-max-links t_rdma_max_links
+
 # net.transport = rdma on a machine with no RDMA device: one clear line,
 # and the daemon runs on TCP, with a peer on plain TCP and with another
 # such daemon.
