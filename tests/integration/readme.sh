@@ -185,5 +185,5 @@ t_man_examples() {
 	return $bad
 }
 
-run readme-commands t_readme_commands
-run man-examples t_man_examples
+run_plain readme-commands t_readme_commands
+run_plain man-examples t_man_examples
