@@ -206,7 +206,20 @@ $(EXAMPLE): $(BUILD)/obj/examples/hello.o $(LIBMSGR_SO)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(MSGR_LDFLAGS) $(LDFLAGS) -o $@ $< -L$(BUILD)/lib -lmsgr -Wl,-rpath,'$$ORIGIN/../lib'
 
-check: check-layers check-unit check-integration check-tsan check-fuzz check-asan
+check: check-build check-layers check-unit check-integration check-tsan check-fuzz check-asan
+
+# What make check runs, built first on every core: the test steps then run
+# one after another (they time things, and share the machine), but
+# compiling need not wait for them. Both trees, the plain one and ASan's.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+ASAN_MAKE = $(MAKE) --no-print-directory BUILD=$(BUILD)/asan CC=$(CC) \
+	CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	LDFLAGS="-fsanitize=address,undefined" MSGR_QUICK=1 MSGR_SANITIZED=1
+.PHONY: check-build check-bins
+check-bins: $(UNIT_BIN) $(ITEST_BIN) $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(DEMO) $(EXAMPLE)
+check-build: | $(BUILD)/.deps-ok
+	$(Q)$(MAKE) --no-print-directory -j$(JOBS) check-bins $(FUZZERS)
+	$(Q)$(ASAN_MAKE) -j$(JOBS) check-bins
 
 # Calls and includes inside the daemon go down only (tests/layers.txt): first, as it is fast.
 .PHONY: check-layers
@@ -222,10 +235,7 @@ check-integration: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(ITEST_BIN) $
 
 # The same tests, built with AddressSanitizer and UBSan in their own tree.
 check-asan:
-	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CC=$(CC) \
-		CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-		LDFLAGS="-fsanitize=address,undefined" MSGR_QUICK=1 MSGR_SANITIZED=1 \
-		check-unit check-integration
+	$(Q)$(ASAN_MAKE) check-unit check-integration
 
 # The lock-free ring tests under ThreadSanitizer.
 export MSGR_QUICK MSGR_SANITIZED

@@ -106,7 +106,7 @@ run() {
 # run under the sanitizers by the other tests.
 run_plain() {
 	if [ -n "${MSGR_SANITIZED:-}" ]; then
-		case "$1" in ${ONLY:-*}) printf "----  %-34s plain build only (it checks documents)\n" "$1" ;; esac
+		case "$1" in ${ONLY:-*}) printf -- "----  %-34s plain build only (it checks documents)\n" "$1" ;; esac
 		return 0
 	fi
 	run "$@"

@@ -912,30 +912,14 @@ static void rdma_fini(struct msgr__transport *t)
 	maybe_free(t);
 }
 
-const struct msgr__transport_ops msgr__rdma_ops = {
-	.name = "rdma",
-	.init = rdma_init,
-	.listen = rdma_listen,
-	.dial = rdma_dial,
-	.send = rdma_send,
-	.send_queued = rdma_send_queued,
-	.post_recv = rdma_post_recv,
-	.reg_mem = rdma_reg_mem,
-	.addr = rdma_addr,
-	.close = rdma_close,
-	.fini = rdma_fini,
-};
+/* The two tables differ in their name and init (which shim) only. */
+#define RDMA_OPS(nm, initf)                                                     \
+	{                                                                       \
+		.name = (nm), .init = (initf), .listen = rdma_listen, .dial = rdma_dial, \
+		.send = rdma_send, .send_queued = rdma_send_queued,             \
+		.post_recv = rdma_post_recv, .reg_mem = rdma_reg_mem, .addr = rdma_addr, \
+		.close = rdma_close, .fini = rdma_fini,                         \
+	}
 
-const struct msgr__transport_ops msgr__rdma_fake_ops = {
-	.name = "rdma-fake",
-	.init = fake_init,
-	.listen = rdma_listen,
-	.dial = rdma_dial,
-	.send = rdma_send,
-	.send_queued = rdma_send_queued,
-	.post_recv = rdma_post_recv,
-	.reg_mem = rdma_reg_mem,
-	.addr = rdma_addr,
-	.close = rdma_close,
-	.fini = rdma_fini,
-};
+const struct msgr__transport_ops msgr__rdma_ops = RDMA_OPS("rdma", rdma_init);
+const struct msgr__transport_ops msgr__rdma_fake_ops = RDMA_OPS("rdma-fake", fake_init);

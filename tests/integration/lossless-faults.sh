@@ -10,7 +10,7 @@
 # Pairs of daemons and namespaces come from tests/net-lib.sh; the lf_*
 # helpers poll quietly.
 
-LF_ROUNDS=${LOSSLESS_ROUNDS:-$([ -n "${MSGR_SANITIZED:-}" ] && echo 20 || echo 50)}
+LF_ROUNDS=${LOSSLESS_ROUNDS:-$([ -n "${MSGR_SANITIZED:-}" ] && echo 20 || echo 40)}
 LF_RESTARTS=${LOSSLESS_RESTARTS:-20}
 LF_STREAM=$BUILD/tests/msgr-stream
 # the interpreter itself: a version manager's python3 shim can take a second
