@@ -251,7 +251,7 @@ check-tsan:
 # into a client), fuzz_rdma over the RDMA engine's hello, header and
 # credits. A short pass of each in make check, a long one on request
 # (FUZZ_SECONDS=N is per fuzzer, for any).
-FUZZ_SECONDS ?= 15
+FUZZ_SECONDS ?= 10
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Werror -g -O1 -I. -Iinclude \
               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZERS := $(BUILD)/fuzz/fuzz_frame $(BUILD)/fuzz/fuzz_session $(BUILD)/fuzz/fuzz_rdma
