@@ -104,7 +104,8 @@ static uint64_t in_limit(const struct msgr__channel *ch)
 }
 
 static int take_msg(struct msgr__channel *ch, uint64_t seq, struct msgr__chan_msg *m);
-static int on_fragment(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big);
+static int on_fragment(struct msgr__channel *ch, const struct msgr__frame_hdr *h,
+		       const uint8_t *payload, void *big);
 
 /* Whether the session (and all peers) can hold n more bytes for local
  * applications; if not, ch is reset and the caller drops what it has. */
@@ -193,7 +194,8 @@ static int msg_admit(struct msgr__channel *ch, uint64_t seq, unsigned flags)
  * payloads are lent to the clients layer, which copies each into the
  * application's RX pool at once, or into a buffer of its own if it must
  * wait; big is freed here. */
-static int on_batch(struct msgr__channel *ch, const struct msgr__frame_hdr *h, uint8_t *big)
+static int on_batch(struct msgr__channel *ch, const struct msgr__frame_hdr *h,
+		    const uint8_t *payload, void *big)
 {
 	size_t at = 0, n = 0;
 
@@ -202,7 +204,7 @@ static int on_batch(struct msgr__channel *ch, const struct msgr__frame_hdr *h, u
 	while (at < h->len) {
 		uint64_t len;
 		if (h->len - at < MSGR__BATCH_ENTRY ||
-		    (len = msgr__get_uint(big + at + 4, 4)) > h->len - at - MSGR__BATCH_ENTRY)
+		    (len = msgr__get_uint(payload + at + 4, 4)) > h->len - at - MSGR__BATCH_ENTRY)
 			return msg_malformed(ch, h, big, "a batch entry past the end");
 		at += MSGR__BATCH_ENTRY + len;
 		if (++n > MSGR__BATCH_MSGS) /* before walking the rest of a flood */
@@ -214,9 +216,9 @@ static int on_batch(struct msgr__channel *ch, const struct msgr__frame_hdr *h, u
 		int a = msg_admit(ch, h->seq + i, 0);
 
 		memset(&m, 0, sizeof(m));
-		m.msg_type = (uint32_t)msgr__get_uint(big + at, 4);
-		m.len = msgr__get_uint(big + at + 4, 4);
-		m.buf = big + at + MSGR__BATCH_ENTRY;
+		m.msg_type = (uint32_t)msgr__get_uint(payload + at, 4);
+		m.len = msgr__get_uint(payload + at + 4, 4);
+		m.buf = (void *)(payload + at + MSGR__BATCH_ENTRY);
 		m.borrowed = 1;
 		at += MSGR__BATCH_ENTRY + m.len;
 		if (a == A_GONE || (a == A_TAKE && take_msg(ch, h->seq + i, &m)))
@@ -226,7 +228,10 @@ static int on_batch(struct msgr__channel *ch, const struct msgr__frame_hdr *h, u
 	return 0;
 }
 
-static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big)
+/* payload is big when the link gave us its buffer, or the bytes where they
+ * were received (big NULL: lent for this call). */
+static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, const void *payload,
+		  void *big)
 {
 	struct msgr__chan_msg m;
 
@@ -236,18 +241,19 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
 		return -EPROTO;
 	}
 	if (h->flags & MSGR__FL_BATCH)
-		return on_batch(ch, h, big);
+		return on_batch(ch, h, payload, big);
 	if (msg_admit(ch, h->seq, h->flags) != A_TAKE) {
 		free(big);
 		return 0;
 	}
 	if (h->flags)
-		return on_fragment(ch, h, big);
+		return on_fragment(ch, h, payload, big);
 	memset(&m, 0, sizeof(m));
-	m.msg_type = (uint32_t)msgr__get_uint(big, 4);
+	m.msg_type = (uint32_t)msgr__get_uint(payload, 4);
 	m.len = h->len - 4;
-	m.buf = big;
+	m.buf = big ? big : (void *)payload;
 	m.skip = 4;
+	m.borrowed = !big;
 	take_msg(ch, h->seq, &m);
 	return 0;
 }
@@ -256,14 +262,15 @@ static int on_msg(struct msgr__channel *ch, const struct msgr__frame_hdr *h, voi
  * in order. The message's whole length is charged to the session's receive
  * account at its first fragment, so messages arriving in pieces on many
  * channels at once are bounded like whole ones. */
-static int on_fragment(struct msgr__channel *ch, const struct msgr__frame_hdr *h, void *big)
+static int on_fragment(struct msgr__channel *ch, const struct msgr__frame_hdr *h,
+		       const uint8_t *payload, void *big)
 {
 	const struct msgr__chan_end *k = ch->end[0];
 	struct msgr__chan_msg m;
 	uint64_t rest;
 
 	if (!(h->flags & MSGR__FL_CONT)) {
-		uint64_t total = h->len >= 8 ? msgr__get_uint((uint8_t *)big + 4, 4) : 0;
+		uint64_t total = h->len >= 8 ? msgr__get_uint(payload + 4, 4) : 0;
 
 		/* the first of several (msg_admit dropped what was half in) */
 		if (!(h->flags & MSGR__FL_MORE) || h->len < 8 || total <= h->len - 8u)
@@ -285,8 +292,8 @@ static int on_fragment(struct msgr__channel *ch, const struct msgr__frame_hdr *h
 		}
 		ch->part_len = total;
 		ch->part_have = h->len - 8u;
-		memcpy(ch->part, big, 4);
-		memcpy(ch->part + 4, (uint8_t *)big + 8, ch->part_have);
+		memcpy(ch->part, payload, 4);
+		memcpy(ch->part + 4, payload + 8, ch->part_have);
 		free(big);
 		return 0;
 	}
@@ -295,7 +302,7 @@ static int on_fragment(struct msgr__channel *ch, const struct msgr__frame_hdr *h
 		return msg_malformed(ch, h, big, "a continuation with no message begun");
 	if (h->len > rest || (h->flags & MSGR__FL_MORE ? h->len == rest : h->len != rest))
 		return msg_malformed(ch, h, big, "a piece too long or too short for its message");
-	memcpy(ch->part + 4 + ch->part_have, big, h->len);
+	memcpy(ch->part + 4 + ch->part_have, payload, h->len);
 	ch->part_have += h->len;
 	free(big);
 	if (h->flags & MSGR__FL_MORE)
@@ -617,7 +624,7 @@ static int on_frame(void *ctx, struct msgr__session *s, const struct msgr__frame
 	msgr__channel_ack_in(ch, h->ack);
 	switch (h->type) {
 	case MSGR__F_MSG:
-		return on_msg(ch, h, big);
+		return on_msg(ch, h, payload, big);
 	case MSGR__F_OPEN_OK:
 		if (h->len != 8 || !msgr__get_uint(payload, 8) || (ch->peer_nonce && !ch->accepted))
 			return -EPROTO; /* an opener hears OPEN_OK once */

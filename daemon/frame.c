@@ -6,7 +6,7 @@
 #include "common/crc32c.h"
 #include "seal.h"
 
-enum { ST_BANNER, ST_HEADER, ST_PAYLOAD, ST_TRAILER, ST_TAG, ST_SKIP, ST_FAILED };
+enum { ST_BANNER, ST_HEADER, ST_PAYLOAD, ST_BORROW, ST_TRAILER, ST_TAG, ST_SKIP, ST_FAILED };
 
 size_t msgr__put_uint(uint8_t *p, uint64_t v, int bytes)
 {
@@ -290,7 +290,8 @@ static int on_banner(struct msgr__frame_dec *d)
 	return 0;
 }
 
-static int on_header(struct msgr__frame_dec *d)
+/* avail: the bytes fed after the header, in this feed. */
+static int on_header(struct msgr__frame_dec *d, size_t avail)
 {
 	int sealed = d->rx && msgr__seal_on(d->rx);
 
@@ -317,7 +318,10 @@ static int on_header(struct msgr__frame_dec *d)
 		return 0;
 	}
 	d->crc = 0;
-	if (d->hdr.len) {
+	if (d->hdr.len && !sealed && d->ops->borrow &&
+	    avail >= (size_t)d->hdr.len + MSGR__FRAME_TRAILER_LEN && d->ops->borrow(d->owner, &d->hdr)) {
+		d->state = ST_BORROW;
+	} else if (d->hdr.len) {
 		d->payload = d->ops->get_buf(d->owner, &d->hdr);
 		if (!d->payload)
 			return fail(d, MSGR__DEC_NO_BUFFER);
@@ -346,7 +350,19 @@ int msgr__frame_dec_feed(struct msgr__frame_dec *d, const void *data, size_t len
 			break;
 		case ST_HEADER:
 			want = MSGR__FRAME_HDR_LEN + (sealed ? MSGR__TAG_LEN : 0);
-			if (take(d, &p, &len, want) && on_header(d) < 0)
+			if (take(d, &p, &len, want) && on_header(d, len) < 0)
+				return -1;
+			break;
+		case ST_BORROW:
+			/* on_header saw all of it in this feed */
+			d->payload = (uint8_t *)p; /* read only: see frame.h */
+			d->crc = msgr__crc32c(0, p, d->hdr.len);
+			p += d->hdr.len;
+			len -= d->hdr.len;
+			n = msgr__get_uint(p, 4) == d->crc;
+			p += MSGR__FRAME_TRAILER_LEN;
+			len -= MSGR__FRAME_TRAILER_LEN;
+			if (deliver(d, (int)n) < 0)
 				return -1;
 			break;
 		case ST_PAYLOAD:

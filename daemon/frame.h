@@ -148,6 +148,11 @@ struct msgr__frame_ops {
 	 * is skipped instead of failing the link, and this says so (nonzero:
 	 * stop, as from on_frame). Without it such a frame fails the link. */
 	int (*on_skip)(void *owner, const struct msgr__frame_hdr *h);
+	/* Optional. Plain mode, when a frame's payload and trailer are all in
+	 * the bytes of one feed: nonzero takes the payload where it lies,
+	 * without get_buf and its copy. on_frame's payload then points into
+	 * the fed bytes, valid for that call only and not to be written. */
+	int (*borrow)(void *owner, const struct msgr__frame_hdr *h);
 };
 
 /* The largest MSG payload a decoder skips rather than fails the link on:

@@ -130,7 +130,8 @@ struct msgr__link_events {
 	/* Authenticated both ways: it may carry the session's frames. */
 	void (*up)(void *ctx, struct msgr__link *l);
 	/* A channel frame (OPEN..RESET) on an up or draining link, in order.
-	 * big is a MSG's payload buffer, which the callee takes. 0, or a
+	 * big is a MSG's payload buffer, which the callee takes; NULL when
+	 * the payload was read in place (payload, for the call only). 0, or a
 	 * negative errno to close the link as a protocol error (-ENOBUFS:
 	 * the peer sent more than a hand-over may hold). */
 	int (*frame)(void *ctx, struct msgr__link *l, const struct msgr__frame_hdr *h,

@@ -151,6 +151,20 @@ static void *get_buf(void *owner, const struct msgr__frame_hdr *h)
 	return l->big;
 }
 
+/* A MSG on a carrying link is read where it lies when it is all in one
+ * receive: on_frame then passes no buffer of its own (big NULL), and
+ * whoever keeps the payload copies it. */
+static int borrow(void *owner, const struct msgr__frame_hdr *h)
+{
+	struct msgr__link *l = owner;
+
+	if (h->type != MSGR__F_MSG || !carries(l))
+		return 0;
+	free(l->big);
+	l->big = NULL;
+	return 1;
+}
+
 static int on_frame(void *owner, const struct msgr__frame_hdr *h, void *payload, int payload_ok)
 {
 	struct msgr__link *l = owner;
@@ -211,4 +225,4 @@ static int on_skip(void *owner, const struct msgr__frame_hdr *h)
 	return !msgr__link_live(l);
 }
 
-const struct msgr__frame_ops msgr__link_frame_ops = { get_buf, on_frame, on_skip };
+const struct msgr__frame_ops msgr__link_frame_ops = { get_buf, on_frame, on_skip, borrow };

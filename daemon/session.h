@@ -50,7 +50,8 @@ struct msgr__sess_chan {
  * (msgr__sessions_set_events); ctx is passed back. */
 struct msgr__session_events {
 	/* A channel frame (OPEN..RESET) from the peer, in order. big is a
-	 * MSG's payload buffer, which the callee takes. 0, or -EPROTO when
+	 * MSG's payload buffer, which the callee takes; NULL when the payload
+	 * was read in place (payload, for the call only). 0, or -EPROTO when
 	 * the peer broke the protocol (the link closes). */
 	int (*frame)(void *ctx, struct msgr__session *s, const struct msgr__frame_hdr *h,
 		     const void *payload, void *big);

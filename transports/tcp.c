@@ -139,24 +139,6 @@ static void conn_up(struct tcp_conn *l)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
 }
 
-/* "A.B.C.D:PORT" or "[V6]:PORT"; numeric only, so no resolver round trip. */
-static int parse_hostport(const char *hp, struct sockaddr_storage *ss)
-{
-	char host[MSGR__HOSTPORT_MAX];
-	const char *colon = strrchr(hp, ':');
-	int v6 = hp[0] == '[';
-	size_t hl;
-
-	if (msgr__hostport_check(hp))
-		return -EINVAL;
-	hl = (size_t)(colon - hp) - (v6 ? 2 : 0);
-	memcpy(host, hp + v6, hl);
-	host[hl] = 0;
-	if (v6)
-		return uv_ip6_addr(host, atoi(colon + 1), (struct sockaddr_in6 *)ss);
-	return uv_ip4_addr(host, atoi(colon + 1), (struct sockaddr_in *)ss);
-}
-
 /* ---- receiving ---------------------------------------------------------- */
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -283,7 +265,7 @@ static int tcp_listen(struct msgr__transport *t, const char *hostport)
 
 	if (t->listening)
 		return -EBUSY;
-	r = parse_hostport(hostport, &ss);
+	r = msgr__hostport_sockaddr(hostport, &ss);
 	if (r)
 		goto out;
 	sl = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
@@ -327,7 +309,7 @@ static int tcp_dial(struct msgr__transport *t, const char *hostport, struct msgr
 {
 	struct sockaddr_storage ss;
 	struct tcp_conn *l;
-	int r = parse_hostport(hostport, &ss);
+	int r = msgr__hostport_sockaddr(hostport, &ss);
 
 	if (r)
 		return r;

@@ -30,11 +30,25 @@ static void *get_buf(void *o, const struct msgr__frame_hdr *h)
 	return h->len <= sizeof(payload_buf) ? payload_buf : NULL;
 }
 
+/* The bytes of the current feed, where a borrowed payload must lie. */
+static const uint8_t *fed;
+static size_t fed_len;
+
 static int on_frame(void *o, const struct msgr__frame_hdr *h, void *p, int ok)
 {
-	if (h->len > sizeof(payload_buf) || (h->len && p != payload_buf))
+	const uint8_t *b = p;
+
+	if (h->len > sizeof(payload_buf))
 		abort();
+	if (h->len && p != payload_buf && (!o || b < fed || b + h->len + 4 > fed + fed_len))
+		abort(); /* a borrowed payload outside the feed, or its trailer */
 	return h->type == MSGR__F_CLOSE; /* exercise the refusal path too */
+}
+
+/* bit 5 of the control byte: borrow every payload the decoder offers */
+static int borrow(void *o, const struct msgr__frame_hdr *h)
+{
+	return o != NULL;
 }
 
 static int on_skip(void *o, const struct msgr__frame_hdr *h)
@@ -44,7 +58,7 @@ static int on_skip(void *o, const struct msgr__frame_hdr *h)
 	return h->channel & 1; /* both: skip on, and stop */
 }
 
-static const struct msgr__frame_ops ops = { get_buf, on_frame, on_skip };
+static const struct msgr__frame_ops ops = { get_buf, on_frame, on_skip, borrow };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -59,7 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	buf = malloc(size - 2 + MSGR__BANNER_LEN);
 	/* control byte: bit 0 keeps the input's own banner, bit 1 leaves the
-	 * CRCs as they are, bit 2 fixes payload CRCs as well */
+	 * CRCs as they are, bit 2 fixes payload CRCs as well, bit 5 has the
+	 * owner take payloads in place */
 	if (data[0] & 1) {
 		memcpy(buf, data + 2, size - 2);
 	} else {
@@ -70,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!(data[0] & 2))
 		fuzz_fix_crcs(buf, size, MSGR__BANNER_LEN, data[0] & 4);
 	chunk = (size_t)data[1] + 1;
-	msgr__frame_dec_init(&d, &mine, 65536, &ops, NULL);
+	msgr__frame_dec_init(&d, &mine, 65536, &ops, (data[0] & 32) ? &d : NULL);
 	if (sealed) {
 		uint8_t *s = malloc(size * 2 + 64);
 		size_t n = MSGR__BANNER_LEN;
@@ -91,6 +106,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	while (pos < size) {
 		size_t n = size - pos < chunk ? size - pos : chunk;
+		fed = buf + pos;
+		fed_len = n;
 		if (msgr__frame_dec_feed(&d, buf + pos, n))
 			break;
 		pos += n;

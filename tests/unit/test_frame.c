@@ -118,6 +118,7 @@ struct rec {
 	struct msgr__seal *arm;
 	int arm_after;
 	int frames, bad_payloads;
+	int borrowed, copied;      /* payloads read in place, and into buf */
 	uint32_t last_channel, last_len;
 	unsigned char buf[8192];
 	unsigned char last[8192];
@@ -136,6 +137,10 @@ static int rec_frame(void *o, const struct msgr__frame_hdr *h, void *payload, in
 	r->bad_payloads += !ok;
 	if (r->arm && r->frames == r->arm_after)
 		r->dec->rx = r->arm; /* as session.c does after the peer's AUTH */
+	if (h->len && payload == r->buf)
+		r->copied++;
+	else if (h->len)
+		r->borrowed++;
 	r->last_channel = h->channel;
 	r->last_len = h->len;
 	if (h->len)
@@ -151,8 +156,15 @@ static int rec_skip(void *o, const struct msgr__frame_hdr *h)
 	return 0;
 }
 
-static const struct msgr__frame_ops rec_ops = { rec_buf, rec_frame, NULL };
-static const struct msgr__frame_ops skip_ops = { rec_buf, rec_frame, rec_skip };
+/* Takes every payload in place that the decoder offers. */
+static int rec_borrow(void *o, const struct msgr__frame_hdr *h)
+{
+	return 1;
+}
+
+static const struct msgr__frame_ops rec_ops = { rec_buf, rec_frame, NULL, NULL };
+static const struct msgr__frame_ops borrow_ops = { rec_buf, rec_frame, NULL, rec_borrow };
+static const struct msgr__frame_ops skip_ops = { rec_buf, rec_frame, rec_skip, NULL };
 
 /* banner + frames into out; returns bytes */
 static size_t build(uint8_t *out, int nframes, int corrupt_payload_of)
@@ -198,6 +210,36 @@ START_TEST(test_decoder_splits)
 		ck_assert_uint_eq(r.last_channel, 20);
 		ck_assert_uint_eq(r.last_len, 1900);
 		ck_assert_uint_eq(r.last[5], 5 ^ 19);
+		ck_assert_int_eq(r.borrowed, 0);
+	}
+}
+END_TEST
+
+/* An owner that borrows gets the same frames, in place only when a
+ * payload and its trailer are all in one feed, and CRCs still checked. */
+START_TEST(test_decoder_borrow)
+{
+	static uint8_t wire[65536];
+	struct msgr__banner mine = { 1, 1, 0 };
+	size_t n = build(wire, 20, 7);
+
+	for (size_t chunk = 1; chunk < 5000; chunk += chunk < 200 ? 13 : 997) {
+		struct msgr__frame_dec d;
+		struct rec r = { 0 };
+		msgr__frame_dec_init(&d, &mine, 8192, &borrow_ops, &r);
+		for (size_t off = 0; off < n; off += chunk)
+			ck_assert_int_eq(msgr__frame_dec_feed(&d, wire + off, off + chunk > n ? n - off : chunk), 0);
+		ck_assert_int_eq(r.frames, 20);
+		ck_assert_int_eq(r.bad_payloads, 1);
+		ck_assert_int_eq(r.borrowed + r.copied, 19); /* frame 0 is empty */
+		ck_assert_uint_eq(r.last_len, 1900);
+		ck_assert_uint_eq(r.last[5], 5 ^ 19);
+		if (chunk < 100)
+			ck_assert_int_eq(r.borrowed, 0);
+		if (chunk >= n)
+			ck_assert_int_eq(r.copied, 0);
+		else if (chunk > 2000)
+			ck_assert_int_gt(r.borrowed, 0);
 	}
 }
 END_TEST
@@ -357,6 +399,7 @@ int main(void)
 	tcase_add_test(tc, test_decoder_sealed);
 	tcase_add_test(tc, test_header);
 	tcase_add_test(tc, test_decoder_splits);
+	tcase_add_test(tc, test_decoder_borrow);
 	tcase_add_test(tc, test_decoder_errors);
 	return unit_run(s);
 }
