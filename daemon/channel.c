@@ -16,13 +16,19 @@
 
 /* ---- frames to the peer daemon ---- */
 
+void msgr__channel_acked(struct msgr__channel *ch)
+{
+	ch->ack_sent = ch->delivered;
+	ch->unacked_cost = 0;
+}
+
 void msgr__channel_wire(struct msgr__channel *ch, uint8_t type, uint64_t seq, const void *p,
 			size_t len)
 {
 	struct iovec iov = { (void *)p, len };
 
 	msgr__session_send(ch->sess, type, ch->sc.id, seq, ch->delivered, &iov, len ? 1 : 0);
-	ch->ack_sent = ch->delivered;
+	msgr__channel_acked(ch);
 }
 
 void msgr__channel_wire_err(struct msgr__channel *ch, uint8_t type, int err, const char *why)
@@ -148,7 +154,7 @@ static uint64_t send_batch(struct msgr__channel *ch)
 	if (n < 2)
 		return 0;
 	msgr__session_send_hdr(ch->sess, &h, iov, (int)(2 * n));
-	ch->ack_sent = ch->delivered;
+	msgr__channel_acked(ch);
 	ch->cs->stats->batches_out++;
 	ch->cs->stats->batched_msgs_out += n;
 	for (unsigned i = 0; i < n; i++, ch->ua_sent++)
@@ -204,7 +210,7 @@ static uint64_t send_next(struct msgr__channel *ch)
 	iov[1].iov_base = (void *)(ch->end[0]->owner->txpool + u->off + ch->ua_part);
 	iov[1].iov_len = n;
 	msgr__session_send_hdr(ch->sess, &h, iov, 2);
-	ch->ack_sent = ch->delivered;
+	msgr__channel_acked(ch);
 	ch->ua_part += n;
 	if (ch->ua_part == u->len) {
 		ch->ua_part = 0;
@@ -512,13 +518,24 @@ void msgr__channel_send(struct msgr__chan_end *from, uint32_t msg_type, uint64_t
 void msgr__channel_delivered(struct msgr__chan_end *e, uint64_t seq, uint64_t len)
 {
 	struct msgr__channel *ch = e->ch;
-	uint64_t cost = msgr__pool_cost_bytes(len, e->owner->chunk_shift);
+	uint64_t cost = msgr__pool_cost_bytes(len, e->owner->chunk_shift), window;
+	int talking;
 
 	if (!ch || !ch->sess || seq <= ch->delivered)
 		return;
 	ch->in_bytes -= cost <= ch->in_bytes ? cost : ch->in_bytes;
 	ch->delivered = seq;
-	msgr__session_ack_later(ch->sess, &ch->sc);
+	ch->unacked_cost += cost;
+	/* The ack waits for a reply to carry it only in a conversation (we
+	 * sent on the channel since the last message came); one-way traffic
+	 * gets it at the flush, as does a quarter of the sender's window,
+	 * which would stall the sender until the delay ran out. */
+	talking = ch->out_seq != ch->out_at_delivery;
+	ch->out_at_delivery = ch->out_seq;
+	window = msgr__session_peer_window(ch->sess);
+	if (!window)
+		window = ch->cs->net->channel_window;
+	msgr__session_ack_later(ch->sess, &ch->sc, !talking || ch->unacked_cost >= window / 4);
 }
 
 void msgr__channel_info(const struct msgr__chan_end *e, struct msgr__chan_info *out)

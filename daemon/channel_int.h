@@ -53,6 +53,10 @@ struct msgr__channel {
 	uint64_t in_seq;            /* last seq taken in */
 	uint64_t delivered;         /* last seq in the application's event ring */
 	uint64_t ack_sent;          /* last ack value sent to the peer */
+	uint64_t unacked_cost;      /* window bytes delivered since then */
+	uint64_t out_at_delivery;   /* out_seq when a message was last delivered:
+				       if it moves before the next, we are in a
+				       conversation, whose replies carry acks */
 	uint64_t peer_ack;          /* last ack the peer sent */
 	struct unacked *unacked;    /* sent, unacknowledged messages, oldest first
 				       (common/vec.h FIFO), owned */
@@ -108,6 +112,8 @@ struct msgr__channel *msgr__channel_new(struct msgr__chans *cs, uint16_t mode, u
 					enum msgr__channel_state st);
 /* Forget ch: its ends' pointers, the session's table, its memory. */
 void msgr__channel_free(struct msgr__channel *ch);
+/* An ack with everything delivered so far has gone to the peer. */
+void msgr__channel_acked(struct msgr__channel *ch);
 /* A frame for ch to the peer daemon, carrying our ack; one with an errno
  * (and for OPEN_FAIL a reason). */
 void msgr__channel_wire(struct msgr__channel *ch, uint8_t type, uint64_t seq, const void *p, size_t len);

@@ -713,7 +713,7 @@ static uint64_t on_ack_due(void *ctx, struct msgr__session *s, struct msgr__sess
 	(void)s;
 	if (ch->delivered <= ch->ack_sent)
 		return 0;
-	ch->ack_sent = ch->delivered;
+	msgr__channel_acked(ch);
 	return ch->delivered;
 }
 

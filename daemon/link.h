@@ -91,6 +91,8 @@ struct msgr__net_stats {
 	uint64_t injected_failures; /* links reset by the fault interceptor (transports/fault.c):
 				       net.inject_socket_failures and inject kill-link */
 	uint64_t redials;           /* dials for kept channels after a link was lost */
+	uint64_t acks_out;          /* ACK frames sent: acks no frame of their
+				       connection carried (session.c) */
 	struct msgr__transport_stats transport; /* the transport's own (rdma_*) */
 };
 

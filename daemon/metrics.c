@@ -67,6 +67,7 @@ size_t msgr__metrics_collect(const struct msgr__ctl_env *e, struct msgr__metric 
 	R("protocol_errors", "protocol_error", e->net_stats->protocol_errors, "Links closed for a frame out of place or malformed.");
 	M("msgs_net_out", "counter", e->chan_stats->msgs_net_out, "Messages sent to peer daemons.");
 	M("bytes_net_out", "counter", e->chan_stats->bytes_net_out, "Payload bytes sent to peer daemons.");
+	M("acks_out", "counter", e->net_stats->acks_out, "ACK frames sent: acknowledgements that no reply on their connection carried within 1 ms.");
 	M("batches_out", "counter", e->chan_stats->batches_out, "MSG frames sent with BATCH: several small messages of one connection in one frame.");
 	M("batched_msgs_out", "counter", e->chan_stats->batched_msgs_out, "Messages sent inside BATCH frames.");
 	M("msgs_net_in", "counter", e->chan_stats->msgs_net_in, "Messages received from peer daemons.");

@@ -407,8 +407,9 @@ struct msgr__sess_chan *msgr__session_chan_next(struct msgr__session *s,
 	return prev ? prev->lnext : s->all;
 }
 
-void msgr__session_ack_later(struct msgr__session *s, struct msgr__sess_chan *sc)
+void msgr__session_ack_later(struct msgr__session *s, struct msgr__sess_chan *sc, int urgent)
 {
+	s->ack_urgent |= urgent;
 	q_add(s, MSGR__SQ_ACK, sc);
 }
 
@@ -419,6 +420,7 @@ static void send_acks(struct msgr__session *s, uint8_t *p, unsigned n)
 
 	msgr__put_uint(p, n, 2);
 	msgr__session_send(s, MSGR__F_ACK, 0, 0, 0, &iov, 1);
+	s->ss->stats->acks_out++;
 }
 
 /* Every ack still owed after a pass, many to a frame: one frame per pass
@@ -444,6 +446,26 @@ static void flush_acks(struct msgr__session *s)
 	}
 	if (n)
 		send_acks(s, p, n);
+	s->ack_urgent = 0;
+}
+
+/* Whether the acks s owes go now: a frame leaves for the peer anyway (its
+ * daemon wakes for that, and the ACK rides along), or a sender's window
+ * runs low. Otherwise they wait for a reply to carry them, at most
+ * MSGR__ACK_DELAY_MS (the acks timer). */
+static int acks_now(const struct msgr__session *s)
+{
+	return s->ack_urgent || msgr__link_backlog(s->active) > 0;
+}
+
+static void on_acks(uv_timer_t *t)
+{
+	struct msgr__sessions *ss = t->data;
+
+	for (struct msgr__session *s = ss->sessions; s; s = s->next)
+		if (s->q[MSGR__SQ_ACK].head && s->active)
+			flush_acks(s);
+	msgr__links_flush(ss->ls);
 }
 
 /* ---- the layer ---- */
@@ -451,8 +473,10 @@ static void flush_acks(struct msgr__session *s)
 void msgr__sessions_stop(struct msgr__sessions *ss)
 {
 	ss->stopping = 1;
+	on_acks(&ss->acks); /* what was delivered is acked before the links go */
 	uv_timer_stop(&ss->redial);
 	uv_timer_stop(&ss->clock);
+	uv_timer_stop(&ss->acks);
 }
 
 
@@ -474,6 +498,8 @@ struct msgr__sessions *msgr__sessions_new(uv_loop_t *loop, const struct msgr__ne
 	ss->redial.data = ss;
 	uv_timer_init(loop, &ss->clock);
 	ss->clock.data = ss;
+	uv_timer_init(loop, &ss->acks);
+	ss->acks.data = ss;
 	return ss;
 }
 
@@ -491,12 +517,23 @@ void msgr__sessions_set_events(struct msgr__sessions *ss, const struct msgr__ses
 
 void msgr__sessions_flush(struct msgr__sessions *ss)
 {
+	int held = 0;
+
 	for (struct msgr__session *s = ss->sessions; s; s = s->next) {
 		if (s->q[MSGR__SQ_READY].head && s->active)
 			msgr__session_pump(s);
-		if (s->q[MSGR__SQ_ACK].head && s->active)
+		if (!s->q[MSGR__SQ_ACK].head || !s->active)
+			continue;
+		if (acks_now(s))
 			flush_acks(s);
+		else
+			held = 1;
 	}
+	/* the timer runs only while acks wait: a stopped one costs no wakeup */
+	if (!held)
+		uv_timer_stop(&ss->acks);
+	else if (!uv_is_active((uv_handle_t *)&ss->acks))
+		uv_timer_start(&ss->acks, on_acks, MSGR__ACK_DELAY_MS, 0);
 	msgr__links_flush(ss->ls);
 }
 
@@ -555,7 +592,7 @@ static void on_timer_closed(uv_handle_t *h)
 {
 	struct msgr__sessions *ss = h->data;
 
-	if (++ss->closed == 2)
+	if (++ss->closed == 3)
 		free(ss);
 }
 
@@ -564,4 +601,5 @@ void msgr__sessions_free(struct msgr__sessions *ss)
 	msgr__rxacct_release(ss->rx_total, 0); /* outlives us while messages wait */
 	uv_close((uv_handle_t *)&ss->redial, on_timer_closed);
 	uv_close((uv_handle_t *)&ss->clock, on_timer_closed);
+	uv_close((uv_handle_t *)&ss->acks, on_timer_closed);
 }

@@ -183,10 +183,15 @@ void msgr__session_need_link(struct msgr__session *s);
 struct msgr__sess_chan *msgr__session_chan_next(struct msgr__session *s,
 						const struct msgr__sess_chan *prev);
 
-/* The channel has input to acknowledge: at the next flush, ack_due says
- * whether a MSG on it carried the ack meanwhile, and the acks of all such
- * channels go out together (ACK frames, docs/PROTOCOL.md section 5). */
-void msgr__session_ack_later(struct msgr__session *s, struct msgr__sess_chan *sc);
+/* The channel has input to acknowledge: at a flush, ack_due says whether
+ * a MSG on it carried the ack meanwhile, and the acks of all such channels
+ * go out together (ACK frames, docs/PROTOCOL.md section 5). They wait up
+ * to MSGR__ACK_DELAY_MS for a frame that carries them (a reply), unless
+ * the link has frames going out anyway or urgent is set (the sender's
+ * window is running low): a standalone ACK costs the peer daemon a
+ * wakeup. */
+void msgr__session_ack_later(struct msgr__session *s, struct msgr__sess_chan *sc, int urgent);
+#define MSGR__ACK_DELAY_MS 1
 
 /* Messages leave as the link takes them (session.c, "pacing"): sc has
  * messages waiting, so pump comes for it, in turn with the others, as the

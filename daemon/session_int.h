@@ -58,6 +58,7 @@ struct msgr__session {
 	struct msgr__scq q[2];        /* MSGR__SQ_READY: channels with kept messages
 					 waiting for room, in turn (pacing);
 					 MSGR__SQ_ACK: channels owing an ack */
+	int ack_urgent;               /* an ack waiting must go at this flush */
 	uint64_t backlog_peak;        /* the most the active link held unsent
 					 (msgr__link_backlog), for `sessions` */
 	uint32_t recent[NRECENT];     /* ids of channels we ended lately, whose */
@@ -103,11 +104,13 @@ struct msgr__sessions {
 	void *sctx;
 	struct msgr__session *sessions;
 	uv_timer_t redial;            /* runs while a redial is due */
+	uv_timer_t acks;              /* runs while acks wait for a frame to carry
+					 them (msgr__session_ack_later) */
 	uv_timer_t clock;             /* once a second while any session exists: the
 					 channels' deadlines (chan_tick), which must
 					 run with no link at all (net.resume_timeout) */
 	int stopping;                 /* the daemon goes: no more dials */
-	int closed;                   /* timers closed, of two: the last frees us */
+	int closed;                   /* timers closed, of three: the last frees us */
 	struct msgr__rxacct *rx_total;  /* every peer's receive account (a reference) */
 	struct {                      /* kept channels (lossless, peer) we ended */
 		char peer[MSGR__HOSTPORT_MAX]; /* lately, per peer daemon, told in */

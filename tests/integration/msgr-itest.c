@@ -50,7 +50,10 @@
  *                                  msgr_conn_close(3) suggests, print "ok" with the
  *                                  timings once all accepted handles are closed;
  *                                  echo messages; run until killed
- *   msgr-itest ping PEER MS        connect, and get an echo back within MS
+ *   msgr-itest ping PEER MS [N [MODE]]  connect (MODE lossy, lossless or peer;
+ *                                  default lossy), and get N echoes back (one at
+ *                                  a time, each within MS; default 1); then stay
+ *                                  attached 100 ms more (acks still owed go out)
  *   msgr-itest close-behind N      msgr_conn_close while N flooded events wait unread:
  *                                  served at once, no spin, never blocks ("blocked",
  *                                  then a line on stdin)
@@ -1662,25 +1665,33 @@ static int sc_victim(const char *entity)
 	return 0;
 }
 
-static int sc_ping(const char *peer, int ms)
+static int sc_ping(const char *peer, int ms, int n, const char *mode)
 {
 	msgr_client *c = attach("client.ping", 1 << 20);
 	uint64_t t0 = now_ms();
 	struct msgr_event ev;
 	msgr_conn *k;
 
-	CHECK(!msgr_connect(c, peer, MSGR_LOSSY, &k), "connect");
-	CHECK(!msgr_send(k, 42, "ping", 4), "send");
-	next(c, &ev, ms);
-	CHECK(ev.type == MSGR_EV_CONNECTED, "expected CONNECTED, got event %d (%s)", ev.type,
-	      msgr_strerror(ev.error));
-	next(c, &ev, ms);
-	CHECK(ev.type == MSGR_EV_MESSAGE && ev.msg_type == 42 && ev.len == 4 &&
-		      !memcmp(ev.data, "ping", 4),
-	      "expected the echo, got event %d (%s)", ev.type, msgr_strerror(ev.error));
-	msgr_event_release(c, &ev);
+	CHECK(n >= 1, "N must be at least 1");
+	CHECK(!msgr_connect(c, peer, parse_mode(mode), &k), "connect");
+	for (int i = 0; i < n; i++) {
+		uint32_t seq = 42 + (uint32_t)i;
+		CHECK(!msgr_send(k, seq, "ping", 4), "send %d", i);
+		next(c, &ev, ms);
+		if (i == 0) {
+			CHECK(ev.type == MSGR_EV_CONNECTED, "expected CONNECTED, got event %d (%s)",
+			      ev.type, msgr_strerror(ev.error));
+			next(c, &ev, ms);
+		}
+		CHECK(ev.type == MSGR_EV_MESSAGE && ev.msg_type == seq && ev.len == 4 &&
+			      !memcmp(ev.data, "ping", 4),
+		      "expected echo %d, got event %d (%s)", i, ev.type, msgr_strerror(ev.error));
+		msgr_event_release(c, &ev);
+	}
+	printf("ok %d echoes after %llu ms\n", n, (unsigned long long)(now_ms() - t0));
+	fflush(stdout);
+	usleep(100000);
 	msgr_detach(c);
-	printf("ok echo after %llu ms\n", (unsigned long long)(now_ms() - t0));
 	return 0;
 }
 
@@ -2322,8 +2333,9 @@ int main(int argc, char **argv)
 		return sc_close_behind(atoi(argv[2]));
 	if (!strcmp(scenario, "victim") && argc == 3)
 		return sc_victim(argv[2]);
-	if (!strcmp(scenario, "ping") && argc == 4)
-		return sc_ping(argv[2], atoi(argv[3]));
+	if (!strcmp(scenario, "ping") && argc >= 4 && argc <= 6)
+		return sc_ping(argv[2], atoi(argv[3]), argc > 4 ? atoi(argv[4]) : 1,
+			       argc > 5 ? argv[5] : "lossy");
 	if (!strcmp(scenario, "try-attach") && argc == 3)
 		return sc_try_attach(argv[2]);
 	if (!strcmp(scenario, "accept-modes") && (argc == 2 || (argc == 3 && !strcmp(argv[2], "hold"))))

@@ -546,6 +546,25 @@ t_net_batches() {
 }
 run net-batches t_net_batches
 
+# A reply carries the ack of the message it answers: in a ping-pong no
+# ACK frame goes either way (each costs the peer daemon a wakeup), save
+# the last one, which goes out alone after MSGR__ACK_DELAY_MS.
+t_net_acks_ride() {
+	local T=$BUILD/tests/msgr-itest v
+	start_pair acks
+	MSGR_SOCKET=$B_SOCK "$T" victim osd.echo >"$B_DIR/v.out" 2>&1 &
+	v=$!
+	wait_line "$B_DIR/v.out" ready
+	MSGR_SOCKET=$A_SOCK "$T" ping "$B_ADDR/osd.echo" 5000 400 lossless || return 1
+	kill $v
+	# B's acks ride on its echoes; A's on the next ping, and its last ACK
+	# goes out alone (the pinger stays 100 ms after the last echo)
+	pyjson "$B_CTL" 'd["msgrd"]["acks_out"] <= 20' perf dump
+	pyjson "$A_CTL" '1 <= d["msgrd"]["acks_out"] <= 20' perf dump
+	stop_pair
+}
+run net-acks-ride t_net_acks_ride
+
 # Two daemons over IPv6 loopback: lossless streams both ways; a client that
 # spells the peer's address another way ([0::1]) reaches the same daemon
 # over the same session; a host name in msgr_connect is refused, saying why.
