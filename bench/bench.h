@@ -357,6 +357,8 @@ enum bench_field {
 	BENCH_F_BPC_A, BENCH_F_BPC_B,   /* channels: daemon A's, B's VmRSS growth per open channel */
 	BENCH_F_BPCS_A, BENCH_F_BPCS_B, /* the same after the stream (pool pages included) */
 	BENCH_F_ANON_A, BENCH_F_ANON_B, /* RssAnon growth per channel after the stream */
+	BENCH_F_ANONO_A, BENCH_F_ANONO_B, /* RssAnon growth per open channel: the daemon's
+					     own state, without the pool pages VmRSS counts */
 	BENCH_F_NCHAN,
 	BENCH_NFIELD
 };

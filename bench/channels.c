@@ -351,6 +351,8 @@ int bench_run_channels(unsigned n)
 	put(BENCH_F_BPC_B, per_chan(sh->rss[1][1], sh->rss[0][1]));
 	put(BENCH_F_BPCS_A, per_chan(sh->rss[2][0], sh->rss[0][0]));
 	put(BENCH_F_BPCS_B, per_chan(sh->rss[2][1], sh->rss[0][1]));
+	put(BENCH_F_ANONO_A, per_chan(sh->anon[1][0], sh->anon[0][0]));
+	put(BENCH_F_ANONO_B, per_chan(sh->anon[1][1], sh->anon[0][1]));
 	put(BENCH_F_ANON_A, per_chan(sh->anon[2][0], sh->anon[0][0]));
 	put(BENCH_F_ANON_B, per_chan(sh->anon[2][1], sh->anon[0][1]));
 	fprintf(stderr, "  %-38s attach %.0f ms, open %.0f ms, %10.0f msg/s (%.2f s, %llu msgs, "

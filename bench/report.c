@@ -343,6 +343,12 @@ static void channels_table(FILE *f, int md)
 	tab_set(r, 0, "daemon B VmRSS growth per open channel (B)");
 	set_num(r, 1, ch(BENCH_F_BPC_B));
 	r = tab_row();
+	tab_set(r, 0, "daemon A RssAnon growth per open channel (B)");
+	set_num(r, 1, ch(BENCH_F_ANONO_A));
+	r = tab_row();
+	tab_set(r, 0, "daemon B RssAnon growth per open channel (B)");
+	set_num(r, 1, ch(BENCH_F_ANONO_B));
+	r = tab_row();
 	tab_set(r, 0, "daemon A VmRSS growth per channel, streamed (B)");
 	set_num(r, 1, ch(BENCH_F_BPCS_A));
 	r = tab_row();
