@@ -58,12 +58,32 @@ void msgr__dclient_start(struct msgr__dclient *c)
 
 /* ---- commands ---- */
 
+/* The text that follows cmd in the ring (segment.h: control texts), into
+ * out (max bytes and a NUL). 0, or the client is dropped: its unit is
+ * broken and the ring no longer parses. */
+static int take_text(struct msgr__dclient *c, const struct msgr__desc *cmd, char *out, size_t max,
+		     const char *what)
+{
+	int err = msgr__text_take(&c->cmd, cmd->len, max, out);
+
+	if (err == -EMSGSIZE)
+		msgr__dclient_drop(c, MSGR__LOG_WARN, "%s with bad %s length %llu",
+				   cmd->op == MSGR__OP_CONNECT ? "CONNECT" : "ACCEPT_MODES", what,
+				   (unsigned long long)cmd->len);
+	else if (err)
+		msgr__dclient_drop(c, MSGR__LOG_WARN, "%s whose %s (%llu bytes) is cut short or "
+				   "holds a NUL", cmd->op == MSGR__OP_CONNECT ? "CONNECT" : "ACCEPT_MODES",
+				   what, (unsigned long long)cmd->len);
+	return err;
+}
+
 static void handle_connect(struct msgr__dclient *c, const struct msgr__desc *cmd)
 {
 	char peer[MSGR__ADDR_MAX];
 	struct msgr__dconn *k;
-	int err;
 
+	if (take_text(c, cmd, peer, sizeof(peer) - 1, "address"))
+		return;
 	if (cmd->conn == 0 || (cmd->conn & MSGR__CONN_DAEMON_BIT) || msgr__dconn_find(c, cmd->conn)) {
 		msgr__dclient_drop(c, MSGR__LOG_WARN, "CONNECT with bad or duplicate conn id %u",
 				   cmd->conn);
@@ -87,20 +107,6 @@ static void handle_connect(struct msgr__dclient *c, const struct msgr__desc *cmd
 		msgr__dclient_drop(c, MSGR__LOG_WARN, "CONNECT with bad mode %u", cmd->mode);
 		return;
 	}
-	if (cmd->len == 0 || cmd->len >= sizeof(peer)) {
-		msgr__dclient_drop(c, MSGR__LOG_WARN, "CONNECT with bad address length %llu",
-				   (unsigned long long)cmd->len);
-		return;
-	}
-	err = msgr__dclient_tx_claim(c, cmd->off, cmd->len);
-	if (err) {
-		msgr__dclient_drop(c, MSGR__LOG_WARN, "CONNECT with bad buffer (off %llu len %llu)",
-				   (unsigned long long)cmd->off, (unsigned long long)cmd->len);
-		return;
-	}
-	memcpy(peer, c->txpool + cmd->off, cmd->len);
-	peer[cmd->len] = 0;
-	msgr__dclient_tx_done(c, cmd->off);
 	k = msgr__dconn_add(c, cmd->conn, cmd->mode, peer, cmd->msg_type);
 	if (!k) {
 		msgr__dclient_drop(c, MSGR__LOG_ERR, "out of memory");
@@ -173,25 +179,8 @@ static void handle_accept_modes(struct msgr__dclient *c, const struct msgr__desc
 	char pat[MSGR__ENTITY_MAX], why[160];
 	int err;
 
-	if (cmd->len == 0 || cmd->len >= sizeof(pat)) {
-		msgr__dclient_drop(c, MSGR__LOG_WARN, "ACCEPT_MODES with bad pattern length %llu",
-				   (unsigned long long)cmd->len);
+	if (take_text(c, cmd, pat, sizeof(pat) - 1, "pattern"))
 		return;
-	}
-	err = msgr__dclient_tx_claim(c, cmd->off, cmd->len);
-	if (err) {
-		msgr__dclient_drop(c, MSGR__LOG_WARN,
-				   "ACCEPT_MODES with bad buffer (off %llu len %llu)",
-				   (unsigned long long)cmd->off, (unsigned long long)cmd->len);
-		return;
-	}
-	memcpy(pat, c->txpool + cmd->off, cmd->len);
-	pat[cmd->len] = 0;
-	msgr__dclient_tx_done(c, cmd->off);
-	if (memchr(pat, 0, cmd->len)) {
-		msgr__dclient_drop(c, MSGR__LOG_WARN, "ACCEPT_MODES with a NUL in its pattern");
-		return;
-	}
 	err = msgr__accept_rules_add(&c->accept, pat, cmd->mode, why, sizeof(why));
 	if (err) {
 		msgr__dclient_drop(c, MSGR__LOG_WARN, "ACCEPT_MODES: %s", why);

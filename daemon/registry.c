@@ -294,7 +294,15 @@ static struct msgr__chan_end *ev_accept(void *ctx, const char *entity, uint16_t 
 	struct msgr__dclient *peer = msgr__dclient_find(reg, entity);
 	struct msgr__dconn *acc;
 	struct msgr__outbox_ent e;
+	size_t fromlen = strlen(from);
 
+	if (fromlen == 0 || fromlen > MSGR__TEXT_MAX) {
+		/* never: addresses are checked where they come in, and are
+		 * shorter; the ACCEPTED could not carry it */
+		*why = "the opener's address is too long";
+		*err = -EINVAL;
+		return NULL;
+	}
 	if (peer && mode_refused(peer, mode, from, reason, sizeof(reason))) {
 		*why = reason;
 		*err = -EPROTONOSUPPORT;
@@ -326,7 +334,7 @@ static struct msgr__chan_end *ev_accept(void *ctx, const char *entity, uint16_t 
 	e.ev.conn = acc->id;
 	e.ev.mode = mode;
 	e.ev.msg_type = acc->credit_slot;
-	e.ev.len = strlen(from);
+	e.ev.len = fromlen;
 	msgr__dclient_post(peer, &e);
 	return &acc->end;
 }

@@ -131,15 +131,22 @@ void msgr__flush_closes(msgr_client *c)
 
 int msgr__cmd_push(msgr_client *c, const struct msgr__desc *d)
 {
+	return msgr__cmd_push_n(c, d, 1);
+}
+
+int msgr__cmd_push_n(msgr_client *c, const struct msgr__desc *d, uint32_t n)
+{
 	unsigned us = 20;
 
 	msgr__flush_closes(c);
-	while (msgr__ring_push_mp(&c->cmd, d)) {
+	while (msgr__ring_push_n_mp(&c->cmd, d, n)) {
 		if (atomic_load_explicit(&c->daemon_lost, memory_order_relaxed))
 			return -ENOTCONN;
-		/* SENDs may fail fast; CONNECT must get through (CLOSE never
-		 * waits: msgr_conn_close) */
-		if (d->op == MSGR__OP_SEND && !c->send_blocking)
+		/* without send_blocking a full ring fails fast, as a full
+		 * pool does: an application that never reads its events
+		 * would wait here for ever once the daemon holds its
+		 * commands back (CLOSE never waits: msgr_conn_close) */
+		if (!c->send_blocking)
 			return -EAGAIN;
 		if (msgr__daemon_gone(c))
 			return -ENOTCONN;
@@ -540,17 +547,18 @@ static void event_text(const msgr_client *c, const struct msgr_event *ev)
 static int translate(msgr_client *c, const struct msgr__desc *d, struct msgr_event *ev)
 {
 	struct msgr_conn *k;
-	int has_buf = d->op == MSGR__EV_MESSAGE || d->op == MSGR__EV_ACCEPTED, orphan = 0;
+	char peer[MSGR__ADDR_MAX];
+	int orphan = 0;
 
-	if (has_buf && (d->off >= c->pool_size || d->len > c->pool_size - d->off))
+	if (d->op == MSGR__EV_MESSAGE && (d->off >= c->pool_size || d->len > c->pool_size - d->off))
 		return 0; /* cannot happen with a sane daemon; drop it */
+	/* the address follows in the ring (segment.h: control texts); one
+	 * that does not fit or parse cannot come from a sane daemon */
+	if (d->op == MSGR__EV_ACCEPTED && msgr__text_take(&c->evt, d->len, sizeof(peer) - 1, peer))
+		return 0;
 	pthread_mutex_lock(&c->lock);
 	k = msgr__conn_lookup(c, d->conn);
 	if (d->op == MSGR__EV_ACCEPTED) {
-		char peer[MSGR__ADDR_MAX];
-		size_t n = d->len < sizeof(peer) - 1 ? d->len : sizeof(peer) - 1;
-		memcpy(peer, c->rxpool + d->off, n);
-		peer[n] = 0;
 		if (k)
 			k = NULL; /* an id we hold already: a daemon bug; ignored */
 		else if (!(k = msgr__conn_new(c, d->conn, (enum msgr_mode)d->mode, peer, CONN_OPEN)))
@@ -562,8 +570,6 @@ static int translate(msgr_client *c, const struct msgr__desc *d, struct msgr_eve
 		k = NULL;
 	}
 	pthread_mutex_unlock(&c->lock);
-	if (d->op == MSGR__EV_ACCEPTED)
-		rx_release(c, d->off);
 	if (orphan)
 		close_orphan(c, d->conn);
 	if (!k || atomic_load_explicit(&k->closed, memory_order_relaxed)) {

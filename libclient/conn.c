@@ -64,18 +64,16 @@ static struct msgr_conn *find_open(msgr_client *c, const char *peer, enum msgr_m
 	return NULL;
 }
 
-static int post_text(msgr_client *c, struct msgr__desc *d, const char *text)
+/* Push d with its text after it, as one unit in the cmd ring (segment.h:
+ * control texts). Waits while the ring is full. */
+static int push_text(msgr_client *c, const struct msgr__desc *d, const char *text)
 {
+	struct msgr__desc unit[MSGR__UNIT_MAX];
 	size_t n = strlen(text);
-	uint64_t off;
-	int err = msgr__tx_alloc(c, n, &off);
 
-	if (err)
-		return err;
-	memcpy(c->txpool + off, text, n);
-	d->off = off;
-	d->len = n;
-	return 0;
+	if (n == 0 || n > MSGR__TEXT_MAX)
+		return -EINVAL; /* the callers checked the text's syntax, so never */
+	return msgr__cmd_push_n(c, unit, msgr__text_unit(unit, d, text, n));
 }
 
 /* A credit slot no open connection of ours uses, or MSGR__CREDIT_NONE.
@@ -142,12 +140,7 @@ int msgr_connect(msgr_client *c, const char *peer, enum msgr_mode mode, msgr_con
 	d.mode = (uint16_t)mode;
 	d.conn = k->id;
 	d.msg_type = slot;
-	err = post_text(c, &d, peer);
-	if (!err) {
-		err = msgr__cmd_push(c, &d);
-		if (err)
-			msgr__tx_free(c, d.off);
-	}
+	err = push_text(c, &d, peer);
 	if (err) {
 		/* nobody else can hold k: they wait on connect_lock */
 		pthread_mutex_lock(&c->lock);
@@ -186,12 +179,7 @@ static int accept_modes(msgr_client *c, const char *peer_pattern, unsigned modes
 	d.op = MSGR__OP_ACCEPT_MODES;
 	d.mode = (uint16_t)modes;
 	d.msg_type = seq = ++c->rules_seq;
-	err = post_text(c, &d, peer_pattern);
-	if (!err) {
-		err = msgr__cmd_push(c, &d);
-		if (err)
-			msgr__tx_free(c, d.off);
-	}
+	err = push_text(c, &d, peer_pattern);
 	if (!err && !known)
 		strcpy(c->rules[c->nrules++], peer_pattern);
 	/* The daemon serves commands in order and acknowledges this one once

@@ -103,6 +103,8 @@ void msgr__conn_forget(msgr_client *c, struct msgr_conn *k);    /* under lock */
 
 /* client.c */
 int msgr__cmd_push(msgr_client *c, const struct msgr__desc *d); /* waits if full */
+/* The same for a unit of n slots (a descriptor and its text); always waits. */
+int msgr__cmd_push_n(msgr_client *c, const struct msgr__desc *unit, uint32_t n);
 void msgr__flush_closes(msgr_client *c); /* send waiting CLOSEs that fit; any thread */
 int msgr__tx_alloc(msgr_client *c, size_t len, uint64_t *off);
 void msgr__tx_free(msgr_client *c, uint64_t off);

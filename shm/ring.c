@@ -47,34 +47,76 @@ int msgr__ring_open(struct msgr__ring *r, void *mem, uint32_t nslots,
 	return 0;
 }
 
-int msgr__ring_push_mp(struct msgr__ring *r, const void *desc)
+/* Reserve n consecutive positions for a _mp producer: their start in *pos,
+ * or -ENOBUFS. The consumer frees slots in order, so the last of the n being
+ * free for its lap means every one before it is too. */
+static int reserve_mp(struct msgr__ring *r, uint32_t n, uint64_t *pos)
 {
-	uint64_t pos = atomic_load_explicit(&r->shm->head, memory_order_relaxed);
-	struct slot_hdr *s;
+	uint64_t p = atomic_load_explicit(&r->shm->head, memory_order_relaxed);
 
 	for (;;) {
-		s = slot_at(r, pos);
+		struct slot_hdr *s = slot_at(r, p + n - 1);
 		/* acquire: pairs with the consumer's release in pop_sc, so the
-		 * consumer's read of this slot is done before we overwrite it. */
+		 * consumer's read of these slots is done before we overwrite them. */
 		uint64_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
-		int64_t dif = (int64_t)(seq - lap(r, pos));
+		int64_t dif = (int64_t)(seq - lap(r, p + n - 1));
 		if (dif == 0) {
 			/* relaxed: the CAS only arbitrates among producers; the
-			 * slot's seq word carries all ordering. */
-			if (atomic_compare_exchange_weak_explicit(&r->shm->head, &pos, pos + 1,
+			 * slots' seq words carry all ordering. */
+			if (atomic_compare_exchange_weak_explicit(&r->shm->head, &p, p + n,
 								  memory_order_relaxed,
 								  memory_order_relaxed))
 				break;
 		} else if (dif < 0) {
 			return -ENOBUFS;
 		} else {
-			pos = atomic_load_explicit(&r->shm->head, memory_order_relaxed);
+			p = atomic_load_explicit(&r->shm->head, memory_order_relaxed);
 		}
 	}
-	memcpy(s + 1, desc, r->payload_size);
-	/* release: pairs with the consumer's acquire in pop_sc/ready_sc;
-	 * publishes the payload written just above. */
-	atomic_store_explicit(&s->seq, lap(r, pos) + 1, memory_order_release);
+	*pos = p;
+	return 0;
+}
+
+/* Fill n reserved slots from pos and publish them, the first last. */
+static void publish_n(struct msgr__ring *r, uint64_t pos, const void *payloads, uint32_t n)
+{
+	const unsigned char *src = payloads;
+
+	for (uint32_t i = n; i-- > 0;) {
+		struct slot_hdr *s = slot_at(r, pos + i);
+		memcpy(s + 1, src + (size_t)i * r->payload_size, r->payload_size);
+		/* release: pairs with the consumer's acquire in pop_sc/ready_sc;
+		 * publishes the payload written just above and, for the first
+		 * slot, every later slot of the unit published before it. */
+		atomic_store_explicit(&s->seq, lap(r, pos + i) + 1, memory_order_release);
+	}
+}
+
+int msgr__ring_push_mp(struct msgr__ring *r, const void *desc)
+{
+	return msgr__ring_push_n_mp(r, desc, 1);
+}
+
+int msgr__ring_push_n_mp(struct msgr__ring *r, const void *payloads, uint32_t n)
+{
+	uint64_t pos;
+
+	if (n == 0 || n > r->mask + 1)
+		return -EINVAL;
+	if (reserve_mp(r, n, &pos))
+		return -ENOBUFS;
+	publish_n(r, pos, payloads, n);
+	return 0;
+}
+
+int msgr__ring_push_n_sp(struct msgr__ring *r, const void *payloads, uint32_t n)
+{
+	if (n == 0 || n > r->mask + 1)
+		return -EINVAL;
+	if (!msgr__ring_writable_n_sp(r, n))
+		return -ENOBUFS;
+	publish_n(r, r->pos, payloads, n);
+	r->pos += n;
 	return 0;
 }
 
@@ -133,9 +175,18 @@ int msgr__ring_ready_sc(const struct msgr__ring *r)
 
 int msgr__ring_writable_sp(const struct msgr__ring *r)
 {
-	const struct slot_hdr *s = slot_at(r, r->pos);
+	return msgr__ring_writable_n_sp(r, 1);
+}
 
+int msgr__ring_writable_n_sp(const struct msgr__ring *r, uint32_t n)
+{
+	const struct slot_hdr *s;
+
+	if (n == 0 || n > r->mask + 1)
+		return 0;
+	/* the last of the n free means all are: the consumer frees in order */
+	s = slot_at(r, r->pos + n - 1);
 	/* acquire: pairs with the consumer's release in pop_sc. */
 	return atomic_load_explicit(&((struct slot_hdr *)s)->seq, memory_order_acquire) ==
-	       lap(r, r->pos);
+	       lap(r, r->pos + n - 1);
 }

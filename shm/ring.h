@@ -64,8 +64,19 @@ int msgr__ring_open(struct msgr__ring *r, void *mem, uint32_t nslots,
 int msgr__ring_push_mp(struct msgr__ring *r, const void *desc);
 int msgr__ring_push_sp(struct msgr__ring *r, const void *desc);
 
+/* Push n consecutive slots as one unit (a descriptor and the slots of
+ * text that follow it): payloads holds n payloads back to back. The slots
+ * after the first are published before the first, so a consumer that has
+ * popped the first finds the others ready; one that does not was handed a
+ * broken unit by a hostile producer. 0; -ENOBUFS when fewer than n slots
+ * are free; -EINVAL if n is 0 or more than the ring holds. */
+int msgr__ring_push_n_mp(struct msgr__ring *r, const void *payloads, uint32_t n);
+int msgr__ring_push_n_sp(struct msgr__ring *r, const void *payloads, uint32_t n);
+
 /* Nonzero when a push_sp would succeed now. Single producer only. */
 int msgr__ring_writable_sp(const struct msgr__ring *r);
+/* Nonzero when a push_n_sp of n slots would succeed now. */
+int msgr__ring_writable_n_sp(const struct msgr__ring *r, uint32_t n);
 
 /* 0 and a copy of the descriptor in desc, or -EAGAIN when empty. */
 int msgr__ring_pop_sc(struct msgr__ring *r, void *desc);

@@ -103,6 +103,37 @@ int msgr__seg_check(const void *base, size_t size, const struct msgr__seg_params
 	return 0;
 }
 
+uint32_t msgr__text_unit(struct msgr__desc unit[MSGR__UNIT_MAX], const struct msgr__desc *d,
+			 const char *text, size_t len)
+{
+	uint32_t n = (uint32_t)MSGR__TEXT_SLOTS(len);
+
+	memset(unit, 0, (1 + (size_t)n) * sizeof(*unit));
+	unit[0] = *d;
+	unit[0].off = 0;
+	unit[0].len = len;
+	memcpy(unit + 1, text, len);
+	return 1 + n;
+}
+
+int msgr__text_take(struct msgr__ring *r, uint64_t len, size_t max, char *out)
+{
+	struct msgr__desc slot;
+	size_t got = 0;
+
+	if (len == 0 || len > max || len > MSGR__TEXT_MAX)
+		return -EMSGSIZE;
+	while (got < len) {
+		size_t n = len - got < sizeof(slot) ? len - got : sizeof(slot);
+		if (msgr__ring_pop_sc(r, &slot))
+			return -EPROTO;
+		memcpy(out + got, &slot, n);
+		got += n;
+	}
+	out[len] = 0;
+	return memchr(out, 0, len) ? -EPROTO : 0;
+}
+
 uint64_t msgr__now_ns(void)
 {
 	struct timespec ts;

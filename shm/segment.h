@@ -32,9 +32,10 @@
 #include "ring.h"
 
 #define MSGR__SEG_MAGIC 0x3147455352474d53ULL /* "SMGRSEG1" little-endian */
-#define MSGR__SEG_VERSION 4 /* 2: per-connection credit table; 3: ACCEPT_MODES
+#define MSGR__SEG_VERSION 5 /* 2: per-connection credit table; 3: ACCEPT_MODES
 			       and its acknowledgement (modes_acked); 4: ring
-			       seq words relative to the slot (zero is empty) */
+			       seq words relative to the slot (zero is empty);
+			       5: control texts in the rings, not the pools */
 
 #define MSGR__CHUNK_SHIFT 10 /* 1 KiB pool chunks */
 #define MSGR__CMD_SLOTS 4096
@@ -89,17 +90,17 @@ struct msgr__seg_hdr {
 
 /* Operations. Commands travel on cmd, events on evt. */
 enum msgr__op {
-	MSGR__OP_CONNECT = 1,  /* conn, mode, off/len: peer address text in TX pool,
+	MSGR__OP_CONNECT = 1,  /* conn, mode, len: peer address text (see below),
 				  msg_type: its credit slot (< MSGR__CREDIT_SPLIT) */
 	MSGR__OP_SEND,         /* conn, msg_type, off/len: payload in TX pool */
 	MSGR__OP_CLOSE,        /* conn */
-	MSGR__OP_ACCEPT_MODES, /* mode: a mask of MSGR_MODE_BIT()s, off/len: peer
-				  pattern text in TX pool, msg_type: a number the
+	MSGR__OP_ACCEPT_MODES, /* mode: a mask of MSGR_MODE_BIT()s, len: peer
+				  pattern text (see below), msg_type: a number the
 				  daemon stores in modes_acked once it applies */
 
 	MSGR__EV_MESSAGE = 16, /* conn, msg_type, off/len: payload in RX pool */
-	MSGR__EV_ACCEPTED,     /* conn (new id), mode, off/len: peer address in RX pool;
-				  msg_type: its credit slot */
+	MSGR__EV_ACCEPTED,     /* conn (new id), mode, len: peer address text (see
+				  below); msg_type: its credit slot */
 	MSGR__EV_CONNECTED,    /* conn */
 	MSGR__EV_RESET,        /* conn, error */
 	MSGR__EV_REMOTE_RESET, /* conn, error */
@@ -121,6 +122,28 @@ struct msgr__desc {
 	uint64_t off;      /* pool offset of the payload */
 	uint64_t len;      /* payload bytes */
 };
+
+/* Control texts (CONNECT's and ACCEPTED's address, ACCEPT_MODES' pattern)
+ * travel in the ring, in the slots right after their descriptor, pushed
+ * with it as one unit (msgr__ring_push_n_*): len bytes, the last slot
+ * padded with zeros; off is 0. So a connect never waits for pool space
+ * behind data, and opening many connections touches no pool pages (segment
+ * version 5; before, each text took a 1 KiB pool chunk). */
+#define MSGR__TEXT_MAX 255 /* bytes; an address is at most MSGR__ADDR_MAX - 1 */
+#define MSGR__TEXT_SLOTS(len) (((len) + sizeof(struct msgr__desc) - 1) / sizeof(struct msgr__desc))
+#define MSGR__UNIT_MAX (1 + MSGR__TEXT_SLOTS(MSGR__TEXT_MAX))
+
+/* Build the unit of d and text (len bytes, 1 to MSGR__TEXT_MAX) in
+ * unit[MSGR__UNIT_MAX]: d with len set and off 0, then the text. Returns
+ * the slots it takes. */
+uint32_t msgr__text_unit(struct msgr__desc unit[MSGR__UNIT_MAX], const struct msgr__desc *d,
+			 const char *text, size_t len);
+
+/* Take the text slots of a descriptor just popped from r, whose len says
+ * how long its text is, into out (len + 1 bytes at least, NUL-terminated).
+ * -EMSGSIZE if len is 0 or above max (nothing taken); -EPROTO if a slot
+ * is not there (the producer broke the unit) or the text holds a NUL. */
+int msgr__text_take(struct msgr__ring *r, uint64_t len, size_t max, char *out);
 
 /* Entries of the txdone and rxfree rings. */
 struct msgr__free_desc {

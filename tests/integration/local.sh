@@ -99,7 +99,8 @@ t_vandal() {
 	"$T" pingpong-pair 6 >"$D_DIR/pair.out" 2>&1 &
 	local pair=$!
 	wait_line "$D_DIR/pair.out" ready
-	for kind in random cmd rxfree txdone cmd modes-mask modes-pattern modes-many; do
+	for kind in random cmd rxfree txdone cmd modes-mask modes-pattern modes-many text-long \
+		text-short text-nul; do
 		"$T" vandal client.v "$kind"
 	done
 	wait $pair || { cat "$D_DIR/pair.out"; return 1; }
@@ -110,6 +111,8 @@ t_vandal() {
 	grep -q "client.v .*detached: ACCEPT_MODES: accept modes for 'osd.\*': bad mode bits 0x11" "$D_LOG"
 	grep -q "client.v .*detached: ACCEPT_MODES: pattern 'osd/1': '/' cannot be in an entity name" "$D_LOG"
 	grep -q "client.v .*detached: ACCEPT_MODES: accept modes for 'x32.\*': more than 32 rules" "$D_LOG"
+	grep -q "client.v .*detached: CONNECT with bad address length 4096" "$D_LOG"
+	[ "$(grep -c "client.v .*detached: CONNECT whose address (17 bytes) is cut short or holds a NUL" "$D_LOG")" -eq 2 ]
 	kill -0 "$D_PID"
 	"$T" errors
 	stop_daemon
@@ -261,6 +264,17 @@ run local-accept-modes t_local_accept_modes
 # (ENXIO) and a host where no daemon listens (ECONNREFUSED) are told apart;
 # msgrd's log names a duplicate attach in words; and msgrd run as non-root
 # with the default paths says it cannot create /run/msgrd.
+# A client that connects without reading its events gets -EAGAIN once the
+# daemon holds its commands back, instead of waiting for ever (the address
+# text travels in the cmd ring, so the ring is what fills); reading lets it
+# connect again.
+t_connect_flood() {
+	start_daemon flood
+	timeout 120 "$T" connect-flood || { echo "connect-flood failed or hung ($?)"; return 1; }
+	kill -0 "$D_PID"
+	stop_daemon
+}
+
 t_errors_named() {
 	local port out=$RUN/en.out
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -279,3 +293,4 @@ t_errors_named() {
 	grep -q "cannot create /run/msgrd, the folder of global.socket /run/msgrd/msgrd.sock: Permission denied (run msgrd as root" "$out"
 }
 run errors-name-the-problem t_errors_named
+run connect-flood-eagain t_connect_flood

@@ -978,18 +978,32 @@ static int sc_vandal(const char *entity, const char *kind)
 		int n = !strcmp(kind, "modes-many") ? MSGR__ACCEPT_RULES + 1 : 1;
 		char p[16];
 		for (int i = 0; i < n; i++) {
+			struct msgr__desc unit[MSGR__UNIT_MAX];
 			if (n > 1) {
 				snprintf(p, sizeof(p), "x%d.*", i);
 				pat = p;
 			}
-			void *buf;
-			CHECK(!msgr_buf_alloc(c, strlen(pat), &buf), "buf alloc");
-			memcpy(buf, pat, strlen(pat));
-			d.off = (uint64_t)((unsigned char *)buf - c->txpool);
-			d.len = strlen(pat);
 			d.msg_type = (uint32_t)i + 1;
-			CHECK(!msgr__ring_push_mp(&c->cmd, &d), "push");
+			CHECK(!msgr__ring_push_n_mp(&c->cmd, unit,
+						    msgr__text_unit(unit, &d, pat, strlen(pat))),
+			      "push");
 		}
+	} else if (!strncmp(kind, "text-", 5)) {
+		/* CONNECTs whose address text (the ring slots after the
+		 * descriptor) is longer than any address, never comes (the
+		 * descriptor claims a slot of text and is pushed alone), or
+		 * holds a NUL */
+		struct msgr__desc unit[MSGR__UNIT_MAX];
+		struct msgr__desc d = { .op = MSGR__OP_CONNECT, .mode = MSGR_LOSSY, .conn = 7 };
+		const char *addr = "127.0.0.1:1/osd.1";
+		uint32_t n = msgr__text_unit(unit, &d, addr, strlen(addr));
+		if (!strcmp(kind, "text-long"))
+			unit[0].len = 4096;
+		else if (!strcmp(kind, "text-short"))
+			n--;
+		else
+			((char *)&unit[1])[3] = 0;
+		CHECK(!msgr__ring_push_n_mp(&c->cmd, unit, n), "push");
 	} else {
 		fail("unknown vandal kind %s", kind);
 	}
@@ -1001,6 +1015,53 @@ static int sc_vandal(const char *entity, const char *kind)
 	} while (!err && ev.type != MSGR_EV_DAEMON_LOST);
 	msgr_detach(c);
 	printf("ok disconnected\n");
+	return 0;
+}
+
+/* A client without send_blocking that connects and connects and never
+ * reads its events: once the daemon holds its commands back (its outbox is
+ * full) and the cmd ring fills, msgr_connect must fail with -EAGAIN, not
+ * wait for ever; and once it reads, connecting works again. */
+static int sc_connect_flood(void)
+{
+	struct msgr_attach_opts o = { .pool_size = 1 << 20 };
+	msgr_client *c;
+	struct msgr_event ev;
+	char peer[MSGR__ADDR_MAX], hostport[MSGR__HOSTPORT_MAX];
+	msgr_conn *k;
+	uint64_t t0 = now_ms();
+	int err = 0, n = 0, events = 0;
+
+	CHECK(!msgr_attach("client.flood", &o, &c), "attach client.flood");
+	snprintf(hostport, sizeof(hostport), "%.*s", (int)(strchr(msgr_addr(c), '/') - msgr_addr(c)),
+		 msgr_addr(c));
+	/* a different peer each time (msgr_connect hands back an open
+	 * connection to the same one); none is attached, so each costs a
+	 * CONNECT_FAILED event and nothing else */
+	while (n < 30000) {
+		snprintf(peer, sizeof(peer), "%s/client.none%d", hostport, n);
+		if ((err = msgr_connect(c, peer, MSGR_LOSSY, &k)))
+			break;
+		n++;
+		CHECK(now_ms() - t0 < 60000, "30000 connects take over 60 s (%d done)", n);
+	}
+	CHECK(err == -EAGAIN, "connect %d without reading events: %s, want EAGAIN", n + 1,
+	      err ? msgr_strerror(err) : "30000 connects and no EAGAIN");
+	printf("ok EAGAIN after %d connects\n", n);
+	/* read: the daemon serves the ring again, and a connect gets in */
+	for (int tries = 0; tries < 1000; tries++) {
+		while (msgr_next(c, &ev, 0) == 0) {
+			events++;
+			msgr_event_release(c, &ev);
+		}
+		snprintf(peer, sizeof(peer), "%s/client.none%d", hostport, n);
+		if ((err = msgr_connect(c, peer, MSGR_LOSSY, &k)) != -EAGAIN)
+			break;
+		usleep(1000);
+	}
+	CHECK(!err, "connect after reading %d events: %s", events, msgr_strerror(err));
+	printf("ok connect after reading %d events\n", events);
+	msgr_detach(c);
 	return 0;
 }
 
@@ -1431,32 +1492,23 @@ static void flood_push(msgr_client *c, const char *peer, int n, int wait, struct
 {
 	uint64_t deadline = now_ms() + 60000;
 	size_t plen = strlen(peer);
-	void *buf = NULL;
 
 	CHECK(n > 0 && n <= MSGR__CREDIT_SPLIT, "flood: 1 to %d CONNECTs (a credit slot each)",
 	      MSGR__CREDIT_SPLIT);
 	memset(f, 0, sizeof(*f));
 	while (f->pushed < n || (wait && f->connected + f->failed < n)) {
-		struct msgr__desc d;
-		int progress = 0, err;
+		struct msgr__desc d, unit[MSGR__UNIT_MAX];
+		int progress = 0;
 
-		if (f->pushed < n && !buf) {
-			err = msgr_buf_alloc(c, plen, &buf);
-			CHECK(!err || err == -EAGAIN, "buf_alloc: %s", msgr_strerror(err));
-			if (buf)
-				memcpy(buf, peer, plen);
-		}
-		if (f->pushed < n && buf) {
+		if (f->pushed < n) {
+			/* the address rides in the ring after the descriptor */
 			memset(&d, 0, sizeof(d));
 			d.op = MSGR__OP_CONNECT;
 			d.mode = MSGR_LOSSY;
 			d.conn = (uint32_t)f->pushed + 1;
 			d.msg_type = (uint32_t)f->pushed;
-			d.off = (uint64_t)((unsigned char *)buf - c->txpool);
-			d.len = plen;
-			if (msgr__ring_push_mp(&c->cmd, &d) == 0) {
+			if (msgr__ring_push_n_mp(&c->cmd, unit, msgr__text_unit(unit, &d, peer, plen)) == 0) {
 				f->pushed++;
-				buf = NULL; /* the daemon gives it back through txdone */
 				progress = 1;
 				flood_wake(c, &c->hdr->daemon_sleeping);
 			}
@@ -2313,6 +2365,8 @@ int main(int argc, char **argv)
 		return sc_vandal(argv[2], argv[3]);
 	if (!strcmp(scenario, "errors"))
 		return sc_errors();
+	if (!strcmp(scenario, "connect-flood"))
+		return sc_connect_flood();
 	if (!strcmp(scenario, "last-error") && argc == 3)
 		return sc_last_error(argv[2]);
 	if (!strcmp(scenario, "bigthreads") && argc == 3)

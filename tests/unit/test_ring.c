@@ -941,6 +941,108 @@ START_TEST(test_many_producers)
 }
 END_TEST
 
+/* Producers of units (1 to 3 slots: a head and what follows it) racing
+ * one consumer: a unit's slots come out together, in order, and the
+ * consumer that has its head never waits for the rest. */
+static void *unit_producer(void *p)
+{
+	struct mp_arg *a = p;
+	struct mp_ctx *c = a->ctx;
+	struct msgr__desc u[3];
+
+	while (!atomic_load(&c->go))
+		sched_yield();
+	for (uint64_t seq = 0; seq < c->n; seq++) {
+		uint32_t n = 1 + (uint32_t)(seq % 3);
+		int rc;
+
+		for (uint32_t i = 0; i < n; i++)
+			u[i] = (struct msgr__desc){ .op = MSGR__OP_SEND, .conn = a->id, .msg_type = i,
+						    .off = seq, .len = mp_check(a->id, seq) + i };
+		while ((rc = msgr__ring_push_n_mp(&c->prod, u, n)) == -ENOBUFS) {
+			a->full_waits++;
+			if (atomic_load_explicit(&c->stop, memory_order_relaxed))
+				return NULL;
+			sched_yield();
+		}
+		if (rc != 0) {
+			a->rc = rc;
+			return NULL;
+		}
+		a->pushed++;
+	}
+	return NULL;
+}
+
+START_TEST(test_unit_producers)
+{
+	uint64_t n = quick() ? 30000 : 300000;
+	uint64_t got = 0, next[MP_PRODUCERS] = { 0 }, total = n * MP_PRODUCERS;
+	struct mp_ctx c;
+	struct mp_arg args[MP_PRODUCERS];
+	pthread_t th[MP_PRODUCERS];
+	struct msgr__ring cons;
+	struct msgr__desc d;
+	uint64_t t0 = mono_ns();
+	char err[256] = "";
+	void *mem;
+
+	mem = aligned_alloc(64, (msgr__ring_mem_size(MP_SLOTS, sizeof(d)) + 63) & ~(size_t)63);
+	ck_assert_ptr_nonnull(mem);
+	msgr__ring_format(mem, MP_SLOTS, sizeof(d));
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(msgr__ring_open(&c.prod, mem, MP_SLOTS, sizeof(d)), 0);
+	ck_assert_int_eq(msgr__ring_open(&cons, mem, MP_SLOTS, sizeof(d)), 0);
+	c.n = n;
+	for (uint32_t i = 0; i < MP_PRODUCERS; i++) {
+		args[i] = (struct mp_arg){ .ctx = &c, .id = i };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, unit_producer, &args[i]), 0);
+	}
+	atomic_store(&c.go, 1);
+	while (got < total && !err[0]) {
+		uint32_t id, units;
+		if (msgr__ring_pop_sc(&cons, &d)) {
+			if (mono_ns() - t0 > 120ULL * 1000000000ULL)
+				snprintf(err, sizeof(err), "stuck at %" PRIu64 "/%" PRIu64, got, total);
+			sched_yield();
+			continue;
+		}
+		id = d.conn;
+		if (id >= MP_PRODUCERS || d.msg_type != 0 || d.off != next[id] ||
+		    d.len != mp_check(id, d.off)) {
+			snprintf(err, sizeof(err), "head: producer %u type %u seq %" PRIu64 " (want %"
+				 PRIu64 ")", id, d.msg_type, (uint64_t)d.off,
+				 id < MP_PRODUCERS ? next[id] : 0);
+			break;
+		}
+		units = 1 + (uint32_t)(d.off % 3);
+		for (uint32_t i = 1; i < units && !err[0]; i++) {
+			struct msgr__desc f;
+			if (msgr__ring_pop_sc(&cons, &f))
+				snprintf(err, sizeof(err), "producer %u seq %" PRIu64 ": slot %u not there "
+					 "with its head", id, (uint64_t)d.off, i);
+			else if (f.conn != id || f.off != d.off || f.msg_type != i ||
+				 f.len != mp_check(id, d.off) + i)
+				snprintf(err, sizeof(err), "producer %u seq %" PRIu64 ": slot %u holds "
+					 "another unit's (%u/%" PRIu64 "/%u)", id, (uint64_t)d.off, i,
+					 f.conn, (uint64_t)f.off, f.msg_type);
+		}
+		next[id]++;
+		got++;
+	}
+	atomic_store(&c.stop, 1);
+	for (int i = 0; i < MP_PRODUCERS; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_msg(err[0] == 0, "%s", err);
+	for (int i = 0; i < MP_PRODUCERS; i++) {
+		ck_assert_int_eq(args[i].rc, 0);
+		ck_assert_uint_eq(next[i], n);
+	}
+	ck_assert_int_eq(msgr__ring_pop_sc(&cons, &d), -EAGAIN);
+	free(mem);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* wake protocol                                                            */
 
@@ -1167,6 +1269,124 @@ START_TEST(test_wake_protocol)
 }
 END_TEST
 
+
+/* ---- units: a descriptor and the slots of text after it ---- */
+
+typedef int (*push_n_fn)(struct msgr__ring *, const void *, uint32_t);
+
+static push_n_fn pusher_n(int i)
+{
+	return i == 0 ? msgr__ring_push_n_sp : msgr__ring_push_n_mp;
+}
+
+/* Units of 1 to 4 slots around an 8-slot ring many times over: what is
+ * free decides, never the unit's position; order and bytes survive. */
+START_TEST(test_units)
+{
+	enum { SLOTS = 8 };
+	push_n_fn push = pusher_n(_i);
+	struct tring t;
+	uint64_t unit[4][2], out[2], in_ring = 0, next_in = 0, next_out = 0;
+
+	tring_new(&t, SLOTS, sizeof(out));
+	REQUIRE(push(&t.prod, unit, 0) == -EINVAL, "a unit of no slots");
+	REQUIRE(push(&t.prod, unit, SLOTS + 1) == -EINVAL, "a unit larger than the ring");
+	for (int round = 0; round < 200; round++) {
+		uint32_t n = 1 + (uint32_t)(round % 4), want = round % 7 == 3 ? 3 : 1 + (uint32_t)(round % 4);
+		int rc;
+
+		for (uint32_t i = 0; i < n; i++) {
+			unit[i][0] = next_in;
+			unit[i][1] = (uint64_t)i << 32 | n;
+		}
+		if (_i == 0)
+			REQUIRE((msgr__ring_writable_n_sp(&t.prod, n) != 0) == (in_ring + n <= SLOTS),
+				"round %d: writable_n_sp(%u) with %" PRIu64 " used", round, n, in_ring);
+		rc = push(&t.prod, unit, n);
+		if (in_ring + n <= SLOTS) {
+			REQUIRE(rc == 0, "round %d: unit of %u with %" PRIu64 " used: %d", round, n,
+				in_ring, rc);
+			in_ring += n;
+			next_in++;
+		} else {
+			REQUIRE(rc == -ENOBUFS, "round %d: unit of %u with %" PRIu64 " used: %d", round,
+				n, in_ring, rc);
+		}
+		/* drain some: a whole number of units */
+		while (in_ring > (uint64_t)(SLOTS - want)) {
+			uint32_t m;
+			REQUIRE(msgr__ring_pop_sc(&t.cons, out) == 0, "round %d: head missing", round);
+			REQUIRE(out[0] == next_out && (out[1] >> 32) == 0,
+				"round %d: head %" PRIu64 "/%" PRIx64 ", want unit %" PRIu64, round, out[0],
+				out[1], next_out);
+			m = (uint32_t)out[1];
+			for (uint32_t i = 1; i < m; i++) {
+				REQUIRE(msgr__ring_pop_sc(&t.cons, out) == 0, "round %d: slot %u missing",
+					round, i);
+				REQUIRE(out[0] == next_out && (out[1] >> 32) == i && (uint32_t)out[1] == m,
+					"round %d: slot %u of unit %" PRIu64 " holds %" PRIu64 "/%" PRIx64,
+					round, i, next_out, out[0], out[1]);
+			}
+			in_ring -= m;
+			next_out++;
+		}
+	}
+	tring_free(&t);
+}
+END_TEST
+
+/* Texts of every length class through a real unit, and the ways a unit
+ * can be broken: too long for the reader, cut short, a NUL inside. */
+START_TEST(test_text_units)
+{
+	static const size_t lens[] = { 1, 31, 32, 33, 64, 191, MSGR__TEXT_MAX };
+	struct msgr__desc unit[MSGR__UNIT_MAX], d = { .op = MSGR__OP_CONNECT, .conn = 9, .off = 77 },
+						got;
+	char text[MSGR__TEXT_MAX + 1], back[MSGR__TEXT_MAX + 1];
+	struct tring t;
+
+	tring_new(&t, 64, sizeof(struct msgr__desc));
+	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+		uint32_t n;
+		for (size_t i = 0; i < lens[k]; i++)
+			text[i] = (char)('a' + (i + k) % 26);
+		n = msgr__text_unit(unit, &d, text, lens[k]);
+		REQUIRE(n == 1 + (lens[k] + 31) / 32, "len %zu: %u slots", lens[k], n);
+		ck_assert_int_eq(msgr__ring_push_n_mp(&t.prod, unit, n), 0);
+		ck_assert_int_eq(msgr__ring_pop_sc(&t.cons, &got), 0);
+		REQUIRE(got.conn == 9 && got.op == MSGR__OP_CONNECT && got.off == 0 &&
+			got.len == lens[k], "len %zu: head %u/%u/%" PRIu64 "/%" PRIu64, lens[k],
+			got.op, got.conn, got.off, got.len);
+		ck_assert_int_eq(msgr__text_take(&t.cons, got.len, sizeof(back) - 1, back), 0);
+		REQUIRE(strlen(back) == lens[k] && !memcmp(back, text, lens[k]), "len %zu: text", lens[k]);
+		REQUIRE(!msgr__ring_ready_sc(&t.cons), "len %zu: slots left over", lens[k]);
+	}
+	/* longer than the reader takes, or than any text: nothing taken */
+	{
+		uint32_t n = msgr__text_unit(unit, &d, text, 40);
+		ck_assert_int_eq(msgr__ring_push_n_mp(&t.prod, unit, n), 0);
+		ck_assert_int_eq(msgr__ring_pop_sc(&t.cons, &got), 0);
+		ck_assert_int_eq(msgr__text_take(&t.cons, got.len, 39, back), -EMSGSIZE);
+		ck_assert_int_eq(msgr__text_take(&t.cons, 0, 39, back), -EMSGSIZE);
+		ck_assert_int_eq(msgr__text_take(&t.cons, MSGR__TEXT_MAX + 1, 1000, back), -EMSGSIZE);
+		ck_assert_int_eq(msgr__text_take(&t.cons, got.len, 40, back), 0);
+		/* a NUL in the text */
+		text[5] = 0;
+		n = msgr__text_unit(unit, &d, text, 40);
+		ck_assert_int_eq(msgr__ring_push_n_mp(&t.prod, unit, n), 0);
+		ck_assert_int_eq(msgr__ring_pop_sc(&t.cons, &got), 0);
+		ck_assert_int_eq(msgr__text_take(&t.cons, got.len, 100, back), -EPROTO);
+		/* cut short: the head claims 40 bytes, 32 follow */
+		text[5] = 'x';
+		n = msgr__text_unit(unit, &d, text, 40);
+		ck_assert_int_eq(msgr__ring_push_n_mp(&t.prod, unit, n - 1), 0);
+		ck_assert_int_eq(msgr__ring_pop_sc(&t.cons, &got), 0);
+		ck_assert_int_eq(msgr__text_take(&t.cons, got.len, 100, back), -EPROTO);
+	}
+	tring_free(&t);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 
 static Suite *ring_suite(void)
@@ -1187,6 +1407,8 @@ static Suite *ring_suite(void)
 	tcase_add_loop_test(tc, test_wraparound, 0, 2);
 	tcase_add_test(tc, test_reformat);
 	tcase_add_test(tc, test_hostile_seq);
+	tcase_add_loop_test(tc, test_units, 0, 2);
+	tcase_add_test(tc, test_text_units);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 
@@ -1197,6 +1419,7 @@ static Suite *ring_suite(void)
 
 	tc = tcase_create("mproducer");
 	tcase_add_test(tc, test_many_producers);
+	tcase_add_test(tc, test_unit_producers);
 	tcase_set_timeout(tc, 300);
 	suite_add_tcase(s, tc);
 
