@@ -808,6 +808,7 @@ static inline uint64_t mp_check(uint32_t id, uint64_t seq)
 struct mp_ctx {
 	struct msgr__ring prod; /* shared by all producer threads: push_mp only reads it */
 	uint64_t n;
+	int units; /* push units of 1 to 3 slots (push_n_mp), not single slots */
 	_Atomic int go;
 	_Atomic int stop;
 };
@@ -820,24 +821,26 @@ struct mp_arg {
 	int rc;
 };
 
+/* Pushes c->n descriptors, or with c->units units of 1 to 3 slots (a head
+ * and what follows it: slot i > 0 has msg_type i). */
 static void *mp_producer(void *p)
 {
 	struct mp_arg *a = p;
 	struct mp_ctx *c = a->ctx;
-	struct msgr__desc d;
+	struct msgr__desc u[3];
 
 	while (!atomic_load(&c->go))
 		sched_yield();
 	for (uint64_t seq = 0; seq < c->n; seq++) {
+		uint32_t n = c->units ? 1 + (uint32_t)(seq % 3) : 1;
 		int rc;
 
-		memset(&d, 0, sizeof(d));
-		d.op = MSGR__OP_SEND;
-		d.conn = a->id;
-		d.msg_type = (uint32_t)seq ^ 0xabcd0000u;
-		d.off = seq;
-		d.len = mp_check(a->id, seq);
-		while ((rc = msgr__ring_push_mp(&c->prod, &d)) == -ENOBUFS) {
+		for (uint32_t i = 0; i < n; i++)
+			u[i] = (struct msgr__desc){ .op = MSGR__OP_SEND, .conn = a->id,
+						    .msg_type = i ? i : (uint32_t)seq ^ 0xabcd0000u,
+						    .off = seq, .len = mp_check(a->id, seq) + i };
+		while ((rc = c->units ? msgr__ring_push_n_mp(&c->prod, u, n)
+				      : msgr__ring_push_mp(&c->prod, u)) == -ENOBUFS) {
 			a->full_waits++;
 			if (atomic_load_explicit(&c->stop, memory_order_relaxed))
 				return NULL;
@@ -850,6 +853,44 @@ static void *mp_producer(void *p)
 		a->pushed++;
 	}
 	return NULL;
+}
+
+/* A ring of MP_SLOTS, c's producer handle and a consumer's on it, and
+ * MP_PRODUCERS threads waiting for c->go. Returns the ring's memory. */
+static void *mp_start(struct mp_ctx *c, struct msgr__ring *cons, uint64_t n, int units,
+		      struct mp_arg *args, pthread_t *th)
+{
+	size_t slot = sizeof(struct msgr__desc);
+	void *mem = aligned_alloc(64, (msgr__ring_mem_size(MP_SLOTS, slot) + 63) & ~(size_t)63);
+
+	ck_assert_ptr_nonnull(mem);
+	msgr__ring_format(mem, MP_SLOTS, slot);
+	memset(c, 0, sizeof(*c));
+	ck_assert_int_eq(msgr__ring_open(&c->prod, mem, MP_SLOTS, slot), 0);
+	ck_assert_int_eq(msgr__ring_open(cons, mem, MP_SLOTS, slot), 0);
+	c->n = n;
+	c->units = units;
+	for (uint32_t i = 0; i < MP_PRODUCERS; i++) {
+		args[i] = (struct mp_arg){ .ctx = c, .id = i };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, mp_producer, &args[i]), 0);
+	}
+	return mem;
+}
+
+/* Stop and join the producers; then every one of them must have pushed
+ * its n, all of which the consumer took (next), and nothing went wrong. */
+static void mp_finish(struct mp_ctx *c, struct mp_arg *args, pthread_t *th, const uint64_t *next,
+		      uint64_t n, const char *err)
+{
+	atomic_store(&c->stop, 1);
+	for (int i = 0; i < MP_PRODUCERS; i++)
+		pthread_join(th[i], NULL);
+	ck_assert_msg(err[0] == 0, "%s", err);
+	for (int i = 0; i < MP_PRODUCERS; i++) {
+		ck_assert_int_eq(args[i].rc, 0);
+		ck_assert_uint_eq(args[i].pushed, n);
+		ck_assert_uint_eq(next[i], n);
+	}
 }
 
 START_TEST(test_many_producers)
@@ -865,17 +906,7 @@ START_TEST(test_many_producers)
 	char err[256] = "";
 	uint64_t last_progress, idle = 0;
 
-	mem = aligned_alloc(64, (msgr__ring_mem_size(MP_SLOTS, sizeof(d)) + 63) & ~(size_t)63);
-	ck_assert_ptr_nonnull(mem);
-	msgr__ring_format(mem, MP_SLOTS, sizeof(d));
-	memset(&c, 0, sizeof(c));
-	ck_assert_int_eq(msgr__ring_open(&c.prod, mem, MP_SLOTS, sizeof(d)), 0);
-	ck_assert_int_eq(msgr__ring_open(&cons, mem, MP_SLOTS, sizeof(d)), 0);
-	c.n = n;
-	for (uint32_t i = 0; i < MP_PRODUCERS; i++) {
-		args[i] = (struct mp_arg){ .ctx = &c, .id = i };
-		ck_assert_int_eq(pthread_create(&th[i], NULL, mp_producer, &args[i]), 0);
-	}
+	mem = mp_start(&c, &cons, n, 0, args, th);
 	atomic_store(&c.go, 1);
 
 	last_progress = mono_ns();
@@ -919,15 +950,7 @@ START_TEST(test_many_producers)
 		if ((got & 0xffff) == 0)
 			last_progress = mono_ns();
 	}
-	atomic_store(&c.stop, 1);
-	for (int i = 0; i < MP_PRODUCERS; i++)
-		pthread_join(th[i], NULL);
-	ck_assert_msg(err[0] == 0, "%s", err);
-	for (int i = 0; i < MP_PRODUCERS; i++) {
-		ck_assert_int_eq(args[i].rc, 0);
-		ck_assert_uint_eq(args[i].pushed, n);
-		ck_assert_uint_eq(next[i], n);
-	}
+	mp_finish(&c, args, th, next, n, err);
 	ck_assert_int_eq(msgr__ring_pop_sc(&cons, &d), -EAGAIN);
 	ck_assert_uint_eq(atomic_load(&c.prod.shm->head), total);
 	if (getenv("MSGR_TEST_VERBOSE")) {
@@ -944,36 +967,6 @@ END_TEST
 /* Producers of units (1 to 3 slots: a head and what follows it) racing
  * one consumer: a unit's slots come out together, in order, and the
  * consumer that has its head never waits for the rest. */
-static void *unit_producer(void *p)
-{
-	struct mp_arg *a = p;
-	struct mp_ctx *c = a->ctx;
-	struct msgr__desc u[3];
-
-	while (!atomic_load(&c->go))
-		sched_yield();
-	for (uint64_t seq = 0; seq < c->n; seq++) {
-		uint32_t n = 1 + (uint32_t)(seq % 3);
-		int rc;
-
-		for (uint32_t i = 0; i < n; i++)
-			u[i] = (struct msgr__desc){ .op = MSGR__OP_SEND, .conn = a->id, .msg_type = i,
-						    .off = seq, .len = mp_check(a->id, seq) + i };
-		while ((rc = msgr__ring_push_n_mp(&c->prod, u, n)) == -ENOBUFS) {
-			a->full_waits++;
-			if (atomic_load_explicit(&c->stop, memory_order_relaxed))
-				return NULL;
-			sched_yield();
-		}
-		if (rc != 0) {
-			a->rc = rc;
-			return NULL;
-		}
-		a->pushed++;
-	}
-	return NULL;
-}
-
 START_TEST(test_unit_producers)
 {
 	uint64_t n = quick() ? 30000 : 300000;
@@ -987,17 +980,7 @@ START_TEST(test_unit_producers)
 	char err[256] = "";
 	void *mem;
 
-	mem = aligned_alloc(64, (msgr__ring_mem_size(MP_SLOTS, sizeof(d)) + 63) & ~(size_t)63);
-	ck_assert_ptr_nonnull(mem);
-	msgr__ring_format(mem, MP_SLOTS, sizeof(d));
-	memset(&c, 0, sizeof(c));
-	ck_assert_int_eq(msgr__ring_open(&c.prod, mem, MP_SLOTS, sizeof(d)), 0);
-	ck_assert_int_eq(msgr__ring_open(&cons, mem, MP_SLOTS, sizeof(d)), 0);
-	c.n = n;
-	for (uint32_t i = 0; i < MP_PRODUCERS; i++) {
-		args[i] = (struct mp_arg){ .ctx = &c, .id = i };
-		ck_assert_int_eq(pthread_create(&th[i], NULL, unit_producer, &args[i]), 0);
-	}
+	mem = mp_start(&c, &cons, n, 1, args, th);
 	atomic_store(&c.go, 1);
 	while (got < total && !err[0]) {
 		uint32_t id, units;
@@ -1008,7 +991,7 @@ START_TEST(test_unit_producers)
 			continue;
 		}
 		id = d.conn;
-		if (id >= MP_PRODUCERS || d.msg_type != 0 || d.off != next[id] ||
+		if (id >= MP_PRODUCERS || d.msg_type != ((uint32_t)d.off ^ 0xabcd0000u) || d.off != next[id] ||
 		    d.len != mp_check(id, d.off)) {
 			snprintf(err, sizeof(err), "head: producer %u type %u seq %" PRIu64 " (want %"
 				 PRIu64 ")", id, d.msg_type, (uint64_t)d.off,
@@ -1030,14 +1013,7 @@ START_TEST(test_unit_producers)
 		next[id]++;
 		got++;
 	}
-	atomic_store(&c.stop, 1);
-	for (int i = 0; i < MP_PRODUCERS; i++)
-		pthread_join(th[i], NULL);
-	ck_assert_msg(err[0] == 0, "%s", err);
-	for (int i = 0; i < MP_PRODUCERS; i++) {
-		ck_assert_int_eq(args[i].rc, 0);
-		ck_assert_uint_eq(next[i], n);
-	}
+	mp_finish(&c, args, th, next, n, err);
 	ck_assert_int_eq(msgr__ring_pop_sc(&cons, &d), -EAGAIN);
 	free(mem);
 }
