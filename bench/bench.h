@@ -201,6 +201,11 @@ struct bench_shared {
 	/* mixed: the ping starts and stops the bulk stream */
 	_Atomic int bulk_ready, bulk_go, bulk_stop, bulk_done;
 	_Atomic uint64_t bulk_recvd;
+	/* mixed, msgrd-net: the echo stamps when it got each ping (echo_on),
+	 * so a slow round trip splits into its way there and its way back */
+	_Atomic int echo_on;
+	_Atomic uint64_t echo_seq, echo_ns;
+	uint64_t slow_rounds, slow_there_ns, slow_back_ns;
 	char bulk_addr[256];
 	double idle_p50, idle_p99, idle_mean, busy_p50, busy_p99, busy_mean;
 	uint64_t idle_rounds, busy_rounds;

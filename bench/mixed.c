@@ -66,6 +66,10 @@ static void ping_once(const struct bench_run *ru, struct ping *pg, uint32_t seq)
 	}
 }
 
+/* A round trip beside the bulk slower than this is split into its way
+ * there (ping -> A -> B -> echo) and back, by the echo's stamp. */
+#define SLOW_NS 1000000ull
+
 /* Up to n round trips (after warm ones), or until deadline (0: none);
  * their latencies into lat; how many were measured. */
 static uint64_t ping_phase(const struct bench_run *ru, struct ping *pg, uint32_t *seq,
@@ -76,9 +80,16 @@ static uint64_t ping_phase(const struct bench_run *ru, struct ping *pg, uint32_t
 	for (i = 0; i < warm; i++)
 		ping_once(ru, pg, ++*seq);
 	for (i = 0; i < n && (!deadline || bench_now_ns() < deadline); i++) {
-		uint64_t t0 = bench_now_ns();
+		uint64_t t0 = bench_now_ns(), t1;
 		ping_once(ru, pg, ++*seq);
-		lat[i] = bench_now_ns() - t0;
+		t1 = bench_now_ns();
+		lat[i] = t1 - t0;
+		if (deadline && lat[i] > SLOW_NS && atomic_load(&bench_sh->echo_seq) == *seq) {
+			uint64_t e = atomic_load(&bench_sh->echo_ns);
+			bench_sh->slow_rounds++;
+			bench_sh->slow_there_ns += e - t0;
+			bench_sh->slow_back_ns += t1 - e;
+		}
 	}
 	return i;
 }
@@ -107,6 +118,7 @@ static void mix_ping(struct bench_run *ru)
 	sh->idle_rounds = ping_phase(ru, &pg, &seq, bench_warmup_rounds(), n, 0, lat);
 	bench_lat_stats(lat, sh->idle_rounds, &sh->idle_p50, &sh->idle_p99, &sh->idle_mean);
 
+	atomic_store(&sh->echo_on, 1);
 	atomic_store(&sh->bulk_go, 1);
 	{
 		uint64_t end = bench_now_ns() + 60000000000ull;
@@ -120,6 +132,7 @@ static void mix_ping(struct bench_run *ru)
 				     bench_now_ns() + (uint64_t)(busy_s() * 1e9), lat);
 	bench_lat_stats(lat, sh->busy_rounds, &sh->busy_p50, &sh->busy_p99, &sh->busy_mean);
 	atomic_store(&sh->bulk_stop, 1);
+	atomic_store(&sh->echo_on, 0);
 
 	/* the echo's end marker */
 	if (ru->path == BENCH_NET) {
@@ -294,6 +307,12 @@ int bench_run_mixed(enum bench_path p)
 		sh->busy_p99, (unsigned long long)sh->busy_rounds, (unsigned long long)sh->bulk_msgs,
 		sh->bulk_msgs > 1 && bsecs > 0
 			? (double)(sh->bulk_msgs - 1) * BENCH_BULK_SIZE / bsecs / 1e6 : 0.0);
+	if (sh->slow_rounds)
+		fprintf(stderr, "  %-38s %llu round trips over %llu ms beside the bulk, mean %.2f ms: "
+				"%.2f on the way to the echo, %.2f back\n", "",
+			(unsigned long long)sh->slow_rounds, SLOW_NS / 1000000,
+			(sh->slow_there_ns + sh->slow_back_ns) / 1e6 / sh->slow_rounds,
+			sh->slow_there_ns / 1e6 / sh->slow_rounds, sh->slow_back_ns / 1e6 / sh->slow_rounds);
 	return 0;
 out:
 	for (int i = 0; i < 2; i++) {

@@ -200,6 +200,10 @@ void bench_msgrd_ponger(struct bench_run *ru)
 
 	while (bench_mc_next_data(c, &ev)) {
 		bench_check(ev.msg_type, want, ev.data, ev.len, ru->size);
+		if (atomic_load_explicit(&bench_sh->echo_on, memory_order_relaxed)) {
+			atomic_store(&bench_sh->echo_ns, bench_now_ns());
+			atomic_store(&bench_sh->echo_seq, ev.msg_type); /* seq_cst: after the stamp */
+		}
 		bench_mc_send(ev.conn, ev.msg_type, ev.data, ev.len, s);
 		msgr_event_release(c, &ev);
 		if (want++ == 1)
