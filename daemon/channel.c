@@ -69,11 +69,14 @@ void msgr__channel_free(struct msgr__channel *ch)
 
 void msgr__channel_part_drop(struct msgr__channel *ch)
 {
-	if (!ch->part)
+	if (!msgr__channel_part_open(ch))
 		return;
 	msgr__rxacct_release(msgr__session_rxacct(ch->sess), 4 + ch->part_len);
 	free(ch->part);
 	ch->part = NULL;
+	if (ch->part_rx.owner)
+		ch->cs->ev->rx_release(ch->cs->ctx, &ch->part_rx);
+	memset(&ch->part_rx, 0, sizeof(ch->part_rx));
 	ch->part_len = ch->part_have = 0;
 }
 

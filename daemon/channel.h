@@ -57,6 +57,8 @@ struct msgr__chan_stats {
 	uint64_t batches_out;      /* MSG frames with BATCH sent */
 	uint64_t batched_msgs_out; /*   and the messages in them */
 	uint64_t msgs_net_in;      /* messages received from peer daemons */
+	uint64_t frags_in_place;   /*   of those in fragments, the ones written into the
+				      receiver's RX pool as they came (rx_reserve) */
 	uint64_t bytes_net_in;
 	uint64_t msgs_net_dropped; /* received for a channel already gone, or out of order */
 	uint64_t window_overruns;  /* channels reset: the peer sent past any window */
@@ -92,6 +94,18 @@ struct msgr__chan_end {
 };
 
 /* A message for an end (msgr__chan_events.deliver). */
+/* Room for one message in a receiving application's RX pool, taken as its
+ * first fragment arrives so that each fragment is copied to where the
+ * application will read it (no whole-message copy at the end, which held
+ * the loop for milliseconds per 16 MiB message). Filled by the clients
+ * layer's rx_reserve; this layer only writes through p and hands it back
+ * (deliver, or rx_release). owner NULL: none. */
+struct msgr__rx_resv {
+	void *owner;   /* the clients layer's, opaque here */
+	uint64_t off;  /* in that owner's RX pool */
+	uint8_t *p;    /* where the payload goes */
+};
+
 struct msgr__chan_msg {
 	uint32_t msg_type;
 	uint64_t len;                 /* payload bytes */
@@ -104,6 +118,8 @@ struct msgr__chan_msg {
 	uint32_t skip;
 	int borrowed;                 /*   buf is the caller's, for the call only (the
 					 callee copies what it keeps) */
+	struct msgr__rx_resv rx;      /*   or the payload is already in an RX pool
+					 (buf NULL); taken over by deliver */
 	uint64_t seq;                 /* its wire seq, to acknowledge once in the ring */
 	struct msgr__rxacct *acct;    /* the session account buf is charged to (a reference) */
 	uint64_t acct_bytes;          /*   and how much */
@@ -133,6 +149,12 @@ struct msgr__chan_events {
 	 * cannot. */
 	struct msgr__chan_end *(*accept)(void *ctx, const char *entity, uint16_t mode,
 					 const char *from, int *err, const char **why);
+	/* Room for len payload bytes in end e's RX pool (struct
+	 * msgr__rx_resv): 0, or -ENOBUFS when there is none now (the message
+	 * then waits in malloc'd memory). */
+	int (*rx_reserve)(void *ctx, struct msgr__chan_end *e, uint64_t len, struct msgr__rx_resv *r);
+	/* Give back room that will not be delivered. */
+	void (*rx_release)(void *ctx, struct msgr__rx_resv *r);
 };
 
 /* The layer. Owned by the loop, from msgr__chans_new() to its exit; conf,

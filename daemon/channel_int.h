@@ -70,6 +70,9 @@ struct msgr__channel {
 	uint64_t ua_bytes;          /* their window bytes: in flight to the peer */
 	uint8_t *part;              /* a message arriving in fragments: u32 type,
 				       then part_len bytes (owned; NULL: none) */
+	struct msgr__rx_resv part_rx; /*   or its room in the receiver's RX pool
+				       (owner set, part NULL) */
+	uint32_t part_type;         /*   and then its type */
 	uint64_t part_len, part_have; /* its length, and the bytes in so far */
 	uint64_t in_bytes;          /* window bytes taken in, not yet in the app's ring */
 };
@@ -77,6 +80,12 @@ struct msgr__channel {
 /* Forget a message half taken in (its fragments stop: the link went, or
  * the channel did), and what it held of the session's receive account. */
 void msgr__channel_part_drop(struct msgr__channel *ch);
+
+/* A message is half taken in, in malloc'd memory or in an RX pool. */
+static inline int msgr__channel_part_open(const struct msgr__channel *ch)
+{
+	return ch->part || ch->part_rx.owner;
+}
 
 struct msgr__chans {
 	const struct msgr__chan_conf *conf; /* borrowed from the loop */

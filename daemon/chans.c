@@ -180,7 +180,7 @@ static int msg_admit(struct msgr__channel *ch, uint64_t seq, unsigned flags)
 	 * beginning after a resume, or when another link took over. */
 	if (!(flags & MSGR__FL_CONT)) {
 		msgr__channel_part_drop(ch);
-	} else if (!ch->part && held) {
+	} else if (!msgr__channel_part_open(ch) && held) {
 		/* its beginning went with a loss that only this side saw
 		 * (the tail of a drained link): the replay sends it again */
 		cs->stats->msgs_net_dropped++;
@@ -284,36 +284,51 @@ static int on_fragment(struct msgr__channel *ch, const struct msgr__frame_hdr *h
 			free(big);
 			return 0;
 		}
-		if (!(ch->part = malloc(4 + total))) {
+		ch->part_len = total;
+		ch->part_have = h->len - 8u;
+		/* straight into the receiver's RX pool if it has room now;
+		 * else into memory of ours, copied there when it is whole */
+		if (ch->cs->ev->rx_reserve(ch->cs->ctx, ch->end[0], total, &ch->part_rx) == 0) {
+			ch->cs->stats->frags_in_place++;
+			ch->part_type = (uint32_t)msgr__get_uint(payload, 4);
+			memcpy(ch->part_rx.p, payload + 8, ch->part_have);
+		} else if ((ch->part = malloc(4 + total))) {
+			memcpy(ch->part, payload, 4);
+			memcpy(ch->part + 4, payload + 8, ch->part_have);
+		} else {
 			msgr__rxacct_release(msgr__session_rxacct(ch->sess), 4 + total);
+			ch->part_len = ch->part_have = 0;
 			free(big);
 			msgr__channel_reset(ch, -ENOMEM);
 			return 0;
 		}
-		ch->part_len = total;
-		ch->part_have = h->len - 8u;
-		memcpy(ch->part, payload, 4);
-		memcpy(ch->part + 4, payload + 8, ch->part_have);
 		free(big);
 		return 0;
 	}
 	rest = ch->part_len - ch->part_have;
-	if (!ch->part)
+	if (!msgr__channel_part_open(ch))
 		return msg_malformed(ch, h, big, "a continuation with no message begun");
 	if (h->len > rest || (h->flags & MSGR__FL_MORE ? h->len == rest : h->len != rest))
 		return msg_malformed(ch, h, big, "a piece too long or too short for its message");
-	memcpy(ch->part + 4 + ch->part_have, payload, h->len);
+	memcpy(ch->part ? ch->part + 4 + ch->part_have : ch->part_rx.p + ch->part_have, payload,
+	       h->len);
 	ch->part_have += h->len;
 	free(big);
 	if (h->flags & MSGR__FL_MORE)
 		return 0;
 	/* all in: it is taken in as if it had come whole */
 	memset(&m, 0, sizeof(m));
-	m.msg_type = (uint32_t)msgr__get_uint(ch->part, 4);
 	m.len = ch->part_len;
-	m.buf = ch->part;
-	m.skip = 4;
+	if (ch->part) {
+		m.msg_type = (uint32_t)msgr__get_uint(ch->part, 4);
+		m.buf = ch->part;
+		m.skip = 4;
+	} else {
+		m.msg_type = ch->part_type;
+		m.rx = ch->part_rx;
+	}
 	ch->part = NULL;
+	memset(&ch->part_rx, 0, sizeof(ch->part_rx));
 	msgr__rxacct_release(msgr__session_rxacct(ch->sess), 4 + m.len);
 	ch->part_len = ch->part_have = 0;
 	take_msg(ch, h->seq, &m);
@@ -321,10 +336,12 @@ static int on_fragment(struct msgr__channel *ch, const struct msgr__frame_hdr *h
 }
 
 /* A message taken in but not delivered. */
-static void msg_drop(const struct msgr__chan_msg *m)
+static void msg_drop(struct msgr__chans *cs, struct msgr__chan_msg *m)
 {
 	if (!m->borrowed)
 		free(m->buf);
+	if (m->rx.owner)
+		cs->ev->rx_release(cs->ctx, &m->rx);
 }
 
 /* The channel's next message (seq), whole, in order: into the
@@ -338,7 +355,7 @@ static int take_msg(struct msgr__channel *ch, uint64_t seq, struct msgr__chan_ms
 
 	ch->in_seq = seq;
 	if (m->len > k->owner->pool_bytes) {
-		msg_drop(m);
+		msg_drop(cs, m);
 		msgr__channel_reset(ch, -EMSGSIZE);
 		return 1;
 	}
@@ -350,7 +367,7 @@ static int take_msg(struct msgr__channel *ch, uint64_t seq, struct msgr__chan_ms
 		msgr__warn("session %s: channel %u (%s): the peer sent past any window "
 			   "(%llu bytes waiting); resetting it", msgr__session_peer(ch->sess),
 			   ch->sc.id, k->peer, (unsigned long long)ch->in_bytes);
-		msg_drop(m);
+		msg_drop(cs, m);
 		cs->stats->window_overruns++;
 		msgr__channel_reset(ch, -ENOBUFS);
 		return 1;
@@ -359,7 +376,7 @@ static int take_msg(struct msgr__channel *ch, uint64_t seq, struct msgr__chan_ms
 	 * channels that ended, so that opening channel after channel, each
 	 * within its bound, does not add up to our memory */
 	if (!session_holds(ch, 4 + m->len)) {
-		msg_drop(m);
+		msg_drop(cs, m);
 		return 1;
 	}
 	ch->in_bytes += cost;
@@ -371,7 +388,7 @@ static int take_msg(struct msgr__channel *ch, uint64_t seq, struct msgr__chan_ms
 	if (msgr__channel_step(ch, MSGR__CE_MSG, 0, NULL) & MSGR__CA_DELIVER)
 		cs->ev->deliver(cs->ctx, k, m);
 	else
-		msg_drop(m); /* not reached: the channel is open (checked above) */
+		msg_drop(cs, m); /* not reached: the channel is open (checked above) */
 	return 0;
 }
 

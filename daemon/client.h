@@ -134,6 +134,11 @@ struct msgr__outbox_ent {
 	uint32_t text_skip;          /* the payload starts this far into text */
 	int borrowed;                /* text is the caller's, for the call only
 					(msgr__dclient_post copies it if it waits) */
+	int rx_held;                 /* MESSAGE from the network: the payload is in
+					this client's RX pool at rx_off already
+					(struct msgr__rx_resv), and the entry holds
+					a reference on the client for it */
+	uint64_t rx_off;
 	uint64_t seq;                /* MESSAGE from the network: its wire seq, to
 					acknowledge once posted (0: local) */
 	struct msgr__rxacct *acct;   /* MESSAGE from the network: the session account

@@ -72,6 +72,7 @@ size_t msgr__metrics_collect(const struct msgr__ctl_env *e, struct msgr__metric 
 	M("batched_msgs_out", "counter", e->chan_stats->batched_msgs_out, "Messages sent inside BATCH frames.");
 	M("msgs_net_in", "counter", e->chan_stats->msgs_net_in, "Messages received from peer daemons.");
 	M("bytes_net_in", "counter", e->chan_stats->bytes_net_in, "Payload bytes received from peer daemons.");
+	M("frags_in_place", "counter", e->chan_stats->frags_in_place, "Messages received in fragments straight into the receiver's RX pool, fragment by fragment.");
 	M("msgs_net_dropped", "counter", e->chan_stats->msgs_net_dropped, "Messages received for a channel already gone, or out of order.");
 	M("window_overruns", "counter", e->chan_stats->window_overruns, "Channels reset because the peer sent past any window.");
 	R("injected_failures", "injected", e->net_stats->injected_failures, "Links reset by the fault interceptor: net.inject_socket_failures and inject kill-link.");

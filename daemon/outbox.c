@@ -24,8 +24,19 @@ static void ent_text_free(struct msgr__outbox_ent *e)
 	e->acct = NULL;
 }
 
-static void outbox_discard(struct msgr__outbox_ent *e)
+/* An entry whose payload is in c's RX pool already gives the room back. */
+static void ent_rx_free(struct msgr__dclient *c, struct msgr__outbox_ent *e)
 {
+	if (!e->rx_held)
+		return;
+	e->rx_held = 0;
+	(void)msgr__pool_free(&c->rxp, e->rx_off);
+	msgr__dclient_unref(c); /* the reservation's */
+}
+
+static void outbox_discard(struct msgr__dclient *c, struct msgr__outbox_ent *e)
+{
+	ent_rx_free(c, e);
 	if (e->src) {
 		msgr__dclient_tx_done(e->src, e->src_off);
 		msgr__dclient_unref(e->src);
@@ -37,7 +48,7 @@ static void outbox_discard(struct msgr__outbox_ent *e)
 void msgr__outbox_clear(struct msgr__dclient *c)
 {
 	while (c->qlen) {
-		outbox_discard(&c->q[c->qhead]);
+		outbox_discard(c, &c->q[c->qhead]);
 		c->qhead = msgr__fifo_at(c->qhead, 1, c->qcap);
 		c->qlen--;
 	}
@@ -98,7 +109,9 @@ static int post_now(struct msgr__dclient *c, struct msgr__outbox_ent *e)
 	}
 	if (!msgr__ring_writable_sp(&c->evt))
 		return -ENOBUFS;
-	if (e->src) {
+	if (e->rx_held) {
+		ev.off = e->rx_off; /* written fragment by fragment, as it came */
+	} else if (e->src) {
 		src = (const char *)e->src->txpool + e->src_off;
 	} else if (e->text) {
 		src = e->text + e->text_skip;
@@ -116,6 +129,12 @@ static int post_now(struct msgr__dclient *c, struct msgr__outbox_ent *e)
 			msgr__pool_free(&c->rxp, ev.off);
 		msgr__dclient_doom(c, "evt ring corrupted");
 		return -ENOBUFS;
+	}
+	if (e->rx_held) {
+		/* the application owns the room now; the reference goes
+		 * (the caller, and the registry, hold others) */
+		e->rx_held = 0;
+		msgr__dclient_unref(c);
 	}
 posted:
 	c->posted++;
@@ -190,12 +209,14 @@ int msgr__dclient_post(struct msgr__dclient *c, const struct msgr__outbox_ent *e
 		if (tmp.src)
 			msgr__dclient_tx_done(tmp.src, tmp.src_off);
 		ent_text_free(&tmp);
+		ent_rx_free(c, &tmp);
 		return -ENOTCONN;
 	}
 	if (c->qlen >= MSGR__OUTBOX_HARD) {
 		if (tmp.src)
 			msgr__dclient_tx_done(tmp.src, tmp.src_off);
 		ent_text_free(&tmp);
+		ent_rx_free(c, &tmp);
 		msgr__dclient_doom(c, "more than 1048576 events waiting: it does not read them");
 		return -ENOBUFS;
 	}
@@ -207,7 +228,7 @@ int msgr__dclient_post(struct msgr__dclient *c, const struct msgr__outbox_ent *e
 		/* it waits: it needs a copy of its own */
 		char *copy = malloc(tmp.ev.len ? tmp.ev.len : 1);
 		if (!copy) {
-			outbox_discard(&tmp);
+			outbox_discard(c, &tmp);
 			return -ENOMEM;
 		}
 		memcpy(copy, tmp.text + tmp.text_skip, tmp.ev.len);
@@ -216,7 +237,7 @@ int msgr__dclient_post(struct msgr__dclient *c, const struct msgr__outbox_ent *e
 		tmp.borrowed = 0;
 	}
 	if (msgr__fifo_reserve(&c->q, &c->qcap, c->qhead, c->qlen, sizeof(*c->q), 64)) {
-		outbox_discard(&tmp);
+		outbox_discard(c, &tmp);
 		return -ENOMEM;
 	}
 	c->q[msgr__fifo_at(c->qhead, c->qlen, c->qcap)] = tmp;

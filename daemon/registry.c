@@ -21,6 +21,7 @@
 #include "link.h"
 #include "msgr.h"
 #include "outbox.h"
+#include "rxacct.h"
 
 static void on_handle_closed(uv_handle_t *h)
 {
@@ -196,6 +197,30 @@ static void ev_notify(void *ctx, struct msgr__chan_end *e, uint16_t op, int err)
 	msgr__registry_notify(ctx, e, op, err);
 }
 
+static int ev_rx_reserve(void *ctx, struct msgr__chan_end *e, uint64_t len, struct msgr__rx_resv *r)
+{
+	struct msgr__dclient *c = msgr__dconn_of(e)->client;
+	uint64_t off;
+
+	if (c->dropped || msgr__pool_alloc(&c->rxp, len, &off))
+		return -ENOBUFS;
+	msgr__dclient_ref(c); /* the pool, and the mapping, outlive a drop */
+	r->owner = c;
+	r->off = off;
+	r->p = c->rxpool + off;
+	return 0;
+}
+
+static void ev_rx_release(void *ctx, struct msgr__rx_resv *r)
+{
+	struct msgr__dclient *c = r->owner;
+
+	(void)ctx;
+	(void)msgr__pool_free(&c->rxp, r->off);
+	r->owner = NULL;
+	msgr__dclient_unref(c);
+}
+
 static void ev_deliver(void *ctx, struct msgr__chan_end *to, const struct msgr__chan_msg *m)
 {
 	struct msgr__dconn *k = msgr__dconn_of(to);
@@ -214,9 +239,29 @@ static void ev_deliver(void *ctx, struct msgr__chan_end *to, const struct msgr__
 		e.src_off = m->src_off;
 		e.src_conn = from->id;
 	} else {
-		e.text = m->buf;
-		e.text_skip = m->skip;
-		e.borrowed = m->borrowed;
+		if (m->rx.owner == dst && !dst->dropped) {
+			/* in place: the reservation's reference goes with it */
+			e.rx_held = 1;
+			e.rx_off = m->rx.off;
+		} else if (m->rx.owner) {
+			/* reserved in a client this end no longer is (it
+			 * came back attached anew): copy it over, as a
+			 * message that waited in our memory */
+			struct msgr__rx_resv r = m->rx;
+			e.text = malloc(m->len ? m->len : 1);
+			if (e.text)
+				memcpy(e.text, r.p, m->len);
+			ev_rx_release(ctx, &r);
+			if (!e.text) {
+				msgr__rxacct_release(m->acct, m->acct_bytes);
+				msgr__warn("client %s: out of memory for a message; dropped", dst->entity);
+				return;
+			}
+		} else {
+			e.text = m->buf;
+			e.text_skip = m->skip;
+			e.borrowed = m->borrowed;
+		}
 		e.seq = m->seq;
 		e.acct = m->acct;
 		e.acct_bytes = m->acct_bytes;
@@ -345,4 +390,6 @@ const struct msgr__chan_events msgr__registry_chan_events = {
 	.tx_done = ev_tx_done,
 	.credit = ev_credit,
 	.accept = ev_accept,
+	.rx_reserve = ev_rx_reserve,
+	.rx_release = ev_rx_release,
 };
