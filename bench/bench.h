@@ -128,11 +128,17 @@ struct bench_opts {
 	unsigned kill_ms;   /* between kills */
 	unsigned channels;  /* the many-channel workload's N, 0: off */
 	int mixed;          /* run the mixed workload */
+	int pin;            /* --pin: each simulated host on a CPU of its own */
 	int quick;
 	const char *out;
 };
 
 extern struct bench_opts bench_opt;
+
+/* --pin: the calling process to host side's CPU (0: host A, the sender's
+ * and the connecting side's; 1: host B), the first two CPUs it may use.
+ * 0, or -errno. */
+int bench_pin(int side);
 extern unsigned bench_wait_poll_us; /* what libmsgr clients and shm-ring spin */
 
 /* ---- paths' properties ---- */

@@ -277,6 +277,22 @@ static int write_keyring(const char *path)
 	return fclose(f) ? -errno : 0;
 }
 
+/* Which simulated host a daemon stands for (--pin): the second of each
+ * pair is host B; the same-host daemon is host A, with the sender. */
+static int daemon_side(const struct bench_daemon *dm)
+{
+	switch ((enum bench_daemon_id)(dm - bench_dmn)) {
+	case BENCH_D_NET_B:
+	case BENCH_D_SEC_B:
+	case BENCH_D_REC_B:
+	case BENCH_D_CH_B:
+	case BENCH_D_MIX_B:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 /* Start one msgrd with its sockets and log in the tmpdir (names from its
  * tag); 0 once its control socket answers. */
 static int spawn_daemon(const char *bin, struct bench_daemon *dm)
@@ -352,6 +368,8 @@ static int spawn_daemon(const char *bin, struct bench_daemon *dm)
 			dup2(nul, 0);
 		/* a ^C at the terminal is ours to pass on, in order */
 		setpgid(0, 0);
+		if (bench_opt.pin && bench_pin(daemon_side(dm)))
+			_exit(126);
 		execv(bin, argv);
 		fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
 		_exit(127);

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,10 @@ static void usage(FILE *f)
 		"                   shm-ring baseline's); default: 0 for both, never spin\n"
 		"  --daemon-poll-us N  msgrd's poll_us alone (overrides --poll-us for it)\n"
 		"  --daemon-set S.K=V  a msgrd setting for every daemon started (up to 8)\n"
+		"  --pin            each simulated host on a CPU of its own: host A's daemon\n"
+		"                   and applications (the senders) on the first CPU, host\n"
+		"                   B's on the second; the same-host daemon goes with the\n"
+		"                   sender. Default: the scheduler places everything\n"
 		"  --socket PATH    use a running msgrd instead of starting one\n"
 		"  --ctl-socket P   its control socket, for its wakeup counters and pid\n"
 		"  --no-tcp         skip the TCP loopback baselines (tcp, tcp-batch)\n"
@@ -236,7 +241,8 @@ static int run_all(void)
 int main(int argc, char **argv)
 {
 	enum { O_SECONDS = 256, O_COUNT, O_RTT, O_REPEAT, O_POLL, O_SOCKET, O_CTL, O_NOTCP, O_OUT,
-	       O_QUICK, O_HELP, O_ONLY, O_DPOLL, O_KILLS, O_KILLMS, O_SIZES, O_CHANNELS, O_DSET };
+	       O_QUICK, O_HELP, O_ONLY, O_DPOLL, O_KILLS, O_KILLMS, O_SIZES, O_CHANNELS, O_DSET,
+	       O_PIN };
 	static const struct option lopts[] = {
 		{ "seconds", required_argument, NULL, O_SECONDS },
 		{ "count", required_argument, NULL, O_COUNT },
@@ -256,6 +262,7 @@ int main(int argc, char **argv)
 		{ "sizes", required_argument, NULL, O_SIZES },
 		{ "channels", required_argument, NULL, O_CHANNELS },
 		{ "daemon-set", required_argument, NULL, O_DSET },
+		{ "pin", no_argument, NULL, O_PIN },
 		{ 0 },
 	};
 	int set_seconds = 0, set_rtt = 0, set_channels = 0, o, failed = 0;
@@ -301,6 +308,9 @@ int main(int argc, char **argv)
 			    !strchr(optarg, '=') || !strchr(optarg, '.'))
 				goto bad;
 			bench_opt.dset[bench_opt.ndset++] = optarg;
+			break;
+		case O_PIN:
+			bench_opt.pin = 1;
 			break;
 		case O_DPOLL:
 			if (parse_uint(optarg, 1000000, &v))
@@ -389,6 +399,17 @@ bad:
 		default_out(out, sizeof(out));
 	beside(out, json, sizeof(json), dir, sizeof(dir));
 
+	if (bench_opt.pin) {
+		cpu_set_t have;
+		if (sched_getaffinity(0, sizeof(have), &have) || CPU_COUNT(&have) < 2) {
+			bench_errmsg("--pin needs two CPUs to put the two hosts on; this process may use %d",
+				     CPU_COUNT(&have));
+			return 2;
+		}
+		if (bench_opt.socket)
+			bench_errmsg("--pin: the running msgrd stays where it is; only the "
+				     "applications are pinned");
+	}
 	bench_sh = mmap(NULL, sizeof(*bench_sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 			-1, 0);
 	if (bench_sh == MAP_FAILED) {

@@ -501,11 +501,13 @@ void bench_describe_settings(const struct bench_dstats *ds)
 	snprintf(bench_settings, sizeof(bench_settings),
 		 "%ld CPUs, Linux %s; one-way %s (%s) per case and size (%s) after a warm-up; "
 		 "ping-pong %u round trips after %llu; median of %u run%s; poll_us: msgrd %s, "
-		 "libmsgr clients and shm-ring %u µs",
+		 "libmsgr clients and shm-ring %u µs%s",
 		 sysconf(_SC_NPROCESSORS_ONLN), u.release, bench_opt.count ? "a fixed count" : "a fixed time",
 		 bench_opt.count ? "--count" : "--seconds", sizes, bench_opt.rtt_count,
 		 (unsigned long long)bench_warmup_rounds(), bench_opt.repeat,
-		 bench_opt.repeat == 1 ? "" : "s", dpoll, bench_wait_poll_us);
+		 bench_opt.repeat == 1 ? "" : "s", dpoll, bench_wait_poll_us,
+		 bench_opt.pin ? "; pinned: host A (senders, same-host daemon) on one CPU, host B on another"
+			       : "");
 }
 
 static void notes(FILE *f, int md)

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,9 +172,31 @@ static _Noreturn void child(const struct spawn *sp, int role)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	snprintf(lbl, sizeof(lbl), "%s (%s)", sp->name, sp->roles[role]);
 	bench_label = lbl;
+	/* even roles are host A's applications, odd ones host B's (mixed has
+	 * four; the rest two: role 0 sends or pings, role 1 receives or echoes) */
+	if (bench_opt.pin && bench_pin(role & 1))
+		bench_die("--pin: sched_setaffinity: %s", strerror(errno));
 	sp->fn(sp->arg, role);
 	fflush(NULL);
 	_exit(0);
+}
+
+int bench_pin(int side)
+{
+	cpu_set_t have, want;
+	int n = 0;
+
+	if (sched_getaffinity(0, sizeof(have), &have))
+		return -errno;
+	CPU_ZERO(&want);
+	for (int c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &have) && n++ == side) {
+			CPU_SET(c, &want);
+			break;
+		}
+	if (!CPU_COUNT(&want))
+		return -(errno = EINVAL); /* main() checked there are two */
+	return sched_setaffinity(0, sizeof(want), &want) ? -errno : 0;
 }
 
 void bench_kill_kids(void)
