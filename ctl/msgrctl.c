@@ -59,6 +59,7 @@ static void usage(FILE *f)
 		"  log reopen              reopen global.log_file (for logrotate)\n"
 		"  inject detach ENTITY    fault injection (needs global.inject = true)\n"
 		"  inject kill-link HOST:PORT  abort the link to that daemon, as a network reset would\n"
+		"  inject stall MS         hold the daemon's event loop for MS milliseconds (1..5000)\n"
 		"  version                 the daemon's version\n"
 		"  help                    the daemon's command list\n"
 		"  keygen [FILE] [--force] [--group GROUP]\n"
@@ -251,7 +252,7 @@ static const struct cmd {
 	{ "log level", { "level" }, 0, 1, " [LEVEL]" },
 	{ "log flush", { 0 }, 0, 0, "" },
 	{ "log reopen", { 0 }, 0, 0, "" },
-	{ "inject", { "fault", "target" }, 2, 2, " (detach ENTITY | kill-link HOST:PORT)" },
+	{ "inject", { "fault", "target" }, 2, 2, " (detach ENTITY | kill-link HOST:PORT | stall MS)" },
 	{ "version", { 0 }, 0, 0, "" },
 	{ "help", { 0 }, 0, 0, "" },
 	{ "get_command_descriptions", { 0 }, 0, 0, "" },

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "channel.h"
@@ -437,6 +438,9 @@ static struct json_object *cmd_log_reopen(const struct msgr__ctl_env *e, struct 
 	return o;
 }
 
+/* inject stall: at most this long, well inside systemd's watchdog (30 s) */
+#define MSGR__STALL_MAX_MS 5000
+
 static struct json_object *cmd_inject(const struct msgr__ctl_env *e, struct json_object *req, char **text)
 {
 	const char *what = arg(req, "fault"), *target = arg(req, "target");
@@ -455,9 +459,27 @@ static struct json_object *cmd_inject(const struct msgr__ctl_env *e, struct json
 		json_object_object_add(o, "success", json_object_new_string("link killed"));
 		return o;
 	}
+	if (what && !strcmp(what, "stall")) {
+		/* hold the loop, as a long piece of work would: what
+		 * loop_stalls and loop_busy_max_us are there to show */
+		char *end;
+		long ms = target ? strtol(target, &end, 10) : 0;
+		struct timespec ts;
+
+		if (!target || !*target || *end || ms < 1 || ms > MSGR__STALL_MAX_MS)
+			return error_obj("inject stall: '%s' is not a number of milliseconds from 1 to %d",
+					 target ? target : "", MSGR__STALL_MAX_MS);
+		ts = (struct timespec){ ms / 1000, (ms % 1000) * 1000000 };
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+		msgr__notice("fault injection: the event loop held for %ld ms (msgrctl inject stall)", ms);
+		o = json_object_new_object();
+		json_object_object_add(o, "success", json_object_new_string("stalled"));
+		return o;
+	}
 	if (!what || strcmp(what, "detach"))
-		return error_obj("inject: unknown fault '%s' (known: detach ENTITY, kill-link HOST:PORT)",
-				 what ? what : "");
+		return error_obj("inject: unknown fault '%s' (known: detach ENTITY, kill-link HOST:PORT, "
+				 "stall MS)", what ? what : "");
 	if (!target || !(c = msgr__dclient_find(e->reg, target)))
 		return error_obj("inject detach: no attached entity '%s'", target ? target : "");
 	msgr__dclient_drop(c, MSGR__LOG_NOTICE, "fault injection (msgrctl inject detach)");
@@ -492,8 +514,9 @@ static const struct command commands[] = {
 	  "show or set the log level", cmd_log_level, "rw" },
 	{ "log flush", "write the log file out to disk", cmd_log_flush, "rw" },
 	{ "log reopen", "reopen the log file (after logrotate moved it)", cmd_log_reopen, "rw" },
-	{ "inject name=fault,type=CephChoices,strings=detach|kill-link name=target,type=CephString",
-	  "inject a fault (needs global.inject = true): detach ENTITY, kill-link HOST:PORT", cmd_inject, "rw" },
+	{ "inject name=fault,type=CephChoices,strings=detach|kill-link|stall name=target,type=CephString",
+	  "inject a fault (needs global.inject = true): detach ENTITY, kill-link HOST:PORT, stall MS",
+	  cmd_inject, "rw" },
 	{ "version", "msgrd version", cmd_version, "r" },
 	{ "help", "list available commands", cmd_help, "r" },
 	{ "get_command_descriptions", "list commands in Ceph's format", cmd_descriptions, "r" },

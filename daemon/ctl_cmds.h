@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/loopstat.h"
+
 struct msgr__registry;
 struct msgr__chan_stats;
 struct msgr__net_stats;
@@ -56,6 +58,7 @@ struct msgr__ctl_env {
 	const struct msgr__chan_stats *chan_stats; /* counters of each layer */
 	const struct msgr__net_stats *net_stats;
 	const struct msgr__ctl_stats *ctl_stats;
+	const struct msgr__loop_stats *loop_stats; /* the loop's turns (common/loopstat.h) */
 	const int *inject;            /* global.inject (start-up only): allows `inject` */
 	uint64_t started_ns;          /* CLOCK_MONOTONIC at the daemon's start */
 	double started_unix_s;        /* CLOCK_REALTIME then: process_start_time_seconds */

@@ -83,6 +83,14 @@ static void on_spin(uv_idle_t *h)
 	pass(h->data);
 }
 
+/* Each turn's work, for loop_stalls and loop_busy_max_us (loopstat.h). */
+static void on_turn(uv_prepare_t *h)
+{
+	struct msgr__daemon *d = h->data;
+
+	msgr__loop_turn(&d->loop_stats, uv_hrtime(), uv_metrics_idle_time(d->loop));
+}
+
 void msgr__daemon_schedule(struct msgr__daemon *d)
 {
 	/* the idle handle being active is what "spinning" means */
@@ -504,6 +512,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	d->loop = uv_default_loop();
+	/* libuv times its sleeps only when asked; the cost is a clock read
+	 * around each poll that may block */
+	(void)uv_loop_configure(d->loop, UV_METRICS_IDLE_TIME);
 	d->started_ns = msgr__now_ns();
 	d->reg = (struct msgr__registry){
 		.loop = d->loop,
@@ -516,6 +527,9 @@ int main(int argc, char **argv)
 	};
 	uv_idle_init(d->loop, &d->spin);
 	d->spin.data = d;
+	uv_prepare_init(d->loop, &d->turn);
+	d->turn.data = d;
+	uv_prepare_start(&d->turn, on_turn);
 	uv_timer_init(d->loop, &d->heartbeat);
 	d->heartbeat.data = d;
 	uv_timer_start(&d->heartbeat, on_heartbeat, 1000, 1000);
@@ -533,6 +547,7 @@ int main(int argc, char **argv)
 			.chan_stats = &d->stats.chan,
 			.net_stats = &d->stats.net,
 			.ctl_stats = &d->stats.ctl,
+			.loop_stats = &d->loop_stats,
 			.inject = &d->conf.inject,
 			.started_ns = d->started_ns,
 			.started_unix_s = (double)now.tv_sec + now.tv_nsec / 1e9,

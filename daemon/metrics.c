@@ -20,6 +20,22 @@
 #include "registry.h"
 #include "session_state.h"
 
+/* Nanoseconds the calling thread (the loop's: this runs on it) has been
+ * ready to run but waited for a CPU: the second figure of the kernel's
+ * schedstat. 0 where the kernel keeps none. */
+static uint64_t cpu_wait_ns(void)
+{
+	unsigned long long run = 0, wait = 0;
+	FILE *f = fopen("/proc/thread-self/schedstat", "re");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &run, &wait) != 2)
+		wait = 0;
+	fclose(f);
+	return wait;
+}
+
 size_t msgr__metrics_collect(const struct msgr__ctl_env *e, struct msgr__metric *m, size_t max)
 {
 	uint64_t conns = 0, queued = 0, rx_used = 0;
@@ -88,6 +104,9 @@ size_t msgr__metrics_collect(const struct msgr__ctl_env *e, struct msgr__metric 
 	M("rdma_credit_msgs", "counter", e->net_stats->transport.rdma_credit_msgs, "Standalone RDMA credit messages sent.");
 	M("rdma_flushes", "counter", e->net_stats->transport.rdma_flushes, "RDMA work requests flushed by a queue pair in error.");
 	M("rdma_qp_errors", "counter", e->net_stats->transport.rdma_qp_errors, "RDMA queue pairs that went to error.");
+	M("loop_stalls", "counter", e->loop_stats->stalls, "Event loop turns whose work took over 1 ms: nothing else moved meanwhile.");
+	M("loop_busy_max_us", "gauge", e->loop_stats->busy_max_ns / 1000, "The most work one event loop turn took since start.");
+	M("loop_cpu_wait_us", "counter", cpu_wait_ns() / 1000, "Time the event loop was ready to run but waited for a CPU (the kernel's run delay).");
 	M("ctl_timeouts", "counter", e->ctl_stats->timeouts, "Control connections closed for sending no request within global.ctl_timeout.");
 	M("clients", "gauge", e->reg->nclients, "Attached clients.");
 	M("conns", "gauge", conns, "Open connection handles of all clients.");
@@ -351,12 +370,21 @@ int msgr__metrics_text(const struct msgr__ctl_env *e, char **out, size_t *len)
 	tprintf(&b, "msgrd_build_info{version=\"%s\"} 1\n", MSGR_VERSION_STRING);
 	family(&b, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch in seconds.");
 	tprintf(&b, "process_start_time_seconds %.3f\n", e->started_unix_s);
-	/* counters get the conventional _total; close reasons come below */
+	/* counters get the conventional _total; close reasons come below;
+	 * microseconds (a name ending _us) become Prometheus's base unit */
 	for (size_t i = 0; i < n; i++) {
 		const char *sfx = strcmp(m[i].type, "counter") ? "" : "_total";
+		size_t nl = strlen(m[i].name);
+		int us = nl > 3 && !strcmp(m[i].name + nl - 3, "_us");
 		char name[96];
 		if (m[i].reason)
 			continue;
+		if (us) {
+			snprintf(name, sizeof(name), "msgrd_%.*s_seconds%s", (int)(nl - 3), m[i].name, sfx);
+			family(&b, name, m[i].type, m[i].help);
+			tprintf(&b, "%s %.6f\n", name, (double)m[i].value / 1e6);
+			continue;
+		}
 		snprintf(name, sizeof(name), "msgrd_%s%s", m[i].name, sfx);
 		family(&b, name, m[i].type, m[i].help);
 		tprintf(&b, "%s %llu\n", name, (unsigned long long)m[i].value);

@@ -107,6 +107,27 @@ t_inject() {
 	stop_daemon
 }
 
+# loop_stalls and loop_busy_max_us count a turn's work, not its sleep: an
+# idle daemon (a heartbeat a second) shows no long turn, and a held loop
+# (inject stall) shows as one. Bad durations are refused, by name.
+t_inject_stall() {
+	start_daemon stall --set global.inject=true
+	sleep 1.5 # a few idle turns of about a second each
+	pyjson "$D_CTL" 'd["msgrd"]["loop_busy_max_us"] < 500000 and d["msgrd"]["loop_cpu_wait_us"] >= 0' perf dump
+	for bad in 0 5001 x 10ms 2.5; do
+		expect_exit 1 "$BIN/msgrctl" inject stall "$bad" 2>"$D_DIR/err"
+		grep -q "inject stall: '$bad' is not a number of milliseconds from 1 to 5000" "$D_DIR/err"
+	done
+	"$BIN/msgrctl" inject stall 800 | grep -q stalled
+	pyjson "$D_CTL" 'd["msgrd"]["loop_stalls"] >= 1 and d["msgrd"]["loop_busy_max_us"] >= 800000' perf dump
+	grep -q 'the event loop held for 800 ms' "$D_LOG"
+	"$BIN/msgrctl" metrics >"$D_DIR/m.prom"
+	grep -Eq '^msgrd_loop_busy_max_seconds (0\.[89]|[1-9])' "$D_DIR/m.prom"
+	grep -q '^msgrd_loop_cpu_wait_seconds_total [0-9]' "$D_DIR/m.prom"
+	grep -q '^msgrd_loop_stalls_total [1-9]' "$D_DIR/m.prom"
+	stop_daemon
+}
+
 t_keygen() {
 	local k=$RUN/keyring
 	"$BIN/msgrctl" keygen "$k"
@@ -289,6 +310,7 @@ run ceph-cli-admin-socket t_ceph_cli
 run config-get-set-live t_config_live
 run sighup-reload t_sighup
 run inject-detach t_inject
+run inject-stall-loop-counters t_inject_stall
 run keygen t_keygen
 run metrics-prometheus t_metrics
 run ctl-socket-permissions t_ctl_permissions
