@@ -246,7 +246,18 @@ t_idle_many() {
 	stop_daemon
 }
 
+# Messages of megabytes that wait for room in the receiver's pool (the
+# daemon's outbox) arrive whole and in order.
+t_local_wait_room() {
+	start_daemon waitroom
+	"$T" wait-room 12 3158001
+	"$BIN/msgrctl" --json clients | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d == [], d'
+	kill -0 "$D_PID"
+	stop_daemon
+}
+
 run local-delivery-all-modes t_local_modes
+run local-large-messages-wait t_local_wait_room
 run local-idle-clients t_idle_many
 run reset-when-peer-killed t_reset_on_kill
 run daemon-lost t_daemon_lost

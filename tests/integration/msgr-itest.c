@@ -1251,6 +1251,57 @@ static int sc_bigthreads(size_t size)
 	return 0;
 }
 
+/* n messages of len bytes (1 to 4 MiB) to a receiver whose 8 MiB pool
+ * holds two of them: it keeps two unreleased a moment before it lets the
+ * oldest go, so each later message waits in the daemon for room (in the
+ * outbox; across daemons, gathered from its fragments first). Every byte
+ * is checked, and the order. */
+static int sc_wait_room(int n, size_t len)
+{
+	msgr_client *ca = attach("client.sl", 64 << 20), *cb = attach("osd.sl", 8 << 20);
+	unsigned char *buf = malloc(len), *want = malloc(len);
+	struct msgr_event held[2], ev;
+	int nheld = 0, sent = 0, got = 0;
+	msgr_conn *k;
+
+	CHECK(buf && want && len > (1u << 20) && 2 * len < (8u << 20), "wait-room: 1 MiB < len < 4 MiB");
+	CHECK(!msgr_connect(ca, msgr_addr(cb), MSGR_LOSSLESS, &k), "connect");
+	expect(ca, &ev, MSGR_EV_CONNECTED);
+	expect(cb, &ev, MSGR_EV_ACCEPTED);
+	while (got < n) {
+		if (sent < n) {
+			fill(buf, len, (uint32_t)sent);
+			int err = msgr_send(k, (uint32_t)sent, buf, len);
+			if (!err)
+				sent++;
+			else
+				CHECK(err == -EAGAIN, "send %d: %s", sent, msgr_strerror(err));
+		}
+		if (msgr_next(cb, &ev, sent < n ? 1 : 5000) == -EAGAIN)
+			continue;
+		CHECK(ev.type == MSGR_EV_MESSAGE && ev.msg_type == (uint32_t)got && ev.len == len,
+		      "message %d: event %d type %u len %zu", got, ev.type, ev.msg_type, (size_t)ev.len);
+		fill(want, len, (uint32_t)got);
+		CHECK(!memcmp(ev.data, want, len), "message %d garbled", got);
+		got++;
+		held[nheld++] = ev;
+		if (nheld == 2) {
+			usleep(50000); /* the next one waits in the daemon meanwhile */
+			msgr_event_release(cb, &held[0]);
+			held[0] = held[1];
+			nheld = 1;
+		}
+	}
+	while (nheld)
+		msgr_event_release(cb, &held[--nheld]);
+	free(buf);
+	free(want);
+	msgr_detach(ca);
+	msgr_detach(cb);
+	printf("ok %d messages of %zu bytes, each whole and in order\n", got, len);
+	return 0;
+}
+
 /* Both sides' handles: the one we opened and the one we accepted. */
 struct side {
 	msgr_client *c;
@@ -2382,6 +2433,8 @@ int main(int argc, char **argv)
 		return sc_last_error(argv[2]);
 	if (!strcmp(scenario, "bigthreads") && argc == 3)
 		return sc_bigthreads((size_t)atol(argv[2]));
+	if (!strcmp(scenario, "wait-room") && argc == 4)
+		return sc_wait_room(atoi(argv[2]), (size_t)atol(argv[3]));
 	if (!strcmp(scenario, "cross") && argc == 3)
 		return sc_cross(atoi(argv[2]));
 	if (!strcmp(scenario, "pairs") && argc == 3)

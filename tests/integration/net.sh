@@ -89,6 +89,16 @@ t_net_window_threads() {
 }
 run net-window-threads t_net_window_threads
 
+# The same across two daemons: messages in fragments that found no room at
+# their first fragment are gathered in daemon B's memory and wait there.
+t_net_wait_room() {
+	start_pair waitroom
+	"$T" wait-room 12 3158001
+	pyjson "$B_CTL" 'd["stats"]["msgs_net_in"] >= 12 and d["stats"]["protocol_errors"] == 0' status
+	stop_pair
+}
+run net-large-messages-wait t_net_wait_room
+
 # Acceptance: 50 entity pairs between two daemons share exactly one TCP
 # connection.
 t_net_fifty_pairs() {
