@@ -260,8 +260,48 @@ static void mix_child(void *arg, int role)
 	}
 }
 
+/* A mixed daemon's event loop figures (msgrctl(8): loop_stalls,
+ * loop_busy_max_us, loop_cpu_wait_us); ok 0 if it could not be read. */
+struct loopfig {
+	uint64_t stalls, max_us, wait_us;
+	int ok;
+};
+
+static struct loopfig loop_figures(enum bench_daemon_id d)
+{
+	struct loopfig f = { 0 };
+	char *body = NULL;
+
+	if (!bench_ctl_request(bench_dmn[d].ctl, "{\"prefix\":\"perf dump\"}", &body))
+		f.ok = !bench_json_u64(body, "loop_stalls", &f.stalls) &&
+		       !bench_json_u64(body, "loop_busy_max_us", &f.max_us) &&
+		       !bench_json_u64(body, "loop_cpu_wait_us", &f.wait_us);
+	free(body);
+	return f;
+}
+
+/* Where a ping's time went, from each daemon's side: its loop turns over
+ * 1 ms during the case (nothing else moved), its longest turn since it
+ * started, and the share of the case it was ready to run without a CPU. */
+static void loop_report(const struct loopfig before[2], double secs)
+{
+	static const enum bench_daemon_id ds[2] = { BENCH_D_MIX_A, BENCH_D_MIX_B };
+
+	for (int i = 0; i < 2; i++) {
+		struct loopfig after = loop_figures(ds[i]);
+		if (!before[i].ok || !after.ok || secs <= 0)
+			continue;
+		fprintf(stderr, "  %-38s daemon %c: %llu loop turns over 1 ms in %.1f s, longest %.1f ms; "
+				"waited for a CPU %.0f%% of the time\n", "", i ? 'B' : 'A',
+			(unsigned long long)(after.stalls - before[i].stalls), secs, after.max_us / 1e3,
+			100.0 * (double)(after.wait_us - before[i].wait_us) / 1e6 / secs);
+	}
+}
+
 int bench_run_mixed(enum bench_path p)
 {
+	struct loopfig lf[2] = { { 0 } };
+	uint64_t t0;
 	static const char *const roles[] = { "ping", "echo", "bulk sender", "bulk receiver" };
 	struct bench_run ru = { .path = p, .kind = BENCH_PINGPONG, .size = BENCH_PP_SIZE,
 				.fd = { -1, -1 }, .bfd = { -1, -1 }, .efd = { -1, -1 } };
@@ -277,6 +317,11 @@ int bench_run_mixed(enum bench_path p)
 		goto out;
 	}
 	memset(sh, 0, sizeof(*sh));
+	if (p == BENCH_NET) {
+		lf[0] = loop_figures(BENCH_D_MIX_A);
+		lf[1] = loop_figures(BENCH_D_MIX_B);
+	}
+	t0 = bench_now_ns();
 	failed = bench_spawn(name, 4, roles, mix_child, &ru) != 0;
 	for (int i = 0; i < 2; i++) {
 		if (ru.fd[i] >= 0)
@@ -313,6 +358,8 @@ int bench_run_mixed(enum bench_path p)
 			(unsigned long long)sh->slow_rounds, SLOW_NS / 1000000,
 			(sh->slow_there_ns + sh->slow_back_ns) / 1e6 / sh->slow_rounds,
 			sh->slow_there_ns / 1e6 / sh->slow_rounds, sh->slow_back_ns / 1e6 / sh->slow_rounds);
+	if (p == BENCH_NET)
+		loop_report(lf, (double)(bench_now_ns() - t0) / 1e9);
 	return 0;
 out:
 	for (int i = 0; i < 2; i++) {
