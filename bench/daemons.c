@@ -368,8 +368,10 @@ static int spawn_daemon(const char *bin, struct bench_daemon *dm)
 			dup2(nul, 0);
 		/* a ^C at the terminal is ours to pass on, in order */
 		setpgid(0, 0);
-		if (bench_opt.pin && bench_pin(daemon_side(dm)))
+		if (bench_opt.pin && bench_pin(daemon_side(dm))) {
+			fprintf(stderr, "msgr-bench: --pin: %s\n", strerror(errno));
 			_exit(126);
+		}
 		execv(bin, argv);
 		fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
 		_exit(127);

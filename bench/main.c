@@ -401,6 +401,7 @@ bad:
 
 	if (bench_opt.pin) {
 		cpu_set_t have;
+		CPU_ZERO(&have);
 		if (sched_getaffinity(0, sizeof(have), &have) || CPU_COUNT(&have) < 2) {
 			bench_errmsg("--pin needs two CPUs to put the two hosts on; this process may use %d",
 				     CPU_COUNT(&have));

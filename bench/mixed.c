@@ -291,7 +291,7 @@ static void loop_report(const struct loopfig before[2], double secs)
 		struct loopfig after = loop_figures(ds[i]);
 		if (!before[i].ok || !after.ok || secs <= 0)
 			continue;
-		fprintf(stderr, "  %-38s daemon %c: %llu loop turns over 1 ms in %.1f s, longest %.1f ms; "
+		fprintf(stderr, "  %-38s daemon %c: %llu loop turns over 1 ms in %.1f s, longest since start %.1f ms; "
 				"waited for a CPU %.0f%% of the time\n", "", i ? 'B' : 'A',
 			(unsigned long long)(after.stalls - before[i].stalls), secs, after.max_us / 1e3,
 			100.0 * (double)(after.wait_us - before[i].wait_us) / 1e6 / secs);

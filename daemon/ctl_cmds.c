@@ -3,6 +3,7 @@
  */
 #include "ctl_cmds.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdarg.h>
@@ -466,7 +467,9 @@ static struct json_object *cmd_inject(const struct msgr__ctl_env *e, struct json
 		long ms = target ? strtol(target, &end, 10) : 0;
 		struct timespec ts;
 
-		if (!target || !*target || *end || ms < 1 || ms > MSGR__STALL_MAX_MS)
+		/* digits only: strtol would also take " 5" and "+5" */
+		if (!target || !isdigit((unsigned char)*target) || *end || ms < 1 ||
+		    ms > MSGR__STALL_MAX_MS)
 			return error_obj("inject stall: '%s' is not a number of milliseconds from 1 to %d",
 					 target ? target : "", MSGR__STALL_MAX_MS);
 		ts = (struct timespec){ ms / 1000, (ms % 1000) * 1000000 };

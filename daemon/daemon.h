@@ -39,7 +39,7 @@ struct msgr__daemon {
 	struct msgr__metrics_http *metrics; /* GET /metrics (global.metrics_listen), owned; NULL when off */
 	struct msgr__net *net;      /* sessions, links, transport (session.c), owned */
 	uv_idle_t spin;             /* active while busy-polling client rings */
-	uv_prepare_t turn;          /* once per loop turn, before the poll: loop */
+	uv_prepare_t turn;          /* once per loop turn, before the poll (on_turn) */
 	struct msgr__loop_stats loop_stats; /* what on_turn measured */
 	uint64_t last_work_ns;      /* when a poll pass last found work */
 	uv_timer_t heartbeat;       /* writes daemon_heartbeat_ns into segments */

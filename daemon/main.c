@@ -385,6 +385,7 @@ static void on_signal(uv_signal_t *s, int signum)
 {
 	struct msgr__daemon *d = s->data;
 
+	msgr__loop_woke(&d->loop_stats, uv_hrtime(), uv_metrics_idle_time(d->loop));
 	if (signum == SIGHUP) {
 		reload(d);
 		return;
@@ -512,9 +513,14 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	d->loop = uv_default_loop();
-	/* libuv times its sleeps only when asked; the cost is a clock read
-	 * around each poll that may block */
-	(void)uv_loop_configure(d->loop, UV_METRICS_IDLE_TIME);
+	/* libuv times its sleeps only when asked. The cost (libuv 1.44): a
+	 * poll that may block is first tried with a zero timeout, so a turn
+	 * that goes to sleep makes one more epoll_wait, and a mutex is
+	 * taken around each update of the idle time. */
+	rc = uv_loop_configure(d->loop, UV_METRICS_IDLE_TIME);
+	if (rc)
+		msgr__warn("libuv will not time its sleeps (%s): loop_stalls and loop_busy_max_us will count sleep as work",
+			   uv_strerror(rc));
 	d->started_ns = msgr__now_ns();
 	d->reg = (struct msgr__registry){
 		.loop = d->loop,

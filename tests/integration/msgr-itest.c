@@ -1277,8 +1277,10 @@ static int sc_wait_room(int n, size_t len)
 			else
 				CHECK(err == -EAGAIN, "send %d: %s", sent, msgr_strerror(err));
 		}
-		if (msgr_next(cb, &ev, sent < n ? 1 : 5000) == -EAGAIN)
+		int r = msgr_next(cb, &ev, sent < n ? 1 : 5000);
+		if (r == -EAGAIN && sent < n)
 			continue;
+		CHECK(!r, "message %d: %s", got, r == -EAGAIN ? "not there in 5 s" : msgr_strerror(r));
 		CHECK(ev.type == MSGR_EV_MESSAGE && ev.msg_type == (uint32_t)got && ev.len == len,
 		      "message %d: event %d type %u len %zu", got, ev.type, ev.msg_type, (size_t)ev.len);
 		fill(want, len, (uint32_t)got);
