@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
@@ -147,6 +148,46 @@ static void on_heartbeat(uv_timer_t *t)
 
 /* Move the keys that differ from next into the running configuration, when
  * they may change at run time; name the others. msg collects a summary. */
+/* Open files. Each attached client holds three in the daemon (its attach
+ * connection and its two wakeup eventfds, registry.c), each control
+ * connection one, and listeners, links and the log a few more. A soft
+ * limit below that (1024 in a login shell) refuses attaches with EMFILE
+ * long before global.max_clients, so the daemon takes what the hard limit
+ * allows and says when even that is short. Called at start and whenever
+ * the configuration changed; only raises. */
+#define FDS_PER_CLIENT 3
+#define FDS_BESIDE 64
+
+static void fd_room(const struct msgr__daemon *d)
+{
+	uint64_t need = FDS_PER_CLIENT * d->conf.client.max_clients + d->conf.ctl.max_conns + FDS_BESIDE;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need && rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			rl.rlim_cur = was;
+		else
+			msgr__info("open files: limit raised from %llu to %llu for global.max_clients = %llu",
+				   (unsigned long long)was, (unsigned long long)rl.rlim_cur,
+				   (unsigned long long)d->conf.client.max_clients);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		uint64_t room = rl.rlim_cur > d->conf.ctl.max_conns + FDS_BESIDE
+					? (rl.rlim_cur - d->conf.ctl.max_conns - FDS_BESIDE) / FDS_PER_CLIENT
+					: 0;
+		msgr__warn("open files: global.max_clients = %llu needs about %llu, but the limit is %llu "
+			   "(hard %llu): attaches past about %llu clients will fail with 'Too many open files'; "
+			   "raise LimitNOFILE= (msgrd.service) or ulimit -n, or lower global.max_clients",
+			   (unsigned long long)d->conf.client.max_clients, (unsigned long long)need,
+			   (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+			   (unsigned long long)room);
+	}
+}
+
 static int apply(struct msgr__daemon *d, const struct msgr__conf *next, const char *why,
 		 char *msg, size_t len)
 {
@@ -191,6 +232,8 @@ static int apply(struct msgr__daemon *d, const struct msgr__conf *next, const ch
 		changed++;
 	}
 	msgr__log_level = d->conf.log_level;
+	if (changed)
+		fd_room(d);
 	if (!changed && len)
 		snprintf(msg, len, "nothing changed");
 	return changed;
@@ -580,6 +623,7 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	fd_room(d);
 	rc = msgr__attach_listen(&d->reg, &d->conf.policy, &d->stopping, &d->attach);
 	if (rc) {
 		msgr__err("attach socket %s: %s%s", d->conf.client.socket, strerror(-rc), perm_hint(rc));

@@ -140,6 +140,36 @@ t_inject_stall() {
 	stop_daemon
 }
 
+# Open files: each client holds three in the daemon. A soft limit below
+# what global.max_clients needs is raised to the hard one (before, 300
+# clients under a soft 256 failed at the 79th with EMFILE); where even the
+# hard one is short, the log says so with the numbers, also when a live
+# change to max_clients makes it short.
+t_fd_limit() {
+	local p
+	D_WRAP="prlimit --nofile=256:8192" start_daemon fdraise
+	grep -q 'open files: limit raised from 256 to 3152 for global.max_clients = 1024' "$D_LOG"
+	grep -Eq '^Max open files +3152 +8192 ' "/proc/$D_PID/limits"
+	mkfifo "$D_DIR/in"
+	"$T" idle-many 300 <"$D_DIR/in" >"$D_DIR/idle.out" 2>&1 &
+	p=$!
+	exec 3>"$D_DIR/in"
+	wait_line "$D_DIR/idle.out" ready
+	echo go >&3
+	wait_line "$D_DIR/idle.out" "ok woke"
+	exec 3>&-
+	wait $p
+	stop_daemon
+	D_WRAP="prlimit --nofile=256:256" start_daemon fdshort
+	grep -q "open files: global.max_clients = 1024 needs about 3152, but the limit is 256 (hard 256): attaches past about 58 clients will fail with 'Too many open files'" "$D_LOG"
+	stop_daemon
+	D_WRAP="prlimit --nofile=256:256" start_daemon fdfit --set global.max_clients=50
+	if grep -q 'open files' "$D_LOG"; then cat "$D_LOG"; return 1; fi
+	"$BIN/msgrctl" config set global.max_clients 100 | grep -q 'global.max_clients = 100 (was 50)'
+	wait_line "$D_LOG" 'open files: global.max_clients = 100 needs about 380, but the limit is 256'
+	stop_daemon
+}
+
 t_keygen() {
 	local k=$RUN/keyring
 	"$BIN/msgrctl" keygen "$k"
@@ -324,6 +354,7 @@ run sighup-reload t_sighup
 run inject-detach t_inject
 run inject-stall-loop-counters t_inject_stall
 run keygen t_keygen
+run open-files-limit t_fd_limit
 run metrics-prometheus t_metrics
 run ctl-socket-permissions t_ctl_permissions
 
