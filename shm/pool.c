@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "common/bits.h"
 
@@ -21,17 +22,36 @@ static void bits_set(uint64_t *b, uint32_t from, uint32_t n, int v)
 	}
 }
 
+/* The run array is 4 bytes per chunk (128 KiB for a default 32 MiB pool)
+ * and mostly zeros: an idle client's is never written. It is mapped, not
+ * calloc'ed, so only the pages written become resident. calloc would give
+ * that only while glibc happened to serve it with mmap: once a client's
+ * array had been freed, glibc's dynamic mmap threshold moved above its
+ * size and calloc took it from the heap and cleared it, and 1,000 idle
+ * clients that attached after some churn cost the daemon 137 MB instead of
+ * 25 MB. */
+static size_t run_bytes(uint32_t nchunks)
+{
+	return (size_t)nchunks * sizeof(uint32_t);
+}
+
 int msgr__pool_init(struct msgr__pool *p, uint32_t nchunks, uint32_t chunk_shift)
 {
+	void *run;
+
+	p->bits = NULL;
+	p->run = NULL;
 	if (nchunks == 0 || chunk_shift > 30)
 		return -EINVAL;
+	p->nchunks = nchunks;
 	p->bits = calloc((nchunks + 63) / 64, sizeof(uint64_t));
-	p->run = calloc(nchunks, sizeof(uint32_t));
+	run = mmap(NULL, run_bytes(nchunks), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (run != MAP_FAILED)
+		p->run = run;
 	if (!p->bits || !p->run) {
 		msgr__pool_destroy(p);
 		return -ENOMEM;
 	}
-	p->nchunks = nchunks;
 	p->chunk_shift = chunk_shift;
 	p->hint = 0;
 	p->used = 0;
@@ -42,7 +62,8 @@ int msgr__pool_init(struct msgr__pool *p, uint32_t nchunks, uint32_t chunk_shift
 void msgr__pool_destroy(struct msgr__pool *p)
 {
 	free(p->bits);
-	free(p->run);
+	if (p->run)
+		munmap(p->run, run_bytes(p->nchunks));
 	p->bits = NULL;
 	p->run = NULL;
 }
