@@ -14,6 +14,7 @@
  *   channels.c    many channels between two daemons (--channels N)
  *   mixed.c       a ping-pong beside a 16 MiB bulk stream on the same session
  *   recovery.c    link kills under a lossless stream
+ *   idle.c        one stream beside many idle entities (--idle N)
  *   results.c     the results store, medians, results.json, the gnuplot run
  *   report.c      the tables (text and Markdown) and the Targets table
  *
@@ -127,6 +128,7 @@ struct bench_opts {
 	unsigned kills;     /* link kills in it */
 	unsigned kill_ms;   /* between kills */
 	unsigned channels;  /* the many-channel workload's N, 0: off */
+	unsigned idle;      /* the idle-entities workload's N, 0: off */
 	int mixed;          /* run the mixed workload */
 	int pin;            /* --pin: each simulated host on a CPU of its own */
 	int quick;
@@ -260,6 +262,11 @@ int bench_reap(const char *name, unsigned timeout_s);
 int bench_child_gone(void);
 void bench_kill_kids(void);
 int bench_run_path(enum bench_path p, enum bench_kind k, size_t size);
+/* The same, its results filed under workload w (idle.c runs the msgrd
+ * one-way case alone and beside idle entities). */
+enum bench_work;
+int bench_run_path_as(enum bench_path p, enum bench_kind k, size_t size, enum bench_work w);
+void bench_raise_nofile(void); /* soft RLIMIT_NOFILE up to the hard one */
 int bench_proc_sample(pid_t pid, struct bench_psample *s);
 int bench_proc_rss(pid_t pid, long *vmrss_kb, long *anon_kb);
 int bench_tcp_pair(int fd[2]);
@@ -339,9 +346,10 @@ void bench_zmq_receiver(struct bench_run *ru);
 void bench_zmq_pinger(struct bench_run *ru);
 void bench_zmq_ponger(struct bench_run *ru);
 
-/* ---- channels.c, mixed.c, recovery.c ---- */
+/* ---- channels.c, mixed.c, recovery.c, idle.c ---- */
 
 int bench_run_channels(unsigned n);
+int bench_run_idle(unsigned n);
 int bench_run_mixed(enum bench_path p); /* BENCH_NET or BENCH_TCP */
 int bench_run_recovery(void);
 void bench_rec_table(FILE *f, int md);
@@ -352,7 +360,7 @@ int bench_rec_ran(void);
 
 enum bench_work {
 	BENCH_W_ONEWAY, BENCH_W_PINGPONG, BENCH_W_CHANNELS, BENCH_W_MIXED_IDLE, BENCH_W_MIXED_BUSY,
-	BENCH_W_MIXED_BULK, BENCH_W_RECOVERY, BENCH_NWORK
+	BENCH_W_MIXED_BULK, BENCH_W_RECOVERY, BENCH_W_IDLE_ALONE, BENCH_W_IDLE_BESIDE, BENCH_NWORK
 };
 
 enum bench_field {
@@ -371,6 +379,9 @@ enum bench_field {
 	BENCH_F_ANONO_A, BENCH_F_ANONO_B, /* RssAnon growth per open channel: the daemon's
 					     own state, without the pool pages VmRSS counts */
 	BENCH_F_NCHAN,
+	BENCH_F_BACKLOG_KB, /* channels: daemon A's session backlog peak, KiB */
+	BENCH_F_RSS_MB,     /* idle: the daemon's VmRSS, MB (10^6 bytes) */
+	BENCH_F_ATTACH_N_MS, /* idle: attaching the N idle entities */
 	BENCH_NFIELD
 };
 

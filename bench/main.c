@@ -23,6 +23,7 @@
 #include "bench/bench.h"
 
 #define DEFAULT_CHANNELS 10000
+#define DEFAULT_IDLE 1000
 
 struct bench_opts bench_opt = {
 	.seconds = 1.0, .rtt_count = 20000, .repeat = 1, .paths = (1u << BENCH_NPATH) - 1,
@@ -42,8 +43,9 @@ static void usage(FILE *f)
 		"PUSH/PULL over tcp and ipc, side by side in one run: one-way rates by\n"
 		"message size and ping-pong latency. Then a ping-pong beside a 16 MiB bulk\n"
 		"stream on the same session (mixed), N channels between two daemons\n"
-		"(--channels), and recovery from link kills under a lossless stream. Ends\n"
-		"with the targets of issue 11, met or MISSED.\n\n"
+		"(--channels), recovery from link kills under a lossless stream, and one\n"
+		"stream beside many idle entities (--idle). Ends with the targets of\n"
+		"issue 11, met or MISSED.\n\n"
 		"  --seconds N      one-way run time per case (default 1; fractions allowed)\n"
 		"  --count N        one-way: time N messages per case instead of a duration\n"
 		"  --sizes LIST     one-way message sizes in bytes, comma-separated, up to\n"
@@ -52,6 +54,9 @@ static void usage(FILE *f)
 		"  --repeat N       run every case N times, report medians (default 1, max %d)\n"
 		"  --channels N     the many-channel workload with N channels, 0: off\n"
 		"                   (default %d, off with --quick)\n"
+		"  --idle N         msgrd's 64 B one-way case alone and beside N idle\n"
+		"                   entities, three times each; 0: off (default %d, off\n"
+		"                   with --quick, at most 1022)\n"
 		"  --poll-us N      msgrd global.poll_us and the clients' poll_us (and the\n"
 		"                   shm-ring baseline's); default: 0 for both, never spin\n"
 		"  --daemon-poll-us N  msgrd's poll_us alone (overrides --poll-us for it)\n"
@@ -65,15 +70,15 @@ static void usage(FILE *f)
 		"  --no-tcp         skip the TCP loopback baselines (tcp, tcp-batch)\n"
 		"  --only LIST      run a subset, comma-separated: paths (msgrd,shm,uds,tcp,\n"
 		"                   tcpb,zmq,zmqipc,net,sec,netlossy), kinds (oneway,pingpong)\n"
-		"                   and workloads (mixed,channels,recovery); a workload runs\n"
-		"                   only if named, and alone if only workloads are named\n"
+		"                   and workloads (mixed,channels,recovery,idle); a workload\n"
+		"                   runs only if named, and alone if only workloads are named\n"
 		"  --kills N        recovery: link kills per run (default 30, 10 with --quick)\n"
 		"  --kill-every MS  recovery: ms from one kill to the next (default 300)\n"
 		"  --out FILE       Markdown results (default: build/bench/results.md next\n"
 		"                   to the binary, else ./results.md); results.json and the\n"
 		"                   plots go beside it\n"
 		"  --quick          smoke test: 0.3 s per case, 2000 round trips, 10 kills,\n"
-		"                   no channels\n"
+		"                   no channels, no idle\n"
 		"  --help           this text\n\n"
 		"Without --socket, the daemons (msgrd, a second one for net and netlossy,\n"
 		"and a pair each for sec, mixed, channels and recovery) are started from\n"
@@ -82,7 +87,7 @@ static void usage(FILE *f)
 		"skipped.\n"
 		"Exit status: 0 success (whether or not targets are met), 1 a measurement\n"
 		"failed, 2 usage error.\n",
-		BENCH_MAX_SIZES, BENCH_MAX_MSG, BENCH_MAX_REPEAT, DEFAULT_CHANNELS);
+		BENCH_MAX_SIZES, BENCH_MAX_MSG, BENCH_MAX_REPEAT, DEFAULT_CHANNELS, DEFAULT_IDLE);
 }
 
 static int parse_uint(const char *s, unsigned long long max, unsigned long long *v)
@@ -122,13 +127,13 @@ static int parse_sizes(const char *list)
 
 /* What --only named; workloads (recovery, mixed, channels) run only if
  * named, and alone if only they are. */
-static int only_channels = -1;
+static int only_channels = -1, only_idle = -1;
 
 static int parse_only(const char *list)
 {
 	char buf[256], *save = NULL, *tok;
 	unsigned tr = 0, cs = 0;
-	int rec = 0, mix = 0, chn = 0;
+	int rec = 0, mix = 0, chn = 0, idl = 0;
 
 	snprintf(buf, sizeof(buf), "%s", list);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -148,6 +153,8 @@ static int parse_only(const char *list)
 			mix = 1, hit = 1;
 		else if (!strcmp(tok, "channels"))
 			chn = 1, hit = 1;
+		else if (!strcmp(tok, "idle"))
+			idl = 1, hit = 1;
 		if (!hit)
 			return -EINVAL;
 	}
@@ -158,7 +165,8 @@ static int parse_only(const char *list)
 	bench_opt.recovery = rec;
 	bench_opt.mixed = mix;
 	only_channels = chn;
-	if ((rec || mix || chn) && !tr && !cs)
+	only_idle = idl;
+	if ((rec || mix || chn || idl) && !tr && !cs)
 		bench_opt.paths = 0;
 	return 0;
 }
@@ -235,6 +243,8 @@ static int run_all(void)
 		return -1;
 	if (bench_opt.recovery && bench_run_recovery())
 		return -1;
+	if (bench_opt.idle && bench_run_idle(bench_opt.idle))
+		return -1;
 	return 0;
 }
 
@@ -242,7 +252,7 @@ int main(int argc, char **argv)
 {
 	enum { O_SECONDS = 256, O_COUNT, O_RTT, O_REPEAT, O_POLL, O_SOCKET, O_CTL, O_NOTCP, O_OUT,
 	       O_QUICK, O_HELP, O_ONLY, O_DPOLL, O_KILLS, O_KILLMS, O_SIZES, O_CHANNELS, O_DSET,
-	       O_PIN };
+	       O_PIN, O_IDLE };
 	static const struct option lopts[] = {
 		{ "seconds", required_argument, NULL, O_SECONDS },
 		{ "count", required_argument, NULL, O_COUNT },
@@ -263,9 +273,10 @@ int main(int argc, char **argv)
 		{ "channels", required_argument, NULL, O_CHANNELS },
 		{ "daemon-set", required_argument, NULL, O_DSET },
 		{ "pin", no_argument, NULL, O_PIN },
+		{ "idle", required_argument, NULL, O_IDLE },
 		{ 0 },
 	};
-	int set_seconds = 0, set_rtt = 0, set_channels = 0, o, failed = 0;
+	int set_seconds = 0, set_rtt = 0, set_channels = 0, set_idle = 0, o, failed = 0;
 	char out[PATH_MAX], json[PATH_MAX + 8], dir[PATH_MAX];
 	unsigned long long v;
 	struct bench_dstats ds;
@@ -338,6 +349,14 @@ int main(int argc, char **argv)
 			bench_opt.channels = (unsigned)v;
 			set_channels = 1;
 			break;
+		case O_IDLE:
+			/* the daemon's global.max_clients is 1024 by default,
+			 * and the stream's two entities attach too */
+			if (parse_uint(optarg, 1022, &v))
+				goto bad;
+			bench_opt.idle = (unsigned)v;
+			set_idle = 1;
+			break;
 		case O_SOCKET:
 			bench_opt.socket = optarg;
 			break;
@@ -386,6 +405,8 @@ bad:
 	if (!set_channels)
 		bench_opt.channels = only_channels == 0 || (only_channels < 0 && bench_opt.quick)
 					     ? 0 : DEFAULT_CHANNELS;
+	if (!set_idle)
+		bench_opt.idle = only_idle == 0 || (only_idle < 0 && bench_opt.quick) ? 0 : DEFAULT_IDLE;
 	if (!bench_zmq_built && (bench_opt.paths & (1u << BENCH_ZMQ | 1u << BENCH_ZMQIPC))) {
 		bench_errmsg("built without libzmq (make deps installs libzmq3-dev): zmq-tcp and "
 			     "zmq-ipc skipped");

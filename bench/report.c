@@ -349,6 +349,9 @@ static void channels_table(FILE *f, int md)
 	tab_set(r, 0, "daemon B RssAnon growth per open channel (B)");
 	set_num(r, 1, ch(BENCH_F_ANONO_B));
 	r = tab_row();
+	tab_set(r, 0, "daemon A session backlog peak (KiB)");
+	set_num(r, 1, ch(BENCH_F_BACKLOG_KB));
+	r = tab_row();
 	tab_set(r, 0, "daemon A VmRSS growth per channel, streamed (B)");
 	set_num(r, 1, ch(BENCH_F_BPCS_A));
 	r = tab_row();
@@ -360,6 +363,46 @@ static void channels_table(FILE *f, int md)
 	r = tab_row();
 	tab_set(r, 0, "daemon B RssAnon growth per channel, streamed (B)");
 	set_num(r, 1, ch(BENCH_F_ANON_B));
+	tab_print(f, md);
+}
+
+static double idl(enum bench_work w, enum bench_field fl)
+{
+	return bench_get(BENCH_MSGRD, w, 64, fl);
+}
+
+static void idle_table(FILE *f, int md)
+{
+	double n = idl(BENCH_W_IDLE_BESIDE, BENCH_F_NCHAN);
+	int r;
+
+	tab_start();
+	tab_head("idle: msgrd one-way 64 B beside %.0f idle entities", n);
+	tab_head("value");
+	r = tab_row();
+	tab_set(r, 0, "alone (msg/s, median)");
+	set_rate(r, 1, idl(BENCH_W_IDLE_ALONE, BENCH_F_RATE));
+	r = tab_row();
+	tab_set(r, 0, "beside the idle entities (msg/s, median)");
+	set_rate(r, 1, idl(BENCH_W_IDLE_BESIDE, BENCH_F_RATE));
+	r = tab_row();
+	tab_set(r, 0, "beside / alone");
+	set_ratio(r, 1, idl(BENCH_W_IDLE_BESIDE, BENCH_F_RATE), idl(BENCH_W_IDLE_ALONE, BENCH_F_RATE));
+	r = tab_row();
+	tab_set(r, 0, "CPU µs per message, alone");
+	set_num(r, 1, idl(BENCH_W_IDLE_ALONE, BENCH_F_CPU));
+	r = tab_row();
+	tab_set(r, 0, "CPU µs per message, beside");
+	set_num(r, 1, idl(BENCH_W_IDLE_BESIDE, BENCH_F_CPU));
+	r = tab_row();
+	tab_set(r, 0, "attach them all (ms)");
+	set_num(r, 1, idl(BENCH_W_IDLE_BESIDE, BENCH_F_ATTACH_N_MS));
+	r = tab_row();
+	tab_set(r, 0, "daemon VmRSS without them (MB)");
+	set_num(r, 1, idl(BENCH_W_IDLE_ALONE, BENCH_F_RSS_MB));
+	r = tab_row();
+	tab_set(r, 0, "daemon VmRSS with them (MB)");
+	set_num(r, 1, idl(BENCH_W_IDLE_BESIDE, BENCH_F_RSS_MB));
 	tab_print(f, md);
 }
 
@@ -472,6 +515,20 @@ static void targets_table(FILE *f, int md)
 	else
 		snprintf(what, sizeof(what), "open N channels (s)");
 	target(what, ch(BENCH_F_OPEN_MS) / 1e3, NAN, LT, 1, 1);
+	/* a link takes messages while under net.send_backlog (256 KiB by
+	 * default); the last may take it over by one turn (docs/PROTOCOL.md) */
+	if (nn)
+		snprintf(what, sizeof(what), "session backlog peak at %u channels (KiB)", nn);
+	else
+		snprintf(what, sizeof(what), "session backlog peak at N channels (KiB)");
+	target(what, ch(BENCH_F_BACKLOG_KB), NAN, LE, 512, 0);
+	n = idl(BENCH_W_IDLE_BESIDE, BENCH_F_NCHAN);
+	nn = isnan(n) ? bench_opt.idle : (unsigned)n;
+	snprintf(what, sizeof(what), "msgrd 64 B beside %u idle entities / alone", nn);
+	target(what, div_(idl(BENCH_W_IDLE_BESIDE, BENCH_F_RATE), idl(BENCH_W_IDLE_ALONE, BENCH_F_RATE)),
+	       NAN, GE, 0.95, 1);
+	snprintf(what, sizeof(what), "daemon VmRSS with %u idle entities (MB)", nn);
+	target(what, idl(BENCH_W_IDLE_BESIDE, BENCH_F_RSS_MB), NAN, LT, 100, 0);
 	target("mixed: ping-pong p99 beside 16 MiB / idle",
 	       div_(bench_get(BENCH_NET, BENCH_W_MIXED_BUSY, BENCH_PP_SIZE, BENCH_F_P99),
 		    bench_get(BENCH_NET, BENCH_W_MIXED_IDLE, BENCH_PP_SIZE, BENCH_F_P99)),
@@ -554,6 +611,10 @@ void bench_report(FILE *f, int md)
 	}
 	if (bench_have(BENCH_W_MIXED_IDLE)) {
 		mixed_table(f, md);
+		fputc('\n', f);
+	}
+	if (bench_have(BENCH_W_IDLE_BESIDE)) {
+		idle_table(f, md);
 		fputc('\n', f);
 	}
 	if (bench_rec_ran()) {

@@ -29,6 +29,8 @@ const char *const bench_work_name[BENCH_NWORK] = {
 	[BENCH_W_MIXED_BUSY] = "mixed-busy",
 	[BENCH_W_MIXED_BULK] = "mixed-bulk",
 	[BENCH_W_RECOVERY] = "recovery",
+	[BENCH_W_IDLE_ALONE] = "idle-alone",
+	[BENCH_W_IDLE_BESIDE] = "idle-beside",
 };
 
 struct row {

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -179,6 +180,16 @@ static _Noreturn void child(const struct spawn *sp, int role)
 	sp->fn(sp->arg, role);
 	fflush(NULL);
 	_exit(0);
+}
+
+void bench_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 int bench_pin(int side)
@@ -421,14 +432,13 @@ static void size_name(char *b, size_t n, size_t size)
 
 /* What the children measured, into the results; 0, or -1 on a count that
  * does not add up. */
-static int collect(const char *name, struct bench_run *ru, const struct bench_dstats *ds0,
-		   const struct bench_dstats *ds1)
+static int collect(const char *name, struct bench_run *ru, enum bench_work w,
+		   const struct bench_dstats *ds0, const struct bench_dstats *ds1)
 {
 	struct bench_shared *sh = bench_sh;
 	enum bench_path t = ru->path;
 	int nd = bench_paths[t].ndaemons;
 	double cpu = 0, rq = 0, csw = 0, wake = NAN, per;
-	enum bench_work w = ru->kind == BENCH_ONEWAY ? BENCH_W_ONEWAY : BENCH_W_PINGPONG;
 	uint32_t size = (uint32_t)ru->size;
 
 	for (int i = 0; i < 2; i++) {
@@ -498,6 +508,11 @@ static int collect(const char *name, struct bench_run *ru, const struct bench_ds
 
 int bench_run_path(enum bench_path t, enum bench_kind k, size_t size)
 {
+	return bench_run_path_as(t, k, size, k == BENCH_ONEWAY ? BENCH_W_ONEWAY : BENCH_W_PINGPONG);
+}
+
+int bench_run_path_as(enum bench_path t, enum bench_kind k, size_t size, enum bench_work w)
+{
 	static const char *const roles[2][2] = { { "sender", "receiver" }, { "ping", "echo" } };
 	struct bench_run ru = { .path = t, .kind = k, .size = size };
 	struct bench_dstats ds0 = { 0 }, ds1 = { 0 };
@@ -528,5 +543,5 @@ int bench_run_path(enum bench_path t, enum bench_kind k, size_t size)
 		return -1;
 	if (t == BENCH_MSGRD)
 		bench_ctl_status(&ds1);
-	return collect(name, &ru, &ds0, &ds1);
+	return collect(name, &ru, w, &ds0, &ds1);
 }
