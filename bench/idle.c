@@ -113,10 +113,14 @@ static pid_t holder_start(unsigned n, int *go_w, double *attach_ms)
 	}
 	pf = (struct pollfd){ .fd = ready[0], .events = POLLIN };
 	if (poll(&pf, 1, IDLE_READY_MS) != 1 || read(ready[0], &b, 1) != 1) {
+		int late = !(pf.revents & (POLLIN | POLLHUP));
 		close(ready[0]);
 		kill(p, SIGKILL);
 		holder_end(p, go[1]);
-		bench_errmsg("idle: %u entities not attached within %d s", n, IDLE_READY_MS / 1000);
+		if (late)
+			bench_errmsg("idle: %u entities not attached within %d s", n, IDLE_READY_MS / 1000);
+		else
+			bench_errmsg("idle: the holder of %u entities failed (above)", n);
 		return -1;
 	}
 	close(ready[0]);
