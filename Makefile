@@ -218,7 +218,7 @@ ASAN_MAKE = $(MAKE) --no-print-directory BUILD=$(BUILD)/asan CC=$(CC) \
 .PHONY: check-build check-bins
 check-bins: $(UNIT_BIN) $(ITEST_BIN) $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(DEMO) $(EXAMPLE)
 check-build: | $(BUILD)/.deps-ok
-	$(Q)$(MAKE) --no-print-directory -j$(JOBS) check-bins $(FUZZERS)
+	$(Q)$(MAKE) --no-print-directory -j$(JOBS) check-bins $(FUZZERS) $(BENCH)
 	$(Q)$(ASAN_MAKE) -j$(JOBS) check-bins
 
 # Calls and includes inside the daemon go down only (tests/layers.txt): first, as it is fast.
@@ -230,7 +230,9 @@ check-layers: $(call obj,$(sort $(shell find daemon transports common shm -name 
 check-unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_DEFAULT_TIMEOUT=600 $$t; done
 
-check-integration: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(ITEST_BIN) $(DEMO) $(EXAMPLE)
+# msgr-bench for bench-idle-smoke, which runs in the plain build only
+check-integration: $(MSGRD) $(MSGRCTL) $(LIBMSGR_SO) $(LIBMSGR_A) $(ITEST_BIN) $(DEMO) $(EXAMPLE) \
+		   $(if $(MSGR_SANITIZED),,$(BENCH))
 	@BUILD=$(abspath $(BUILD)) bash tests/run-integration.sh
 
 # The same tests, built with AddressSanitizer and UBSan in their own tree.
