@@ -524,10 +524,16 @@ static void targets_table(FILE *f, int md)
 	target(what, ch(BENCH_F_BACKLOG_KB), NAN, LE, 512, 0);
 	n = idl(BENCH_W_IDLE_BESIDE, BENCH_F_NCHAN);
 	nn = isnan(n) ? bench_opt.idle : (unsigned)n;
-	snprintf(what, sizeof(what), "msgrd 64 B beside %u idle entities / alone", nn);
+	if (nn)
+		snprintf(what, sizeof(what), "msgrd 64 B beside %u idle entities / alone", nn);
+	else
+		snprintf(what, sizeof(what), "msgrd 64 B beside N idle entities / alone");
 	target(what, div_(idl(BENCH_W_IDLE_BESIDE, BENCH_F_RATE), idl(BENCH_W_IDLE_ALONE, BENCH_F_RATE)),
 	       NAN, GE, 0.95, 1);
-	snprintf(what, sizeof(what), "daemon VmRSS with %u idle entities (MB)", nn);
+	if (nn)
+		snprintf(what, sizeof(what), "daemon VmRSS with %u idle entities (MB)", nn);
+	else
+		snprintf(what, sizeof(what), "daemon VmRSS with N idle entities (MB)");
 	target(what, idl(BENCH_W_IDLE_BESIDE, BENCH_F_RSS_MB), NAN, LT, 100, 0);
 	target("mixed: ping-pong p99 beside 16 MiB / idle",
 	       div_(bench_get(BENCH_NET, BENCH_W_MIXED_BUSY, BENCH_PP_SIZE, BENCH_F_P99),
