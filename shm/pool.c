@@ -29,25 +29,41 @@ static void bits_set(uint64_t *b, uint32_t from, uint32_t n, int v)
  * array had been freed, glibc's dynamic mmap threshold moved above its
  * size and calloc took it from the heap and cleared it, and 1,000 idle
  * clients that attached after some churn cost the daemon 137 MB instead of
- * 25 MB. */
+ * 25 MB. Small arrays stay on the heap (a mapping costs a page and one of
+ * the process's vm.max_map_count), and so does a large one when mmap
+ * fails. */
+#define RUN_MAP_MIN (64u << 10)
+
 static size_t run_bytes(uint32_t nchunks)
 {
 	return (size_t)nchunks * sizeof(uint32_t);
 }
 
+static uint32_t *run_alloc(uint32_t nchunks, int *mapped)
+{
+	void *m;
+
+	*mapped = 0;
+	if (run_bytes(nchunks) >= RUN_MAP_MIN) {
+		m = mmap(NULL, run_bytes(nchunks), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+		if (m != MAP_FAILED) {
+			*mapped = 1;
+			return m;
+		}
+	}
+	return calloc(nchunks, sizeof(uint32_t));
+}
+
 int msgr__pool_init(struct msgr__pool *p, uint32_t nchunks, uint32_t chunk_shift)
 {
-	void *run;
-
 	p->bits = NULL;
 	p->run = NULL;
 	if (nchunks == 0 || chunk_shift > 30)
 		return -EINVAL;
 	p->nchunks = nchunks;
 	p->bits = calloc((nchunks + 63) / 64, sizeof(uint64_t));
-	run = mmap(NULL, run_bytes(nchunks), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (run != MAP_FAILED)
-		p->run = run;
+	p->run = run_alloc(nchunks, &p->run_mapped);
 	if (!p->bits || !p->run) {
 		msgr__pool_destroy(p);
 		return -ENOMEM;
@@ -62,8 +78,10 @@ int msgr__pool_init(struct msgr__pool *p, uint32_t nchunks, uint32_t chunk_shift
 void msgr__pool_destroy(struct msgr__pool *p)
 {
 	free(p->bits);
-	if (p->run)
+	if (p->run && p->run_mapped)
 		munmap(p->run, run_bytes(p->nchunks));
+	else
+		free(p->run);
 	p->bits = NULL;
 	p->run = NULL;
 }

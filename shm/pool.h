@@ -23,8 +23,9 @@
 
 struct msgr__pool {
 	uint64_t *bits;      /* owned: one bit per chunk, 1 = in use */
-	uint32_t *run;       /* owned, mmap'ed (pool.c says why): chunks of the
-			      * allocation starting here, 0 if none */
+	uint32_t *run;       /* owned, mmap'ed when large (pool.c says why):
+			      * chunks of the allocation starting here, 0 if none */
+	int run_mapped;      /* run came from mmap, not calloc */
 	uint32_t nchunks;    /* chunks in the pool */
 	uint32_t chunk_shift;/* log2(chunk size) */
 	uint32_t hint;       /* next-fit start */

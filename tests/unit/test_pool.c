@@ -63,6 +63,25 @@ START_TEST(test_pool_init)
 	ck_assert_ptr_null(p.bits);
 	ck_assert_ptr_null(p.run);
 	msgr__pool_destroy(&p); /* twice is harmless */
+
+	/* a default pool's records (32768 chunks, 128 KiB) are mapped, so
+	 * an idle client's cost no resident memory; a small pool's are not */
+	ck_assert_int_eq(msgr__pool_init(&p, 100, 10), 0);
+	ck_assert_int_eq(p.run_mapped, 0);
+	msgr__pool_destroy(&p);
+	ck_assert_int_eq(msgr__pool_init(&p, 32768, 10), 0);
+	ck_assert_int_eq(p.run_mapped, 1);
+	{
+		uint64_t a, b;
+		ck_assert_int_eq(msgr__pool_alloc(&p, 5000, &a), 0);
+		ck_assert_int_eq(msgr__pool_alloc(&p, 1, &b), 0);
+		ck_assert_uint_eq(msgr__pool_alloc_size(&p, a), 5 << 10);
+		ck_assert_int_eq(msgr__pool_free(&p, a), 0);
+		ck_assert_int_eq(msgr__pool_free(&p, a), -EINVAL);
+		ck_assert_int_eq(msgr__pool_free(&p, b), 0);
+	}
+	msgr__pool_destroy(&p);
+	ck_assert_ptr_null(p.run);
 }
 END_TEST
 
