@@ -373,36 +373,39 @@ static double idl(enum bench_work w, enum bench_field fl)
 
 static void idle_table(FILE *f, int md)
 {
-	double n = idl(BENCH_W_IDLE_BESIDE, BENCH_F_NCHAN);
+	static const struct {
+		enum bench_work w;
+		enum bench_field f;
+		const char *label;
+	} rw[] = {
+		{ BENCH_W_IDLE_ALONE, BENCH_F_RATE, "alone (msg/s, median)" },
+		{ BENCH_W_IDLE_BESIDE, BENCH_F_RATE, "beside the idle entities (msg/s, median)" },
+		{ BENCH_W_IDLE_ALONE, BENCH_F_CPU, "CPU µs per message, alone" },
+		{ BENCH_W_IDLE_BESIDE, BENCH_F_CPU, "CPU µs per message, beside" },
+		{ BENCH_W_IDLE_BESIDE, BENCH_F_ATTACH_N_MS, "attach them all (ms)" },
+		{ BENCH_W_IDLE_ALONE, BENCH_F_RSS_MB, "daemon VmRSS without them (MB)" },
+		{ BENCH_W_IDLE_BESIDE, BENCH_F_RSS_MB, "daemon VmRSS with them (MB)" },
+	};
 	int r;
 
 	tab_start();
-	tab_head("idle: msgrd one-way 64 B beside %.0f idle entities", n);
+	tab_head("idle: msgrd one-way 64 B beside %.0f idle entities",
+		 idl(BENCH_W_IDLE_BESIDE, BENCH_F_NCHAN));
 	tab_head("value");
-	r = tab_row();
-	tab_set(r, 0, "alone (msg/s, median)");
-	set_rate(r, 1, idl(BENCH_W_IDLE_ALONE, BENCH_F_RATE));
-	r = tab_row();
-	tab_set(r, 0, "beside the idle entities (msg/s, median)");
-	set_rate(r, 1, idl(BENCH_W_IDLE_BESIDE, BENCH_F_RATE));
-	r = tab_row();
-	tab_set(r, 0, "beside / alone");
-	set_ratio(r, 1, idl(BENCH_W_IDLE_BESIDE, BENCH_F_RATE), idl(BENCH_W_IDLE_ALONE, BENCH_F_RATE));
-	r = tab_row();
-	tab_set(r, 0, "CPU µs per message, alone");
-	set_num(r, 1, idl(BENCH_W_IDLE_ALONE, BENCH_F_CPU));
-	r = tab_row();
-	tab_set(r, 0, "CPU µs per message, beside");
-	set_num(r, 1, idl(BENCH_W_IDLE_BESIDE, BENCH_F_CPU));
-	r = tab_row();
-	tab_set(r, 0, "attach them all (ms)");
-	set_num(r, 1, idl(BENCH_W_IDLE_BESIDE, BENCH_F_ATTACH_N_MS));
-	r = tab_row();
-	tab_set(r, 0, "daemon VmRSS without them (MB)");
-	set_num(r, 1, idl(BENCH_W_IDLE_ALONE, BENCH_F_RSS_MB));
-	r = tab_row();
-	tab_set(r, 0, "daemon VmRSS with them (MB)");
-	set_num(r, 1, idl(BENCH_W_IDLE_BESIDE, BENCH_F_RSS_MB));
+	for (size_t i = 0; i < BENCH_NROWS(rw); i++) {
+		r = tab_row();
+		tab_set(r, 0, "%s", rw[i].label);
+		if (rw[i].f == BENCH_F_RATE)
+			set_rate(r, 1, idl(rw[i].w, rw[i].f));
+		else
+			set_num(r, 1, idl(rw[i].w, rw[i].f));
+		if (i == 1) {
+			r = tab_row();
+			tab_set(r, 0, "beside / alone");
+			set_ratio(r, 1, idl(BENCH_W_IDLE_BESIDE, BENCH_F_RATE),
+				  idl(BENCH_W_IDLE_ALONE, BENCH_F_RATE));
+		}
+	}
 	tab_print(f, md);
 }
 
