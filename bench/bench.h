@@ -41,6 +41,7 @@
 #define BENCH_MAX_MSG (1u << 20)  /* the largest --sizes value */
 #define BENCH_PP_SIZE 64          /* the ping-pong message */
 #define BENCH_BULK_SIZE (16u << 20) /* the mixed workload's bulk messages */
+#define BENCH_IDLE_SIZE 64        /* the idle workload's stream */
 #define BENCH_NKIDS 4             /* processes of one case at most (mixed) */
 #define BENCH_NROWS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -262,10 +263,7 @@ int bench_reap(const char *name, unsigned timeout_s);
 int bench_child_gone(void);
 void bench_kill_kids(void);
 int bench_run_path(enum bench_path p, enum bench_kind k, size_t size);
-/* The same, its results filed under workload w (idle.c runs the msgrd
- * one-way case alone and beside idle entities). */
-enum bench_work;
-int bench_run_path_as(enum bench_path p, enum bench_kind k, size_t size, enum bench_work w);
+/* (bench_run_path_as, below the results' enums) */
 void bench_raise_nofile(void); /* soft RLIMIT_NOFILE up to the hard one */
 int bench_proc_sample(pid_t pid, struct bench_psample *s);
 int bench_proc_rss(pid_t pid, long *vmrss_kb, long *anon_kb);
@@ -386,6 +384,10 @@ enum bench_field {
 };
 
 extern const char *const bench_work_name[BENCH_NWORK];
+
+/* runner.c: bench_run_path, its results filed under workload w (idle.c
+ * runs the msgrd one-way case alone and beside idle entities). */
+int bench_run_path_as(enum bench_path p, enum bench_kind k, size_t size, enum bench_work w);
 
 void bench_put(enum bench_path p, enum bench_work w, uint32_t size, enum bench_field f, double v);
 double bench_get(enum bench_path p, enum bench_work w, uint32_t size, enum bench_field f);

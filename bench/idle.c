@@ -6,8 +6,9 @@
  * under 5% of its throughput, and that the daemon stay under 100 MB RSS
  * with them. A holder process attaches them to msgrd's daemon; the msgrd
  * path's 64 B one-way case runs alone and beside them, in turn, three
- * times: on this machine one pair of runs differs by more than 5% with
- * nothing changed, so the ratio is of the medians of three. The
+ * times, the order alternating: on this machine one pair of runs differs
+ * by more than 5% with nothing changed, so the ratio is of the medians of
+ * three. The
  * daemon is the same in both, so the runs differ only in the idle
  * entities. Their attach time and the daemon's VmRSS with them come too.
  */
@@ -24,7 +25,7 @@
 
 #include "bench/bench.h"
 
-#define IDLE_SIZE 64
+#define IDLE_SIZE BENCH_IDLE_SIZE
 #define IDLE_ROUNDS 3
 #define IDLE_PARK_MS 100     /* the daemon parks an entity idle for 1 ms */
 #define IDLE_READY_MS 120000 /* attaching N may take this long */
@@ -61,8 +62,9 @@ static _Noreturn void hold(unsigned n, int ready_w, int go_r)
 	_exit(0);
 }
 
-/* Wait for the holder to exit, at most 30 s; bench_reap may have reaped
- * it already (it takes any child), which is no error. */
+/* Wait for the holder to exit, at most 30 s. If bench_reap (which takes
+ * any child) reaped it already, it died before it was released, so the
+ * run beside it may have had fewer idle entities: a failure. */
 static int holder_end(pid_t p, int go_w)
 {
 	int st = 0;
@@ -72,8 +74,8 @@ static int holder_end(pid_t p, int go_w)
 		pid_t r = waitpid(p, &st, WNOHANG);
 		if (r == p)
 			return WIFEXITED(st) && !WEXITSTATUS(st) ? 0 : -1;
-		if (r < 0)
-			return errno == ECHILD ? 0 : -1;
+		if (r < 0 && errno != EINTR)
+			return -1;
 		bench_sleep_us(10000);
 	}
 	kill(p, SIGKILL);
@@ -89,6 +91,7 @@ static pid_t holder_start(unsigned n, int *go_w, double *attach_ms)
 	uint64_t t0 = bench_now_ns();
 	char b;
 	pid_t p;
+	int r;
 
 	if (pipe2(ready, O_CLOEXEC))
 		return -1;
@@ -112,7 +115,9 @@ static pid_t holder_start(unsigned n, int *go_w, double *attach_ms)
 		return -1;
 	}
 	pf = (struct pollfd){ .fd = ready[0], .events = POLLIN };
-	if (poll(&pf, 1, IDLE_READY_MS) != 1 || read(ready[0], &b, 1) != 1) {
+	while ((r = poll(&pf, 1, IDLE_READY_MS)) < 0 && errno == EINTR)
+		;
+	if (r != 1 || read(ready[0], &b, 1) != 1) {
 		int late = !(pf.revents & (POLLIN | POLLHUP));
 		close(ready[0]);
 		kill(p, SIGKILL);
@@ -138,36 +143,57 @@ static double rss_mb(void)
 	return (double)rss * 1024.0 / 1e6;
 }
 
+static int run_alone(double *mb0)
+{
+	*mb0 = rss_mb();
+	bench_put(BENCH_MSGRD, BENCH_W_IDLE_ALONE, IDLE_SIZE, BENCH_F_RSS_MB, *mb0);
+	return bench_run_path_as(BENCH_MSGRD, BENCH_ONEWAY, IDLE_SIZE, BENCH_W_IDLE_ALONE);
+}
+
+static int run_beside(unsigned n, double *ms, double *mb)
+{
+	int go_w = -1;
+	pid_t p = holder_start(n, &go_w, ms);
+
+	if (p < 0)
+		return -1;
+	bench_sleep_us(IDLE_PARK_MS * 1000);
+	*mb = rss_mb();
+	if (bench_run_path_as(BENCH_MSGRD, BENCH_ONEWAY, IDLE_SIZE, BENCH_W_IDLE_BESIDE)) {
+		holder_end(p, go_w);
+		return -1;
+	}
+	if (holder_end(p, go_w)) {
+		bench_errmsg("idle: the holder of %u entities exited before it was released, or "
+			     "failed to detach them", n);
+		return -1;
+	}
+	bench_put(BENCH_MSGRD, BENCH_W_IDLE_BESIDE, IDLE_SIZE, BENCH_F_RSS_MB, *mb);
+	bench_put(BENCH_MSGRD, BENCH_W_IDLE_BESIDE, IDLE_SIZE, BENCH_F_ATTACH_N_MS, *ms);
+	bench_put(BENCH_MSGRD, BENCH_W_IDLE_BESIDE, IDLE_SIZE, BENCH_F_NCHAN, n);
+	return 0;
+}
+
+/* Rounds alternate which run goes first, so that neither always gets the
+ * daemon fresh (the first msgrd case after it started, under --only idle)
+ * or right after a thousand detaches. */
 int bench_run_idle(unsigned n)
 {
 	for (int r = 0; r < IDLE_ROUNDS; r++) {
-		double ms = NAN, mb, mb0 = rss_mb();
-		int go_w = -1;
-		pid_t p;
+		double ms = NAN, mb = NAN, mb0 = NAN;
+		int beside_first = r & 1, err;
 
-		fprintf(stderr, "  idle, round %d of %d: alone, then beside %u idle entities\n", r + 1,
-			IDLE_ROUNDS, n);
-		bench_put(BENCH_MSGRD, BENCH_W_IDLE_ALONE, IDLE_SIZE, BENCH_F_RSS_MB, mb0);
-		if (bench_run_path_as(BENCH_MSGRD, BENCH_ONEWAY, IDLE_SIZE, BENCH_W_IDLE_ALONE))
+		fprintf(stderr, "  idle, round %d of %d: %s %u idle entities%s\n", r + 1, IDLE_ROUNDS,
+			beside_first ? "beside" : "alone, then beside", n,
+			beside_first ? ", then alone" : "");
+		if (beside_first)
+			err = run_beside(n, &ms, &mb) || run_alone(&mb0);
+		else
+			err = run_alone(&mb0) || run_beside(n, &ms, &mb);
+		if (err)
 			return -1;
-		p = holder_start(n, &go_w, &ms);
-		if (p < 0)
-			return -1;
-		bench_sleep_us(IDLE_PARK_MS * 1000);
-		mb = rss_mb();
-		if (bench_run_path_as(BENCH_MSGRD, BENCH_ONEWAY, IDLE_SIZE, BENCH_W_IDLE_BESIDE)) {
-			holder_end(p, go_w);
-			return -1;
-		}
-		if (holder_end(p, go_w)) {
-			bench_errmsg("idle: the holder of %u entities failed", n);
-			return -1;
-		}
-		bench_put(BENCH_MSGRD, BENCH_W_IDLE_BESIDE, IDLE_SIZE, BENCH_F_RSS_MB, mb);
-		bench_put(BENCH_MSGRD, BENCH_W_IDLE_BESIDE, IDLE_SIZE, BENCH_F_ATTACH_N_MS, ms);
-		bench_put(BENCH_MSGRD, BENCH_W_IDLE_BESIDE, IDLE_SIZE, BENCH_F_NCHAN, n);
 		fprintf(stderr, "  %-38s attached %u in %.0f ms; daemon VmRSS %.1f MB with them, %.1f "
-				"before\n", "", n, ms, mb, mb0);
+				"without\n", "", n, ms, mb, mb0);
 	}
 	return 0;
 }

@@ -368,7 +368,7 @@ static void channels_table(FILE *f, int md)
 
 static double idl(enum bench_work w, enum bench_field fl)
 {
-	return bench_get(BENCH_MSGRD, w, 64, fl);
+	return bench_get(BENCH_MSGRD, w, BENCH_IDLE_SIZE, fl);
 }
 
 static void idle_table(FILE *f, int md)
@@ -380,6 +380,7 @@ static void idle_table(FILE *f, int md)
 	} rw[] = {
 		{ BENCH_W_IDLE_ALONE, BENCH_F_RATE, "alone (msg/s, median)" },
 		{ BENCH_W_IDLE_BESIDE, BENCH_F_RATE, "beside the idle entities (msg/s, median)" },
+		{ BENCH_W_IDLE_BESIDE, BENCH_NFIELD, "beside / alone" }, /* the ratio */
 		{ BENCH_W_IDLE_ALONE, BENCH_F_CPU, "CPU µs per message, alone" },
 		{ BENCH_W_IDLE_BESIDE, BENCH_F_CPU, "CPU µs per message, beside" },
 		{ BENCH_W_IDLE_BESIDE, BENCH_F_ATTACH_N_MS, "attach them all (ms)" },
@@ -395,16 +396,13 @@ static void idle_table(FILE *f, int md)
 	for (size_t i = 0; i < BENCH_NROWS(rw); i++) {
 		r = tab_row();
 		tab_set(r, 0, "%s", rw[i].label);
-		if (rw[i].f == BENCH_F_RATE)
+		if (rw[i].f == BENCH_NFIELD)
+			set_ratio(r, 1, idl(BENCH_W_IDLE_BESIDE, BENCH_F_RATE),
+				  idl(BENCH_W_IDLE_ALONE, BENCH_F_RATE));
+		else if (rw[i].f == BENCH_F_RATE)
 			set_rate(r, 1, idl(rw[i].w, rw[i].f));
 		else
 			set_num(r, 1, idl(rw[i].w, rw[i].f));
-		if (i == 1) {
-			r = tab_row();
-			tab_set(r, 0, "beside / alone");
-			set_ratio(r, 1, idl(BENCH_W_IDLE_BESIDE, BENCH_F_RATE),
-				  idl(BENCH_W_IDLE_ALONE, BENCH_F_RATE));
-		}
 	}
 	tab_print(f, md);
 }

@@ -7,12 +7,9 @@
  * calls msgr__loop_turn once per turn, just before it may sleep, with the
  * wall clock and the time libuv has spent asleep in the kernel's poll so
  * far (uv_metrics_idle_time); the difference of the differences is the
- * turn's work.
- *
- * libuv does not count a poll that a signal ended as sleep (its signal
- * watcher runs without updating the idle time), so the signal's callback
- * calls msgr__loop_woke to start the turn at that moment: otherwise a
- * SIGHUP to an idle daemon would show its whole sleep as one long turn.
+ * turn's work. libuv loses the idle time of a poll that a signal handler
+ * interrupts, which is why the daemon takes its signals on a signalfd
+ * (main.c).
  */
 #ifndef MSGR_COMMON_LOOPSTAT_H
 #define MSGR_COMMON_LOOPSTAT_H
@@ -44,15 +41,6 @@ static inline void msgr__loop_turn(struct msgr__loop_stats *s, uint64_t now_ns, 
 		if (busy > s->busy_max_ns)
 			s->busy_max_ns = busy;
 	}
-	s->started = 1;
-	s->at_ns = now_ns;
-	s->idle_ns = idle_ns;
-}
-
-/* The loop woke at now_ns for a reason libuv does not time as sleep (a
- * signal): what came before was sleep, the turn starts here. */
-static inline void msgr__loop_woke(struct msgr__loop_stats *s, uint64_t now_ns, uint64_t idle_ns)
-{
 	s->started = 1;
 	s->at_ns = now_ns;
 	s->idle_ns = idle_ns;

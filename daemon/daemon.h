@@ -43,7 +43,9 @@ struct msgr__daemon {
 	struct msgr__loop_stats loop_stats; /* what on_turn measured */
 	uint64_t last_work_ns;      /* when a poll pass last found work */
 	uv_timer_t heartbeat;       /* writes daemon_heartbeat_ns into segments */
-	uv_signal_t sigs[3];        /* SIGINT, SIGTERM, SIGHUP */
+	int sigfd;                  /* signalfd of SIGINT, SIGTERM, SIGHUP, owned */
+	uint64_t fd_warned_need, fd_warned_limit; /* fd_room's last warning */
+	uv_poll_t sigpoll;          /* its watcher (main.c says why not uv_signal) */
 	int stopping;               /* shutting down; refuse new attaches */
 	const char *conf_path;      /* -c FILE (or the default if it existed), for SIGHUP */
 	const char **sets;          /* --set overrides, re-applied on SIGHUP */

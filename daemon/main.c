@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
@@ -146,8 +147,6 @@ static void on_heartbeat(uv_timer_t *t)
 		report_status(d);
 }
 
-/* Move the keys that differ from next into the running configuration, when
- * they may change at run time; name the others. msg collects a summary. */
 /* Open files. Each attached client holds three in the daemon (its attach
  * connection and its two wakeup eventfds, registry.c), each control
  * connection one, and listeners, links and the log a few more. A soft
@@ -158,7 +157,7 @@ static void on_heartbeat(uv_timer_t *t)
 #define FDS_PER_CLIENT 3
 #define FDS_BESIDE 64
 
-static void fd_room(const struct msgr__daemon *d)
+static void fd_room(struct msgr__daemon *d)
 {
 	uint64_t need = FDS_PER_CLIENT * d->conf.client.max_clients + d->conf.ctl.max_conns + FDS_BESIDE;
 	struct rlimit rl;
@@ -175,7 +174,8 @@ static void fd_room(const struct msgr__daemon *d)
 				   (unsigned long long)was, (unsigned long long)rl.rlim_cur,
 				   (unsigned long long)d->conf.client.max_clients);
 	}
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need &&
+	    (d->fd_warned_need != need || d->fd_warned_limit != rl.rlim_cur)) {
 		uint64_t room = rl.rlim_cur > d->conf.ctl.max_conns + FDS_BESIDE
 					? (rl.rlim_cur - d->conf.ctl.max_conns - FDS_BESIDE) / FDS_PER_CLIENT
 					: 0;
@@ -185,9 +185,14 @@ static void fd_room(const struct msgr__daemon *d)
 			   (unsigned long long)d->conf.client.max_clients, (unsigned long long)need,
 			   (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
 			   (unsigned long long)room);
+		/* once per shortfall, not on every unrelated reload */
+		d->fd_warned_need = need;
+		d->fd_warned_limit = rl.rlim_cur;
 	}
 }
 
+/* Move the keys that differ from next into the running configuration, when
+ * they may change at run time; name the others. msg collects a summary. */
 static int apply(struct msgr__daemon *d, const struct msgr__conf *next, const char *why,
 		 char *msg, size_t len)
 {
@@ -424,19 +429,51 @@ static void on_watchdog(uv_timer_t *t)
 	sd_notify(0, "WATCHDOG=1");
 }
 
-static void on_signal(uv_signal_t *s, int signum)
+static void on_signal(uv_poll_t *h, int status, int events)
 {
-	struct msgr__daemon *d = s->data;
+	struct msgr__daemon *d = h->data;
+	struct signalfd_siginfo si;
 
-	msgr__loop_woke(&d->loop_stats, uv_hrtime(), uv_metrics_idle_time(d->loop));
-	if (signum == SIGHUP) {
-		reload(d);
-		return;
+	while (read(d->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			reload(d);
+			continue;
+		}
+		if (d->stopping)
+			continue;
+		msgr__notice("%s: shutting down", strsignal((int)si.ssi_signo));
+		sd_notify(0, "STOPPING=1");
+		d->stopping = 1;
+		uv_stop(d->loop);
 	}
-	msgr__notice("%s: shutting down", strsignal(signum));
-	sd_notify(0, "STOPPING=1");
-	d->stopping = 1;
-	uv_stop(d->loop);
+}
+
+/* SIGINT, SIGTERM and SIGHUP come in on a signalfd the loop polls, not
+ * through handlers: a handler interrupts the poll, and libuv (1.44) then
+ * restarts its idle timing when it polls again, so the sleep before the
+ * signal counted as work in loop_busy_max_us and loop_stalls (a SIGHUP to
+ * an idle daemon made a turn of up to a second). Called before any thread
+ * exists (libuv starts its pool on first use), so every thread inherits
+ * the blocked mask and no signal finds a thread that would take it with
+ * its default action. msgrd runs no other program, so no child inherits
+ * the mask. */
+static int signals_open(struct msgr__daemon *d)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return -errno;
+	d->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->sigfd < 0)
+		return -errno;
+	uv_poll_init(d->loop, &d->sigpoll, d->sigfd);
+	d->sigpoll.data = d;
+	uv_poll_start(&d->sigpoll, UV_READABLE, on_signal);
+	return 0;
 }
 
 /* The folder of a socket (one level: /run/msgrd under /run), so that a
@@ -489,7 +526,6 @@ int main(int argc, char **argv)
 	char err[512];
 	const char *sets[128]; /* --set values, applied after the file */
 	int nsets = 0, o, rc, check = 0;
-	const int signums[3] = { SIGINT, SIGTERM, SIGHUP };
 	struct msgr__ctl_env env;
 
 	msgr__log_init("msgrd");
@@ -582,10 +618,10 @@ int main(int argc, char **argv)
 	uv_timer_init(d->loop, &d->heartbeat);
 	d->heartbeat.data = d;
 	uv_timer_start(&d->heartbeat, on_heartbeat, 1000, 1000);
-	for (int i = 0; i < 3; i++) {
-		uv_signal_init(d->loop, &d->sigs[i]);
-		d->sigs[i].data = d;
-		uv_signal_start(&d->sigs[i], on_signal, signums[i]);
+	rc = signals_open(d);
+	if (rc) {
+		msgr__err("signals: %s", strerror(-rc));
+		return 1;
 	}
 
 	{
@@ -682,6 +718,7 @@ int main(int argc, char **argv)
 	uv_walk(d->loop, close_walk, NULL);
 	uv_run(d->loop, UV_RUN_DEFAULT);
 	uv_loop_close(d->loop);
+	close(d->sigfd);
 	msgr__notice("stopped");
 	return 0;
 }

@@ -100,13 +100,13 @@ run() {
 }
 
 # run_plain NAME FUNCTION...: run, but in the plain build only. For tests
-# of documents (the README's and the man pages' commands), which the
-# sanitizer build would only repeat at twice the cost: make check's time is
-# bounded (20 minutes on 2 cores), and the daemon's code they reach is
-# run under the sanitizers by the other tests.
+# of documents (the README's and the man pages' commands) and of the
+# benchmark, which the sanitizer build would only repeat at twice the
+# cost: make check's time is bounded (20 minutes on 2 cores), and the
+# daemon's code they reach is run under the sanitizers by the other tests.
 run_plain() {
 	if [ -n "${MSGR_SANITIZED:-}" ]; then
-		case "$1" in ${ONLY:-*}) printf -- "----  %-34s plain build only (it checks documents)\n" "$1" ;; esac
+		case "$1" in ${ONLY:-*}) printf -- "----  %-34s plain build only (documents and the bench)\n" "$1" ;; esac
 		return 0
 	fi
 	run "$@"

@@ -1,6 +1,6 @@
 /*
  * test_loopstat.c - msgr__loop_turn (common/loopstat.h): a turn's work is
- * its wall time less its sleep, by table; msgr__loop_woke restarts a turn.
+ * its wall time less its sleep, by table.
  */
 #include "common/loopstat.h"
 #include "unit.h"
@@ -12,7 +12,6 @@
 struct step {
 	uint64_t now, idle;
 	uint64_t stalls, max;
-	int woke; /* msgr__loop_woke instead of msgr__loop_turn */
 };
 
 static void run_steps(const struct step *st, size_t n)
@@ -20,10 +19,7 @@ static void run_steps(const struct step *st, size_t n)
 	struct msgr__loop_stats s = { 0 };
 
 	for (size_t i = 0; i < n; i++) {
-		if (st[i].woke)
-			msgr__loop_woke(&s, st[i].now, st[i].idle);
-		else
-			msgr__loop_turn(&s, st[i].now, st[i].idle);
+		msgr__loop_turn(&s, st[i].now, st[i].idle);
 		ck_assert_msg(s.stalls == st[i].stalls && s.busy_max_ns == st[i].max,
 			      "step %zu: stalls %llu max %llu, want %llu %llu", i,
 			      (unsigned long long)s.stalls, (unsigned long long)s.busy_max_ns,
@@ -34,23 +30,9 @@ static void run_steps(const struct step *st, size_t n)
 START_TEST(test_sleep_is_not_work)
 {
 	static const struct step st[] = {
-		{ 5 * MS, 0, 0, 0, 0 },               /* the first call only starts */
-		{ 1005 * MS, 999 * MS, 0, 1 * MS, 0 },  /* slept 999 of 1000 ms */
-		{ 3005 * MS, 2999 * MS, 0, 1 * MS, 0 }, /* slept 2 s, worked 0 */
-	};
-	run_steps(st, sizeof(st) / sizeof(st[0]));
-}
-END_TEST
-
-/* A signal ends a sleep that libuv leaves out of its idle time: the
- * wake-up restarts the turn, and the reload's own work still counts. */
-START_TEST(test_signal_wakeup)
-{
-	static const struct step st[] = {
-		{ 5 * MS, 0, 0, 0, 0 },
-		{ 1005 * MS, 999 * MS, 0, 1 * MS, 0 },
-		{ 1705 * MS, 999 * MS, 0, 1 * MS, 1 }, /* 700 ms uncounted sleep */
-		{ 1708 * MS, 999 * MS, 1, 3 * MS, 0 }, /* the reload: 3 ms of work */
+		{ 5 * MS, 0, 0, 0 },               /* the first call only starts */
+		{ 1005 * MS, 999 * MS, 0, 1 * MS },  /* slept 999 of 1000 ms */
+		{ 3005 * MS, 2999 * MS, 0, 1 * MS }, /* slept 2 s, worked 0 */
 	};
 	run_steps(st, sizeof(st) / sizeof(st[0]));
 }
@@ -59,11 +41,11 @@ END_TEST
 START_TEST(test_stalls_over_1ms)
 {
 	static const struct step st[] = {
-		{ 0, 0, 0, 0, 0 },
-		{ 1 * MS, 0, 0, 1 * MS, 0 },               /* exactly 1 ms: not over */
-		{ 2 * MS + 1, 0, 1, 1 * MS + 1, 0 },        /* just over */
-		{ 802 * MS + 1, 0, 2, 800 * MS, 0 },        /* a held loop */
-		{ 803 * MS + 1, 1 * MS, 2, 800 * MS, 0 },   /* asleep the whole turn */
+		{ 0, 0, 0, 0 },
+		{ 1 * MS, 0, 0, 1 * MS },               /* exactly 1 ms: not over */
+		{ 2 * MS + 1, 0, 1, 1 * MS + 1 },        /* just over */
+		{ 802 * MS + 1, 0, 2, 800 * MS },        /* a held loop */
+		{ 803 * MS + 1, 1 * MS, 2, 800 * MS },   /* asleep the whole turn */
 	};
 	run_steps(st, sizeof(st) / sizeof(st[0]));
 }
@@ -72,10 +54,10 @@ END_TEST
 START_TEST(test_clocks_going_back)
 {
 	static const struct step st[] = {
-		{ 10 * MS, 5 * MS, 0, 0, 0 },
-		{ 9 * MS, 5 * MS, 0, 0, 0 },   /* wall clock back: no work */
-		{ 20 * MS, 4 * MS, 1, 11 * MS, 0 }, /* idle total back: counts as no sleep */
-		{ 21 * MS, 30 * MS, 1, 11 * MS, 0 }, /* more sleep than wall: no work */
+		{ 10 * MS, 5 * MS, 0, 0 },
+		{ 9 * MS, 5 * MS, 0, 0 },   /* wall clock back: no work */
+		{ 20 * MS, 4 * MS, 1, 11 * MS }, /* idle total back: counts as no sleep */
+		{ 21 * MS, 30 * MS, 1, 11 * MS }, /* more sleep than wall: no work */
 	};
 	run_steps(st, sizeof(st) / sizeof(st[0]));
 }
@@ -88,7 +70,6 @@ int main(void)
 
 	tcase_add_test(tc, test_sleep_is_not_work);
 	tcase_add_test(tc, test_stalls_over_1ms);
-	tcase_add_test(tc, test_signal_wakeup);
 	tcase_add_test(tc, test_clocks_going_back);
 	return unit_run(s);
 }
