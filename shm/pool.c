@@ -41,15 +41,13 @@ static size_t run_bytes(uint32_t nchunks)
 
 static uint32_t *run_alloc(uint32_t nchunks, int *mapped)
 {
-	void *m;
-
 	*mapped = 0;
 	/* under AddressSanitizer, calloc: its redzones catch a stray index,
 	 * a mapping's page rounding would not */
 #ifndef __SANITIZE_ADDRESS__
 	if (run_bytes(nchunks) >= RUN_MAP_MIN) {
-		m = mmap(NULL, run_bytes(nchunks), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			 -1, 0);
+		void *m = mmap(NULL, run_bytes(nchunks), PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (m != MAP_FAILED) {
 			*mapped = 1;
 			return m;
