@@ -241,7 +241,11 @@ t_idle_many() {
 	wait_line "$D_DIR/idle.out" ready
 	rss1=$(awk '/VmRSS/{print $2}' /proc/$D_PID/status)
 	echo "daemon RSS with $n idle clients: ${rss0}k -> ${rss1}k"
-	[ $((rss1 - rss0)) -lt $((n * 64)) ] || { echo "more than 64 KiB per idle client"; return 1; }
+	# under ASan the records come from calloc (for its redzones) and its
+	# allocator keeps its own heap, so only the old bound holds there
+	local per=64
+	[ -z "${MSGR_SANITIZED:-}" ] || per=150
+	[ $((rss1 - rss0)) -lt $((n * per)) ] || { echo "more than $per KiB per idle client"; return 1; }
 	sleep 0.1 # past the 1 ms after which an idle client is parked
 	echo go >&3
 	wait_line "$D_DIR/idle.out" "ok woke"
