@@ -125,9 +125,17 @@ static int parse_sizes(const char *list)
 	return 0;
 }
 
-/* What --only named; workloads (recovery, mixed, channels) run only if
- * named, and alone if only they are. */
+/* What --only named; workloads (recovery, mixed, channels, idle) run only
+ * if named, and alone if only they are. */
 static int only_channels = -1, only_idle = -1;
+
+/* A counted workload's N when its option was not given: on in a full run,
+ * off in a quick one, and under --only only if named (only: -1 no --only,
+ * else whether it was named). */
+static unsigned workload_n(int only, unsigned dflt)
+{
+	return only == 0 || (only < 0 && bench_opt.quick) ? 0 : dflt;
+}
 
 static int parse_only(const char *list)
 {
@@ -400,13 +408,11 @@ bad:
 		bench_opt.rtt_count = 2000;
 	if (!bench_opt.kills)
 		bench_opt.kills = bench_opt.quick ? 10 : 30;
-	/* channels: an explicit --channels wins; else on in a full run, off in a
-	 * quick one, and under --only only if named */
+	/* an explicit --channels or --idle wins; else workload_n */
 	if (!set_channels)
-		bench_opt.channels = only_channels == 0 || (only_channels < 0 && bench_opt.quick)
-					     ? 0 : DEFAULT_CHANNELS;
+		bench_opt.channels = workload_n(only_channels, DEFAULT_CHANNELS);
 	if (!set_idle)
-		bench_opt.idle = only_idle == 0 || (only_idle < 0 && bench_opt.quick) ? 0 : DEFAULT_IDLE;
+		bench_opt.idle = workload_n(only_idle, DEFAULT_IDLE);
 	if (!bench_zmq_built && (bench_opt.paths & (1u << BENCH_ZMQ | 1u << BENCH_ZMQIPC))) {
 		bench_errmsg("built without libzmq (make deps installs libzmq3-dev): zmq-tcp and "
 			     "zmq-ipc skipped");

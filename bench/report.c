@@ -478,6 +478,17 @@ static double div_(double a, double b)
 	return isnan(a) || isnan(b) || b == 0 ? NAN : a / b;
 }
 
+/* A target's label with its workload's count, or N when it did not run:
+ * fmt has one %s for it. */
+static void label_n(char *b, size_t n, const char *fmt, unsigned nn)
+{
+	char num[16] = "N";
+
+	if (nn)
+		snprintf(num, sizeof(num), "%u", nn);
+	snprintf(b, n, fmt, num);
+}
+
 static void targets_table(FILE *f, int md)
 {
 	char what[96];
@@ -504,37 +515,22 @@ static void targets_table(FILE *f, int md)
 	target("ping-pong 64 B p50, msgrd-net / tcp",
 	       div_(pp(BENCH_NET, BENCH_F_P50), pp(BENCH_TCP, BENCH_F_P50)),
 	       div_(pp(BENCH_SEC, BENCH_F_P50), pp(BENCH_TCP, BENCH_F_P50)), LE, 2, 1);
-	if (nn)
-		snprintf(what, sizeof(what), "%u channels / one channel, 64 B msg/s", nn);
-	else
-		snprintf(what, sizeof(what), "N channels / one channel, 64 B msg/s");
+	label_n(what, sizeof(what), "%s channels / one channel, 64 B msg/s", nn);
 	target(what, div_(ch(BENCH_F_RATE), oneway(BENCH_NET, 64, BENCH_F_RATE)), NAN, GE, 0.8, 1);
 	target("daemon bytes per open channel (VmRSS, larger of A, B)",
 	       isnan(a) ? b : isnan(b) ? a : a > b ? a : b, NAN, LE, 2048, 0);
-	if (nn)
-		snprintf(what, sizeof(what), "open %u channels (s)", nn);
-	else
-		snprintf(what, sizeof(what), "open N channels (s)");
+	label_n(what, sizeof(what), "open %s channels (s)", nn);
 	target(what, ch(BENCH_F_OPEN_MS) / 1e3, NAN, LT, 1, 1);
 	/* a link takes messages while under net.send_backlog (256 KiB by
 	 * default); the last may take it over by one turn (docs/PROTOCOL.md) */
-	if (nn)
-		snprintf(what, sizeof(what), "session backlog peak at %u channels (KiB)", nn);
-	else
-		snprintf(what, sizeof(what), "session backlog peak at N channels (KiB)");
+	label_n(what, sizeof(what), "session backlog peak at %s channels (KiB)", nn);
 	target(what, ch(BENCH_F_BACKLOG_KB), NAN, LE, 512, 0);
 	n = idl(BENCH_W_IDLE_BESIDE, BENCH_F_NCHAN);
 	nn = isnan(n) ? bench_opt.idle : (unsigned)n;
-	if (nn)
-		snprintf(what, sizeof(what), "msgrd 64 B beside %u idle entities / alone", nn);
-	else
-		snprintf(what, sizeof(what), "msgrd 64 B beside N idle entities / alone");
+	label_n(what, sizeof(what), "msgrd 64 B beside %s idle entities / alone", nn);
 	target(what, div_(idl(BENCH_W_IDLE_BESIDE, BENCH_F_RATE), idl(BENCH_W_IDLE_ALONE, BENCH_F_RATE)),
 	       NAN, GE, 0.95, 1);
-	if (nn)
-		snprintf(what, sizeof(what), "daemon VmRSS with %u idle entities (MB)", nn);
-	else
-		snprintf(what, sizeof(what), "daemon VmRSS with N idle entities (MB)");
+	label_n(what, sizeof(what), "daemon VmRSS with %s idle entities (MB)", nn);
 	target(what, idl(BENCH_W_IDLE_BESIDE, BENCH_F_RSS_MB), NAN, LT, 100, 0);
 	target("mixed: ping-pong p99 beside 16 MiB / idle",
 	       div_(bench_get(BENCH_NET, BENCH_W_MIXED_BUSY, BENCH_PP_SIZE, BENCH_F_P99),

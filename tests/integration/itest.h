@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +37,18 @@ static void fail(const char *fmt, ...)
 		if (!(cond))               \
 			fail(__VA_ARGS__); \
 	} while (0)
+
+/* Soft RLIMIT_NOFILE up to the hard one: a libmsgr client holds four
+ * files per attached entity, so a login shell's 1024 allows 255. */
+static inline void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
 
 static inline uint64_t now_ms(void)
 {

@@ -104,7 +104,6 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/random.h>
-#include <sys/resource.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -728,17 +727,12 @@ static int sc_sink_sum(const char *entity)
 static int sc_idle_many(int n)
 {
 	msgr_client **c = calloc((size_t)n, sizeof(*c));
-	struct rlimit rl;
 	struct msgr_event ev;
 	char name[32], line[16];
 	msgr_conn *k;
 
 	CHECK(c && n >= 2, "idle-many: n >= 2");
-	/* 4 fds per attached entity here: a login shell's 1024 is 255 */
-	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	raise_nofile();
 	for (int i = 0; i < n; i++) {
 		snprintf(name, sizeof(name), "client.idle%d", i % 100000);
 		c[i] = attach(name, 0);

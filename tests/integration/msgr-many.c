@@ -68,7 +68,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -518,7 +517,6 @@ int main(int argc, char **argv)
 	long rss_a[3], rss_b[3], anon_a[3], anon_b[3];
 	struct msgr_attach_opts ao;
 	struct perf pa0, pb0, pa1, pb1, pa, pb;
-	struct rlimit rl;
 	pthread_t th;
 	char name[64], peer[128];
 
@@ -540,11 +538,7 @@ int main(int argc, char **argv)
 	quiet_ms = (unsigned)envnum("MANY_QUIET_MS", 300);
 	bound_ms = envnum("MANY_BOUND_MS", 20000);
 	setup_bound_ms = envnum("MANY_SETUP_MS", 30000);
-	/* 4 fds per attached entity */
-	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	raise_nofile();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	chans = calloc((size_t)nc * ns, sizeof(*chans));

@@ -150,19 +150,10 @@ t_inject_stall() {
 # hard one is short, the log says so with the numbers, also when a live
 # change to max_clients makes it short.
 t_fd_limit() {
-	local p
 	D_WRAP="prlimit --nofile=256:8192" start_daemon fdraise
 	grep -q 'open files: limit raised from 256 to 3152 for global.max_clients = 1024' "$D_LOG"
 	grep -Eq '^Max open files +3152 +8192 ' "/proc/$D_PID/limits"
-	mkfifo "$D_DIR/in"
-	"$T" idle-many 200 <"$D_DIR/in" >"$D_DIR/idle.out" 2>&1 &
-	p=$!
-	exec 3>"$D_DIR/in"
-	wait_line "$D_DIR/idle.out" ready
-	echo go >&3
-	wait_line "$D_DIR/idle.out" "ok woke"
-	exec 3>&-
-	wait $p
+	echo go | "$T" idle-many 200 | grep -q "ok woke"
 	stop_daemon
 	D_WRAP="prlimit --nofile=256:256" start_daemon fdshort
 	grep -q "open files: global.max_clients = 1024 needs about 3152, but the limit is 256 (hard 256): attaches past about 58 clients will fail with 'Too many open files'" "$D_LOG"
