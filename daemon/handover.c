@@ -214,8 +214,11 @@ static void activate(struct msgr__session *s, struct msgr__link *l, int after_lo
 	msgr__info("session %s: link up (%s, %s)", s->peer, in->outbound ? "dialled" : "accepted",
 		   in->remote);
 	if (s->pending.len) {
-		msgr__link_send_frames(l, s->pending.p, s->pending.len);
-		free(s->pending.p);
+		/* it leaves as l drains, as frames made while a link is full
+		 * do (paced), so the opens of many channels made while no link
+		 * was up do not all land on it at once; step() emptied paced */
+		s->paced = s->pending;
+		s->paced_off = 0;
 		memset(&s->pending, 0, sizeof(s->pending));
 	}
 	msgr__session_link_came(s);
@@ -237,6 +240,11 @@ static void step(struct msgr__session *s, enum msgr__session_event ev, struct ms
 
 	s->state = st.next;
 	s->busy++;
+	/* frames that waited for the active link to drain belong to it: they
+	 * go on it now if it still takes frames (an orderly change), or are
+	 * lost with it, as its own queue is */
+	if (a & (MSGR__SA_DROP_ACTIVE | MSGR__SA_ACTIVATE | MSGR__SA_ACTIVATE_SPARE))
+		msgr__session_paced_hand(s, old);
 	if (a & MSGR__SA_DROP_ACTIVE)
 		s->active = NULL;
 	if (a & MSGR__SA_CLOSE_OLD)
@@ -446,8 +454,8 @@ static void on_room(void *ctx, struct msgr__link *l)
 {
 	struct msgr__session *s = msgr__link_owner(l);
 
-	if (s && s->active == l && s->q[MSGR__SQ_READY].head) {
-		msgr__session_pump(s);
+	if (s && s->active == l) {
+		msgr__session_room(s);
 		msgr__link_flush(l);
 	}
 }

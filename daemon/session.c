@@ -82,6 +82,7 @@ void msgr__session_maybe_free(struct msgr__session *s)
 		free(x);
 	}
 	free(s->pending.p);
+	free(s->paced.p);
 	free(s->chans);
 	msgr__rxacct_release(s->rx, 0);
 	free(s);
@@ -146,25 +147,79 @@ void msgr__session_send(struct msgr__session *s, uint8_t type, uint32_t channel,
 	msgr__session_send_hdr(s, &h, parts, nparts);
 }
 
+/* After a frame went on l: the peak for `sessions`, and a big turn's bytes
+ * handed to the transport before the turn ends. */
+static void sent_on(struct msgr__session *s, struct msgr__link *l)
+{
+	size_t backlog = msgr__link_backlog(l);
+
+	if (backlog > s->backlog_peak)
+		s->backlog_peak = backlog;
+	if (msgr__link_queued(l) >= FLUSH_EARLY)
+		msgr__link_flush(l);
+}
+
 void msgr__session_send_hdr(struct msgr__session *s, const struct msgr__frame_hdr *h,
 			    const struct iovec *parts, int nparts)
 {
 	struct msgr__link *l = s->active;
 
+	if (l && !s->ss->stopping &&
+	    (s->paced.len || (h->type != MSGR__F_MSG && msgr__session_congested(s)))) {
+		/* Messages wait in their channels for room (the pump); any
+		 * other frame waits here, so a burst of opens or resets (10,000
+		 * channels of a client that went) cannot pile up on the link
+		 * ahead of every channel's next message. */
+		if (msgr__frames_put(&s->paced, h, parts, nparts))
+			msgr__err("session %s: out of memory: a frame for channel %u is lost", s->peer,
+				  h->channel);
+		return; /* it goes when the link drains (on_room) */
+	}
 	if (l) {
-		size_t backlog;
-
 		msgr__link_send(l, h, parts, nparts);
-		backlog = msgr__link_backlog(l);
-		if (backlog > s->backlog_peak)
-			s->backlog_peak = backlog;
-		if (msgr__link_queued(l) >= FLUSH_EARLY)
-			msgr__link_flush(l);
+		sent_on(s, l);
 	} else if (msgr__frames_put(&s->pending, h, parts, nparts)) {
 		msgr__err("session %s: out of memory: a frame for channel %u is lost", s->peer, h->channel);
 		return;
 	}
 	s->ss->schedule(s->ss->sctx); /* the turn's end flushes it */
+}
+
+int msgr__session_congested(const struct msgr__session *s)
+{
+	return s->active && msgr__link_backlog(s->active) >= s->ss->conf->send_backlog;
+}
+
+/* What waited in paced, frame by frame onto the active link while it has
+ * room. 1 if all went. */
+static int paced_drain(struct msgr__session *s)
+{
+	struct msgr__link *l = s->active;
+
+	while (s->paced_off < s->paced.len && !msgr__session_congested(s)) {
+		/* msgr__frames_put encoded them: the headers are sound */
+		const uint8_t *f = s->paced.p + s->paced_off;
+		size_t n = msgr__frame_wire_len((size_t)msgr__get_uint(f + 24, 4), 0);
+
+		msgr__link_send_frames(l, f, n);
+		sent_on(s, l);
+		s->paced_off += n;
+	}
+	if (s->paced_off < s->paced.len)
+		return 0;
+	free(s->paced.p);
+	memset(&s->paced, 0, sizeof(s->paced));
+	s->paced_off = 0;
+	return 1;
+}
+
+void msgr__session_paced_hand(struct msgr__session *s, struct msgr__link *l)
+{
+	if (l && s->paced_off < s->paced.len)
+		msgr__link_send_frames(l, s->paced.p + s->paced_off, s->paced.len - s->paced_off);
+	free(s->paced.p);
+	memset(&s->paced, 0, sizeof(s->paced));
+	s->paced_off = 0;
 }
 
 /* ---- channel table ---- */
@@ -303,12 +358,14 @@ void msgr__session_chan_ready(struct msgr__session *s, struct msgr__sess_chan *s
 
 /* A few messages of each ready channel in turn (the callee's budget), so a
  * replay of many windows after a fault neither copies them all before the
- * first byte leaves nor starves the channels behind the first. */
-void msgr__session_pump(struct msgr__session *s)
+ * first byte leaves nor starves the channels behind the first; what waited
+ * in paced goes before them. */
+static void pump(struct msgr__session *s)
 {
-	struct msgr__link *l = s->active;
-
-	while (l && s->q[MSGR__SQ_READY].head && msgr__link_backlog(l) < s->ss->conf->send_backlog) {
+	if (!paced_drain(s))
+		return;
+	/* (a turn's frame that had to wait, a RESET, puts what follows behind it) */
+	while (!s->paced.len && s->q[MSGR__SQ_READY].head && !msgr__session_congested(s)) {
 		struct msgr__sess_chan *sc = q_pop(s, MSGR__SQ_READY);
 		if (s->ss->ev->pump(s->ss->ctx, s, sc))
 			msgr__session_chan_ready(s, sc);
@@ -458,14 +515,46 @@ static int acks_now(const struct msgr__session *s)
 	return s->ack_urgent || msgr__link_backlog(s->active) > 0;
 }
 
+/* Whether acks owed may be framed now: not while the link holds its share
+ * or frames wait in paced; then they wait in their channels, one entry
+ * each however many messages come meanwhile, until it drains. */
+static int acks_may(const struct msgr__session *s)
+{
+	return s->q[MSGR__SQ_ACK].head && !s->paced.len && !msgr__session_congested(s);
+}
+
+/* What waits on s goes as far as its active link takes it: paced frames,
+ * acks, channels' turns. Acks go before the turns, which would fill the
+ * link and leave them behind for ever under a stream both ways, and after,
+ * to ride with what the turns sent. 1 if acks wait for the acks timer. */
+static int serve(struct msgr__session *s)
+{
+	if (acks_may(s) && acks_now(s))
+		flush_acks(s);
+	if (s->q[MSGR__SQ_READY].head || s->paced.len)
+		pump(s);
+	if (!acks_may(s))
+		return 0;
+	if (!acks_now(s))
+		return 1;
+	flush_acks(s);
+	return 0;
+}
+
 static void on_acks(uv_timer_t *t)
 {
 	struct msgr__sessions *ss = t->data;
 
 	for (struct msgr__session *s = ss->sessions; s; s = s->next)
-		if (s->q[MSGR__SQ_ACK].head && s->active)
+		if (s->active && acks_may(s))
 			flush_acks(s);
 	msgr__links_flush(ss->ls);
+}
+
+void msgr__session_room(struct msgr__session *s)
+{
+	if (serve(s) && !uv_is_active((uv_handle_t *)&s->ss->acks))
+		uv_timer_start(&s->ss->acks, on_acks, MSGR__ACK_DELAY_MS, 0);
 }
 
 /* ---- the layer ---- */
@@ -473,7 +562,16 @@ static void on_acks(uv_timer_t *t)
 void msgr__sessions_stop(struct msgr__sessions *ss)
 {
 	ss->stopping = 1;
-	on_acks(&ss->acks); /* what was delivered is acked before the links go */
+	/* what was delivered is acked before the links go, whatever they
+	 * hold; they close gracefully, sending all of it */
+	for (struct msgr__session *s = ss->sessions; s; s = s->next) {
+		if (!s->active)
+			continue;
+		msgr__session_paced_hand(s, s->active);
+		if (s->q[MSGR__SQ_ACK].head)
+			flush_acks(s);
+	}
+	msgr__links_flush(ss->ls);
 	uv_timer_stop(&ss->redial);
 	uv_timer_stop(&ss->clock);
 	uv_timer_stop(&ss->acks);
@@ -519,16 +617,9 @@ void msgr__sessions_flush(struct msgr__sessions *ss)
 {
 	int held = 0;
 
-	for (struct msgr__session *s = ss->sessions; s; s = s->next) {
-		if (s->q[MSGR__SQ_READY].head && s->active)
-			msgr__session_pump(s);
-		if (!s->q[MSGR__SQ_ACK].head || !s->active)
-			continue;
-		if (acks_now(s))
-			flush_acks(s);
-		else
-			held = 1;
-	}
+	for (struct msgr__session *s = ss->sessions; s; s = s->next)
+		if (s->active)
+			held |= serve(s);
 	/* the timer runs only while acks wait: a stopped one costs no wakeup */
 	if (!held)
 		uv_timer_stop(&ss->acks);
@@ -574,6 +665,7 @@ struct json_object *msgr__sessions_json(struct msgr__sessions *ss)
 		json_object_object_add(o, "backlog_bytes",
 				       json_object_new_int64(s->active ? (int64_t)msgr__link_backlog(s->active) : 0));
 		json_object_object_add(o, "backlog_peak_bytes", json_object_new_int64((int64_t)s->backlog_peak));
+		json_object_object_add(o, "paced_bytes", json_object_new_int64((int64_t)(s->paced.len - s->paced_off)));
 		json_object_object_add(o, "links_up", json_object_new_int64((int64_t)s->links_up));
 		json_object_object_add(o, "races", json_object_new_int64((int64_t)s->races));
 		json_object_object_add(o, "age_s", json_object_new_double((now - s->created_ns) / 1e9));

@@ -45,6 +45,13 @@ struct msgr__session {
 	int nlinks;                   /* links that belong to it, until their gone() */
 	int busy;                     /* nonzero while being walked: do not free */
 	struct msgr__fbuf pending;    /* frames queued while no link is active */
+	struct msgr__fbuf paced;      /* frames sent while the active link held
+					 net.send_backlog or more (OPEN, RESET,
+					 ACK, ...), in order, from paced_off on;
+					 they leave as it drains, before any
+					 channel's next turn (pump, in session.c),
+					 or go with that link (paced_hand) */
+	size_t paced_off;
 	struct msgr__rxacct *rx;      /* the peer's receive account (a reference) */
 	/* The channel table: chains under a keyed hash of the id (session.c),
 	 * and every channel on one list for walks, so a walk does not care
@@ -144,8 +151,15 @@ int msgr__session_dial(struct msgr__session *s);
 
 /* Take sc out of s's table (and off its ready list); 0 if it was not there. */
 int msgr__session_chan_unlink(struct msgr__session *s, struct msgr__sess_chan *sc);
-/* Send kept messages of ready channels, in turn, while the active link has
- * room. */
-void msgr__session_pump(struct msgr__session *s);
+/* Whether the active link holds net.send_backlog or more unsent: then
+ * frames other than messages wait in s->paced. 0 without an active link. */
+int msgr__session_congested(const struct msgr__session *s);
+/* The active link has room: what waited (paced frames, channels' turns,
+ * acks) goes now. */
+void msgr__session_room(struct msgr__session *s);
+/* What waited in s->paced goes on l (NULL, or a link that no longer takes
+ * frames: it is dropped); s->paced is empty after. For a change of the
+ * active link. */
+void msgr__session_paced_hand(struct msgr__session *s, struct msgr__link *l);
 
 #endif

@@ -699,3 +699,91 @@ t_lf_remote_daemon_restart() {
 	stop_pair
 }
 run lossless-remote-daemon-restart t_lf_remote_daemon_restart
+
+# ---- 4c. a burst of opens or resets is paced as messages are -------------
+
+# 12,000 channels opened at once while the peer daemon is stopped, then all
+# reset at once (their client dies) while it is stopped again: the OPENs and
+# RESETs, 1.3 MB of frames, must wait in the session and leave as the link
+# drains (paced_bytes), not pile up on the link (backlog_peak_bytes stays
+# near net.send_backlog; it reached 1.3 MB before), and none may be lost:
+# every channel is accepted, then every one ends at B. Small TCP buffers in
+# a namespace of its own, so the kernel cannot take the burst off our hands.
+# lf_paced CTL WHAT: what the session holds back and what its link holds
+lf_paced() {
+	echo "$2: $(lf_ctl "$1" --json sessions | "$LF_PY" -c 'import json,sys
+d = json.load(sys.stdin)[0]
+print("paced %s bytes, on the link %d (at most %d)" % (d.get("paced_bytes"), d["backlog_bytes"], d["backlog_peak_bytes"]))')"
+}
+
+t_lf_control_paced() {
+	local ns n=12000 fp
+	if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for a network namespace"; return 0; fi
+	ns=msgr-ctlp-$$-$RANDOM
+	ip netns add "$ns" || { echo "SKIP: cannot create a network namespace"; return 0; }
+	echo "$ns" >>"$RUN/netns.list"
+	ip -n "$ns" link set lo up
+	ip netns exec "$ns" sysctl -q -w net.ipv4.tcp_wmem="4096 16384 65536" \
+		net.ipv4.tcp_rmem="4096 16384 65536"
+	D_WRAP="ip netns exec $ns" lf_pair lctlp --set global.max_conns_per_client=20000
+	MSGR_SOCKET=$B_SOCK "$T" idle osd.ctlp < <(sleep 600) >"$B_DIR/idle.out" 2>&1 &
+	wait_line "$B_DIR/idle.out" ready
+	MSGR_SOCKET=$A_SOCK "$T" hold client.warm "$B_ADDR/osd.ctlp" >"$A_DIR/warm.out" 2>&1 &
+	wait_line "$A_DIR/warm.out" ready
+	kill -STOP "$B_PID"
+	MSGR_SOCKET=$A_SOCK "$T" flood client.ctlp "$B_ADDR/osd.ctlp" $n hold >"$A_DIR/f.out" 2>&1 &
+	fp=$!
+	lf_wait 30 "$A_CTL" "d[0]['channels'] == $n + 1" sessions || { kill -CONT "$B_PID"; return 1; }
+	lf_paced "$A_CTL" opens
+	kill -CONT "$B_PID"
+	lf_wait_count "$A_DIR/f.out" '^ok connected=' 1 60
+	cat "$A_DIR/f.out"
+	grep -q "^ok connected=$n failed=0" "$A_DIR/f.out"
+	lf_wait 30 "$B_CTL" "d[0]['channels'] == $n + 1" sessions
+	lf_check "$A_CTL" 'd[0]["backlog_peak_bytes"] <= 524288' sessions
+	lf_wait 30 "$A_CTL" "d[0].get('paced_bytes') == 0" sessions
+	# the client dies: A resets all 12,000 at once
+	kill -STOP "$B_PID"
+	kill -9 "$fp"
+	wait "$fp" 2>/dev/null || true
+	lf_wait 30 "$A_CTL" "d[0]['channels'] == 1" sessions || { kill -CONT "$B_PID"; return 1; }
+	lf_paced "$A_CTL" resets
+	kill -CONT "$B_PID"
+	lf_wait 30 "$B_CTL" "d[0]['channels'] == 1" sessions
+	lf_wait 30 "$A_CTL" "d[0].get('paced_bytes') == 0" sessions
+	echo "A's link backlog at most: $(lf_ctl "$A_CTL" --json sessions |
+		"$LF_PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["backlog_peak_bytes"])') bytes"
+	lf_check "$A_CTL" 'd[0]["backlog_peak_bytes"] <= 524288' sessions
+	stop_pair
+}
+run lossless-control-paced t_lf_control_paced
+
+# The same 12,000 opens made while the session has no link (the peer's
+# port drops our SYNs): they wait for one, and then leave as it drains,
+# not all on it at once (the link held 1.3 MB of them before).
+t_lf_pending_paced() {
+	local ns n=12000
+	if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for a network namespace"; return 0; fi
+	ns=msgr-pendp-$$-$RANDOM
+	ip netns add "$ns" || { echo "SKIP: cannot create a network namespace"; return 0; }
+	echo "$ns" >>"$RUN/netns.list"
+	ip -n "$ns" link set lo up
+	ip netns exec "$ns" iptables -L INPUT >/dev/null 2>&1 || { echo "SKIP: iptables does not work in a namespace"; return 0; }
+	ip netns exec "$ns" sysctl -q -w net.ipv4.tcp_wmem="4096 16384 65536" \
+		net.ipv4.tcp_rmem="4096 16384 65536"
+	D_WRAP="ip netns exec $ns" lf_pair lpendp --set global.max_conns_per_client=20000 \
+		--set net.connect_timeout=60s
+	MSGR_SOCKET=$B_SOCK "$T" idle osd.pendp < <(sleep 600) >"$B_DIR/idle.out" 2>&1 &
+	wait_line "$B_DIR/idle.out" ready
+	ip netns exec "$ns" iptables -A INPUT -p tcp --dport "$B_PORT" --tcp-flags SYN,ACK SYN -j DROP
+	MSGR_SOCKET=$A_SOCK "$T" flood client.pendp "$B_ADDR/osd.pendp" $n hold >"$A_DIR/f.out" 2>&1 &
+	lf_wait 30 "$A_CTL" "len(d) == 1 and d[0]['channels'] == $n" sessions
+	ip netns exec "$ns" iptables -F INPUT
+	lf_wait_count "$A_DIR/f.out" '^ok connected=' 1 60
+	cat "$A_DIR/f.out"
+	grep -q "^ok connected=$n failed=0" "$A_DIR/f.out"
+	lf_paced "$A_CTL" "after the link came"
+	lf_check "$A_CTL" 'd[0]["backlog_peak_bytes"] <= 524288' sessions
+	stop_pair
+}
+run lossless-pending-paced t_lf_pending_paced
