@@ -60,21 +60,21 @@ int msgr__frames_put(struct msgr__fbuf *b, const struct msgr__frame_hdr *h,
 	return frame_put(b, NULL, h, parts, nparts);
 }
 
-/* Fail l at the next flush, not here: callers of the send path are in the
- * middle of channel code that a session reset would pull out from under
- * them. */
-static void link_fail(struct msgr__link *l, int err, const char *why)
+/* At the next flush, not here: callers of the send path are in the middle
+ * of channel code that a session reset would pull out from under them. */
+int msgr__link_fail(struct msgr__link *l, int err, const char *why)
 {
 	if (!msgr__link_live(l) || l->fail_err)
-		return;
+		return 0;
 	l->fail_err = err;
 	l->fail_why = why;
 	l->ls->ev->schedule(l->ls->ctx);
+	return 1;
 }
 
 static void put_failed(struct msgr__link *l, int err)
 {
-	link_fail(l, err, err == -E2BIG ? "nonce counter used up: dialling anew for new keys"
+	msgr__link_fail(l, err, err == -E2BIG ? "nonce counter used up: dialling anew for new keys"
 					: "out of memory");
 }
 
@@ -96,7 +96,7 @@ static void out_flush(struct msgr__link *l)
 	if (err) {
 		free(l->out.p);
 		memset(&l->out, 0, sizeof(l->out));
-		link_fail(l, err, "send failed");
+		msgr__link_fail(l, err, "send failed");
 		return;
 	}
 	l->bytes_out += l->out.len;

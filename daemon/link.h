@@ -93,6 +93,8 @@ struct msgr__net_stats {
 	uint64_t redials;           /* dials for kept channels after a link was lost */
 	uint64_t acks_out;          /* ACK frames sent: acks no frame of their
 				       connection carried (session.c) */
+	uint64_t unread;            /* links closed because frames owed to the
+				       peer piled up (MSGR__PACED_MAX) */
 	struct msgr__transport_stats transport; /* the transport's own (rdma_*) */
 };
 
@@ -218,6 +220,10 @@ void msgr__link_flush(struct msgr__link *l);
 void msgr__link_drain(struct msgr__link *l);
 /* Close l now (err 0: in order, sending what is queued). */
 void msgr__link_close(struct msgr__link *l, int err, const char *why);
+/* Close l with err at the next flush, from the middle of a send path; why
+ * must outlive l (a string constant). Frames sent meanwhile are dropped.
+ * 0 if l was closing or failing already. */
+int msgr__link_fail(struct msgr__link *l, int err, const char *why);
 
 enum msgr__link_state msgr__link_state(const struct msgr__link *l);
 /* It was up, or its close began while up or draining. */

@@ -81,6 +81,7 @@ size_t msgr__metrics_collect(const struct msgr__ctl_env *e, struct msgr__metric 
 	M("bad_payload_crc", "counter", e->net_stats->bad_payload_crc, "Payload CRC mismatches (the channel is reset).");
 	R("bad_tag", "bad_tag", e->net_stats->bad_tag, "Links closed for a sealed record that does not authenticate (auth.mode = secure).");
 	R("protocol_errors", "protocol_error", e->net_stats->protocol_errors, "Links closed for a frame out of place or malformed.");
+	R("unread", "unread", e->net_stats->unread, "Links closed because the peer read too little: frames owed to it passed 256 times net.send_backlog.");
 	M("msgs_net_out", "counter", e->chan_stats->msgs_net_out, "Messages sent to peer daemons.");
 	M("bytes_net_out", "counter", e->chan_stats->bytes_net_out, "Payload bytes sent to peer daemons.");
 	M("acks_out", "counter", e->net_stats->acks_out, "ACK frames sent: acknowledgements that no reply on their connection carried within 1 ms.");

@@ -170,6 +170,14 @@ void msgr__session_send_hdr(struct msgr__session *s, const struct msgr__frame_hd
 		 * other frame waits here, so a burst of opens or resets (10,000
 		 * channels of a client that went) cannot pile up on the link
 		 * ahead of every channel's next message. */
+		if (s->paced.len - s->paced_off >= MSGR__PACED_MAX * s->ss->conf->send_backlog) {
+			/* answers to what it sends (OPEN_OK, RESET) would pile
+			 * up for ever if it reads less than it writes */
+			if (msgr__link_fail(l, -ENOBUFS, "the peer reads too little: frames owed to "
+					    "it passed 256 times net.send_backlog"))
+				s->ss->stats->unread++;
+			return;
+		}
 		if (msgr__frames_put(&s->paced, h, parts, nparts))
 			msgr__err("session %s: out of memory: a frame for channel %u is lost", s->peer,
 				  h->channel);

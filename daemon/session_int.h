@@ -14,6 +14,12 @@
 #include "session.h"
 
 #define FLUSH_EARLY (1u << 20)  /* queued bytes that make a link send mid-turn */
+/* Frames that wait in a session's paced queue may reach this many times
+ * net.send_backlog (64 MiB by default: the opens of about 600,000
+ * connections at once); past it the peer is taken to read too little and
+ * its link is closed (`unread`), as one that reads nothing at all is after
+ * net.keepalive_timeout. */
+#define MSGR__PACED_MAX 256u
 #define CHAN_BUCKETS_MIN 16      /* a new session's table; it doubles as it fills */
 #define NRECENT 64
 #define NLOST 16

@@ -531,6 +531,27 @@ t_net_chan_table() {
 }
 run net-chan-table t_net_chan_table
 
+# A peer that reads (almost) nothing while what it sends needs answers:
+# 500,000 MSGs for channels we never had, each answered with a RESET. The
+# answers wait in the session (paced) behind the full link, but only up to
+# 256 times net.send_backlog (16 MiB here): then the link is closed
+# (`unread`) and the daemon's memory is back. Before, they piled up on the
+# link for as long as the peer kept sending.
+t_net_unread_peer() {
+	local w=$(dirname "$BASH_SOURCE")/wirepeer.py rss
+	start_daemon unread --set auth.mode=none --set net.send_backlog=64K
+	python3 "$w" 127.0.0.1 "$D_PORT" noread 500000 >"$D_DIR/wp.out" 2>&1
+	cat "$D_DIR/wp.out"
+	grep -q "^closed after" "$D_DIR/wp.out"
+	pyjson "$D_CTL" 'd["msgrd"]["unread"] == 1' perf dump
+	wait_line "$D_LOG" "the peer reads too little"
+	rss=$(awk '/VmRSS/ { print $2 }' /proc/$D_PID/status)
+	echo "daemon RSS after: $rss KiB"
+	[ "$rss" -lt 100000 ]
+	stop_daemon
+}
+run net-unread-peer t_net_unread_peer
+
 # A race this daemon decides (its listen address is the lower), then the
 # link it kept dies while the other still drains: the drained link must
 # close too. What it still brings is older than anything a later link

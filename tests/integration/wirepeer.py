@@ -1122,6 +1122,36 @@ def kaflood(host, port, mode, keys):
     print("ok kaflood: %d answers to 50000 KEEPALIVEs in %.2f s" % (acks, elapsed))
 
 
+def noread(host, port, n):
+    """N MSGs for channels the daemon never had, each of which it answers
+    with a RESET, while we read nothing (a small receive buffer): the
+    answers must not pile up in the daemon without bound. Prints how many
+    went before it closed the link, or all N."""
+    L = up_link(host, port, "none", (None, None), "noread")
+    L.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    body = struct.pack("<I", 1)  # the message's type: a 4-byte MSG
+    tail = body + struct.pack("<I", crc32c(body))
+    sent, batch = 0, []
+    try:
+        for k in range(n):
+            hdr = struct.pack("<BBHIQQI", MSG, 0, 0, 2 + 2 * k, 1, 0, len(body))
+            batch.append(hdr + struct.pack("<I", crc32c(hdr)) + tail)
+            if len(batch) == 4096 or k == n - 1:
+                L.sendall(b"".join(batch))
+                sent += len(batch)
+                batch = []
+        # all went: the daemon still holds the link (its answers wait);
+        # a few more frames find out whether it closed meanwhile
+        time.sleep(1)
+        for _ in range(20):
+            L.sendall(L.frame_bytes(KEEPALIVE, payload=struct.pack("<Q", 1)) * 1024)
+            time.sleep(0.05)
+    except (Closed, OSError):
+        print("closed after %d of %d" % (sent, n), flush=True)
+        return
+    print("open after all %d" % n, flush=True)
+
+
 def channel_damage(host, port, kind, entity, mode, keys):
     """payloadcrc oversize gap unknown flood: see the module doc."""
     L = Link(host, port, mode, keys)
@@ -1523,6 +1553,8 @@ def main():
         return redial(host, port, rest[0], mode, keys)
     if kind == "kaflood":
         return kaflood(host, port, mode, keys)
+    if kind == "noread":
+        return noread(host, port, int(rest[0]))
     if kind == "acks":
         return acks(host, port, mode, keys)
     if kind == "frags":
