@@ -213,14 +213,10 @@ static void activate(struct msgr__session *s, struct msgr__link *l, int after_lo
 	s->links_up++;
 	msgr__info("session %s: link up (%s, %s)", s->peer, in->outbound ? "dialled" : "accepted",
 		   in->remote);
-	if (s->pending.len) {
-		/* it leaves as l drains, as frames made while a link is full
-		 * do (paced), so the opens of many channels made while no link
-		 * was up do not all land on it at once; step() emptied paced */
-		s->paced = s->pending;
-		s->paced_off = 0;
-		memset(&s->pending, 0, sizeof(s->pending));
-	}
+	/* it leaves as l drains, as frames made while a link is full do, so
+	 * the opens of many channels made while no link was up do not all
+	 * land on it at once */
+	msgr__session_paced_adopt(s);
 	msgr__session_link_came(s);
 	if (after_loss)
 		s->ss->ev->resumed(s->ss->ctx, s);
@@ -240,13 +236,15 @@ static void step(struct msgr__session *s, enum msgr__session_event ev, struct ms
 
 	s->state = st.next;
 	s->busy++;
-	/* frames that waited for the active link to drain belong to it: they
-	 * go on it now if it still takes frames (an orderly change), or are
-	 * lost with it, as its own queue is */
-	if (a & (MSGR__SA_DROP_ACTIVE | MSGR__SA_ACTIVATE | MSGR__SA_ACTIVATE_SPARE))
-		msgr__session_paced_hand(s, old);
-	if (a & MSGR__SA_DROP_ACTIVE)
+	if (a & MSGR__SA_DROP_ACTIVE) {
+		/* frames that waited for it to drain now wait for the next
+		 * link, as those made from here on do (pending): an orderly
+		 * move (the peer closed it in order) sends them on the next,
+		 * after what the old one carried; a loss (SA_DOWN below)
+		 * drops them with pending */
+		msgr__session_paced_park(s);
 		s->active = NULL;
+	}
 	if (a & MSGR__SA_CLOSE_OLD)
 		msgr__link_close(old, -ECONNRESET, "the peer lost it and dialled again");
 	if (a & MSGR__SA_CLOSE_OTHERS)

@@ -170,7 +170,9 @@ void msgr__session_send_hdr(struct msgr__session *s, const struct msgr__frame_hd
 		 * other frame waits here, so a burst of opens or resets (10,000
 		 * channels of a client that went) cannot pile up on the link
 		 * ahead of every channel's next message. */
-		if (s->paced.len - s->paced_off >= MSGR__PACED_MAX * s->ss->conf->send_backlog) {
+		size_t since = s->paced_off > s->paced_inherited ? s->paced_off : s->paced_inherited;
+
+		if (s->paced.len - since >= MSGR__PACED_MAX * s->ss->conf->send_backlog) {
 			/* answers to what it sends (OPEN_OK, RESET) would pile
 			 * up for ever if it reads less than it writes */
 			if (msgr__link_fail(l, -ENOBUFS, "the peer reads too little: frames owed to "
@@ -198,6 +200,14 @@ int msgr__session_congested(const struct msgr__session *s)
 	return s->active && msgr__link_backlog(s->active) >= s->ss->conf->send_backlog;
 }
 
+static void paced_clear(struct msgr__session *s)
+{
+	free(s->paced.p);
+	memset(&s->paced, 0, sizeof(s->paced));
+	s->paced_off = 0;
+	s->paced_inherited = 0;
+}
+
 /* What waited in paced, frame by frame onto the active link while it has
  * room. 1 if all went. */
 static int paced_drain(struct msgr__session *s)
@@ -213,21 +223,68 @@ static int paced_drain(struct msgr__session *s)
 		sent_on(s, l);
 		s->paced_off += n;
 	}
-	if (s->paced_off < s->paced.len)
-		return 0;
-	free(s->paced.p);
-	memset(&s->paced, 0, sizeof(s->paced));
-	s->paced_off = 0;
-	return 1;
+	if (s->paced_off == s->paced.len) {
+		paced_clear(s);
+		return 1;
+	}
+	if (s->paced_off >= s->paced.len / 2) {
+		/* what went is given back, so a queue that never quite
+		 * empties holds at most twice what waits in it */
+		memmove(s->paced.p, s->paced.p + s->paced_off, s->paced.len - s->paced_off);
+		s->paced.len -= s->paced_off;
+		s->paced_inherited = s->paced_inherited > s->paced_off ? s->paced_inherited - s->paced_off : 0;
+		s->paced_off = 0;
+	}
+	return 0;
 }
 
-void msgr__session_paced_hand(struct msgr__session *s, struct msgr__link *l)
+/* On stop: all of it on l, which closes gracefully, sending it. */
+static void paced_send_all(struct msgr__session *s, struct msgr__link *l)
 {
-	if (l && s->paced_off < s->paced.len)
+	if (s->paced_off < s->paced.len)
 		msgr__link_send_frames(l, s->paced.p + s->paced_off, s->paced.len - s->paced_off);
-	free(s->paced.p);
-	memset(&s->paced, 0, sizeof(s->paced));
-	s->paced_off = 0;
+	paced_clear(s);
+}
+
+/* b := (a's bytes from off on) + b; a is left alone. 0 or -ENOMEM. */
+static int fbuf_prepend(struct msgr__fbuf *b, const struct msgr__fbuf *a, size_t off)
+{
+	size_t n = a->len - off;
+	uint8_t *p;
+
+	if (!n)
+		return 0;
+	p = malloc(n + b->len);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, a->p + off, n);
+	if (b->len)
+		memcpy(p + n, b->p, b->len);
+	free(b->p);
+	b->p = p;
+	b->len = b->cap = n + b->len;
+	return 0;
+}
+
+void msgr__session_paced_park(struct msgr__session *s)
+{
+	if (fbuf_prepend(&s->pending, &s->paced, s->paced_off))
+		msgr__err("session %s: out of memory: %zu bytes of frames for the peer are lost", s->peer,
+			  s->paced.len - s->paced_off);
+	paced_clear(s);
+}
+
+void msgr__session_paced_adopt(struct msgr__session *s)
+{
+	if (!s->pending.len)
+		return;
+	if (fbuf_prepend(&s->pending, &s->paced, s->paced_off))
+		msgr__err("session %s: out of memory: %zu bytes of frames for the peer are lost", s->peer,
+			  s->paced.len - s->paced_off);
+	paced_clear(s);
+	s->paced = s->pending;
+	s->paced_inherited = s->paced.len;
+	memset(&s->pending, 0, sizeof(s->pending));
 }
 
 /* ---- channel table ---- */
@@ -575,7 +632,7 @@ void msgr__sessions_stop(struct msgr__sessions *ss)
 	for (struct msgr__session *s = ss->sessions; s; s = s->next) {
 		if (!s->active)
 			continue;
-		msgr__session_paced_hand(s, s->active);
+		paced_send_all(s, s->active);
 		if (s->q[MSGR__SQ_ACK].head)
 			flush_acks(s);
 	}

@@ -55,9 +55,12 @@ struct msgr__session {
 					 net.send_backlog or more (OPEN, RESET,
 					 ACK, ...), in order, from paced_off on;
 					 they leave as it drains, before any
-					 channel's next turn (pump, in session.c),
-					 or go with that link (paced_hand) */
+					 channel's next turn (pump, in session.c);
+					 parked in pending when the link goes */
 	size_t paced_off;
+	size_t paced_inherited;       /* paced bytes before this that came from
+					 pending with the link (not the peer's
+					 doing: not counted against the cap) */
 	struct msgr__rxacct *rx;      /* the peer's receive account (a reference) */
 	/* The channel table: chains under a keyed hash of the id (session.c),
 	 * and every channel on one list for walks, so a walk does not care
@@ -163,9 +166,12 @@ int msgr__session_congested(const struct msgr__session *s);
 /* The active link has room: what waited (paced frames, channels' turns,
  * acks) goes now. */
 void msgr__session_room(struct msgr__session *s);
-/* What waited in s->paced goes on l (NULL, or a link that no longer takes
- * frames: it is dropped); s->paced is empty after. For a change of the
- * active link. */
-void msgr__session_paced_hand(struct msgr__session *s, struct msgr__link *l);
+/* The active link goes: what waits in s->paced goes in front of s->pending,
+ * for the next active link (a loss drops it with pending, as it drops what
+ * the link held; an orderly move keeps it). */
+void msgr__session_paced_park(struct msgr__session *s);
+/* A link becomes active: s->pending becomes what waits in s->paced, to
+ * leave as the link drains; it does not count against MSGR__PACED_MAX. */
+void msgr__session_paced_adopt(struct msgr__session *s);
 
 #endif

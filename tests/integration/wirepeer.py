@@ -1506,6 +1506,113 @@ def drainrace(host, port, dport, mode, keys):
           % (mode, time.time() - t0))
 
 
+def trickle(host, port, n, rounds):
+    """N MSGs for channels the daemon never had (each answered with a
+    RESET of 40 bytes) read by nothing, then ROUNDS rounds of 4096 more,
+    each followed by reading 4096 answers' worth: the answers waiting in
+    the daemon stay about the same, never all gone and never growing. The
+    daemon must keep the link (we do read) and hold no more memory for it
+    at the end than after the burst."""
+    L = up_link(host, port, "none", (None, None), "trickle")
+    L.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    body = struct.pack("<I", 1)
+    tail = body + struct.pack("<I", crc32c(body))
+    chan = [2]
+
+    def burst(k):
+        batch = []
+        for _ in range(k):
+            hdr = struct.pack("<BBHIQQI", MSG, 0, 0, chan[0], 1, 0, len(body))
+            batch.append(hdr + struct.pack("<I", crc32c(hdr)) + tail)
+            chan[0] += 2
+        L.sendall(b"".join(batch))
+
+    try:
+        burst(n)
+        print("burst", flush=True)
+        time.sleep(1)
+        for _ in range(rounds):
+            burst(4096)
+            L.need(4096 * 40, timeout=10)
+    except (Closed, socket.timeout):
+        fail("trickle: the link closed or went silent (%d channels)" % (chan[0] // 2))
+    print("ok trickle: %d rounds" % rounds, flush=True)
+    time.sleep(1)  # for the daemon's memory to be read with the link up
+    L.send(CLOSE, payload=lstr("done"))
+    L.close()
+
+
+def movepaced(host, port, dport, n, mode, keys):
+    """Answers waiting in the daemon when we move the session to another
+    link in order. msgrd dials us (link K; we listen on HOST:PORT, the
+    lower address, so races are ours to decide); we send N MSGs on K for
+    channels it never had, each answered with a RESET, while reading
+    nothing, so most answers wait in its session. Then we dial it as the
+    same instance (link R), keep R, and close K in order. Every one of the
+    N RESETs must come, on K before its CLOSE or on R after."""
+    nonce = rand64()
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((host, port))
+    ls.listen(4)
+    print("listening", flush=True)
+    K = acceptor_up(ls, host, port, mode, keys, nonce, "movepaced K")
+    # small enough that the kernel cannot take all the answers, large
+    # enough that reading K later is quick
+    K.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    while True:  # its OPEN: the session is up on K
+        f = K.recv()
+        if f[0] == OPEN:
+            K.send(OPEN_OK, chan=f[1], payload=struct.pack("<Q", rand64()))
+            break
+    body = struct.pack("<I", 1)
+    tail = body + struct.pack("<I", crc32c(body))
+    want = set()
+    for base in range(0, n, 4096):
+        batch = []
+        for k in range(base, min(n, base + 4096)):
+            chan = 1000 + 2 * k
+            want.add(chan)
+            hdr = struct.pack("<BBHIQQI", MSG, 0, 0, chan, 1, 0, len(body))
+            batch.append(hdr + struct.pack("<I", crc32c(hdr)) + tail)
+        K.sendall(b"".join(batch))
+    time.sleep(0.5)  # its answers pile up behind what K holds
+    R = Link("127.0.0.2", dport, mode, keys)  # the daemon listens there
+    st, why = R.handshake(fields=hello_fields(MODES[mode], listen="%s:%d" % (host, port), nonce=nonce))
+    if st != "up":
+        fail("movepaced: R: handshake %s (%s)" % (st, why))
+    R.finish()
+    K.send(CLOSE, payload=lstr("moving to the other link"))
+    on_k = on_r = 0
+    try:
+        while True:  # K up to the daemon's CLOSE
+            f = K.recv(10)
+            if f[0] == RESET and f[1] in want:
+                want.discard(f[1])
+                on_k += 1
+            elif f[0] == CLOSE:
+                break
+    except (Closed, socket.timeout):
+        fail("movepaced: K ended without the daemon's CLOSE (%d RESETs on it)" % on_k)
+    K.close()
+    deadline = time.monotonic() + 20
+    while want and time.monotonic() < deadline:
+        try:
+            f = R.recv(max(0.1, deadline - time.monotonic()))
+        except socket.timeout:
+            break
+        except Closed:
+            fail("movepaced: the daemon closed R")
+        if f[0] == RESET and f[1] in want:
+            want.discard(f[1])
+            on_r += 1
+    if want:
+        fail("movepaced: %d of %d RESETs never came (%d on K, %d on R)" % (len(want), n, on_k, on_r))
+    print("ok movepaced: all %d RESETs, %d on K before its CLOSE, %d on R" % (n, on_k, on_r))
+    R.send(CLOSE, payload=lstr("done"))
+    R.close()
+
+
 def main():
     args, opts = [], {"--mode": None, "--keyring": None, "--bind": None, "--hold": "0"}
     argv = sys.argv[1:]
@@ -1521,7 +1628,8 @@ def main():
         fail("usage: wirepeer.py HOST PORT KIND [ARGS] [--mode M] [--keyring F] [--bind A] [--hold S]")
     host, port, kind = args[0], int(args[1]), args[2]
     rest = args[3:]
-    mode = opts["--mode"] or ("hmac" if kind in ("tamper", "rangecheck", "accept", "drainrace")
+    mode = opts["--mode"] or ("hmac" if kind in ("tamper", "rangecheck", "accept", "drainrace",
+                                                 "movepaced")
                               else "secure" if kind == "secure-flip" else "none")
     if mode not in MODES:
         fail("--mode none|hmac|secure")
@@ -1555,6 +1663,10 @@ def main():
         return kaflood(host, port, mode, keys)
     if kind == "noread":
         return noread(host, port, int(rest[0]))
+    if kind == "trickle":
+        return trickle(host, port, int(rest[0]), int(rest[1]))
+    if kind == "movepaced":
+        return movepaced(host, port, int(rest[0]), int(rest[1]), mode, keys)
     if kind == "acks":
         return acks(host, port, mode, keys)
     if kind == "frags":
