@@ -524,6 +524,19 @@ t_lf_standby() {
 }
 run lossless-standby t_lf_standby
 
+# lf_small_ns NAME: a network namespace of its own (in $NS) whose TCP
+# buffers are 64 KiB, so the kernel cannot take a burst off the daemons'
+# hands at once; prints SKIP and fails when one cannot be made here.
+lf_small_ns() {
+	if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for a network namespace"; return 1; fi
+	NS=msgr-$1-$$-$RANDOM
+	ip netns add "$NS" || { echo "SKIP: cannot create a network namespace"; return 1; }
+	echo "$NS" >>"$RUN/netns.list"
+	ip -n "$NS" link set lo up
+	ip netns exec "$NS" sysctl -q -w net.ipv4.tcp_wmem="4096 16384 65536" \
+		net.ipv4.tcp_rmem="4096 16384 65536"
+}
+
 # ---- 4b. a resume replays kept windows as the link takes them ------------
 
 # Eight lossless connections with their 4 MiB windows full (the servers do
@@ -535,13 +548,8 @@ run lossless-standby t_lf_standby
 # hands at once. Then every message arrives once, in order.
 t_lf_replay_paced() {
 	local p r0 n=8 ns
-	if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for a network namespace"; return 0; fi
-	ns=msgr-paced-$$-$RANDOM
-	ip netns add "$ns" || { echo "SKIP: cannot create a network namespace"; return 0; }
-	echo "$ns" >>"$RUN/netns.list"
-	ip -n "$ns" link set lo up
-	ip netns exec "$ns" sysctl -q -w net.ipv4.tcp_wmem="4096 16384 65536" \
-		net.ipv4.tcp_rmem="4096 16384 65536"
+	lf_small_ns paced || return 0
+	ns=$NS
 	D_WRAP="ip netns exec $ns" lf_pair lpaced --set global.inject=true
 	mkfifo "$A_DIR/in"
 	MSGR_SOCKET=$A_SOCK ITEST_PEER_SOCKET=$B_SOCK "$T" lf-backlog $n <"$A_DIR/in" >"$A_DIR/bl.out" 2>&1 &
@@ -718,13 +726,8 @@ print("paced %s bytes, on the link %d (at most %d)" % (d.get("paced_bytes"), d["
 
 t_lf_control_paced() {
 	local ns n=12000 fp
-	if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for a network namespace"; return 0; fi
-	ns=msgr-ctlp-$$-$RANDOM
-	ip netns add "$ns" || { echo "SKIP: cannot create a network namespace"; return 0; }
-	echo "$ns" >>"$RUN/netns.list"
-	ip -n "$ns" link set lo up
-	ip netns exec "$ns" sysctl -q -w net.ipv4.tcp_wmem="4096 16384 65536" \
-		net.ipv4.tcp_rmem="4096 16384 65536"
+	lf_small_ns ctlp || return 0
+	ns=$NS
 	# B is stopped for a while twice: keepalives must not end the link
 	D_WRAP="ip netns exec $ns" lf_pair lctlp --set global.max_conns_per_client=20000 \
 		--set net.keepalive_timeout=60s
@@ -768,14 +771,9 @@ run lossless-control-paced t_lf_control_paced
 # did. It holds the flush to the bound, and to being counted.)
 t_lf_pending_paced() {
 	local ns n=12000
-	if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for a network namespace"; return 0; fi
-	ns=msgr-pendp-$$-$RANDOM
-	ip netns add "$ns" || { echo "SKIP: cannot create a network namespace"; return 0; }
-	echo "$ns" >>"$RUN/netns.list"
-	ip -n "$ns" link set lo up
+	lf_small_ns pendp || return 0
+	ns=$NS
 	ip netns exec "$ns" iptables -L INPUT >/dev/null 2>&1 || { echo "SKIP: iptables does not work in a namespace"; return 0; }
-	ip netns exec "$ns" sysctl -q -w net.ipv4.tcp_wmem="4096 16384 65536" \
-		net.ipv4.tcp_rmem="4096 16384 65536"
 	D_WRAP="ip netns exec $ns" lf_pair lpendp --set global.max_conns_per_client=20000 \
 		--set net.connect_timeout=60s
 	MSGR_SOCKET=$B_SOCK "$T" idle osd.pendp < <(sleep 600) >"$B_DIR/idle.out" 2>&1 &

@@ -1122,6 +1122,20 @@ def kaflood(host, port, mode, keys):
     print("ok kaflood: %d answers to 50000 KEEPALIVEs in %.2f s" % (acks, elapsed))
 
 
+UNKNOWN_BODY = struct.pack("<I", 1)  # a 4-byte MSG: its type only
+UNKNOWN_TAIL = UNKNOWN_BODY + struct.pack("<I", crc32c(UNKNOWN_BODY))
+
+
+def unknown_msgs(chans):
+    """MSGs for channel ids the daemon never had, one per id, CRC framed:
+    it answers each with a RESET of 40 bytes."""
+    out = []
+    for chan in chans:
+        hdr = struct.pack("<BBHIQQI", MSG, 0, 0, chan, 1, 0, len(UNKNOWN_BODY))
+        out.append(hdr + struct.pack("<I", crc32c(hdr)) + UNKNOWN_TAIL)
+    return b"".join(out)
+
+
 def noread(host, port, n):
     """N MSGs for channels the daemon never had, each of which it answers
     with a RESET, while we read nothing (a small receive buffer): the
@@ -1129,17 +1143,12 @@ def noread(host, port, n):
     went before it closed the link, or all N."""
     L = up_link(host, port, "none", (None, None), "noread")
     L.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    body = struct.pack("<I", 1)  # the message's type: a 4-byte MSG
-    tail = body + struct.pack("<I", crc32c(body))
-    sent, batch = 0, []
+    sent = 0
     try:
-        for k in range(n):
-            hdr = struct.pack("<BBHIQQI", MSG, 0, 0, 2 + 2 * k, 1, 0, len(body))
-            batch.append(hdr + struct.pack("<I", crc32c(hdr)) + tail)
-            if len(batch) == 4096 or k == n - 1:
-                L.sendall(b"".join(batch))
-                sent += len(batch)
-                batch = []
+        for base in range(0, n, 4096):
+            k = min(n, base + 4096) - base
+            L.sendall(unknown_msgs(range(2 + 2 * base, 2 + 2 * (base + k), 2)))
+            sent += k
         # all went: the daemon still holds the link (its answers wait);
         # a few more frames find out whether it closed meanwhile
         time.sleep(1)
@@ -1418,6 +1427,25 @@ def accept(host, port, case, mode, keys):
         fail("accept %s: the daemon went silent" % case)
 
 
+def listening(host, port):
+    """A socket listening on HOST:PORT for msgrd to dial; says so."""
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((host, port))
+    ls.listen(4)
+    print("listening", flush=True)
+    return ls
+
+
+def answer_open(L):
+    """Wait for the daemon's OPEN on L and accept it."""
+    while True:
+        f = L.recv()
+        if f[0] == OPEN:
+            L.send(OPEN_OK, chan=f[1], payload=struct.pack("<Q", rand64()))
+            return
+
+
 def acceptor_up(ls, host, port, mode, keys, nonce, what):
     """Take a dial from msgrd on listening socket ls and complete the
     handshake as an honest acceptor whose listen address is HOST:PORT and
@@ -1467,17 +1495,9 @@ def drainrace(host, port, dport, mode, keys):
     channels in lossless-three-daemons). So the daemon must close R too."""
     m = MODES[mode]
     nonce = rand64()
-    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((host, port))
-    ls.listen(4)
-    print("listening", flush=True)
+    ls = listening(host, port)
     K = acceptor_up(ls, host, port, mode, keys, nonce, "drainrace K")
-    while True:  # its OPEN: the session is up on K
-        f = K.recv()
-        if f[0] == OPEN:
-            K.send(OPEN_OK, chan=f[1], payload=struct.pack("<Q", rand64()))
-            break
+    answer_open(K)  # the session is up on K
     R = Link("127.0.0.1", dport, mode, keys)
     st, why = R.handshake(fields=hello_fields(m, listen="%s:%d" % (host, port), nonce=nonce))
     if st != "up":
@@ -1515,17 +1535,11 @@ def trickle(host, port, n, rounds):
     at the end than after the burst."""
     L = up_link(host, port, "none", (None, None), "trickle")
     L.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    body = struct.pack("<I", 1)
-    tail = body + struct.pack("<I", crc32c(body))
     chan = [2]
 
     def burst(k):
-        batch = []
-        for _ in range(k):
-            hdr = struct.pack("<BBHIQQI", MSG, 0, 0, chan[0], 1, 0, len(body))
-            batch.append(hdr + struct.pack("<I", crc32c(hdr)) + tail)
-            chan[0] += 2
-        L.sendall(b"".join(batch))
+        L.sendall(unknown_msgs(range(chan[0], chan[0] + 2 * k, 2)))
+        chan[0] += 2 * k
 
     try:
         burst(n)
@@ -1551,31 +1565,15 @@ def movepaced(host, port, dport, n, mode, keys):
     same instance (link R), keep R, and close K in order. Every one of the
     N RESETs must come, on K before its CLOSE or on R after."""
     nonce = rand64()
-    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind((host, port))
-    ls.listen(4)
-    print("listening", flush=True)
+    ls = listening(host, port)
     K = acceptor_up(ls, host, port, mode, keys, nonce, "movepaced K")
     # small enough that the kernel cannot take all the answers, large
     # enough that reading K later is quick
     K.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    while True:  # its OPEN: the session is up on K
-        f = K.recv()
-        if f[0] == OPEN:
-            K.send(OPEN_OK, chan=f[1], payload=struct.pack("<Q", rand64()))
-            break
-    body = struct.pack("<I", 1)
-    tail = body + struct.pack("<I", crc32c(body))
-    want = set()
+    answer_open(K)  # the session is up on K
+    want = set(range(1000, 1000 + 2 * n, 2))
     for base in range(0, n, 4096):
-        batch = []
-        for k in range(base, min(n, base + 4096)):
-            chan = 1000 + 2 * k
-            want.add(chan)
-            hdr = struct.pack("<BBHIQQI", MSG, 0, 0, chan, 1, 0, len(body))
-            batch.append(hdr + struct.pack("<I", crc32c(hdr)) + tail)
-        K.sendall(b"".join(batch))
+        K.sendall(unknown_msgs(range(1000 + 2 * base, 1000 + 2 * min(n, base + 4096), 2)))
     time.sleep(0.5)  # its answers pile up behind what K holds
     R = Link("127.0.0.2", dport, mode, keys)  # the daemon listens there
     st, why = R.handshake(fields=hello_fields(MODES[mode], listen="%s:%d" % (host, port), nonce=nonce))
