@@ -589,7 +589,8 @@ static void notes(FILE *f, int md)
 	if (bench_have(BENCH_W_CHANNELS))
 		fprintf(f, "%sChannels: per-channel memory is the daemons' VmRSS growth from all "
 			   "entities attached to all channels open (\"open\"), and to the end of the "
-			   "stream (\"streamed\", which includes pool pages the daemon touched).\n",
+			   "stream (\"streamed\", which includes pool pages the daemon touched), "
+			   "from the first run (later ones reuse the daemons).\n",
 			li);
 }
 
