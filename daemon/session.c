@@ -278,10 +278,7 @@ void msgr__session_paced_adopt(struct msgr__session *s)
 {
 	if (!s->pending.len)
 		return;
-	if (fbuf_prepend(&s->pending, &s->paced, s->paced_off))
-		msgr__err("session %s: out of memory: %zu bytes of frames for the peer are lost", s->peer,
-			  s->paced.len - s->paced_off);
-	paced_clear(s);
+	msgr__session_paced_park(s); /* (paced is empty here: park emptied it) */
 	s->paced = s->pending;
 	s->paced_inherited = s->paced.len;
 	memset(&s->pending, 0, sizeof(s->pending));

@@ -69,6 +69,18 @@ wait_line() {
 	echo "timed out waiting for '$2' in $1"; cat "$1"; return 1
 }
 
+# wait_line_for SECS FILE TEXT [PID]: wait_line with a deadline of SECS,
+# given up early if PID (the process writing FILE) ends.
+wait_line_for() {
+	local end=$((SECONDS + $1))
+	while [ $SECONDS -lt $end ]; do
+		grep -q "$3" "$2" 2>/dev/null && return 0
+		[ -z "${4:-}" ] || kill -0 "$4" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "no '$3' in $2 after $(($1 - end + SECONDS)) s"; cat "$2"; return 1
+}
+
 # expect_exit CODE CMD...: CMD must exit with CODE
 expect_exit() {
 	local want=$1 rc=0; shift

@@ -17,18 +17,6 @@ cpu_pct() {
 # than this even on a busy machine; an idle one takes about nothing.
 CPU_IDLE_MAX=10
 
-# wait_line_for SECS FILE TEXT [PID]: wait_line with a deadline of SECS,
-# given up early if PID (the process writing FILE) ends.
-wait_line_for() {
-	local end=$((SECONDS + $1))
-	while [ $SECONDS -lt $end ]; do
-		grep -q "$3" "$2" 2>/dev/null && return 0
-		[ -z "${4:-}" ] || kill -0 "$4" 2>/dev/null || break
-		sleep 0.05
-	done
-	echo "no '$3' in $2 after $(($1 - end + SECONDS)) s"; cat "$2"; return 1
-}
-
 # lowest_free_fd PID: RLIMIT_NOFILE bounds fd numbers, not how many are
 # open, so a limit of this leaves PID not one fd to open.
 lowest_free_fd() {

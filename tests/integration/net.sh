@@ -561,12 +561,7 @@ t_net_unread_peer() {
 	wait_line "$D_DIR/tr.out" "^burst"
 	pyjson "$D_CTL" 'd[0]["paced_bytes"] > 0' sessions
 	rss0=$(awk '/VmRSS/ { print $2 }' /proc/$D_PID/status)
-	for _ in $(seq 2400); do
-		grep -q "^ok trickle" "$D_DIR/tr.out" && break
-		kill -0 $p0 2>/dev/null || break
-		sleep 0.05
-	done
-	grep -q "^ok trickle" "$D_DIR/tr.out" || { cat "$D_DIR/tr.out"; return 1; }
+	wait_line_for 120 "$D_DIR/tr.out" "^ok trickle" $p0
 	rss=$(awk '/VmRSS/ { print $2 }' /proc/$D_PID/status)
 	echo "daemon RSS after the burst $rss0 KiB, after 400 rounds $rss KiB;" \
 		"waiting now: $(MSGR_CTL_SOCKET=$D_CTL "$BIN/msgrctl" --json sessions | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["paced_bytes"])') bytes"
