@@ -48,7 +48,8 @@ start_daemon() {
 			kill -0 "$D_PID" 2>/dev/null || break
 			sleep 0.05
 		done
-		grep -q "listen on $D_ADDR.*in use" "$D_LOG" || break
+		# global.bind's address when set, else D_ADDR: match on the port
+		grep -q "listen on [^ ]*:$D_PORT .*in use" "$D_LOG" || break
 	done
 	# D_READY: where the ready line goes when not to stderr (a log file, a journal)
 	grep -q ' ready: ' "${D_READY:-$D_LOG}" 2>/dev/null || { echo "msgrd did not start:"; cat "$D_LOG"; return 1; }

@@ -695,7 +695,21 @@ t_net_listen_bind() {
 	# (msgr-itest cross: each side connects to the other at once)
 	start_daemon bind-a
 	A_SOCK=$D_SOCK A_CTL=$D_CTL A_PID=$D_PID A_LOG=$D_LOG
+	# the port start_daemon tries first is taken on every address: it must
+	# see that global.bind's listen failed and try another (it once read
+	# only D_ADDR's failures, and a port in use failed the test)
+	local seed=$$ taken holder
+	RANDOM=$seed; taken=$((20000 + RANDOM % 30000))
+	python3 -c 'import socket,sys,time
+s = socket.socket(); s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen()
+print("holding", flush=True); time.sleep(120)' "$taken" >"$dir/holder" 2>&1 &
+	holder=$!
+	PIDS+=("$holder")
+	wait_line_for 10 "$dir/holder" holding "$holder"
+	RANDOM=$seed
 	D_BIND_ANY=1 start_daemon bind-b
+	[ "$D_PORT" != "$taken" ]
+	kill "$holder"
 	B_SOCK=$D_SOCK B_CTL=$D_CTL B_PID=$D_PID B_LOG=$D_LOG B_ADDR=$D_ADDR
 	export MSGR_SOCKET=$A_SOCK ITEST_PEER_SOCKET=$B_SOCK
 	ss -tlnH "( sport = :${B_ADDR##*:} )" | grep -q "0.0.0.0:${B_ADDR##*:}"
