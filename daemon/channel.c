@@ -298,9 +298,21 @@ int msgr__channel_step(struct msgr__channel *ch, enum msgr__channel_event ev, in
 	if (a & MSGR__CA_REMOTE_RESET)
 		ch->cs->stats->remote_resets++;
 	if ((a & MSGR__CA_SEND_RESET) && ch->sess) {
-		if (ch->end[0] && (was == MSGR__CHAN_OPEN || was == MSGR__CHAN_OPENING))
+		int unsent = ch->end[0] && (was == MSGR__CHAN_OPEN || was == MSGR__CHAN_OPENING) &&
+			     ch->ua_sent < ch->ua_len;
+
+		/* An OPEN still waiting: the peer never heard of it, so
+		 * there is nothing to tell, unless messages were handed over
+		 * before the close; they go behind their OPEN and ahead of
+		 * the RESET, as they would have on a link. */
+		int unheard = msgr__session_open_waits(ch->sess, &ch->sc, 1);
+
+		if (unheard && unsent)
+			msgr__channel_open_now(ch);
+		if (unsent)
 			flush_unsent(ch);
-		msgr__channel_wire_err(ch, MSGR__F_RESET, err, NULL);
+		if (!unheard || unsent)
+			msgr__channel_wire_err(ch, MSGR__F_RESET, err, NULL);
 	}
 	if (a & MSGR__CA_SEND_OPEN)
 		msgr__channel_send_open(ch);
@@ -383,7 +395,7 @@ static void connect_remote(struct msgr__chans *cs, struct msgr__chan_end *end, c
 }
 
 /* OPEN: u8 mode, u64 our entity's nonce, our entity, theirs, u64 cookie. */
-void msgr__channel_send_open(struct msgr__channel *ch)
+void msgr__channel_open_now(struct msgr__channel *ch)
 {
 	const struct msgr__chan_owner *o = ch->end[0]->owner;
 	uint8_t buf[1 + 8 + 2 + MSGR__ENTITY_MAX + 2 + MSGR__ENTITY_MAX + 8], *p = buf;
@@ -393,8 +405,16 @@ void msgr__channel_send_open(struct msgr__channel *ch)
 	p += msgr__put_str(p, o->entity, MSGR__ENTITY_MAX);
 	p += msgr__put_str(p, ch->dst, MSGR__ENTITY_MAX);
 	p += msgr__put_uint(p, ch->cookie, 8);
-	ch->created_ns = msgr__now_ns(); /* its answer is due within net.connect_timeout */
 	msgr__channel_wire(ch, MSGR__F_OPEN, 0, buf, (size_t)(p - buf));
+}
+
+void msgr__channel_send_open(struct msgr__channel *ch)
+{
+	ch->created_ns = msgr__now_ns(); /* its answer is due within net.connect_timeout */
+	if (msgr__session_open_would_wait(ch->sess))
+		msgr__session_open_later(ch->sess, &ch->sc); /* the session calls open_now */
+	else
+		msgr__channel_open_now(ch);
 }
 
 void msgr__channel_connect(struct msgr__chans *cs, struct msgr__chan_end *end)

@@ -132,7 +132,11 @@ void msgr__channel_ack_in(struct msgr__channel *ch, uint64_t ack);
 /* The session's pacing gives ch a turn: send a few waiting kept messages.
  * Nonzero if some still wait. */
 int msgr__channel_pump(struct msgr__channel *ch);
-/* Send OPEN for ch (again, after a fault that may have lost it). */
+/* OPEN for ch (again, after a fault that may have lost it): now, or as a
+ * mark on its session while a frame made now would wait there
+ * (msgr__session_open_later); its answer is due within
+ * net.connect_timeout from this call. open_now frames it. */
 void msgr__channel_send_open(struct msgr__channel *ch);
+void msgr__channel_open_now(struct msgr__channel *ch);
 
 #endif

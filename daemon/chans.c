@@ -768,8 +768,14 @@ static int on_pump(void *ctx, struct msgr__session *s, struct msgr__sess_chan *s
 	return msgr__channel_pump(of_sc(sc));
 }
 
+static void on_open_due(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc)
+{
+	msgr__channel_open_now(of_sc(sc));
+}
+
 static const struct msgr__session_events session_events = {
 	.pump = on_pump,
+	.open = on_open_due,
 	.frame = on_frame,
 	.frame_lost = on_frame_lost,
 	.chan_lost = on_chan_lost,

@@ -217,6 +217,7 @@ static void activate(struct msgr__session *s, struct msgr__link *l, int after_lo
 	 * the opens of many channels made while no link was up do not all
 	 * land on it at once */
 	msgr__session_paced_adopt(s);
+	msgr__session_opens_send(s, 1);
 	msgr__session_link_came(s);
 	if (after_loss)
 		s->ss->ev->resumed(s->ss->ctx, s);

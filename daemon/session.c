@@ -42,8 +42,8 @@ struct msgr__session *msgr__session_new(struct msgr__sessions *ss, const char *p
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	s->lower = strcmp(ss->conf->listen, peer) < 0;
 	s->created_ns = msgr__now_ns();
-	s->q[MSGR__SQ_READY].tail = &s->q[MSGR__SQ_READY].head;
-	s->q[MSGR__SQ_ACK].tail = &s->q[MSGR__SQ_ACK].head;
+	for (int k = 0; k < MSGR__SESS_QUEUES; k++)
+		s->q[k].tail = &s->q[k].head;
 	s->nbuckets = CHAN_BUCKETS_MIN;
 	if (!(s->chans = calloc(s->nbuckets, sizeof(*s->chans)))) {
 		msgr__rxacct_release(s->rx, 0);
@@ -390,6 +390,7 @@ static void q_del(struct msgr__session *s, int k, struct msgr__sess_chan *sc)
 		s->q[k].tail = sc->q[k].prev;
 	sc->q[k].next = NULL;
 	sc->q[k].prev = NULL;
+	s->q[k].n--;
 }
 
 static void q_add(struct msgr__session *s, int k, struct msgr__sess_chan *sc)
@@ -400,6 +401,7 @@ static void q_add(struct msgr__session *s, int k, struct msgr__sess_chan *sc)
 	sc->q[k].prev = s->q[k].tail;
 	*s->q[k].tail = sc;
 	s->q[k].tail = &sc->q[k].next;
+	s->q[k].n++;
 	s->ss->schedule(s->ss->sctx);
 }
 
@@ -418,6 +420,41 @@ void msgr__session_chan_ready(struct msgr__session *s, struct msgr__sess_chan *s
 	q_add(s, MSGR__SQ_READY, sc);
 }
 
+int msgr__session_open_would_wait(const struct msgr__session *s)
+{
+	/* (as msgr__session_send_hdr decides for a frame that is not a MSG) */
+	return !s->active || s->q[MSGR__SQ_OPEN].head ||
+	       (!s->ss->stopping && (s->paced.len || msgr__session_congested(s)));
+}
+
+void msgr__session_open_later(struct msgr__session *s, struct msgr__sess_chan *sc)
+{
+	q_add(s, MSGR__SQ_OPEN, sc);
+}
+
+int msgr__session_open_waits(struct msgr__session *s, struct msgr__sess_chan *sc, int take)
+{
+	int on = sc->q[MSGR__SQ_OPEN].prev != NULL;
+
+	if (on && take)
+		q_del(s, MSGR__SQ_OPEN, sc);
+	return on;
+}
+
+void msgr__session_opens_send(struct msgr__session *s, int all)
+{
+	struct msgr__sess_chan *sc;
+
+	while (s->q[MSGR__SQ_OPEN].head && (all || !msgr__session_congested(s))) {
+		sc = q_pop(s, MSGR__SQ_OPEN);
+		s->ss->ev->open(s->ss->ctx, s, sc);
+	}
+	/* opens made while no link was up are no more the peer's doing than
+	 * what waited in pending: not counted against MSGR__PACED_MAX */
+	if (all)
+		s->paced_inherited = s->paced.len;
+}
+
 /* A few messages of each ready channel in turn (the callee's budget), so a
  * replay of many windows after a fault neither copies them all before the
  * first byte leaves nor starves the channels behind the first; what waited
@@ -426,8 +463,11 @@ static void pump(struct msgr__session *s)
 {
 	if (!paced_drain(s))
 		return;
+	/* a channel's messages go after its OPEN */
+	msgr__session_opens_send(s, 0);
 	/* (a turn's frame that had to wait, a RESET, puts what follows behind it) */
-	while (!s->paced.len && s->q[MSGR__SQ_READY].head && !msgr__session_congested(s)) {
+	while (!s->paced.len && !s->q[MSGR__SQ_OPEN].head && s->q[MSGR__SQ_READY].head &&
+	       !msgr__session_congested(s)) {
 		struct msgr__sess_chan *sc = q_pop(s, MSGR__SQ_READY);
 		if (s->ss->ev->pump(s->ss->ctx, s, sc))
 			msgr__session_chan_ready(s, sc);
@@ -437,8 +477,8 @@ static void pump(struct msgr__session *s)
 /* Take sc out of the table; 0 if it was not there. */
 int msgr__session_chan_unlink(struct msgr__session *s, struct msgr__sess_chan *sc)
 {
-	q_del(s, MSGR__SQ_READY, sc);
-	q_del(s, MSGR__SQ_ACK, sc);
+	for (int k = 0; k < MSGR__SESS_QUEUES; k++)
+		q_del(s, k, sc);
 	for (struct msgr__sess_chan **pp = &s->chans[chan_bucket(s, sc->id)]; *pp; pp = &(*pp)->hnext)
 		if (*pp == sc) {
 			*pp = sc->hnext;
@@ -593,7 +633,7 @@ static int serve(struct msgr__session *s)
 {
 	if (acks_may(s) && acks_now(s))
 		flush_acks(s);
-	if (s->q[MSGR__SQ_READY].head || s->paced.len)
+	if (s->q[MSGR__SQ_READY].head || s->q[MSGR__SQ_OPEN].head || s->paced.len)
 		pump(s);
 	if (!acks_may(s))
 		return 0;
@@ -728,6 +768,8 @@ struct json_object *msgr__sessions_json(struct msgr__sessions *ss)
 				       json_object_new_int64(s->active ? (int64_t)msgr__link_backlog(s->active) : 0));
 		json_object_object_add(o, "backlog_peak_bytes", json_object_new_int64((int64_t)s->backlog_peak));
 		json_object_object_add(o, "paced_bytes", json_object_new_int64((int64_t)(s->paced.len - s->paced_off)));
+		json_object_object_add(o, "pending_bytes", json_object_new_int64((int64_t)s->pending.len));
+		json_object_object_add(o, "opens_waiting", json_object_new_int64(s->q[MSGR__SQ_OPEN].n));
 		json_object_object_add(o, "links_up", json_object_new_int64((int64_t)s->links_up));
 		json_object_object_add(o, "races", json_object_new_int64((int64_t)s->races));
 		json_object_object_add(o, "age_s", json_object_new_double((now - s->created_ns) / 1e9));

@@ -33,6 +33,8 @@ struct msgr__rxacct;
 struct msgr__session;
 struct msgr__sessions;
 
+#define MSGR__SESS_QUEUES 3 /* ready, ack, open (session_int.h) */
+
 /* A channel's entry in its session's table, embedded in the channel (the
  * session never knows what a channel is). id is the channel's wire id. */
 struct msgr__sess_chan {
@@ -43,7 +45,7 @@ struct msgr__sess_chan {
 	 * prev NULL means not on that queue. */
 	struct {
 		struct msgr__sess_chan *next, **prev;
-	} q[2];
+	} q[MSGR__SESS_QUEUES];
 };
 
 /* How a session tells the channels layer what happened. Registered once
@@ -77,6 +79,10 @@ struct msgr__session_events {
 	 * (msgr__session_chan_ready): send a few of its waiting messages.
 	 * Nonzero if some still wait (it goes to the back of the list). */
 	int (*pump)(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc);
+	/* sc's OPEN, which waited (msgr__session_open_later), may go now:
+	 * send it. Called before any channel's turn, and on a new link
+	 * before its resume round, as an OPEN made then would have gone. */
+	void (*open)(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc);
 };
 
 /* How a session lost what was in flight (chan_lost). */
@@ -197,5 +203,17 @@ void msgr__session_ack_later(struct msgr__session *s, struct msgr__sess_chan *sc
  * messages waiting, so pump comes for it, in turn with the others, as the
  * active link has room. Idempotent; leaving the table takes it off. */
 void msgr__session_chan_ready(struct msgr__session *s, struct msgr__sess_chan *sc);
+
+/* Opens that wait as a mark, not as bytes: whether a channel's OPEN made
+ * now would have to wait (no active link, the link full, or frames or
+ * other opens waiting before it); if so, open_later marks sc, and the
+ * session calls events' open for it when the link can take it. A client
+ * that opens and closes in a loop while its peer is out of reach then
+ * costs nothing here, and its peer hears of none of it. open_waits: 1 if
+ * sc is so marked, and with take the mark goes. Leaving the table takes
+ * it off too. */
+int msgr__session_open_would_wait(const struct msgr__session *s);
+void msgr__session_open_later(struct msgr__session *s, struct msgr__sess_chan *sc);
+int msgr__session_open_waits(struct msgr__session *s, struct msgr__sess_chan *sc, int take);
 
 #endif

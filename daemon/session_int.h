@@ -27,9 +27,10 @@
 
 /* A queue of channels of one session, in order, through their q[] links.
  * A channel is on it at most once; leaving the table takes it off. */
-enum { MSGR__SQ_READY, MSGR__SQ_ACK };
+enum { MSGR__SQ_READY, MSGR__SQ_ACK, MSGR__SQ_OPEN };
 struct msgr__scq {
 	struct msgr__sess_chan *head, **tail;
+	uint32_t n;                   /* channels on it */
 };
 
 /* Owned by its struct msgr__sessions; see session.h for its lifetime. */
@@ -71,9 +72,13 @@ struct msgr__session {
 	struct msgr__sess_chan *all;  /* every channel in the table */
 	unsigned char hkey[crypto_shorthash_KEYBYTES]; /* this session's own */
 	uint32_t next_id;             /* ids handed out from our half */
-	struct msgr__scq q[2];        /* MSGR__SQ_READY: channels with kept messages
-					 waiting for room, in turn (pacing);
-					 MSGR__SQ_ACK: channels owing an ack */
+	struct msgr__scq q[MSGR__SESS_QUEUES]; /* MSGR__SQ_READY: channels with
+					 kept messages waiting for room, in
+					 turn (pacing); MSGR__SQ_ACK: channels
+					 owing an ack; MSGR__SQ_OPEN: channels
+					 whose OPEN waits for a link with room
+					 (it costs no bytes until it goes, and
+					 nothing at all if it closes first) */
 	int ack_urgent;               /* an ack waiting must go at this flush */
 	uint64_t backlog_peak;        /* the most the active link held unsent
 					 (msgr__link_backlog), for `sessions` */
@@ -158,7 +163,7 @@ void msgr__session_link_failed(struct msgr__session *s);
 /* Dial s's peer now (handover.c). 0, or a negative errno. */
 int msgr__session_dial(struct msgr__session *s);
 
-/* Take sc out of s's table (and off its ready list); 0 if it was not there. */
+/* Take sc out of s's table (and off its queues); 0 if it was not there. */
 int msgr__session_chan_unlink(struct msgr__session *s, struct msgr__sess_chan *sc);
 /* Whether the active link holds net.send_backlog or more unsent: then
  * frames other than messages wait in s->paced. 0 without an active link. */
@@ -170,6 +175,10 @@ void msgr__session_room(struct msgr__session *s);
  * for the next active link (a loss drops it with pending, as it drops what
  * the link held; an orderly move keeps it). */
 void msgr__session_paced_park(struct msgr__session *s);
+/* Waiting opens (MSGR__SQ_OPEN), in order. all: every one, wherever
+ * msgr__session_send_hdr puts it (a new link: before its resume round, as
+ * opens made then would have gone); else as far as the link has room. */
+void msgr__session_opens_send(struct msgr__session *s, int all);
 /* A link becomes active: s->pending becomes what waits in s->paced, to
  * leave as the link drains; it does not count against MSGR__PACED_MAX. */
 void msgr__session_paced_adopt(struct msgr__session *s);

@@ -790,3 +790,68 @@ t_lf_pending_paced() {
 	stop_pair
 }
 run lossless-pending-paced t_lf_pending_paced
+
+# lf_link_frames CTL: frames the session's active link has sent
+lf_link_frames() {
+	lf_ctl "$1" --json sessions | "$LF_PY" -c 'import json,sys
+print(sum(l["frames_out"] for l in json.load(sys.stdin)[0]["links"]))'
+}
+
+# A client that opens and closes connections over and over (a reconnect
+# loop) while its peer's daemon cannot take them: first with no link (the
+# peer's port drops our SYNs), then with the link full (the peer stopped,
+# 4,000 opens on it and behind it). An open that never left costs nothing
+# and its close sends nothing: the session's queues do not grow with the
+# loop, and the peer never hears of those connections. (Each cost an OPEN
+# and a RESET before, about 130 bytes queued per turn of the loop, held
+# until a link took them: 2.6 MB for 20,000 turns, which a faster loop
+# could have made gigabytes.)
+t_lf_open_churn() {
+	local ns n=20000 f=4000 out base oc
+	lf_small_ns ochurn || return 0
+	ns=$NS
+	ip netns exec "$ns" iptables -L INPUT >/dev/null 2>&1 || { echo "SKIP: iptables does not work in a namespace"; return 0; }
+	D_WRAP="ip netns exec $ns" lf_pair lochurn --set global.max_conns_per_client=20000 \
+		--set net.connect_timeout=60s --set net.send_backlog=64K --set net.keepalive_timeout=60s
+	MSGR_SOCKET=$B_SOCK "$T" idle osd.keep < <(sleep 600) >"$B_DIR/keep.out" 2>&1 &
+	wait_line "$B_DIR/keep.out" ready
+	MSGR_SOCKET=$B_SOCK "$T" idle osd.flood < <(sleep 600) >"$B_DIR/flood.out" 2>&1 &
+	wait_line "$B_DIR/flood.out" ready
+	# no link
+	ip netns exec "$ns" iptables -A INPUT -p tcp --dport "$B_PORT" --tcp-flags SYN,ACK SYN -j DROP
+	MSGR_SOCKET=$A_SOCK "$T" open-churn "$B_ADDR" $n >"$A_DIR/oc.out" 2>&1 &
+	oc=$!
+	lf_wait_count "$A_DIR/oc.out" '^ok churned' 1 60
+	lf_check "$A_CTL" 'len(d) == 1 and d[0]["links_up"] == 0 and d[0]["channels"] == 1 and
+		d[0]["opens_waiting"] == 1 and d[0]["pending_bytes"] == 0' sessions
+	ip netns exec "$ns" iptables -F INPUT
+	lf_wait 30 "$B_CTL" 'len(d) == 1 and d[0]["channels"] == 1' sessions
+	lf_wait 30 "$A_CTL" 'd[0]["opens_waiting"] == 0' sessions
+	out=$(lf_link_frames "$A_CTL")
+	echo "no link: $n opened and closed; then the link carried $out frames"
+	[ "$out" -lt 100 ]
+	kill "$oc"
+	lf_wait 30 "$B_CTL" 'd[0]["channels"] == 0' sessions
+	# the link full
+	base=$(lf_link_frames "$A_CTL")
+	kill -STOP "$B_PID"
+	MSGR_SOCKET=$A_SOCK "$T" flood client.f "$B_ADDR/osd.flood" $f hold >"$A_DIR/f.out" 2>&1 &
+	lf_wait 30 "$A_CTL" "d[0]['channels'] == $f and d[0]['opens_waiting'] > 0" sessions ||
+		{ kill -CONT "$B_PID"; return 1; }
+	MSGR_SOCKET=$A_SOCK "$T" open-churn "$B_ADDR" $n >"$A_DIR/oc2.out" 2>&1 &
+	lf_wait_count "$A_DIR/oc2.out" '^ok churned' 1 60 || { kill -CONT "$B_PID"; return 1; }
+	lf_paced "$A_CTL" "the link full, after the loop"
+	lf_check "$A_CTL" "d[0]['paced_bytes'] < 65536 and d[0]['channels'] == $f + 1" sessions ||
+		{ kill -CONT "$B_PID"; return 1; }
+	kill -CONT "$B_PID"
+	lf_wait_count "$A_DIR/f.out" '^ok connected=' 1 60
+	grep -q "^ok connected=$f failed=0" "$A_DIR/f.out"
+	lf_wait 30 "$B_CTL" "d[0]['channels'] == $f + 1" sessions
+	out=$(($(lf_link_frames "$A_CTL") - base))
+	echo "the link full: $f opens and $n opened and closed; the link carried $out frames"
+	[ "$out" -lt $((f + 200)) ]
+	lf_check "$A_CTL" 'd["msgrd"]["unread"] == 0' perf dump
+	stop_pair
+}
+
+run lossless-open-churn t_lf_open_churn

@@ -1491,6 +1491,42 @@ static int sc_connect_fail(const char *peer, int ms)
 	return 0;
 }
 
+/* Connections opened and closed at once, n times, while the peer daemon
+ * cannot take them (no link yet, or its link full): what a client stuck in
+ * a reconnect loop does. One lossless connection to peer/osd.keep stays;
+ * the n others go to peer/osd.churn. Then "ok churned N" and it holds its
+ * connection until killed. */
+static int sc_open_churn(const char *peer, int n)
+{
+	msgr_client *c = attach("client.oc", 1 << 20);
+	char keep[256], churn[256];
+	struct msgr_event ev;
+	msgr_conn *k;
+	int again = 0;
+
+	snprintf(keep, sizeof(keep), "%s/osd.keep", peer);
+	snprintf(churn, sizeof(churn), "%s/osd.churn", peer);
+	CHECK(!msgr_connect(c, keep, MSGR_LOSSLESS, &k), "connect %s", keep);
+	for (int i = 0; i < n;) {
+		msgr_conn *x;
+		int err = msgr_connect(c, churn, MSGR_LOSSY, &x);
+
+		if (err == -EAGAIN) { /* the command ring is full: let the daemon catch up */
+			CHECK(++again < 100000, "connect: EAGAIN for ever");
+			(void)msgr_next(c, &ev, 1);
+			continue;
+		}
+		CHECK(!err, "connect %s: %s", churn, msgr_strerror(err));
+		msgr_conn_close(x);
+		i++;
+	}
+	printf("ok churned %d\n", n);
+	fflush(stdout);
+	for (;;) /* events of closed handles are dropped; keep's CONNECTED is read */
+		(void)msgr_next(c, &ev, 1000);
+	return 0;
+}
+
 static void attach_too_slow(int sig)
 {
 	static const char m[] = "msgr-itest attach: FAIL: the attach did not finish in time\n";
@@ -2444,6 +2480,8 @@ int main(int argc, char **argv)
 		return sc_pairs(atoi(argv[2]));
 	if (!strcmp(scenario, "reset-wait") && argc == 3)
 		return sc_reset_wait(atoi(argv[2]));
+	if (!strcmp(scenario, "open-churn") && argc == 4)
+		return sc_open_churn(argv[2], atoi(argv[3]));
 	if (!strcmp(scenario, "connect-fail") && argc == 4)
 		return sc_connect_fail(argv[2], atoi(argv[3]));
 	if (!strcmp(scenario, "attach") && argc == 4)
