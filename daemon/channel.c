@@ -379,6 +379,20 @@ static void connect_remote(struct msgr__chans *cs, struct msgr__chan_end *end, c
 		msgr__chans_notify(cs, end, MSGR__EV_CONNECT_FAILED, err);
 		return;
 	}
+	if (msgr__session_queue_full(s)) {
+		static struct msgr__ratelimit rl;
+		uint64_t held;
+		char note[64];
+
+		free(ch);
+		cs->stats->conns_queue_full++;
+		if (msgr__ratelimit(&rl, 1000, &held))
+			msgr__warn("client %s: connect to '%s' refused: the session to %s holds 128 times "
+				   "net.send_backlog in frames waiting for the link%s", o->entity, end->peer,
+				   hostport, msgr__ratelimit_note(held, note, sizeof(note)));
+		msgr__chans_notify(cs, end, MSGR__EV_CONNECT_FAILED, -ENOBUFS);
+		return;
+	}
 	ch->sess = s;
 	ch->sc.id = msgr__session_chan_id(s);
 	ch->end[0] = end;

@@ -66,6 +66,8 @@ struct msgr__chan_stats {
 	uint64_t replayed_msgs;    /* messages sent again after a resume */
 	uint64_t dup_dropped;      /* messages received twice (replays), dropped */
 	uint64_t remote_resets;    /* channels ended because their remote instance is gone */
+	uint64_t conns_queue_full; /* connects refused: their session's queues were full
+				      (msgr__session_queue_full) */
 };
 
 /* What a channel needs to know of an attached entity. Owned by the client

@@ -97,6 +97,7 @@ size_t msgr__metrics_collect(const struct msgr__ctl_env *e, struct msgr__metric 
 	M("replayed_msgs", "counter", e->chan_stats->replayed_msgs, "Messages sent again after a resume.");
 	M("dup_dropped", "counter", e->chan_stats->dup_dropped, "Messages received twice (replays after a fault), dropped.");
 	M("remote_resets", "counter", e->chan_stats->remote_resets, "Channels ended because their remote instance is gone (REMOTE_RESET).");
+	M("conns_queue_full", "counter", e->chan_stats->conns_queue_full, "Connects refused: the session to that peer held 128 times net.send_backlog in frames waiting for a link or for room on it.");
 	M("redials", "counter", e->net_stats->redials, "Dials for kept channels after a link was lost.");
 	M("rdma_links", "counter", e->net_stats->transport.rdma_links, "Links that came up over RDMA (net.transport = rdma).");
 	M("rdma_fallbacks", "counter", e->net_stats->transport.rdma_fallbacks, "RDMA dials that rdma_cm refused or could not reach, redone over TCP.");

@@ -427,6 +427,12 @@ int msgr__session_open_would_wait(const struct msgr__session *s)
 	       (!s->ss->stopping && (s->paced.len || msgr__session_congested(s)));
 }
 
+int msgr__session_queue_full(const struct msgr__session *s)
+{
+	return s->pending.len + (s->paced.len - s->paced_off) >=
+	       (uint64_t)MSGR__PACED_MAX / 2 * s->ss->conf->send_backlog;
+}
+
 void msgr__session_open_later(struct msgr__session *s, struct msgr__sess_chan *sc)
 {
 	q_add(s, MSGR__SQ_OPEN, sc);

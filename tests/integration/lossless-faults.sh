@@ -851,6 +851,20 @@ t_lf_open_churn() {
 	echo "the link full: $f opens and $n opened and closed; the link carried $out frames"
 	[ "$out" -lt $((f + 200)) ]
 	lf_check "$A_CTL" 'd["msgrd"]["unread"] == 0' perf dump
+	# each sends 4 KiB before its close: those go (OPEN, message, RESET),
+	# up to half the bound at which the link would be failed for reading
+	# too little (128 x 64 KiB = 8 MiB); past it connects are refused
+	kill -STOP "$B_PID"
+	MSGR_SOCKET=$A_SOCK "$T" open-churn "$B_ADDR" 4000 4096 >"$A_DIR/oc3.out" 2>&1 &
+	lf_wait_count "$A_DIR/oc3.out" '^ok churned' 1 60 || { kill -CONT "$B_PID"; return 1; }
+	lf_paced "$A_CTL" "with messages"
+	lf_check "$A_CTL" 'd[0]["paced_bytes"] + d[0]["pending_bytes"] < (8 << 20) + 65536' sessions ||
+		{ kill -CONT "$B_PID"; return 1; }
+	lf_check "$A_CTL" 'd["msgrd"]["conns_queue_full"] > 1000 and d["msgrd"]["unread"] == 0' perf dump ||
+		{ kill -CONT "$B_PID"; return 1; }
+	kill -CONT "$B_PID"
+	lf_wait 30 "$A_CTL" 'd[0]["paced_bytes"] == 0 and d[0]["links_up"] == 1' sessions
+	wait_line "$A_LOG" "connect to '$B_ADDR/osd.churn' refused: the session to $B_ADDR holds 128 times"
 	stop_pair
 }
 

@@ -1493,17 +1493,20 @@ static int sc_connect_fail(const char *peer, int ms)
 
 /* Connections opened and closed at once, n times, while the peer daemon
  * cannot take them (no link yet, or its link full): what a client stuck in
- * a reconnect loop does. One lossless connection to peer/osd.keep stays;
- * the n others go to peer/osd.churn. Then "ok churned N" and it holds its
+ * a reconnect loop does; with len, each sends a message of len bytes
+ * before its close. One lossless connection to peer/osd.keep stays; the n
+ * others go to peer/osd.churn. Then "ok churned N" and it holds its
  * connection until killed. */
-static int sc_open_churn(const char *peer, int n)
+static int sc_open_churn(const char *peer, int n, size_t len)
 {
-	msgr_client *c = attach("client.oc", 1 << 20);
+	msgr_client *c = attach(len ? "client.ocs" : "client.oc", 1 << 20);
+	static unsigned char msg[65536];
 	char keep[256], churn[256];
 	struct msgr_event ev;
 	msgr_conn *k;
 	int again = 0;
 
+	CHECK(len <= sizeof(msg), "open-churn: messages of at most %zu bytes", sizeof(msg));
 	snprintf(keep, sizeof(keep), "%s/osd.keep", peer);
 	snprintf(churn, sizeof(churn), "%s/osd.churn", peer);
 	CHECK(!msgr_connect(c, keep, MSGR_LOSSLESS, &k), "connect %s", keep);
@@ -1517,6 +1520,11 @@ static int sc_open_churn(const char *peer, int n)
 			continue;
 		}
 		CHECK(!err, "connect %s: %s", churn, msgr_strerror(err));
+		while (len && (err = msgr_send(x, 1, msg, len)) == -EAGAIN) {
+			CHECK(++again < 100000, "send: EAGAIN for ever");
+			(void)msgr_next(c, &ev, 1);
+		}
+		CHECK(!err || err == -ECONNRESET, "send: %s", msgr_strerror(err));
 		msgr_conn_close(x);
 		i++;
 	}
@@ -2480,8 +2488,9 @@ int main(int argc, char **argv)
 		return sc_pairs(atoi(argv[2]));
 	if (!strcmp(scenario, "reset-wait") && argc == 3)
 		return sc_reset_wait(atoi(argv[2]));
-	if (!strcmp(scenario, "open-churn") && argc == 4)
-		return sc_open_churn(argv[2], atoi(argv[3]));
+	if (!strcmp(scenario, "open-churn") && (argc == 4 || argc == 5))
+		return sc_open_churn(argv[2], atoi(argv[3]),
+				     argc == 5 && atoi(argv[4]) > 0 ? (size_t)atoi(argv[4]) : 0);
 	if (!strcmp(scenario, "connect-fail") && argc == 4)
 		return sc_connect_fail(argv[2], atoi(argv[3]));
 	if (!strcmp(scenario, "attach") && argc == 4)
