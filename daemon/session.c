@@ -454,11 +454,12 @@ void msgr__session_opens_send(struct msgr__session *s, int all)
 	while (s->q[MSGR__SQ_OPEN].head && (all || !msgr__session_congested(s))) {
 		sc = q_pop(s, MSGR__SQ_OPEN);
 		s->ss->ev->open(s->ss->ctx, s, sc);
+		/* opens made while no link was up are no more the peer's
+		 * doing than what waited in pending: none counts against
+		 * MSGR__PACED_MAX, the next one's check included */
+		if (all)
+			s->paced_inherited = s->paced.len;
 	}
-	/* opens made while no link was up are no more the peer's doing than
-	 * what waited in pending: not counted against MSGR__PACED_MAX */
-	if (all)
-		s->paced_inherited = s->paced.len;
 }
 
 /* A few messages of each ready channel in turn (the callee's budget), so a
