@@ -213,13 +213,14 @@ void msgr__session_chan_ready(struct msgr__session *s, struct msgr__sess_chan *s
  * sc is so marked, and with take the mark goes. Leaving the table takes
  * it off too. */
 int msgr__session_open_would_wait(const struct msgr__session *s);
+void msgr__session_open_later(struct msgr__session *s, struct msgr__sess_chan *sc);
+int msgr__session_open_waits(struct msgr__session *s, struct msgr__sess_chan *sc, int take);
+
 /* Whether frames waiting in s for a link, or for room on it, reach half
  * of what makes it fail the link (MSGR__PACED_MAX): new connections to
  * the peer are refused (-ENOBUFS) meanwhile. A client that connects,
  * sends and closes in a loop while the peer is out of reach then meets a
  * bound, and cannot make the session blame the peer for its own frames. */
 int msgr__session_queue_full(const struct msgr__session *s);
-void msgr__session_open_later(struct msgr__session *s, struct msgr__sess_chan *sc);
-int msgr__session_open_waits(struct msgr__session *s, struct msgr__sess_chan *sc, int take);
 
 #endif
