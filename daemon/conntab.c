@@ -101,16 +101,29 @@ int msgr__dconn_room(struct msgr__dclient *c, uint32_t others, const char *from,
 	uint64_t held;
 	char note[64];
 
-	if (others < reg->conf->max_conns_per_client)
+	/* An opener's application picks its credit slot (below the split),
+	 * so it cannot open more than that; we pick an acceptor's, from the
+	 * split up. Without one free, accepting failed as "out of memory". */
+	int slot = opener || c->nfree_slots || c->next_slot < MSGR__CREDIT_SLOTS - MSGR__CREDIT_SPLIT;
+
+	if (others < reg->conf->max_conns_per_client && slot)
 		return 1;
 	reg->stats->conns_refused++;
 	/* one line for connectors at their limit, another for targets at
 	 * theirs, so neither hides the other */
-	if (msgr__ratelimit(opener ? &reg->conns_rl : &reg->peer_conns_rl, 10000, &held))
+	if (!msgr__ratelimit(opener ? &reg->conns_rl : &reg->peer_conns_rl, 10000, &held))
+		return 0;
+	if (slot)
 		msgr__logt(MSGR__LOG_WARN, &(struct msgr__log_tags){ .entity = c->entity, .peer = opener ? to : from },
 			   "connect from %s to %s refused: %s holds %u connections "
 			   "(global.max_conns_per_client = %llu)%s", from, to, c->entity, others,
 			   (unsigned long long)reg->conf->max_conns_per_client,
+			   msgr__ratelimit_note(held, note, sizeof(note)));
+	else
+		msgr__logt(MSGR__LOG_WARN, &(struct msgr__log_tags){ .entity = c->entity, .peer = from },
+			   "connect from %s to %s refused: %s has accepted %u connections, the most "
+			   "one entity can accept%s", from, to, c->entity,
+			   MSGR__CREDIT_SLOTS - MSGR__CREDIT_SPLIT,
 			   msgr__ratelimit_note(held, note, sizeof(note)));
 	return 0;
 }

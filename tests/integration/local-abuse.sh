@@ -209,8 +209,30 @@ assert s["conns_refused"] == 51, s'
 	stop_daemon
 }
 
+# An entity accepts at most 32,768 connections (a credit slot each, from
+# the split up), whatever global.max_conns_per_client allows: the next
+# connect is refused as the cap's are, naming why (it failed with ENOMEM,
+# "out of memory", before).
+t_conn_cap_accept() {
+	start_daemon capacc --set global.max_conns_per_client=65536
+	local peer=127.0.0.1:$D_PORT/osd.c
+	"$T" victim osd.c >"$D_DIR/v.out" 2>&1 &
+	wait_line "$D_DIR/v.out" ready
+	"$T" flood client.y "$peer" 32768 hold >"$D_DIR/y.out" 2>&1 &
+	local y=$!
+	wait_line_for 120 "$D_DIR/y.out" '^ok' $y
+	cat "$D_DIR/y.out"
+	grep -q '^ok connected=32768 failed=0' "$D_DIR/y.out"
+	"$T" connect-fail "$peer" 5000 | tee "$D_DIR/cf.out"
+	grep -q 'Connection refused' "$D_DIR/cf.out"
+	grep 'refused: osd.c has accepted 32768 connections, the most one entity can accept' "$D_LOG"
+	kill $y
+	stop_daemon
+}
+
 run attach-silent-flood-out-of-fds t_attach_silent_flood
 run attach-no-fds-refuse-pause t_attach_no_fds
 run mass-reset-victim-closes t_mass_reset
 run close-behind-full-outbox t_close_behind
 run conn-cap-per-client t_conn_cap
+run conn-cap-accept-slots t_conn_cap_accept

@@ -791,6 +791,43 @@ t_lf_pending_paced() {
 }
 run lossless-pending-paced t_lf_pending_paced
 
+# Opens enough to pass the bound at which a link is failed for reading too
+# little (256 x net.send_backlog: 16 MiB at 64 KiB) made while no link is
+# up: 4 clients x 32,768 (as many as one entity can open, or accept) with
+# long entity names, about 24 MiB of OPENs.
+# The peer never had a chance to read any of them, so the new link must
+# carry them all (e1ffe3e: the cap was checked on each before the link's
+# exemption for them was set, and the link failed with unread 1).
+t_lf_pending_many() {
+	local ns n=32768 i pad pids=
+	lf_small_ns pendm || return 0
+	ns=$NS
+	ip netns exec "$ns" iptables -L INPUT >/dev/null 2>&1 || { echo "SKIP: iptables does not work in a namespace"; return 0; }
+	D_WRAP="ip netns exec $ns" lf_pair lpendm --set global.max_conns_per_client=65536 \
+		--set net.connect_timeout=300s --set net.send_backlog=64K --set net.keepalive_timeout=60s
+	pad=$(printf '%050d' 0)
+	for i in 0 1 2 3; do
+		MSGR_SOCKET=$B_SOCK "$T" idle "osd.$i$pad" < <(sleep 900) >"$B_DIR/idle$i.out" 2>&1 &
+		wait_line "$B_DIR/idle$i.out" ready
+	done
+	ip netns exec "$ns" iptables -A INPUT -p tcp --dport "$B_PORT" --tcp-flags SYN,ACK SYN -j DROP
+	for i in 0 1 2 3; do
+		MSGR_SOCKET=$A_SOCK "$T" flood "client.$i$pad" "$B_ADDR/osd.$i$pad" $n hold \
+			>"$A_DIR/f$i.out" 2>&1 &
+	done
+	lf_wait 120 "$A_CTL" "len(d) == 1 and d[0]['channels'] == 4 * $n and d[0]['opens_waiting'] == 4 * $n" sessions
+	ip netns exec "$ns" iptables -F INPUT
+	for i in 0 1 2 3; do
+		lf_wait_count "$A_DIR/f$i.out" '^ok connected=' 1 300 || return 1
+		grep -q "^ok connected=$n failed=0" "$A_DIR/f$i.out" || { cat "$A_DIR/f$i.out"; return 1; }
+	done
+	lf_paced "$A_CTL" "after the link came"
+	lf_check "$A_CTL" 'd["msgrd"]["unread"] == 0' perf dump
+	lf_check "$A_CTL" 'd[0]["links_up"] == 1' sessions
+	stop_pair
+}
+run lossless-pending-many t_lf_pending_many
+
 # lf_link_frames CTL: frames the session's active link has sent
 lf_link_frames() {
 	lf_ctl "$1" --json sessions | "$LF_PY" -c 'import json,sys
