@@ -164,7 +164,7 @@ static int other_live(struct msgr__session *s, const struct msgr__link *l)
 static void session_down(struct msgr__session *s, int err, int how)
 {
 	struct msgr__sessions *ss = s->ss;
-	struct msgr__sess_chan *all = NULL, *sc;
+	struct msgr__sess_chan *all = NULL, *unheard = NULL, *sc;
 
 	s->busy++;
 	/* A link still draining carries frames the peer sent before anything a
@@ -184,13 +184,24 @@ static void session_down(struct msgr__session *s, int err, int how)
 	 * on (lossless, peer) adds itself back, and none can make this loop
 	 * spin by failing to leave. */
 	while ((sc = s->all)) {
+		/* (unlinking clears its place on the queue of waiting opens) */
+		int waited = msgr__session_open_waits(s, sc, 0);
+
 		msgr__session_chan_unlink(s, sc);
-		sc->hnext = all;
-		all = sc;
+		sc->hnext = waited ? unheard : all;
+		*(waited ? &unheard : &all) = sc;
 	}
 	while ((sc = all)) {
 		all = sc->hnext;
 		ss->ev->chan_lost(ss->ctx, s, sc, err, how);
+	}
+	/* The peer never heard of a channel whose OPEN still waited: there is
+	 * nothing to tell it, and a notice (its messages, a RESET) would come
+	 * without the OPEN they belong to. A kept one sends its OPEN again
+	 * when its resume finds the peer without it. */
+	while ((sc = unheard)) {
+		unheard = sc->hnext;
+		ss->ev->chan_lost(ss->ctx, s, sc, err, how == MSGR__LOST_NOTIFY ? MSGR__LOST_PLAIN : how);
 	}
 	/* frames held behind a drain came on the link that survives: take
 	 * them in now, against the new state (their channels are gone, and a

@@ -32,6 +32,19 @@ netns_down() {
 	ip netns del "$NS_B" 2>/dev/null || true
 }
 
+# small_ns NAME: a network namespace of its own (in $NS) whose TCP
+# buffers are 64 KiB, so the kernel cannot take a burst off the daemons'
+# hands at once; prints SKIP and fails when one cannot be made here.
+small_ns() {
+	if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for a network namespace"; return 1; fi
+	NS=msgr-$1-$$-$RANDOM
+	ip netns add "$NS" || { echo "SKIP: cannot create a network namespace"; return 1; }
+	echo "$NS" >>"$RUN/netns.list"
+	ip -n "$NS" link set lo up
+	ip netns exec "$NS" sysctl -q -w net.ipv4.tcp_wmem="4096 16384 65536" \
+		net.ipv4.tcp_rmem="4096 16384 65536"
+}
+
 # start_pair NAME [--set K=V]...: daemons NAME-a and NAME-b with the same
 # options; sets A_* and B_* (SOCK CTL PORT ADDR PID LOG DIR) and points
 # msgr-itest's client.* entities at A and its osd.* entities at B.
@@ -68,10 +81,11 @@ free_port() {
 # wp_dialled HOST PORT OUT HOLD KIND [ARGS]...: wirepeer.py KIND listening on
 # HOST:PORT (its output in OUT, its pid in WP_PID), then a client of the
 # current daemon ($MSGR_SOCKET) connecting to HOST:PORT/osd.w, so that the
-# daemon dials it (output in HOLD, pid in HOLD_PID).
+# daemon dials it (output in HOLD, pid in HOLD_PID). WP_WRAP runs the
+# peer in a namespace (ip netns exec NS).
 wp_dialled() {
 	local host=$1 port=$2 out=$3 hold=$4; shift 4
-	python3 "$(dirname "${BASH_SOURCE[0]}")/integration/wirepeer.py" "$host" "$port" "$@" >"$out" 2>&1 &
+	${WP_WRAP:-} python3 "$(dirname "${BASH_SOURCE[0]}")/integration/wirepeer.py" "$host" "$port" "$@" >"$out" 2>&1 &
 	WP_PID=$!
 	wait_line "$out" listening
 	"$T" hold client.h "$host:$port/osd.w" >"$hold" 2>&1 &

@@ -524,19 +524,6 @@ t_lf_standby() {
 }
 run lossless-standby t_lf_standby
 
-# lf_small_ns NAME: a network namespace of its own (in $NS) whose TCP
-# buffers are 64 KiB, so the kernel cannot take a burst off the daemons'
-# hands at once; prints SKIP and fails when one cannot be made here.
-lf_small_ns() {
-	if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for a network namespace"; return 1; fi
-	NS=msgr-$1-$$-$RANDOM
-	ip netns add "$NS" || { echo "SKIP: cannot create a network namespace"; return 1; }
-	echo "$NS" >>"$RUN/netns.list"
-	ip -n "$NS" link set lo up
-	ip netns exec "$NS" sysctl -q -w net.ipv4.tcp_wmem="4096 16384 65536" \
-		net.ipv4.tcp_rmem="4096 16384 65536"
-}
-
 # ---- 4b. a resume replays kept windows as the link takes them ------------
 
 # Eight lossless connections with their 4 MiB windows full (the servers do
@@ -548,7 +535,7 @@ lf_small_ns() {
 # hands at once. Then every message arrives once, in order.
 t_lf_replay_paced() {
 	local p r0 n=8 ns
-	lf_small_ns paced || return 0
+	small_ns paced || return 0
 	ns=$NS
 	D_WRAP="ip netns exec $ns" lf_pair lpaced --set global.inject=true
 	mkfifo "$A_DIR/in"
@@ -726,7 +713,7 @@ print("paced %s bytes, on the link %d (at most %d)" % (d.get("paced_bytes"), d["
 
 t_lf_control_paced() {
 	local ns n=12000 fp
-	lf_small_ns ctlp || return 0
+	small_ns ctlp || return 0
 	ns=$NS
 	# B is stopped for a while twice: keepalives must not end the link
 	D_WRAP="ip netns exec $ns" lf_pair lctlp --set global.max_conns_per_client=20000 \
@@ -771,7 +758,7 @@ run lossless-control-paced t_lf_control_paced
 # did. It holds the flush to the bound, and to being counted.)
 t_lf_pending_paced() {
 	local ns n=12000
-	lf_small_ns pendp || return 0
+	small_ns pendp || return 0
 	ns=$NS
 	ip netns exec "$ns" iptables -L INPUT >/dev/null 2>&1 || { echo "SKIP: iptables does not work in a namespace"; return 0; }
 	D_WRAP="ip netns exec $ns" lf_pair lpendp --set global.max_conns_per_client=20000 \
@@ -800,7 +787,7 @@ run lossless-pending-paced t_lf_pending_paced
 # exemption for them was set, and the link failed with unread 1).
 t_lf_pending_many() {
 	local ns n=32768 i pad pids=
-	lf_small_ns pendm || return 0
+	small_ns pendm || return 0
 	ns=$NS
 	ip netns exec "$ns" iptables -L INPUT >/dev/null 2>&1 || { echo "SKIP: iptables does not work in a namespace"; return 0; }
 	D_WRAP="ip netns exec $ns" lf_pair lpendm --set global.max_conns_per_client=65536 \
@@ -846,7 +833,7 @@ print(sum(l["frames_out"] for l in json.load(sys.stdin)[0]["links"]))'
 # their close: those frames must go, so connects are refused past a bound.
 t_lf_open_churn() {
 	local ns n=20000 f=4000 out base oc
-	lf_small_ns ochurn || return 0
+	small_ns ochurn || return 0
 	ns=$NS
 	ip netns exec "$ns" iptables -L INPUT >/dev/null 2>&1 || { echo "SKIP: iptables does not work in a namespace"; return 0; }
 	D_WRAP="ip netns exec $ns" lf_pair lochurn --set global.max_conns_per_client=20000 \

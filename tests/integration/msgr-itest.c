@@ -18,6 +18,9 @@
  *   msgr-itest server ENTITY N     wait for N messages then a RESET, print "ok"
  *                                  (N < 0: a sink that never stops)
  *   msgr-itest hold ENTITY PEER    connect, send, print "ready", sleep forever
+ *   msgr-itest send-hold ENTITY PEER MODE LEN N  connect, hand over up to N
+ *                                  messages (until the window stays shut),
+ *                                  print "sent K", then the connection's events
  *   msgr-itest idle ENTITY [POOL]  attach (with a POOL-byte pool, default 64M),
  *                                  print "ready", never read; exit when stdin
  *                                  closes
@@ -1535,6 +1538,62 @@ static int sc_open_churn(const char *peer, int n, size_t len)
 	return 0;
 }
 
+/* send-hold's report of an event of k (others are dropped) */
+static void send_hold_event(msgr_client *c, msgr_conn *k, struct msgr_event *ev)
+{
+	if (ev->conn == k) {
+		printf("event %s %s\n", ev->type == MSGR_EV_CONNECTED ? "connected"
+				       : ev->type == MSGR_EV_CONNECT_FAILED ? "connect_failed"
+				       : ev->type == MSGR_EV_RESET ? "reset"
+				       : ev->type == MSGR_EV_REMOTE_RESET ? "remote_reset" : "other",
+		       ev->error ? msgr_strerror(ev->error) : "");
+		fflush(stdout);
+	}
+	msgr_event_release(c, ev);
+}
+
+/* Connect in mode and hand over up to n messages of len bytes, stopping
+ * once the window stays shut for 200 ms ("sent K"); then print each
+ * event of the connection ("event connected", "event connect_failed
+ * ERROR", ...) as it comes, for ever. */
+static int sc_send_hold(const char *entity, const char *peer, const char *mode, size_t len, int n)
+{
+	msgr_client *c = attach(entity, 16 << 20);
+	static unsigned char msg[65536];
+	uint16_t m = !strcmp(mode, "lossy") ? MSGR_LOSSY : !strcmp(mode, "lossless") ? MSGR_LOSSLESS : 0;
+	struct msgr_event ev;
+	msgr_conn *k;
+	int i = 0, err;
+	uint64_t shut = 0;
+
+	CHECK(m && len >= 1 && len <= sizeof(msg) && n > 0, "send-hold: MODE lossy|lossless, "
+	      "1 to %zu bytes, N > 0", sizeof(msg));
+	CHECK(!msgr_connect(c, peer, m, &k), "connect %s", peer);
+	while (i < n) {
+		err = msgr_send(k, 1, msg, len);
+		if (!err) {
+			i++;
+			shut = 0;
+			continue;
+		}
+		CHECK(err == -EAGAIN || err == -ECONNRESET, "send: %s", msgr_strerror(err));
+		if (err == -ECONNRESET)
+			break;
+		if (!shut)
+			shut = now_ms();
+		if (now_ms() - shut >= 200)
+			break;
+		if (msgr_next(c, &ev, 1) == 0)
+			send_hold_event(c, k, &ev);
+	}
+	printf("sent %d\n", i);
+	fflush(stdout);
+	for (;;)
+		if (msgr_next(c, &ev, 1000) == 0)
+			send_hold_event(c, k, &ev);
+	return 0;
+}
+
 static void attach_too_slow(int sig)
 {
 	static const char m[] = "msgr-itest attach: FAIL: the attach did not finish in time\n";
@@ -2488,6 +2547,8 @@ int main(int argc, char **argv)
 		return sc_pairs(atoi(argv[2]));
 	if (!strcmp(scenario, "reset-wait") && argc == 3)
 		return sc_reset_wait(atoi(argv[2]));
+	if (!strcmp(scenario, "send-hold") && argc == 7)
+		return sc_send_hold(argv[2], argv[3], argv[4], (size_t)atol(argv[5]), atoi(argv[6]));
 	if (!strcmp(scenario, "open-churn") && (argc == 4 || argc == 5))
 		return sc_open_churn(argv[2], atoi(argv[3]),
 				     argc == 5 && atoi(argv[4]) > 0 ? (size_t)atoi(argv[4]) : 0);

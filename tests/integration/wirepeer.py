@@ -22,6 +22,7 @@ the daemon disagree.
   wirepeer.py HOST PORT tamper FIELD|none|all [OPTS]
   wirepeer.py HOST PORT rangecheck [OPTS]
   wirepeer.py HOST PORT secure-flip ENTITY SINK --keyring FILE
+  wirepeer.py HOST PORT drainrace|drainlost DPORT --keyring FILE
   wirepeer.py HOST PORT accept good|reflect|authdone|window|linkid --mode hmac|secure --keyring FILE
 
   OPTS: --mode none|hmac|secure (default none, but hmac for tamper and
@@ -90,6 +91,11 @@ drainrace DPORT listens on HOST:PORT (127.0.0.2, above the daemon's
 address) for the daemon's dial, then dials the daemon at 127.0.0.1:DPORT
 as the same instance: the daemon drains our link; we reset the one it
 kept, and the drained one must close too.
+drainlost DPORT is drainrace with the drained link lost instead: after the
+daemon's CLOSE on R we print "draining" and wait for SIGUSR1 (the test has
+filled K meanwhile, and opened a lossy channel whose OPEN waits for room),
+then reset R and read K: no MSG or RESET may come for a channel whose
+OPEN did not.
 accept plays the acceptor, listening on HOST:PORT for a msgrd to dial it:
 the daemon's dialler proof must verify, come only after our whole HELLO,
 and its frames after our AUTH must open (good); an AUTH that is the
@@ -101,6 +107,7 @@ import hashlib
 import hmac
 import os
 import select
+import signal
 import socket
 import struct
 import sys
@@ -1438,12 +1445,12 @@ def listening(host, port):
 
 
 def answer_open(L):
-    """Wait for the daemon's OPEN on L and accept it."""
+    """Wait for the daemon's OPEN on L and accept it; its channel id."""
     while True:
         f = L.recv()
         if f[0] == OPEN:
             L.send(OPEN_OK, chan=f[1], payload=struct.pack("<Q", rand64()))
-            return
+            return f[1]
 
 
 def acceptor_up(ls, host, port, mode, keys, nonce, what):
@@ -1526,6 +1533,61 @@ def drainrace(host, port, dport, mode, keys):
           % (mode, time.time() - t0))
 
 
+def drainlost(host, port, dport, mode, keys):
+    """The drained link dies instead (the daemon's DRAIN_LOST): the daemon
+    keeps K, and we reset R, the link it drains. Between the two the test
+    fills K (we stop reading it) so that a lossy channel opened then waits
+    for room with its OPEN unsent and its messages in the channel; we wait
+    for SIGUSR1 to say so. The loss ends that channel, and the peer never
+    heard of it: nothing of it may come on K, where a MSG or RESET with no
+    OPEN before it is for a channel we never had."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    m = MODES[mode]
+    nonce = rand64()
+    ls = listening(host, port)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    K = acceptor_up(ls, host, port, mode, keys, nonce, "drainlost K")
+    opened = {answer_open(K)}  # the session is up on K
+    R = Link("127.0.0.1", dport, mode, keys)
+    st, why = R.handshake(fields=hello_fields(m, listen="%s:%d" % (host, port), nonce=nonce))
+    if st != "up":
+        fail("drainlost: R: handshake %s (%s)" % (st, why))
+    R.finish()
+    while True:  # the daemon decides: it drains R
+        try:
+            f = R.recv(5)
+        except (Closed, socket.timeout):
+            fail("drainlost: no CLOSE on R: the daemon did not drain it")
+        if f[0] == CLOSE:
+            break
+    print("draining", flush=True)
+    if signal.sigtimedwait({signal.SIGUSR1}, 120) is None:
+        fail("drainlost: no SIGUSR1 within 120 s")
+    R.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    R.s.close()  # a reset: the drained link is lost
+    stray, frames, last = [], 0, time.monotonic()
+    while time.monotonic() - last < 3:  # all K brings, up to 3 s of quiet
+        try:                              # (but for its keepalives, 1 a s)
+            f = K.recv(max(0.05, last + 3 - time.monotonic()))
+        except socket.timeout:
+            break
+        except Closed:
+            fail("drainlost: the daemon closed K")
+        if f[0] in (KEEPALIVE, KEEPALIVE_ACK):
+            continue
+        frames += 1
+        last = time.monotonic()
+        if f[0] == OPEN:
+            opened.add(f[1])
+        elif f[0] in (MSG, RESET) and f[1] not in opened:
+            stray.append("%s %d" % (name(f[0]), f[1]))
+    if stray:
+        fail("drainlost: %d frames on K for channels whose OPEN never came: %s"
+             % (len(stray), ", ".join(stray[:8])))
+    print("ok drainlost: R reset; then %d frames on K, each for a channel opened on it"
+          % frames)
+
+
 def trickle(host, port, n, rounds):
     """N MSGs for channels the daemon never had (each answered with a
     RESET of 40 bytes) read by nothing, then ROUNDS rounds of 4096 more,
@@ -1593,7 +1655,7 @@ def movepaced(host, port, dport, n, mode, keys):
     except (Closed, socket.timeout):
         fail("movepaced: K ended without the daemon's CLOSE (%d RESETs on it)" % on_k)
     K.close()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while want and time.monotonic() < deadline:
         try:
             f = R.recv(max(0.1, deadline - time.monotonic()))
@@ -1627,7 +1689,7 @@ def main():
     host, port, kind = args[0], int(args[1]), args[2]
     rest = args[3:]
     mode = opts["--mode"] or ("hmac" if kind in ("tamper", "rangecheck", "accept", "drainrace",
-                                                 "movepaced")
+                                                 "drainlost", "movepaced")
                               else "secure" if kind == "secure-flip" else "none")
     if mode not in MODES:
         fail("--mode none|hmac|secure")
@@ -1647,6 +1709,8 @@ def main():
         return accept(host, port, rest[0], mode, keys)
     if kind == "drainrace":
         return drainrace(host, port, int(rest[0]), mode, keys)
+    if kind == "drainlost":
+        return drainlost(host, port, int(rest[0]), mode, keys)
     if kind == "relay":
         return relay(host, port, rest[0], int(rest[1]))
     if kind == "tamper":
