@@ -53,8 +53,12 @@ void msgr__channel_free(struct msgr__channel *ch)
 		/* a kept channel its application closed is told in our next
 		 * resume round (its RESET may go down with a link); one that
 		 * ended otherwise (expired, its entity went) is left out, so
-		 * the peer finds it gone: REMOTE_RESET */
-		msgr__session_forget(ch->sess, ch->sc.id, ch->retain && ch->app_closed ? ch->cookie : 0);
+		 * the peer finds it gone: REMOTE_RESET. One the peer never
+		 * heard of would only push out ids it knows (a connect/close
+		 * loop while the peer is out of reach filled both lists). */
+		if (!ch->unheard)
+			msgr__session_forget(ch->sess, ch->sc.id,
+					     ch->retain && ch->app_closed ? ch->cookie : 0);
 		msgr__session_chan_del(ch->sess, &ch->sc);
 	}
 	msgr__channel_part_drop(ch);
@@ -307,6 +311,7 @@ int msgr__channel_step(struct msgr__channel *ch, enum msgr__channel_event ev, in
 		 * the RESET, as they would have on a link. */
 		int unheard = msgr__session_open_waits(ch->sess, &ch->sc, 1);
 
+		ch->unheard = unheard && !unsent;
 		if (unheard && unsent)
 			msgr__channel_open_now(ch);
 		if (unsent)

@@ -38,6 +38,8 @@ struct msgr__channel {
 				       nonces, the channel's identity across links */
 	int app_closed;             /* its application closed it (msgr__channel_close):
 				       the close is told in resume rounds */
+	int unheard;                /* it ended with its OPEN unsent: the peer never
+				       knew its id, so nothing of it is remembered */
 	int accepted;               /* the peer opened it (its role, not its state:
 				       a lossless server side never dials) */
 	int retain;                 /* lossless or peer, to another daemon: keeps its

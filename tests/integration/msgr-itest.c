@@ -1498,9 +1498,9 @@ static int sc_connect_fail(const char *peer, int ms)
  * cannot take them (no link yet, or its link full): what a client stuck in
  * a reconnect loop does; with len, each sends a message of len bytes
  * before its close. One lossless connection to peer/osd.keep stays; the n
- * others go to peer/osd.churn. Then "ok churned N" and it holds its
+ * others go to peer/osd.churn, in mode (lossy unless told). Then "ok churned N" and it holds its
  * connection until killed. */
-static int sc_open_churn(const char *peer, int n, size_t len)
+static int sc_open_churn(const char *peer, int n, size_t len, enum msgr_mode mode)
 {
 	msgr_client *c = attach(len ? "client.ocs" : "client.oc", 1 << 20);
 	static unsigned char msg[65536];
@@ -1515,7 +1515,7 @@ static int sc_open_churn(const char *peer, int n, size_t len)
 	CHECK(!msgr_connect(c, keep, MSGR_LOSSLESS, &k), "connect %s", keep);
 	for (int i = 0; i < n;) {
 		msgr_conn *x;
-		int err = msgr_connect(c, churn, MSGR_LOSSY, &x);
+		int err = msgr_connect(c, churn, mode, &x);
 
 		if (err == -EAGAIN) { /* the command ring is full: let the daemon catch up */
 			CHECK(++again < 100000, "connect: EAGAIN for ever");
@@ -2549,9 +2549,10 @@ int main(int argc, char **argv)
 		return sc_reset_wait(atoi(argv[2]));
 	if (!strcmp(scenario, "send-hold") && argc == 7)
 		return sc_send_hold(argv[2], argv[3], argv[4], (size_t)atol(argv[5]), atoi(argv[6]));
-	if (!strcmp(scenario, "open-churn") && (argc == 4 || argc == 5))
+	if (!strcmp(scenario, "open-churn") && argc >= 4 && argc <= 6)
 		return sc_open_churn(argv[2], atoi(argv[3]),
-				     argc == 5 && atoi(argv[4]) > 0 ? (size_t)atoi(argv[4]) : 0);
+				     argc >= 5 && atoi(argv[4]) > 0 ? (size_t)atoi(argv[4]) : 0,
+				     argc == 6 && !strcmp(argv[5], "lossless") ? MSGR_LOSSLESS : MSGR_LOSSY);
 	if (!strcmp(scenario, "connect-fail") && argc == 4)
 		return sc_connect_fail(argv[2], atoi(argv[3]));
 	if (!strcmp(scenario, "attach") && argc == 4)

@@ -23,6 +23,7 @@ the daemon disagree.
   wirepeer.py HOST PORT rangecheck [OPTS]
   wirepeer.py HOST PORT secure-flip ENTITY SINK --keyring FILE
   wirepeer.py HOST PORT drainrace|drainlost DPORT --keyring FILE
+  wirepeer.py HOST PORT closedunheard --keyring FILE
   wirepeer.py HOST PORT accept good|reflect|authdone|window|linkid --mode hmac|secure --keyring FILE
 
   OPTS: --mode none|hmac|secure (default none, but hmac for tamper and
@@ -96,6 +97,9 @@ daemon's CLOSE on R we print "draining" and wait for SIGUSR1 (the test has
 filled K meanwhile, and opened a lossy channel whose OPEN waits for room),
 then reset R and read K: no MSG or RESET may come for a channel whose
 OPEN did not.
+closedunheard accepts a dial and a lossless channel, resets that link, and
+at SIGUSR1 accepts the next dial: the daemon's init round on it may list
+as closed only channels whose OPEN we saw.
 accept plays the acceptor, listening on HOST:PORT for a msgrd to dial it:
 the daemon's dialler proof must verify, come only after our whole HELLO,
 and its frames after our AUTH must open (good); an AUTH that is the
@@ -147,10 +151,11 @@ def crc32c(data, crc=0):
 assert crc32c(b"123456789") == 0xE3069283
 
 HELLO, AUTH, AUTH_DONE, AUTH_FAIL = 1, 2, 3, 4
-OPEN, OPEN_OK, OPEN_FAIL, MSG, ACK, RESET = 16, 17, 18, 19, 20, 21
+OPEN, OPEN_OK, OPEN_FAIL, MSG, ACK, RESET, RESUME, RESUME_END = 16, 17, 18, 19, 20, 21, 22, 23
 KEEPALIVE, KEEPALIVE_ACK, CLOSE = 32, 33, 40
 NAMES = {1: "HELLO", 2: "AUTH", 3: "AUTH_DONE", 4: "AUTH_FAIL", 16: "OPEN", 17: "OPEN_OK",
-         18: "OPEN_FAIL", 19: "MSG", 20: "ACK", 21: "RESET", 32: "KEEPALIVE",
+         18: "OPEN_FAIL", 19: "MSG", 20: "ACK", 21: "RESET", 22: "RESUME", 23: "RESUME_END",
+         32: "KEEPALIVE",
          33: "KEEPALIVE_ACK", 40: "CLOSE"}
 
 VERSION = 5
@@ -1588,6 +1593,51 @@ def drainlost(host, port, dport, mode, keys):
           % frames)
 
 
+def closedunheard(host, port, mode, keys):
+    """Lossless channels closed before their OPEN went: the peer never
+    knew their ids, so the daemon's next init round must not list them as
+    closed lately. msgrd dials us (link K, a lossless channel on it, which
+    we accept); we reset K and accept its next dial only at SIGUSR1, while
+    the test opens and closes lossless channels that wait for that link.
+    On the new link: every channel the init round lists as closed must
+    have had its OPEN on one of our links."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+    nonce = rand64()
+    ls = listening(host, port)
+    K = acceptor_up(ls, host, port, mode, keys, nonce, "closedunheard K")
+    opened = {answer_open(K)}
+    K.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    K.s.close()  # a reset: the session lost what was in flight
+    print("lost", flush=True)
+    if signal.sigtimedwait({signal.SIGUSR1}, 120) is None:
+        fail("closedunheard: no SIGUSR1 within 120 s")
+    K = acceptor_up(ls, host, port, mode, keys, nonce, "closedunheard K2")
+    closed, deadline = [], time.monotonic() + 10
+    while True:
+        try:
+            f = K.recv(max(0.05, deadline - time.monotonic()))
+        except socket.timeout:
+            fail("closedunheard: no init round within 10 s")
+        except Closed:
+            fail("closedunheard: the daemon closed the new link")
+        if f[0] == OPEN:
+            opened.add(f[1])
+        elif f[0] == RESUME:
+            n = struct.unpack("<H", f[4][:2])[0]
+            for i in range(n):
+                e = struct.unpack("<IQQQB", f[4][7 + 29 * i:7 + 29 * (i + 1)])
+                if e[4] == 2:
+                    closed.append(e[0])
+        elif f[0] == RESUME_END and f[4][4] == 0:
+            break
+    stray = [c for c in closed if c not in opened]
+    if stray:
+        fail("closedunheard: the init round lists %d channels as closed whose OPEN never came "
+             "(%s)" % (len(stray), ", ".join(map(str, stray[:8]))))
+    print("ok closedunheard: the init round lists %d closed channels, none unknown to us"
+          % len(closed))
+
+
 def trickle(host, port, n, rounds):
     """N MSGs for channels the daemon never had (each answered with a
     RESET of 40 bytes) read by nothing, then ROUNDS rounds of 4096 more,
@@ -1689,7 +1739,7 @@ def main():
     host, port, kind = args[0], int(args[1]), args[2]
     rest = args[3:]
     mode = opts["--mode"] or ("hmac" if kind in ("tamper", "rangecheck", "accept", "drainrace",
-                                                 "drainlost", "movepaced")
+                                                 "drainlost", "closedunheard", "movepaced")
                               else "secure" if kind == "secure-flip" else "none")
     if mode not in MODES:
         fail("--mode none|hmac|secure")
@@ -1711,6 +1761,8 @@ def main():
         return drainrace(host, port, int(rest[0]), mode, keys)
     if kind == "drainlost":
         return drainlost(host, port, int(rest[0]), mode, keys)
+    if kind == "closedunheard":
+        return closedunheard(host, port, mode, keys)
     if kind == "relay":
         return relay(host, port, rest[0], int(rest[1]))
     if kind == "tamper":
