@@ -105,13 +105,15 @@ int msgr__dconn_room(struct msgr__dclient *c, uint32_t others, const char *from,
 	 * so it cannot open more than that; we pick an acceptor's, from the
 	 * split up. Without one free, accepting failed as "out of memory". */
 	int slot = opener || c->nfree_slots || c->next_slot < MSGR__CREDIT_SLOTS - MSGR__CREDIT_SPLIT;
+	static struct msgr__ratelimit slots_rl; /* loop thread only */
 
 	if (others < reg->conf->max_conns_per_client && slot)
 		return 1;
 	reg->stats->conns_refused++;
 	/* one line for connectors at their limit, another for targets at
-	 * theirs, so neither hides the other */
-	if (!msgr__ratelimit(opener ? &reg->conns_rl : &reg->peer_conns_rl, 10000, &held))
+	 * theirs, and one for targets out of slots, so none hides another */
+	if (!msgr__ratelimit(opener ? &reg->conns_rl : slot ? &reg->peer_conns_rl : &slots_rl, 10000,
+			     &held))
 		return 0;
 	if (slot)
 		msgr__logt(MSGR__LOG_WARN, &(struct msgr__log_tags){ .entity = c->entity, .peer = opener ? to : from },

@@ -33,9 +33,10 @@ void msgr__dconn_credit_add(struct msgr__dconn *k, uint64_t bytes);
 
 /* Nonzero if c may take one more connection id, holding others besides
  * it (global.max_conns_per_client), and, unless it is the opener, a
- * credit slot for an accepted one (32,768 at most). Otherwise the refusal of the connect
- * from -> to is counted and logged, at most once every 10 s for connectors
- * at their limit (opener) and once for targets at theirs. */
+ * credit slot for an accepted one (32,768 at most). Otherwise the refusal
+ * of the connect from -> to is counted and logged, at most once every
+ * 10 s for connectors at their limit (opener), once for targets at
+ * theirs, and once for targets out of slots. */
 int msgr__dconn_room(struct msgr__dclient *c, uint32_t others, const char *from,
 		     const char *to, int opener);
 

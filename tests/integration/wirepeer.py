@@ -1495,6 +1495,33 @@ def acceptor_up(ls, host, port, mode, keys, nonce, what):
     return L
 
 
+def race_drained(host, port, dport, mode, keys, what, rcvbuf=None):
+    """A race the daemon decides: it dials us on HOST:PORT (link K, whose
+    first OPEN we accept), we dial it on 127.0.0.1:DPORT as the same
+    instance (link R), and it keeps K and drains R (its CLOSE there, ours
+    never sent). rcvbuf: K's receive buffer. Returns K, R and the id of
+    the channel accepted on K."""
+    m = MODES[mode]
+    nonce = rand64()
+    ls = listening(host, port)
+    if rcvbuf:
+        ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    K = acceptor_up(ls, host, port, mode, keys, nonce, what + " K")
+    first = answer_open(K)  # the session is up on K
+    R = Link("127.0.0.1", dport, mode, keys)
+    st, why = R.handshake(fields=hello_fields(m, listen="%s:%d" % (host, port), nonce=nonce))
+    if st != "up":
+        fail("%s: R: handshake %s (%s)" % (what, st, why))
+    R.finish()
+    while True:  # the daemon decides: it drains R
+        try:
+            f = R.recv(5)
+        except (Closed, socket.timeout):
+            fail("%s: no CLOSE on R: the daemon did not drain it" % what)
+        if f[0] == CLOSE:
+            return K, R, first
+
+
 def drainrace(host, port, dport, mode, keys):
     """A race the daemon decides (it has the lower listen address: we
     listen on HOST:PORT, 127.0.0.2), then its kept link dies while the
@@ -1505,23 +1532,7 @@ def drainrace(host, port, dport, mode, keys):
     than anything a later link will: taken in after the loss it would come
     between that link's frames (a resume round split by a newer one ended
     channels in lossless-three-daemons). So the daemon must close R too."""
-    m = MODES[mode]
-    nonce = rand64()
-    ls = listening(host, port)
-    K = acceptor_up(ls, host, port, mode, keys, nonce, "drainrace K")
-    answer_open(K)  # the session is up on K
-    R = Link("127.0.0.1", dport, mode, keys)
-    st, why = R.handshake(fields=hello_fields(m, listen="%s:%d" % (host, port), nonce=nonce))
-    if st != "up":
-        fail("drainrace: R: handshake %s (%s)" % (st, why))
-    R.finish()
-    while True:  # the daemon decides: it drains R
-        try:
-            f = R.recv(5)
-        except (Closed, socket.timeout):
-            fail("drainrace: no CLOSE on R: the daemon did not drain it")
-        if f[0] == CLOSE:
-            break
+    K, R, _ = race_drained(host, port, dport, mode, keys, "drainrace")
     K.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     K.s.close()  # a reset: the kept link is lost
     t0 = time.time()
@@ -1547,24 +1558,8 @@ def drainlost(host, port, dport, mode, keys):
     heard of it: nothing of it may come on K, where a MSG or RESET with no
     OPEN before it is for a channel we never had."""
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
-    m = MODES[mode]
-    nonce = rand64()
-    ls = listening(host, port)
-    ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
-    K = acceptor_up(ls, host, port, mode, keys, nonce, "drainlost K")
-    opened = {answer_open(K)}  # the session is up on K
-    R = Link("127.0.0.1", dport, mode, keys)
-    st, why = R.handshake(fields=hello_fields(m, listen="%s:%d" % (host, port), nonce=nonce))
-    if st != "up":
-        fail("drainlost: R: handshake %s (%s)" % (st, why))
-    R.finish()
-    while True:  # the daemon decides: it drains R
-        try:
-            f = R.recv(5)
-        except (Closed, socket.timeout):
-            fail("drainlost: no CLOSE on R: the daemon did not drain it")
-        if f[0] == CLOSE:
-            break
+    K, R, first = race_drained(host, port, dport, mode, keys, "drainlost", rcvbuf=16384)
+    opened = {first}
     print("draining", flush=True)
     if signal.sigtimedwait({signal.SIGUSR1}, 120) is None:
         fail("drainlost: no SIGUSR1 within 120 s")
