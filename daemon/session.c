@@ -765,14 +765,18 @@ struct json_object *msgr__sessions_json(struct msgr__sessions *ss)
 
 	for (struct msgr__session *s = ss->sessions; s; s = s->next) {
 		struct json_object *o = json_object_new_object(), *links = json_object_new_array();
+		size_t backlog = s->active ? msgr__link_backlog(s->active) : 0;
+
+		/* the link layer queues keepalives itself, past sent_on */
+		if (backlog > s->backlog_peak)
+			s->backlog_peak = backlog;
 		json_object_object_add(o, "peer", json_object_new_string(s->peer));
 		json_object_object_add(o, "state", json_object_new_string(msgr__session_state_name(s->state)));
 		json_object_object_add(o, "channels", json_object_new_int64(s->nchans));
 		json_object_object_add(o, "chan_chain_max",
 				       json_object_new_int64(chan_chain_max(s)));
 		json_object_object_add(o, "waiting_bytes", json_object_new_int64((int64_t)s->rx->bytes));
-		json_object_object_add(o, "backlog_bytes",
-				       json_object_new_int64(s->active ? (int64_t)msgr__link_backlog(s->active) : 0));
+		json_object_object_add(o, "backlog_bytes", json_object_new_int64((int64_t)backlog));
 		json_object_object_add(o, "backlog_peak_bytes", json_object_new_int64((int64_t)s->backlog_peak));
 		json_object_object_add(o, "paced_bytes", json_object_new_int64((int64_t)(s->paced.len - s->paced_off)));
 		json_object_object_add(o, "pending_bytes", json_object_new_int64((int64_t)s->pending.len));
