@@ -302,8 +302,14 @@ int msgr__channel_step(struct msgr__channel *ch, enum msgr__channel_event ev, in
 	if (a & MSGR__CA_REMOTE_RESET)
 		ch->cs->stats->remote_resets++;
 	if ((a & MSGR__CA_SEND_RESET) && ch->sess) {
-		int unsent = ch->end[0] && (was == MSGR__CHAN_OPEN || was == MSGR__CHAN_OPENING) &&
-			     ch->ua_sent < ch->ua_len;
+		/* Messages handed over and not sent go ahead of the RESET
+		 * when it is ended here (closed, or a local error), as its
+		 * sends came before that. Ended by a loss or a timeout, they
+		 * are lost with what was in flight: sent now, they would reach
+		 * the peer's application after a gap, or after an OPEN the
+		 * loss dropped, which the peer never got. */
+		int unsent = ev == MSGR__CE_RESET && ch->end[0] &&
+			     (was == MSGR__CHAN_OPEN || was == MSGR__CHAN_OPENING) && ch->ua_sent < ch->ua_len;
 
 		/* An OPEN still waiting: the peer never heard of it, so
 		 * there is nothing to tell, unless messages were handed over

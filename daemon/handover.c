@@ -196,9 +196,9 @@ static void session_down(struct msgr__session *s, int err, int how)
 		ss->ev->chan_lost(ss->ctx, s, sc, err, how);
 	}
 	/* The peer never heard of a channel whose OPEN still waited: there is
-	 * nothing to tell it, and a notice (its messages, a RESET) would come
-	 * without the OPEN they belong to. A kept one sends its OPEN again
-	 * when its resume finds the peer without it. */
+	 * nothing to tell it, and a RESET would come without the OPEN it
+	 * belongs to. A kept one sends its OPEN when its resume finds the
+	 * peer without it (after a restart of the peer, it fails). */
 	while ((sc = unheard)) {
 		unheard = sc->hnext;
 		ss->ev->chan_lost(ss->ctx, s, sc, err, how == MSGR__LOST_NOTIFY ? MSGR__LOST_PLAIN : how);

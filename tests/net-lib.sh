@@ -70,6 +70,17 @@ pyjson() {
 		{ echo "check failed: $expr on: $(MSGR_CTL_SOCKET=$ctl "$BIN/msgrctl" --json "$@")"; return 1; }
 }
 
+# pyjson_wait SECS CTL EXPR [msgrctl args]: pyjson until it holds, for at
+# most SECS seconds (what a client wrote to its ring, the daemon reads on
+# its next turn)
+pyjson_wait() {
+	local end=$((SECONDS + $1)); shift
+	until pyjson "$@" >/dev/null 2>&1; do
+		[ $SECONDS -lt $end ] || { pyjson "$@"; return 1; }
+		sleep 0.05
+	done
+}
+
 # established TCP connections accepted on port P
 links_on() { ss -tnH state established "( sport = :$1 )" | wc -l; }
 
