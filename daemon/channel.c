@@ -315,7 +315,7 @@ int msgr__channel_step(struct msgr__channel *ch, enum msgr__channel_event ev, in
 		 * there is nothing to tell, unless messages were handed over
 		 * before the close; they go behind their OPEN and ahead of
 		 * the RESET, as they would have on a link. */
-		int unheard = msgr__session_open_waits(ch->sess, &ch->sc, 1);
+		int unheard = msgr__session_open_waits(ch->sess, &ch->sc, 1) || ch->unheard;
 
 		ch->unheard = unheard && !unsent;
 		if (unheard && unsent)
@@ -430,6 +430,7 @@ void msgr__channel_open_now(struct msgr__channel *ch)
 	p += msgr__put_str(p, o->entity, MSGR__ENTITY_MAX);
 	p += msgr__put_str(p, ch->dst, MSGR__ENTITY_MAX);
 	p += msgr__put_uint(p, ch->cookie, 8);
+	ch->unheard = 0;
 	msgr__channel_wire(ch, MSGR__F_OPEN, 0, buf, (size_t)(p - buf));
 }
 

@@ -38,8 +38,11 @@ struct msgr__channel {
 				       nonces, the channel's identity across links */
 	int app_closed;             /* its application closed it (msgr__channel_close):
 				       the close is told in resume rounds */
-	int unheard;                /* it ended with its OPEN unsent: the peer never
-				       knew its id, so nothing of it is remembered */
+	int unheard;                /* its OPEN waited for a link when the session
+				       lost what was in flight, and has not gone
+				       since; or it ended with its OPEN unsent. The
+				       peer never knew its id: a close sends nothing,
+				       and nothing of it is remembered */
 	int accepted;               /* the peer opened it (its role, not its state:
 				       a lossless server side never dials) */
 	int retain;                 /* lossless or peer, to another daemon: keeps its

@@ -699,6 +699,9 @@ static void on_chan_lost(void *ctx, struct msgr__session *s, struct msgr__sess_c
 {
 	struct msgr__channel *ch = of_sc(sc);
 
+	if (how & MSGR__LOST_UNHEARD)
+		ch->unheard = 1; /* until its OPEN goes (open_now) */
+	how &= ~MSGR__LOST_UNHEARD;
 	/* A message half in stays (the channel's end frees it if it ends):
 	 * the loss may be of a link that never carried it. Its fragments all
 	 * come on one link, and a sender that resumes, or moves to another

@@ -197,11 +197,13 @@ static void session_down(struct msgr__session *s, int err, int how)
 	}
 	/* The peer never heard of a channel whose OPEN still waited: there is
 	 * nothing to tell it, and a RESET would come without the OPEN it
-	 * belongs to. A kept one sends its OPEN when its resume finds the
-	 * peer without it (after a restart of the peer, it fails). */
+	 * belongs to. A kept one stays unheard of (closed, it sends nothing)
+	 * until its resume finds the peer without it and its OPEN goes
+	 * (after a restart of the peer, it fails). */
 	while ((sc = unheard)) {
 		unheard = sc->hnext;
-		ss->ev->chan_lost(ss->ctx, s, sc, err, how == MSGR__LOST_NOTIFY ? MSGR__LOST_PLAIN : how);
+		ss->ev->chan_lost(ss->ctx, s, sc, err,
+				  (how == MSGR__LOST_NOTIFY ? MSGR__LOST_PLAIN : how) | MSGR__LOST_UNHEARD);
 	}
 	/* frames held behind a drain came on the link that survives: take
 	 * them in now, against the new state (their channels are gone, and a

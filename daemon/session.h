@@ -91,6 +91,9 @@ enum {
 	MSGR__LOST_NOTIFY,  /* a link survives: the peer may not have seen the fault */
 	MSGR__LOST_RESTART, /* the peer daemon restarted: its entities are new instances */
 };
+/* Or'd into how: the channel's OPEN was still waiting for a link or for
+ * room (the peer never heard of it; never with MSGR__LOST_NOTIFY). */
+#define MSGR__LOST_UNHEARD 0x100
 
 /* ---- the layer (net.c drives it) ---- */
 

@@ -18,6 +18,8 @@
  *   msgr-itest server ENTITY N     wait for N messages then a RESET, print "ok"
  *                                  (N < 0: a sink that never stops)
  *   msgr-itest hold ENTITY PEER    connect, send, print "ready", sleep forever
+ *   msgr-itest open-close PEER N   N lossless connections to PEER/osd.c0...,
+ *                                  closed at the first line on stdin
  *   msgr-itest send-hold ENTITY PEER MODE LEN N  connect, hand over up to N
  *                                  messages (until the window stays shut),
  *                                  print "sent K", then the connection's events
@@ -1594,6 +1596,34 @@ static int sc_send_hold(const char *entity, const char *peer, const char *mode, 
 	return 0;
 }
 
+/* n lossless connections to peer/osd.cI (one entity each: libmsgr gives
+ * a second connect to the same peer and mode the open handle), opened at
+ * once ("opened N"); closed all at the first line on stdin ("ok closed
+ * N"); then it holds. */
+static int sc_open_close(const char *peer, int n)
+{
+	msgr_client *c = attach("client.ocl", 1 << 20);
+	msgr_conn **k = calloc((size_t)n, sizeof(*k));
+	char churn[256], line[16];
+	struct msgr_event ev;
+
+	CHECK(k && n > 0, "open-close: N > 0");
+	for (int i = 0; i < n; i++) {
+		snprintf(churn, sizeof(churn), "%s/osd.c%d", peer, i);
+		CHECK(!msgr_connect(c, churn, MSGR_LOSSLESS, &k[i]), "connect %s", churn);
+	}
+	printf("opened %d\n", n);
+	fflush(stdout);
+	CHECK(fgets(line, sizeof(line), stdin), "open-close: stdin closed");
+	for (int i = 0; i < n; i++)
+		msgr_conn_close(k[i]);
+	printf("ok closed %d\n", n);
+	fflush(stdout);
+	for (;;)
+		(void)msgr_next(c, &ev, 1000);
+	return 0;
+}
+
 static void attach_too_slow(int sig)
 {
 	static const char m[] = "msgr-itest attach: FAIL: the attach did not finish in time\n";
@@ -2547,6 +2577,8 @@ int main(int argc, char **argv)
 		return sc_pairs(atoi(argv[2]));
 	if (!strcmp(scenario, "reset-wait") && argc == 3)
 		return sc_reset_wait(atoi(argv[2]));
+	if (!strcmp(scenario, "open-close") && argc == 4)
+		return sc_open_close(argv[2], atoi(argv[3]));
 	if (!strcmp(scenario, "send-hold") && argc == 7)
 		return sc_send_hold(argv[2], argv[3], argv[4], (size_t)atol(argv[5]), atoi(argv[6]));
 	if (!strcmp(scenario, "open-churn") && argc >= 4 && argc <= 6)

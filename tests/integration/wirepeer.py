@@ -97,8 +97,8 @@ daemon's CLOSE on R we print "draining" and wait for SIGUSR1 (the test has
 filled K meanwhile, and opened a lossy channel whose OPEN waits for room),
 then reset R and read K: no MSG or RESET may come for a channel whose
 OPEN did not.
-closedunheard accepts a dial and a lossless channel, resets that link, and
-at SIGUSR1 accepts the next dial: the daemon's init round on it may list
+closedunheard accepts a dial and a lossless channel, resets that link and
+stops listening, and at SIGUSR1 listens and accepts the next dial: the daemon's init round on it may list
 as closed only channels whose OPEN we saw.
 accept plays the acceptor, listening on HOST:PORT for a msgrd to dial it:
 the daemon's dialler proof must verify, come only after our whole HELLO,
@@ -1596,8 +1596,9 @@ def closedunheard(host, port, mode, keys):
     """Lossless channels closed before their OPEN went: the peer never
     knew their ids, so the daemon's next init round must not list them as
     closed lately. msgrd dials us (link K, a lossless channel on it, which
-    we accept); we reset K and accept its next dial only at SIGUSR1, while
-    the test opens and closes lossless channels that wait for that link.
+    we accept); we reset K and stop listening, so its dials fail, until
+    SIGUSR1, while the test opens and closes lossless channels that wait
+    for a link (some closed only after a dial failed).
     On the new link: every channel the init round lists as closed must
     have had its OPEN on one of our links."""
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
@@ -1607,9 +1608,11 @@ def closedunheard(host, port, mode, keys):
     opened = {answer_open(K)}
     K.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     K.s.close()  # a reset: the session lost what was in flight
+    ls.close()  # and its dials fail until we listen again
     print("lost", flush=True)
     if signal.sigtimedwait({signal.SIGUSR1}, 120) is None:
         fail("closedunheard: no SIGUSR1 within 120 s")
+    ls = listening(host, port)
     K = acceptor_up(ls, host, port, mode, keys, nonce, "closedunheard K2")
     closed, deadline = [], time.monotonic() + 10
     while True:
