@@ -317,13 +317,16 @@ int msgr__channel_step(struct msgr__channel *ch, enum msgr__channel_event ev, in
 		 * the RESET, as they would have on a link. */
 		int unheard = msgr__session_open_waits(ch->sess, &ch->sc, 1) || ch->unheard;
 
-		ch->unheard = unheard && !unsent;
 		if (unheard && unsent)
 			msgr__channel_open_now(ch);
 		if (unsent)
 			flush_unsent(ch);
 		if (!unheard || unsent)
 			msgr__channel_wire_err(ch, MSGR__F_RESET, err, NULL);
+		/* With messages its OPEN went, but into frames a loss may drop
+		 * before a link takes them; either way its RESET goes with it,
+		 * so it is not listed as closed (open_now cleared this). */
+		ch->unheard = unheard;
 	}
 	if (a & MSGR__CA_SEND_OPEN)
 		msgr__channel_send_open(ch);

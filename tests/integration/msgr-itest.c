@@ -18,7 +18,7 @@
  *   msgr-itest server ENTITY N     wait for N messages then a RESET, print "ok"
  *                                  (N < 0: a sink that never stops)
  *   msgr-itest hold ENTITY PEER    connect, send, print "ready", sleep forever
- *   msgr-itest open-close PEER N   N lossless connections to PEER/osd.c0...,
+ *   msgr-itest open-close ENTITY PEER N  N lossless connections to PEER/osd.c0...,
  *                                  closed at the first line on stdin
  *   msgr-itest send-hold ENTITY PEER MODE LEN N  connect, hand over up to N
  *                                  messages (until the window stays shut),
@@ -1600,9 +1600,9 @@ static int sc_send_hold(const char *entity, const char *peer, const char *mode, 
  * a second connect to the same peer and mode the open handle), opened at
  * once ("opened N"); closed all at the first line on stdin ("ok closed
  * N"); then it holds. */
-static int sc_open_close(const char *peer, int n)
+static int sc_open_close(const char *entity, const char *peer, int n)
 {
-	msgr_client *c = attach("client.ocl", 1 << 20);
+	msgr_client *c = attach(entity, 1 << 20);
 	msgr_conn **k = calloc((size_t)n, sizeof(*k));
 	char churn[256], line[16];
 	struct msgr_event ev;
@@ -2577,8 +2577,8 @@ int main(int argc, char **argv)
 		return sc_pairs(atoi(argv[2]));
 	if (!strcmp(scenario, "reset-wait") && argc == 3)
 		return sc_reset_wait(atoi(argv[2]));
-	if (!strcmp(scenario, "open-close") && argc == 4)
-		return sc_open_close(argv[2], atoi(argv[3]));
+	if (!strcmp(scenario, "open-close") && argc == 5)
+		return sc_open_close(argv[2], argv[3], atoi(argv[4]));
 	if (!strcmp(scenario, "send-hold") && argc == 7)
 		return sc_send_hold(argv[2], argv[3], argv[4], (size_t)atol(argv[5]), atoi(argv[6]));
 	if (!strcmp(scenario, "open-churn") && argc >= 4 && argc <= 6)

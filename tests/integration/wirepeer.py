@@ -1596,16 +1596,21 @@ def closedunheard(host, port, mode, keys):
     """Lossless channels closed before their OPEN went: the peer never
     knew their ids, so the daemon's next init round must not list them as
     closed lately. msgrd dials us (link K, a lossless channel on it, which
-    we accept); we reset K and stop listening, so its dials fail, until
-    SIGUSR1, while the test opens and closes lossless channels that wait
-    for a link (some closed only after a dial failed).
-    On the new link: every channel the init round lists as closed must
-    have had its OPEN on one of our links."""
+    we accept; we print "up" and accept a second, which the test closes
+    once K is gone); we reset K and stop listening, so its dials fail,
+    until SIGUSR1, while the test opens and closes lossless channels that
+    wait for a link (some closed only after a dial failed, some after
+    sending). On the new link: every channel the init round lists as
+    closed must have had its OPEN on one of our links, and the second
+    channel must be among them."""
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
     nonce = rand64()
     ls = listening(host, port)
     K = acceptor_up(ls, host, port, mode, keys, nonce, "closedunheard K")
     opened = {answer_open(K)}
+    print("up", flush=True)
+    heard = answer_open(K)  # the test closes this one while no link is up
+    opened.add(heard)
     K.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     K.s.close()  # a reset: the session lost what was in flight
     ls.close()  # and its dials fail until we listen again
@@ -1636,6 +1641,9 @@ def closedunheard(host, port, mode, keys):
     if stray:
         fail("closedunheard: the init round lists %d channels as closed whose OPEN never came "
              "(%s)" % (len(stray), ", ".join(map(str, stray[:8]))))
+    if heard not in closed:
+        fail("closedunheard: the init round does not list channel %d, which we opened and the "
+             "test closed, as closed" % heard)
     print("ok closedunheard: the init round lists %d closed channels, none unknown to us"
           % len(closed))
 
