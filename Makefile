@@ -209,8 +209,9 @@ $(EXAMPLE): $(BUILD)/obj/examples/hello.o $(LIBMSGR_SO)
 check: check-build check-layers check-unit check-integration check-tsan check-fuzz check-asan
 
 # What make check runs, built first on every core: the test steps then run
-# one after another (they time things, and share the machine), but
-# compiling need not wait for them. Both trees, the plain one and ASan's.
+# one after another (within one, integration tests run two at a time:
+# tests/run-integration.sh), but compiling need not wait for them. Both
+# trees, the plain one and ASan's.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 ASAN_MAKE = $(MAKE) --no-print-directory BUILD=$(BUILD)/asan CC=$(CC) \
 	CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \

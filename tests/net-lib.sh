@@ -9,12 +9,12 @@ netns_up() {
 	if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for network namespaces"; return 1; fi
 	command -v iptables >/dev/null || { echo "SKIP: iptables is not installed"; return 1; }
 	local id=$((RANDOM % 250 + 1))
-	NS_A=msgr-a-$$-$id NS_B=msgr-b-$$-$id IP_A=10.213.$id.1 IP_B=10.213.$id.2
+	NS_A=msgr-a-$BASHPID-$id NS_B=msgr-b-$BASHPID-$id IP_A=10.213.$id.1 IP_B=10.213.$id.2
 	ip netns add "$NS_A" || { echo "SKIP: cannot create network namespaces"; return 1; }
 	echo "$NS_A" >>"$RUN/netns.list"
 	ip netns add "$NS_B"
 	echo "$NS_B" >>"$RUN/netns.list"
-	VETH_A=va$id-$$ VETH_B=vb$id-$$
+	VETH_A=va$id-$BASHPID VETH_B=vb$id-$BASHPID
 	VETH_A=${VETH_A:0:15} VETH_B=${VETH_B:0:15}
 	ip link add "$VETH_A" type veth peer name "$VETH_B"
 	ip link set "$VETH_A" netns "$NS_A"
@@ -37,7 +37,7 @@ netns_down() {
 # hands at once; prints SKIP and fails when one cannot be made here.
 small_ns() {
 	if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root for a network namespace"; return 1; fi
-	NS=msgr-$1-$$-$RANDOM
+	NS=msgr-$1-$BASHPID-$RANDOM
 	ip netns add "$NS" || { echo "SKIP: cannot create a network namespace"; return 1; }
 	echo "$NS" >>"$RUN/netns.list"
 	ip -n "$NS" link set lo up

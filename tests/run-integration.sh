@@ -10,9 +10,10 @@ T=$BUILD/tests/msgr-itest
 RUN=$(mktemp -d "${TMPDIR:-/tmp}/msgr-itest.XXXXXX")
 FAILED=0
 PIDS=()
+declare -A JOB_NAME=() # running tests: pid -> name (run, reap)
 
 cleanup() {
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}" "${!JOB_NAME[@]}"; do kill -9 "$p" 2>/dev/null; done
 	wait 2>/dev/null
 	# network namespaces a failed fault test left behind (netns.sh)
 	[ -f "$RUN/netns.list" ] && while read -r ns; do ip netns del "$ns" 2>/dev/null; done <"$RUN/netns.list"
@@ -89,18 +90,23 @@ expect_exit() {
 	[ "$rc" = "$want" ] || { echo "'$*' exited $rc, expected $want"; return 1; }
 }
 
-run() {
+# Tests run side by side, TEST_JOBS at a time (default 2): each has its own
+# daemons, ports, sockets and namespaces, and most of a test's time is
+# spent waiting on a deadline, so two at once roughly halve the wall time.
+# A test's report is printed by the parent as the test ends (report), so
+# lines never interleave; TEST_JOBS=1 runs them one after another.
+TEST_JOBS=${TEST_JOBS:-2}
+
+# run_one NAME CMD...: the test itself, in a subshell; writes the report
+# to $RUN/NAME.report
+run_one() {
 	local name=$1; shift
-	case "$name" in ${ONLY:-*}) ;; *) return 0 ;; esac
-	local out=$RUN/$name.out
+	local out=$RUN/$name.out rep=$RUN/$name.report
 	local t0=$(date +%s%N) rc
-	# not inside an if: set -e must stay in force in the test function
-	# The subshell owns what the test starts, so it also cleans it up.
 	( set -eE; trap 'echo "failed: line $LINENO: $BASH_COMMAND"' ERR
 	  trap 'rc=$?; trap - ERR; set +e; kill -9 "${PIDS[@]}" $(jobs -p) 2>/dev/null; wait 2>/dev/null; exit $rc' EXIT
 	  "$@" ) >"$out" 2>&1
 	rc=$?
-	# a test that said SKIP did not pass, whatever it returned
 	if grep -q '^SKIP' "$out"; then
 		printf "SKIP  %-34s %s\n" "$name" "$(grep -m1 '^SKIP' "$out")"
 	elif [ $rc = 0 ]; then
@@ -108,15 +114,30 @@ run() {
 		printf "PASS  %-34s %3d.%01ds\n" "$name" $((ms / 1000)) $((ms % 1000 / 100))
 	else
 		printf "FAIL  %-34s\n" "$name"; sed 's/^/      /' "$out" | tail -40
-		FAILED=1
-	fi
+	fi >"$rep"
 }
 
-# run_plain NAME FUNCTION...: run, but in the plain build only. For tests
-# of documents (the README's and the man pages' commands) and of the
-# benchmark, which the sanitizer build would only repeat at twice the
-# cost: make check's time is bounded (20 minutes on 2 cores), and the
-# daemon's code they reach is run under the sanitizers by the other tests.
+# reap: wait for one running test, print its report
+reap() {
+	local pid
+	wait -n -p pid
+	[ -n "$pid" ] && [ -n "${JOB_NAME[$pid]:-}" ] || return 0
+	local rep=$RUN/${JOB_NAME[$pid]}.report
+	unset "JOB_NAME[$pid]"
+	[ -s "$rep" ] || echo "FAIL  ${rep##*/} (the test runner died)" >"$rep"
+	cat "$rep"
+	grep -q '^FAIL' "$rep" && FAILED=1
+	return 0
+}
+
+run() {
+	local name=$1
+	case "$name" in ${ONLY:-*}) ;; *) return 0 ;; esac
+	while [ ${#JOB_NAME[@]} -ge "$TEST_JOBS" ]; do reap; done
+	run_one "$@" &
+	JOB_NAME[$!]=$name
+}
+
 run_plain() {
 	if [ -n "${MSGR_SANITIZED:-}" ]; then
 		case "$1" in ${ONLY:-*}) printf -- "----  %-34s plain build only (documents and the bench)\n" "$1" ;; esac
@@ -132,5 +153,6 @@ for f in "$(dirname "$0")"/integration/*.sh; do
 	. "$f"
 done
 
+while [ ${#JOB_NAME[@]} -gt 0 ]; do reap; done
 echo "integration tests: $([ $FAILED = 0 ] && echo all passed || echo FAILURES; true)"
 exit $FAILED

@@ -5,9 +5,9 @@
 # install_into DEST [VAR=VALUE]...: make install PREFIX=/usr SYSCONFDIR=/etc
 # DESTDIR=DEST (the variables given override these), of the build the
 # runner tests. make works in a copy of that build, shared by the tests of
-# one run: another build may be under way in the original, and a new
-# SYSCONFDIR rebuilds the objects that embed it. A sanitizer tree relinks
-# with its runtime.
+# one run (one at a time: they run side by side): another build may be
+# under way in the original, and a new SYSCONFDIR rebuilds the objects that
+# embed it. A sanitizer tree relinks with its runtime.
 install_into() {
 	local dest=$1; shift
 	install_make install DESTDIR="$dest" PREFIX=/usr SYSCONFDIR=/etc "$@"
@@ -18,11 +18,12 @@ INSTALL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # install_make ARG...: make -C the tree ARG..., in the copy of the build.
 install_make() {
 	local root=$INSTALL_ROOT b=$RUN/install-build flags=()
-	[ -d "$b" ] || cp -a "$(dirname "$BIN")" "$b"
 	[ -z "${MSGR_SANITIZED:-}" ] ||
 		flags=(CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
 		       LDFLAGS="-fsanitize=address,undefined")
-	make --no-print-directory -C "$root" BUILD="$b" "${flags[@]}" "$@"
+	( flock 9
+	  [ -d "$b" ] || cp -a "$(dirname "$BIN")" "$b"
+	  make --no-print-directory -C "$root" BUILD="$b" "${flags[@]}" "$@" ) 9>"$b.lock"
 }
 
 t_install_files() {
