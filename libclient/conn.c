@@ -10,6 +10,17 @@
 #include "internal.h"
 #include "shm/wake.h"
 
+/* The by_peer bucket of peer in mode (FNV-1a: the application names its
+ * peers, nobody else). */
+static unsigned peer_bucket(const char *peer, enum msgr_mode mode)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)mode;
+
+	for (const unsigned char *p = (const unsigned char *)peer; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return h % CONN_BUCKETS;
+}
+
 struct msgr_conn *msgr__conn_lookup(msgr_client *c, uint32_t id)
 {
 	for (struct msgr_conn *k = c->conns[id % CONN_BUCKETS]; k; k = k->hnext)
@@ -35,6 +46,8 @@ struct msgr_conn *msgr__conn_new(msgr_client *c, uint32_t id, enum msgr_mode mod
 	snprintf(k->peer, sizeof(k->peer), "%s", peer);
 	k->hnext = c->conns[id % CONN_BUCKETS];
 	c->conns[id % CONN_BUCKETS] = k;
+	k->pnext = c->by_peer[peer_bucket(k->peer, mode)];
+	c->by_peer[peer_bucket(k->peer, mode)] = k;
 	return k;
 }
 
@@ -50,17 +63,20 @@ void msgr__conn_forget(msgr_client *c, struct msgr_conn *k)
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = k->hnext;
+	for (pp = &c->by_peer[peer_bucket(k->peer, k->mode)]; *pp && *pp != k; pp = &(*pp)->pnext)
+		;
+	if (*pp)
+		*pp = k->pnext;
 	free(k);
 }
 
 /* An open or opening handle to peer in mode, for get_connection semantics. */
 static struct msgr_conn *find_open(msgr_client *c, const char *peer, enum msgr_mode mode)
 {
-	for (int b = 0; b < CONN_BUCKETS; b++)
-		for (struct msgr_conn *k = c->conns[b]; k; k = k->hnext)
-			if (k->mode == mode && !atomic_load(&k->closed) &&
-			    atomic_load(&k->state) != CONN_RESET && !strcmp(k->peer, peer))
-				return k;
+	for (struct msgr_conn *k = c->by_peer[peer_bucket(peer, mode)]; k; k = k->pnext)
+		if (k->mode == mode && !atomic_load(&k->closed) &&
+		    atomic_load(&k->state) != CONN_RESET && !strcmp(k->peer, peer))
+			return k;
 	return NULL;
 }
 

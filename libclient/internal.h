@@ -30,11 +30,15 @@ struct msgr_conn {
 	_Atomic uint32_t credit_slot; /* the daemon's counter for it, once known */
 	_Atomic uint64_t sent;     /* payload bytes handed to the daemon */
 	struct msgr_conn *hnext;   /* id hash chain (under c->lock) */
+	struct msgr_conn *pnext;   /* peer hash chain, for msgr_connect (likewise) */
 	struct msgr_conn *close_next; /* c->closes, while its CLOSE waits for room */
 	char peer[MSGR__ADDR_MAX];
 };
 
-#define CONN_BUCKETS 256
+/* Both hashes' size: a client may hold 65,536 connections, and msgr_connect
+ * looks its peer up first, so neither may be a list (30,000 connects took
+ * 50 s when finding the peer meant a walk over every handle). */
+#define CONN_BUCKETS 4096
 /* Orphans waiting for room in the command ring. Past this many (that many
  * failed allocations while the daemon takes no commands) the channel stays
  * open until detach; nothing else goes wrong. */
@@ -69,7 +73,8 @@ struct msgr_client {
 	struct msgr__pool txp;     /* TX pool allocator (ours) */
 	uint64_t *tx_sent;         /* bit per chunk: a msgr_buf_alloc buffer handed to
 				      the daemon, so it is not sent or freed twice */
-	struct msgr_conn *conns[CONN_BUCKETS];
+	struct msgr_conn *conns[CONN_BUCKETS];   /* by id */
+	struct msgr_conn *by_peer[CONN_BUCKETS]; /* by peer and mode */
 	uint64_t slots[MSGR__CREDIT_SPLIT / 64]; /* credit slots of our own connects */
 	uint32_t next_id;
 	struct msgr_conn *closes;  /* closed handles whose CLOSE found the command ring

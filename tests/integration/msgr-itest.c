@@ -251,6 +251,10 @@ static int sc_local(enum msgr_mode mode)
 	b = ev.conn;
 	CHECK(b && !strcmp(msgr_conn_peer(b), msgr_addr(ca)), "ACCEPTED peer is %s, want %s",
 	      b ? msgr_conn_peer(b) : "(null)", msgr_addr(ca));
+	/* the accepted handle is the open one to its peer too (libmsgr finds
+	 * it by peer and mode) */
+	err = msgr_connect(cb, msgr_addr(ca), mode, &a2);
+	CHECK(!err && a2 == b, "a connect to the peer of an accepted connection must return it");
 	expect(cb, &ev, MSGR_EV_MESSAGE);
 	CHECK(ev.msg_type == 7 && ev.len == 5 && !memcmp(ev.data, "early", 5), "early message");
 	msgr_event_release(cb, &ev);
