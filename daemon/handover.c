@@ -214,12 +214,22 @@ static void session_down(struct msgr__session *s, int err, int how)
 	msgr__session_maybe_free(s);
 }
 
+/* The backlog peak of the active link, kept as it stops being active. */
+static void keep_peak(struct msgr__session *s)
+{
+	size_t peak = s->active ? msgr__link_backlog_peak(s->active) : 0;
+
+	if (peak > s->backlog_peak)
+		s->backlog_peak = peak;
+}
+
 /* Frames go out on l from now on, starting with what waited for a link;
  * after a loss (anything but an orderly hand-over), kept channels resume. */
 static void activate(struct msgr__session *s, struct msgr__link *l, int after_loss)
 {
 	const struct msgr__link_info *in = msgr__link_info(l);
 
+	keep_peak(s);
 	s->active = l;
 	s->peer_max_msg = in->peer_max_msg;
 	s->peer_window = in->peer_window;
@@ -257,6 +267,7 @@ static void step(struct msgr__session *s, enum msgr__session_event ev, struct ms
 		 * after what the old one carried; a loss (SA_DOWN below)
 		 * drops them with pending */
 		msgr__session_paced_park(s);
+		keep_peak(s);
 		s->active = NULL;
 	}
 	if (a & MSGR__SA_CLOSE_OLD)

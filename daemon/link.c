@@ -109,6 +109,15 @@ void msgr__link_flush(struct msgr__link *l)
 		out_flush(l);
 }
 
+/* After a frame was queued on l: the peak `sessions` shows. */
+static void queued(struct msgr__link *l)
+{
+	size_t backlog = msgr__link_backlog(l);
+
+	if (backlog > l->backlog_peak)
+		l->backlog_peak = backlog;
+}
+
 /* A link-level frame (channel 0). */
 void msgr__link_put(struct msgr__link *l, uint8_t type, const void *payload, size_t len)
 {
@@ -121,6 +130,7 @@ void msgr__link_put(struct msgr__link *l, uint8_t type, const void *payload, siz
 		return;
 	}
 	l->frames_out++;
+	queued(l);
 }
 
 /* A frame whose payload is a reason, u16 length + text: CLOSE, AUTH_FAIL. */
@@ -145,6 +155,7 @@ void msgr__link_send(struct msgr__link *l, const struct msgr__frame_hdr *h,
 		return;
 	}
 	l->frames_out++;
+	queued(l);
 }
 
 void msgr__link_send_frames(struct msgr__link *l, const uint8_t *src, size_t len)
@@ -160,7 +171,7 @@ void msgr__link_send_frames(struct msgr__link *l, const uint8_t *src, size_t len
 		}
 		memcpy(l->out.p + l->out.len, src, len);
 		l->out.len += len;
-		return;
+		goto out;
 	}
 	while (off < len) {
 		/* msgr__frames_put encoded these: the header is sound */
@@ -178,6 +189,9 @@ void msgr__link_send_frames(struct msgr__link *l, const uint8_t *src, size_t len
 		}
 		off += msgr__frame_wire_len(part.iov_len, 0);
 	}
+out:
+	if (len)
+		queued(l);
 }
 
 size_t msgr__link_queued(const struct msgr__link *l)
@@ -188,6 +202,11 @@ size_t msgr__link_queued(const struct msgr__link *l)
 size_t msgr__link_backlog(const struct msgr__link *l)
 {
 	return l->out.len + (l->tl ? l->ls->ops->send_queued(l->tl) : 0);
+}
+
+size_t msgr__link_backlog_peak(const struct msgr__link *l)
+{
+	return l->backlog_peak;
 }
 
 /* ---- handshake actions ---- */

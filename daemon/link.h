@@ -214,6 +214,9 @@ size_t msgr__link_queued(const struct msgr__link *l);
 /* Bytes l holds that the kernel has not taken yet: queued here and in the
  * transport. What a session paces its kept messages by. */
 size_t msgr__link_backlog(const struct msgr__link *l);
+/* The most msgr__link_backlog was right after a frame was queued on l, its
+ * own (keepalives, acks) as well as its session's. */
+size_t msgr__link_backlog_peak(const struct msgr__link *l);
 void msgr__link_flush(struct msgr__link *l);
 
 /* End l in order: our CLOSE is its last frame; the peer's CLOSE ends it. */

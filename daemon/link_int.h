@@ -52,6 +52,7 @@ struct msgr__link {
 	uint64_t out_since_ns;        /* the transport queue has not moved since */
 	size_t out_queued;            /* its size at the last tick */
 	uint64_t bytes_in, bytes_out, frames_in, frames_out;
+	size_t backlog_peak;          /* the most msgr__link_backlog was after a frame */
 	uint64_t rtt_ns;              /* last KEEPALIVE round trip */
 };
 

@@ -147,14 +147,10 @@ void msgr__session_send(struct msgr__session *s, uint8_t type, uint32_t channel,
 	msgr__session_send_hdr(s, &h, parts, nparts);
 }
 
-/* After a frame went on l: the peak for `sessions`, and a big turn's bytes
- * handed to the transport before the turn ends. */
-static void sent_on(struct msgr__session *s, struct msgr__link *l)
+/* After a frame went on l: a big turn's bytes handed to the transport
+ * before the turn ends. */
+static void sent_on(struct msgr__link *l)
 {
-	size_t backlog = msgr__link_backlog(l);
-
-	if (backlog > s->backlog_peak)
-		s->backlog_peak = backlog;
 	if (msgr__link_queued(l) >= FLUSH_EARLY)
 		msgr__link_flush(l);
 }
@@ -187,7 +183,7 @@ void msgr__session_send_hdr(struct msgr__session *s, const struct msgr__frame_hd
 	}
 	if (l) {
 		msgr__link_send(l, h, parts, nparts);
-		sent_on(s, l);
+		sent_on(l);
 	} else if (msgr__frames_put(&s->pending, h, parts, nparts)) {
 		msgr__err("session %s: out of memory: a frame for channel %u is lost", s->peer, h->channel);
 		return;
@@ -220,7 +216,7 @@ static int paced_drain(struct msgr__session *s)
 		size_t n = msgr__frame_wire_len((size_t)msgr__get_uint(f + 24, 4), 0);
 
 		msgr__link_send_frames(l, f, n);
-		sent_on(s, l);
+		sent_on(l);
 		s->paced_off += n;
 	}
 	if (s->paced_off == s->paced.len) {
@@ -766,10 +762,8 @@ struct json_object *msgr__sessions_json(struct msgr__sessions *ss)
 	for (struct msgr__session *s = ss->sessions; s; s = s->next) {
 		struct json_object *o = json_object_new_object(), *links = json_object_new_array();
 		size_t backlog = s->active ? msgr__link_backlog(s->active) : 0;
+		size_t peak = s->active ? msgr__link_backlog_peak(s->active) : 0;
 
-		/* the link layer queues keepalives itself, past sent_on */
-		if (backlog > s->backlog_peak)
-			s->backlog_peak = backlog;
 		json_object_object_add(o, "peer", json_object_new_string(s->peer));
 		json_object_object_add(o, "state", json_object_new_string(msgr__session_state_name(s->state)));
 		json_object_object_add(o, "channels", json_object_new_int64(s->nchans));
@@ -777,7 +771,7 @@ struct json_object *msgr__sessions_json(struct msgr__sessions *ss)
 				       json_object_new_int64(chan_chain_max(s)));
 		json_object_object_add(o, "waiting_bytes", json_object_new_int64((int64_t)s->rx->bytes));
 		json_object_object_add(o, "backlog_bytes", json_object_new_int64((int64_t)backlog));
-		json_object_object_add(o, "backlog_peak_bytes", json_object_new_int64((int64_t)s->backlog_peak));
+		json_object_object_add(o, "backlog_peak_bytes", json_object_new_int64((int64_t)(peak > s->backlog_peak ? peak : s->backlog_peak)));
 		json_object_object_add(o, "paced_bytes", json_object_new_int64((int64_t)(s->paced.len - s->paced_off)));
 		json_object_object_add(o, "pending_bytes", json_object_new_int64((int64_t)s->pending.len));
 		json_object_object_add(o, "opens_waiting", json_object_new_int64(s->q[MSGR__SQ_OPEN].n));

@@ -80,8 +80,10 @@ struct msgr__session {
 					 (it costs no bytes until it goes, and
 					 nothing at all if it closes first) */
 	int ack_urgent;               /* an ack waiting must go at this flush */
-	uint64_t backlog_peak;        /* the most the active link held unsent
-					 (msgr__link_backlog), for `sessions` */
+	uint64_t backlog_peak;        /* the most a link held unsent while it was
+					 active (msgr__link_backlog_peak), kept
+					 as it stops being active; for `sessions`
+					 with the active one's */
 	uint32_t recent[NRECENT];     /* ids of channels we ended lately, whose */
 	unsigned nrecent;             /*   late frames need no RESET in answer */
 
