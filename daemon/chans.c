@@ -695,13 +695,12 @@ static void on_frame_lost(void *ctx, struct msgr__session *s, uint32_t id, int e
  * peer one waits for a link and a resume, unless the peer daemon restarted
  * (its entities are new instances) or refused us outright. */
 static void on_chan_lost(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc, int err,
-			 int how)
+			 int how, int unheard)
 {
 	struct msgr__channel *ch = of_sc(sc);
 
-	if (how & MSGR__LOST_UNHEARD)
+	if (unheard)
 		ch->unheard = 1; /* until its OPEN goes (open_now) */
-	how &= ~MSGR__LOST_UNHEARD;
 	/* A message half in stays (the channel's end frees it if it ends):
 	 * the loss may be of a link that never carried it. Its fragments all
 	 * come on one link, and a sender that resumes, or moves to another

@@ -193,7 +193,7 @@ static void session_down(struct msgr__session *s, int err, int how)
 	}
 	while ((sc = all)) {
 		all = sc->hnext;
-		ss->ev->chan_lost(ss->ctx, s, sc, err, how);
+		ss->ev->chan_lost(ss->ctx, s, sc, err, how, 0);
 	}
 	/* The peer never heard of a channel whose OPEN still waited: there is
 	 * nothing to tell it, and a RESET would come without the OPEN it
@@ -202,8 +202,7 @@ static void session_down(struct msgr__session *s, int err, int how)
 	 * (after a restart of the peer, it fails). */
 	while ((sc = unheard)) {
 		unheard = sc->hnext;
-		ss->ev->chan_lost(ss->ctx, s, sc, err,
-				  (how == MSGR__LOST_NOTIFY ? MSGR__LOST_PLAIN : how) | MSGR__LOST_UNHEARD);
+		ss->ev->chan_lost(ss->ctx, s, sc, err, how == MSGR__LOST_NOTIFY ? MSGR__LOST_PLAIN : how, 1);
 	}
 	/* frames held behind a drain came on the link that survives: take
 	 * them in now, against the new state (their channels are gone, and a

@@ -62,9 +62,11 @@ struct msgr__session_events {
 	void (*frame_lost)(void *ctx, struct msgr__session *s, uint32_t id, int err);
 	/* The session lost what was in flight (how: MSGR__LOST_*). The channel
 	 * is out of the table already: one that goes on must add itself back
-	 * (msgr__session_chan_add) before returning. */
+	 * (msgr__session_chan_add) before returning. unheard: its OPEN was
+	 * still waiting for a link or for room, so the peer never heard of it
+	 * (never with MSGR__LOST_NOTIFY). */
 	void (*chan_lost)(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc, int err,
-			  int how);
+			  int how, int unheard);
 	/* A link carries the session again after a loss (a new link, or a
 	 * spare after the active one failed; not an orderly hand-over): kept
 	 * channels settle with the peer now (msgr__session_resume_begin). */
@@ -91,9 +93,6 @@ enum {
 	MSGR__LOST_NOTIFY,  /* a link survives: the peer may not have seen the fault */
 	MSGR__LOST_RESTART, /* the peer daemon restarted: its entities are new instances */
 };
-/* Or'd into how: the channel's OPEN was still waiting for a link or for
- * room (the peer never heard of it; never with MSGR__LOST_NOTIFY). */
-#define MSGR__LOST_UNHEARD 0x100
 
 /* ---- the layer (net.c drives it) ---- */
 
