@@ -315,7 +315,7 @@ int msgr__channel_step(struct msgr__channel *ch, enum msgr__channel_event ev, in
 		 * there is nothing to tell, unless messages were handed over
 		 * before the close; they go behind their OPEN and ahead of
 		 * the RESET, as they would have on a link. */
-		int unheard = msgr__session_open_waits(ch->sess, &ch->sc, 1) || ch->unheard;
+		int unheard = msgr__session_open_unmark(ch->sess, &ch->sc) || ch->unheard;
 
 		if (unheard && unsent)
 			msgr__channel_open_now(ch);

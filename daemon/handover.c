@@ -184,10 +184,8 @@ static void session_down(struct msgr__session *s, int err, int how)
 	 * on (lossless, peer) adds itself back, and none can make this loop
 	 * spin by failing to leave. */
 	while ((sc = s->all)) {
-		/* (unlinking clears its place on the queue of waiting opens) */
-		int waited = msgr__session_open_waits(s, sc, 0);
+		int waited = msgr__session_chan_unlink(s, sc);
 
-		msgr__session_chan_unlink(s, sc);
 		sc->hnext = waited ? unheard : all;
 		*(waited ? &unheard : &all) = sc;
 	}

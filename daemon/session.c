@@ -434,12 +434,11 @@ void msgr__session_open_later(struct msgr__session *s, struct msgr__sess_chan *s
 	q_add(s, MSGR__SQ_OPEN, sc);
 }
 
-int msgr__session_open_waits(struct msgr__session *s, struct msgr__sess_chan *sc, int take)
+int msgr__session_open_unmark(struct msgr__session *s, struct msgr__sess_chan *sc)
 {
 	int on = sc->q[MSGR__SQ_OPEN].prev != NULL;
 
-	if (on && take)
-		q_del(s, MSGR__SQ_OPEN, sc);
+	q_del(s, MSGR__SQ_OPEN, sc);
 	return on;
 }
 
@@ -477,9 +476,10 @@ static void pump(struct msgr__session *s)
 	}
 }
 
-/* Take sc out of the table; 0 if it was not there. */
 int msgr__session_chan_unlink(struct msgr__session *s, struct msgr__sess_chan *sc)
 {
+	int waited = sc->q[MSGR__SQ_OPEN].prev != NULL;
+
 	for (int k = 0; k < MSGR__SESS_QUEUES; k++)
 		q_del(s, k, sc);
 	for (struct msgr__sess_chan **pp = &s->chans[chan_bucket(s, sc->id)]; *pp; pp = &(*pp)->hnext)
@@ -491,9 +491,9 @@ int msgr__session_chan_unlink(struct msgr__session *s, struct msgr__sess_chan *s
 			sc->lnext = NULL;
 			sc->lprev = NULL;
 			s->nchans--;
-			return 1;
+			break;
 		}
-	return 0;
+	return waited;
 }
 
 void msgr__session_chan_del(struct msgr__session *s, struct msgr__sess_chan *sc)

@@ -211,12 +211,12 @@ void msgr__session_chan_ready(struct msgr__session *s, struct msgr__sess_chan *s
  * other opens waiting before it); if so, open_later marks sc, and the
  * session calls events' open for it when the link can take it. A client
  * that opens and closes in a loop while its peer is out of reach then
- * costs nothing here, and its peer hears of none of it. open_waits: 1 if
- * sc is so marked, and with take the mark goes. Leaving the table takes
- * it off too. */
+ * costs nothing here, and its peer hears of none of it. open_unmark: 1
+ * if sc was so marked, and the mark goes. Leaving the table takes it off
+ * too (msgr__session_chan_unlink says whether it was on). */
 int msgr__session_open_would_wait(const struct msgr__session *s);
 void msgr__session_open_later(struct msgr__session *s, struct msgr__sess_chan *sc);
-int msgr__session_open_waits(struct msgr__session *s, struct msgr__sess_chan *sc, int take);
+int msgr__session_open_unmark(struct msgr__session *s, struct msgr__sess_chan *sc);
 
 /* Whether frames waiting in s for a link, or for room on it, reach half
  * of what makes it fail the link (MSGR__PACED_MAX): new connections to

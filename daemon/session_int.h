@@ -165,7 +165,8 @@ void msgr__session_link_failed(struct msgr__session *s);
 /* Dial s's peer now (handover.c). 0, or a negative errno. */
 int msgr__session_dial(struct msgr__session *s);
 
-/* Take sc out of s's table (and off its queues); 0 if it was not there. */
+/* Take sc out of s's table and off its queues. Nonzero if its OPEN was
+ * still waiting (on the open queue): the peer never heard of it. */
 int msgr__session_chan_unlink(struct msgr__session *s, struct msgr__sess_chan *sc);
 /* Whether the active link holds net.send_backlog or more unsent: then
  * frames other than messages wait in s->paced. 0 without an active link. */
