@@ -764,6 +764,8 @@ struct json_object *msgr__sessions_json(struct msgr__sessions *ss)
 		size_t backlog = s->active ? msgr__link_backlog(s->active) : 0;
 		size_t peak = s->active ? msgr__link_backlog_peak(s->active) : 0;
 
+		if (peak < s->backlog_peak)
+			peak = s->backlog_peak; /* a link active before it */
 		json_object_object_add(o, "peer", json_object_new_string(s->peer));
 		json_object_object_add(o, "state", json_object_new_string(msgr__session_state_name(s->state)));
 		json_object_object_add(o, "channels", json_object_new_int64(s->nchans));
@@ -771,7 +773,7 @@ struct json_object *msgr__sessions_json(struct msgr__sessions *ss)
 				       json_object_new_int64(chan_chain_max(s)));
 		json_object_object_add(o, "waiting_bytes", json_object_new_int64((int64_t)s->rx->bytes));
 		json_object_object_add(o, "backlog_bytes", json_object_new_int64((int64_t)backlog));
-		json_object_object_add(o, "backlog_peak_bytes", json_object_new_int64((int64_t)(peak > s->backlog_peak ? peak : s->backlog_peak)));
+		json_object_object_add(o, "backlog_peak_bytes", json_object_new_int64((int64_t)peak));
 		json_object_object_add(o, "paced_bytes", json_object_new_int64((int64_t)(s->paced.len - s->paced_off)));
 		json_object_object_add(o, "pending_bytes", json_object_new_int64((int64_t)s->pending.len));
 		json_object_object_add(o, "opens_waiting", json_object_new_int64(s->q[MSGR__SQ_OPEN].n));
