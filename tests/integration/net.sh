@@ -741,9 +741,13 @@ t_net_acks_ride() {
 	MSGR_SOCKET=$A_SOCK "$T" ping "$B_ADDR/osd.echo" 5000 400 lossless || return 1
 	kill $v
 	# B's acks ride on its echoes; A's on the next ping, and its last ACK
-	# goes out alone (the pinger stays 100 ms after the last echo)
-	pyjson "$B_CTL" 'd["msgrd"]["acks_out"] <= 20' perf dump
-	pyjson "$A_CTL" '1 <= d["msgrd"]["acks_out"] <= 20' perf dump
+	# goes out alone (the pinger stays 100 ms after the last echo). One
+	# goes alone too whenever the answer takes over 1 ms, which a busy
+	# machine makes happen (27 of 400 once, with the tests two at a time
+	# beside two busy loops): a quarter is the bound, one per message
+	# the behaviour it guards against.
+	pyjson "$B_CTL" 'd["msgrd"]["acks_out"] <= 100' perf dump
+	pyjson "$A_CTL" '1 <= d["msgrd"]["acks_out"] <= 100' perf dump
 	stop_pair
 }
 run net-acks-ride t_net_acks_ride
