@@ -56,7 +56,7 @@ void msgr__channel_free(struct msgr__channel *ch)
 		 * the peer finds it gone: REMOTE_RESET. One the peer never
 		 * heard of would only push out ids it knows (a connect/close
 		 * loop while the peer is out of reach filled both lists). */
-		if (!ch->unheard)
+		if (!ch->unheard && !ch->unlisted)
 			msgr__session_forget(ch->sess, ch->sc.id,
 					     ch->retain && ch->app_closed ? ch->cookie : 0);
 		msgr__session_chan_del(ch->sess, &ch->sc);
@@ -325,8 +325,8 @@ int msgr__channel_step(struct msgr__channel *ch, enum msgr__channel_event ev, in
 			msgr__channel_wire_err(ch, MSGR__F_RESET, err, NULL);
 		/* With messages its OPEN went, but into frames a loss may drop
 		 * before a link takes them; either way its RESET goes with it,
-		 * so it is not listed as closed (open_now cleared this). */
-		ch->unheard = unheard;
+		 * so it is not listed as closed. */
+		ch->unlisted = unheard;
 	}
 	if (a & MSGR__CA_SEND_OPEN)
 		msgr__channel_send_open(ch);

@@ -40,9 +40,10 @@ struct msgr__channel {
 				       the close is told in resume rounds */
 	int unheard;                /* its OPEN waited for a link when the session
 				       lost what was in flight, and has not gone
-				       since; or it ended with its OPEN unsent. The
-				       peer never knew its id: a close sends nothing,
-				       and nothing of it is remembered */
+				       since: the peer never knew its id */
+	int unlisted;               /* it ended with its OPEN unsent (a close sent
+				       nothing, or its OPEN, messages and RESET
+				       together): not remembered as closed */
 	int accepted;               /* the peer opened it (its role, not its state:
 				       a lossless server side never dials) */
 	int retain;                 /* lossless or peer, to another daemon: keeps its

@@ -33,6 +33,7 @@ struct msgr_conn *msgr__conn_new(msgr_client *c, uint32_t id, enum msgr_mode mod
 				 const char *peer, int state)
 {
 	struct msgr_conn *k = calloc(1, sizeof(*k));
+	unsigned pb;
 
 	if (!k)
 		return NULL;
@@ -46,8 +47,9 @@ struct msgr_conn *msgr__conn_new(msgr_client *c, uint32_t id, enum msgr_mode mod
 	snprintf(k->peer, sizeof(k->peer), "%s", peer);
 	k->hnext = c->conns[id % CONN_BUCKETS];
 	c->conns[id % CONN_BUCKETS] = k;
-	k->pnext = c->by_peer[peer_bucket(k->peer, mode)];
-	c->by_peer[peer_bucket(k->peer, mode)] = k;
+	pb = peer_bucket(k->peer, mode);
+	k->pnext = c->by_peer[pb];
+	c->by_peer[pb] = k;
 	return k;
 }
 
