@@ -84,6 +84,16 @@ void msgr__channel_part_drop(struct msgr__channel *ch)
 	ch->part_len = ch->part_have = 0;
 }
 
+void msgr__channel_ack_prefetch(const struct msgr__channel *ch, int deep)
+{
+	if (!deep) {
+		__builtin_prefetch(&ch->peer_ack);
+		__builtin_prefetch(&ch->ua_bytes);
+	} else if (ch->ua_len) {
+		__builtin_prefetch(&ch->unacked[ch->ua_head]);
+	}
+}
+
 /* The peer has everything up to ack in its application's ring: give the
  * sender its window back, and a kept message its pool buffer. */
 void msgr__channel_ack_in(struct msgr__channel *ch, uint64_t ack)
@@ -155,6 +165,7 @@ static uint64_t send_batch(struct msgr__channel *ch)
 		msgr__put_uint(hdr[n] + 4, u->len, 4);
 		iov[2 * n] = (struct iovec){ hdr[n], MSGR__BATCH_ENTRY };
 		iov[2 * n + 1] = (struct iovec){ (void *)(pool + u->off), u->len };
+		__builtin_prefetch(pool + u->off); /* the copy below then misses in parallel */
 		bytes += MSGR__BATCH_ENTRY + u->len;
 		n++;
 	}
@@ -541,6 +552,18 @@ static void send_remote(struct msgr__channel *ch, struct msgr__chan_end *from, u
 	cs->stats->bytes_net_out += len;
 }
 
+void msgr__channel_send_prefetch(const struct msgr__chan_end *from)
+{
+	const struct msgr__channel *ch = from->ch;
+
+	if (ch) {
+		__builtin_prefetch(&ch->ua_bytes);
+		__builtin_prefetch(&ch->out_seq);
+		__builtin_prefetch(&ch->sc);
+		__builtin_prefetch(&ch->state);
+	}
+}
+
 void msgr__channel_send(struct msgr__chan_end *from, uint32_t msg_type, uint64_t off, uint64_t len)
 {
 	struct msgr__channel *ch = from->ch;
@@ -607,4 +630,13 @@ void msgr__channel_info(const struct msgr__chan_end *e, struct msgr__chan_info *
 	out->delivered = ch->delivered;
 	out->ack_sent = ch->ack_sent;
 	out->wire_id = ch->sc.id;
+}
+
+void msgr__channel_prefetch(const struct msgr__channel *ch)
+{
+	if (ch->end[0] && ch->ua_sent < ch->ua_len) {
+		const struct unacked *u =
+			&ch->unacked[msgr__fifo_at(ch->ua_head, ch->ua_sent, ch->ua_cap)];
+		__builtin_prefetch(ch->end[0]->owner->txpool + u->off + ch->ua_part);
+	}
 }

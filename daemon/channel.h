@@ -178,6 +178,8 @@ void msgr__channel_connect(struct msgr__chans *cs, struct msgr__chan_end *end);
 /* A SEND from end from (which has a channel): msg_type and len bytes at off
  * in its owner's TX pool. */
 void msgr__channel_send(struct msgr__chan_end *from, uint32_t msg_type, uint64_t off, uint64_t len);
+/* A send on from's channel comes next: start loading what it touches. */
+void msgr__channel_send_prefetch(const struct msgr__chan_end *from);
 
 /* End from's channel ends (its application closed it, or went): the other
  * end hears RESET with err (the peer daemon too, for a remote channel). */

@@ -135,9 +135,13 @@ void msgr__channel_wire(struct msgr__channel *ch, uint8_t type, uint64_t seq, co
 void msgr__channel_wire_err(struct msgr__channel *ch, uint8_t type, int err, const char *why);
 /* The peer acknowledged everything up to ack. */
 void msgr__channel_ack_in(struct msgr__channel *ch, uint64_t ack);
+/* An ack for ch comes next: load what ack_in reads, its fields first
+ * (deep 0), then, once those are in, its oldest unacked entry (deep 1). */
+void msgr__channel_ack_prefetch(const struct msgr__channel *ch, int deep);
 /* The session's pacing gives ch a turn: send a few waiting kept messages.
  * Nonzero if some still wait. */
 int msgr__channel_pump(struct msgr__channel *ch);
+void msgr__channel_prefetch(const struct msgr__channel *ch);
 /* OPEN for ch (again, after a fault that may have lost it): now, or as a
  * mark on its session while a frame made now would wait there
  * (msgr__session_open_later); its answer is due within

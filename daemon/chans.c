@@ -419,17 +419,35 @@ static int on_acks(struct msgr__session *s, const struct msgr__frame_hdr *h, con
 	if (h->seq || h->ack || r.bad || !n || n > MSGR__ACK_MAX ||
 	    r.n != (size_t)n * MSGR__ACK_ENTRY)
 		return -EPROTO;
-	while (n--) {
-		uint32_t id = (uint32_t)msgr__rd_uint(&r, 4);
-		uint64_t ack = msgr__rd_uint(&r, 8);
-		struct msgr__channel *ch;
+	while (n) {
+		/* a group at a time, looked up together (their misses overlap;
+		 * neither ack_in nor unknown adds or removes a channel, so what
+		 * was found stays valid); those before a bad entry count, as
+		 * one at a time they would */
+		uint32_t id[MSGR__FIND_MANY];
+		uint64_t ack[MSGR__FIND_MANY];
+		struct msgr__sess_chan *sc[MSGR__FIND_MANY];
+		unsigned k = 0, bad = 0;
 
-		if (id < 2 || !ack)
+		for (; k < MSGR__FIND_MANY && k < n; k++) {
+			id[k] = (uint32_t)msgr__rd_uint(&r, 4);
+			ack[k] = msgr__rd_uint(&r, 8);
+			if ((bad = id[k] < 2 || !ack[k]))
+				break;
+		}
+		msgr__session_chan_find_many(s, id, k, sc);
+		for (int deep = 0; deep < 2; deep++)
+			for (unsigned i = 0; i < k; i++)
+				if (sc[i])
+					msgr__channel_ack_prefetch(of_sc(sc[i]), deep);
+		for (unsigned i = 0; i < k; i++)
+			if (sc[i])
+				msgr__channel_ack_in(of_sc(sc[i]), ack[i]);
+			else
+				unknown(s, id[i], MSGR__F_ACK);
+		if (bad)
 			return -EPROTO;
-		if ((ch = of_sc(msgr__session_chan_find(s, id))))
-			msgr__channel_ack_in(ch, ack);
-		else
-			unknown(s, id, MSGR__F_ACK);
+		n -= k;
 	}
 	return 0;
 }
@@ -765,8 +783,11 @@ static void on_chan_tick(void *ctx, struct msgr__session *s, struct msgr__sess_c
 	msgr__channel_step(ch, MSGR__CE_TIMEOUT, -ETIMEDOUT, NULL);
 }
 
-static int on_pump(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc)
+static int on_pump(void *ctx, struct msgr__session *s, struct msgr__sess_chan *sc,
+		   struct msgr__sess_chan *next)
 {
+	if (next)
+		msgr__channel_prefetch(of_sc(next));
 	return msgr__channel_pump(of_sc(sc));
 }
 

@@ -321,6 +321,23 @@ struct msgr__sess_chan *msgr__session_chan_find(struct msgr__session *s, uint32_
 	return NULL;
 }
 
+void msgr__session_chan_find_many(struct msgr__session *s, const uint32_t *ids, unsigned n,
+				  struct msgr__sess_chan **out)
+{
+	struct msgr__sess_chan **b[MSGR__FIND_MANY];
+
+	for (unsigned i = 0; i < n; i++) {
+		b[i] = &s->chans[chan_bucket(s, ids[i])];
+		__builtin_prefetch(b[i]);
+	}
+	for (unsigned i = 0; i < n; i++)
+		if ((out[i] = *b[i]))
+			__builtin_prefetch(out[i]);
+	for (unsigned i = 0; i < n; i++)
+		while (out[i] && out[i]->id != ids[i])
+			out[i] = out[i]->hnext;
+}
+
 /* Twice the buckets. Out of memory: the chains grow longer instead. */
 static void chans_grow(struct msgr__session *s)
 {
@@ -471,7 +488,7 @@ static void pump(struct msgr__session *s)
 	while (!s->paced.len && !s->q[MSGR__SQ_OPEN].head && s->q[MSGR__SQ_READY].head &&
 	       !msgr__session_congested(s)) {
 		struct msgr__sess_chan *sc = q_pop(s, MSGR__SQ_READY);
-		if (s->ss->ev->pump(s->ss->ctx, s, sc))
+		if (s->ss->ev->pump(s->ss->ctx, s, sc, s->q[MSGR__SQ_READY].head))
 			msgr__session_chan_ready(s, sc);
 	}
 }

@@ -981,6 +981,13 @@ def acks(host, port, mode, keys):
     resets = resets_until_ack(L, "acks")
     if resets != {60: -104, 62: -104}:
         fail("acks: resets %r, want ECONNRESET for channels 60 and 62" % resets)
+    # more entries than the daemon looks up at once (16): every one counts
+    ids = list(range(100, 180, 2))
+    L.send(ACK, payload=struct.pack("<H", len(ids)) + b"".join(struct.pack("<IQ", i, 3) for i in ids))
+    time.sleep(0.05)  # a KEEPALIVE is answered at most every 10 ms
+    resets = resets_until_ack(L, "acks")
+    if resets != {i: -104 for i in ids}:
+        fail("acks: %d entries got resets for %s" % (len(ids), sorted(resets)))
     L.send(CLOSE, payload=lstr("done"))
     L.close()
     entry = struct.pack("<IQ", 40, 1)
@@ -991,6 +998,8 @@ def acks(host, port, mode, keys):
         "too many": (0, struct.pack("<H", 341) + entry * 341),
         "channel 0 entry": (0, struct.pack("<H", 1) + struct.pack("<IQ", 0, 1)),
         "ack 0": (0, struct.pack("<H", 1) + struct.pack("<IQ", 40, 0)),
+        "channel 1 entry in the second group": (0, struct.pack("<H", 20) + entry * 17 +
+                                                struct.pack("<IQ", 1, 1) + entry * 2),
         "on a channel": (40, struct.pack("<H", 1) + entry),
         "header ack": (0, struct.pack("<H", 1) + entry),
     }
