@@ -804,15 +804,23 @@ t_net_listen_bind() {
 	A_SOCK=$D_SOCK A_CTL=$D_CTL A_PID=$D_PID A_LOG=$D_LOG
 	# the port start_daemon tries first is taken on every address: it must
 	# see that global.bind's listen failed and try another (it once read
-	# only D_ADDR's failures, and a port in use failed the test)
-	local seed=$$ taken holder
-	RANDOM=$seed; taken=$((20000 + RANDOM % 30000))
-	python3 -c 'import socket,sys,time
+	# only D_ADDR's failures, and a port in use failed the test). The port
+	# comes from a seed; one that another test holds right now gets the
+	# next seed (with tests side by side, one did).
+	local seed taken holder= try
+	for try in 1 2 3 4 5 6 7 8; do
+		seed=$((BASHPID + try * 7919))
+		RANDOM=$seed; taken=$((20000 + RANDOM % 30000))
+		python3 -c 'import socket,sys,time
 s = socket.socket(); s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen()
 print("holding", flush=True); time.sleep(120)' "$taken" >"$dir/holder" 2>&1 &
-	holder=$!
-	PIDS+=("$holder")
-	wait_line_for 10 "$dir/holder" holding "$holder"
+		holder=$!
+		PIDS+=("$holder")
+		wait_line_for 10 "$dir/holder" holding "$holder" >/dev/null && break
+		echo "port $taken is in use: another seed"
+		holder=
+	done
+	[ -n "$holder" ] || { echo "no port of 8 seeds could be held"; return 1; }
 	RANDOM=$seed
 	D_BIND_ANY=1 start_daemon bind-b
 	[ "$D_PORT" != "$taken" ]
