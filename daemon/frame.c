@@ -336,6 +336,18 @@ static int on_header(struct msgr__frame_dec *d, size_t avail)
 	return 0;
 }
 
+/* The channels of the next two plain frames in p[0..len), for ops->ahead;
+ * their lengths are read unchecked, within len. */
+static void ahead(struct msgr__frame_dec *d, const uint8_t *p, size_t len)
+{
+	uint64_t wire = MSGR__FRAME_HDR_LEN + msgr__get_uint(p + 24, 4) + MSGR__FRAME_TRAILER_LEN;
+	uint32_t after = 0;
+
+	if (wire <= len && len - wire >= MSGR__FRAME_HDR_LEN)
+		after = (uint32_t)msgr__get_uint(p + wire + 4, 4);
+	d->ops->ahead(d->owner, (uint32_t)msgr__get_uint(p + 4, 4), after);
+}
+
 int msgr__frame_dec_feed(struct msgr__frame_dec *d, const void *data, size_t len)
 {
 	const uint8_t *p = data;
@@ -362,6 +374,8 @@ int msgr__frame_dec_feed(struct msgr__frame_dec *d, const void *data, size_t len
 			n = msgr__get_uint(p, 4) == d->crc;
 			p += MSGR__FRAME_TRAILER_LEN;
 			len -= MSGR__FRAME_TRAILER_LEN;
+			if (d->ops->ahead && len >= MSGR__FRAME_HDR_LEN)
+				ahead(d, p, len);
 			if (deliver(d, (int)n) < 0)
 				return -1;
 			break;

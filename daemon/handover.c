@@ -384,6 +384,14 @@ static int on_frame(void *ctx, struct msgr__link *l, const struct msgr__frame_hd
 	return ss->ev->frame(ss->ctx, s, h, payload, big);
 }
 
+static void on_ahead(void *ctx, struct msgr__link *l, uint32_t next, uint32_t after)
+{
+	struct msgr__session *s = msgr__link_owner(l);
+
+	if (s)
+		msgr__session_chan_prefetch(s, next, after);
+}
+
 static int on_frame_lost(void *ctx, struct msgr__link *l, const struct msgr__frame_hdr *h, int err)
 {
 	struct msgr__sessions *ss = ctx;
@@ -491,6 +499,7 @@ const struct msgr__link_events msgr__session_link_events = {
 	.named = on_named,
 	.up = on_up,
 	.frame = on_frame,
+	.ahead = on_ahead,
 	.frame_lost = on_frame_lost,
 	.peer_left = on_peer_left,
 	.drained = on_drained,

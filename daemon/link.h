@@ -144,6 +144,9 @@ struct msgr__link_events {
 	 * (-EBADMSG) or over global.max_message (-EMSGSIZE). Its channel
 	 * ends, not the link; 0 or a negative errno as for frame. */
 	int (*frame_lost)(void *ctx, struct msgr__link *l, const struct msgr__frame_hdr *h, int err);
+	/* Optional: the channels of the next two frames on an up or
+	 * draining link (0: not known), a hint only (msgr__frame_ops.ahead). */
+	void (*ahead)(void *ctx, struct msgr__link *l, uint32_t next, uint32_t after);
 	/* The peer's CLOSE on an up link: it ends this one in order (we
 	 * answer with ours, then closing() follows). */
 	void (*peer_left)(void *ctx, struct msgr__link *l);

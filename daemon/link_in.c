@@ -225,4 +225,12 @@ static int on_skip(void *owner, const struct msgr__frame_hdr *h)
 	return !msgr__link_live(l);
 }
 
-const struct msgr__frame_ops msgr__link_frame_ops = { get_buf, on_frame, on_skip, borrow };
+static void ahead(void *owner, uint32_t next, uint32_t after)
+{
+	struct msgr__link *l = owner;
+
+	if (carries(l) && l->ls->ev->ahead)
+		l->ls->ev->ahead(l->ls->ctx, l, next, after);
+}
+
+const struct msgr__frame_ops msgr__link_frame_ops = { get_buf, on_frame, on_skip, borrow, ahead };

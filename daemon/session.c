@@ -338,6 +338,16 @@ void msgr__session_chan_find_many(struct msgr__session *s, const uint32_t *ids, 
 			out[i] = out[i]->hnext;
 }
 
+void msgr__session_chan_prefetch(struct msgr__session *s, uint32_t next, uint32_t after)
+{
+	struct msgr__sess_chan *sc;
+
+	if (after)
+		__builtin_prefetch(&s->chans[chan_bucket(s, after)]);
+	if (next && (sc = s->chans[chan_bucket(s, next)]))
+		__builtin_prefetch(sc);
+}
+
 /* Twice the buckets. Out of memory: the chains grow longer instead. */
 static void chans_grow(struct msgr__session *s)
 {

@@ -162,9 +162,23 @@ static int rec_borrow(void *o, const struct msgr__frame_hdr *h)
 	return 1;
 }
 
-static const struct msgr__frame_ops rec_ops = { rec_buf, rec_frame, NULL, NULL };
-static const struct msgr__frame_ops borrow_ops = { rec_buf, rec_frame, NULL, rec_borrow };
-static const struct msgr__frame_ops skip_ops = { rec_buf, rec_frame, rec_skip, NULL };
+/* What ahead() said, call by call: frames delivered before it, and its two channels. */
+static struct { int calls; int frames[64]; uint32_t next[64], after[64]; } hints;
+
+static void rec_ahead(void *o, uint32_t next, uint32_t after)
+{
+	if (hints.calls < 64) {
+		hints.frames[hints.calls] = ((struct rec *)o)->frames;
+		hints.next[hints.calls] = next;
+		hints.after[hints.calls] = after;
+	}
+	hints.calls++;
+}
+
+static const struct msgr__frame_ops rec_ops = { rec_buf, rec_frame, NULL, NULL, NULL };
+static const struct msgr__frame_ops ahead_ops = { rec_buf, rec_frame, NULL, rec_borrow, rec_ahead };
+static const struct msgr__frame_ops borrow_ops = { rec_buf, rec_frame, NULL, rec_borrow, NULL };
+static const struct msgr__frame_ops skip_ops = { rec_buf, rec_frame, rec_skip, NULL, NULL };
 
 /* banner + frames into out; returns bytes */
 static size_t build(uint8_t *out, int nframes, int corrupt_payload_of)
@@ -240,6 +254,40 @@ START_TEST(test_decoder_borrow)
 			ck_assert_int_eq(r.copied, 0);
 		else if (chunk > 2000)
 			ck_assert_int_gt(r.borrowed, 0);
+	}
+}
+END_TEST
+
+/* A borrowed frame about to go up names the next two frames' channels
+ * when their headers are in (a hint: frame i is on channel i + 1). */
+START_TEST(test_decoder_ahead)
+{
+	static uint8_t wire[65536];
+	struct msgr__banner mine = { 1, 1, 0 };
+	size_t n = build(wire, 20, -1);
+
+	for (size_t chunk = 997; chunk <= n; chunk = chunk == n ? n + 1 : chunk * 2 > n ? n : chunk * 2) {
+		struct msgr__frame_dec d;
+		struct rec r = { 0 };
+		memset(&hints, 0, sizeof(hints));
+		msgr__frame_dec_init(&d, &mine, 8192, &ahead_ops, &r);
+		for (size_t off = 0; off < n; off += chunk)
+			ck_assert_int_eq(msgr__frame_dec_feed(&d, wire + off, off + chunk > n ? n - off : chunk), 0);
+		ck_assert_int_eq(r.frames, 20);
+		ck_assert_int_gt(hints.calls, 0);
+		for (int i = 0; i < hints.calls; i++) {
+			/* before frame k (channel k + 1) goes up: k + 2, and k + 3 or 0 */
+			uint32_t next = (uint32_t)hints.frames[i] + 2;
+			ck_assert_uint_eq(hints.next[i], next);
+			ck_assert(hints.after[i] == 0 || hints.after[i] == next + 1);
+		}
+		if (chunk >= n) {
+			/* all in one feed: frames 1..18 (frame 0 has no payload to
+			 * borrow, frame 19 nothing behind it); 18's after is none */
+			ck_assert_int_eq(hints.calls, 18);
+			ck_assert_uint_eq(hints.after[0], 4);
+			ck_assert_uint_eq(hints.after[17], 0);
+		}
 	}
 }
 END_TEST
@@ -400,6 +448,7 @@ int main(void)
 	tcase_add_test(tc, test_header);
 	tcase_add_test(tc, test_decoder_splits);
 	tcase_add_test(tc, test_decoder_borrow);
+	tcase_add_test(tc, test_decoder_ahead);
 	tcase_add_test(tc, test_decoder_errors);
 	return unit_run(s);
 }
