@@ -141,6 +141,8 @@ void msgr__channel_ack_prefetch(const struct msgr__channel *ch, int deep);
 /* The session's pacing gives ch a turn: send a few waiting kept messages.
  * Nonzero if some still wait. */
 int msgr__channel_pump(struct msgr__channel *ch);
+/* ch's turn comes after this one's: load its next payload meanwhile (at
+ * many channels it is cold in its client's pool). */
 void msgr__channel_prefetch(const struct msgr__channel *ch);
 /* OPEN for ch (again, after a fault that may have lost it): now, or as a
  * mark on its session while a frame made now would wait there
