@@ -1,5 +1,6 @@
 #include "session_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -326,6 +327,7 @@ void msgr__session_chan_find_many(struct msgr__session *s, const uint32_t *ids, 
 {
 	struct msgr__sess_chan **b[MSGR__FIND_MANY];
 
+	assert(n <= MSGR__FIND_MANY);
 	for (unsigned i = 0; i < n; i++) {
 		b[i] = &s->chans[chan_bucket(s, ids[i])];
 		__builtin_prefetch(b[i]);

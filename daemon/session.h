@@ -163,12 +163,13 @@ struct msgr__sess_chan *msgr__session_chan_find(struct msgr__session *s, uint32_
  * instead of coming one after another. What it found stays valid while no
  * channel is added or removed. */
 #define MSGR__FIND_MANY 16
-/* Frames for channels next and after (0: none) come next and after that:
- * load after's bucket, and next's channel (its bucket loaded by the call
- * before, which named it after). A hint only. */
-void msgr__session_chan_prefetch(struct msgr__session *s, uint32_t next, uint32_t after);
 void msgr__session_chan_find_many(struct msgr__session *s, const uint32_t *ids, unsigned n,
 				  struct msgr__sess_chan **out);
+/* Frames for channels next and after (0: none) come next and after that:
+ * load after's bucket, and the head of next's chain (next's channel
+ * unless its bucket holds more than one; the call before loaded that
+ * bucket, when it named next as after). A hint only. */
+void msgr__session_chan_prefetch(struct msgr__session *s, uint32_t next, uint32_t after);
 void msgr__session_chan_add(struct msgr__session *s, struct msgr__sess_chan *sc);
 /* Forget sc; may free s if nothing else keeps it. */
 void msgr__session_chan_del(struct msgr__session *s, struct msgr__sess_chan *sc);
