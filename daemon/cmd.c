@@ -240,11 +240,11 @@ int msgr__dclient_pending(struct msgr__dclient *c)
 			       (c->qlen && msgr__ring_ready_sc(&c->rxfree)));
 }
 
-/* The next command's channel, while this one (a SEND) is handled: at
- * thousands of connections its lines are cold, and its misses then overlap
- * this one's work. Called after a SEND only, as the slots after a CONNECT
- * hold its text, not a command. The client may change the slot before we
- * pop it; it only loses its own prefetch. */
+/* The next command's channel, while this one is handled: at thousands of
+ * connections its lines are cold, and its misses then overlap this one's
+ * work. Called after a SEND only: the slots after a CONNECT hold its text,
+ * not a command. The client may change the slot before we pop it; it only
+ * loses its own prefetch. */
 static void prefetch_next(struct msgr__dclient *c)
 {
 	struct msgr__desc next;

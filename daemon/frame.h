@@ -155,8 +155,8 @@ struct msgr__frame_ops {
 	int (*borrow)(void *owner, const struct msgr__frame_hdr *h);
 	/* Optional. Plain mode, a borrowed frame about to go to on_frame:
 	 * the channel fields of the next two frames already fed (0 where a
-	 * frame's header is not all in), unchecked. A hint only, to load what they will
-	 * need while this one is handled; nothing may depend on it. */
+	 * frame's header is not all in), unchecked. A hint only, to load what
+	 * they will need while this one is handled; nothing may depend on it. */
 	void (*ahead)(void *owner, uint32_t next, uint32_t after);
 };
 
